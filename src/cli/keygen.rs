@@ -1,0 +1,119 @@
+//! `sealkey keygen`: a key's public half and fingerprint; its private half only sealed or piped.
+
+use super::common::{check_plaintext_stdout, write_stdout, OK};
+use super::create::KeyArgs;
+use super::Ui;
+use crate::error::Error;
+use crate::keygen::DeployKey;
+use crate::repo::RepoRef;
+use crate::seal::{self, SealMethod};
+use anyhow::Result;
+
+/// Generate a deploy key in memory.
+///
+/// Prints the public key and its SHA256 fingerprint. With --seal-to, also the private key as an
+/// armored age file; with --seal none, the plaintext private key, to a pipe only.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Repository the key is for (sets the default comment sealkey:OWNER/REPO).
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub repo: Option<String>,
+    /// Seal the private key to these age recipients (age1..., ssh public keys, or files). Repeatable.
+    #[arg(long = "seal-to", value_name = "RECIPIENT|FILE")]
+    pub seal_to: Vec<String>,
+    /// `none` prints the plaintext private key, to a pipe only.
+    #[arg(long, value_enum)]
+    pub seal: Option<SealMethod>,
+    /// Allow `--seal none` output to a terminal.
+    #[arg(long)]
+    pub force_plaintext_to_tty: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// keygen's output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// Public key, fingerprint, then the sealed private key, one after the other.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
+    let comment = match (&args.key.comment, &args.repo) {
+        (Some(c), _) => c.clone(),
+        (None, Some(r)) => format!("sealkey:{}", RepoRef::parse(r)?.slug()),
+        (None, None) => "sealkey".to_string(),
+    };
+    let method = match (args.seal, args.seal_to.is_empty()) {
+        (Some(SealMethod::None), false) => {
+            return Err(Error::input(
+                "--seal none --seal-to",
+                "recipients given but sealing is off",
+                "drop --seal none",
+            )
+            .into())
+        }
+        (Some(m), _) => Some(m),
+        (None, false) => Some(SealMethod::Age),
+        (None, true) => None,
+    };
+    let recipients = match method {
+        Some(SealMethod::Age) => Some(seal::age::parse_recipients(&args.seal_to)?),
+        Some(SealMethod::None) => {
+            if matches!(args.output, Format::Json) {
+                return Err(Error::input(
+                    "--seal none --output json",
+                    "plaintext keys are not put in JSON",
+                    "use --output text with --seal none, or seal it",
+                )
+                .into());
+            }
+            check_plaintext_stdout("the unsealed private key", args.force_plaintext_to_tty)?;
+            None
+        }
+        _ => None,
+    };
+    if method.is_some() {
+        for problem in crate::harden::protect_process() {
+            ui.detail(&problem);
+        }
+    }
+    let key = DeployKey::generate(args.key.key_type, &comment)?;
+    let sealed = match &recipients {
+        Some(r) => Some(seal::age::seal_text(
+            key.private_pem()?.expose_secret().as_bytes(),
+            r,
+        )?),
+        None => None,
+    };
+    match args.output {
+        Format::Json => {
+            let mut v = serde_json::json!({
+                "key_type": key.key_type(),
+                "public_key": key.public_openssh(),
+                "fingerprint": key.fingerprint(),
+                "comment": key.comment(),
+            });
+            if let Some(s) = &sealed {
+                v["sealed_private_key"] = serde_json::json!(s);
+            }
+            write_stdout(format!("{}\n", serde_json::to_string_pretty(&v)?).as_bytes())?;
+        }
+        Format::Text => {
+            let mut text = format!("{}\n{}\n", key.public_openssh(), key.fingerprint());
+            if let Some(s) = &sealed {
+                text.push_str(s);
+            }
+            write_stdout(text.as_bytes())?;
+            if method == Some(SealMethod::None) {
+                write_stdout(key.private_pem()?.expose_secret().as_bytes())?;
+            }
+        }
+    }
+    Ok(OK)
+}

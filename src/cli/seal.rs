@@ -1,0 +1,29 @@
+//! `sealkey seal`: seal YAML from stdin.
+
+use super::common::{into_text, read_stdin, SealArgs, OK};
+use super::Ui;
+use crate::seal;
+use anyhow::Result;
+
+/// Seal Kubernetes YAML read from stdin.
+///
+/// Example: kubectl create secret generic dags --from-file=ssh=KEY --dry-run=client -o yaml \
+///            | sealkey seal --seal-to age1... --out dags.yaml.age
+#[derive(Debug, clap::Args)]
+pub struct SealCmdArgs {
+    #[command(flatten)]
+    pub seal: SealArgs,
+}
+
+pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<u8> {
+    let method = args.seal.method()?;
+    args.seal.check_destination(method, "the unsealed input")?;
+    let settings = args.seal.settings(method)?;
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
+    }
+    let text = into_text(read_stdin("stdin")?, "stdin")?;
+    let output = seal::seal_yaml_text(&text, "stdin", &settings)?;
+    args.seal.write(&output)?;
+    Ok(OK)
+}

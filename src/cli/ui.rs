@@ -1,0 +1,58 @@
+//! Messages for people, on stderr: progress only when stderr is a terminal, data never here.
+
+use super::GlobalArgs;
+use std::io::{IsTerminal, Write};
+
+/// How chatty to be on stderr.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    quiet: bool,
+    verbose: bool,
+    progress: bool,
+}
+
+impl Ui {
+    /// From the global flags and whether stderr is a terminal.
+    pub fn new(g: &GlobalArgs) -> Self {
+        Self {
+            quiet: g.quiet,
+            verbose: g.verbose,
+            progress: !g.quiet && !g.no_progress && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A step of a longer job (`[2/4] registering deploy key`), only on a terminal.
+    pub fn step(&self, msg: &str) {
+        if self.progress {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// Information the user should see (public key, next steps); silenced by `-q`.
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// Detail for `-v`.
+    pub fn detail(&self, msg: &str) {
+        if self.verbose {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// A warning; shown even with `-q`.
+    pub fn warn(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr(), "warning: {msg}");
+    }
+
+    /// The final error and its causes.
+    pub fn error(&self, err: &anyhow::Error) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "error: {err}");
+        for cause in err.chain().skip(1) {
+            let _ = writeln!(stderr, "  caused by: {cause}");
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `sealkey unseal`: open sealed output with an identity; plaintext only to a pipe.
+
+use super::common::{check_plaintext_stdout, read_input, write_stdout, OK};
+use super::Ui;
+use crate::error::Error;
+use crate::seal;
+use crate::secret::AgeIdentityText;
+use anyhow::Result;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Decrypt an age file written by sealkey or the age CLI.
+///
+/// The identity comes from --identity FILE (age identity lines or an ssh private key), or from a
+/// no-echo prompt when stdin is a terminal. Plaintext goes only to a pipe.
+#[derive(Debug, clap::Args)]
+pub struct UnsealArgs {
+    /// Sealed input (default: stdin).
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+    /// Identity file: AGE-SECRET-KEY-1... lines, or a passphrase-less ssh-ed25519/ssh-rsa key.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Allow plaintext output to a terminal.
+    #[arg(long)]
+    pub force_plaintext_to_tty: bool,
+}
+
+pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
+    check_plaintext_stdout("the unsealed plaintext", args.force_plaintext_to_tty)?;
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
+    }
+    let (identity_text, identity_name) = match &args.identity {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| Error::file("read identity file", path, e))?;
+            let bytes = zeroize::Zeroizing::new(bytes);
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                Error::input(
+                    format!("--identity {}", path.display()),
+                    "not a text file",
+                    "pass an age identity file or an OpenSSH private key",
+                )
+            })?;
+            (
+                AgeIdentityText::new(text.to_string()),
+                format!("--identity {}", path.display()),
+            )
+        }
+        None if args.input.is_some() && std::io::stdin().is_terminal() => {
+            let typed =
+                rpassword::prompt_password("age identity (AGE-SECRET-KEY-1..., not echoed): ")
+                    .map_err(|e| Error::file("read identity from", "the terminal", e))?;
+            (
+                AgeIdentityText::new(typed),
+                "the identity typed at the prompt".into(),
+            )
+        }
+        None => return Err(Error::input(
+            "--identity",
+            "no identity given",
+            "pass --identity FILE, or give INPUT as a file and run on a terminal to be prompted",
+        )
+        .into()),
+    };
+    let identities = seal::age::parse_identities(&identity_text, &identity_name)?;
+    let (input, what) = read_input(args.input.as_deref())?;
+    if !seal::age::is_age_file(&input) {
+        return Err(Error::input(
+            what,
+            "not an age file",
+            "pass output of `sealkey create --seal age` or `age -e`",
+        )
+        .into());
+    }
+    let plain = seal::age::unseal(&input, &identities, &what)?;
+    write_stdout(plain.expose_secret())?;
+    Ok(OK)
+}

@@ -1,0 +1,54 @@
+//! git-sync v4: a Secret with `ssh` and `known_hosts`, and the patch that mounts it.
+
+use super::{b64, mount, secret_object, secret_value, EmitSettings};
+use crate::keygen::DeployKey;
+use crate::known_hosts::KnownHosts;
+use crate::secret::PrivateKeyPem;
+use serde_json::{json, Map, Value};
+
+/// Where git-sync reads its key and host keys (its defaults).
+pub(crate) const SECRET_DIR: &str = "/etc/git-secret";
+
+/// The Secret git-sync's documentation calls `git-creds`.
+pub(crate) fn secret(
+    settings: &EmitSettings,
+    key: &DeployKey,
+    kh: &KnownHosts,
+    pem: &PrivateKeyPem,
+) -> Value {
+    let mut data = Map::new();
+    data.insert(
+        "ssh".into(),
+        secret_value(b64(pem.expose_secret().as_bytes())),
+    );
+    data.insert(
+        "known_hosts".into(),
+        Value::String(b64(kh.to_text().as_bytes()).to_string()),
+    );
+    secret_object(settings, key, kh, "Opaque", data)
+}
+
+/// Mounts the Secret at /etc/git-secret (files `ssh`, `known_hosts`) with mode 0400, or 0440
+/// with `fsGroup` so git-sync's uid 65533 can read it, and switches host-key checking on.
+pub(crate) fn mount_patch(settings: &EmitSettings) -> Value {
+    let mode = if settings.fs_group.is_some() {
+        0o440
+    } else {
+        0o400
+    };
+    let env = json!([
+        { "name": "GITSYNC_REPO", "value": settings.repo_url() },
+        { "name": "GITSYNC_REF", "value": settings.branch },
+        { "name": "GITSYNC_SSH_KEY_FILE", "value": format!("{SECRET_DIR}/ssh") },
+        { "name": "GITSYNC_SSH_KNOWN_HOSTS", "value": "true" },
+        { "name": "GITSYNC_SSH_KNOWN_HOSTS_FILE", "value": format!("{SECRET_DIR}/known_hosts") },
+    ]);
+    mount::patch(
+        settings,
+        &settings.secret_name(),
+        "git-secret",
+        SECRET_DIR,
+        mode,
+        env,
+    )
+}

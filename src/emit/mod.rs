@@ -1,0 +1,506 @@
+//! Manifests for each consumer of a deploy key: the Apache Airflow chart, git-sync, Flux, Argo CD,
+//! Airflow 3's GitDagBundle and plain `kubernetes.io/ssh-auth` Secrets.
+//!
+//! Every emitted configuration turns host-key checking on, carries `app.kubernetes.io/managed-by:
+//! sealkey` and annotations naming the key's fingerprint, type, creation time and repository.
+
+mod airflow;
+mod argocd;
+mod flux;
+mod git_sync;
+mod mount;
+
+use crate::error::{Error, Result};
+use crate::keygen::DeployKey;
+use crate::known_hosts::KnownHosts;
+use crate::repo::RepoRef;
+use crate::secret::SecretText;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Annotation and label keys sealkey writes and reads back (rotation finds its Secrets by them).
+pub mod keys {
+    /// `app.kubernetes.io/managed-by`.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The key's `SHA256:...` fingerprint.
+    pub const FINGERPRINT: &str = "sealkey.io/fingerprint";
+    /// `ed25519`, `ecdsa-p256`, ...
+    pub const KEY_TYPE: &str = "sealkey.io/key-type";
+    /// RFC 3339 creation time.
+    pub const CREATED: &str = "sealkey.io/created";
+    /// `OWNER/REPO`.
+    pub const REPO: &str = "sealkey.io/repo";
+    /// Which consumer format the Secret is in (`airflow-chart`, `git-sync`, ...).
+    pub const CONSUMER: &str = "sealkey.io/for";
+    /// Where the known_hosts came from: `pinned`, `file`, `meta`.
+    pub const KNOWN_HOSTS_SOURCE: &str = "sealkey.io/known-hosts-source";
+}
+
+/// Who reads the Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consumer {
+    /// The Apache Airflow Helm chart's git-sync (`dags.gitSync.sshKeySecret`, key `gitSshKey`).
+    AirflowChart,
+    /// A git-sync v4 container you manage yourself (keys `ssh`, `known_hosts`).
+    GitSync,
+    /// A Flux GitRepository (keys `identity`, `identity.pub`, `known_hosts`).
+    Flux,
+    /// An Argo CD repository Secret plus the `argocd-ssh-known-hosts-cm` entry.
+    Argocd,
+    /// Airflow 3's GitDagBundle: a `git` connection that reads the key from a mounted file.
+    AirflowGitBundle,
+    /// A `kubernetes.io/ssh-auth` Secret (`ssh-privatekey`) for anything else.
+    Generic,
+}
+
+impl Consumer {
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consumer::AirflowChart => "airflow-chart",
+            Consumer::GitSync => "git-sync",
+            Consumer::Flux => "flux",
+            Consumer::Argocd => "argocd",
+            Consumer::AirflowGitBundle => "airflow-git-bundle",
+            Consumer::Generic => "generic",
+        }
+    }
+
+    /// The Secret name used when `--secret-name` is not given.
+    pub fn default_secret_name(self, repo: &RepoRef) -> String {
+        match self {
+            Consumer::AirflowChart => "airflow-ssh-secret".into(),
+            Consumer::GitSync => "git-creds".into(),
+            Consumer::Flux => format!("{}-git-auth", repo.k8s_name()),
+            Consumer::Argocd => format!("repo-{}", repo.k8s_name()),
+            Consumer::AirflowGitBundle => "airflow-git-ssh".into(),
+            Consumer::Generic => format!("{}-deploy-key", repo.k8s_name()),
+        }
+    }
+
+    /// The namespace used when `--namespace` is not given.
+    pub fn default_namespace(self) -> &'static str {
+        match self {
+            Consumer::Flux => "flux-system",
+            Consumer::Argocd => "argocd",
+            _ => "default",
+        }
+    }
+
+    /// The documents this consumer can be emitted as.
+    pub fn documents(self) -> &'static [DocumentKind] {
+        match self {
+            Consumer::AirflowChart => &[
+                DocumentKind::Secret,
+                DocumentKind::HelmRelease,
+                DocumentKind::ExtraSecrets,
+            ],
+            Consumer::GitSync | Consumer::AirflowGitBundle | Consumer::Generic => {
+                &[DocumentKind::Secret, DocumentKind::Mount]
+            }
+            Consumer::Flux | Consumer::Argocd => &[DocumentKind::Secret],
+        }
+    }
+
+    /// The Secret data key that holds the private key (used by rotation to find it again).
+    pub fn private_key_field(self) -> &'static str {
+        match self {
+            Consumer::AirflowChart => "gitSshKey",
+            Consumer::GitSync | Consumer::AirflowGitBundle => "ssh",
+            Consumer::Flux => "identity",
+            Consumer::Argocd => "sshPrivateKey",
+            Consumer::Generic => "ssh-privatekey",
+        }
+    }
+}
+
+/// What to emit for the consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentKind {
+    /// The Secret alone (plus a ConfigMap where the consumer needs one).
+    Secret,
+    /// A Flux HelmRelease for the Apache Airflow chart with `dags.gitSync`, then the Secret.
+    #[value(name = "helmrelease")]
+    HelmRelease,
+    /// The seed's shape: the key inside the HelmRelease's `values.extraSecrets` (sealed only).
+    ExtraSecrets,
+    /// The Secret plus a strategic-merge patch that mounts it into a workload.
+    Mount,
+}
+
+impl DocumentKind {
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Secret => "secret",
+            DocumentKind::HelmRelease => "helmrelease",
+            DocumentKind::ExtraSecrets => "extra-secrets",
+            DocumentKind::Mount => "mount",
+        }
+    }
+}
+
+/// The kind of workload a mount patch targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` StatefulSet.
+    #[value(name = "statefulset")]
+    StatefulSet,
+}
+
+/// Everything an emitter needs besides the key itself. No secrets in here.
+#[derive(Clone, Debug)]
+pub struct EmitSettings {
+    /// The repository the key is for.
+    pub repo: RepoRef,
+    /// Namespace of every emitted object.
+    pub namespace: String,
+    /// Who reads the Secret.
+    pub consumer: Consumer,
+    /// What to emit.
+    pub document: DocumentKind,
+    /// The Secret's name (`None`: the consumer's default).
+    pub secret_name: Option<String>,
+    /// SSH host of the git server (`github.com`, a GHES host).
+    pub git_host: String,
+    /// Full clone URL, overriding `git@HOST:OWNER/REPO.git` (e.g. `ssh://git@host:2222/x.git`).
+    pub repo_url: Option<String>,
+    /// HelmRelease name (and Helm release name).
+    pub release_name: String,
+    /// Apache Airflow chart version.
+    pub chart_version: String,
+    /// The Flux HelmRepository holding the chart, `NAMESPACE/NAME`.
+    pub chart_source: String,
+    /// Branch git-sync follows.
+    pub branch: String,
+    /// Sub-directory of the repo holding the DAGs.
+    pub sub_path: Option<String>,
+    /// Workload a mount patch targets.
+    pub workload: String,
+    /// Its kind.
+    pub workload_kind: WorkloadKind,
+    /// Container in it that reads the key.
+    pub container: String,
+    /// `fsGroup` to set in the pod (makes a 0440 key readable by git-sync's uid 65533).
+    pub fs_group: Option<i64>,
+    /// Airflow connection id for the GitDagBundle.
+    pub conn_id: String,
+    /// Creation time written into annotations.
+    pub created: jiff::Timestamp,
+}
+
+impl EmitSettings {
+    /// Settings with every optional value at its default.
+    pub fn new(repo: RepoRef, namespace: &str, consumer: Consumer, document: DocumentKind) -> Self {
+        Self {
+            repo,
+            namespace: namespace.to_string(),
+            consumer,
+            document,
+            secret_name: None,
+            git_host: "github.com".into(),
+            repo_url: None,
+            release_name: "airflow".into(),
+            chart_version: "1.18.0".into(),
+            chart_source: "flux-system/apache-airflow".into(),
+            branch: "main".into(),
+            sub_path: None,
+            workload: "git-sync".into(),
+            workload_kind: WorkloadKind::Deployment,
+            container: "git-sync".into(),
+            fs_group: None,
+            conn_id: "git_default".into(),
+            created: jiff::Timestamp::now(),
+        }
+    }
+
+    /// The Secret name in effect.
+    pub fn secret_name(&self) -> String {
+        self.secret_name
+            .clone()
+            .unwrap_or_else(|| self.consumer.default_secret_name(&self.repo))
+    }
+
+    /// The clone URL in effect.
+    pub fn repo_url(&self) -> String {
+        self.repo_url
+            .clone()
+            .unwrap_or_else(|| self.repo.ssh_url(&self.git_host))
+    }
+
+    /// Checks names and combinations before any key is generated or registered.
+    pub fn validate(&self) -> Result<()> {
+        if !self.consumer.documents().contains(&self.document) {
+            let allowed: Vec<&str> = self
+                .consumer
+                .documents()
+                .iter()
+                .map(|d| d.as_str())
+                .collect();
+            return Err(Error::input(
+                format!(
+                    "--for {} --emit {}",
+                    self.consumer.as_str(),
+                    self.document.as_str()
+                ),
+                "this consumer cannot be emitted as that document",
+                format!("use --emit {}", allowed.join(" | ")),
+            ));
+        }
+        check_dns_name("--namespace", &self.namespace, 63)?;
+        check_dns_name("--secret-name", &self.secret_name(), 253)?;
+        check_dns_name("--release-name", &self.release_name, 53)?;
+        check_dns_name("--workload", &self.workload, 253)?;
+        check_dns_name("--container", &self.container, 63)?;
+        if !self.chart_source.contains('/') {
+            return Err(Error::input(
+                format!("--chart-source {}", self.chart_source),
+                "not NAMESPACE/NAME",
+                "e.g. --chart-source flux-system/apache-airflow",
+            ));
+        }
+        if self.git_host.is_empty() || self.git_host.contains(['/', ' ', '@']) {
+            return Err(Error::input(
+                format!("--git-host {}", self.git_host),
+                "not a host name",
+                "e.g. --git-host github.example.com",
+            ));
+        }
+        Ok(())
+    }
+
+    fn labels(&self) -> Value {
+        json!({ keys::MANAGED_BY: "sealkey" })
+    }
+
+    fn annotations(&self, key: &DeployKey, kh: &KnownHosts) -> Value {
+        json!({
+            keys::FINGERPRINT: key.fingerprint(),
+            keys::KEY_TYPE: key.key_type().as_str(),
+            keys::CREATED: self.created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            keys::REPO: self.repo.slug(),
+            keys::CONSUMER: self.consumer.as_str(),
+            keys::KNOWN_HOSTS_SOURCE: kh.source_label(),
+        })
+    }
+
+    /// `metadata` for an object of ours.
+    fn metadata(&self, name: &str, key: &DeployKey, kh: &KnownHosts) -> Value {
+        json!({
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels(),
+            "annotations": self.annotations(key, kh),
+        })
+    }
+}
+
+fn check_dns_name(flag: &str, value: &str, max: usize) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(
+            format!("{flag} {value}"),
+            "not a valid Kubernetes name",
+            format!("use lowercase letters, digits, '-' and '.', at most {max} characters, starting and ending with a letter or digit"),
+        ))
+    }
+}
+
+/// The emitted documents. They hold the private key in clear, so every string in them is wiped
+/// when the stream is dropped, and there is no `Clone`, `Serialize` or `Display`.
+pub struct ManifestStream {
+    docs: Vec<Value>,
+    key_inline_in_values: bool,
+}
+
+impl std::fmt::Debug for ManifestStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self
+            .docs
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or("?"))
+            .collect();
+        f.debug_struct("ManifestStream")
+            .field("kinds", &kinds)
+            .field("values", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Drop for ManifestStream {
+    fn drop(&mut self) {
+        for d in &mut self.docs {
+            wipe_value(d);
+        }
+    }
+}
+
+/// Zeroizes every string (keys and values) in a JSON tree.
+pub fn wipe_value(v: &mut Value) {
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(wipe_value),
+        Value::Object(m) => {
+            let taken = std::mem::take(m);
+            for (mut k, mut val) in taken {
+                k.zeroize();
+                wipe_value(&mut val);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl ManifestStream {
+    /// Wraps documents (taking ownership: they are wiped on drop).
+    pub fn from_docs(docs: Vec<Value>) -> Self {
+        Self {
+            docs,
+            key_inline_in_values: false,
+        }
+    }
+
+    /// The documents, in output order.
+    pub fn docs(&self) -> &[Value] {
+        &self.docs
+    }
+
+    /// Whether the private key sits inside a non-Secret object (the extra-secrets HelmRelease),
+    /// which must never be written unsealed to anything but a pipe.
+    pub fn key_inline_in_values(&self) -> bool {
+        self.key_inline_in_values
+    }
+
+    /// The YAML stream (`---` between documents).
+    pub fn to_yaml(&self) -> SecretText {
+        SecretText::from(crate::yaml::to_yaml_stream(&self.docs))
+    }
+}
+
+/// Builds the documents for `settings` around `key`, with host-key checking on against `known_hosts`.
+pub fn emit(
+    settings: &EmitSettings,
+    key: &DeployKey,
+    known_hosts: &KnownHosts,
+) -> Result<ManifestStream> {
+    settings.validate()?;
+    let pem = key.private_pem()?;
+    let mut inline = false;
+    let docs = match settings.consumer {
+        Consumer::AirflowChart => match settings.document {
+            DocumentKind::ExtraSecrets => {
+                inline = true;
+                vec![airflow::extra_secrets_release(
+                    settings,
+                    key,
+                    known_hosts,
+                    &pem,
+                )]
+            }
+            DocumentKind::HelmRelease => {
+                vec![
+                    airflow::helm_release(settings, key, known_hosts, None),
+                    airflow::chart_secret(settings, key, known_hosts, &pem),
+                ]
+            }
+            _ => vec![airflow::chart_secret(settings, key, known_hosts, &pem)],
+        },
+        Consumer::GitSync => {
+            let mut docs = vec![git_sync::secret(settings, key, known_hosts, &pem)];
+            if settings.document == DocumentKind::Mount {
+                docs.push(git_sync::mount_patch(settings));
+            }
+            docs
+        }
+        Consumer::Flux => vec![flux::secret(settings, key, known_hosts, &pem)],
+        Consumer::Argocd => argocd::objects(settings, key, known_hosts, &pem),
+        Consumer::AirflowGitBundle => {
+            let mut docs = airflow::git_bundle_objects(settings, key, known_hosts, &pem);
+            if settings.document == DocumentKind::Mount {
+                docs.push(airflow::git_bundle_mount_patch(settings));
+            }
+            docs
+        }
+        Consumer::Generic => {
+            let mut docs = vec![generic_secret(settings, key, known_hosts, &pem)];
+            if settings.document == DocumentKind::Mount {
+                docs.push(mount::patch(
+                    settings,
+                    &settings.secret_name(),
+                    "ssh-key",
+                    "/etc/ssh-key",
+                    settings.fs_group.map(|_| 0o440).unwrap_or(0o400),
+                    json!([]),
+                ));
+            }
+            docs
+        }
+    };
+    Ok(ManifestStream {
+        docs,
+        key_inline_in_values: inline,
+    })
+}
+
+/// Base64 of `bytes` in a buffer that is wiped on drop.
+pub(crate) fn b64(bytes: &[u8]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(bytes.len() * 4 / 3 + 4));
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut out);
+    out
+}
+
+/// Moves a zeroizing buffer into a JSON string without copying it.
+pub(crate) fn secret_value(mut text: Zeroizing<String>) -> Value {
+    Value::String(std::mem::take(&mut *text))
+}
+
+/// A `v1` Secret with `data` (values base64-encoded by the caller).
+pub(crate) fn secret_object(
+    settings: &EmitSettings,
+    key: &DeployKey,
+    kh: &KnownHosts,
+    type_: &str,
+    data: Map<String, Value>,
+) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": settings.metadata(&settings.secret_name(), key, kh),
+        "type": type_,
+        "data": Value::Object(data),
+    })
+}
+
+fn generic_secret(
+    settings: &EmitSettings,
+    key: &DeployKey,
+    kh: &KnownHosts,
+    pem: &crate::secret::PrivateKeyPem,
+) -> Value {
+    let mut data = Map::new();
+    data.insert(
+        "ssh-privatekey".into(),
+        secret_value(b64(pem.expose_secret().as_bytes())),
+    );
+    data.insert(
+        "known_hosts".into(),
+        Value::String(b64(kh.to_text().as_bytes()).to_string()),
+    );
+    secret_object(settings, key, kh, "kubernetes.io/ssh-auth", data)
+}
+
+#[cfg(test)]
+mod tests;

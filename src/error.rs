@@ -1,0 +1,142 @@
+//! The library's error type and the exit code each kind of failure maps to.
+//!
+//! Messages name the input (flag, file, document, fingerprint) and say what to do next; they never
+//! carry a secret value.
+
+use std::path::PathBuf;
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An audit found problems at or above the threshold.
+    pub const FINDINGS: u8 = 1;
+    /// Usage or input error: nothing was changed.
+    pub const INPUT: u8 = 2;
+    /// A remote (GitHub, the cluster, a certificate URL) refused or failed.
+    pub const REMOTE: u8 = 3;
+}
+
+/// Everything the library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag, a file or standard input held something sealkey cannot use.
+    #[error("{input}: {problem}; {hint}")]
+    Input {
+        /// What was wrong, as the user typed it: `--repo acme`, `recipients.txt line 3`.
+        input: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do instead.
+        hint: String,
+    },
+
+    /// Reading or writing a named file failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        /// `read`, `write`, `rename`, ...
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Plaintext secret material was about to go somewhere it must not (a terminal, a file).
+    #[error("refusing to write {what} to {target}; {hint}")]
+    PlaintextRefused {
+        /// What would have been written, e.g. `the unsealed private key`.
+        what: String,
+        /// Where: `a terminal`, `a file`.
+        target: String,
+        /// What to do instead.
+        hint: String,
+    },
+
+    /// Encryption or decryption failed: wrong identity, tampered ciphertext, bad MAC.
+    #[error("{what}: {problem}; {hint}")]
+    Crypto {
+        /// The document or value concerned (never its content).
+        what: String,
+        /// What went wrong.
+        problem: String,
+        /// What to do next.
+        hint: String,
+    },
+
+    /// A remote service (GitHub, the Kubernetes API, a certificate URL) refused or failed.
+    #[error("{service}: {message}; {hint}")]
+    Remote {
+        /// `GitHub`, `Kubernetes API`, `https://host/v1/cert.pem`.
+        service: String,
+        /// What it answered, or why it could not be reached.
+        message: String,
+        /// What to do next.
+        hint: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Input`].
+    pub fn input(
+        input: impl Into<String>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Input {
+            input: input.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Crypto`].
+    pub fn crypto(
+        what: impl Into<String>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Crypto {
+            what: what.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Remote`].
+    pub fn remote(
+        service: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Remote {
+            service: service.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::File`].
+    pub fn file(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::File {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The process exit code this error should end with (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Remote { .. } => exit::REMOTE,
+            Error::Input { .. }
+            | Error::File { .. }
+            | Error::PlaintextRefused { .. }
+            | Error::Crypto { .. } => exit::INPUT,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,340 @@
+//! age: recipients as `age -R` reads them, armored encryption, and decryption with identities.
+
+use crate::error::{Error, Result};
+use crate::secret::{AgeIdentityText, SecretBytes};
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// An age recipient, parsed and ready to encrypt to.
+pub type Recipient = Box<dyn ::age::Recipient + Send>;
+
+/// A parsed age identity (X25519 or SSH).
+pub type Identity = Box<dyn ::age::Identity + Send + Sync>;
+
+/// The recipient kinds `--seal-to` accepts, for messages.
+const RECIPIENT_HINT: &str = "pass an age1... X25519 recipient, an `ssh-ed25519 AAAA...` or `ssh-rsa AAAA...` public key, or a file of them (one per line, # comments)";
+
+/// Parses each `--seal-to` value: an `age1...` recipient, an SSH public key line, or a recipients
+/// file (one per line, `#` comments, blank lines ignored), exactly as `age -R` reads files.
+pub fn parse_recipients(specs: &[String]) -> Result<Vec<Recipient>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let spec = spec.trim();
+        if looks_like_recipient(spec) {
+            out.push(parse_one(spec, &format!("--seal-to {}", shorten(spec)))?);
+        } else {
+            out.extend(read_recipients_file(Path::new(spec))?);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::input(
+            "--seal-to",
+            "no recipients given",
+            RECIPIENT_HINT,
+        ));
+    }
+    Ok(out)
+}
+
+fn looks_like_recipient(s: &str) -> bool {
+    s.starts_with("age1")
+        || s.starts_with("ssh-")
+        || s.starts_with("ecdsa-sha2-")
+        || s.starts_with("sk-")
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(37).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Reads a recipients file as `age -R` does.
+pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::input(
+            format!("--seal-to {}", path.display()),
+            format!("neither a recipient nor a readable recipients file ({e})"),
+            RECIPIENT_HINT,
+        )
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::file("read recipients file", path, e))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(parse_one(
+            line,
+            &format!("{} line {}", path.display(), n + 1),
+        )?);
+    }
+    if out.is_empty() {
+        return Err(Error::input(
+            format!("--seal-to {}", path.display()),
+            "the file holds no recipients",
+            RECIPIENT_HINT,
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_one(s: &str, what: &str) -> Result<Recipient> {
+    if s.starts_with("age1") {
+        if s.starts_with("age1pq")
+            || s.starts_with("age1yubikey")
+            || s.starts_with("age1tpm")
+            || s.starts_with("age1se")
+        {
+            return Err(Error::input(
+                what,
+                "plugin and post-quantum recipients are not supported",
+                "use an X25519 age1... recipient or an ssh-ed25519 key",
+            ));
+        }
+        return s
+            .parse::<::age::x25519::Recipient>()
+            .map(|r| Box::new(r) as Recipient)
+            .map_err(|e| {
+                Error::input(
+                    what,
+                    format!("not a valid age recipient ({e})"),
+                    "copy the full age1... line printed by `age-keygen -y` (62 characters)",
+                )
+            });
+    }
+    use ::age::ssh::ParseRecipientKeyError as P;
+    match s.parse::<::age::ssh::Recipient>() {
+        Ok(r) => Ok(Box::new(r)),
+        Err(P::RsaModulusTooSmall) => Err(Error::input(what, "ssh-rsa key is shorter than 2048 bits", "use an ssh-ed25519 key or a larger RSA key")),
+        Err(P::RsaModulusTooLarge) => Err(Error::input(what, "ssh-rsa key is larger than age supports", "use an ssh-ed25519 key")),
+        Err(P::Ignore) | Err(P::Unsupported(_)) => Err(Error::input(
+            what,
+            "this SSH key type cannot be an age recipient (age supports ssh-ed25519 and ssh-rsa only)",
+            RECIPIENT_HINT,
+        )),
+        Err(P::Invalid(why)) => Err(Error::input(what, format!("not a valid SSH public key ({why})"), RECIPIENT_HINT)),
+        Err(_) => Err(Error::input(what, "not a usable SSH public key", RECIPIENT_HINT)),
+    }
+}
+
+/// Encrypts `plaintext` to `recipients` as an ASCII-armored age file.
+pub fn seal_text(plaintext: &[u8], recipients: &[Recipient]) -> Result<String> {
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::crypto("age encryption", e.to_string(), "check the recipients")
+    };
+    let encryptor = ::age::Encryptor::with_recipients(
+        recipients
+            .iter()
+            .map(|r| r.as_ref() as &dyn ::age::Recipient),
+    )
+    .map_err(|e| fail(&e))?;
+    let mut out = Vec::with_capacity(plaintext.len() * 4 / 3 + 512);
+    let armor =
+        ::age::armor::ArmoredWriter::wrap_output(&mut out, ::age::armor::Format::AsciiArmor)
+            .map_err(|e| fail(&e))?;
+    let mut writer = encryptor.wrap_output(armor).map_err(|e| fail(&e))?;
+    writer.write_all(plaintext).map_err(|e| fail(&e))?;
+    writer
+        .finish()
+        .and_then(|armor| armor.finish())
+        .map_err(|e| fail(&e))?;
+    String::from_utf8(out).map_err(|e| fail(&e))
+}
+
+/// Parses an identity: age identity lines (`AGE-SECRET-KEY-1...`) or one passphrase-less SSH
+/// private key (ed25519 or RSA). `what` names the source in errors.
+pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identity>> {
+    let body = text.expose_secret();
+    if body.contains("-----BEGIN OPENSSH PRIVATE KEY-----")
+        || body.contains("-----BEGIN RSA PRIVATE KEY-----")
+    {
+        let id = ::age::ssh::Identity::from_buffer(body.as_bytes(), Some(what.to_string()))
+            .map_err(|e| {
+                Error::input(
+                    what,
+                    format!("not a usable SSH identity ({e})"),
+                    "use an ssh-ed25519 or ssh-rsa private key, or an age identity file",
+                )
+            })?;
+        return match id {
+            ::age::ssh::Identity::Unencrypted(_) => Ok(vec![Box::new(id.with_callbacks(NoPrompt))]),
+            ::age::ssh::Identity::Encrypted(_) => Err(Error::input(
+                what,
+                "the SSH identity is passphrase-protected",
+                "use an age identity, or a copy of the key without passphrase kept off disk",
+            )),
+            ::age::ssh::Identity::Unsupported(_) => Err(Error::input(
+                what,
+                "unsupported SSH key type for age",
+                "age decrypts with ssh-ed25519 and ssh-rsa keys only",
+            )),
+        };
+    }
+    let file = ::age::IdentityFile::from_buffer(body.as_bytes()).map_err(|e| {
+        Error::input(
+            what,
+            format!("not an age identity file ({e})"),
+            "expected AGE-SECRET-KEY-1... lines as written by age-keygen",
+        )
+    })?;
+    let ids = file.into_identities().map_err(|e| {
+        Error::input(
+            what,
+            format!("unusable identity ({e})"),
+            "expected AGE-SECRET-KEY-1... lines",
+        )
+    })?;
+    if ids.is_empty() {
+        return Err(Error::input(
+            what,
+            "no identities found",
+            "expected AGE-SECRET-KEY-1... lines as written by age-keygen",
+        ));
+    }
+    Ok(ids)
+}
+
+#[derive(Clone, Copy)]
+struct NoPrompt;
+
+impl ::age::Callbacks for NoPrompt {
+    fn display_message(&self, _: &str) {}
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn request_passphrase(&self, _: &str) -> Option<::age::secrecy::SecretString> {
+        None
+    }
+}
+
+/// Whether `bytes` look like an age file (armored or binary).
+pub fn is_age_file(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii_start();
+    trimmed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        || trimmed.starts_with(b"age-encryption.org/v1\n")
+}
+
+/// Decrypts an age file (armored or binary). `what` names the input in errors.
+pub fn unseal(ciphertext: &[u8], identities: &[Identity], what: &str) -> Result<SecretBytes> {
+    let reader = ::age::armor::ArmoredReader::new(ciphertext.trim_ascii_start());
+    let decryptor =
+        ::age::Decryptor::new_buffered(std::io::BufReader::new(reader)).map_err(|e| {
+            Error::crypto(
+                what,
+                format!("not a readable age file ({e})"),
+                "pass the file exactly as sealkey or age wrote it",
+            )
+        })?;
+    let mut stream = decryptor
+        .decrypt(
+            identities
+                .iter()
+                .map(|i| i.as_ref() as &dyn ::age::Identity),
+        )
+        .map_err(|e| match e {
+            ::age::DecryptError::NoMatchingKeys => Error::crypto(
+                what,
+                "none of the identities can open this file",
+                "use the identity matching one of the recipients it was sealed to",
+            ),
+            other => Error::crypto(
+                what,
+                format!("decryption failed ({other})"),
+                "the file may be damaged or tampered with",
+            ),
+        })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    stream.read_to_end(&mut plain).map_err(|e| {
+        Error::crypto(
+            what,
+            format!("decryption failed ({e})"),
+            "the file may be damaged or tampered with",
+        )
+    })?;
+    Ok(SecretBytes::from(plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> (String, AgeIdentityText) {
+        let id = ::age::x25519::Identity::generate();
+        let r = id.to_public().to_string();
+        use ::age::secrecy::ExposeSecret;
+        (
+            r,
+            AgeIdentityText::new(id.to_string().expose_secret().to_string()),
+        )
+    }
+
+    #[test]
+    fn seal_then_unseal_with_x25519() {
+        let (r, id) = identity();
+        let sealed = seal_text(b"hello", &parse_recipients(&[r]).unwrap()).unwrap();
+        assert!(sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        assert!(sealed.ends_with("-----END AGE ENCRYPTED FILE-----\n"));
+        let ids = parse_identities(&id, "id").unwrap();
+        assert_eq!(
+            unseal(sealed.as_bytes(), &ids, "in")
+                .unwrap()
+                .expose_secret(),
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn wrong_identity_is_a_crypto_error() {
+        let (r, _) = identity();
+        let (_, other) = identity();
+        let sealed = seal_text(b"x", &parse_recipients(&[r]).unwrap()).unwrap();
+        let err = unseal(
+            sealed.as_bytes(),
+            &parse_identities(&other, "id").unwrap(),
+            "in",
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("none of the identities"), "{err}");
+    }
+
+    #[test]
+    fn malformed_recipients_name_the_input() {
+        for (bad, needle) in [
+            ("age1qqqqqqqq", "not a valid age recipient"),
+            ("ssh-ed25519 AAAAnotbase64", "not a valid SSH public key"),
+            ("age1pq1abc", "post-quantum"),
+            (
+                "/nonexistent/recipients.txt",
+                "neither a recipient nor a readable",
+            ),
+        ] {
+            let err = parse_recipients(&[bad.to_string()]).err().expect(bad);
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn recipients_file_reports_bad_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.txt");
+        let (r, _) = identity();
+        std::fs::write(&p, format!("# team\n{r}\n\nnot-a-recipient\n")).unwrap();
+        let err = parse_recipients(&[p.display().to_string()]).err().unwrap();
+        assert!(err.to_string().contains("r.txt line 4"), "{err}");
+        std::fs::write(&p, format!("# team\n{r}\n")).unwrap();
+        assert_eq!(
+            parse_recipients(&[p.display().to_string()]).unwrap().len(),
+            1
+        );
+    }
+}

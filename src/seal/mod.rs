@@ -1,0 +1,114 @@
+//! Sealing emitted manifests so they can be stored or committed: age (one armored file for the
+//! whole stream), SOPS (per object, what Flux decrypts) and Bitnami Sealed Secrets.
+
+pub mod age;
+
+/// How output is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SealMethod {
+    /// The whole YAML stream as one ASCII-armored age file (`age -d` or `sealkey unseal` opens it).
+    Age,
+    /// No sealing: plaintext, allowed only to a pipe (`| kubectl apply -f -`), never a file or terminal.
+    None,
+}
+
+impl SealMethod {
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealMethod::Age => "age",
+            SealMethod::None => "none",
+        }
+    }
+}
+
+use crate::emit::ManifestStream;
+use crate::error::{Error, Result};
+use crate::secret::SecretText;
+
+/// A sealing method with everything it needs (recipients, certificates).
+pub enum SealSettings {
+    /// age to these recipients.
+    Age(Vec<age::Recipient>),
+    /// Plaintext (only for a pipe).
+    None,
+}
+
+impl std::fmt::Debug for SealSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SealSettings::Age(r) => write!(f, "Age({} recipients)", r.len()),
+            SealSettings::None => f.write_str("None"),
+        }
+    }
+}
+
+impl SealSettings {
+    /// The method's command-line name.
+    pub fn method(&self) -> SealMethod {
+        match self {
+            SealSettings::Age(_) => SealMethod::Age,
+            SealSettings::None => SealMethod::None,
+        }
+    }
+}
+
+/// Output of a seal step: ciphertext that may go anywhere, or plaintext that may only go to a pipe.
+#[derive(Debug)]
+pub enum SealedOutput {
+    /// Safe to store and commit.
+    Sealed(String),
+    /// Holds secrets in clear.
+    Plaintext(SecretText),
+}
+
+impl SealedOutput {
+    /// The bytes to write.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            SealedOutput::Sealed(s) => s.as_bytes(),
+            SealedOutput::Plaintext(t) => t.expose_secret().as_bytes(),
+        }
+    }
+
+    /// Whether the output holds secrets in clear.
+    pub fn is_plaintext(&self) -> bool {
+        matches!(self, SealedOutput::Plaintext(_))
+    }
+}
+
+/// Seals an emitted stream.
+pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<SealedOutput> {
+    match settings {
+        SealSettings::Age(recipients) => {
+            let text = stream.to_yaml();
+            Ok(SealedOutput::Sealed(age::seal_text(
+                text.expose_secret().as_bytes(),
+                recipients,
+            )?))
+        }
+        SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
+    }
+}
+
+/// Seals arbitrary YAML read from stdin (`sealkey seal`). The text must parse as YAML.
+pub fn seal_yaml_text(
+    text: &SecretText,
+    what: &str,
+    settings: &SealSettings,
+) -> Result<SealedOutput> {
+    let docs = crate::yaml::parse_stream(text.expose_secret(), what)?;
+    if docs.is_empty() {
+        return Err(Error::input(what, "no YAML documents to seal", "pipe in a manifest, e.g. `kubectl create secret generic x --from-file=k=FILE --dry-run=client -o yaml`"));
+    }
+    let stream = ManifestStream::from_docs(docs);
+    match settings {
+        // age seals the bytes exactly as given, comments and all.
+        SealSettings::Age(recipients) => Ok(SealedOutput::Sealed(age::seal_text(
+            text.expose_secret().as_bytes(),
+            recipients,
+        )?)),
+        SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
+    }
+}

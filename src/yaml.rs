@@ -1,0 +1,289 @@
+//! YAML in and out. Output is written by a small emitter of our own so that multi-line values
+//! (known_hosts, PEM, armored age) come out as `|` block scalars and the text can be built straight
+//! into a zeroizing buffer; input is read with serde-saphyr, the parser kube itself uses, with
+//! error snippets switched off so a parse error can never echo a secret value.
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+/// Renders a stream of documents, separated by `---`.
+pub fn to_yaml_stream(docs: &[Value]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(16 * 1024));
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        write_document(&mut out, doc);
+    }
+    out
+}
+
+/// Renders one document.
+pub fn to_yaml(doc: &Value) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(8 * 1024));
+    write_document(&mut out, doc);
+    out
+}
+
+fn write_document(out: &mut String, doc: &Value) {
+    match doc {
+        Value::Object(m) if !m.is_empty() => write_map(out, m, 0),
+        Value::Array(a) if !a.is_empty() => write_seq(out, a, 0),
+        other => {
+            write_scalar(out, other, 0);
+            out.push('\n');
+        }
+    }
+}
+
+fn indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn write_map(out: &mut String, m: &Map<String, Value>, level: usize) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            indent(out, level);
+        }
+        write_key(out, k);
+        write_value_after_key(out, v, level);
+    }
+}
+
+fn write_value_after_key(out: &mut String, v: &Value, level: usize) {
+    match v {
+        Value::Object(c) if !c.is_empty() => {
+            out.push('\n');
+            indent(out, level + 2);
+            write_map(out, c, level + 2);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            // Sequences under a key are indented by two, like kubectl's output.
+            out.push('\n');
+            indent(out, level + 2);
+            write_seq(out, a, level + 2);
+        }
+        other => {
+            out.push(' ');
+            write_scalar(out, other, level + 2);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_seq(out: &mut String, a: &[Value], level: usize) {
+    for (i, item) in a.iter().enumerate() {
+        if i > 0 {
+            indent(out, level);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Object(m) if !m.is_empty() => write_map(out, m, level + 2),
+            Value::Array(inner) if !inner.is_empty() => write_seq(out, inner, level + 2),
+            other => {
+                write_scalar(out, other, level + 2);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn write_key(out: &mut String, k: &str) {
+    if is_plain_safe(k) {
+        out.push_str(k);
+    } else {
+        push_double_quoted(out, k);
+    }
+    out.push(':');
+}
+
+/// Writes a scalar; `block_indent` is the indentation of a block scalar's content lines.
+fn write_scalar(out: &mut String, v: &Value, block_indent: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s, block_indent),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str, block_indent: usize) {
+    if s.contains('\n') && literal_block_ok(s) {
+        let body = s.trim_end_matches('\n');
+        let trailing = s.len() - body.len();
+        out.push_str(match trailing {
+            0 => "|-",
+            1 => "|",
+            _ => "|+",
+        });
+        for line in body.split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                indent(out, block_indent);
+                out.push_str(line);
+            }
+        }
+        // `|+` keeps the extra trailing newlines as empty lines; the caller writes the last one.
+        for _ in 1..trailing.max(1) {
+            out.push('\n');
+        }
+    } else if is_plain_safe(s) {
+        out.push_str(s);
+    } else {
+        push_double_quoted(out, s);
+    }
+}
+
+fn literal_block_ok(s: &str) -> bool {
+    !s.starts_with(' ')
+        && !s.starts_with('\n')
+        && !s
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
+        && !s.lines().any(|l| l.ends_with(' '))
+}
+
+fn push_double_quoted(out: &mut String, s: &str) {
+    // JSON string escapes are a subset of YAML's double-quoted escapes.
+    out.push_str(&serde_json::to_string(s).expect("a str always serializes"));
+}
+
+/// Whether a string can be written unquoted and still read back as the same string.
+fn is_plain_safe(s: &str) -> bool {
+    if s.is_empty() || s.len() > 1024 {
+        return false;
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
+        // `-` alone is unsafe; `-foo` is fine only when not followed by space, but keep it simple.
+        if !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_like_number(s)) {
+            return false;
+        }
+    }
+    if s.ends_with(' ')
+        || s.ends_with(':')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.contains('\t')
+    {
+        return false;
+    }
+    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    const RESERVED: &[&str] = &[
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "<<", "=",
+    ];
+    if RESERVED.contains(&lower.as_str()) {
+        return false;
+    }
+    !looks_like_number(s) && !looks_like_timestamp(s)
+}
+
+fn looks_like_number(s: &str) -> bool {
+    let t = s.trim_start_matches(['+', '-']);
+    if t.is_empty() {
+        return false;
+    }
+    let lower = t.to_ascii_lowercase();
+    if [".inf", ".nan"].contains(&lower.as_str()) {
+        return true;
+    }
+    if lower.starts_with("0x") || lower.starts_with("0o") || lower.starts_with("0b") {
+        return true;
+    }
+    t.chars()
+        .all(|c| c.is_ascii_digit() || "._eE+-:".contains(c))
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+}
+
+/// Parses a YAML (or JSON) stream into documents. Empty documents are dropped. `what` names the
+/// input in errors (file name, `stdin`); errors carry a line and column, never the text.
+pub fn parse_stream(text: &str, what: &str) -> Result<Vec<Value>> {
+    let mut options = serde_saphyr::options::Options::default();
+    options.with_snippet = false;
+    options.legacy_octal_numbers = true;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            Error::input(
+                what,
+                format!("not valid YAML{at}"),
+                "fix the document (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+            )
+        })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(v: &Value) {
+        let text = to_yaml(v);
+        let back = parse_stream(&text, "test").unwrap();
+        assert_eq!(&back[0], v, "yaml was:\n{}", &*text);
+    }
+
+    #[test]
+    fn tricky_scalars_survive_a_round_trip() {
+        round_trip(&json!({
+            "a": "true", "b": "0400", "c": "1.5", "d": "", "e": "x: y", "f": "#c", "g": "- x",
+            "h": "line1\nline2\n", "i": "no newline\nat end", "j": "two\n\n", "k": " lead\nx",
+            "l": "trail \nx", "m": 288, "n": true, "o": null, "p": [], "q": {}, "r": "2024-01-01T00:00:00Z",
+            "s": "-----BEGIN X-----\nAAA\n-----END X-----\n", "t": "ü", "u": "a\tb", "v": "~", "w": "@x",
+            "x": ["a", {"k": "v", "k2": ["n"]}, ["z"]], "y": "0x1F", "z": "-", "aa": "-1", "bb": "sealkey:acme/dags",
+            "key with: colon": "v", "cc": "^(data|stringData)$", "dd": "ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]"
+        }));
+    }
+
+    #[test]
+    fn multi_line_values_are_literal_blocks() {
+        let text = to_yaml(&json!({"knownHosts": "h1 k\nh2 k\n"}));
+        assert_eq!(&*text, "knownHosts: |\n  h1 k\n  h2 k\n");
+    }
+
+    #[test]
+    fn stream_has_separators_and_parses_back() {
+        let docs = vec![
+            json!({"kind": "A"}),
+            json!({"kind": "B", "list": [{"x": 1}]}),
+        ];
+        let text = to_yaml_stream(&docs);
+        assert_eq!(parse_stream(&text, "t").unwrap(), docs);
+    }
+
+    #[test]
+    fn parse_error_names_input_and_line_without_content() {
+        let err =
+            parse_stream("a: b\nsecret: [unclosed\nzz: SECRETVALUE\n", "in.yaml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("in.yaml: not valid YAML"), "{msg}");
+        assert!(!msg.contains("SECRETVALUE"), "{msg}");
+    }
+
+    #[test]
+    fn legacy_octal_modes_read_like_kubectl() {
+        let docs = parse_stream("defaultMode: 0400\n", "t").unwrap();
+        assert_eq!(docs[0]["defaultMode"], json!(256));
+    }
+}
