@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
 pub mod create;
 pub mod emit;
 pub mod error;

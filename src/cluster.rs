@@ -1,0 +1,871 @@
+//! The Kubernetes side: a client configured the way kubectl is (kubeconfig, context, in-cluster),
+//! Secrets read and written with server-side apply (field manager `sealkey`), and the workloads of
+//! a namespace listed for rotation (which pods read a Secret) and audit.
+//!
+//! Secret values never leave this module as plain strings: a read Secret becomes a [`LiveSecret`]
+//! whose values are [`SecretBytes`], and every JSON tree that held a value is wiped after use.
+
+use crate::emit::wipe_value;
+use crate::error::{Error, Result};
+use crate::secret::SecretBytes;
+use base64::Engine as _;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{Pod, PodSpec, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The field manager sealkey's writes are recorded under.
+pub const FIELD_MANAGER: &str = "sealkey";
+
+/// The pod-template annotation `kubectl rollout restart` sets; sealkey sets the same one.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+const SERVICE: &str = "Kubernetes API";
+
+/// How to reach the cluster, as kubectl's flags say it.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterSettings {
+    /// `--kubeconfig`: this file instead of `$KUBECONFIG` / `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`: this context instead of the current one.
+    pub context: Option<String>,
+    /// `--dry-run`: every write is sent with `dryRun=All` (the server validates, stores nothing).
+    pub dry_run: bool,
+}
+
+/// A connected client.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    default_namespace: String,
+    server: String,
+    dry_run: bool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.server)
+            .field("default_namespace", &self.default_namespace)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+/// How a Secret write reached the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMethod {
+    /// Server-side apply.
+    Apply,
+    /// The server has no apply for Secrets: created with POST.
+    Create,
+    /// The server has no apply for Secrets: merge patch carrying `metadata.resourceVersion`.
+    PreconditionedPatch,
+}
+
+/// A Secret as it is in the cluster. Values are secret bytes; `Debug` shows only the key names.
+pub struct LiveSecret {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.resourceVersion` (servers that keep none, like some stand-ins, give `None`).
+    pub resource_version: Option<String>,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// `type`.
+    pub type_: Option<String>,
+    /// `data`, decoded.
+    pub data: BTreeMap<String, SecretBytes>,
+}
+
+impl std::fmt::Debug for LiveSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSecret")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("resource_version", &self.resource_version)
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations)
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl LiveSecret {
+    /// Builds it from a Secret's JSON (as read from the server), wiping the JSON's values.
+    pub fn from_json(mut obj: Value) -> Result<Self> {
+        let meta = &obj["metadata"];
+        let strings = |v: &Value| -> BTreeMap<String, String> {
+            v.as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let name = meta["name"].as_str().unwrap_or_default().to_string();
+        let namespace = meta["namespace"].as_str().unwrap_or_default().to_string();
+        let mut secret = LiveSecret {
+            resource_version: meta["resourceVersion"].as_str().map(str::to_string),
+            labels: strings(&meta["labels"]),
+            annotations: strings(&meta["annotations"]),
+            type_: obj["type"].as_str().map(str::to_string),
+            data: BTreeMap::new(),
+            name,
+            namespace,
+        };
+        let mut bad_key = None;
+        if let Some(data) = obj.get("data").and_then(Value::as_object) {
+            for (k, v) in data {
+                let bytes = v
+                    .as_str()
+                    .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+                match bytes {
+                    Some(bytes) => {
+                        secret.data.insert(k.clone(), SecretBytes::new(bytes));
+                    }
+                    None => {
+                        bad_key = Some(k.clone());
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(k) = bad_key {
+            wipe_value(&mut obj);
+            return Err(Error::remote(
+                SERVICE,
+                format!(
+                    "Secret {}/{} key {k} is not base64",
+                    secret.namespace, secret.name
+                ),
+                "the server returned a malformed Secret; check it with kubectl get secret -o yaml",
+            ));
+        }
+        wipe_value(&mut obj);
+        Ok(secret)
+    }
+
+    /// The value of one data key.
+    pub fn value(&self, key: &str) -> Option<&SecretBytes> {
+        self.data.get(key)
+    }
+}
+
+/// The kinds of object whose pods can read a Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` StatefulSet.
+    StatefulSet,
+    /// `apps/v1` DaemonSet.
+    DaemonSet,
+    /// `batch/v1` CronJob (its job template's pods).
+    CronJob,
+    /// `v1` Pod.
+    Pod,
+}
+
+impl WorkloadKind {
+    /// The `kubectl` name (`deployment`, `statefulset`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
+            WorkloadKind::CronJob => "cronjob",
+            WorkloadKind::Pod => "pod",
+        }
+    }
+}
+
+/// A workload and the pod spec its pods run with.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The pod spec (template for controllers, job template for CronJobs, the spec for Pods).
+    pub pod_spec: Option<PodSpec>,
+    /// For Pods: whether a controller (ReplicaSet, Job, ...) owns it, so restarting the
+    /// controller covers it.
+    pub controlled: bool,
+}
+
+/// Where a rollout stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutStatus {
+    /// Every replica runs the current template and is available.
+    pub done: bool,
+    /// What kubectl would say (`2 of 3 updated replicas are available`).
+    pub detail: String,
+}
+
+impl Cluster {
+    /// Connects like kubectl: `--kubeconfig` file, else `$KUBECONFIG` / `~/.kube/config`, else the
+    /// in-cluster service account; `--context` picks a context. Nothing is sent yet.
+    pub async fn connect(settings: &ClusterSettings) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: settings.context.clone(),
+            ..Default::default()
+        };
+        let config = match &settings.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    Error::input(
+                        format!("--kubeconfig {}", path.display()),
+                        format!("cannot load it: {e}"),
+                        "pass a readable kubeconfig file (the one kubectl uses)",
+                    )
+                })?;
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| context_error(settings, e.to_string()))?
+            }
+            None if settings.context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| context_error(settings, e.to_string()))?,
+            None => kube::Config::infer().await.map_err(|e| {
+                Error::input(
+                    "kubeconfig",
+                    format!("no cluster configured: {e}"),
+                    "pass --kubeconfig FILE, set KUBECONFIG, or run inside a pod with a service account",
+                )
+            })?,
+        };
+        Self::from_config(config, settings.dry_run)
+    }
+
+    /// A client for an explicit configuration (tests point it at a local stand-in).
+    pub fn from_config(mut config: kube::Config, dry_run: bool) -> Result<Self> {
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(60));
+        config.write_timeout = Some(Duration::from_secs(60));
+        let server = config.cluster_url.to_string();
+        let default_namespace = config.default_namespace.clone();
+        let client = kube::Client::try_from(config).map_err(|e| {
+            Error::input(
+                "kubeconfig",
+                format!("cannot build a client for {server}: {e}"),
+                "check the cluster's certificate-authority and the user's credentials in the kubeconfig",
+            )
+        })?;
+        Ok(Self {
+            client,
+            default_namespace,
+            server,
+            dry_run,
+        })
+    }
+
+    /// The namespace of the kubeconfig context (or the pod's own), like kubectl's default.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Whether writes are server-side dry runs.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    fn secrets(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &ApiResource::erase::<Secret>(&()),
+        )
+    }
+
+    /// Reads a Secret; `None` when it does not exist.
+    pub async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<LiveSecret>> {
+        let what = format!("get Secret {namespace}/{name}");
+        match self.secrets(namespace).get_opt(name).await {
+            Ok(Some(obj)) => {
+                let value = serde_json::to_value(obj).map_err(|e| {
+                    Error::remote(SERVICE, format!("{what}: {e}"), "report this as a bug")
+                })?;
+                LiveSecret::from_json(value).map(Some)
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.kube_error(&what, e)),
+        }
+    }
+
+    /// Writes a Secret (a full `v1` Secret document) with server-side apply, field manager
+    /// `sealkey`, forcing ownership of the fields it names. If the document carries
+    /// `metadata.resourceVersion`, the server refuses (409) when the Secret changed since.
+    ///
+    /// Servers without apply for Secrets (404/405/415 on the apply patch) get a create when the
+    /// Secret is missing, else a merge patch that carries `metadata.resourceVersion` (the read
+    /// one unless the document brings its own) as the precondition.
+    pub async fn write_secret(&self, doc: &Value) -> Result<WriteMethod> {
+        let namespace = doc["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+        if namespace.is_empty() || name.is_empty() {
+            return Err(Error::input(
+                "Secret document",
+                "has no metadata.name or metadata.namespace",
+                "report this as a bug",
+            ));
+        }
+        let api = self.secrets(namespace);
+        let what = format!("apply Secret {namespace}/{name}");
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = self.dry_run;
+        match api.patch(name, &params, &Patch::Apply(doc)).await {
+            Ok(mut obj) => {
+                wipe_value(&mut obj.data);
+                return Ok(WriteMethod::Apply);
+            }
+            Err(kube::Error::Api(s)) if matches!(s.code, 404 | 405 | 415) => {}
+            Err(e) => return Err(self.kube_error(&what, e)),
+        }
+        // No server-side apply here: fall back to create, or a preconditioned merge patch.
+        let existing = self.get_secret(namespace, name).await?;
+        match existing {
+            None => {
+                let what = format!("create Secret {namespace}/{name}");
+                let mut obj: DynamicObject = serde_json::from_value(doc.clone()).map_err(|e| {
+                    Error::input("Secret document", e.to_string(), "report this as a bug")
+                })?;
+                obj.metadata.resource_version = None;
+                let params = PostParams {
+                    dry_run: self.dry_run,
+                    field_manager: Some(FIELD_MANAGER.into()),
+                };
+                let result = api.create(&params, &obj).await;
+                wipe_value(&mut obj.data);
+                match result {
+                    Ok(mut created) => {
+                        wipe_value(&mut created.data);
+                        Ok(WriteMethod::Create)
+                    }
+                    Err(e) => Err(self.kube_error(&what, e)),
+                }
+            }
+            Some(live) => {
+                let what = format!("patch Secret {namespace}/{name}");
+                let mut patch = doc.clone();
+                if patch["metadata"].get("resourceVersion").is_none() {
+                    if let Some(rv) = &live.resource_version {
+                        patch["metadata"]["resourceVersion"] = json!(rv);
+                    }
+                }
+                let params = PatchParams {
+                    dry_run: self.dry_run,
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                };
+                let result = api.patch(name, &params, &Patch::Merge(&patch)).await;
+                wipe_value(&mut patch);
+                match result {
+                    Ok(mut obj) => {
+                        wipe_value(&mut obj.data);
+                        Ok(WriteMethod::PreconditionedPatch)
+                    }
+                    Err(e) => Err(self.kube_error(&what, e)),
+                }
+            }
+        }
+    }
+
+    /// Every Deployment, StatefulSet, DaemonSet, CronJob and Pod in `namespace`, read page by
+    /// page (250 objects a request).
+    pub async fn list_workloads(&self, namespace: &str) -> Result<Vec<Workload>> {
+        let mut out = Vec::new();
+        for d in self
+            .list_all::<Deployment>(namespace, "deployments")
+            .await?
+        {
+            out.push(workload(
+                WorkloadKind::Deployment,
+                namespace,
+                d.metadata.name,
+                d.spec.and_then(|s| s.template.spec),
+            ));
+        }
+        for s in self
+            .list_all::<StatefulSet>(namespace, "statefulsets")
+            .await?
+        {
+            out.push(workload(
+                WorkloadKind::StatefulSet,
+                namespace,
+                s.metadata.name,
+                s.spec.and_then(|s| s.template.spec),
+            ));
+        }
+        for d in self.list_all::<DaemonSet>(namespace, "daemonsets").await? {
+            out.push(workload(
+                WorkloadKind::DaemonSet,
+                namespace,
+                d.metadata.name,
+                d.spec.and_then(|s| s.template.spec),
+            ));
+        }
+        for c in self.list_all::<CronJob>(namespace, "cronjobs").await? {
+            out.push(workload(
+                WorkloadKind::CronJob,
+                namespace,
+                c.metadata.name,
+                c.spec
+                    .and_then(|s| s.job_template.spec)
+                    .and_then(|j| j.template.spec),
+            ));
+        }
+        for p in self.list_all::<Pod>(namespace, "pods").await? {
+            let controlled = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true));
+            let mut w = workload(WorkloadKind::Pod, namespace, p.metadata.name, p.spec);
+            w.controlled = controlled;
+            out.push(w);
+        }
+        Ok(out)
+    }
+
+    async fn list_all<K>(&self, namespace: &str, plural: &str) -> Result<Vec<K>>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        // Bounded: a server that keeps handing out continue tokens cannot keep us here forever.
+        for _ in 0..10_000 {
+            let mut lp = ListParams::default().limit(250);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = api
+                .list(&lp)
+                .await
+                .map_err(|e| self.kube_error(&format!("list {plural} in {namespace}"), e))?;
+            items.extend(page.items);
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// `kubectl rollout restart`: sets the pod template's `restartedAt` annotation to `at`.
+    pub async fn restart(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> Result<()> {
+        let patch =
+            json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}});
+        let params = PatchParams {
+            dry_run: self.dry_run,
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let what = format!("restart {} {namespace}/{name}", kind.as_str());
+        let p = Patch::Merge(&patch);
+        let result = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .patch(name, &params, &p)
+                    .await
+                    .map(drop)
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .patch(name, &params, &p)
+                    .await
+                    .map(drop)
+            }
+            WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(self.client.clone(), namespace)
+                .patch(name, &params, &p)
+                .await
+                .map(drop),
+            WorkloadKind::CronJob | WorkloadKind::Pod => {
+                return Err(Error::input(
+                    what,
+                    "this kind has no rollout",
+                    "CronJobs pick up the Secret on their next run; restart bare Pods yourself",
+                ))
+            }
+        };
+        result.map_err(|e| self.kube_error(&what, e))
+    }
+
+    /// Where the rollout of a restarted workload stands (the checks of `kubectl rollout status`).
+    pub async fn rollout_status(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<RolloutStatus> {
+        let what = format!("read {} {namespace}/{name}", kind.as_str());
+        let err = |e| self.kube_error(&what, e);
+        Ok(match kind {
+            WorkloadKind::Deployment => {
+                let d = Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
+                deployment_status(&d)
+            }
+            WorkloadKind::StatefulSet => {
+                let s = Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
+                statefulset_status(&s)
+            }
+            WorkloadKind::DaemonSet => {
+                let d = Api::<DaemonSet>::namespaced(self.client.clone(), namespace)
+                    .get(name)
+                    .await
+                    .map_err(err)?;
+                daemonset_status(&d)
+            }
+            WorkloadKind::CronJob | WorkloadKind::Pod => RolloutStatus {
+                done: true,
+                detail: "no rollout".into(),
+            },
+        })
+    }
+
+    fn kube_error(&self, what: &str, e: kube::Error) -> Error {
+        kube_error(&self.server, what, e)
+    }
+}
+
+fn workload(
+    kind: WorkloadKind,
+    namespace: &str,
+    name: Option<String>,
+    pod_spec: Option<PodSpec>,
+) -> Workload {
+    Workload {
+        kind,
+        namespace: namespace.to_string(),
+        name: name.unwrap_or_default(),
+        pod_spec,
+        controlled: false,
+    }
+}
+
+fn context_error(settings: &ClusterSettings, e: String) -> Error {
+    let input = match (&settings.kubeconfig, &settings.context) {
+        (Some(p), Some(c)) => format!("--kubeconfig {} --context {c}", p.display()),
+        (Some(p), None) => format!("--kubeconfig {}", p.display()),
+        (None, Some(c)) => format!("--context {c}"),
+        (None, None) => "kubeconfig".into(),
+    };
+    Error::input(
+        input,
+        format!("cannot use it: {e}"),
+        "check the names with `kubectl config get-contexts`",
+    )
+}
+
+/// Maps a client error to [`Error::Remote`] with a hint for the usual causes.
+pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
+    match e {
+        kube::Error::Api(s) => {
+            let hint = match s.code {
+                401 => "the credentials were rejected: log in again (kubectl get ns should work)".to_string(),
+                403 => "the credentials lack RBAC permission for this; ask for get/list/patch/create on secrets and get/list/patch on workloads in the namespace".to_string(),
+                404 => "check the namespace and name (kubectl get -n NAMESPACE ...)".to_string(),
+                409 => "the object changed while sealkey was working on it; nothing was overwritten, run the command again".to_string(),
+                422 => "the server rejected the object; report this as a bug with the message".to_string(),
+                c if c >= 500 => "the API server failed; try again later".to_string(),
+                _ => "see the message".to_string(),
+            };
+            Error::remote(
+                SERVICE,
+                format!("{what}: {} {}: {}", s.code, s.reason, s.message),
+                hint,
+            )
+        }
+        other => Error::remote(
+            SERVICE,
+            format!("{what}: no answer from {server}: {other}"),
+            "check that the cluster is reachable (kubectl get ns) and the --kubeconfig/--context",
+        ),
+    }
+}
+
+/// `kubectl rollout status` for a Deployment.
+pub fn deployment_status(d: &Deployment) -> RolloutStatus {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let st = d.status.clone().unwrap_or_default();
+    let generation = d.metadata.generation.unwrap_or(0);
+    let observed = st.observed_generation.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let total = st.replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    if observed < generation {
+        return pending("waiting for the controller to see the new template");
+    }
+    if updated < want {
+        return pending(&format!("{updated} of {want} replicas updated"));
+    }
+    if total > updated {
+        return pending(&format!(
+            "{} old replicas pending termination",
+            total - updated
+        ));
+    }
+    if available < updated {
+        return pending(&format!(
+            "{available} of {updated} updated replicas available"
+        ));
+    }
+    RolloutStatus {
+        done: true,
+        detail: format!("{updated} replicas updated and available"),
+    }
+}
+
+/// `kubectl rollout status` for a StatefulSet.
+pub fn statefulset_status(s: &StatefulSet) -> RolloutStatus {
+    let want = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let st = s.status.clone().unwrap_or_default();
+    let generation = s.metadata.generation.unwrap_or(0);
+    if st.observed_generation.unwrap_or(0) < generation {
+        return pending("waiting for the controller to see the new template");
+    }
+    let ready = st.ready_replicas.unwrap_or(0);
+    if ready < want {
+        return pending(&format!("{ready} of {want} pods ready"));
+    }
+    let updated = st.updated_replicas.unwrap_or(0);
+    if updated < want {
+        return pending(&format!("{updated} of {want} pods updated"));
+    }
+    if st.update_revision.is_some() && st.current_revision != st.update_revision {
+        return pending("pods still on the previous revision");
+    }
+    RolloutStatus {
+        done: true,
+        detail: format!("{ready} pods ready on the current revision"),
+    }
+}
+
+/// `kubectl rollout status` for a DaemonSet.
+pub fn daemonset_status(d: &DaemonSet) -> RolloutStatus {
+    let st = d.status.clone().unwrap_or_default();
+    let generation = d.metadata.generation.unwrap_or(0);
+    if st.observed_generation.unwrap_or(0) < generation {
+        return pending("waiting for the controller to see the new template");
+    }
+    let want = st.desired_number_scheduled;
+    let updated = st.updated_number_scheduled.unwrap_or(0);
+    let available = st.number_available.unwrap_or(0);
+    if updated < want {
+        return pending(&format!("{updated} of {want} pods updated"));
+    }
+    if available < want {
+        return pending(&format!("{available} of {want} updated pods available"));
+    }
+    RolloutStatus {
+        done: true,
+        detail: format!("{available} pods updated and available"),
+    }
+}
+
+fn pending(detail: &str) -> RolloutStatus {
+    RolloutStatus {
+        done: false,
+        detail: detail.to_string(),
+    }
+}
+
+/// How a container reads a Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretUse {
+    /// A `secret` or `projected` volume mounted as a directory: the kubelet updates the files in
+    /// place within its sync period.
+    Volume {
+        /// Container name.
+        container: String,
+        /// Volume name.
+        volume: String,
+    },
+    /// A volume mounted with `subPath`/`subPathExpr`: the file never changes in a running pod.
+    SubPath {
+        /// Container name.
+        container: String,
+        /// Volume name.
+        volume: String,
+    },
+    /// `env[].valueFrom.secretKeyRef`: read once at container start.
+    Env {
+        /// Container name.
+        container: String,
+        /// Variable name.
+        var: String,
+    },
+    /// `envFrom[].secretRef`: read once at container start.
+    EnvFrom {
+        /// Container name.
+        container: String,
+    },
+}
+
+impl SecretUse {
+    /// Whether running pods keep the old value until they restart.
+    pub fn needs_restart(&self) -> bool {
+        !matches!(self, SecretUse::Volume { .. })
+    }
+}
+
+/// What rotation has to do for a consumer before the old key may go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumerAction {
+    /// Roll the workload out again (subPath mounts, env vars) and wait for it.
+    Restart,
+    /// Files update in place: wait for the kubelet's sync period.
+    WaitForSync,
+    /// A CronJob: its next Job's pods read the new Secret; nothing to do now.
+    NextRun,
+    /// A Pod without a controller that keeps the old value: sealkey cannot restart it.
+    ManualRestart,
+}
+
+/// A workload that reads the Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretConsumer {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+    /// Every way its containers read the Secret.
+    pub uses: Vec<SecretUse>,
+    /// What rotation must do for it.
+    pub action: ConsumerAction,
+}
+
+/// The workloads that read Secret `secret_name`, and how. Pods owned by a controller are left
+/// out (the controller is listed); volumes that no container mounts are ignored.
+pub fn consumers_of(secret_name: &str, workloads: &[Workload]) -> Vec<SecretConsumer> {
+    let mut out = Vec::new();
+    for w in workloads {
+        if w.kind == WorkloadKind::Pod && w.controlled {
+            continue;
+        }
+        let Some(spec) = &w.pod_spec else { continue };
+        let uses = secret_uses(secret_name, spec);
+        if uses.is_empty() {
+            continue;
+        }
+        let restart = uses.iter().any(SecretUse::needs_restart);
+        let action = match (w.kind, restart) {
+            (WorkloadKind::CronJob, _) => ConsumerAction::NextRun,
+            (_, false) => ConsumerAction::WaitForSync,
+            (WorkloadKind::Pod, true) => ConsumerAction::ManualRestart,
+            (_, true) => ConsumerAction::Restart,
+        };
+        out.push(SecretConsumer {
+            kind: w.kind,
+            name: w.name.clone(),
+            uses,
+            action,
+        });
+    }
+    out
+}
+
+/// How the containers of one pod spec read the Secret.
+pub fn secret_uses(secret_name: &str, spec: &PodSpec) -> Vec<SecretUse> {
+    let volumes: Vec<&str> =
+        spec.volumes
+            .iter()
+            .flatten()
+            .filter(|v| {
+                let direct =
+                    v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(secret_name);
+                let projected = v.projected.as_ref().is_some_and(|p| {
+                    p.sources.iter().flatten().any(|src| {
+                        src.secret.as_ref().map(|s| s.name.as_str()) == Some(secret_name)
+                    })
+                });
+                direct || projected
+            })
+            .map(|v| v.name.as_str())
+            .collect();
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter());
+    let mut uses = Vec::new();
+    for c in containers {
+        for m in c.volume_mounts.iter().flatten() {
+            if !volumes.contains(&m.name.as_str()) {
+                continue;
+            }
+            let sub = m.sub_path.as_deref().is_some_and(|s| !s.is_empty())
+                || m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty());
+            let (container, volume) = (c.name.clone(), m.name.clone());
+            uses.push(if sub {
+                SecretUse::SubPath { container, volume }
+            } else {
+                SecretUse::Volume { container, volume }
+            });
+        }
+        for e in c.env.iter().flatten() {
+            let reads = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+                .is_some_and(|r| r.name == secret_name);
+            if reads {
+                uses.push(SecretUse::Env {
+                    container: c.name.clone(),
+                    var: e.name.clone(),
+                });
+            }
+        }
+        for ef in c.env_from.iter().flatten() {
+            if ef
+                .secret_ref
+                .as_ref()
+                .is_some_and(|r| r.name == secret_name)
+            {
+                uses.push(SecretUse::EnvFrom {
+                    container: c.name.clone(),
+                });
+            }
+        }
+    }
+    uses
+}
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;
