@@ -75,6 +75,18 @@ pub enum Error {
         /// What to do next.
         hint: String,
     },
+
+    /// A step of a rotation failed; `undone` says what was rolled back and what state is left.
+    #[error("rotation step `{step}` failed; {undone}")]
+    Rotation {
+        /// `register new key`, `update Secret`, ...
+        step: String,
+        /// What was undone and where things stand now.
+        undone: String,
+        /// The failure itself; its kind decides the exit code.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -130,6 +142,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Remote { .. } => exit::REMOTE,
+            Error::Rotation { source, .. } => source.exit_code(),
             Error::Input { .. }
             | Error::File { .. }
             | Error::PlaintextRefused { .. }

@@ -34,6 +34,7 @@ pub mod keygen;
 pub mod known_hosts;
 pub mod output;
 pub mod repo;
+pub mod rotate;
 pub mod seal;
 pub mod secret;
 pub mod yaml;
