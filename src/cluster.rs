@@ -297,14 +297,16 @@ impl Cluster {
     /// Reads a Secret; `None` when it does not exist.
     pub async fn get_secret(&self, namespace: &str, name: &str) -> Result<Option<LiveSecret>> {
         let what = format!("get Secret {namespace}/{name}");
-        match self.secrets(namespace).get_opt(name).await {
-            Ok(Some(obj)) => {
+        // By status code, not kube's get_opt (which also wants reason "NotFound"): stand-ins and
+        // proxies do not always send the reason.
+        match self.secrets(namespace).get(name).await {
+            Ok(obj) => {
                 let value = serde_json::to_value(obj).map_err(|e| {
                     Error::remote(SERVICE, format!("{what}: {e}"), "report this as a bug")
                 })?;
                 LiveSecret::from_json(value).map(Some)
             }
-            Ok(None) => Ok(None),
+            Err(kube::Error::Api(st)) if st.code == 404 => Ok(None),
             Err(e) => Err(self.kube_error(&what, e)),
         }
     }

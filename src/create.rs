@@ -45,6 +45,57 @@ pub fn seal_key(settings: &CreateSettings, key: &DeployKey) -> Result<SealedOutp
     seal::seal_stream(&stream, &settings.seal)
 }
 
+/// What `create --apply` wrote.
+#[derive(Debug)]
+pub struct Applied {
+    /// The new key.
+    pub key: DeployKey,
+    /// `NAMESPACE/NAME` of each Secret written.
+    pub secrets: Vec<String>,
+    /// How the last write reached the server.
+    pub method: crate::cluster::WriteMethod,
+}
+
+/// `create --apply`: generates the key and writes its Secret straight into the cluster (server-side
+/// apply, field manager `sealkey`); nothing is emitted or sealed. Refuses, before a key exists,
+/// when the Secret is already there with a private key in it (that is `sealkey rotate`'s job).
+pub async fn apply(
+    settings: &CreateSettings,
+    cluster: &crate::cluster::Cluster,
+) -> Result<Applied> {
+    settings.emit.validate()?;
+    let (ns, name) = (
+        settings.emit.namespace.as_str(),
+        settings.emit.secret_name(),
+    );
+    if let Some(existing) = cluster.get_secret(ns, &name).await? {
+        if crate::rotate::key_in_secret(&existing, Some(settings.emit.consumer)).is_ok() {
+            return Err(crate::error::Error::input(
+                format!("--namespace {ns} --secret-name {name}"),
+                "this Secret already exists and holds a deploy key",
+                "rotate it with `sealkey rotate --apply` (keeps GitHub and the cluster in step), or pick another --secret-name",
+            ));
+        }
+    }
+    let key = DeployKey::generate(settings.key_type, &settings.comment)?;
+    let stream = emit::emit(&settings.emit, &key, &settings.known_hosts)?;
+    let mut secrets = Vec::new();
+    let mut method = crate::cluster::WriteMethod::Apply;
+    for doc in stream.docs().iter().filter(|d| d["kind"] == "Secret") {
+        method = cluster.write_secret(doc).await?;
+        secrets.push(format!(
+            "{}/{}",
+            doc["metadata"]["namespace"].as_str().unwrap_or_default(),
+            doc["metadata"]["name"].as_str().unwrap_or_default()
+        ));
+    }
+    Ok(Applied {
+        key,
+        secrets,
+        method,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

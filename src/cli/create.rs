@@ -1,5 +1,6 @@
 //! `sealkey create`: args -> CreateSettings -> create() -> sealed output.
 
+use super::cluster::{runtime, ClusterArgs};
 use super::common::{SealArgs, OK};
 use super::Ui;
 use crate::create::{create, CreateSettings};
@@ -60,6 +61,12 @@ pub struct CreateArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub seal: SealArgs,
+    /// Write the Secret straight into the cluster (server-side apply, field manager sealkey)
+    /// instead of emitting manifests; nothing is printed or written to disk.
+    #[arg(long, conflicts_with_all = ["seal", "seal_to", "out"], help_heading = "Cluster")]
+    pub apply: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Key generation flags.
@@ -144,6 +151,17 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     let repo = RepoRef::parse(&args.repo)?;
     let emit = args.emit_settings(repo.clone());
     emit.validate()?;
+    if args.apply {
+        return run_apply(args, emit, ui);
+    }
+    if args.cluster.dry_run || args.cluster.kubeconfig.is_some() || args.cluster.context.is_some() {
+        return Err(crate::error::Error::input(
+            "--dry-run/--kubeconfig/--context",
+            "these only matter with --apply",
+            "add --apply to write the Secret into the cluster",
+        )
+        .into());
+    }
     let method = args.seal.method()?;
     let what = if args.document == DocumentKind::ExtraSecrets {
         "a HelmRelease with the private key in values.extraSecrets"
@@ -202,5 +220,80 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
             repo.slug()
         ));
     }
+    Ok(OK)
+}
+
+fn known_hosts_for(args: &CreateArgs) -> Result<KnownHosts> {
+    if args.known_hosts.is_none() && args.git_host != "github.com" {
+        return Err(crate::error::Error::input(
+            format!("--git-host {}", args.git_host),
+            "no host keys known for this host",
+            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
+        )
+        .into());
+    }
+    Ok(match &args.known_hosts {
+        Some(path) => KnownHosts::from_file(path)?,
+        None => KnownHosts::github_pinned(),
+    })
+}
+
+/// `create --apply`: the Secret goes into the cluster, nothing to stdout or disk.
+fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Result<u8> {
+    if args.document != DocumentKind::Secret {
+        return Err(crate::error::Error::input(
+            format!("--apply --emit {}", args.document.as_str()),
+            "--apply writes only the Secret",
+            "drop --emit (or use --emit secret); emit other documents without --apply",
+        )
+        .into());
+    }
+    let known_hosts = known_hosts_for(&args)?;
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
+    }
+    let settings = CreateSettings {
+        key_type: args.key.key_type,
+        comment: args
+            .key
+            .comment
+            .clone()
+            .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
+        emit,
+        known_hosts,
+        seal: crate::seal::SealSettings::None,
+    };
+    let rt = runtime()?;
+    let applied = rt.block_on(async {
+        ui.step("[1/2] connecting to the cluster");
+        let cluster = crate::cluster::Cluster::connect(&args.cluster.settings()).await?;
+        ui.detail(&format!("API server {}", cluster.server()));
+        ui.step(&format!(
+            "[2/2] generating a {} key and applying Secret {}/{}",
+            settings.key_type.as_str(),
+            settings.emit.namespace,
+            settings.emit.secret_name()
+        ));
+        crate::create::apply(&settings, &cluster).await
+    })?;
+    let how = match applied.method {
+        crate::cluster::WriteMethod::Apply => "server-side apply",
+        crate::cluster::WriteMethod::Create => "create (the server has no apply)",
+        crate::cluster::WriteMethod::PreconditionedPatch => "patch (the server has no apply)",
+    };
+    let dry = if args.cluster.dry_run {
+        " (server-side dry run: nothing stored)"
+    } else {
+        ""
+    };
+    for s in &applied.secrets {
+        ui.info(&format!("applied Secret {s} by {how}{dry}"));
+    }
+    ui.info(&format!("public key:  {}", applied.key.public_openssh()));
+    ui.info(&format!("fingerprint: {}", applied.key.fingerprint()));
+    ui.info(&format!(
+        "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+        settings.emit.repo.slug()
+    ));
     Ok(OK)
 }

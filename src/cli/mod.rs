@@ -1,6 +1,7 @@
 //! The command line: clap types (their doc comments are `--help`) and one thin adapter per
 //! subcommand. Only this module prints or reads the terminal.
 
+mod cluster;
 mod common;
 mod create;
 mod keygen;

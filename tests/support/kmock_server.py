@@ -6,12 +6,13 @@ Usage: kmock_server.py PORTFILE [--seed FILE.json] [--lifetime SECONDS]
 Loads kmock's bundled resource list (core/v1, apps/v1, batch/v1, ...), stores the objects in
 --seed (a JSON list) as if they had been created, writes the port it listens on to PORTFILE and
 serves until killed or until --lifetime seconds have passed (so a crashed test leaves nothing
-running). Two shims make it look more like a real API server to clients: list responses carry
-`kind`/`apiVersion`, and the core discovery document says groupVersion "v1".
+running). kmock's limits (see /work/shared/reference/test-rigs.md): no server-side-apply create
+(404, so sealkey falls back to POST), no resourceVersion, PUT unsupported, dryRun ignored.
 """
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 import kmock
@@ -40,7 +41,6 @@ async def main() -> None:
                             sys.exit(f"seeding {url} failed: {resp.status} {await resp.text()}")
         with open(args.portfile + ".tmp", "w") as f:
             f.write(str(server.port))
-        import os
         os.replace(args.portfile + ".tmp", args.portfile)
         await asyncio.sleep(args.lifetime)
 

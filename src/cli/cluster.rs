@@ -1,0 +1,39 @@
+//! Flags for reaching the cluster, the way kubectl spells them, and the async runtime the
+//! cluster and GitHub calls run on.
+
+use crate::cluster::ClusterSettings;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// How to reach the cluster.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterArgs {
+    /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Server-side dry run: the API server checks every write and stores nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl ClusterArgs {
+    /// The library's settings.
+    pub fn settings(&self) -> ClusterSettings {
+        ClusterSettings {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// A single-threaded runtime for one command's network calls.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
