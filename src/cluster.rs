@@ -42,6 +42,7 @@ pub struct ClusterSettings {
 #[derive(Clone)]
 pub struct Cluster {
     client: kube::Client,
+    context: String,
     default_namespace: String,
     server: String,
     dry_run: bool,
@@ -51,6 +52,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("server", &self.server)
+            .field("context", &self.context)
             .field("default_namespace", &self.default_namespace)
             .field("dry_run", &self.dry_run)
             .finish()
@@ -222,6 +224,7 @@ impl Cluster {
             context: settings.context.clone(),
             ..Default::default()
         };
+        let mut context = settings.context.clone();
         let config = match &settings.kubeconfig {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
@@ -231,6 +234,7 @@ impl Cluster {
                         "pass a readable kubeconfig file (the one kubectl uses)",
                     )
                 })?;
+                context = context.or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &options)
                     .await
                     .map_err(|e| context_error(settings, e.to_string()))?
@@ -246,7 +250,14 @@ impl Cluster {
                 )
             })?,
         };
-        Self::from_config(config, settings.dry_run)
+        if context.is_none() {
+            context = Kubeconfig::read().ok().and_then(|k| k.current_context);
+        }
+        let mut cluster = Self::from_config(config, settings.dry_run)?;
+        if let Some(c) = context.filter(|c| !c.is_empty()) {
+            cluster.context = c;
+        }
+        Ok(cluster)
     }
 
     /// A client for an explicit configuration (tests point it at a local stand-in).
@@ -265,6 +276,7 @@ impl Cluster {
         })?;
         Ok(Self {
             client,
+            context: "default".into(),
             default_namespace,
             server,
             dry_run,
@@ -274,6 +286,12 @@ impl Cluster {
     /// The namespace of the kubeconfig context (or the pod's own), like kubectl's default.
     pub fn default_namespace(&self) -> &str {
         &self.default_namespace
+    }
+
+    /// The kubeconfig context in use (`default` when there is none, e.g. in a pod); deploy key
+    /// titles carry it.
+    pub fn context(&self) -> &str {
+        &self.context
     }
 
     /// The API server's URL.

@@ -3,7 +3,7 @@
 //! read it, and only then retire the old keys. The GitOps variant writes a sealed manifest instead
 //! of touching the Secret, and `finish` retires the old keys once the new key is live.
 //!
-//! All state lives in GitHub key titles (`sealkey:NAMESPACE/SECRET DATE`) and the Secret's
+//! All state lives in GitHub key titles (`sealkey CONTEXT/NAMESPACE/SECRET DATE`) and the Secret's
 //! annotations (`sealkey.io/fingerprint`, `sealkey.io/previous-fingerprint`): no local state file.
 //!
 //! The invariant every run keeps, whatever step fails: the key in the live Secret is registered,
@@ -165,6 +165,8 @@ pub type Progress<'a> = &'a dyn Fn(Step, &str);
 /// What to rotate and how.
 #[derive(Clone, Debug)]
 pub struct RotateSettings {
+    /// Name of the cluster in key titles (the kubeconfig context).
+    pub context: String,
     /// Namespace of the Secret.
     pub namespace: String,
     /// The Secret.
@@ -191,8 +193,9 @@ pub struct RotateSettings {
 
 impl RotateSettings {
     /// Defaults: restart on, keep_old off, 5 min timeout, 90 s sync wait, 2 s polling.
-    pub fn new(namespace: &str, secret_name: &str, comment: &str) -> Self {
+    pub fn new(context: &str, namespace: &str, secret_name: &str, comment: &str) -> Self {
         Self {
+            context: context.into(),
             namespace: namespace.into(),
             secret_name: secret_name.into(),
             consumer: None,
@@ -212,14 +215,19 @@ impl RotateSettings {
     }
 }
 
-/// The GitHub key title for keys of Secret `namespace/name`.
-pub fn key_title(namespace: &str, name: &str, date: jiff::Timestamp) -> String {
-    format!("sealkey:{namespace}/{name} {}", date.strftime("%Y-%m-%d"))
+/// The GitHub key title for keys of Secret `namespace/name` in cluster `context`:
+/// `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DD`, the format `create --register` uses, so keys of
+/// different clusters on one repository never collide.
+pub fn key_title(context: &str, namespace: &str, name: &str, date: jiff::Timestamp) -> String {
+    format!(
+        "sealkey {context}/{namespace}/{name} {}",
+        date.strftime("%Y-%m-%d")
+    )
 }
 
-/// Whether a key title marks a key registered for Secret `namespace/name`.
-pub fn title_is_for(title: &str, namespace: &str, name: &str) -> bool {
-    let prefix = format!("sealkey:{namespace}/{name}");
+/// Whether a key title marks a key registered for that Secret in that cluster.
+pub fn title_is_for(title: &str, context: &str, namespace: &str, name: &str) -> bool {
+    let prefix = format!("sealkey {context}/{namespace}/{name}");
     title == prefix || title.starts_with(&format!("{prefix} "))
 }
 
@@ -438,7 +446,12 @@ fn old_keys(
             let fp = k.fingerprint();
             fp.as_deref() != Some(new_fp)
                 && (fp.as_deref() == Some(old_fp)
-                    || title_is_for(&k.title, &settings.namespace, &settings.secret_name))
+                    || title_is_for(
+                        &k.title,
+                        &settings.context,
+                        &settings.namespace,
+                        &settings.secret_name,
+                    ))
         })
         .cloned()
         .collect()
@@ -476,7 +489,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         .map_err(|e| failed(Step::Register, e, nothing))?;
     let new_fp = new.fingerprint().to_string();
     let now = jiff::Timestamp::now();
-    let title = key_title(ns, name, now);
+    let title = key_title(&settings.context, ns, name, now);
     progress(
         Step::Register,
         &format!("{new_fp} as \"{title}\" (read-only)"),
@@ -801,7 +814,12 @@ where
     // Sealed before registering, so a sealing error costs no GitHub request.
     let doc = rotated_secret(&secret, &old.field, &new, &old_fp, false, now)
         .map_err(|e| failed(Step::WriteManifest, e, nothing))?;
-    let title = key_title(&settings.namespace, &settings.secret_name, now);
+    let title = key_title(
+        &settings.context,
+        &settings.namespace,
+        &settings.secret_name,
+        now,
+    );
     progress(
         Step::Register,
         &format!("{} as \"{title}\" (read-only)", new.fingerprint()),
@@ -872,7 +890,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         .map_err(|e| failed(Step::ListKeys, e, nothing))?;
     let pending: Vec<&RegisteredKey> = keys
         .iter()
-        .filter(|k| title_is_for(&k.title, ns, name))
+        .filter(|k| title_is_for(&k.title, &settings.context, ns, name))
         .filter(|k| {
             let fp = k.fingerprint();
             fp.as_deref() != Some(live_fp.as_str()) && fp.as_deref() != previous.as_deref()

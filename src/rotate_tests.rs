@@ -286,7 +286,12 @@ fn plain_volume_deployment() -> Workload {
 }
 
 pub(super) fn settings() -> RotateSettings {
-    let mut s = RotateSettings::new("dev", "airflow-ssh-secret", "sealkey:acme/dags");
+    let mut s = RotateSettings::new(
+        "kind-test",
+        "dev",
+        "airflow-ssh-secret",
+        "sealkey:acme/dags",
+    );
     s.consumer = Some(Consumer::AirflowChart);
     s.sync_wait = Duration::from_millis(1);
     s.poll_interval = Duration::from_millis(1);
@@ -314,7 +319,7 @@ fn world(workloads: Vec<Workload>) -> World {
     let old = DeployKey::generate(KeyType::Ed25519, "old").unwrap();
     let gh = FakeGithub::with_key(
         old.public_openssh(),
-        "sealkey:dev/airflow-ssh-secret 2026-01-01",
+        "sealkey kind-test/dev/airflow-ssh-secret 2026-01-01",
     );
     let cluster = FakeCluster::new(live_secret_doc(&old), workloads);
     World { old, gh, cluster }
@@ -717,4 +722,29 @@ fn flux_identity_pub_follows_the_new_key() {
         String::from_utf8(back.value("identity.pub").unwrap().expose_secret().to_vec()).unwrap();
     assert_eq!(public.trim(), new.public_openssh());
     assert_eq!(back.resource_version.as_deref(), Some("41"));
+}
+
+#[test]
+fn titles_name_cluster_namespace_and_secret_and_match_only_their_own_secret() {
+    let t = key_title(
+        "prod-eu",
+        "airflow",
+        "airflow-ssh-secret",
+        "2026-11-26T10:00:00Z".parse().unwrap(),
+    );
+    assert_eq!(t, "sealkey prod-eu/airflow/airflow-ssh-secret 2026-11-26");
+    assert!(title_is_for(&t, "prod-eu", "airflow", "airflow-ssh-secret"));
+    assert!(!title_is_for(
+        &t,
+        "prod-us",
+        "airflow",
+        "airflow-ssh-secret"
+    ));
+    assert!(!title_is_for(&t, "prod-eu", "airflow", "airflow-ssh"));
+    assert!(!title_is_for(
+        "sealkey prod-eu/airflow/airflow-ssh-secret-2 2026-11-26",
+        "prod-eu",
+        "airflow",
+        "airflow-ssh-secret"
+    ));
 }
