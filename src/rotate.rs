@@ -620,20 +620,34 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         }
         let deadline = Instant::now() + settings.timeout;
         let mut waiting: Vec<&SecretConsumer> = to_restart.clone();
+        let mut read_failures = 0;
         while !waiting.is_empty() {
             let mut still = Vec::new();
             for c in waiting {
                 let label = format!("{}/{}", c.kind.as_str(), c.name);
-                let st = cluster
-                    .rollout_status(c.kind, ns, &c.name)
-                    .await
-                    .map_err(|e| {
-                        failed(
-                            Step::Restart,
-                            e,
-                            kept_both(&format!("{label} has rolled out")),
-                        )
-                    })?;
+                // A status read is harmless to repeat: a hiccup (dropped connection, 5xx) is
+                // retried on the next poll; three failures in a row end the wait.
+                let st = match cluster.rollout_status(c.kind, ns, &c.name).await {
+                    Ok(st) => {
+                        read_failures = 0;
+                        st
+                    }
+                    Err(e) => {
+                        read_failures += 1;
+                        if read_failures >= 3 || Instant::now() >= deadline {
+                            return Err(failed(
+                                Step::Restart,
+                                e,
+                                kept_both(&format!("{label} has rolled out")),
+                            ));
+                        }
+                        progress(Step::Restart, &format!("{label}: {e}; trying again"));
+                        RolloutStatus {
+                            done: false,
+                            detail: "status unknown".into(),
+                        }
+                    }
+                };
                 if !st.done {
                     progress(Step::Restart, &format!("{label}: {}", st.detail));
                     still.push(c);
@@ -737,6 +751,13 @@ async fn delete_keys<R: DeployKeyRegistry>(
     let mut deleted = Vec::new();
     for k in keys {
         if let Err(e) = registry.delete(k.id).await {
+            // The delete may have happened although its answer was lost: look before failing.
+            let gone =
+                matches!(registry.list().await, Ok(now) if !now.iter().any(|n| n.id == k.id));
+            if gone {
+                deleted.push(k.clone());
+                continue;
+            }
             let done: Vec<String> = deleted
                 .iter()
                 .map(|d: &RegisteredKey| d.id.to_string())

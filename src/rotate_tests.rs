@@ -471,7 +471,7 @@ fn a_conflicting_change_to_the_secret_aborts_and_deletes_the_new_key() {
 }
 
 /// One cell of the matrix: (operation faulted, fault). Returns whether the run succeeded.
-fn direct_cell(op: &'static str, fault: Fault) -> bool {
+fn direct_cell(op: &'static str, fault: Fault) -> String {
     let w = world(vec![subpath_deployment(), plain_volume_deployment()]);
     let cell = format!("rotate --apply, {op} x {fault:?}");
     if Fault::GITHUB.contains(&fault) {
@@ -486,21 +486,29 @@ fn direct_cell(op: &'static str, fault: Fault) -> bool {
         &no_progress,
     ));
     assert_invariant(&w, &cell);
+    let keys_after = w.gh.keys.borrow().len();
     match &result {
-        Ok(_) => assert_one_key_equal_to_live(&w, &cell),
+        Ok(_) => {
+            assert_one_key_equal_to_live(&w, &cell);
+            "completed; 1 key, equal to the live one".to_string()
+        }
         Err(e) => {
             let msg = e.to_string();
             assert!(msg.starts_with("rotation step `"), "{cell}: {msg}");
             assert_eq!(e.exit_code(), crate::error::exit::REMOTE, "{cell}: {msg}");
-            // A failed run that left both keys can always be finished.
+            let step = msg.split('`').nth(1).unwrap().to_string();
             let live = w.cluster.live();
             if live.annotations.get(PREVIOUS_FINGERPRINT).is_some() {
+                // A failed run that left both keys can always be finished.
                 block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
                 assert_one_key_equal_to_live(&w, &format!("{cell} then --finish"));
+                format!("exit 3 at `{step}`; new key live, old kept ({keys_after} keys); `--finish` then leaves 1")
+            } else {
+                assert_eq!(keys_after, 1, "{cell}");
+                format!("exit 3 at `{step}`; rolled back: old key only, Secret unchanged")
             }
         }
     }
-    result.is_ok()
 }
 
 pub(super) const DIRECT_GITHUB_OPS: [&str; 3] = ["list", "register", "delete"];
@@ -517,13 +525,13 @@ fn fault_matrix_rotate_apply_keeps_the_invariant_in_every_cell() {
     let mut cells = 0;
     for op in DIRECT_GITHUB_OPS {
         for f in Fault::GITHUB {
-            direct_cell(op, f);
+            eprintln!("| GitHub `{op}` | {f:?} | {} |", direct_cell(op, f));
             cells += 1;
         }
     }
     for op in DIRECT_KUBE_OPS {
         for f in Fault::KUBE {
-            direct_cell(op, f);
+            eprintln!("| Kubernetes `{op}` | {f:?} | {} |", direct_cell(op, f));
             cells += 1;
         }
     }
