@@ -582,7 +582,13 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     };
 
     progress(Step::FindConsumers, ns);
-    let workloads = cluster.list_workloads(ns).await.map_err(|e| {
+    // Listing is a read and a restart sets the same annotation value again: both are safe to
+    // repeat once after a hiccup (a dropped connection may have hidden a success).
+    let workloads = match cluster.list_workloads(ns).await {
+        Ok(w) => Ok(w),
+        Err(_) => cluster.list_workloads(ns).await,
+    };
+    let workloads = workloads.map_err(|e| {
         failed(
             Step::FindConsumers,
             e,
@@ -606,16 +612,17 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         for c in &to_restart {
             let label = format!("{}/{}", c.kind.as_str(), c.name);
             progress(Step::Restart, &label);
-            cluster
-                .restart(c.kind, ns, &c.name, &at)
-                .await
-                .map_err(|e| {
-                    failed(
-                        Step::Restart,
-                        e,
-                        kept_both(&format!("{label} runs the new Secret")),
-                    )
-                })?;
+            let result = match cluster.restart(c.kind, ns, &c.name, &at).await {
+                Ok(()) => Ok(()),
+                Err(_) => cluster.restart(c.kind, ns, &c.name, &at).await,
+            };
+            result.map_err(|e| {
+                failed(
+                    Step::Restart,
+                    e,
+                    kept_both(&format!("{label} runs the new Secret")),
+                )
+            })?;
             restarted.push(label);
         }
         let deadline = Instant::now() + settings.timeout;

@@ -133,6 +133,8 @@ pub(super) struct FakeCluster {
     pub workloads: Vec<Workload>,
     pub restarted: RefCell<Vec<String>>,
     pub fault: RefCell<Option<(&'static str, Fault)>>,
+    /// Keep failing instead of failing once (an RBAC gap, not a hiccup).
+    pub persistent: Cell<bool>,
     /// Rollout status answers "not done" this many times first.
     pub rollout_pending: Cell<u32>,
 }
@@ -144,6 +146,7 @@ impl FakeCluster {
             workloads,
             restarted: RefCell::default(),
             fault: RefCell::default(),
+            persistent: Cell::new(false),
             rollout_pending: Cell::new(1),
         }
     }
@@ -151,7 +154,9 @@ impl FakeCluster {
         let mut f = self.fault.borrow_mut();
         match *f {
             Some((o, fault)) if o == op => {
-                *f = None;
+                if !self.persistent.get() {
+                    *f = None;
+                }
                 Some(fault)
             }
             _ => None,
@@ -755,4 +760,38 @@ fn titles_name_cluster_namespace_and_secret_and_match_only_their_own_secret() {
         "airflow",
         "airflow-ssh-secret"
     ));
+}
+
+#[test]
+fn a_lasting_kubernetes_refusal_after_the_swap_keeps_both_keys_and_finish_completes_later() {
+    for op in ["list_workloads", "restart", "rollout_status"] {
+        for fault in Fault::KUBE {
+            let w = world(vec![subpath_deployment()]);
+            let cell = format!("lasting {op} x {fault:?}");
+            *w.cluster.fault.borrow_mut() = Some((op, fault));
+            w.cluster.persistent.set(true);
+            let e = block_on(rotate_in_cluster(
+                &settings(),
+                &w.cluster,
+                &w.gh,
+                &no_progress,
+            ))
+            .unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{cell}: {e}");
+            assert!(
+                e.to_string().contains("old keys stay registered"),
+                "{cell}: {e}"
+            );
+            let live_fp = assert_invariant(&w, &cell);
+            assert_ne!(
+                live_fp,
+                w.old.fingerprint(),
+                "{cell}: the swap happened before {op}"
+            );
+            assert_eq!(w.gh.keys.borrow().len(), 2, "{cell}");
+            *w.cluster.fault.borrow_mut() = None;
+            block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
+            assert_one_key_equal_to_live(&w, &cell);
+        }
+    }
 }
