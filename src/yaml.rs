@@ -157,11 +157,11 @@ fn is_plain_safe(s: &str) -> bool {
         return false;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
-        // `-` alone is unsafe; `-foo` is fine only when not followed by space, but keep it simple.
-        if !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_like_number(s)) {
-            return false;
-        }
+    // An indicator character cannot start a plain scalar, except `-` followed by a non-space
+    // (`-foo`), which is not a sequence entry.
+    let dash_word = first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_like_number(s);
+    if ("-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace()) && !dash_word {
+        return false;
     }
     if s.ends_with(' ')
         || s.ends_with(':')

@@ -53,6 +53,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Generate a deploy key and emit its consumer's manifests, sealed (the main job).
     Create(create::CreateArgs),
