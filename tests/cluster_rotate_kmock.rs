@@ -293,3 +293,45 @@ fn kubernetes_faults_at_every_step_keep_the_invariant_over_http() {
     }
     assert_eq!(cells, 15);
 }
+
+#[test]
+fn dry_run_sends_every_write_as_a_server_side_dry_run_and_registers_nothing() {
+    let w = world();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let done = rt
+        .block_on(async {
+            let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
+            let cluster = Cluster::connect(&ClusterSettings {
+                kubeconfig: Some(kc),
+                dry_run: true,
+                ..Default::default()
+            })
+            .await?;
+            let mut s = settings();
+            s.dry_run = true;
+            rotate::rotate_in_cluster(&s, &cluster, &w.registry, &|_: Step, _: &str| {}).await
+        })
+        .unwrap();
+    assert_eq!(done.new_key_id, None);
+    assert_eq!(done.consumers.len(), 2, "{:?}", done.consumers);
+    let keys = w.registry.keys.borrow();
+    assert_eq!(keys.len(), 1, "a dry run registered or deleted a key");
+    assert_eq!(keys[0].key, bare(&w.old_public));
+    let writes: Vec<String> = w
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert!(!writes.is_empty());
+    for l in &writes {
+        assert!(l.contains("dryRun=All"), "write without dryRun: {l}");
+    }
+    assert!(
+        !writes.iter().any(|l| l.contains("/deployments/")),
+        "a dry run restarted something: {writes:?}"
+    );
+}
