@@ -189,3 +189,56 @@ fn create_apply_with_an_unreadable_kubeconfig_exits_2() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--kubeconfig /nonexistent/kubeconfig"));
 }
+
+#[test]
+fn context_flag_picks_the_context_like_kubectl_and_its_namespace_is_not_forced() {
+    let k = Kmock::start(&[]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kc = k.dir.path().join("two-contexts");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n\
+             - name: dead\n  cluster:\n    server: http://127.0.0.1:{dead}\n\
+             - name: live\n  cluster:\n    server: {}\n\
+             users:\n- name: u\n  user:\n    token: test-token-not-secret\n\
+             contexts:\n- name: dead\n  context: {{cluster: dead, user: u}}\n\
+             - name: live\n  context: {{cluster: live, user: u, namespace: ops}}\n\
+             current-context: dead\n",
+            k.url()
+        ),
+    )
+    .unwrap();
+    let kc = kc.to_str().unwrap();
+    let base = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--namespace",
+        "dev",
+        "--apply",
+        "--kubeconfig",
+        kc,
+    ];
+    let current = sealkey(&base);
+    assert_eq!(
+        current.status.code(),
+        Some(3),
+        "the current context points nowhere"
+    );
+    let out = sealkey(&[&base[..], &["--context", "live"]].concat());
+    ok(&out);
+    assert!(k.secret("dev", "airflow-ssh-secret").is_some());
+    let missing = sealkey(&[&base[..], &["--context", "nope"]].concat());
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--context nope"));
+}
