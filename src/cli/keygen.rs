@@ -78,10 +78,8 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
         }
         _ => None,
     };
-    if method.is_some() {
-        for problem in crate::harden::protect_process() {
-            ui.detail(&problem);
-        }
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
     }
     let key = DeployKey::generate(args.key.key_type, &comment)?;
     let sealed = match &recipients {

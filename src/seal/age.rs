@@ -168,8 +168,8 @@ pub fn seal_text(plaintext: &[u8], recipients: &[Recipient]) -> Result<String> {
 /// private key (ed25519 or RSA). `what` names the source in errors.
 pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identity>> {
     let body = text.expose_secret();
-    if body.contains("-----BEGIN OPENSSH PRIVATE KEY-----")
-        || body.contains("-----BEGIN RSA PRIVATE KEY-----")
+    if body.contains(crate::keygen::OPENSSH_PRIVATE_KEY_HEADER)
+        || body.contains(crate::keygen::RSA_PRIVATE_KEY_HEADER)
     {
         let id = ::age::ssh::Identity::from_buffer(body.as_bytes(), Some(what.to_string()))
             .map_err(|e| {
