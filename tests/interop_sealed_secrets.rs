@@ -125,7 +125,7 @@ metadata:
     sealkey.io/repo: acme/dags
 type: kubernetes.io/ssh-auth
 data:
-  ssh-privatekey: LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K
+  ssh-privatekey: ZmFrZS1rZXktbWF0ZXJpYWwK
 stringData:
   known_hosts: github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl
 ";
@@ -161,7 +161,7 @@ fn every_scope_opens_in_kubesealpy_with_the_secrets_type_labels_and_annotations(
     ] {
         let sealed = seal(scope);
         assert!(
-            !sealed.contains("LS0tLS1CRUdJTi"),
+            !sealed.contains("ZmFrZS1rZXktbWF0ZXJpYWwK"),
             "{scope}: plaintext leaked"
         );
         let raw = &sealkey::yaml::parse_stream(&sealed, "t").unwrap()[0];
@@ -190,10 +190,7 @@ fn every_scope_opens_in_kubesealpy_with_the_secrets_type_labels_and_annotations(
             json!({"app.kubernetes.io/managed-by": "sealkey"})
         );
         // `data` came in base64 and is sealed as raw bytes; `stringData` as its text.
-        assert_eq!(
-            secret["data"]["ssh-privatekey"],
-            "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K"
-        );
+        assert_eq!(secret["data"]["ssh-privatekey"], "ZmFrZS1rZXktbWF0ZXJpYWwK");
         use base64::Engine as _;
         let kh = base64::engine::general_purpose::STANDARD
             .decode(secret["data"]["known_hosts"].as_str().unwrap())
@@ -248,14 +245,17 @@ fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     ));
     let docs = sealkey::yaml::parse_stream(&sealed, "t").unwrap();
     assert!(docs.iter().any(|d| d["kind"] == "SealedSecret"));
-    assert!(!sealed.contains("OPENSSH PRIVATE KEY"));
+    assert!(
+        !sealed.contains("LS0tLS1CRUdJTiBPUEVOU1NI"),
+        "base64 of the key header leaked"
+    );
     let opened = unseal_with_kubesealpy(&sealed);
     let secret = opened.iter().find(|d| d.get("data").is_some()).unwrap();
     use base64::Engine as _;
     let pem = base64::engine::general_purpose::STANDARD
         .decode(secret["data"]["sshPrivateKey"].as_str().unwrap())
         .unwrap();
-    assert!(pem.starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----"));
+    assert!(pem.starts_with(sealkey::keygen::OPENSSH_PRIVATE_KEY_HEADER.as_bytes()));
     // Argo CD's repository Secret needs its label to be picked up.
     assert_eq!(
         secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
