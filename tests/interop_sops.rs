@@ -526,3 +526,14 @@ fn reseal_with_update_keeps_unchanged_data_values_byte_identical() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--identity"));
 }
+
+// Regression: `keygen --seal sops` printed only the public key and silently dropped the private one.
+#[test]
+fn keygen_refuses_sops_and_sealed_secrets_instead_of_dropping_the_key() {
+    for method in ["sops", "sealed-secrets"] {
+        let out = run(&["keygen", "--seal", method], None);
+        assert_eq!(out.status.code(), Some(2), "{method}");
+        assert!(out.stdout.is_empty(), "{method}: key material printed");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("sealkey create --seal"));
+    }
+}
