@@ -475,11 +475,11 @@ fn new_block(
 }
 
 fn block_recipients(block: &Map<String, Value>) -> Vec<&str> {
-    let only_age = block.iter().all(|(k, v)| {
-        k != "kms" && k != "pgp" && k != "gcp_kms" && k != "azure_kv" && k != "hc_vault"
-            || v.is_null()
-    });
-    if !only_age {
+    // A block that also uses other key services cannot be re-wrapped from age alone.
+    let other_services = ["kms", "pgp", "gcp_kms", "azure_kv", "hc_vault"]
+        .iter()
+        .any(|k| block.get(*k).is_some_and(|v| !v.is_null()));
+    if other_services {
         return Vec::new();
     }
     block
