@@ -132,17 +132,27 @@ pub fn seal_yaml_text(
     what: &str,
     settings: &SealSettings,
 ) -> Result<SealedOutput> {
+    let no_docs = || {
+        Error::input(what, "no YAML documents to seal", "pipe in a manifest, e.g. `kubectl create secret generic x --from-file=k=FILE --dry-run=client -o yaml`")
+    };
+    // age seals the bytes exactly as given, comments and all: the text only has to be YAML,
+    // which is checked without building the documents.
+    if let SealSettings::Age(recipients) = settings {
+        if !crate::yaml::has_documents(text.expose_secret(), what)? {
+            return Err(no_docs());
+        }
+        return Ok(SealedOutput::Sealed(age::seal_text(
+            text.expose_secret().as_bytes(),
+            recipients,
+        )?));
+    }
     let docs = crate::yaml::parse_stream(text.expose_secret(), what)?;
     if docs.is_empty() {
-        return Err(Error::input(what, "no YAML documents to seal", "pipe in a manifest, e.g. `kubectl create secret generic x --from-file=k=FILE --dry-run=client -o yaml`"));
+        return Err(no_docs());
     }
     let stream = ManifestStream::from_docs(docs);
     match settings {
-        // age seals the bytes exactly as given, comments and all.
-        SealSettings::Age(recipients) => Ok(SealedOutput::Sealed(age::seal_text(
-            text.expose_secret().as_bytes(),
-            recipients,
-        )?)),
+        SealSettings::Age(_) => unreachable!("handled above"),
         SealSettings::Sops(s) => Ok(SealedOutput::Sealed(sops::seal_documents(
             stream.docs(),
             s,

@@ -265,33 +265,65 @@ pub fn hybrid_encrypt(key: &RsaPublicKey, plaintext: &[u8], label: &str) -> Resu
 
 /// Turns every `v1` Secret of `docs` into a SealedSecret. Other objects pass through unchanged
 /// when `pass_through` is set (sealkey's own emitted ConfigMaps and patches hold no secret) and
-/// are refused otherwise (stdin could hold secrets anywhere).
+/// are refused otherwise (stdin could hold secrets anywhere). Large streams are sealed on all
+/// cores: each value costs an RSA-4096 operation.
 pub fn seal_documents(
     docs: &[Value],
     settings: &SealedSecretsSettings,
     pass_through: bool,
 ) -> Result<String> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(docs.len().div_ceil(16))
+        .max(1);
+    let chunk = docs.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Value>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = docs
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, doc)| seal_one(doc, c * chunk + j, settings, pass_through))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a sealing thread panicked"))
+            .collect()
+    });
     let mut out = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.iter().enumerate() {
-        let is_secret = doc["apiVersion"] == "v1" && doc["kind"] == "Secret";
-        if !is_secret {
-            if pass_through {
-                out.push(doc.clone());
-                continue;
-            }
-            return Err(Error::input(
-                format!(
-                    "document {} ({})",
-                    i + 1,
-                    doc["kind"].as_str().unwrap_or("not a Kubernetes object")
-                ),
-                "Sealed Secrets seals only v1 Secrets",
-                "pipe only Secrets into `sealkey seal --seal sealed-secrets`, or use --seal sops for other kinds",
-            ));
-        }
-        out.push(seal_secret(doc, i, settings)?);
+    for part in parts {
+        out.extend(part?);
     }
     Ok(crate::yaml::to_yaml_stream(&out).to_string())
+}
+
+fn seal_one(
+    doc: &Value,
+    index: usize,
+    settings: &SealedSecretsSettings,
+    pass_through: bool,
+) -> Result<Value> {
+    let is_secret = doc["apiVersion"] == "v1" && doc["kind"] == "Secret";
+    if is_secret {
+        return seal_secret(doc, index, settings);
+    }
+    if pass_through {
+        return Ok(doc.clone());
+    }
+    Err(Error::input(
+        format!(
+            "document {} ({})",
+            index + 1,
+            doc["kind"].as_str().unwrap_or("not a Kubernetes object")
+        ),
+        "Sealed Secrets seals only v1 Secrets",
+        "pipe only Secrets into `sealkey seal --seal sealed-secrets`, or use --seal sops for other kinds",
+    ))
 }
 
 fn seal_secret(secret: &Value, index: usize, settings: &SealedSecretsSettings) -> Result<Value> {
