@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-10}"
-bin="$PWD/target/release/sealkey"
+here="$PWD"
+bin="$here/target/release/sealkey"
+py="$here/.venv/bin/python"   # scripts/install-test-deps installs kubesealpy there
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -33,20 +35,54 @@ with open(f"{work}/secret-1.yaml", "w") as f:
 PY
 
 cd "$work"
-echo "== 1,000 Secrets in one stream ($(wc -c < secrets-1000.yaml) bytes)"
-hyperfine -w 2 -r "$runs" --export-markdown stream.md \
+# stdin needs a shell redirect (hyperfine 1.15 has no --input); hyperfine subtracts the shell's
+# start-up time it measures, the same for every command.
+hyperfine -w 2 -r "$runs" --style none --export-json stream.json \
   -n "sealkey seal --seal sops" "$bin seal --seal sops --seal-to $recipient < secrets-1000.yaml > out.sops" \
   -n "sealkey seal --seal sealed-secrets" "$bin seal --seal sealed-secrets --cert cert.pem < secrets-1000.yaml > out.ss" \
   -n "sealkey seal --seal age" "$bin seal --seal age --seal-to $recipient < secrets-1000.yaml > out.age" \
-  -n "age -a -r" "age -a -r $recipient < secrets-1000.yaml > out2.age"
-cat stream.md
-echo "== one Secret ($(wc -c < secret-1.yaml) bytes)"
-hyperfine -w 3 -r "$((runs * 5))" --export-markdown one.md \
+  -n "age -a -r" "age -a -r $recipient < secrets-1000.yaml > out2.age" \
+  -n "kubesealpy (PyPI, OpenSSL RSA)" "$py $here/benches/kubesealpy_seal.py cert.pem < secrets-1000.yaml > out2.ss" >/dev/null
+hyperfine -w 3 -r "$((runs * 5))" --style none --export-json one.json \
   -n "sealkey seal --seal age" "$bin seal --seal age --seal-to $recipient < secret-1.yaml > o.age" \
   -n "age -a -r" "age -a -r $recipient < secret-1.yaml > o2.age" \
-  -n "sealkey seal --seal sops" "$bin seal --seal sops --seal-to $recipient < secret-1.yaml > o.sops"
-cat one.md
+  -n "sealkey seal --seal sops" "$bin seal --seal sops --seal-to $recipient < secret-1.yaml > o.sops" >/dev/null
+# One Secret is too short for hyperfine's shell correction (< 5 ms): time 100 invocations in a
+# loop instead, the same loop for both, and divide.
+cat > loop-sealkey.sh <<SH
+for i in \$(seq 100); do $bin seal --seal age --seal-to $recipient < secret-1.yaml > o.age; done
+SH
+cat > loop-age.sh <<SH
+for i in \$(seq 100); do age -a -r $recipient < secret-1.yaml > o2.age; done
+SH
+hyperfine -N -w 1 -r "$runs" --style none --export-json loop.json \
+  -n "sealkey seal --seal age" "bash loop-sealkey.sh" -n "age -a -r" "bash loop-age.sh" >/dev/null
+python3 - loop.json <<'PY'
+import json, sys
+res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+print("\none Secret, 100 invocations in a bash loop, per invocation\n\n| command | median wall | mean user CPU | runs of 100 |\n|---|---|---|---|")
+for name, r in res.items():
+    print(f"| `{name}` | {r['median'] * 10:.2f} ms | {r['user'] * 10:.2f} ms | {len(r['times'])} |")
+a, b = res["sealkey seal --seal age"], res["age -a -r"]
+print(f"\nratio sealkey age / age CLI: wall {a['median'] / b['median']:.2f}, user CPU {a['user'] / b['user']:.2f}")
+PY
+python3 - stream.json one.json <<'PY'
+import json, sys
+def ms(s):
+    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+for path, title in zip(sys.argv[1:], ["1,000 Secrets in one stream (~650 kB)", "one Secret (~650 bytes)"]):
+    res = {r["command"]: r for r in json.load(open(path))["results"]}
+    print(f"\n{title}\n\n| command | median wall | mean user CPU | runs |\n|---|---|---|---|")
+    for name, r in res.items():
+        print(f"| `{name}` | {ms(r['median'])} | {ms(r['user'])} | {len(r['times'])} |")
+    a, b = res["sealkey seal --seal age"], res["age -a -r"]
+    print(f"\nratio sealkey age / age CLI: wall {a['median'] / b['median']:.2f}, user CPU {a['user'] / b['user']:.2f}")
+    k = res.get("kubesealpy (PyPI, OpenSSL RSA)")
+    if k:
+        s = res["sealkey seal --seal sealed-secrets"]
+        print(f"ratio sealkey sealed-secrets / kubesealpy: wall {s['median'] / k['median']:.2f}, user CPU {s['user'] / k['user']:.2f}")
+PY
 # Sanity: the outputs open.
 age -d -i id.TEST-ONLY.txt out.age | cmp - secrets-1000.yaml
 "$bin" unseal --identity id.TEST-ONLY.txt out.sops | grep -c '^kind: Secret' | grep -qx 1000
-echo "outputs verified"
+echo "outputs verified (age -d, sealkey unseal)"
