@@ -308,7 +308,7 @@ fn unseal_of_something_that_is_not_age_exits_2() {
         &["unseal", "--identity", id.to_str().unwrap()],
         b"hello",
     );
-    assert_refused(&out, &["stdin", "not an age file"]);
+    assert_refused(&out, &["stdin", "neither an age file nor SOPS YAML"]);
     let out = run_in(dir.path(), &["unseal"], b"hello");
     assert_refused(&out, &["--identity", "no identity given"]);
 }

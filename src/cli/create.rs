@@ -169,7 +169,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         "the unsealed private key"
     };
     args.seal.check_destination(method, what)?;
-    let seal = args.seal.settings(method)?;
+    let seal = args.seal.settings(method, ui)?;
     let known_hosts = match &args.known_hosts {
         Some(path) => KnownHosts::from_file(path)?,
         None => KnownHosts::github_pinned(),

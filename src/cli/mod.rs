@@ -61,7 +61,7 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Seal YAML read from stdin (e.g. `kubectl create secret ... --dry-run=client -o yaml`).
     Seal(seal::SealCmdArgs),
-    /// Decrypt sealed output with an age identity; plaintext goes only to a pipe.
+    /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),
 }
 
