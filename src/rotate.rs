@@ -24,6 +24,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
+/// kubectl's client-side apply record (the whole last applied object, `data` included).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Annotation holding the fingerprint of the key the Secret held before the last rotation.
 pub const PREVIOUS_FINGERPRINT: &str = "sealkey.io/previous-fingerprint";
 
@@ -311,9 +314,12 @@ pub fn rotated_secret(
             json!(emit::b64(public.as_bytes()).as_str()),
         );
     }
+    // kubectl's client-side apply record holds the whole previous object, old key included: it
+    // must never travel into a GitOps file (SOPS encrypts only data), nor be re-asserted.
     let mut annotations: Map<String, Value> = secret
         .annotations
         .iter()
+        .filter(|(k, _)| k.as_str() != LAST_APPLIED)
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     annotations.insert(keys::FINGERPRINT.into(), json!(new.fingerprint()));

@@ -795,3 +795,34 @@ fn a_lasting_kubernetes_refusal_after_the_swap_keeps_both_keys_and_finish_comple
         }
     }
 }
+
+/// Regression guard: a Secret made with `kubectl apply` carries its whole previous body (the old
+/// private key in base64) in an annotation; the rotated document must not carry it on.
+#[test]
+fn kubectl_last_applied_annotation_with_the_old_key_is_not_copied() {
+    let old = DeployKey::generate(KeyType::Ed25519, "old").unwrap();
+    let mut doc = live_secret_doc(&old);
+    let old_b64 = doc["data"]["gitSshKey"].as_str().unwrap().to_string();
+    let record =
+        json!({"apiVersion": "v1", "kind": "Secret", "data": {"gitSshKey": old_b64}}).to_string();
+    doc["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!(record);
+    let live = LiveSecret::from_json(doc).unwrap();
+    let new = DeployKey::generate(KeyType::Ed25519, "new").unwrap();
+    let rotated = rotated_secret(
+        &live,
+        "gitSshKey",
+        &new,
+        old.fingerprint(),
+        false,
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    let text = serde_json::to_string(&rotated.docs()[0]).unwrap();
+    assert!(!text.contains(&old_b64[300..360]), "the old key travelled on");
+    assert!(!text.contains("last-applied-configuration"));
+    assert_eq!(
+        rotated.docs()[0]["metadata"]["annotations"]["owner"],
+        "data-eng"
+    );
+}
