@@ -3,7 +3,11 @@
 
 mod common;
 mod create;
+mod github_args;
 mod keygen;
+mod keys;
+mod known_hosts;
+mod register;
 mod seal;
 mod ui;
 mod unseal;
@@ -55,6 +59,12 @@ enum Command {
     Seal(seal::SealCmdArgs),
     /// Decrypt sealed output with an age identity; plaintext goes only to a pipe.
     Unseal(unseal::UnsealArgs),
+    /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
+    Register(register::RegisterArgs),
+    /// List, audit and prune a repository's (or an organisation's) deploy keys.
+    Keys(keys::KeysArgs),
+    /// Print known_hosts lines for GitHub from its /meta endpoint.
+    KnownHosts(known_hosts::KnownHostsArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
@@ -66,6 +76,9 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args, &ui),
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),
+        Command::Register(args) => register::run(args, &ui),
+        Command::Keys(args) => keys::run(args, &ui),
+        Command::KnownHosts(args) => known_hosts::run(args, &ui),
     };
     match result {
         Ok(code) => ExitCode::from(code),
