@@ -365,9 +365,10 @@ impl GithubClient {
             }
         }
         if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+            // At least a second, so a `retry-after: 0` loop still uses up --max-wait.
             return Some((
                 "secondary rate limit (retry-after)".into(),
-                Duration::from_secs(secs),
+                Duration::from_secs(secs.max(1)),
             ));
         }
         let message = answer.message().unwrap_or_default().to_ascii_lowercase();
