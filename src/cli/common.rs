@@ -52,9 +52,6 @@ impl SealArgs {
             }
             check_plaintext_stdout(what, self.force_plaintext_to_tty)?;
         }
-        if method != SealMethod::None && !self.seal_to.is_empty() && method != SealMethod::Age {
-            // Other methods take their own flags; recipients are for age.
-        }
         Ok(())
     }
 

@@ -63,7 +63,13 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     })?;
     let mut out = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::file("read recipients file", path, e))?;
+        let line = line.map_err(|e| {
+            Error::input(
+                format!("--seal-to {}", path.display()),
+                format!("neither a recipient nor a readable recipients file ({e})"),
+                RECIPIENT_HINT,
+            )
+        })?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;

@@ -1,0 +1,157 @@
+//! Shared helpers for integration tests: run the sealkey binary, make throwaway keys with the
+//! real tools (age-keygen, ssh-keygen), and parse YAML output.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The sealkey binary under test.
+pub fn sealkey_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sealkey"))
+}
+
+/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe.
+pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(sealkey_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sealkey");
+    {
+        let mut si = child.stdin.take().unwrap();
+        let _ = si.write_all(stdin);
+    }
+    child.wait_with_output().expect("wait sealkey")
+}
+
+/// Runs sealkey in a fresh temp dir.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), args, stdin)
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: &Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "sealkey failed with {:?}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// Runs an external tool and returns its stdout, failing the test with its stderr otherwise.
+pub fn tool(cmd: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd} is needed (scripts/install-test-deps installs it): {e}"));
+    {
+        let mut si = child.stdin.take().unwrap();
+        let _ = si.write_all(stdin);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// An age X25519 identity made by the real `age-keygen`: (identity file, recipient).
+pub fn age_keypair(dir: &Path) -> (PathBuf, String) {
+    let path = dir.join("age-identity.TEST-ONLY.txt");
+    let st = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen");
+    assert!(st.status.success());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
+    (path, recipient)
+}
+
+/// An ssh key made by the real `ssh-keygen`: (private key file, public key line).
+pub fn ssh_keypair(dir: &Path, kind: &str, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", "test", "-f"])
+        .arg(&path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let public = std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap_or_else(|_| std::fs::read_to_string(format!("{}.pub", path.display())).unwrap());
+    (path, public.trim().to_string())
+}
+
+/// Parses a YAML stream (documents separated by `---`) with serde-saphyr, an independent parser.
+pub fn yaml_docs(text: &[u8]) -> Vec<serde_json::Value> {
+    let s = std::str::from_utf8(text).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(s).unwrap();
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// Decodes a base64 Secret data value.
+pub fn b64d(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("valid base64")
+}
+
+/// The `public key:` line sealkey prints on stderr.
+pub fn printed_public_key(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("public key:").map(|s| s.trim().to_string()))
+        .expect("sealkey printed a public key")
+}
+
+/// `ssh-keygen -y` on a private key given as bytes (written 0600 into `dir`).
+pub fn ssh_public_of(dir: &Path, pem: &[u8]) -> String {
+    let p = dir.join("key.TEST-ONLY");
+    write_private(&p, pem);
+    let out = tool("ssh-keygen", &["-y", "-f", p.to_str().unwrap()], b"");
+    String::from_utf8(out).unwrap().trim().to_string()
+}
+
+/// Writes a key file with mode 0600, as ssh requires.
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// The first two fields of an OpenSSH public key line (type and base64), comment dropped.
+pub fn bare(public: &str) -> String {
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
