@@ -54,13 +54,27 @@ mod tests {
     /// Canary: the Debug output of every settings and result type never shows the key.
     #[test]
     fn debug_of_settings_and_results_never_shows_the_key() {
-        let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string();
-        for (consumer, doc) in [(Consumer::AirflowChart, DocumentKind::ExtraSecrets), (Consumer::GitSync, DocumentKind::Mount)] {
-            for seal in [SealSettings::Age(crate::seal::age::parse_recipients(std::slice::from_ref(&recipient)).unwrap()), SealSettings::None] {
+        let recipient =
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string();
+        for (consumer, doc) in [
+            (Consumer::AirflowChart, DocumentKind::ExtraSecrets),
+            (Consumer::GitSync, DocumentKind::Mount),
+        ] {
+            for seal in [
+                SealSettings::Age(
+                    crate::seal::age::parse_recipients(std::slice::from_ref(&recipient)).unwrap(),
+                ),
+                SealSettings::None,
+            ] {
                 let settings = CreateSettings {
                     key_type: KeyType::Ed25519,
                     comment: "sealkey:acme/dags".into(),
-                    emit: EmitSettings::new(RepoRef::parse("acme/dags").unwrap(), "dev", consumer, doc),
+                    emit: EmitSettings::new(
+                        RepoRef::parse("acme/dags").unwrap(),
+                        "dev",
+                        consumer,
+                        doc,
+                    ),
                     known_hosts: KnownHosts::github_pinned(),
                     seal,
                 };
@@ -70,10 +84,15 @@ mod tests {
                 let b64 = crate::emit::b64(pem.expose_secret().as_bytes());
                 let shown = format!("{settings:?} {created:?} {:?} {pem:?}", created.output);
                 assert!(!shown.contains(&body), "PEM body in Debug output");
-                assert!(!shown.contains(&b64[100..160]), "base64 key in Debug output");
+                assert!(
+                    !shown.contains(&b64[100..160]),
+                    "base64 key in Debug output"
+                );
                 if matches!(settings.seal, SealSettings::None) {
                     // The plaintext really is in the output; only Debug hides it.
-                    assert!(std::str::from_utf8(created.output.as_bytes()).unwrap().contains(&b64[100..160]));
+                    assert!(std::str::from_utf8(created.output.as_bytes())
+                        .unwrap()
+                        .contains(&b64[100..160]));
                 }
             }
         }

@@ -8,14 +8,21 @@ use support::*;
 
 fn assert_refused(out: &std::process::Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2, stderr:\n{stderr}"
+    );
     for n in needles {
         assert!(stderr.contains(n), "stderr should mention {n:?}:\n{stderr}");
     }
     let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
     let all = String::from_utf8_lossy(&all);
     assert!(!all.contains("PRIVATE KEY"), "a key was printed");
-    assert!(!all.contains("LS0tLS1CRUdJTiBPUEVOU1NI"), "a base64 key was printed");
+    assert!(
+        !all.contains("LS0tLS1CRUdJTiBPUEVOU1NI"),
+        "a base64 key was printed"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -23,7 +30,18 @@ const GOOD_AGE: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aq
 
 #[test]
 fn unknown_key_type_exits_2_naming_the_flag() {
-    let out = run(&["create", "--repo", "acme/dags", "--key-type", "dsa", "--seal-to", GOOD_AGE], b"");
+    let out = run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--key-type",
+            "dsa",
+            "--seal-to",
+            GOOD_AGE,
+        ],
+        b"",
+    );
     assert_refused(&out, &["--key-type", "dsa", "ed25519"]);
 }
 
@@ -42,7 +60,10 @@ fn each_malformed_recipient_kind_exits_2_naming_it() {
         ("/nonexistent/recipients.txt", &["/nonexistent/recipients.txt", "neither a recipient nor a readable recipients file"]),
     ];
     for (recipient, needles) in cases {
-        let out = run(&["create", "--repo", "acme/dags", "--seal-to", recipient], b"");
+        let out = run(
+            &["create", "--repo", "acme/dags", "--seal-to", recipient],
+            b"",
+        );
         assert_refused(&out, needles);
     }
 }
@@ -51,21 +72,59 @@ fn each_malformed_recipient_kind_exits_2_naming_it() {
 fn unreadable_or_empty_recipients_file_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     // A directory cannot be read as a file, even by root.
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", dir.path().to_str().unwrap()], b"");
-    assert_refused(&out, &["neither a recipient nor a readable recipients file"]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            dir.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_refused(
+        &out,
+        &["neither a recipient nor a readable recipients file"],
+    );
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "# nobody yet\n").unwrap();
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", empty.to_str().unwrap()], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            empty.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_refused(&out, &["empty.txt", "holds no recipients"]);
     let bad_line = dir.path().join("bad.txt");
     std::fs::write(&bad_line, format!("{GOOD_AGE}\nage1broken\n")).unwrap();
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", bad_line.to_str().unwrap()], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            bad_line.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_refused(&out, &["bad.txt line 2"]);
 }
 
 #[test]
 fn repo_not_owner_slash_repo_exits_2() {
-    for repo in ["acme", "acme/dags/x", "https://github.com/acme/dags", "acme/da gs"] {
+    for repo in [
+        "acme",
+        "acme/dags/x",
+        "https://github.com/acme/dags",
+        "acme/da gs",
+    ] {
         let out = run(&["create", "--repo", repo, "--seal-to", GOOD_AGE], b"");
         assert_refused(&out, &["--repo", "OWNER/REPO"]);
     }
@@ -73,7 +132,10 @@ fn repo_not_owner_slash_repo_exits_2() {
 
 fn with_tty(args: &[&str]) -> std::process::Output {
     Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/with_tty.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/with_tty.py"
+        ))
         .arg(sealkey_bin())
         .args(args)
         .output()
@@ -82,7 +144,15 @@ fn with_tty(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn extra_secrets_unsealed_to_a_terminal_exits_2_without_printing_the_key() {
-    let out = with_tty(&["create", "--repo", "acme/dags", "--emit", "extra-secrets", "--seal", "none"]);
+    let out = with_tty(&[
+        "create",
+        "--repo",
+        "acme/dags",
+        "--emit",
+        "extra-secrets",
+        "--seal",
+        "none",
+    ]);
     assert_refused(&out, &["refusing to write a HelmRelease with the private key in values.extraSecrets to a terminal", "pipe it"]);
     assert!(out.stdout.is_empty());
 }
@@ -96,7 +166,14 @@ fn plaintext_to_a_terminal_exits_2_unless_forced() {
         let out = with_tty(args);
         assert_refused(&out, &["to a terminal", "--force-plaintext-to-tty"]);
     }
-    let forced = with_tty(&["create", "--repo", "acme/dags", "--seal", "none", "--force-plaintext-to-tty"]);
+    let forced = with_tty(&[
+        "create",
+        "--repo",
+        "acme/dags",
+        "--seal",
+        "none",
+        "--force-plaintext-to-tty",
+    ]);
     assert_eq!(forced.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&forced.stdout).contains("gitSshKey:"));
 }
@@ -106,10 +183,26 @@ fn plaintext_to_a_redirected_file_or_out_exits_2_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("plain.yaml");
     let f = std::fs::File::create(&target).unwrap();
-    let out = Command::new(sealkey_bin()).args(["create", "--repo", "acme/dags", "--seal", "none"]).stdout(f).output().unwrap();
+    let out = Command::new(sealkey_bin())
+        .args(["create", "--repo", "acme/dags", "--seal", "none"])
+        .stdout(f)
+        .output()
+        .unwrap();
     assert_refused(&out, &["a file"]);
     assert_eq!(std::fs::read(&target).unwrap().len(), 0);
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal", "none", "--out", "x.yaml"], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal",
+            "none",
+            "--out",
+            "x.yaml",
+        ],
+        b"",
+    );
     assert_refused(&out, &["--out x.yaml", "never written to a file"]);
     assert!(!dir.path().join("x.yaml").exists());
 }
@@ -117,15 +210,43 @@ fn plaintext_to_a_redirected_file_or_out_exits_2_and_writes_nothing() {
 #[test]
 fn out_into_a_missing_directory_exits_2_and_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", GOOD_AGE, "--out", "missing/sealed.age"], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            GOOD_AGE,
+            "--out",
+            "missing/sealed.age",
+        ],
+        b"",
+    );
     assert_refused(&out, &["missing"]);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
 fn incompatible_consumer_and_document_exit_2_with_the_allowed_ones() {
-    let out = run(&["create", "--repo", "acme/dags", "--for", "flux", "--emit", "helmrelease", "--seal-to", GOOD_AGE], b"");
-    assert_refused(&out, &["--for flux --emit helmrelease", "use --emit secret"]);
+    let out = run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "flux",
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            GOOD_AGE,
+        ],
+        b"",
+    );
+    assert_refused(
+        &out,
+        &["--for flux --emit helmrelease", "use --emit secret"],
+    );
 }
 
 #[test]
@@ -139,15 +260,41 @@ fn malformed_known_hosts_and_unknown_git_host_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let kh = dir.path().join("kh");
     std::fs::write(&kh, "github.com ssh-ed25519\n").unwrap();
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", GOOD_AGE, "--known-hosts", kh.to_str().unwrap()], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            GOOD_AGE,
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_refused(&out, &["line 1", "known_hosts entry"]);
-    let out = run(&["create", "--repo", "acme/dags", "--seal-to", GOOD_AGE, "--git-host", "git.example.com"], b"");
+    let out = run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            GOOD_AGE,
+            "--git-host",
+            "git.example.com",
+        ],
+        b"",
+    );
     assert_refused(&out, &["--git-host git.example.com", "--known-hosts"]);
 }
 
 #[test]
 fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
-    let out = run(&["seal", "--seal-to", GOOD_AGE], b"kind: Secret\ndata:\n  k: [unclosed SECRETVALUE\n");
+    let out = run(
+        &["seal", "--seal-to", GOOD_AGE],
+        b"kind: Secret\ndata:\n  k: [unclosed SECRETVALUE\n",
+    );
     assert_refused(&out, &["stdin", "not valid YAML", "line"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("SECRETVALUE"));
 }
@@ -156,9 +303,22 @@ fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
 fn unseal_of_something_that_is_not_age_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let id = dir.path().join("id");
-    std::fs::write(&id, "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQS3SAGX\n").unwrap();
-    let out = run_in(dir.path(), &["unseal", "--identity", id.to_str().unwrap()], b"hello");
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &id,
+        "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQS3SAGX\n",
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["unseal", "--identity", id.to_str().unwrap()],
+        b"hello",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run_in(dir.path(), &["unseal"], b"hello");
     assert_refused(&out, &["--identity", "no identity given"]);
 }

@@ -8,31 +8,82 @@ use support::*;
 fn keygen_json_has_public_key_fingerprint_and_sealed_private_key() {
     let dir = tempfile::tempdir().unwrap();
     let (age_id, recipient) = age_keypair(dir.path());
-    let out = run_in(dir.path(), &["keygen", "--key-type", "ecdsa-p256", "--repo", "acme/dags", "--seal-to", &recipient, "--output", "json"], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "keygen",
+            "--key-type",
+            "ecdsa-p256",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            &recipient,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
     let v: serde_json::Value = serde_json::from_slice(&ok(&out)).unwrap();
     assert_eq!(v["key_type"], "ecdsa-p256");
     assert_eq!(v["comment"], "sealkey:acme/dags");
-    assert!(v["public_key"].as_str().unwrap().starts_with("ecdsa-sha2-nistp256 "));
+    assert!(v["public_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("ecdsa-sha2-nistp256 "));
     assert!(v["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
-    let pem = tool("age", &["-d", "-i", age_id.to_str().unwrap()], v["sealed_private_key"].as_str().unwrap().as_bytes());
-    assert_eq!(bare(&ssh_public_of(dir.path(), &pem)), bare(v["public_key"].as_str().unwrap()));
+    let pem = tool(
+        "age",
+        &["-d", "-i", age_id.to_str().unwrap()],
+        v["sealed_private_key"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(
+        bare(&ssh_public_of(dir.path(), &pem)),
+        bare(v["public_key"].as_str().unwrap())
+    );
     // Without --seal-to, only the public half exists anywhere.
-    let v: serde_json::Value = serde_json::from_slice(&ok(&run(&["keygen", "--output", "json"], b""))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&ok(&run(&["keygen", "--output", "json"], b""))).unwrap();
     assert!(v.get("sealed_private_key").is_none());
 }
 
 #[test]
 fn quiet_create_prints_data_only() {
-    let out = run(&["-q", "create", "--repo", "acme/dags", "--seal-to", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"], b"");
+    let out = run(
+        &[
+            "-q",
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        ],
+        b"",
+    );
     assert!(ok(&out).starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn create_out_writes_a_0600_file_and_says_so() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "--out", "s.age"], b"");
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+            "--out",
+            "s.age",
+        ],
+        b"",
+    );
     assert!(ok(&out).is_empty(), "nothing on stdout with --out");
     let meta = std::fs::metadata(dir.path().join("s.age")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -42,10 +93,21 @@ fn create_out_writes_a_0600_file_and_says_so() {
 #[test]
 fn help_documents_every_consumer_and_the_exit_codes_are_in_the_readme() {
     let help = String::from_utf8(ok(&run(&["create", "--help"], b""))).unwrap();
-    for c in ["airflow-chart", "git-sync", "flux", "argocd", "airflow-git-bundle", "generic", "extra-secrets", "--seal-to", "--known-hosts"] {
+    for c in [
+        "airflow-chart",
+        "git-sync",
+        "flux",
+        "argocd",
+        "airflow-git-bundle",
+        "generic",
+        "extra-secrets",
+        "--seal-to",
+        "--known-hosts",
+    ] {
         assert!(help.contains(c), "create --help lacks {c}");
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("scripts/test"));
     assert!(readme.contains("--seal-to examples/age-recipients.txt"));
 }
@@ -55,11 +117,28 @@ fn readme_example_runs_offline_and_prints_sealed_output() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = run_in(
         root,
-        &["create", "--repo", "acme/dags", "--namespace", "dev", "--for", "airflow-chart", "--emit", "helmrelease", "--seal", "age", "--seal-to", "examples/age-recipients.txt"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--namespace",
+            "dev",
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
+            "--seal",
+            "age",
+            "--seal-to",
+            "examples/age-recipients.txt",
+        ],
         b"",
     );
     let sealed = String::from_utf8(ok(&out)).unwrap();
-    assert!(sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n") && sealed.ends_with("-----END AGE ENCRYPTED FILE-----\n"));
+    assert!(
+        sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n")
+            && sealed.ends_with("-----END AGE ENCRYPTED FILE-----\n")
+    );
     // The shipped recipients file holds a public recipient and no identity.
     let recipients = std::fs::read_to_string(root.join("examples/age-recipients.txt")).unwrap();
     assert!(recipients.lines().any(|l| l.starts_with("age1")));
@@ -70,15 +149,50 @@ fn readme_example_runs_offline_and_prints_sealed_output() {
 fn git_sync_deploy_example_reads_the_secret_sealkey_emits() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     // kustomize (as `kubectl apply -k` would) renders it; YAML 1.1 octal 0440 becomes 288.
-    let text = tool("kubectl", &["kustomize", root.join("deploy/examples/git-sync").to_str().unwrap()], b"");
+    let text = tool(
+        "kubectl",
+        &[
+            "kustomize",
+            root.join("deploy/examples/git-sync").to_str().unwrap(),
+        ],
+        b"",
+    );
     let docs = yaml_docs(&text);
-    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(docs[0].clone()).unwrap();
+    let d: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(docs[0].clone()).unwrap();
     let pod = d.spec.unwrap().template.spec.unwrap();
-    let secret = pod.volumes.unwrap().into_iter().find_map(|v| v.secret).unwrap();
+    let secret = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find_map(|v| v.secret)
+        .unwrap();
     assert_eq!(secret.default_mode, Some(0o440));
-    let emitted = yaml_docs(&ok(&run(&["create", "--repo", "acme/dags", "--for", "git-sync", "--seal", "none"], b"")));
-    assert_eq!(secret.secret_name.as_deref(), emitted[0]["metadata"]["name"].as_str());
-    let env: Vec<(String, String)> = pod.containers[0].env.clone().unwrap().into_iter().map(|e| (e.name, e.value.unwrap_or_default())).collect();
+    let emitted = yaml_docs(&ok(&run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "git-sync",
+            "--seal",
+            "none",
+        ],
+        b"",
+    )));
+    assert_eq!(
+        secret.secret_name.as_deref(),
+        emitted[0]["metadata"]["name"].as_str()
+    );
+    let env: Vec<(String, String)> = pod.containers[0]
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
     assert!(env.contains(&("GITSYNC_SSH_KNOWN_HOSTS".into(), "true".into())));
-    assert!(emitted[0]["data"].get("ssh").is_some() && emitted[0]["data"].get("known_hosts").is_some());
+    assert!(
+        emitted[0]["data"].get("ssh").is_some() && emitted[0]["data"].get("known_hosts").is_some()
+    );
 }

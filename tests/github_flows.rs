@@ -1035,3 +1035,33 @@ fn token_never_appears_in_output_or_errors() {
         "the canary token was really used ({sent} requests)"
     );
 }
+
+#[test]
+fn closed_stdout_after_registering_rolls_back_and_does_not_exit_0() {
+    // Regression: a broken pipe normally exits 0 quietly; after a rollback that hid the failure.
+    let fake = FakeGithub::start();
+    let mut c = sealkey();
+    c.env("GITHUB_TOKEN", TOKEN)
+        .args([
+            "create",
+            "--repo",
+            "acme/dags",
+            "--register",
+            "--seal",
+            "none",
+            "--api-url",
+            &fake.url(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("closed the pipe") && stderr.contains("rollback"),
+        "{stderr}"
+    );
+    assert!(fake.keys("acme/dags").is_empty());
+}

@@ -25,7 +25,13 @@ impl Sandbox {
             std::fs::create_dir(&p).unwrap();
             p
         });
-        Self { _root: root, work, tmp, home, keys }
+        Self {
+            _root: root,
+            work,
+            tmp,
+            home,
+            keys,
+        }
     }
 
     /// Runs sealkey under strace; returns (stdout, stderr, files opened for writing).
@@ -51,7 +57,10 @@ impl Sandbox {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{args:?} failed: {stderr}");
         let trace = std::fs::read_to_string(&trace).unwrap();
-        assert!(trace.contains("openat("), "strace recorded nothing: is ptrace allowed here?\n{trace}");
+        assert!(
+            trace.contains("openat("),
+            "strace recorded nothing: is ptrace allowed here?\n{trace}"
+        );
         (out.stdout, stderr, writes_in(&trace))
     }
 }
@@ -60,13 +69,23 @@ impl Sandbox {
 fn writes_in(trace: &str) -> Vec<String> {
     let mut paths = Vec::new();
     for line in trace.lines() {
-        let Some(result) = line.rsplit(" = ").next() else { continue };
+        let Some(result) = line.rsplit(" = ").next() else {
+            continue;
+        };
         if result.trim_start().starts_with('-') {
             continue; // failed call: nothing was written
         }
-        let is_open = line.contains("open(") || line.contains("openat(") || line.contains("openat2(");
-        let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"].iter().any(|f| line.contains(f));
-        let mutating = line.contains("creat(") || line.contains("rename") || line.contains("link(") || line.contains("linkat(") || line.contains("truncate(") || line.contains("mknodat(");
+        let is_open =
+            line.contains("open(") || line.contains("openat(") || line.contains("openat2(");
+        let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+            .iter()
+            .any(|f| line.contains(f));
+        let mutating = line.contains("creat(")
+            || line.contains("rename")
+            || line.contains("link(")
+            || line.contains("linkat(")
+            || line.contains("truncate(")
+            || line.contains("mknodat(");
         if (is_open && writes) || (!is_open && mutating) {
             for quoted in line.split('"').skip(1).step_by(2) {
                 paths.push(quoted.to_string());
@@ -105,11 +124,18 @@ fn assert_no_key_on_disk(sb: &Sandbox, pem: &[u8], stderr: &str, what: &str) {
     for f in files {
         let content = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         for n in &needles {
-            assert!(!content.contains(n.as_str()), "{what}: {} holds key material", f.display());
+            assert!(
+                !content.contains(n.as_str()),
+                "{what}: {} holds key material",
+                f.display()
+            );
         }
     }
     for n in &needles {
-        assert!(!stderr.contains(n.as_str()), "{what}: stderr holds key material");
+        assert!(
+            !stderr.contains(n.as_str()),
+            "{what}: stderr holds key material"
+        );
     }
 }
 
@@ -119,7 +145,11 @@ fn assert_only_writes(writes: &[String], allowed: &[&str], what: &str) {
             || w == "/dev/null"
             || allowed.iter().any(|a| {
                 // write_atomic's temp file: `.NAME.sealkey-PID.tmp` beside NAME.
-                let name = Path::new(a).file_name().unwrap().to_string_lossy().into_owned();
+                let name = Path::new(a)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 w.contains(&format!(".{name}.sealkey-")) && w.ends_with(".tmp")
             });
         assert!(ok, "{what}: opened {w} for writing (allowed: {allowed:?})");
@@ -130,14 +160,22 @@ fn key_from_docs(plain: &[u8]) -> Vec<u8> {
     let docs = yaml_docs(plain);
     for d in &docs {
         if let Some(data) = d["data"].as_object() {
-            for f in ["gitSshKey", "ssh", "identity", "sshPrivateKey", "ssh-privatekey"] {
+            for f in [
+                "gitSshKey",
+                "ssh",
+                "identity",
+                "sshPrivateKey",
+                "ssh-privatekey",
+            ] {
                 if let Some(v) = data.get(f) {
                     return b64d(v);
                 }
             }
         }
         if let Some(extra) = d["spec"]["values"]["extraSecrets"].as_object() {
-            let inner: serde_json::Value = serde_saphyr::from_str(extra.values().next().unwrap()["data"].as_str().unwrap()).unwrap();
+            let inner: serde_json::Value =
+                serde_saphyr::from_str(extra.values().next().unwrap()["data"].as_str().unwrap())
+                    .unwrap();
             return b64d(&inner["gitSshKey"]);
         }
     }
@@ -153,11 +191,26 @@ fn no_command_writes_a_file_or_leaves_the_key_on_disk() {
     // keygen, sealed and piped.
     let (stdout, stderr, writes) = sb.traced(&["keygen", "--seal-to", &recipient], b"");
     assert_only_writes(&writes, &[], "keygen --seal-to");
-    let sealed: String = String::from_utf8(stdout).unwrap().lines().skip(2).map(|l| format!("{l}\n")).collect();
-    assert_no_key_on_disk(&sb, &decrypt(sealed.as_bytes()), &stderr, "keygen --seal-to");
+    let sealed: String = String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .skip(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_no_key_on_disk(
+        &sb,
+        &decrypt(sealed.as_bytes()),
+        &stderr,
+        "keygen --seal-to",
+    );
     let (stdout, stderr, writes) = sb.traced(&["keygen", "--seal", "none"], b"");
     assert_only_writes(&writes, &[], "keygen --seal none");
-    let pem: Vec<u8> = String::from_utf8(stdout).unwrap().lines().skip(2).flat_map(|l| format!("{l}\n").into_bytes()).collect();
+    let pem: Vec<u8> = String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .skip(2)
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
     assert_no_key_on_disk(&sb, &pem, &stderr, "keygen --seal none");
 
     // create with every consumer and document, sealed to stdout.
@@ -172,13 +225,40 @@ fn no_command_writes_a_file_or_leaves_the_key_on_disk() {
         ("generic", "mount"),
     ] {
         let what = format!("create --for {consumer} --emit {emit}");
-        let (stdout, stderr, writes) = sb.traced(&["create", "--repo", "acme/dags", "--for", consumer, "--emit", emit, "--seal-to", &recipient, "-v"], b"");
+        let (stdout, stderr, writes) = sb.traced(
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "--for",
+                consumer,
+                "--emit",
+                emit,
+                "--seal-to",
+                &recipient,
+                "-v",
+            ],
+            b"",
+        );
         assert_only_writes(&writes, &[], &what);
         assert_no_key_on_disk(&sb, &key_from_docs(&decrypt(&stdout)), &stderr, &what);
     }
 
     // create --out: the only file written is the sealed one (via its temp sibling).
-    let (_, stderr, writes) = sb.traced(&["create", "--repo", "acme/dags", "--emit", "helmrelease", "--seal-to", &recipient, "--out", "sealed.yaml.age"], b"");
+    let (_, stderr, writes) = sb.traced(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "sealed.yaml.age",
+        ],
+        b"",
+    );
     assert!(!writes.is_empty(), "--out must show up in the trace");
     assert_only_writes(&writes, &["sealed.yaml.age"], "create --out");
     let sealed = std::fs::read(sb.work.join("sealed.yaml.age")).unwrap();
@@ -186,17 +266,40 @@ fn no_command_writes_a_file_or_leaves_the_key_on_disk() {
     assert_no_key_on_disk(&sb, &key_from_docs(&plain), &stderr, "create --out");
 
     // create --seal none into a pipe.
-    let (stdout, stderr, writes) = sb.traced(&["create", "--repo", "acme/dags", "--for", "git-sync", "--seal", "none"], b"");
+    let (stdout, stderr, writes) = sb.traced(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "git-sync",
+            "--seal",
+            "none",
+        ],
+        b"",
+    );
     assert_only_writes(&writes, &[], "create --seal none");
     assert_no_key_on_disk(&sb, &key_from_docs(&stdout), &stderr, "create --seal none");
 
     // seal: a Secret made elsewhere, from stdin; then unseal it back into a pipe.
-    let (stdout, _, _) = sb.traced(&["create", "--repo", "acme/dags", "--for", "generic", "--seal", "none"], b"");
+    let (stdout, _, _) = sb.traced(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "generic",
+            "--seal",
+            "none",
+        ],
+        b"",
+    );
     let key = key_from_docs(&stdout);
     let (sealed, stderr, writes) = sb.traced(&["seal", "--seal-to", &recipient], &stdout);
     assert_only_writes(&writes, &[], "seal");
     assert_no_key_on_disk(&sb, &key, &stderr, "seal");
-    let (plain, stderr, writes) = sb.traced(&["unseal", "--identity", age_id.to_str().unwrap()], &sealed);
+    let (plain, stderr, writes) =
+        sb.traced(&["unseal", "--identity", age_id.to_str().unwrap()], &sealed);
     assert_only_writes(&writes, &[], "unseal");
     assert_eq!(key_from_docs(&plain), key);
     assert_no_key_on_disk(&sb, &key, &stderr, "unseal");
@@ -219,7 +322,11 @@ fn core_dumps_are_off_while_an_identity_is_held() {
     let mut core_line = String::new();
     for _ in 0..100 {
         let limits = std::fs::read_to_string(&limits_path).unwrap_or_default();
-        core_line = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or_default().to_string();
+        core_line = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap_or_default()
+            .to_string();
         if core_line.split_whitespace().skip(4).take(2).eq(["0", "0"]) {
             break;
         }
@@ -228,5 +335,9 @@ fn core_dumps_are_off_while_an_identity_is_held() {
     child.stdin.take().unwrap().write_all(b"not age").unwrap();
     let _ = child.wait_with_output();
     let fields: Vec<&str> = core_line.split_whitespace().collect();
-    assert_eq!(&fields[4..6], &["0", "0"], "soft and hard RLIMIT_CORE must be 0: {core_line}");
+    assert_eq!(
+        &fields[4..6],
+        &["0", "0"],
+        "soft and hard RLIMIT_CORE must be 0: {core_line}"
+    );
 }

@@ -345,6 +345,16 @@ fn rollback(
 ) -> anyhow::Error {
     let id = done.key.id;
     match reg.rt.block_on(reg.client.delete_deploy_key(repo, id)) {
+        // A closed pipe normally ends sealkey quietly with 0; here the output was lost and the
+        // key withdrawn, which must not look like success.
+        Ok(_) if super::is_broken_pipe(&err) => anyhow::Error::from(Error::input(
+            "standard output",
+            format!(
+                "the reader closed the pipe before the output was written; deploy key {id} was deleted again from {} (rollback)",
+                repo.slug()
+            ),
+            "run the command again with a reader that consumes all of it",
+        )),
         Ok(_) => err.context(format!(
             "deploy key {id} was deleted again from {} (rollback) because a later step failed; nothing was written",
             repo.slug()

@@ -50,6 +50,14 @@ pub fn run(args: RegisterArgs, ui: &Ui) -> Result<u8> {
             format!("--key-file {}", path.display()),
         ),
         None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(Error::input(
+                    "public key",
+                    "none given",
+                    "pass --key-file FILE.pub, or pipe the key in (`sealkey register ... < identity.pub`)",
+                )
+                .into());
+            }
             let mut text = String::new();
             std::io::stdin()
                 .lock()
