@@ -73,7 +73,7 @@ impl GithubArgs {
     /// Resolves the credentials (before anything else happens, so a missing token fails early).
     pub fn auth(&self) -> Result<Auth> {
         if let (Some(id), Some(key)) = (&self.app_id, &self.app_key) {
-            return Ok(Auth::App(AppCredentials::from_file(id, key)?));
+            return Ok(Auth::App(Box::new(AppCredentials::from_file(id, key)?)));
         }
         if self.token_stdin {
             return Ok(Auth::Token(token_from_stdin()?));

@@ -136,12 +136,11 @@ impl RepoSelection {
     }
 }
 
+/// One repository's keys, or why they could not be read.
+type Listing = (RepoRef, Result<Vec<DeployKeyInfo>, Error>);
+
 /// Lists every repository's keys; an error on one repository is kept and the rest go on.
-fn fetch_all(
-    client: &GithubClient,
-    repos: &[RepoRef],
-    ui: &Ui,
-) -> Result<Vec<(RepoRef, Result<Vec<DeployKeyInfo>, Error>)>> {
+fn fetch_all(client: &GithubClient, repos: &[RepoRef], ui: &Ui) -> Result<Vec<Listing>> {
     let rt = runtime()?;
     Ok(repos
         .iter()

@@ -58,7 +58,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a deploy key and emit its consumer's manifests, sealed (the main job).
-    Create(create::CreateArgs),
+    Create(Box<create::CreateArgs>),
     /// Generate a key; print its public half and fingerprint (and the private half, sealed).
     Keygen(keygen::KeygenArgs),
     /// Seal YAML read from stdin (e.g. `kubectl create secret ... --dry-run=client -o yaml`).
@@ -78,7 +78,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new(&cli.global);
     let result = match cli.command {
-        Command::Create(args) => create::run(args, &ui),
+        Command::Create(args) => create::run(*args, &ui),
         Command::Keygen(args) => keygen::run(args, &ui),
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),

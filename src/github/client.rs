@@ -24,7 +24,7 @@ pub enum Auth {
     /// A personal (classic or fine-grained) token, or an installation token made elsewhere.
     Token(GithubToken),
     /// A GitHub App: a JWT signed with the App's key buys one installation token per repository.
-    App(AppCredentials),
+    App(Box<AppCredentials>),
     /// No credentials (enough for `/meta`).
     Anonymous,
 }
