@@ -28,6 +28,7 @@ pub mod cli;
 pub mod create;
 pub mod emit;
 pub mod error;
+pub mod github;
 pub mod harden;
 pub mod keygen;
 pub mod known_hosts;

@@ -1,9 +1,13 @@
 //! `sealkey create`: args -> CreateSettings -> create() -> sealed output.
 
 use super::common::{SealArgs, OK};
+use super::github_args::{runtime, GithubArgs};
 use super::Ui;
-use crate::create::{create, CreateSettings};
+use crate::create::{seal_key, CreateSettings};
 use crate::emit::{Consumer, DocumentKind, EmitSettings, WorkloadKind};
+use crate::error::Error;
+use crate::github::{key_title, GithubClient, NewDeployKey, Registered};
+use crate::keygen::DeployKey;
 use crate::keygen::KeyType;
 use crate::known_hosts::KnownHosts;
 use crate::repo::RepoRef;
@@ -45,12 +49,14 @@ pub struct CreateArgs {
     pub secret_name: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// known_hosts file for the git host (default: github.com's pinned host keys).
+    /// known_hosts file for the git host (default: GitHub's /meta with --register, else
+    /// github.com's pinned host keys).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// SSH host of the git server (GitHub Enterprise: its host name).
-    #[arg(long, default_value = "github.com")]
-    pub git_host: String,
+    /// SSH host of the git server (default: github.com; with --register on GitHub Enterprise
+    /// Server, the host of --api-url).
+    #[arg(long, value_name = "HOST")]
+    pub git_host: Option<String>,
     /// Full clone URL, overriding git@HOST:OWNER/REPO.git (e.g. ssh://git@host:2222/owner/repo.git).
     #[arg(long)]
     pub repo_url: Option<String>,
@@ -60,6 +66,31 @@ pub struct CreateArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub seal: SealArgs,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+}
+
+/// `--register`: put the public key on GitHub before any output is written.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "GitHub registration")]
+pub struct RegisterFlags {
+    /// Register the new public key as a deploy key on --repo (read-only), before any output is
+    /// written; if sealing or writing fails afterwards, the key is deleted again. Host keys come
+    /// from GitHub's /meta unless --known-hosts is given.
+    #[arg(long)]
+    pub register: bool,
+    /// Let the deploy key push (only for consumers that write, e.g. Flux image automation).
+    #[arg(long, requires = "register")]
+    pub read_write: bool,
+    /// Cluster name in the key title `sealkey CLUSTER/NAMESPACE/SECRET DATE`, so keys of
+    /// different clusters never collide (default: the current kubeconfig context, else `default`).
+    #[arg(long, value_name = "NAME", requires = "register")]
+    pub cluster: Option<String>,
+    /// Deploy key title, overriding the one above.
+    #[arg(long, requires = "register")]
+    pub title: Option<String>,
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 /// Key generation flags.
@@ -124,7 +155,7 @@ impl CreateArgs {
             .unwrap_or_else(|| self.consumer.default_namespace().to_string());
         let mut s = EmitSettings::new(repo, &ns, self.consumer, self.document);
         s.secret_name = self.secret_name.clone();
-        s.git_host = self.git_host.clone();
+        s.git_host = self.git_host.clone().unwrap_or_else(|| "github.com".into());
         s.repo_url = self.repo_url.clone();
         s.release_name = self.chart.release_name.clone();
         s.chart_version = self.chart.chart_version.clone();
@@ -140,9 +171,29 @@ impl CreateArgs {
     }
 }
 
+/// A registration about to happen: the client and what to send.
+struct Registration {
+    client: GithubClient,
+    rt: tokio::runtime::Runtime,
+    title: String,
+    read_only: bool,
+}
+
 pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
+    // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
-    let emit = args.emit_settings(repo.clone());
+    let mut emit = args.emit_settings(repo.clone());
+    let api_url = if args.register.register {
+        Some(args.register.github.api.api_url()?)
+    } else {
+        None
+    };
+    if let Some(api) = &api_url {
+        // GitHub Enterprise Server serves git on the API host.
+        if args.git_host.is_none() && !api.is_github_com() {
+            emit.git_host = api.git_host();
+        }
+    }
     emit.validate()?;
     let method = args.seal.method()?;
     let what = if args.document == DocumentKind::ExtraSecrets {
@@ -152,18 +203,51 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     };
     args.seal.check_destination(method, what)?;
     let seal = args.seal.settings(method, ui)?;
-    let known_hosts = match &args.known_hosts {
-        Some(path) => KnownHosts::from_file(path)?,
-        None => KnownHosts::github_pinned(),
-    };
-    if args.known_hosts.is_none() && args.git_host != "github.com" {
-        return Err(crate::error::Error::input(
-            format!("--git-host {}", args.git_host),
+    if let Some(out) = &args.seal.out {
+        check_out_directory(out)?;
+    }
+    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
+        return Err(Error::input(
+            format!("--git-host {}", emit.git_host),
             "no host keys known for this host",
             "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
         )
         .into());
     }
+    let registration = if args.register.register {
+        let client = args.register.github.client(ui)?;
+        let context = args
+            .register
+            .cluster
+            .clone()
+            .unwrap_or_else(current_context);
+        let date = emit.created.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let title = args
+            .register
+            .title
+            .clone()
+            .unwrap_or_else(|| key_title(&context, &emit.namespace, &emit.secret_name(), date));
+        Some(Registration {
+            client,
+            rt: runtime()?,
+            title,
+            read_only: !args.register.read_write,
+        })
+    } else {
+        None
+    };
+    let known_hosts = match (&args.known_hosts, &registration) {
+        (Some(path), _) => KnownHosts::from_file(path)?,
+        (None, Some(reg)) => {
+            ui.step("[1/4] reading host keys from GitHub's /meta");
+            let kh = reg.rt.block_on(reg.client.known_hosts(&emit.git_host))?;
+            if emit.git_host == "github.com" {
+                super::known_hosts::warn_if_not_pinned(kh.lines(), ui);
+            }
+            kh
+        }
+        (None, None) => KnownHosts::github_pinned(),
+    };
     if args.consumer == Consumer::GitSync
         && args.document == DocumentKind::Mount
         && args.workload.fs_group.is_none()
@@ -184,23 +268,137 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         known_hosts,
         seal,
     };
+    // Steps with --register: /meta, generate, register, seal; without: generate, seal.
+    let (steps, generate_step) = if registration.is_some() {
+        (4, 2)
+    } else {
+        (2, 1)
+    };
+    // 2. Generate.
     ui.step(&format!(
-        "[1/2] generating {} key in memory",
+        "[{generate_step}/{steps}] generating {} key in memory",
         settings.key_type.as_str()
     ));
-    let created = create(&settings)?;
-    ui.step(&format!("[2/2] sealing with {}", method.as_str()));
-    args.seal.write(&created.output)?;
+    let key = DeployKey::generate(settings.key_type, &settings.comment)?;
+    // 3. Register, before anything is written.
+    let registered = match &registration {
+        Some(reg) => {
+            ui.step(&format!(
+                "[3/{steps}] registering the deploy key on {}",
+                repo.slug()
+            ));
+            let new = NewDeployKey {
+                title: reg.title.clone(),
+                key: key.public_openssh().to_string(),
+                read_only: reg.read_only,
+            };
+            Some(
+                reg.rt
+                    .block_on(reg.client.register_deploy_key(&repo, &new))?,
+            )
+        }
+        None => None,
+    };
+    // 4. Seal and write; if that fails, take the registration back.
+    ui.step(&format!(
+        "[{steps}/{steps}] sealing with {}",
+        method.as_str()
+    ));
+    let written = seal_key(&settings, &key)
+        .map_err(anyhow::Error::from)
+        .and_then(|output| args.seal.write(&output));
+    if let Err(err) = written {
+        return Err(match (&registration, &registered) {
+            (Some(reg), Some(done)) => rollback(reg, &repo, done, err),
+            _ => err,
+        });
+    }
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
-    ui.info(&format!("public key:  {}", created.key.public_openssh()));
-    ui.info(&format!("fingerprint: {}", created.key.fingerprint()));
-    if method != SealMethod::None {
-        ui.info(&format!(
-            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+    ui.info(&format!("public key:  {}", key.public_openssh()));
+    ui.info(&format!("fingerprint: {}", key.fingerprint()));
+    match &registered {
+        Some(done) => ui.info(&format!(
+            "registered deploy key {} on {} ({}): {}",
+            done.key.id,
+            repo.slug(),
+            if done.key.read_only { "read-only" } else { "read-write" },
+            done.key.title
+        )),
+        None if method != SealMethod::None => ui.info(&format!(
+            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked), or run again with --register",
             repo.slug()
-        ));
+        )),
+        None => {}
     }
     Ok(OK)
+}
+
+/// Deletes the key registered moments ago. The error keeps the original failure's exit code if
+/// the rollback worked, and becomes a remote failure (exit 3) naming the key if it did not.
+fn rollback(
+    reg: &Registration,
+    repo: &RepoRef,
+    done: &Registered,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let id = done.key.id;
+    match reg.rt.block_on(reg.client.delete_deploy_key(repo, id)) {
+        // A closed pipe normally ends sealkey quietly with 0; here the output was lost and the
+        // key withdrawn, which must not look like success.
+        Ok(_) if super::is_broken_pipe(&err) => anyhow::Error::from(Error::input(
+            "standard output",
+            format!(
+                "the reader closed the pipe before the output was written; deploy key {id} was deleted again from {} (rollback)",
+                repo.slug()
+            ),
+            "run the command again with a reader that consumes all of it",
+        )),
+        Ok(_) => err.context(format!(
+            "deploy key {id} was deleted again from {} (rollback) because a later step failed; nothing was written",
+            repo.slug()
+        )),
+        Err(del) => {
+            let first = format!("{err:#}");
+            anyhow::Error::from(Error::remote(
+                "GitHub",
+                format!(
+                    "a later step failed ({first}) and the rollback failed too: deploy key {id} is still registered on {} ({del})",
+                    repo.slug()
+                ),
+                format!(
+                    "delete it: Settings > Deploy keys on {}, or `sealkey keys prune --repo {} --keep FINGERPRINT...`",
+                    repo.slug(),
+                    repo.slug()
+                ),
+            ))
+        }
+    }
+}
+
+/// `--out`'s directory must exist before a key is made (and registered).
+fn check_out_directory(out: &std::path::Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::input(
+            format!("--out {}", out.display()),
+            format!("directory {} does not exist", dir.display()),
+            "create it first or choose another path",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The current kubeconfig context, for key titles; `default` when there is none.
+fn current_context() -> String {
+    kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|k| k.current_context)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "default".into())
 }
