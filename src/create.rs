@@ -54,15 +54,31 @@ pub struct Applied {
     pub secrets: Vec<String>,
     /// How the last write reached the server.
     pub method: crate::cluster::WriteMethod,
+    /// GitHub's id of the key, when it was registered.
+    pub registered_id: Option<u64>,
+}
+
+/// The steps of `create --apply`, for progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyStep {
+    /// Registering the key read-only.
+    Register,
+    /// Writing the Secret.
+    Apply,
 }
 
 /// `create --apply`: generates the key and writes its Secret straight into the cluster (server-side
 /// apply, field manager `sealkey`); nothing is emitted or sealed. Refuses, before a key exists,
 /// when the Secret is already there with a private key in it (that is `sealkey rotate`'s job).
-pub async fn apply(
+/// With `register` (a repository's deploy keys and a title) the key is registered read-only
+/// first; if the apply then fails, it is deleted again and the error says so.
+pub async fn apply<R: crate::rotate::DeployKeyRegistry>(
     settings: &CreateSettings,
     cluster: &crate::cluster::Cluster,
+    register: Option<(&R, &str)>,
+    progress: &dyn Fn(ApplyStep),
 ) -> Result<Applied> {
+    use crate::error::Error;
     settings.emit.validate()?;
     let (ns, name) = (
         settings.emit.namespace.as_str(),
@@ -70,7 +86,7 @@ pub async fn apply(
     );
     if let Some(existing) = cluster.get_secret(ns, &name).await? {
         if crate::rotate::key_in_secret(&existing, Some(settings.emit.consumer)).is_ok() {
-            return Err(crate::error::Error::input(
+            return Err(Error::input(
                 format!("--namespace {ns} --secret-name {name}"),
                 "this Secret already exists and holds a deploy key",
                 "rotate it with `sealkey rotate --apply` (keeps GitHub and the cluster in step), or pick another --secret-name",
@@ -79,10 +95,42 @@ pub async fn apply(
     }
     let key = DeployKey::generate(settings.key_type, &settings.comment)?;
     let stream = emit::emit(&settings.emit, &key, &settings.known_hosts)?;
+    let registered_id = match register {
+        Some((registry, title)) => {
+            progress(ApplyStep::Register);
+            match crate::rotate::register_read_only(registry, title, &key).await {
+                Ok(id) => Some(id),
+                Err((e, undone)) => {
+                    return Err(Error::Rotation {
+                        step: "register new key".into(),
+                        undone,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+        None => None,
+    };
+    progress(ApplyStep::Apply);
     let mut secrets = Vec::new();
     let mut method = crate::cluster::WriteMethod::Apply;
     for doc in stream.docs().iter().filter(|d| d["kind"] == "Secret") {
-        method = cluster.write_secret(doc).await?;
+        match cluster.write_secret(doc).await {
+            Ok(m) => method = m,
+            Err(e) => {
+                let undone = match (register, registered_id) {
+                    (Some((registry, _)), Some(id)) => {
+                        crate::rotate::undo_registration(registry, id, key.public_openssh()).await
+                    }
+                    _ => "nothing was registered".into(),
+                };
+                return Err(Error::Rotation {
+                    step: "apply Secret".into(),
+                    undone,
+                    source: Box::new(e),
+                });
+            }
+        }
         secrets.push(format!(
             "{}/{}",
             doc["metadata"]["namespace"].as_str().unwrap_or_default(),
@@ -93,6 +141,7 @@ pub async fn apply(
         key,
         secrets,
         method,
+        registered_id,
     })
 }
 

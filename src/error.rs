@@ -76,8 +76,9 @@ pub enum Error {
         hint: String,
     },
 
-    /// A step of a rotation failed; `undone` says what was rolled back and what state is left.
-    #[error("rotation step `{step}` failed; {undone}")]
+    /// A step of a multi-step change (rotation, `create --apply --register`) failed; `undone`
+    /// says what was rolled back and what state is left.
+    #[error("step `{step}` failed; {undone}")]
     Rotation {
         /// `register new key`, `update Secret`, ...
         step: String,

@@ -29,6 +29,7 @@ pub mod cluster;
 pub mod create;
 pub mod emit;
 pub mod error;
+pub mod github;
 pub mod harden;
 pub mod keygen;
 pub mod known_hosts;

@@ -122,6 +122,58 @@ impl SecretCluster for Cluster {
     }
 }
 
+/// The deploy keys of one repository through sealkey's GitHub client (retries, rate limits,
+/// 422 disambiguation live there).
+pub struct GithubRepoKeys<'a> {
+    client: &'a crate::github::GithubClient,
+    repo: crate::repo::RepoRef,
+}
+
+impl<'a> GithubRepoKeys<'a> {
+    /// The keys of `repo`.
+    pub fn new(client: &'a crate::github::GithubClient, repo: crate::repo::RepoRef) -> Self {
+        Self { client, repo }
+    }
+}
+
+impl DeployKeyRegistry for GithubRepoKeys<'_> {
+    async fn list(&self) -> Result<Vec<RegisteredKey>> {
+        Ok(self
+            .client
+            .list_deploy_keys(&self.repo)
+            .await?
+            .into_iter()
+            .map(|k| RegisteredKey {
+                id: k.id,
+                title: k.title,
+                key: k.key,
+                read_only: k.read_only,
+            })
+            .collect())
+    }
+    async fn register(&self, title: &str, public_key: &str) -> Result<RegisteredKey> {
+        let new = crate::github::NewDeployKey {
+            title: title.into(),
+            key: public_key.into(),
+            read_only: true,
+        };
+        let k = self.client.register_deploy_key(&self.repo, &new).await?.key;
+        Ok(RegisteredKey {
+            id: k.id,
+            title: k.title,
+            key: k.key,
+            read_only: k.read_only,
+        })
+    }
+    async fn delete(&self, id: u64) -> Result<()> {
+        // Already gone (404) is what a delete wants.
+        self.client
+            .delete_deploy_key(&self.repo, id)
+            .await
+            .map(drop)
+    }
+}
+
 /// The steps of a rotation, in order, as progress and errors name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -395,6 +447,41 @@ fn bare(public: &str) -> String {
         .join(" ")
 }
 
+/// Registers `key` read-only under `title`. On failure, every copy of the key GitHub may have
+/// created anyway is removed; the error comes with a sentence saying so.
+pub async fn register_read_only<R: DeployKeyRegistry>(
+    registry: &R,
+    title: &str,
+    key: &DeployKey,
+) -> std::result::Result<u64, (Error, String)> {
+    match registry.register(title, &key.public_key_bare()).await {
+        Ok(k) if k.read_only => Ok(k.id),
+        Ok(k) => {
+            let undone = undo_register(registry, key.public_openssh()).await;
+            let e = Error::remote(
+                "GitHub",
+                format!("key {} was registered with write access", k.id),
+                "report this; sealkey always asks for read_only",
+            );
+            Err((e, undone))
+        }
+        Err(e) => Err((e, undo_register(registry, key.public_openssh()).await)),
+    }
+}
+
+/// Deletes key `id` that this run registered (checking by listing if the DELETE fails) and
+/// says what happened.
+pub async fn undo_registration<R: DeployKeyRegistry>(
+    registry: &R,
+    id: u64,
+    public: &str,
+) -> String {
+    match registry.delete(id).await {
+        Ok(()) => format!("deleted the new deploy key {id} again; nothing else was changed"),
+        Err(_) => undo_register(registry, public).await,
+    }
+}
+
 /// Removes the key this run tried to register, whether or not GitHub created it (a timeout or a
 /// 5xx may hide a created key): lists the keys and deletes every copy of `public`.
 async fn undo_register<R: DeployKeyRegistry>(registry: &R, public: &str) -> String {
@@ -503,21 +590,9 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     let new_id = if settings.dry_run {
         None
     } else {
-        match registry.register(&title, &new.public_key_bare()).await {
-            Ok(k) if k.read_only => Some(k.id),
-            Ok(k) => {
-                let undone = undo_register(registry, new.public_openssh()).await;
-                let e = Error::remote(
-                    "GitHub",
-                    format!("key {} was registered with write access", k.id),
-                    "report this; sealkey always asks for read_only",
-                );
-                return Err(failed(Step::Register, e, undone));
-            }
-            Err(e) => {
-                let undone = undo_register(registry, new.public_openssh()).await;
-                return Err(failed(Step::Register, e, undone));
-            }
+        match register_read_only(registry, &title, &new).await {
+            Ok(id) => Some(id),
+            Err((e, undone)) => return Err(failed(Step::Register, e, undone)),
         }
     };
 
@@ -858,21 +933,9 @@ where
         Step::Register,
         &format!("{} as \"{title}\" (read-only)", new.fingerprint()),
     );
-    let id = match registry.register(&title, &new.public_key_bare()).await {
-        Ok(k) if k.read_only => k.id,
-        Ok(k) => {
-            let undone = undo_register(registry, new.public_openssh()).await;
-            let e = Error::remote(
-                "GitHub",
-                format!("key {} was registered with write access", k.id),
-                "report this",
-            );
-            return Err(failed(Step::Register, e, undone));
-        }
-        Err(e) => {
-            let undone = undo_register(registry, new.public_openssh()).await;
-            return Err(failed(Step::Register, e, undone));
-        }
+    let id = match register_read_only(registry, &title, &new).await {
+        Ok(id) => id,
+        Err((e, undone)) => return Err(failed(Step::Register, e, undone)),
     };
     progress(Step::WriteManifest, "");
     if let Err(e) = write(&doc) {

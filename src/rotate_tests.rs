@@ -499,7 +499,7 @@ fn direct_cell(op: &'static str, fault: Fault) -> String {
         }
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.starts_with("rotation step `"), "{cell}: {msg}");
+            assert!(msg.starts_with("step `"), "{cell}: {msg}");
             assert_eq!(e.exit_code(), crate::error::exit::REMOTE, "{cell}: {msg}");
             let step = msg.split('`').nth(1).unwrap().to_string();
             let live = w.cluster.live();
@@ -819,7 +819,10 @@ fn kubectl_last_applied_annotation_with_the_old_key_is_not_copied() {
     )
     .unwrap();
     let text = serde_json::to_string(&rotated.docs()[0]).unwrap();
-    assert!(!text.contains(&old_b64[300..360]), "the old key travelled on");
+    assert!(
+        !text.contains(&old_b64[300..360]),
+        "the old key travelled on"
+    );
     assert!(!text.contains("last-applied-configuration"));
     assert_eq!(
         rotated.docs()[0]["metadata"]["annotations"]["owner"],

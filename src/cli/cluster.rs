@@ -1,8 +1,6 @@
-//! Flags for reaching the cluster, the way kubectl spells them, and the async runtime the
-//! cluster and GitHub calls run on.
+//! Flags for reaching the cluster, the way kubectl spells them.
 
 use crate::cluster::ClusterSettings;
-use anyhow::Result;
 use std::path::PathBuf;
 
 /// How to reach the cluster.
@@ -29,11 +27,4 @@ impl ClusterArgs {
             dry_run: self.dry_run,
         }
     }
-}
-
-/// A single-threaded runtime for one command's network calls.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
 }

@@ -1,10 +1,14 @@
 //! `sealkey create`: args -> CreateSettings -> create() -> sealed output.
 
-use super::cluster::{runtime, ClusterArgs};
+use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};
+use super::github_args::{runtime, GithubArgs};
 use super::Ui;
-use crate::create::{create, CreateSettings};
+use crate::create::{seal_key, CreateSettings};
 use crate::emit::{Consumer, DocumentKind, EmitSettings, WorkloadKind};
+use crate::error::Error;
+use crate::github::{key_title, GithubClient, NewDeployKey, Registered};
+use crate::keygen::DeployKey;
 use crate::keygen::KeyType;
 use crate::known_hosts::KnownHosts;
 use crate::repo::RepoRef;
@@ -46,12 +50,14 @@ pub struct CreateArgs {
     pub secret_name: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// known_hosts file for the git host (default: github.com's pinned host keys).
+    /// known_hosts file for the git host (default: GitHub's /meta with --register, else
+    /// github.com's pinned host keys).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// SSH host of the git server (GitHub Enterprise: its host name).
-    #[arg(long, default_value = "github.com")]
-    pub git_host: String,
+    /// SSH host of the git server (default: github.com; with --register on GitHub Enterprise
+    /// Server, the host of --api-url).
+    #[arg(long, value_name = "HOST")]
+    pub git_host: Option<String>,
     /// Full clone URL, overriding git@HOST:OWNER/REPO.git (e.g. ssh://git@host:2222/owner/repo.git).
     #[arg(long)]
     pub repo_url: Option<String>,
@@ -62,11 +68,37 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub seal: SealArgs,
     /// Write the Secret straight into the cluster (server-side apply, field manager sealkey)
-    /// instead of emitting manifests; nothing is printed or written to disk.
+    /// instead of emitting manifests; nothing is printed or written to disk. With --register the
+    /// key is registered first and deleted again if the apply fails.
     #[arg(long, conflicts_with_all = ["seal", "seal_to", "out"], help_heading = "Cluster")]
     pub apply: bool,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+}
+
+/// `--register`: put the public key on GitHub before any output is written.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "GitHub registration")]
+pub struct RegisterFlags {
+    /// Register the new public key as a deploy key on --repo (read-only), before any output is
+    /// written; if sealing or writing fails afterwards, the key is deleted again. Host keys come
+    /// from GitHub's /meta unless --known-hosts is given.
+    #[arg(long)]
+    pub register: bool,
+    /// Let the deploy key push (only for consumers that write, e.g. Flux image automation).
+    #[arg(long, requires = "register")]
+    pub read_write: bool,
+    /// Cluster name in the key title `sealkey CLUSTER/NAMESPACE/SECRET DATE`, so keys of
+    /// different clusters never collide (default: the current kubeconfig context, else `default`).
+    #[arg(long, value_name = "NAME", requires = "register")]
+    pub cluster: Option<String>,
+    /// Deploy key title, overriding the one above.
+    #[arg(long, requires = "register")]
+    pub title: Option<String>,
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 /// Key generation flags.
@@ -131,7 +163,7 @@ impl CreateArgs {
             .unwrap_or_else(|| self.consumer.default_namespace().to_string());
         let mut s = EmitSettings::new(repo, &ns, self.consumer, self.document);
         s.secret_name = self.secret_name.clone();
-        s.git_host = self.git_host.clone();
+        s.git_host = self.git_host.clone().unwrap_or_else(|| "github.com".into());
         s.repo_url = self.repo_url.clone();
         s.release_name = self.chart.release_name.clone();
         s.chart_version = self.chart.chart_version.clone();
@@ -147,14 +179,34 @@ impl CreateArgs {
     }
 }
 
+/// A registration about to happen: the client and what to send.
+struct Registration {
+    client: GithubClient,
+    rt: tokio::runtime::Runtime,
+    title: String,
+    read_only: bool,
+}
+
 pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
+    // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
-    let emit = args.emit_settings(repo.clone());
+    let mut emit = args.emit_settings(repo.clone());
+    let api_url = if args.register.register {
+        Some(args.register.github.api.api_url()?)
+    } else {
+        None
+    };
+    if let Some(api) = &api_url {
+        // GitHub Enterprise Server serves git on the API host.
+        if args.git_host.is_none() && !api.is_github_com() {
+            emit.git_host = api.git_host();
+        }
+    }
     emit.validate()?;
     if args.apply {
         return run_apply(args, emit, ui);
     }
-    if args.cluster.dry_run || args.cluster.kubeconfig.is_some() || args.cluster.context.is_some() {
+    if args.kube.dry_run || args.kube.kubeconfig.is_some() || args.kube.context.is_some() {
         return Err(crate::error::Error::input(
             "--dry-run/--kubeconfig/--context",
             "these only matter with --apply",
@@ -170,18 +222,51 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     };
     args.seal.check_destination(method, what)?;
     let seal = args.seal.settings(method, ui)?;
-    let known_hosts = match &args.known_hosts {
-        Some(path) => KnownHosts::from_file(path)?,
-        None => KnownHosts::github_pinned(),
-    };
-    if args.known_hosts.is_none() && args.git_host != "github.com" {
-        return Err(crate::error::Error::input(
-            format!("--git-host {}", args.git_host),
+    if let Some(out) = &args.seal.out {
+        check_out_directory(out)?;
+    }
+    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
+        return Err(Error::input(
+            format!("--git-host {}", emit.git_host),
             "no host keys known for this host",
             "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
         )
         .into());
     }
+    let registration = if args.register.register {
+        let client = args.register.github.client(ui)?;
+        let context = args
+            .register
+            .cluster
+            .clone()
+            .unwrap_or_else(current_context);
+        let date = emit.created.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let title = args
+            .register
+            .title
+            .clone()
+            .unwrap_or_else(|| key_title(&context, &emit.namespace, &emit.secret_name(), date));
+        Some(Registration {
+            client,
+            rt: runtime()?,
+            title,
+            read_only: !args.register.read_write,
+        })
+    } else {
+        None
+    };
+    let known_hosts = match (&args.known_hosts, &registration) {
+        (Some(path), _) => KnownHosts::from_file(path)?,
+        (None, Some(reg)) => {
+            ui.step("[1/4] reading host keys from GitHub's /meta");
+            let kh = reg.rt.block_on(reg.client.known_hosts(&emit.git_host))?;
+            if emit.git_host == "github.com" {
+                super::known_hosts::warn_if_not_pinned(kh.lines(), ui);
+            }
+            kh
+        }
+        (None, None) => KnownHosts::github_pinned(),
+    };
     if args.consumer == Consumer::GitSync
         && args.document == DocumentKind::Mount
         && args.workload.fs_group.is_none()
@@ -202,86 +287,175 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         known_hosts,
         seal,
     };
+    // Steps with --register: /meta, generate, register, seal; without: generate, seal.
+    let (steps, generate_step) = if registration.is_some() {
+        (4, 2)
+    } else {
+        (2, 1)
+    };
+    // 2. Generate.
     ui.step(&format!(
-        "[1/2] generating {} key in memory",
+        "[{generate_step}/{steps}] generating {} key in memory",
         settings.key_type.as_str()
     ));
-    let created = create(&settings)?;
-    ui.step(&format!("[2/2] sealing with {}", method.as_str()));
-    args.seal.write(&created.output)?;
+    let key = DeployKey::generate(settings.key_type, &settings.comment)?;
+    // 3. Register, before anything is written.
+    let registered = match &registration {
+        Some(reg) => {
+            ui.step(&format!(
+                "[3/{steps}] registering the deploy key on {}",
+                repo.slug()
+            ));
+            let new = NewDeployKey {
+                title: reg.title.clone(),
+                key: key.public_openssh().to_string(),
+                read_only: reg.read_only,
+            };
+            Some(
+                reg.rt
+                    .block_on(reg.client.register_deploy_key(&repo, &new))?,
+            )
+        }
+        None => None,
+    };
+    // 4. Seal and write; if that fails, take the registration back.
+    ui.step(&format!(
+        "[{steps}/{steps}] sealing with {}",
+        method.as_str()
+    ));
+    let written = seal_key(&settings, &key)
+        .map_err(anyhow::Error::from)
+        .and_then(|output| args.seal.write(&output));
+    if let Err(err) = written {
+        return Err(match (&registration, &registered) {
+            (Some(reg), Some(done)) => rollback(reg, &repo, done, err),
+            _ => err,
+        });
+    }
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
-    ui.info(&format!("public key:  {}", created.key.public_openssh()));
-    ui.info(&format!("fingerprint: {}", created.key.fingerprint()));
-    if method != SealMethod::None {
-        ui.info(&format!(
-            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+    ui.info(&format!("public key:  {}", key.public_openssh()));
+    ui.info(&format!("fingerprint: {}", key.fingerprint()));
+    match &registered {
+        Some(done) => ui.info(&format!(
+            "registered deploy key {} on {} ({}): {}",
+            done.key.id,
+            repo.slug(),
+            if done.key.read_only { "read-only" } else { "read-write" },
+            done.key.title
+        )),
+        None if method != SealMethod::None => ui.info(&format!(
+            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked), or run again with --register",
             repo.slug()
-        ));
+        )),
+        None => {}
     }
     Ok(OK)
 }
 
-fn known_hosts_for(args: &CreateArgs) -> Result<KnownHosts> {
-    if args.known_hosts.is_none() && args.git_host != "github.com" {
-        return Err(crate::error::Error::input(
-            format!("--git-host {}", args.git_host),
-            "no host keys known for this host",
-            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
-        )
-        .into());
-    }
-    Ok(match &args.known_hosts {
-        Some(path) => KnownHosts::from_file(path)?,
-        None => KnownHosts::github_pinned(),
-    })
-}
-
-/// `create --apply`: the Secret goes into the cluster, nothing to stdout or disk.
+/// `create --apply`: the Secret goes into the cluster, nothing to stdout or disk. With
+/// `--register` the order is register, apply; a failed apply deletes the new key again.
 fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Result<u8> {
     if args.document != DocumentKind::Secret {
-        return Err(crate::error::Error::input(
+        return Err(Error::input(
             format!("--apply --emit {}", args.document.as_str()),
             "--apply writes only the Secret",
             "drop --emit (or use --emit secret); emit other documents without --apply",
         )
         .into());
     }
-    let known_hosts = known_hosts_for(&args)?;
+    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
+        return Err(Error::input(
+            format!("--git-host {}", emit.git_host),
+            "no host keys known for this host",
+            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), or --register to read them from the API's /meta",
+        )
+        .into());
+    }
+    if args.register.read_write {
+        return Err(Error::input(
+            "--apply --register --read-write",
+            "keys sealkey writes into the cluster are registered read-only",
+            "drop --read-write, or emit the manifests (without --apply) and register with write access",
+        )
+        .into());
+    }
+    let client = if args.register.register {
+        Some(args.register.github.client(ui)?)
+    } else {
+        None
+    };
     for problem in crate::harden::protect_process() {
         ui.detail(&problem);
     }
-    let settings = CreateSettings {
-        key_type: args.key.key_type,
-        comment: args
-            .key
-            .comment
-            .clone()
-            .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
-        emit,
-        known_hosts,
-        seal: crate::seal::SealSettings::None,
-    };
     let rt = runtime()?;
-    let applied = rt.block_on(async {
-        ui.step("[1/2] connecting to the cluster");
-        let cluster = crate::cluster::Cluster::connect(&args.cluster.settings()).await?;
+    let steps = if client.is_some() { 4 } else { 2 };
+    let (applied, settings) = rt.block_on(async {
+        ui.step(&format!("[1/{steps}] connecting to the cluster"));
+        let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
         ui.detail(&format!("API server {}", cluster.server()));
-        ui.step(&format!(
-            "[2/2] generating a {} key and applying Secret {}/{}",
-            settings.key_type.as_str(),
-            settings.emit.namespace,
-            settings.emit.secret_name()
-        ));
-        crate::create::apply(&settings, &cluster).await
+        let known_hosts = match (&args.known_hosts, &client) {
+            (Some(path), _) => KnownHosts::from_file(path)?,
+            (None, Some(c)) if emit.git_host != "github.com" => {
+                ui.step(&format!(
+                    "[2/{steps}] reading host keys from the API's /meta"
+                ));
+                c.known_hosts(&emit.git_host).await?
+            }
+            _ => KnownHosts::github_pinned(),
+        };
+        let settings = CreateSettings {
+            key_type: args.key.key_type,
+            comment: args
+                .key
+                .comment
+                .clone()
+                .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
+            emit,
+            known_hosts,
+            seal: crate::seal::SealSettings::None,
+        };
+        let (ns, name) = (settings.emit.namespace.clone(), settings.emit.secret_name());
+        let registry = client
+            .as_ref()
+            .map(|c| crate::rotate::GithubRepoKeys::new(c, settings.emit.repo.clone()));
+        let title = args.register.title.clone().unwrap_or_else(|| {
+            let context = args
+                .register
+                .cluster
+                .clone()
+                .unwrap_or_else(|| cluster.context().to_string());
+            crate::rotate::key_title(&context, &ns, &name, settings.emit.created)
+        });
+        let progress = |step: crate::create::ApplyStep| {
+            let msg = match step {
+                crate::create::ApplyStep::Register => format!(
+                    "[3/{steps}] registering the deploy key on {} as \"{title}\"",
+                    settings.emit.repo.slug()
+                ),
+                crate::create::ApplyStep::Apply => format!(
+                    "[{steps}/{steps}] generating a {} key and applying Secret {ns}/{name}",
+                    settings.key_type.as_str()
+                ),
+            };
+            ui.step(&msg);
+        };
+        let applied = crate::create::apply(
+            &settings,
+            &cluster,
+            registry.as_ref().map(|r| (r, title.as_str())),
+            &progress,
+        )
+        .await?;
+        Ok::<_, anyhow::Error>((applied, settings))
     })?;
     let how = match applied.method {
         crate::cluster::WriteMethod::Apply => "server-side apply",
         crate::cluster::WriteMethod::Create => "create (the server has no apply)",
         crate::cluster::WriteMethod::PreconditionedPatch => "patch (the server has no apply)",
     };
-    let dry = if args.cluster.dry_run {
+    let dry = if args.kube.dry_run {
         " (server-side dry run: nothing stored)"
     } else {
         ""
@@ -291,9 +465,83 @@ fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Resu
     }
     ui.info(&format!("public key:  {}", applied.key.public_openssh()));
     ui.info(&format!("fingerprint: {}", applied.key.fingerprint()));
-    ui.info(&format!(
-        "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
-        settings.emit.repo.slug()
-    ));
+    match applied.registered_id {
+        Some(id) => ui.info(&format!(
+            "registered as read-only deploy key {id} on {}",
+            settings.emit.repo.slug()
+        )),
+        None => ui.info(&format!(
+            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked), or run again with --register",
+            settings.emit.repo.slug()
+        )),
+    }
     Ok(OK)
+}
+
+/// Deletes the key registered moments ago. The error keeps the original failure's exit code if
+/// the rollback worked, and becomes a remote failure (exit 3) naming the key if it did not.
+fn rollback(
+    reg: &Registration,
+    repo: &RepoRef,
+    done: &Registered,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let id = done.key.id;
+    match reg.rt.block_on(reg.client.delete_deploy_key(repo, id)) {
+        // A closed pipe normally ends sealkey quietly with 0; here the output was lost and the
+        // key withdrawn, which must not look like success.
+        Ok(_) if super::is_broken_pipe(&err) => anyhow::Error::from(Error::input(
+            "standard output",
+            format!(
+                "the reader closed the pipe before the output was written; deploy key {id} was deleted again from {} (rollback)",
+                repo.slug()
+            ),
+            "run the command again with a reader that consumes all of it",
+        )),
+        Ok(_) => err.context(format!(
+            "deploy key {id} was deleted again from {} (rollback) because a later step failed; nothing was written",
+            repo.slug()
+        )),
+        Err(del) => {
+            let first = format!("{err:#}");
+            anyhow::Error::from(Error::remote(
+                "GitHub",
+                format!(
+                    "a later step failed ({first}) and the rollback failed too: deploy key {id} is still registered on {} ({del})",
+                    repo.slug()
+                ),
+                format!(
+                    "delete it: Settings > Deploy keys on {}, or `sealkey keys prune --repo {} --keep FINGERPRINT...`",
+                    repo.slug(),
+                    repo.slug()
+                ),
+            ))
+        }
+    }
+}
+
+/// `--out`'s directory must exist before a key is made (and registered).
+fn check_out_directory(out: &std::path::Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::input(
+            format!("--out {}", out.display()),
+            format!("directory {} does not exist", dir.display()),
+            "create it first or choose another path",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The current kubeconfig context, for key titles; `default` when there is none.
+fn current_context() -> String {
+    kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|k| k.current_context)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "default".into())
 }

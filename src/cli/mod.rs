@@ -4,7 +4,12 @@
 mod cluster;
 mod common;
 mod create;
+mod github_args;
 mod keygen;
+mod keys;
+mod known_hosts;
+mod register;
+mod rotate;
 mod seal;
 mod ui;
 mod unseal;
@@ -56,13 +61,21 @@ pub struct GlobalArgs {
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Generate a deploy key and emit its consumer's manifests, sealed (the main job).
-    Create(create::CreateArgs),
+    Create(Box<create::CreateArgs>),
     /// Generate a key; print its public half and fingerprint (and the private half, sealed).
     Keygen(keygen::KeygenArgs),
     /// Seal YAML read from stdin (e.g. `kubectl create secret ... --dry-run=client -o yaml`).
     Seal(seal::SealCmdArgs),
     /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),
+    /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
+    Register(register::RegisterArgs),
+    /// List, audit and prune a repository's (or an organisation's) deploy keys.
+    Keys(keys::KeysArgs),
+    /// Print known_hosts lines for GitHub from its /meta endpoint.
+    KnownHosts(known_hosts::KnownHostsArgs),
+    /// Replace a deploy key without downtime (cluster or GitOps), rolling back on any failure.
+    Rotate(rotate::RotateArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
@@ -70,10 +83,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new(&cli.global);
     let result = match cli.command {
-        Command::Create(args) => create::run(args, &ui),
+        Command::Create(args) => create::run(*args, &ui),
         Command::Keygen(args) => keygen::run(args, &ui),
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),
+        Command::Register(args) => register::run(args, &ui),
+        Command::Keys(args) => keys::run(args, &ui),
+        Command::KnownHosts(args) => known_hosts::run(args, &ui),
+        Command::Rotate(args) => rotate::run(args, &ui),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -95,7 +112,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         .unwrap_or(exit::INPUT)
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

@@ -1,0 +1,72 @@
+//! `sealkey known-hosts`: known_hosts lines from GitHub's `/meta`, compared with the pinned keys.
+
+use super::common::{write_stdout, OK};
+use super::github_args::{runtime, ApiArgs};
+use super::Ui;
+use crate::github::Auth;
+use crate::known_hosts::GITHUB_COM_PINNED;
+use crate::secret::GithubToken;
+use anyhow::Result;
+
+/// Print known_hosts lines for the git host from GitHub's /meta (warns when they differ from
+/// the github.com keys pinned in sealkey).
+///
+/// Example: sealkey known-hosts > known_hosts
+#[derive(Debug, clap::Args)]
+pub struct KnownHostsArgs {
+    /// Host name to write in front of each key (default: github.com, or the GitHub Enterprise
+    /// Server host of --api-url).
+    #[arg(long)]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<u8> {
+    let api_url = args.api.api_url()?;
+    let host = args.host.clone().unwrap_or_else(|| api_url.git_host());
+    // /meta needs no token; one from the environment only raises the rate limit.
+    let auth = ["GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
+        .map(|t| Auth::Token(GithubToken::new(t.trim().to_string())))
+        .unwrap_or(Auth::Anonymous);
+    let client = args.api.client(auth, ui)?;
+    let known_hosts = runtime()?.block_on(client.known_hosts(&host))?;
+    if host == "github.com" {
+        warn_if_not_pinned(known_hosts.lines(), ui);
+    }
+    write_stdout(known_hosts.to_text().as_bytes())?;
+    Ok(OK)
+}
+
+/// Warns, line by line, where /meta and the pinned github.com keys disagree (/meta wins).
+pub fn warn_if_not_pinned(lines: &[String], ui: &Ui) {
+    let added: Vec<&String> = lines
+        .iter()
+        .filter(|l| !GITHUB_COM_PINNED.contains(&l.as_str()))
+        .collect();
+    let gone: Vec<&&str> = GITHUB_COM_PINNED
+        .iter()
+        .filter(|p| !lines.iter().any(|l| l == *p))
+        .collect();
+    if added.is_empty() && gone.is_empty() {
+        return;
+    }
+    ui.warn("GitHub's /meta host keys differ from the github.com keys pinned in this sealkey build; using /meta's");
+    for l in added {
+        ui.warn(&format!("  new in /meta:        {}", abbreviate(l)));
+    }
+    for l in gone {
+        ui.warn(&format!("  pinned, not in /meta: {}", abbreviate(l)));
+    }
+}
+
+fn abbreviate(line: &str) -> String {
+    let fp = line
+        .split_once(' ')
+        .and_then(|(_, key)| crate::keygen::fingerprint_of_public(key).ok())
+        .unwrap_or_else(|| "unparseable".into());
+    let kind = line.split_whitespace().nth(1).unwrap_or("?");
+    format!("{kind} {fp}")
+}

@@ -1,0 +1,266 @@
+//! `sealkey rotate`: args -> RotateSettings -> rotate_in_cluster / rotate_gitops / finish.
+
+use super::cluster::ClusterArgs;
+use super::common::{SealArgs, OK};
+use super::github_args::{parse_duration, runtime, GithubArgs};
+use super::Ui;
+use crate::cluster::{Cluster, ConsumerAction};
+use crate::emit::Consumer;
+use crate::error::Error;
+use crate::keygen::KeyType;
+use crate::repo::RepoRef;
+use crate::rotate::{self, GithubRepoKeys, RotateSettings, Step};
+use crate::seal::SealMethod;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Replace a deploy key without downtime: register a new read-only key, swap it into the Secret,
+/// restart what reads it, then delete the old key. Any failure leaves the key in the Secret
+/// registered on GitHub and no key of the failed run behind.
+///
+/// Modes (one is required):
+///   --apply          straight into the cluster, old keys deleted at the end
+///   --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
+///   --finish         after Flux/Argo CD applied FILE: delete the old keys
+///
+/// Example:
+///   GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --apply
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RotateArgs {
+    /// The GitHub repository the key is for, OWNER/REPO.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub repo: String,
+    /// Namespace of the Secret (default: the kubeconfig context's namespace).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// The Secret holding the deploy key.
+    #[arg(long)]
+    pub secret_name: String,
+    /// How the Secret is laid out (default: its sealkey.io/for annotation, else any known key field).
+    #[arg(long = "for", value_enum, value_name = "CONSUMER")]
+    pub consumer: Option<Consumer>,
+    /// Update the Secret in the cluster, restart its readers, delete the old keys.
+    #[arg(long, group = "mode", help_heading = "Mode")]
+    pub apply: bool,
+    /// Write the sealed Secret with the new key to FILE (for a GitOps repository); the old key
+    /// stays registered until --finish.
+    #[arg(long, value_name = "FILE", group = "mode", help_heading = "Mode")]
+    pub gitops: Option<PathBuf>,
+    /// Delete the old keys once the live Secret holds the new one (after --gitops, or after an
+    /// --apply that kept them).
+    #[arg(long, group = "mode", help_heading = "Mode")]
+    pub finish: bool,
+    /// Algorithm of the new key (default: the old key's).
+    #[arg(long, value_enum)]
+    pub key_type: Option<KeyType>,
+    /// Restart workloads that read the key through subPath mounts or env vars, which never see
+    /// an updated Secret, and wait for their rollouts (the default).
+    #[arg(long, overrides_with = "no_restart", help_heading = "Mode")]
+    pub restart: bool,
+    /// Leave those restarts to you; the old key then stays registered until --finish.
+    #[arg(long, overrides_with = "restart", help_heading = "Mode")]
+    pub no_restart: bool,
+    /// How long to wait for restarted workloads to roll out (e.g. 300s, 10m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, help_heading = "Mode")]
+    pub timeout: Duration,
+    /// How long to wait for kubelets to update Secret volumes mounted without subPath.
+    #[arg(long, default_value = "90s", value_parser = parse_duration, help_heading = "Mode")]
+    pub sync_wait: Duration,
+    /// Keep the old keys registered (delete them later with --finish).
+    #[arg(long, help_heading = "Mode")]
+    pub keep_old: bool,
+    /// Cluster name in key titles `sealkey CLUSTER/NAMESPACE/SECRET DATE` (default: the
+    /// kubeconfig context, else `default`).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub kube: ClusterArgs,
+    #[command(flatten)]
+    pub github: GithubArgs,
+    #[command(flatten)]
+    pub seal: SealArgs,
+}
+
+fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
+    let order: &[Step] = if gitops {
+        &[Step::ReadSecret, Step::Register, Step::WriteManifest]
+    } else if finish {
+        &[Step::ReadSecret, Step::ListKeys, Step::DeleteOld]
+    } else {
+        &[
+            Step::ReadSecret,
+            Step::ListKeys,
+            Step::Register,
+            Step::UpdateSecret,
+            Step::FindConsumers,
+            Step::Restart,
+            Step::SyncWait,
+            Step::DeleteOld,
+        ]
+    };
+    let n = order.iter().position(|s| *s == step).map_or(0, |i| i + 1);
+    (n, order.len())
+}
+
+pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
+    // Everything that can be checked offline, before the cluster or GitHub is asked anything.
+    let repo = RepoRef::parse(&args.repo)?;
+    if !(args.apply || args.finish || args.gitops.is_some()) {
+        return Err(Error::input(
+            "sealkey rotate",
+            "no mode given",
+            "add --apply (straight into the cluster), --gitops FILE (sealed manifest for your GitOps repo) or --finish",
+        )
+        .into());
+    }
+    let gitops_seal = match &args.gitops {
+        Some(_) => {
+            let method = args.seal.method()?;
+            if method == SealMethod::None {
+                return Err(Error::PlaintextRefused {
+                    what: "the rotated Secret".into(),
+                    target: "--gitops FILE".into(),
+                    hint: "seal it: --seal-to RECIPIENT (age)".into(),
+                }
+                .into());
+            }
+            if args.seal.out.is_some() {
+                return Err(Error::input(
+                    "--out",
+                    "--gitops FILE already names where the sealed Secret goes",
+                    "drop --out",
+                )
+                .into());
+            }
+            Some(args.seal.settings(method, ui)?)
+        }
+        None => {
+            if args.seal.seal.is_some() || !args.seal.seal_to.is_empty() || args.seal.out.is_some()
+            {
+                return Err(Error::input(
+                    "--seal/--seal-to/--out",
+                    "only --gitops writes a sealed manifest",
+                    "drop them, or use --gitops FILE",
+                )
+                .into());
+            }
+            None
+        }
+    };
+    if args.kube.dry_run && !args.apply {
+        return Err(Error::input(
+            "--dry-run",
+            "a server-side dry run only applies to --apply",
+            "use --apply --dry-run to see what rotation would do",
+        )
+        .into());
+    }
+    let client = args.github.client(ui)?;
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
+    }
+    let rt = runtime()?;
+    let gitops = args.gitops.is_some();
+    let finish = args.finish;
+    let progress = |step: Step, detail: &str| {
+        let (n, total) = step_number(step, gitops, finish);
+        ui.step(&format!("[{n}/{total}] {}: {detail}", step.as_str()));
+    };
+    rt.block_on(async {
+        let cluster = Cluster::connect(&args.kube.settings()).await?;
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string());
+        let context = args.cluster.clone().unwrap_or_else(|| cluster.context().to_string());
+        let mut settings = RotateSettings::new(
+            &context,
+            &namespace,
+            &args.secret_name,
+            &format!("sealkey:{}", repo.slug()),
+        );
+        settings.consumer = args.consumer;
+        settings.key_type = args.key_type;
+        settings.restart = !args.no_restart;
+        settings.keep_old = args.keep_old;
+        settings.timeout = args.timeout;
+        settings.sync_wait = args.sync_wait;
+        settings.dry_run = args.kube.dry_run;
+        let registry = GithubRepoKeys::new(&client, repo.clone());
+        let secret_ref = format!("{namespace}/{}", args.secret_name);
+        if let (Some(path), Some(seal)) = (&args.gitops, &gitops_seal) {
+            let done = rotate::rotate_gitops(
+                &settings,
+                &cluster,
+                &registry,
+                |doc| {
+                    let sealed = crate::seal::seal_stream(doc, seal)?;
+                    crate::output::write_atomic(path, sealed.as_bytes())
+                },
+                &progress,
+            )
+            .await?;
+            ui.info(&format!(
+                "registered new key {} (id {}) on {}; the old key {} stays registered",
+                done.new_fingerprint,
+                done.new_key_id,
+                repo.slug(),
+                done.old_fingerprint
+            ));
+            ui.info(&format!("wrote {} (sealed)", path.display()));
+            ui.info(&format!(
+                "next: git add {p} && git commit -m \"Rotate deploy key of {secret_ref} to {fp}\" && git push",
+                p = path.display(),
+                fp = done.new_fingerprint
+            ));
+            ui.info(&format!(
+                "then, once Flux/Argo CD applied it: sealkey rotate --repo {} -n {namespace} --secret-name {} --finish",
+                repo.slug(),
+                args.secret_name
+            ));
+        } else if args.finish {
+            let done = rotate::finish(&settings, &cluster, &registry, &progress).await?;
+            ui.info(&format!(
+                "{secret_ref} holds {} (registered); deleted {} old key(s)",
+                done.live_fingerprint,
+                done.deleted.len()
+            ));
+        } else {
+            let done = rotate::rotate_in_cluster(&settings, &cluster, &registry, &progress).await?;
+            if !done.old_was_registered {
+                ui.warn(&format!(
+                    "the old key {} was not a deploy key of {} when rotation started",
+                    done.old_fingerprint,
+                    repo.slug()
+                ));
+            }
+            for c in &done.consumers {
+                let what = match c.action {
+                    ConsumerAction::Restart if settings.restart => "restarted",
+                    ConsumerAction::Restart => "needs a restart (--no-restart)",
+                    ConsumerAction::WaitForSync => "files update in place",
+                    ConsumerAction::NextRun => "next run reads the new key",
+                    ConsumerAction::ManualRestart => "bare pod: recreate it yourself",
+                };
+                ui.info(&format!("{}/{}: {what}", c.kind.as_str(), c.name));
+            }
+            let dry = if settings.dry_run { " (dry run: nothing registered, stored, restarted or deleted)" } else { "" };
+            ui.info(&format!(
+                "{secret_ref} now holds {}{dry}",
+                done.new_fingerprint
+            ));
+            ui.info(&format!("public key:  {}", done.new_public));
+            if !done.deleted.is_empty() {
+                let ids: Vec<String> = done.deleted.iter().map(|k| k.id.to_string()).collect();
+                ui.info(&format!("deleted old key(s) {}", ids.join(", ")));
+            }
+            if let Some(why) = &done.kept_because {
+                ui.info(&format!("old key(s) kept: {why}"));
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(OK)
+}

@@ -1,0 +1,252 @@
+//! GitHub App authentication: an RS256 JWT signed with the App's private key buys an installation
+//! token for one repository. Deploy keys made with such a token outlive any person's account,
+//! unlike keys made with a personal token (deleted with that token).
+
+use super::client::{check, expect_answer, Cred, GithubClient};
+use super::SERVICE;
+use crate::error::{Error, Result};
+use crate::repo::RepoRef;
+use crate::secret::GithubToken;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::Method;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, Zeroizing};
+
+/// A GitHub App's id and private key (`--app-id`, `--app-key FILE`).
+pub struct AppCredentials {
+    app_id: String,
+    key_path: PathBuf,
+    signing_key: rsa::pkcs1v15::SigningKey<sha2::Sha256>,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("app_id", &self.app_id)
+            .field("key_path", &self.key_path)
+            .field("signing_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AppCredentials {
+    /// Reads the App's private key (PKCS#1 `BEGIN RSA PRIVATE KEY`, as GitHub hands it out, or
+    /// PKCS#8) and checks the App id (numeric App ID or `Iv...` client ID).
+    pub fn from_file(app_id: &str, key_path: &Path) -> Result<Self> {
+        let id_ok = !app_id.is_empty()
+            && app_id.len() <= 64
+            && app_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.');
+        if !id_ok {
+            return Err(Error::input(
+                format!("--app-id {app_id}"),
+                "not a GitHub App ID",
+                "pass the numeric App ID (or the Iv... client ID) from the App's settings page",
+            ));
+        }
+        let what = format!("--app-key {}", key_path.display());
+        let pem = std::fs::read(key_path).map_err(|e| {
+            Error::input(
+                &what,
+                format!("cannot read the App's private key ({e})"),
+                "pass the .pem file downloaded from the App's settings (Private keys > Generate)",
+            )
+        })?;
+        let pem = Zeroizing::new(pem);
+        let text = std::str::from_utf8(&pem).map_err(|_| {
+            Error::input(&what, "not a PEM file", "pass the App's .pem private key")
+        })?;
+        let key = rsa::RsaPrivateKey::from_pkcs1_pem(text)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(text))
+            .map_err(|_| {
+                Error::input(
+                    &what,
+                    "not an RSA private key in PEM form",
+                    "pass the App's .pem file (-----BEGIN RSA PRIVATE KEY-----)",
+                )
+            })?;
+        Ok(Self {
+            app_id: app_id.to_string(),
+            key_path: key_path.to_path_buf(),
+            signing_key: rsa::pkcs1v15::SigningKey::new(key),
+        })
+    }
+
+    /// The App id as given.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// A JWT for the App, valid from a minute ago (clock drift) for 9 minutes (GitHub allows 10).
+    pub fn jwt(&self, now: jiff::Timestamp) -> GithubToken {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let iss = match self.app_id.parse::<u64>() {
+            Ok(n) => serde_json::Value::from(n),
+            Err(_) => serde_json::Value::from(self.app_id.clone()),
+        };
+        let claims = serde_json::json!({
+            "iat": now.as_second() - 60,
+            "exp": now.as_second() + 540,
+            "iss": iss,
+        });
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let mut signed = format!("{header}.{payload}");
+        let signature = self.signing_key.sign(signed.as_bytes()).to_bytes();
+        signed.push('.');
+        signed.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        GithubToken::new(signed)
+    }
+
+    /// Finds the App's installation on `repo` and creates an installation token limited to that
+    /// repository and to the Administration permission (what deploy keys need).
+    pub(crate) async fn installation_token(
+        &self,
+        client: &GithubClient,
+        repo: &RepoRef,
+    ) -> Result<GithubToken> {
+        let jwt = self.jwt(jiff::Timestamp::now());
+        let url = client
+            .api_url()
+            .join(&format!("/repos/{}/{}/installation", repo.owner, repo.name))?;
+        let what = format!("finding GitHub App {} on {}", self.app_id, repo.slug());
+        let answer = expect_answer(
+            client
+                .send(Method::GET, url, None, Cred::Bearer(&jwt))
+                .await?,
+        )?;
+        if answer.status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Error::remote(
+                SERVICE,
+                format!("{what}: the App is not installed on the repository (404)"),
+                "install the App on it (organisation Settings > GitHub Apps > Configure) with the repository permission Administration: read and write",
+            ));
+        }
+        if answer.status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Error::remote(
+                SERVICE,
+                format!("{what}: GitHub refused the App's JWT (401)"),
+                "check --app-id and that --app-key is a current private key of that App, and that this machine's clock is right",
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let installation: Installation = check(answer, &what, Some(repo))?.json(&what)?;
+        let url = client.api_url().join(&format!(
+            "/app/installations/{}/access_tokens",
+            installation.id
+        ))?;
+        let body = serde_json::json!({
+            "repositories": [repo.name],
+            "permissions": {"administration": "write"},
+        });
+        let what = format!(
+            "creating an installation token for {} (installation {})",
+            repo.slug(),
+            installation.id
+        );
+        let answer = expect_answer(
+            client
+                .send(Method::POST, url, Some(&body), Cred::Bearer(&jwt))
+                .await?,
+        )?;
+        if answer.status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+            return Err(Error::remote(
+                SERVICE,
+                format!("{what}: GitHub refused (422): the installation does not grant Administration: write on the repository"),
+                "give the App the repository permission Administration: read and write and accept it in the installation",
+            ));
+        }
+        let mut answer = check(answer, &what, Some(repo))?;
+        let token = take_token(&answer.body);
+        answer.body.zeroize();
+        token.ok_or_else(|| {
+            Error::remote(
+                SERVICE,
+                format!("{what}: no token in GitHub's answer"),
+                "check --api-url points at the GitHub REST API",
+            )
+        })
+    }
+}
+
+/// Pulls `token` out of an access-token answer without leaving copies behind.
+fn take_token(body: &[u8]) -> Option<GithubToken> {
+    #[derive(serde::Deserialize)]
+    struct AccessToken {
+        token: String,
+    }
+    let parsed: AccessToken = serde_json::from_slice(body).ok()?;
+    Some(GithubToken::new(parsed.token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::signature::Verifier;
+
+    #[test]
+    fn jwt_is_rs256_signed_with_the_app_key_and_short_lived() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let path = dir.path().join("app.TEST-ONLY.pem");
+        std::fs::write(
+            &path,
+            key.to_pkcs1_pem(Default::default()).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let app = AppCredentials::from_file("12345", &path).unwrap();
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let jwt = app.jwt(now);
+        let parts: Vec<&str> = jwt.expose_secret().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["iss"], 12345);
+        assert_eq!(claims["iat"], 1_800_000_000 - 60);
+        assert!(claims["exp"].as_i64().unwrap() - 1_800_000_000 <= 600);
+        let verifying = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.to_public_key());
+        let sig = rsa::pkcs1v15::Signature::try_from(
+            URL_SAFE_NO_PAD.decode(parts[2]).unwrap().as_slice(),
+        )
+        .unwrap();
+        verifying
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .unwrap();
+        let shown = format!("{:?}", super::super::Auth::App(Box::new(app)));
+        let pem_text = key.to_pkcs1_pem(Default::default()).unwrap();
+        let body_line = pem_text.lines().nth(1).unwrap();
+        assert!(!shown.contains("BEGIN") && !shown.contains(body_line), "{shown}");
+        assert!(!shown.contains(jwt.expose_secret()), "{shown}");
+    }
+
+    #[test]
+    fn unreadable_or_wrong_app_key_is_an_input_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = AppCredentials::from_file("1", &dir.path().join("missing.pem")).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--app-key"), "{err}");
+        let p = dir.path().join("x.pem");
+        std::fs::write(&p, "not a key").unwrap();
+        assert_eq!(
+            AppCredentials::from_file("1", &p).unwrap_err().exit_code(),
+            2
+        );
+        assert_eq!(
+            AppCredentials::from_file("1 2", &p)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+}

@@ -1,0 +1,638 @@
+//! The HTTP core: headers, credentials, timeouts, rate limits, retries, error messages, pagination.
+//!
+//! Retry rules: a request GitHub rejected for a rate limit was not carried out, so any method is
+//! sent again once the wait (bounded by `max_wait`) is over. A 5xx answer or a broken connection
+//! may have happened after the server acted, so only GET and DELETE are repeated blindly; a POST
+//! is followed by a listing first (see `keys.rs`).
+
+use super::api_url::ApiUrl;
+use super::app::AppCredentials;
+use super::SERVICE;
+use crate::error::{Error, Result};
+use crate::repo::RepoRef;
+use crate::secret::GithubToken;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
+use reqwest::{Method, StatusCode, Url};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// How sealkey proves who it is to GitHub.
+#[derive(Debug)]
+pub enum Auth {
+    /// A personal (classic or fine-grained) token, or an installation token made elsewhere.
+    Token(GithubToken),
+    /// A GitHub App: a JWT signed with the App's key buys one installation token per repository.
+    App(Box<AppCredentials>),
+    /// No credentials (enough for `/meta`).
+    Anonymous,
+}
+
+/// Tunables; the defaults suit the command line.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// Where the API lives.
+    pub api_url: ApiUrl,
+    /// The most time spent waiting for rate limits over the client's whole life (`--max-wait`).
+    pub max_wait: Duration,
+    /// Time limit for one request, from connect to the last byte.
+    pub timeout: Duration,
+    /// Time limit for the TCP + TLS connection.
+    pub connect_timeout: Duration,
+    /// Extra attempts for GET and DELETE after a 5xx or a connection error.
+    pub retries: u32,
+    /// First back-off before such a retry; doubles each time, with jitter.
+    pub retry_base: Duration,
+    /// First back-off for a secondary rate limit that names no `retry-after`; doubles each time.
+    pub secondary_backoff: Duration,
+}
+
+impl ClientSettings {
+    /// Defaults: 10 min total rate-limit wait, 30 s per request, 3 retries from 500 ms.
+    pub fn new(api_url: ApiUrl) -> Self {
+        Self {
+            api_url,
+            max_wait: Duration::from_secs(600),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retries: 3,
+            retry_base: Duration::from_millis(500),
+            secondary_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Told to the caller before the client sleeps, so the CLI can say why it is waiting.
+#[derive(Clone, Debug)]
+pub struct WaitNotice {
+    /// Why: `primary rate limit exhausted`, `secondary rate limit`, `GitHub answered 502`.
+    pub reason: String,
+    /// How long the client will sleep.
+    pub wait: Duration,
+}
+
+type Notify = Box<dyn Fn(&WaitNotice) + Send + Sync>;
+
+/// A GitHub REST client. Cheap to share by reference; one per command run.
+pub struct GithubClient {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    auth: Auth,
+    /// GitHub App installation tokens by repository slug.
+    app_tokens: Mutex<HashMap<String, Arc<GithubToken>>>,
+    waited: Mutex<Duration>,
+    requests: std::sync::atomic::AtomicUsize,
+    notify: Option<Notify>,
+}
+
+impl std::fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("api_url", &self.settings.api_url.as_str())
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An answer with its body read.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::remote(
+                SERVICE,
+                format!("unexpected answer to {what} ({e})"),
+                "check --api-url points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
+            )
+        })
+    }
+
+    /// GitHub's `message` field, if the body has one.
+    pub fn message(&self) -> Option<String> {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("message")?
+            .as_str()
+            .map(|s| s.chars().take(300).collect())
+    }
+}
+
+/// The outcome of sending one request (after rate-limit waits and safe retries).
+pub(crate) enum Sent {
+    /// GitHub answered (any status).
+    Answer(Answer),
+    /// No answer: connection refused, reset or timed out. The error says which.
+    Unreachable(Error),
+}
+
+/// Which credential a request carries.
+#[derive(Clone, Copy)]
+pub(crate) enum Cred<'a> {
+    None,
+    Bearer(&'a GithubToken),
+}
+
+impl GithubClient {
+    /// Builds the client. Installs the ring crypto provider for rustls if none is installed.
+    pub fn new(settings: ClientSettings, auth: Auth) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        // Prism (and some proxies) refuse the vendor type alone; GitHub treats both the same.
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json, application/json;q=0.9"),
+        );
+        headers.insert(
+            "X-GitHub-Api-Version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("sealkey/", env!("CARGO_PKG_VERSION"))),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            // Redirects could carry the Authorization header elsewhere; GitHub's API answers
+            // directly, so a redirect is reported instead of followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                Error::remote(
+                    SERVICE,
+                    format!("cannot set up the HTTP client ({e})"),
+                    "report it",
+                )
+            })?;
+        Ok(Self {
+            http,
+            settings,
+            auth,
+            app_tokens: Mutex::new(HashMap::new()),
+            waited: Mutex::new(Duration::ZERO),
+            requests: Default::default(),
+            notify: None,
+        })
+    }
+
+    /// Calls `f` before every wait (rate limit or retry back-off).
+    pub fn on_wait(mut self, f: impl Fn(&WaitNotice) + Send + Sync + 'static) -> Self {
+        self.notify = Some(Box::new(f));
+        self
+    }
+
+    /// The API base URL.
+    pub fn api_url(&self) -> &ApiUrl {
+        &self.settings.api_url
+    }
+
+    /// The authentication in use.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// How many HTTP requests this client has sent (retries included).
+    pub fn request_count(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The credential for requests about `repo`: the token, or the App's installation token.
+    pub(crate) async fn token_for(&self, repo: &RepoRef) -> Result<Option<Arc<GithubToken>>> {
+        match &self.auth {
+            Auth::Anonymous => Ok(None),
+            Auth::Token(_) => Ok(None),
+            Auth::App(app) => {
+                if let Some(t) = self.app_tokens.lock().expect("lock").get(&repo.slug()) {
+                    return Ok(Some(t.clone()));
+                }
+                let token = Arc::new(app.installation_token(self, repo).await?);
+                self.app_tokens
+                    .lock()
+                    .expect("lock")
+                    .insert(repo.slug(), token.clone());
+                Ok(Some(token))
+            }
+        }
+    }
+
+    /// Sends a request about `repo` with the right credential and maps failures to errors.
+    pub(crate) async fn repo_request(
+        &self,
+        method: Method,
+        repo: &RepoRef,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Sent> {
+        let app_token = self.token_for(repo).await?;
+        let cred = match (&self.auth, &app_token) {
+            (_, Some(t)) => Cred::Bearer(t),
+            (Auth::Token(t), None) => Cred::Bearer(t),
+            _ => Cred::None,
+        };
+        self.send(method, url, body, cred).await
+    }
+
+    /// The credential for requests that are not about one repository (`/meta`).
+    pub(crate) fn plain_cred(&self) -> Cred<'_> {
+        match &self.auth {
+            Auth::Token(t) => Cred::Bearer(t),
+            _ => Cred::None,
+        }
+    }
+
+    /// Sends one request, waiting out rate limits and retrying GET/DELETE on 5xx and connection
+    /// errors. Returns whatever GitHub finally answered.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        cred: Cred<'_>,
+    ) -> Result<Sent> {
+        let repeatable = method == Method::GET || method == Method::DELETE;
+        let mut retries = 0u32;
+        let mut secondary_hits = 0u32;
+        loop {
+            let mut req = self.http.request(method.clone(), url.clone());
+            if let Cred::Bearer(token) = cred {
+                req = req.header(AUTHORIZATION, bearer(token)?);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let answer = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(b) => Ok(Answer {
+                            status,
+                            headers,
+                            body: b.to_vec(),
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Err(e) => {
+                    if repeatable && retries < self.settings.retries {
+                        retries += 1;
+                        let wait = self.backoff(retries);
+                        self.tell(
+                            format!("no answer from {} ({})", host_of(&url), short(&e)),
+                            wait,
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(Sent::Unreachable(unreachable(&url, &e)));
+                }
+                Ok(answer) => {
+                    if let Some((reason, wait)) = self.rate_limit_wait(&answer, secondary_hits) {
+                        if !reason.starts_with("primary") {
+                            secondary_hits += 1;
+                        }
+                        self.wait_for_limit(&reason, wait).await?;
+                        continue;
+                    }
+                    if answer.status.is_server_error()
+                        && repeatable
+                        && retries < self.settings.retries
+                    {
+                        retries += 1;
+                        let wait = self.backoff(retries);
+                        self.tell(format!("GitHub answered {}", answer.status), wait);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(Sent::Answer(answer));
+                }
+            }
+        }
+    }
+
+    /// Jittered exponential back-off: base * 2^(n-1), scaled by a random factor in [0.5, 1).
+    fn backoff(&self, n: u32) -> Duration {
+        let full = self.settings.retry_base * 2u32.saturating_pow(n.saturating_sub(1));
+        let factor = 0.5 + rand::random::<f64>() / 2.0;
+        full.mul_f64(factor)
+    }
+
+    fn tell(&self, reason: String, wait: Duration) {
+        if let Some(f) = &self.notify {
+            f(&WaitNotice { reason, wait });
+        }
+    }
+
+    /// Whether an answer is a rate limit, and how long to wait for it.
+    fn rate_limit_wait(&self, answer: &Answer, secondary_hits: u32) -> Option<(String, Duration)> {
+        if answer.status != StatusCode::FORBIDDEN && answer.status != StatusCode::TOO_MANY_REQUESTS
+        {
+            return None;
+        }
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        if header("x-ratelimit-remaining") == Some("0") {
+            if let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()) {
+                let now = jiff::Timestamp::now().as_second();
+                // One second of slack: GitHub's reset second is inclusive.
+                let secs = (reset - now).max(0) as u64 + 1;
+                let at = jiff::Timestamp::from_second(reset)
+                    .map(|t| t.strftime("%H:%M:%S UTC").to_string())
+                    .unwrap_or_default();
+                return Some((
+                    format!("primary rate limit exhausted (resets at {at})"),
+                    Duration::from_secs(secs),
+                ));
+            }
+        }
+        if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+            // At least a second, so a `retry-after: 0` loop still uses up --max-wait.
+            return Some((
+                "secondary rate limit (retry-after)".into(),
+                Duration::from_secs(secs.max(1)),
+            ));
+        }
+        let message = answer.message().unwrap_or_default().to_ascii_lowercase();
+        if answer.status == StatusCode::TOO_MANY_REQUESTS
+            || message.contains("secondary rate limit")
+            || message.contains("abuse")
+        {
+            let wait = self.settings.secondary_backoff * 2u32.saturating_pow(secondary_hits.min(6));
+            return Some(("secondary rate limit".into(), wait));
+        }
+        None
+    }
+
+    async fn wait_for_limit(&self, reason: &str, wait: Duration) -> Result<()> {
+        let total = {
+            let mut waited = self.waited.lock().expect("lock");
+            let total = *waited + wait;
+            if total > self.settings.max_wait {
+                return Err(Error::remote(
+                    SERVICE,
+                    format!(
+                        "{reason}: GitHub asks to wait {} s, beyond --max-wait {} s ({} s already waited)",
+                        wait.as_secs(),
+                        self.settings.max_wait.as_secs(),
+                        waited.as_secs()
+                    ),
+                    "try again later, or raise --max-wait (e.g. --max-wait 1h); an App installation token has a higher limit",
+                ));
+            }
+            *waited = total;
+            total
+        };
+        let _ = total;
+        self.tell(reason.to_string(), wait);
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// GETs every page of a list, following `Link: <...>; rel="next"` (at most 1000 pages).
+    pub(crate) async fn get_all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &RepoRef,
+        first: Url,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 1000 {
+                return Err(Error::remote(
+                    SERVICE,
+                    format!("{what}: more than 1000 pages"),
+                    "report it",
+                ));
+            }
+            let answer = expect_answer(self.repo_request(Method::GET, repo, url, None).await?)?;
+            let answer = check(answer, what, Some(repo))?;
+            let page: Vec<T> = answer.json(what)?;
+            items.extend(page);
+            if let Some(link) = next_link(&answer.headers) {
+                let url = Url::parse(&link).map_err(|e| {
+                    Error::remote(
+                        SERVICE,
+                        format!("{what}: unreadable Link header ({e})"),
+                        "report it",
+                    )
+                })?;
+                if !self.settings.api_url.owns(&url) {
+                    return Err(Error::remote(
+                        SERVICE,
+                        format!(
+                            "{what}: the next page is at {}, outside --api-url",
+                            host_of(&url)
+                        ),
+                        "refusing to send the token there; check --api-url",
+                    ));
+                }
+                next = Some(url);
+            }
+        }
+        Ok(items)
+    }
+}
+
+fn bearer(token: &GithubToken) -> Result<HeaderValue> {
+    let text = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
+    let mut value = HeaderValue::from_str(&text).map_err(|_| {
+        Error::input(
+            "GitHub token",
+            "contains characters that cannot go into an HTTP header",
+            "check the token was copied whole (no quotes or line breaks inside)",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn host_of(url: &Url) -> String {
+    match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn short(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "connection broken"
+    }
+}
+
+fn unreachable(url: &Url, e: &reqwest::Error) -> Error {
+    let mut detail = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    let message = if detail.is_empty() {
+        format!("no answer from {} ({})", host_of(url), short(e))
+    } else {
+        format!("no answer from {} ({}: {detail})", host_of(url), short(e))
+    };
+    Error::remote(
+        SERVICE,
+        message,
+        "check the network and --api-url; GitHub Enterprise Server is https://HOST/api/v3",
+    )
+}
+
+/// Turns an unreachable outcome into its error.
+pub(crate) fn expect_answer(sent: Sent) -> Result<Answer> {
+    match sent {
+        Sent::Answer(a) => Ok(a),
+        Sent::Unreachable(e) => Err(e),
+    }
+}
+
+/// Passes 2xx answers; maps the rest to an error saying what to do.
+pub(crate) fn check(answer: Answer, what: &str, repo: Option<&RepoRef>) -> Result<Answer> {
+    if answer.status.is_success() {
+        return Ok(answer);
+    }
+    Err(status_error(&answer, what, repo))
+}
+
+/// The error for a non-2xx answer.
+pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) -> Error {
+    let on = repo
+        .map(|r| format!(" for {}", r.slug()))
+        .unwrap_or_default();
+    let said = answer
+        .message()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    let status = answer.status;
+    let (message, hint) = match status.as_u16() {
+        401 => (
+            format!("{what}: GitHub answered 401 Unauthorized{said}: the token is invalid, expired or revoked"),
+            "create a new token (fine-grained, Administration: read and write on the repository) and pass it via GITHUB_TOKEN or --token-stdin".to_string(),
+        ),
+        403 => (
+            format!("{what}: GitHub answered 403 Forbidden{on}{said}: the token lacks admin rights on the repository"),
+            "deploy keys need the fine-grained permission \"Administration: read and write\" on the repository (classic tokens: the repo scope and admin role; GitHub Apps: Administration write)".to_string(),
+        ),
+        404 => (
+            format!("{what}: GitHub answered 404 Not Found{on}{said}: no such repository, or the token cannot see it"),
+            "check OWNER/REPO; a fine-grained token must list the repository under \"Repository access\" with Administration: read and write".to_string(),
+        ),
+        s if (300..400).contains(&s) => (
+            format!("{what}: GitHub answered {status} (a redirect){on}"),
+            "sealkey does not follow redirects with a token; check --api-url (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed".to_string(),
+        ),
+        s if s >= 500 => (
+            format!("{what}: GitHub answered {status}{on}{said}"),
+            "GitHub is having trouble; try again in a few minutes".to_string(),
+        ),
+        _ => (
+            format!("{what}: GitHub answered {status}{on}{said}"),
+            "see the message above; GitHub's REST docs for deploy keys list the causes".to_string(),
+        ),
+    };
+    Error::remote(SERVICE, message, hint)
+}
+
+/// The `rel="next"` URL of a `Link` header.
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let mut pieces = part.split(';');
+        let url = pieces.next()?.trim();
+        let is_next = pieces.any(|p| {
+            let p = p.trim();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        (is_next && url.starts_with('<') && url.ends_with('>'))
+            .then(|| url[1..url.len() - 1].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static(
+                "<https://api.github.com/x?page=1>; rel=\"prev\", <https://api.github.com/x?page=3>; rel=\"next\", <https://api.github.com/x?page=9>; rel=\"last\"",
+            ),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/x?page=3")
+        );
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static("<https://api.github.com/x?page=1>; rel=\"first\""),
+        );
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn status_errors_say_what_to_do() {
+        let repo = RepoRef::parse("acme/dags").unwrap();
+        let answer = |code: u16| Answer {
+            status: StatusCode::from_u16(code).unwrap(),
+            headers: HeaderMap::new(),
+            body: br#"{"message":"Bad credentials"}"#.to_vec(),
+        };
+        let e = status_error(&answer(401), "listing deploy keys", Some(&repo)).to_string();
+        assert!(
+            e.contains("401") && e.contains("invalid, expired or revoked"),
+            "{e}"
+        );
+        let e = status_error(&answer(403), "listing deploy keys", Some(&repo)).to_string();
+        assert!(
+            e.contains("Administration: read and write") && e.contains("acme/dags"),
+            "{e}"
+        );
+        let e = status_error(&answer(404), "listing deploy keys", Some(&repo));
+        assert!(e.to_string().contains("no such repository"), "{e}");
+        assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn debug_of_client_hides_the_token() {
+        let canary = "ghp_CANARY0123456789canary";
+        let client = GithubClient::new(
+            ClientSettings::new(ApiUrl::github_com()),
+            Auth::Token(GithubToken::new(canary.into())),
+        )
+        .unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains(canary), "{shown}");
+        assert!(shown.contains("GithubToken(<redacted>)"), "{shown}");
+        let header = bearer(&GithubToken::new(canary.into())).unwrap();
+        assert!(!format!("{header:?}").contains(canary));
+    }
+}

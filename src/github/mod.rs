@@ -1,0 +1,22 @@
+//! GitHub REST client for repository deploy keys and `/meta`: one HTTP stack shared with kube
+//! (rustls + ring), rate limits waited out within a bound, retries only where repeating is safe.
+//!
+//! Endpoints (API version 2022-11-28): `GET/POST /repos/{owner}/{repo}/keys`,
+//! `GET/DELETE /repos/{owner}/{repo}/keys/{id}`, `GET /meta`, and for GitHub App auth
+//! `GET /repos/{owner}/{repo}/installation` and `POST /app/installations/{id}/access_tokens`.
+
+mod api_url;
+pub mod app;
+pub mod audit;
+mod client;
+mod keys;
+mod meta;
+
+pub use api_url::ApiUrl;
+pub use app::AppCredentials;
+pub use client::{Auth, ClientSettings, GithubClient, WaitNotice};
+pub use keys::{key_title, same_key, DeployKeyInfo, NewDeployKey, Registered, RegistrationOutcome};
+pub use meta::Meta;
+
+/// The service name used in errors.
+pub(crate) const SERVICE: &str = "GitHub";

@@ -1,0 +1,550 @@
+//! `sealkey rotate` and `create --apply --register` end to end: the sealkey binary against kmock
+//! (Kubernetes API stand-in) and the stateful fake GitHub, both on 127.0.0.1. The live Secret is
+//! read back with curl and its key checked with ssh-keygen; the sealed GitOps file is opened with
+//! the Go `age` CLI.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "support/kmock.rs"]
+mod kmock;
+mod support;
+
+use base64::Engine as _;
+use common::{FakeGithub, TOKEN};
+use fault_proxy::{FaultProxy, ProxyFault, Rule};
+use kmock::Kmock;
+use serde_json::{json, Value};
+use std::process::{Command, Output, Stdio};
+use support::{b64d, bare, ssh_keypair, ssh_public_of, tool};
+
+struct World {
+    kmock: Kmock,
+    github: FakeGithub,
+    old_public: String,
+    dir: tempfile::TempDir,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn subpath_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "airflow-scheduler", "namespace": "dev"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
+            "template": {"metadata": {"labels": {"app": "s"}}, "spec": {
+                "containers": [{"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0",
+                    "volumeMounts": [{"name": "key", "mountPath": "/etc/git-secret/ssh", "subPath": "gitSshKey"}]}],
+                "volumes": [{"name": "key", "secret": {"secretName": "airflow-ssh-secret"}}]}}},
+        "status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1},
+    })
+}
+
+/// A live Secret holding an ssh-keygen key that is registered on the fake GitHub.
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (key_path, old_public) = ssh_keypair(dir.path(), "ed25519", "old.TEST-ONLY");
+    let pem = std::fs::read(&key_path).unwrap();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+            "labels": {"team": "data", "app.kubernetes.io/managed-by": "sealkey"},
+            "annotations": {"owner": "data-eng", "sealkey.io/for": "airflow-chart"}},
+        "type": "Opaque",
+        "data": {"gitSshKey": b64(&pem), "extra": b64(b"keep me")},
+    });
+    let kmock = Kmock::start(&[secret, subpath_deployment()]);
+    let github = FakeGithub::start();
+    github.add_key(
+        "acme/dags",
+        &bare(&old_public),
+        "sealkey kmock/dev/airflow-ssh-secret 2026-01-01",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    World {
+        kmock,
+        github,
+        old_public,
+        dir,
+    }
+}
+
+impl World {
+    fn sealkey(&self, args: &[&str]) -> Output {
+        let kc = self.kmock.kubeconfig("dev");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealkey"));
+        cmd.args(args)
+            .args([
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "--api-url",
+                &self.github.url(),
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .env_remove("GH_TOKEN")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !all.contains("PRIVATE KEY") && !all.contains(TOKEN),
+            "a secret was printed:\n{all}"
+        );
+        out
+    }
+
+    fn rotate(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+        ];
+        args.extend_from_slice(extra);
+        self.sealkey(&args)
+    }
+
+    /// (bare public key of the live Secret by ssh-keygen, the Secret as curl saw it)
+    fn live(&self) -> (String, Value) {
+        let secret = self
+            .kmock
+            .secret("dev", "airflow-ssh-secret")
+            .expect("Secret exists");
+        let pem = b64d(&secret["data"]["gitSshKey"]);
+        (bare(&ssh_public_of(self.dir.path(), &pem)), secret)
+    }
+
+    fn github_keys(&self) -> Vec<Value> {
+        self.github.keys("acme/dags")
+    }
+
+    fn key_requests(&self) -> Vec<String> {
+        self.github
+            .log()
+            .into_iter()
+            .filter(|r| r.path.contains("/keys"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    /// Exactly one registered key, read-only, equal to the live Secret's; other data and labels kept.
+    fn assert_one_key_equal_to_live(&self, what: &str) {
+        let (live, secret) = self.live();
+        let keys = self.github_keys();
+        assert_eq!(keys.len(), 1, "{what}: {keys:#?}");
+        assert_eq!(bare(keys[0]["key"].as_str().unwrap()), live, "{what}");
+        assert_eq!(keys[0]["read_only"], true, "{what}");
+        assert_ne!(
+            live,
+            bare(&self.old_public),
+            "{what}: the key did not change"
+        );
+        assert_eq!(b64d(&secret["data"]["extra"]), b"keep me", "{what}");
+        assert_eq!(secret["metadata"]["labels"]["team"], "data", "{what}");
+        assert_eq!(
+            secret["metadata"]["annotations"]["owner"], "data-eng",
+            "{what}"
+        );
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stderr}",
+        out.status.code()
+    );
+    stderr
+}
+
+#[test]
+fn rotate_apply_ends_with_one_read_only_key_equal_to_the_live_secret_in_three_github_requests() {
+    let w = world();
+    let stderr = ok(&w.rotate(&["--apply", "--sync-wait", "0", "--timeout", "20s"]));
+    w.assert_one_key_equal_to_live("rotate --apply");
+    let requests = w.key_requests();
+    assert!(requests.len() <= 3, "{requests:#?}");
+    assert_eq!(
+        requests.iter().filter(|r| r.starts_with("POST")).count(),
+        1,
+        "{requests:#?}"
+    );
+    assert!(
+        stderr.contains("deployment/airflow-scheduler: restarted"),
+        "{stderr}"
+    );
+    let (live, secret) = w.live();
+    let fp = String::from_utf8(tool("ssh-keygen", &["-l", "-f", "-"], live.as_bytes())).unwrap();
+    assert!(fp.contains(
+        secret["metadata"]["annotations"]["sealkey.io/fingerprint"]
+            .as_str()
+            .unwrap()
+    ));
+    let d = w
+        .kmock
+        .get("/apis/apps/v1/namespaces/dev/deployments/airflow-scheduler")
+        .unwrap();
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    // The new key's title names cluster, namespace and Secret.
+    let title = w.github_keys()[0]["title"].as_str().unwrap().to_string();
+    assert!(
+        title.starts_with("sealkey kmock/dev/airflow-ssh-secret "),
+        "{title}"
+    );
+}
+
+#[test]
+fn rotate_gitops_then_finish_ends_with_one_key_and_finish_before_the_change_deletes_nothing() {
+    let w = world();
+    let (identity, recipient) = support::age_keypair(w.dir.path());
+    let out = w.dir.path().join("airflow-ssh-secret.age");
+    let stderr = ok(&w.rotate(&["--gitops", out.to_str().unwrap(), "--seal-to", &recipient]));
+    assert!(stderr.contains("git add"), "{stderr}");
+    assert_eq!(
+        w.github_keys().len(),
+        2,
+        "old and new key while the commit travels"
+    );
+    // The live Secret is untouched until the GitOps tool applies the file.
+    assert_eq!(w.live().0, bare(&w.old_public));
+
+    let early = w.rotate(&["--finish"]);
+    assert_eq!(
+        early.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    assert_eq!(
+        w.github_keys().len(),
+        2,
+        "--finish before the change deleted a key"
+    );
+
+    // "Flux" applies it: decrypt with the Go age CLI, parse with serde-saphyr, PATCH with curl.
+    let plain = tool(
+        "age",
+        &[
+            "-d",
+            "-i",
+            identity.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let docs = support::yaml_docs(&plain);
+    assert_eq!(docs.len(), 1);
+    let doc = &docs[0];
+    assert_eq!(doc["kind"], "Secret");
+    assert!(doc["metadata"].get("resourceVersion").is_none());
+    let patch = w.dir.path().join("patch.json");
+    std::fs::write(&patch, serde_json::to_vec(doc).unwrap()).unwrap();
+    let url = format!(
+        "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
+        w.kmock.url()
+    );
+    let st = Command::new("curl")
+        .args([
+            "-sSf",
+            "-o",
+            "/dev/null",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", patch.display()))
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(&patch).unwrap();
+
+    ok(&w.rotate(&["--finish"]));
+    w.assert_one_key_equal_to_live("rotate --gitops + --finish");
+    // Finishing again changes nothing.
+    ok(&w.rotate(&["--finish"]));
+    assert_eq!(w.github_keys().len(), 1);
+}
+
+#[test]
+fn create_apply_register_ends_with_one_read_only_key_equal_to_the_live_secret() {
+    let w = world();
+    let out = w.sealkey(&[
+        "create",
+        "--repo",
+        "acme/dags",
+        "--namespace",
+        "dev",
+        "--for",
+        "git-sync",
+        "--apply",
+        "--register",
+    ]);
+    ok(&out);
+    let secret = w.kmock.secret("dev", "git-creds").expect("Secret created");
+    let live = bare(&ssh_public_of(w.dir.path(), &b64d(&secret["data"]["ssh"])));
+    let keys: Vec<Value> = w
+        .github_keys()
+        .into_iter()
+        .filter(|k| k["key"].as_str().map(bare).as_deref() != Some(bare(&w.old_public).as_str()))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:#?}");
+    assert_eq!(bare(keys[0]["key"].as_str().unwrap()), live);
+    assert_eq!(keys[0]["read_only"], true);
+}
+
+#[test]
+fn create_apply_register_refuses_a_keyed_secret_before_registering() {
+    let w = world();
+    let out = w.sealkey(&[
+        "create",
+        "--repo",
+        "acme/dags",
+        "--namespace",
+        "dev",
+        "--apply",
+        "--register",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w.github_keys().len(), 1);
+    assert!(
+        w.key_requests().iter().all(|r| !r.starts_with("POST")),
+        "{:?}",
+        w.key_requests()
+    );
+}
+
+#[test]
+fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret() {
+    let w = world();
+    let proxy = FaultProxy::start(w.kmock.port);
+    proxy.arm(Rule {
+        method: "PATCH",
+        path: "/secrets/git-creds".into(),
+        fault: ProxyFault::Status(403),
+    });
+    let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
+    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        .args([
+            "create",
+            "--repo",
+            "acme/dags",
+            "--namespace",
+            "dev",
+            "--for",
+            "git-sync",
+            "--apply",
+            "--register",
+        ])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &w.github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(proxy.fired());
+    assert!(w.kmock.secret("dev", "git-creds").is_none());
+    let keys = w.github_keys();
+    assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
+    assert!(
+        w.key_requests().iter().any(|r| r.starts_with("DELETE")),
+        "{:?}",
+        w.key_requests()
+    );
+}
+
+#[test]
+fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change_nothing() {
+    let w = world();
+    let missing = w.sealkey(&[
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "dev",
+        "--secret-name",
+        "nope",
+        "--apply",
+    ]);
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such Secret"));
+
+    let keyless = w.rotate(&["--apply", "--for", "flux"]);
+    assert_eq!(
+        keyless.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&keyless.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&keyless.stderr).contains("no passphrase-less OpenSSH private key")
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kc = w
+        .kmock
+        .kubeconfig_for(&format!("http://127.0.0.1:{port}"), "dev");
+    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--apply",
+        ])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &w.github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read Secret"));
+
+    assert!(
+        w.key_requests().iter().all(|r| r.starts_with("GET")),
+        "{:?}",
+        w.key_requests()
+    );
+    assert_eq!(w.github_keys().len(), 1);
+    assert_eq!(w.live().0, bare(&w.old_public), "the Secret changed");
+}
+
+#[test]
+fn github_failure_while_registering_rolls_back_and_names_the_step() {
+    let w = world();
+    w.github.fault(common::Fault {
+        method: "POST",
+        path_suffix: "/repos/acme/dags/keys".into(),
+        response: Some(common::Response::json(
+            403,
+            json!({"message": "Resource not accessible by integration"}),
+        )),
+        apply_first: false,
+    });
+    let out = w.rotate(&["--apply", "--sync-wait", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("register new key") && stderr.contains("as before"),
+        "{stderr}"
+    );
+    assert_eq!(w.github_keys().len(), 1);
+    assert_eq!(w.live().0, bare(&w.old_public));
+}
+
+#[test]
+fn progress_steps_show_on_a_terminal_stderr() {
+    let w = world();
+    let kc = w.kmock.kubeconfig("dev");
+    // stderr on a pseudo-terminal, as when a person runs it.
+    let script = r#"
+import os, pty, subprocess, sys
+m, s = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
+os.close(s)
+out = b""
+while True:
+    try:
+        d = os.read(m, 65536)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.buffer.write(out)
+sys.exit(p.wait(timeout=60))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_sealkey")])
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--apply",
+            "--sync-wait",
+            "0",
+        ])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &w.github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for step in [
+        "[1/8] read Secret",
+        "[3/8] register new key",
+        "[4/8] update Secret",
+        "[8/8] delete old keys",
+    ] {
+        assert!(shown.contains(step), "missing {step:?} in:\n{shown}");
+    }
+}
