@@ -548,3 +548,109 @@ sys.exit(p.wait(timeout=60))
         assert!(shown.contains(step), "missing {step:?} in:\n{shown}");
     }
 }
+
+/// Decrypts a SOPS file with the npm decoders (tests/sops-js, not our code).
+fn npm_sops_decode(file: &std::path::Path, identity_text: &str) -> Vec<Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/sops-js/node_modules/sops-age").is_dir(),
+        "npm decoders missing: run scripts/install-test-deps"
+    );
+    let out = Command::new("node")
+        .arg(root.join("tests/sops-js/decode.mjs"))
+        .arg(file)
+        .env("SOPS_AGE_KEY", identity_text)
+        .env("NODE_NO_WARNINGS", "1")
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What Flux does with a committed file: a merge patch of the decrypted Secret (curl, not sealkey).
+fn flux_applies(w: &World, doc: &Value) {
+    let patch = w.dir.path().join("flux-patch.json");
+    std::fs::write(&patch, serde_json::to_vec(doc).unwrap()).unwrap();
+    let url = format!(
+        "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
+        w.kmock.url()
+    );
+    let st = Command::new("curl")
+        .args([
+            "-sSf",
+            "-o",
+            "/dev/null",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", patch.display()))
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(&patch).unwrap();
+}
+
+#[test]
+fn rotate_gitops_with_sops_update_changes_only_the_key_and_sealkey_annotations_in_the_diff() {
+    let w = world();
+    let (identity, recipient) = support::age_keypair(w.dir.path());
+    let id_text = std::fs::read_to_string(&identity)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    let file = w.dir.path().join("airflow-ssh-secret.sops.yaml");
+    let f = file.to_str().unwrap();
+    let sops = ["--seal", "sops", "--seal-to", recipient.as_str()];
+
+    // First rotation writes the file; Flux applies it; --finish retires the original key.
+    ok(&w.rotate(&[&["--gitops", f][..], &sops].concat()));
+    flux_applies(&w, &npm_sops_decode(&file, &id_text)[0]);
+    ok(&w.rotate(&["--finish"]));
+    let first = std::fs::read_to_string(&file).unwrap();
+
+    // Second rotation over the committed file: unchanged values keep their ciphertext.
+    let update = ["--update", f, "--identity", identity.to_str().unwrap()];
+    ok(&w.rotate(&[&["--gitops", f][..], &sops, &update].concat()));
+    let second = std::fs::read_to_string(&file).unwrap();
+    let old = w.dir.path().join("first.yaml");
+    std::fs::write(&old, &first).unwrap();
+    let diff = Command::new("diff").arg(&old).arg(&file).output().unwrap();
+    let diff = String::from_utf8(diff.stdout).unwrap();
+    let mut changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with("> "))
+        .map(|l| l[2..].trim_start().split(": ").next().unwrap())
+        .filter(|k| *k != "lastmodified")
+        .collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            "gitSshKey",
+            "mac",
+            "sealkey.io/created",
+            "sealkey.io/fingerprint",
+            "sealkey.io/previous-fingerprint"
+        ],
+        "{diff}"
+    );
+    assert!(!second.contains("keep me"), "plaintext in the SOPS file");
+
+    // The new file opens in the npm decoders with the new key and everything else kept.
+    let doc = &npm_sops_decode(&file, &id_text)[0];
+    assert_eq!(b64d(&doc["data"]["extra"]), b"keep me");
+    assert_eq!(doc["metadata"]["labels"]["team"], "data");
+    flux_applies(&w, doc);
+    ok(&w.rotate(&["--finish"]));
+    w.assert_one_key_equal_to_live("two SOPS GitOps rotations");
+}
