@@ -176,6 +176,7 @@ fn rotate_apply_ends_with_one_read_only_key_equal_to_the_live_secret_in_three_gi
     let stderr = ok(&w.rotate(&["--apply", "--sync-wait", "0", "--timeout", "20s"]));
     w.assert_one_key_equal_to_live("rotate --apply");
     let requests = w.key_requests();
+    eprintln!("GitHub requests: {requests:?}");
     assert!(requests.len() <= 3, "{requests:#?}");
     assert_eq!(
         requests.iter().filter(|r| r.starts_with("POST")).count(),
