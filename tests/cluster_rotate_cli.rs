@@ -655,3 +655,80 @@ fn rotate_gitops_with_sops_update_changes_only_the_key_and_sealkey_annotations_i
     ok(&w.rotate(&["--finish"]));
     w.assert_one_key_equal_to_live("two SOPS GitOps rotations");
 }
+
+/// The GitHub column of the fault matrix through sealkey's real GitHub client (with its retries)
+/// and the stateful fake: each call rotation makes (list, create, delete) x 5xx, 422, a dropped
+/// answer after the fake acted (what a timeout looks like), 403. The promise is checked after each.
+#[test]
+fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
+    let faults: [(&str, Option<u16>, bool); 4] = [
+        ("5xx", Some(502), false),
+        ("422", Some(422), false),
+        ("answer lost", None, true),
+        ("403", Some(403), false),
+    ];
+    let calls = [
+        ("GET", "/repos/acme/dags/keys"),
+        ("POST", "/repos/acme/dags/keys"),
+        ("DELETE", "/keys/1001"),
+    ];
+    let mut cells = 0;
+    for (method, suffix) in calls {
+        for (name, status, apply_first) in faults {
+            let w = world();
+            let response = status
+                .map(|s| common::Response::json(s, json!({"message": format!("injected {s}")})));
+            // A lasting fault for 5xx (retries would hide a single one), once for the others.
+            let times = if status == Some(502) { 4 } else { 1 };
+            for _ in 0..times {
+                w.github.fault(common::Fault {
+                    method,
+                    path_suffix: suffix.into(),
+                    response: response.clone(),
+                    apply_first,
+                });
+            }
+            let cell = format!("{method} {suffix} x {name}");
+            let out = w.rotate(&["--apply", "--sync-wait", "0", "--timeout", "20s"]);
+            let (live, secret) = w.live();
+            let keys = w.github_keys();
+            let bare_keys: Vec<String> = keys
+                .iter()
+                .map(|k| bare(k["key"].as_str().unwrap()))
+                .collect();
+            assert!(
+                bare_keys.contains(&live),
+                "{cell}: live key not registered; {bare_keys:?}"
+            );
+            for k in &bare_keys {
+                assert!(*k == live || *k == bare(&w.old_public), "{cell}: stray key");
+            }
+            assert!(keys.iter().all(|k| k["read_only"] == true), "{cell}");
+            assert_eq!(b64d(&secret["data"]["extra"]), b"keep me", "{cell}");
+            let code = out.status.code();
+            eprintln!(
+                "| GitHub {method} | {name} | exit {} | {} key(s) | {} |",
+                code.unwrap_or(-1),
+                keys.len(),
+                if live == bare(&w.old_public) {
+                    "old key live"
+                } else {
+                    "new key live"
+                }
+            );
+            assert!(
+                matches!(code, Some(0) | Some(3)),
+                "{cell}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if code == Some(0) {
+                w.assert_one_key_equal_to_live(&cell);
+            } else if live != bare(&w.old_public) {
+                ok(&w.rotate(&["--finish"]));
+                w.assert_one_key_equal_to_live(&format!("{cell} then --finish"));
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, 12);
+}
