@@ -335,3 +335,53 @@ fn dry_run_sends_every_write_as_a_server_side_dry_run_and_registers_nothing() {
         "a dry run restarted something: {writes:?}"
     );
 }
+
+#[test]
+fn a_server_without_apply_gets_a_patch_carrying_the_read_resource_version() {
+    let w = world();
+    // 415 Unsupported Media Type: what a server without server-side apply answers.
+    w.proxy.arm(Rule {
+        method: "PATCH",
+        path: "/api/v1/namespaces/dev/secrets/airflow-ssh-secret".into(),
+        fault: ProxyFault::Status(415),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let method = rt.block_on(async {
+        let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
+        let cluster = Cluster::connect(&ClusterSettings {
+            kubeconfig: Some(kc),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let doc = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "airflow-ssh-secret", "namespace": "dev", "resourceVersion": "7"},
+            "data": {"extra": base64::engine::general_purpose::STANDARD.encode("changed")},
+        });
+        cluster.write_secret(&doc).await.unwrap()
+    });
+    assert!(w.proxy.fired());
+    assert_eq!(method, sealkey::cluster::WriteMethod::PreconditionedPatch);
+    let patches: Vec<String> = w
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("PATCH"))
+        .collect();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(
+        !patches[1].contains("force=true"),
+        "the fallback is not an apply: {patches:?}"
+    );
+    let secret = w.kmock.secret("dev", "airflow-ssh-secret").unwrap();
+    assert_eq!(b64d(&secret["data"]["extra"]), b"changed");
+    assert_eq!(
+        secret["metadata"]["resourceVersion"], "7",
+        "the precondition travelled in the patch"
+    );
+    assert_eq!(secret["metadata"]["labels"]["team"], "data");
+}
