@@ -226,7 +226,10 @@ mod tests {
         let shown = format!("{:?}", super::super::Auth::App(Box::new(app)));
         let pem_text = key.to_pkcs1_pem(Default::default()).unwrap();
         let body_line = pem_text.lines().nth(1).unwrap();
-        assert!(!shown.contains("BEGIN") && !shown.contains(body_line), "{shown}");
+        assert!(
+            !shown.contains("BEGIN") && !shown.contains(body_line),
+            "{shown}"
+        );
         assert!(!shown.contains(jwt.expose_secret()), "{shown}");
     }
 
