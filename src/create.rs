@@ -64,6 +64,10 @@ mod tests {
                 SealSettings::Age(
                     crate::seal::age::parse_recipients(std::slice::from_ref(&recipient)).unwrap(),
                 ),
+                SealSettings::Sops(
+                    crate::seal::sops::SopsSettings::new(std::slice::from_ref(&recipient), None)
+                        .unwrap(),
+                ),
                 SealSettings::None,
             ] {
                 let settings = CreateSettings {

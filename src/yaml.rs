@@ -157,11 +157,11 @@ fn is_plain_safe(s: &str) -> bool {
         return false;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
-        // `-` alone is unsafe; `-foo` is fine only when not followed by space, but keep it simple.
-        if !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_like_number(s)) {
-            return false;
-        }
+    // An indicator character cannot start a plain scalar, except `-` followed by a non-space
+    // (`-foo`), which is not a sequence entry.
+    let dash_word = first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_like_number(s);
+    if ("-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace()) && !dash_word {
+        return false;
     }
     if s.ends_with(' ')
         || s.ends_with(':')
@@ -215,22 +215,37 @@ fn looks_like_timestamp(s: &str) -> bool {
 /// Parses a YAML (or JSON) stream into documents. Empty documents are dropped. `what` names the
 /// input in errors (file name, `stdin`); errors carry a line and column, never the text.
 pub fn parse_stream(text: &str, what: &str) -> Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, parse_options())
+        .map_err(|e| parse_error(e, what))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Checks that `text` is a YAML stream with at least one non-empty document, without building
+/// it (much cheaper than [`parse_stream`] for large inputs that are sealed as bytes).
+pub fn has_documents(text: &str, what: &str) -> Result<bool> {
+    let docs: Vec<Option<serde::de::IgnoredAny>> =
+        serde_saphyr::from_multiple_with_options(text, parse_options())
+            .map_err(|e| parse_error(e, what))?;
+    Ok(docs.iter().any(Option::is_some))
+}
+
+fn parse_options() -> serde_saphyr::options::Options {
     let mut options = serde_saphyr::options::Options::default();
     options.with_snippet = false;
     options.legacy_octal_numbers = true;
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-                .unwrap_or_default();
-            Error::input(
-                what,
-                format!("not valid YAML{at}"),
-                "fix the document (`kubectl apply --dry-run=client -f FILE` shows the same place)",
-            )
-        })?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    options
+}
+
+fn parse_error(e: serde_saphyr::Error, what: &str) -> Error {
+    let at = e
+        .location()
+        .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+        .unwrap_or_default();
+    Error::input(
+        what,
+        format!("not valid YAML{at}"),
+        "fix the document (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+    )
 }
 
 #[cfg(test)]
@@ -279,6 +294,17 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("in.yaml: not valid YAML"), "{msg}");
         assert!(!msg.contains("SECRETVALUE"), "{msg}");
+    }
+
+    #[test]
+    fn has_documents_checks_syntax_and_emptiness_without_building() {
+        assert!(has_documents("a: 1\n---\nb: [2]\n", "t").unwrap());
+        assert!(!has_documents("---\n# only a comment\n", "t").unwrap());
+        let err = has_documents("a: [unclosed\n", "in.yaml").unwrap_err();
+        assert!(
+            err.to_string().starts_with("in.yaml: not valid YAML"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -302,23 +302,13 @@ fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
 #[test]
 fn unseal_of_something_that_is_not_age_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let id = dir.path().join("id");
-    std::fs::write(
-        &id,
-        "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQS3SAGX\n",
-    )
-    .unwrap();
+    let (id, _) = age_keypair(dir.path());
     let out = run_in(
         dir.path(),
         &["unseal", "--identity", id.to_str().unwrap()],
         b"hello",
     );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_refused(&out, &["stdin", "neither an age file nor SOPS YAML"]);
     let out = run_in(dir.path(), &["unseal"], b"hello");
     assert_refused(&out, &["--identity", "no identity given"]);
 }

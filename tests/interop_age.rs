@@ -159,7 +159,9 @@ fn age_cli_opens_every_create_output_for_x25519_and_ssh_recipients() {
             let docs = yaml_docs(&plain);
             check_objects(&docs, consumer, emit);
             let pem = private_key_in(&docs);
-            assert!(pem.starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+            assert!(pem.starts_with(
+                format!("{}\n", sealkey::keygen::OPENSSH_PRIVATE_KEY_HEADER).as_bytes()
+            ));
             assert_eq!(
                 ssh_public_of(dir.path(), &pem),
                 public,

@@ -22,6 +22,23 @@ pub struct SealArgs {
     /// Allow `--seal none` output to a terminal (it lands in your scrollback).
     #[arg(long)]
     pub force_plaintext_to_tty: bool,
+    /// Sealed Secrets: the controller's certificate, a PEM file or the https URL of its
+    /// /v1/cert.pem (`kubeseal --fetch-cert > cert.pem` saves it). Implies --seal sealed-secrets.
+    #[arg(long, value_name = "FILE|URL")]
+    pub cert: Option<String>,
+    /// Sealed Secrets: where the SealedSecret may be opened.
+    #[arg(long, value_enum, default_value_t = seal::sealed_secrets::Scope::Strict)]
+    pub scope: seal::sealed_secrets::Scope,
+    /// SOPS: encrypt values whose path has a key matching this regex (sops's encrypted_regex).
+    #[arg(long, value_name = "REGEX", default_value = seal::sops::DEFAULT_ENCRYPTED_REGEX)]
+    pub encrypted_regex: String,
+    /// SOPS: re-seal over FILE (sealed before), keeping the ciphertext of unchanged values so a
+    /// git diff shows only what changed. Needs --identity to open FILE's data keys.
+    #[arg(long, value_name = "FILE")]
+    pub update: Option<PathBuf>,
+    /// SOPS with --update: age identity file (AGE-SECRET-KEY-1... lines) that opens FILE.
+    #[arg(long, value_name = "FILE", requires = "update")]
+    pub identity: Option<PathBuf>,
 }
 
 impl SealArgs {
@@ -29,6 +46,7 @@ impl SealArgs {
     pub fn method(&self) -> Result<SealMethod> {
         match (self.seal, self.seal_to.is_empty()) {
             (Some(m), _) => Ok(m),
+            (None, true) if self.cert.is_some() => Ok(SealMethod::SealedSecrets),
             (None, false) => Ok(SealMethod::Age),
             (None, true) => Err(Error::input(
                 "--seal",
@@ -52,13 +70,119 @@ impl SealArgs {
             }
             check_plaintext_stdout(what, self.force_plaintext_to_tty)?;
         }
+        self.check_flag_combinations(method)?;
         Ok(())
     }
 
-    /// Parses recipients and builds the sealing settings.
-    pub fn settings(&self, method: SealMethod) -> Result<SealSettings> {
+    /// Refuses flags that belong to another method, so a typo never silently changes the output.
+    fn check_flag_combinations(&self, method: SealMethod) -> Result<()> {
+        let refuse = |flag: &str, only: &str| -> Result<()> {
+            Err(Error::input(
+                format!("{flag} with --seal {}", method.as_str()),
+                format!("{flag} only applies to --seal {only}"),
+                format!("drop {flag}, or use --seal {only}"),
+            )
+            .into())
+        };
+        if method != SealMethod::SealedSecrets {
+            if self.cert.is_some() {
+                refuse("--cert", "sealed-secrets")?;
+            }
+            if self.scope != seal::sealed_secrets::Scope::Strict {
+                refuse("--scope", "sealed-secrets")?;
+            }
+        }
+        if method != SealMethod::Sops {
+            if self.update.is_some() {
+                refuse("--update", "sops")?;
+            }
+            if self.encrypted_regex != seal::sops::DEFAULT_ENCRYPTED_REGEX {
+                refuse("--encrypted-regex", "sops")?;
+            }
+        }
+        if method == SealMethod::SealedSecrets {
+            if !self.seal_to.is_empty() {
+                return Err(Error::input(
+                    "--seal sealed-secrets --seal-to",
+                    "Sealed Secrets seals to the controller's certificate, not to age recipients",
+                    "drop --seal-to and pass --cert FILE|URL",
+                )
+                .into());
+            }
+            if self.cert.is_none() {
+                return Err(Error::input(
+                    "--seal sealed-secrets",
+                    "no controller certificate given",
+                    "add --cert cert.pem (`kubeseal --fetch-cert > cert.pem`) or --cert https://HOST/v1/cert.pem",
+                )
+                .into());
+            }
+        }
+        if method == SealMethod::Sops && self.update.is_some() && self.identity.is_none() {
+            return Err(Error::input(
+                "--update",
+                "re-using ciphertext needs the data keys of the previous file",
+                "add --identity FILE with an age identity of one of its recipients",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Parses recipients (or fetches the certificate) and builds the sealing settings. Warnings
+    /// (recipients Flux cannot use) go to `ui`.
+    pub fn settings(&self, method: SealMethod, ui: &super::Ui) -> Result<SealSettings> {
+        self.check_flag_combinations(method)?;
         Ok(match method {
             SealMethod::Age => SealSettings::Age(seal::age::parse_recipients(&self.seal_to)?),
+            SealMethod::Sops => {
+                let mut settings =
+                    seal::sops::SopsSettings::new(&self.seal_to, Some(&self.encrypted_regex))?;
+                for w in settings.warnings() {
+                    ui.warn(&w);
+                }
+                if let (Some(update), Some(identity)) = (&self.update, &self.identity) {
+                    let ids = read_identity_file(identity)?;
+                    let (old, what) = read_input(Some(update))?;
+                    let old = into_text(old, &what)?;
+                    settings = settings.with_previous(old.expose_secret(), &what, &ids)?;
+                    ui.detail(&format!(
+                        "re-using data keys and IVs of {} object(s) in {what}",
+                        settings.previous_objects()
+                    ));
+                }
+                SealSettings::Sops(settings)
+            }
+            SealMethod::SealedSecrets => {
+                let cert = self.cert.as_deref().unwrap_or_default();
+                let (pem, source) = if seal::sealed_secrets::is_url(cert) {
+                    ui.detail(&format!("fetching the controller certificate from {cert}"));
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    (
+                        rt.block_on(seal::sealed_secrets::fetch_cert_pem(cert))?,
+                        cert.to_string(),
+                    )
+                } else {
+                    let pem = std::fs::read(cert)
+                        .map_err(|e| Error::file("read certificate", cert, e))?;
+                    (pem, format!("--cert {cert}"))
+                };
+                let cert = seal::sealed_secrets::ControllerCert::from_pem(
+                    &pem,
+                    &source,
+                    jiff::Timestamp::now(),
+                )?;
+                ui.detail(&format!(
+                    "controller certificate valid until {}",
+                    cert.not_after()
+                ));
+                SealSettings::SealedSecrets(seal::sealed_secrets::SealedSecretsSettings {
+                    cert,
+                    scope: self.scope,
+                })
+            }
             SealMethod::None => {
                 if !self.seal_to.is_empty() {
                     return Err(Error::input(
@@ -186,6 +310,24 @@ pub fn into_text(
             Err(Error::input(what, "not UTF-8 text", "pass YAML or JSON").into())
         }
     }
+}
+
+/// Reads and parses an age identity file (`AGE-SECRET-KEY-1...` lines or an ssh private key).
+pub fn read_identity_file(path: &std::path::Path) -> Result<Vec<seal::age::Identity>> {
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).map_err(|e| Error::file("read identity file", path, e))?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::input(
+            format!("--identity {}", path.display()),
+            "not a text file",
+            "pass an age identity file or an OpenSSH private key",
+        )
+    })?;
+    Ok(seal::age::parse_identities(
+        &crate::secret::AgeIdentityText::new(text.to_string()),
+        &format!("--identity {}", path.display()),
+    )?)
 }
 
 /// Exit code 0, for adapters.

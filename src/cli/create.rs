@@ -1,4 +1,4 @@
-//! `sealkey create`: args -> CreateSettings -> create() -> sealed output.
+//! `sealkey create`: args -> CreateSettings -> generate -> register (with --register) -> seal -> write.
 
 use super::common::{SealArgs, OK};
 use super::github_args::{runtime, GithubArgs};
@@ -202,7 +202,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         "the unsealed private key"
     };
     args.seal.check_destination(method, what)?;
-    let seal = args.seal.settings(method)?;
+    let seal = args.seal.settings(method, ui)?;
     if let Some(out) = &args.seal.out {
         check_out_directory(out)?;
     }

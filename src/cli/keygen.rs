@@ -76,12 +76,21 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
             check_plaintext_stdout("the unsealed private key", args.force_plaintext_to_tty)?;
             None
         }
-        _ => None,
-    };
-    if method.is_some() {
-        for problem in crate::harden::protect_process() {
-            ui.detail(&problem);
+        Some(m @ (SealMethod::Sops | SealMethod::SealedSecrets)) => {
+            return Err(Error::input(
+                format!("--seal {}", m.as_str()),
+                "keygen seals the bare private key with age only",
+                format!(
+                    "use `sealkey create --seal {}` for manifests, or --seal age here",
+                    m.as_str()
+                ),
+            )
+            .into())
         }
+        None => None,
+    };
+    for problem in crate::harden::protect_process() {
+        ui.detail(&problem);
     }
     let key = DeployKey::generate(args.key.key_type, &comment)?;
     let sealed = match &recipients {

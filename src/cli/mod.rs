@@ -56,6 +56,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Generate a deploy key and emit its consumer's manifests, sealed (the main job).
     Create(Box<create::CreateArgs>),
@@ -63,7 +64,7 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Seal YAML read from stdin (e.g. `kubectl create secret ... --dry-run=client -o yaml`).
     Seal(seal::SealCmdArgs),
-    /// Decrypt sealed output with an age identity; plaintext goes only to a pipe.
+    /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),
     /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
     Register(register::RegisterArgs),

@@ -18,7 +18,7 @@ pub struct SealCmdArgs {
 pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<u8> {
     let method = args.seal.method()?;
     args.seal.check_destination(method, "the unsealed input")?;
-    let settings = args.seal.settings(method)?;
+    let settings = args.seal.settings(method, ui)?;
     for problem in crate::harden::protect_process() {
         ui.detail(&problem);
     }

@@ -1,6 +1,6 @@
 //! `sealkey unseal`: open sealed output with an identity; plaintext only to a pipe.
 
-use super::common::{check_plaintext_stdout, read_input, write_stdout, OK};
+use super::common::{check_plaintext_stdout, into_text, read_input, write_stdout, OK};
 use super::Ui;
 use crate::error::Error;
 use crate::seal;
@@ -9,7 +9,7 @@ use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// Decrypt an age file written by sealkey or the age CLI.
+/// Decrypt an age file (sealkey or the age CLI) or SOPS YAML (sealkey or sops, MAC verified).
 ///
 /// The identity comes from --identity FILE (age identity lines or an ssh private key), or from a
 /// no-echo prompt when stdin is a terminal. Plaintext goes only to a pipe.
@@ -18,7 +18,8 @@ pub struct UnsealArgs {
     /// Sealed input (default: stdin).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
-    /// Identity file: AGE-SECRET-KEY-1... lines, or a passphrase-less ssh-ed25519/ssh-rsa key.
+    /// Identity file: AGE-SECRET-KEY-1... lines, or a passphrase-less ssh-ed25519/ssh-rsa key
+    /// (for SOPS files: the key Flux's sops-age Secret holds).
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Allow plaintext output to a terminal.
@@ -66,15 +67,21 @@ pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
     };
     let identities = seal::age::parse_identities(&identity_text, &identity_name)?;
     let (input, what) = read_input(args.input.as_deref())?;
-    if !seal::age::is_age_file(&input) {
-        return Err(Error::input(
-            what,
-            "not an age file",
-            "pass output of `sealkey create --seal age` or `age -e`",
-        )
-        .into());
+    if seal::age::is_age_file(&input) {
+        let plain = seal::age::unseal(&input, &identities, &what)?;
+        write_stdout(plain.expose_secret())?;
+        return Ok(OK);
     }
-    let plain = seal::age::unseal(&input, &identities, &what)?;
-    write_stdout(plain.expose_secret())?;
-    Ok(OK)
+    if seal::sops::looks_like_sops(&input) {
+        let text = into_text(input, &what)?;
+        let plain = seal::sops::unseal(text.expose_secret(), &what, &identities)?;
+        write_stdout(plain.expose_secret().as_bytes())?;
+        return Ok(OK);
+    }
+    Err(Error::input(
+        what,
+        "neither an age file nor SOPS YAML",
+        "pass output of `sealkey ... --seal age`, `--seal sops`, `age -e` or `sops -e`",
+    )
+    .into())
 }

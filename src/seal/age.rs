@@ -18,11 +18,23 @@ const RECIPIENT_HINT: &str = "pass an age1... X25519 recipient, an `ssh-ed25519 
 /// Parses each `--seal-to` value: an `age1...` recipient, an SSH public key line, or a recipients
 /// file (one per line, `#` comments, blank lines ignored), exactly as `age -R` reads files.
 pub fn parse_recipients(specs: &[String]) -> Result<Vec<Recipient>> {
+    Ok(parse_recipient_lines(specs)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// Like [`parse_recipients`], keeping each recipient's text (`age1...`, `ssh-ed25519 AAAA...`),
+/// which SOPS writes into its `sops.age[].recipient` entries.
+pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)>> {
     let mut out = Vec::new();
     for spec in specs {
         let spec = spec.trim();
         if looks_like_recipient(spec) {
-            out.push(parse_one(spec, &format!("--seal-to {}", shorten(spec)))?);
+            out.push((
+                spec.to_string(),
+                parse_one(spec, &format!("--seal-to {}", shorten(spec)))?,
+            ));
         } else {
             out.extend(read_recipients_file(Path::new(spec))?);
         }
@@ -52,8 +64,8 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Reads a recipients file as `age -R` does.
-pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
+/// Reads a recipients file as `age -R` does, keeping each recipient's text.
+pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::input(
             format!("--seal-to {}", path.display()),
@@ -74,10 +86,10 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(parse_one(
-            line,
-            &format!("{} line {}", path.display(), n + 1),
-        )?);
+        out.push((
+            line.to_string(),
+            parse_one(line, &format!("{} line {}", path.display(), n + 1))?,
+        ));
     }
     if out.is_empty() {
         return Err(Error::input(
@@ -156,8 +168,8 @@ pub fn seal_text(plaintext: &[u8], recipients: &[Recipient]) -> Result<String> {
 /// private key (ed25519 or RSA). `what` names the source in errors.
 pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identity>> {
     let body = text.expose_secret();
-    if body.contains("-----BEGIN OPENSSH PRIVATE KEY-----")
-        || body.contains("-----BEGIN RSA PRIVATE KEY-----")
+    if body.contains(crate::keygen::OPENSSH_PRIVATE_KEY_HEADER)
+        || body.contains(crate::keygen::RSA_PRIVATE_KEY_HEADER)
     {
         let id = ::age::ssh::Identity::from_buffer(body.as_bytes(), Some(what.to_string()))
             .map_err(|e| {

@@ -2,6 +2,8 @@
 //! whole stream), SOPS (per object, what Flux decrypts) and Bitnami Sealed Secrets.
 
 pub mod age;
+pub mod sealed_secrets;
+pub mod sops;
 
 /// How output is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -9,6 +11,10 @@ pub mod age;
 pub enum SealMethod {
     /// The whole YAML stream as one ASCII-armored age file (`age -d` or `sealkey unseal` opens it).
     Age,
+    /// One SOPS (age) document per Kubernetes object, as Flux's kustomize-controller decrypts it.
+    Sops,
+    /// Bitnami SealedSecrets for a controller's certificate (Secrets only; other objects pass).
+    SealedSecrets,
     /// No sealing: plaintext, allowed only to a pipe (`| kubectl apply -f -`), never a file or terminal.
     None,
 }
@@ -18,6 +24,8 @@ impl SealMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             SealMethod::Age => "age",
+            SealMethod::Sops => "sops",
+            SealMethod::SealedSecrets => "sealed-secrets",
             SealMethod::None => "none",
         }
     }
@@ -31,6 +39,10 @@ use crate::secret::SecretText;
 pub enum SealSettings {
     /// age to these recipients.
     Age(Vec<age::Recipient>),
+    /// SOPS to age recipients, per object.
+    Sops(sops::SopsSettings),
+    /// Sealed Secrets for a controller certificate and scope.
+    SealedSecrets(sealed_secrets::SealedSecretsSettings),
     /// Plaintext (only for a pipe).
     None,
 }
@@ -39,6 +51,8 @@ impl std::fmt::Debug for SealSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SealSettings::Age(r) => write!(f, "Age({} recipients)", r.len()),
+            SealSettings::Sops(s) => write!(f, "Sops({s:?})"),
+            SealSettings::SealedSecrets(s) => write!(f, "SealedSecrets({s:?})"),
             SealSettings::None => f.write_str("None"),
         }
     }
@@ -49,6 +63,8 @@ impl SealSettings {
     pub fn method(&self) -> SealMethod {
         match self {
             SealSettings::Age(_) => SealMethod::Age,
+            SealSettings::Sops(_) => SealMethod::Sops,
+            SealSettings::SealedSecrets(_) => SealMethod::SealedSecrets,
             SealSettings::None => SealMethod::None,
         }
     }
@@ -88,6 +104,24 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
                 recipients,
             )?))
         }
+        SealSettings::Sops(s) => Ok(SealedOutput::Sealed(sops::seal_documents(
+            stream.docs(),
+            s,
+        )?)),
+        SealSettings::SealedSecrets(s) => {
+            if stream.key_inline_in_values() {
+                return Err(Error::input(
+                    "--emit extra-secrets --seal sealed-secrets",
+                    "the key sits inside the HelmRelease's values, which a SealedSecret cannot hold",
+                    "use --seal sops for this shape, or --emit secret/helmrelease with Sealed Secrets",
+                ));
+            }
+            Ok(SealedOutput::Sealed(sealed_secrets::seal_documents(
+                stream.docs(),
+                s,
+                true,
+            )?))
+        }
         SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
     }
 }
@@ -98,16 +132,35 @@ pub fn seal_yaml_text(
     what: &str,
     settings: &SealSettings,
 ) -> Result<SealedOutput> {
+    let no_docs = || {
+        Error::input(what, "no YAML documents to seal", "pipe in a manifest, e.g. `kubectl create secret generic x --from-file=k=FILE --dry-run=client -o yaml`")
+    };
+    // age seals the bytes exactly as given, comments and all: the text only has to be YAML,
+    // which is checked without building the documents.
+    if let SealSettings::Age(recipients) = settings {
+        if !crate::yaml::has_documents(text.expose_secret(), what)? {
+            return Err(no_docs());
+        }
+        return Ok(SealedOutput::Sealed(age::seal_text(
+            text.expose_secret().as_bytes(),
+            recipients,
+        )?));
+    }
     let docs = crate::yaml::parse_stream(text.expose_secret(), what)?;
     if docs.is_empty() {
-        return Err(Error::input(what, "no YAML documents to seal", "pipe in a manifest, e.g. `kubectl create secret generic x --from-file=k=FILE --dry-run=client -o yaml`"));
+        return Err(no_docs());
     }
     let stream = ManifestStream::from_docs(docs);
     match settings {
-        // age seals the bytes exactly as given, comments and all.
-        SealSettings::Age(recipients) => Ok(SealedOutput::Sealed(age::seal_text(
-            text.expose_secret().as_bytes(),
-            recipients,
+        SealSettings::Age(_) => unreachable!("handled above"),
+        SealSettings::Sops(s) => Ok(SealedOutput::Sealed(sops::seal_documents(
+            stream.docs(),
+            s,
+        )?)),
+        SealSettings::SealedSecrets(s) => Ok(SealedOutput::Sealed(sealed_secrets::seal_documents(
+            stream.docs(),
+            s,
+            false,
         )?)),
         SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
     }

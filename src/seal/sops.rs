@@ -1,0 +1,1057 @@
+//! SOPS with age, as Flux's kustomize-controller decrypts it: every Kubernetes object becomes its
+//! own SOPS document with its own data key, `sops` block and MAC. Also the way back: opening SOPS
+//! documents (ours or the real `sops`'s) with an identity, MAC verified, and re-sealing a file so
+//! that unchanged values keep their ciphertext.
+//!
+//! The value format, AAD and MAC rules follow getsops/sops (`aes/cipher.go`, `sops.go`): values
+//! become `ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]` under AES-256-GCM with a 32-byte IV
+//! and the AAD `key:path:`; the MAC is SHA-512 over every leaf's plaintext bytes in document
+//! order, upper-case hex, encrypted with the `lastmodified` time as AAD.
+
+use super::age::{self as agefmt, Identity, Recipient};
+use crate::emit::wipe_value;
+use crate::error::{Error, Result};
+use aes_gcm::aead::consts::U32;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes256;
+use aes_gcm::AesGcm;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256, Sha512};
+use std::collections::HashMap;
+use zeroize::Zeroizing;
+
+/// AES-256-GCM with SOPS's 32-byte IV.
+type SopsAes = AesGcm<Aes256, U32>;
+
+/// The selection Flux users write for Kubernetes Secrets.
+pub const DEFAULT_ENCRYPTED_REGEX: &str = "^(data|stringData)$";
+
+/// The SOPS format version written into `sops.version` (the release whose format this follows).
+pub const FORMAT_VERSION: &str = "3.13.2";
+
+/// `sha256("sops")`: the MAC's first bytes when `mac_only_encrypted` is set (sops.go).
+const MAC_ONLY_ENCRYPTED_INIT: &str =
+    "8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69";
+
+/// An age recipient with the text SOPS records for it.
+struct SopsRecipient {
+    text: String,
+    recipient: Recipient,
+}
+
+/// Everything `--seal sops` needs: recipients, the selection rule, and (for `--update`) the
+/// previously sealed file opened with its identity.
+pub struct SopsSettings {
+    recipients: Vec<SopsRecipient>,
+    encrypted_regex: String,
+    rule: Rule,
+    previous: Vec<Previous>,
+    lastmodified: Option<String>,
+}
+
+impl std::fmt::Debug for SopsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SopsSettings")
+            .field(
+                "recipients",
+                &self
+                    .recipients
+                    .iter()
+                    .map(|r| r.text.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("encrypted_regex", &self.encrypted_regex)
+            .field("previous_documents", &self.previous.len())
+            .finish()
+    }
+}
+
+impl SopsSettings {
+    /// Parses `--seal-to` values and `--encrypted-regex`. At least one recipient must be an
+    /// `age1...` X25519 key: Flux decrypts only with those, never with SSH keys.
+    pub fn new(seal_to: &[String], encrypted_regex: Option<&str>) -> Result<Self> {
+        let recipients: Vec<SopsRecipient> = agefmt::parse_recipient_lines(seal_to)?
+            .into_iter()
+            .map(|(text, recipient)| SopsRecipient { text, recipient })
+            .collect();
+        if !recipients.iter().any(|r| r.text.starts_with("age1")) {
+            return Err(Error::input(
+                "--seal sops --seal-to",
+                "no age1... recipient: Flux's kustomize-controller decrypts SOPS only with age X25519 identities, never with SSH keys",
+                "add --seal-to age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people",
+            ));
+        }
+        let encrypted_regex = encrypted_regex
+            .unwrap_or(DEFAULT_ENCRYPTED_REGEX)
+            .to_string();
+        let rule = Rule::EncryptedRegex(compile(&encrypted_regex, "--encrypted-regex")?);
+        Ok(Self {
+            recipients,
+            encrypted_regex,
+            rule,
+            previous: Vec::new(),
+            lastmodified: None,
+        })
+    }
+
+    /// Warnings for people (not errors): SSH recipients Flux cannot use.
+    pub fn warnings(&self) -> Vec<String> {
+        self.recipients
+            .iter()
+            .filter(|r| !r.text.starts_with("age1"))
+            .map(|r| {
+                format!(
+                    "SOPS recipient {} is an SSH key: people can decrypt with it, Flux cannot (it uses the age1... recipients)",
+                    short(&r.text)
+                )
+            })
+            .collect()
+    }
+
+    /// Re-sealing: opens `previous` (a SOPS file sealkey or sops wrote) with `identities` and
+    /// remembers, per object, its data key and the IV of every value, so unchanged values keep
+    /// their ciphertext and unchanged objects come out byte for byte as before.
+    pub fn with_previous(
+        mut self,
+        previous: &str,
+        what: &str,
+        identities: &[Identity],
+    ) -> Result<Self> {
+        let docs = crate::yaml::parse_stream(previous, what)?;
+        let opened = open_stream(docs, what, identities, true)?;
+        self.previous = opened
+            .into_iter()
+            .filter_map(|o| {
+                let sops = o.sops?;
+                let mut plain = o.plain;
+                let id = object_id(&plain);
+                wipe_value(&mut plain);
+                Some(Previous {
+                    id: id?,
+                    data_key: sops.data_key,
+                    block: sops.block,
+                    mac_hex: sops.mac_hex,
+                    ivs: sops.ivs,
+                })
+            })
+            .collect();
+        Ok(self)
+    }
+
+    /// Fixes `lastmodified` (tests and reproducible output); by default it is the current time.
+    pub fn with_lastmodified(mut self, ts: jiff::Timestamp) -> Self {
+        self.lastmodified = Some(rfc3339(ts));
+        self
+    }
+
+    /// How many objects of the previous file can be re-used.
+    pub fn previous_objects(&self) -> usize {
+        self.previous.len()
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 40 {
+        format!("{}...", &s[..37])
+    } else {
+        s.to_string()
+    }
+}
+
+fn compile(re: &str, what: &str) -> Result<regex::Regex> {
+    regex::Regex::new(re).map_err(|e| {
+        Error::input(
+            format!("{what} {re}"),
+            format!("not a valid regular expression ({e})"),
+            "write it as sops does, e.g. ^(data|stringData)$",
+        )
+    })
+}
+
+fn rfc3339(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Which values a document encrypts (sops `shouldBeEncrypted`): a value is encrypted when a key
+/// on its path matches (regex/suffix rules), or unless one does (the `un...` rules).
+enum Rule {
+    EncryptedRegex(regex::Regex),
+    UnencryptedRegex(regex::Regex),
+    EncryptedSuffix(String),
+    UnencryptedSuffix(String),
+}
+
+impl Rule {
+    fn should_encrypt(&self, path: &[String]) -> bool {
+        match self {
+            Rule::EncryptedRegex(re) => path.iter().any(|k| re.is_match(k)),
+            Rule::UnencryptedRegex(re) => !path.iter().any(|k| re.is_match(k)),
+            Rule::EncryptedSuffix(s) => path.iter().any(|k| k.ends_with(s.as_str())),
+            Rule::UnencryptedSuffix(s) => !path.iter().any(|k| k.ends_with(s.as_str())),
+        }
+    }
+
+    /// The rule a `sops` block declares (sops's default is `unencrypted_suffix: _unencrypted`).
+    fn from_block(block: &Map<String, Value>, label: &str) -> Result<Rule> {
+        let get = |k: &str| {
+            block
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let bad = |k: &str, e: regex::Error| {
+            Error::input(
+                label,
+                format!("sops.{k} is not a regular expression this reader supports ({e})"),
+                "re-encrypt the file with a simpler rule",
+            )
+        };
+        if let Some(re) = get("encrypted_regex") {
+            return Ok(Rule::EncryptedRegex(
+                regex::Regex::new(re).map_err(|e| bad("encrypted_regex", e))?,
+            ));
+        }
+        if let Some(re) = get("unencrypted_regex") {
+            return Ok(Rule::UnencryptedRegex(
+                regex::Regex::new(re).map_err(|e| bad("unencrypted_regex", e))?,
+            ));
+        }
+        if let Some(s) = get("encrypted_suffix") {
+            return Ok(Rule::EncryptedSuffix(s.to_string()));
+        }
+        if block.contains_key("encrypted_comment_regex")
+            || block.contains_key("unencrypted_comment_regex")
+        {
+            return Err(Error::input(
+                label,
+                "comment-based SOPS selection rules are not supported",
+                "re-encrypt with encrypted_regex (what Flux users use)",
+            ));
+        }
+        Ok(Rule::UnencryptedSuffix(
+            get("unencrypted_suffix")
+                .unwrap_or("_unencrypted")
+                .to_string(),
+        ))
+    }
+}
+
+/// A previously sealed object, opened for `--update`.
+struct Previous {
+    id: ObjectId,
+    data_key: Zeroizing<[u8; 32]>,
+    block: Map<String, Value>,
+    mac_hex: String,
+    ivs: HashMap<IvKey, [u8; 32]>,
+}
+
+/// `(apiVersion, kind, namespace, name)`: how `--update` pairs old and new objects.
+type ObjectId = (String, String, String, String);
+
+fn object_id(doc: &Value) -> Option<ObjectId> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let name = doc["metadata"]["name"].as_str()?;
+    Some((
+        s(&doc["apiVersion"]),
+        s(&doc["kind"]),
+        s(&doc["metadata"]["namespace"]),
+        name.to_string(),
+    ))
+}
+
+/// A value's place and content, without keeping the plaintext: `(aad, type, sha256(plaintext))`.
+type IvKey = (String, &'static str, [u8; 32]);
+
+fn iv_key(aad: &str, ty: &'static str, plain: &[u8]) -> IvKey {
+    (aad.to_string(), ty, Sha256::digest(plain).into())
+}
+
+/// A leaf's type name and bytes, as sops's `ToBytes` and `Cipher.Encrypt` render them.
+fn leaf_bytes(v: &Value) -> Option<(&'static str, Zeroizing<Vec<u8>>)> {
+    match v {
+        Value::String(s) => Some(("str", Zeroizing::new(s.as_bytes().to_vec()))),
+        Value::Bool(b) => Some((
+            "bool",
+            Zeroizing::new(if *b {
+                b"True".to_vec()
+            } else {
+                b"False".to_vec()
+            }),
+        )),
+        Value::Number(n) if n.is_f64() => Some((
+            "float",
+            Zeroizing::new(format_float(n.as_f64().unwrap_or_default()).into_bytes()),
+        )),
+        Value::Number(n) => Some(("int", Zeroizing::new(n.to_string().into_bytes()))),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
+fn format_float(v: f64) -> String {
+    format!("{v}")
+}
+
+fn aad_of(path: &[String]) -> String {
+    let mut s = path.join(":");
+    s.push(':');
+    s
+}
+
+fn encrypt_value(
+    cipher: &SopsAes,
+    iv: &[u8; 32],
+    plain: &[u8],
+    aad: &str,
+    ty: &str,
+) -> Result<String> {
+    let mut buf = Zeroizing::new(plain.to_vec());
+    let tag = cipher
+        .encrypt_in_place_detached(GenericArray::from_slice(iv), aad.as_bytes(), &mut buf)
+        .map_err(|_| Error::crypto(aad, "AES-GCM encryption failed", "report this as a bug"))?;
+    Ok(format!(
+        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
+        B64.encode(&*buf),
+        B64.encode(iv),
+        B64.encode(tag),
+        ty
+    ))
+}
+
+struct Encrypted {
+    data: Vec<u8>,
+    iv: [u8; 32],
+    tag: [u8; 16],
+    ty: String,
+}
+
+/// Parses `ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]`.
+fn parse_encrypted(s: &str) -> Option<Encrypted> {
+    let inner = s.strip_prefix("ENC[AES256_GCM,data:")?;
+    let inner = inner.strip_suffix(']')?;
+    let (data, rest) = inner.split_once(",iv:")?;
+    let (iv, rest) = rest.split_once(",tag:")?;
+    let (tag, ty) = rest.split_once(",type:")?;
+    Some(Encrypted {
+        data: B64.decode(data).ok()?,
+        iv: B64.decode(iv).ok()?.try_into().ok()?,
+        tag: B64.decode(tag).ok()?.try_into().ok()?,
+        ty: ty.to_string(),
+    })
+}
+
+fn decrypt_value(
+    cipher: &SopsAes,
+    enc: &Encrypted,
+    aad: &str,
+) -> std::result::Result<Zeroizing<Vec<u8>>, ()> {
+    let mut buf = Zeroizing::new(enc.data.clone());
+    cipher
+        .decrypt_in_place_detached(
+            GenericArray::from_slice(&enc.iv),
+            aad.as_bytes(),
+            &mut buf,
+            GenericArray::from_slice(&enc.tag),
+        )
+        .map_err(|_| ())?;
+    Ok(buf)
+}
+
+/// Seals each object of `docs` as its own SOPS document and renders the YAML stream. Objects with
+/// no value the rule selects (e.g. a mount patch) are written as they are, without a `sops` block.
+pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String> {
+    let lastmodified = settings
+        .lastmodified
+        .clone()
+        .unwrap_or_else(|| rfc3339(jiff::Timestamp::now()));
+    let recipient_texts: Vec<&str> = settings
+        .recipients
+        .iter()
+        .map(|r| r.text.as_str())
+        .collect();
+    let mut out_docs = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        let label = doc_label(doc, i);
+        let Some(map) = doc.as_object() else {
+            return Err(Error::input(
+                &label,
+                "not a mapping",
+                "SOPS seals Kubernetes objects (YAML mappings)",
+            ));
+        };
+        if map.contains_key("sops") {
+            return Err(Error::input(
+                &label,
+                "already has a top-level `sops` block",
+                "unseal it first, or use `sealkey seal --seal sops --update FILE` to re-seal a changed plaintext",
+            ));
+        }
+        let previous = object_id(doc).and_then(|id| {
+            settings.previous.iter().find(|p| {
+                p.id == id
+                    && block_recipients(&p.block) == recipient_texts
+                    && p.block.get("encrypted_regex").and_then(Value::as_str)
+                        == Some(settings.encrypted_regex.as_str())
+            })
+        });
+        let data_key: Zeroizing<[u8; 32]> = match previous {
+            Some(p) => p.data_key.clone(),
+            None => {
+                let mut k = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(&mut *k);
+                k
+            }
+        };
+        let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
+        let mut walker = EncryptWalk {
+            cipher: &cipher,
+            rule: &settings.rule,
+            mac: Sha512::new(),
+            reuse: previous.map(|p| &p.ivs),
+            encrypted_any: false,
+        };
+        let mut path = Vec::new();
+        let sealed = walker.walk(doc, &mut path)?;
+        if !walker.encrypted_any {
+            out_docs.push(sealed);
+            continue;
+        }
+        let mac_hex = hex::encode_upper(walker.mac.finalize());
+        let block = match previous {
+            // Nothing changed: the old block (same lastmodified, same MAC ciphertext) stays.
+            Some(p) if p.mac_hex == mac_hex => Value::Object(p.block.clone()),
+            Some(p) => new_block(
+                &cipher,
+                &mac_hex,
+                &lastmodified,
+                p.block.get("age").cloned().unwrap_or_default(),
+                &settings.encrypted_regex,
+            )?,
+            None => {
+                let mut age_entries = Vec::with_capacity(settings.recipients.len());
+                for r in &settings.recipients {
+                    let enc = agefmt::seal_text(&data_key[..], std::slice::from_ref(&r.recipient))?;
+                    age_entries.push(json!({ "recipient": r.text, "enc": enc }));
+                }
+                new_block(
+                    &cipher,
+                    &mac_hex,
+                    &lastmodified,
+                    Value::Array(age_entries),
+                    &settings.encrypted_regex,
+                )?
+            }
+        };
+        let mut sealed = sealed;
+        if let Value::Object(m) = &mut sealed {
+            m.insert("sops".into(), block);
+        }
+        out_docs.push(sealed);
+    }
+    Ok(crate::yaml::to_yaml_stream(&out_docs).to_string())
+}
+
+fn new_block(
+    cipher: &SopsAes,
+    mac_hex: &str,
+    lastmodified: &str,
+    age_entries: Value,
+    encrypted_regex: &str,
+) -> Result<Value> {
+    let mut iv = [0u8; 32];
+    OsRng.fill_bytes(&mut iv);
+    let mac = encrypt_value(cipher, &iv, mac_hex.as_bytes(), lastmodified, "str")?;
+    Ok(json!({
+        "age": age_entries,
+        "lastmodified": lastmodified,
+        "mac": mac,
+        "encrypted_regex": encrypted_regex,
+        "version": FORMAT_VERSION,
+    }))
+}
+
+fn block_recipients(block: &Map<String, Value>) -> Vec<&str> {
+    // A block that also uses other key services cannot be re-wrapped from age alone.
+    let other_services = ["kms", "pgp", "gcp_kms", "azure_kv", "hc_vault"]
+        .iter()
+        .any(|k| block.get(*k).is_some_and(|v| !v.is_null()));
+    if other_services {
+        return Vec::new();
+    }
+    block
+        .get("age")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|e| e["recipient"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+struct EncryptWalk<'a> {
+    cipher: &'a SopsAes,
+    rule: &'a Rule,
+    mac: Sha512,
+    reuse: Option<&'a HashMap<IvKey, [u8; 32]>>,
+    encrypted_any: bool,
+}
+
+impl EncryptWalk<'_> {
+    fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> Result<Value> {
+        match v {
+            Value::Object(m) => {
+                let mut out = Map::with_capacity(m.len());
+                for (k, child) in m {
+                    path.push(k.clone());
+                    let sealed = self.walk(child, path)?;
+                    path.pop();
+                    out.insert(k.clone(), sealed);
+                }
+                Ok(Value::Object(out))
+            }
+            // List items share their parent's path (sops adds no index).
+            Value::Array(a) => a
+                .iter()
+                .map(|item| self.walk(item, path))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
+            Value::Null => Ok(Value::Null),
+            leaf => {
+                let (ty, bytes) = leaf_bytes(leaf).expect("scalars have bytes");
+                self.mac.update(&bytes[..]);
+                if !self.rule.should_encrypt(path) {
+                    return Ok(leaf.clone());
+                }
+                self.encrypted_any = true;
+                if bytes.is_empty() && ty == "str" {
+                    return Ok(Value::String(String::new()));
+                }
+                let aad = aad_of(path);
+                let iv = self
+                    .reuse
+                    .and_then(|ivs| ivs.get(&iv_key(&aad, ty, &bytes)).copied())
+                    .unwrap_or_else(|| {
+                        let mut iv = [0u8; 32];
+                        OsRng.fill_bytes(&mut iv);
+                        iv
+                    });
+                Ok(Value::String(encrypt_value(
+                    self.cipher,
+                    &iv,
+                    &bytes,
+                    &aad,
+                    ty,
+                )?))
+            }
+        }
+    }
+}
+
+/// `document 2 (Secret dev/airflow-ssh-secret)`: names a document in messages, never its content.
+fn doc_label(doc: &Value, index: usize) -> String {
+    let kind = doc["kind"].as_str().unwrap_or("object");
+    let name = doc["metadata"]["name"].as_str();
+    let ns = doc["metadata"]["namespace"].as_str();
+    match (name, ns) {
+        (Some(n), Some(ns)) => format!("document {} ({kind} {ns}/{n})", index + 1),
+        (Some(n), None) => format!("document {} ({kind} {n})", index + 1),
+        _ => format!("document {} ({kind})", index + 1),
+    }
+}
+
+/// Whether `bytes` look like SOPS YAML (a top-level `sops:` key holding a MAC).
+pub fn looks_like_sops(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let has_top_sops = text.starts_with("sops:") || text.contains("\nsops:");
+    has_top_sops && (text.contains("mac: ENC[AES256_GCM") || text.contains("\"mac\":"))
+}
+
+/// Opens every SOPS document of `text` with `identities`, verifying each MAC, and returns the
+/// plaintext YAML stream (documents without a `sops` block pass through). A document whose value
+/// or MAC was altered is refused, naming it.
+pub fn unseal(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+) -> Result<crate::secret::SecretText> {
+    let docs = crate::yaml::parse_stream(text, what)?;
+    if !docs
+        .iter()
+        .any(|d| d.get("sops").is_some_and(Value::is_object))
+    {
+        return Err(Error::input(
+            what,
+            "no SOPS document in it (no top-level `sops` block)",
+            "pass a file written by `sealkey ... --seal sops` or by sops",
+        ));
+    }
+    let opened = open_stream(docs, what, identities, false)?;
+    let mut plain: Vec<Value> = opened.into_iter().map(|o| o.plain).collect();
+    let text = crate::yaml::to_yaml_stream(&plain);
+    plain.iter_mut().for_each(wipe_value);
+    Ok(crate::secret::SecretText::from(text))
+}
+
+/// One document, opened.
+struct Opened {
+    plain: Value,
+    sops: Option<OpenedSops>,
+}
+
+struct OpenedSops {
+    data_key: Zeroizing<[u8; 32]>,
+    block: Map<String, Value>,
+    mac_hex: String,
+    ivs: HashMap<IvKey, [u8; 32]>,
+}
+
+/// Opens documents. Each carries its own MAC, except a multi-document file written by `sops`
+/// itself, which repeats one `sops` block in every document with one MAC over all of them.
+fn open_stream(
+    docs: Vec<Value>,
+    what: &str,
+    identities: &[Identity],
+    collect_ivs: bool,
+) -> Result<Vec<Opened>> {
+    let shared_block = docs.len() > 1
+        && docs
+            .iter()
+            .all(|d| d.get("sops").is_some_and(Value::is_object))
+        && docs.windows(2).all(|w| w[0]["sops"] == w[1]["sops"]);
+    if shared_block {
+        let label = format!("{what} (one sops block over {} documents)", docs.len());
+        let block = docs[0]["sops"].as_object().cloned().unwrap_or_default();
+        let data_key = open_data_key(&block, &label, identities)?;
+        let rule = Rule::from_block(&block, &label)?;
+        let mut mac = mac_hasher(&block);
+        let mut out = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.into_iter().enumerate() {
+            let label = format!("{what} {}", doc_label(&doc, i));
+            let mut ivs = HashMap::new();
+            let plain = decrypt_doc(
+                doc,
+                &label,
+                &data_key,
+                &rule,
+                &block,
+                &mut mac,
+                collect_ivs.then_some(&mut ivs),
+            )?;
+            out.push(Opened {
+                plain,
+                sops: Some(OpenedSops {
+                    data_key: data_key.clone(),
+                    block: block.clone(),
+                    mac_hex: String::new(),
+                    ivs,
+                }),
+            });
+        }
+        let mac_hex = check_mac(&block, &data_key, mac, &label)?;
+        for o in &mut out {
+            if let Some(s) = &mut o.sops {
+                s.mac_hex = mac_hex.clone();
+            }
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let label = format!("{what} {}", doc_label(&doc, i));
+        let Some(block) = doc.get("sops").and_then(Value::as_object).cloned() else {
+            out.push(Opened {
+                plain: doc,
+                sops: None,
+            });
+            continue;
+        };
+        let data_key = open_data_key(&block, &label, identities)?;
+        let rule = Rule::from_block(&block, &label)?;
+        let mut mac = mac_hasher(&block);
+        let mut ivs = HashMap::new();
+        let plain = decrypt_doc(
+            doc,
+            &label,
+            &data_key,
+            &rule,
+            &block,
+            &mut mac,
+            collect_ivs.then_some(&mut ivs),
+        )?;
+        let mac_hex = check_mac(&block, &data_key, mac, &label)?;
+        out.push(Opened {
+            plain,
+            sops: Some(OpenedSops {
+                data_key,
+                block,
+                mac_hex,
+                ivs,
+            }),
+        });
+    }
+    Ok(out)
+}
+
+fn mac_only_encrypted(block: &Map<String, Value>) -> bool {
+    block.get("mac_only_encrypted") == Some(&Value::Bool(true))
+}
+
+fn mac_hasher(block: &Map<String, Value>) -> Sha512 {
+    let mut h = Sha512::new();
+    if mac_only_encrypted(block) {
+        h.update(hex::decode(MAC_ONLY_ENCRYPTED_INIT).expect("constant hex"));
+    }
+    h
+}
+
+/// Recovers the 32-byte data key from the first `sops.age` entry an identity opens.
+fn open_data_key(
+    block: &Map<String, Value>,
+    label: &str,
+    identities: &[Identity],
+) -> Result<Zeroizing<[u8; 32]>> {
+    let entries = block
+        .get("age")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if entries.is_empty() {
+        let others: Vec<&str> = ["kms", "pgp", "gcp_kms", "azure_kv", "hc_vault"]
+            .into_iter()
+            .filter(|k| block.get(*k).is_some_and(|v| !v.is_null()))
+            .collect();
+        return Err(Error::input(
+            label,
+            format!(
+                "its data key is not sealed to any age recipient{}",
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (only {})", others.join(", "))
+                }
+            ),
+            "decrypt it with sops and the matching key service",
+        ));
+    }
+    for entry in &entries {
+        let Some(enc) = entry["enc"].as_str() else {
+            continue;
+        };
+        if let Ok(key) = agefmt::unseal(enc.as_bytes(), identities, label) {
+            let bytes = key.expose_secret();
+            if bytes.len() == 32 {
+                let mut k = Zeroizing::new([0u8; 32]);
+                k.copy_from_slice(bytes);
+                return Ok(k);
+            }
+        }
+    }
+    let recipients: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e["recipient"].as_str().map(short))
+        .collect();
+    Err(Error::crypto(
+        label,
+        format!(
+            "none of the identities opens its data key (sealed to: {})",
+            recipients.join(", ")
+        ),
+        "pass --identity with the age identity of one of those recipients",
+    ))
+}
+
+/// Decrypts one document's values (feeding the MAC) and drops its `sops` block.
+fn decrypt_doc(
+    doc: Value,
+    label: &str,
+    data_key: &[u8; 32],
+    rule: &Rule,
+    block: &Map<String, Value>,
+    mac: &mut Sha512,
+    ivs: Option<&mut HashMap<IvKey, [u8; 32]>>,
+) -> Result<Value> {
+    let cipher = SopsAes::new(GenericArray::from_slice(data_key));
+    let mut walker = DecryptWalk {
+        cipher: &cipher,
+        rule,
+        mac,
+        mac_only_encrypted: mac_only_encrypted(block),
+        ivs,
+        label,
+    };
+    let mut doc = doc;
+    if let Value::Object(m) = &mut doc {
+        m.shift_remove("sops");
+    }
+    let mut path = Vec::new();
+    let result = walker.walk(&doc, &mut path);
+    wipe_value(&mut doc);
+    result
+}
+
+/// Compares the computed MAC with the document's `sops.mac`; returns the MAC hex.
+fn check_mac(
+    block: &Map<String, Value>,
+    data_key: &[u8; 32],
+    mac: Sha512,
+    label: &str,
+) -> Result<String> {
+    let computed = hex::encode_upper(mac.finalize());
+    let tampered = |why: &str| {
+        Error::crypto(
+            label,
+            format!("MAC check failed: {why}"),
+            "the document was altered after it was sealed; restore it from git history or re-seal it",
+        )
+    };
+    let Some(stored) = block.get("mac").and_then(Value::as_str) else {
+        return Err(tampered("it has no sops.mac"));
+    };
+    let lastmodified = block
+        .get("lastmodified")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let enc =
+        parse_encrypted(stored).ok_or_else(|| tampered("sops.mac is not an ENC[...] value"))?;
+    let cipher = SopsAes::new(GenericArray::from_slice(data_key));
+    let plain = decrypt_value(&cipher, &enc, lastmodified)
+        .map_err(|_| tampered("sops.mac does not authenticate (it or lastmodified was changed)"))?;
+    if !plain.eq_ignore_ascii_case(computed.as_bytes()) {
+        return Err(tampered("the values do not match sops.mac"));
+    }
+    Ok(computed)
+}
+
+struct DecryptWalk<'a> {
+    cipher: &'a SopsAes,
+    rule: &'a Rule,
+    mac: &'a mut Sha512,
+    mac_only_encrypted: bool,
+    ivs: Option<&'a mut HashMap<IvKey, [u8; 32]>>,
+    label: &'a str,
+}
+
+impl DecryptWalk<'_> {
+    fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> Result<Value> {
+        match v {
+            Value::Object(m) => {
+                let mut out = Map::with_capacity(m.len());
+                for (k, child) in m {
+                    path.push(k.clone());
+                    let plain = self.walk(child, path)?;
+                    path.pop();
+                    out.insert(k.clone(), plain);
+                }
+                Ok(Value::Object(out))
+            }
+            Value::Array(a) => a
+                .iter()
+                .map(|item| self.walk(item, path))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
+            Value::Null => Ok(Value::Null),
+            leaf => {
+                let encrypted = self.rule.should_encrypt(path);
+                let plain = if encrypted {
+                    self.decrypt_leaf(leaf, path)?
+                } else {
+                    leaf.clone()
+                };
+                if !self.mac_only_encrypted || encrypted {
+                    if let Some((_, bytes)) = leaf_bytes(&plain) {
+                        self.mac.update(&bytes[..]);
+                    }
+                }
+                Ok(plain)
+            }
+        }
+    }
+
+    fn decrypt_leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
+        let at = format!("{} value at {}", self.label, path.join("."));
+        let Some(s) = leaf.as_str() else {
+            return Err(Error::input(
+                &at,
+                "the rule says this value is encrypted, but it is not an ENC[...] string",
+                "the document was altered after it was sealed; restore or re-seal it",
+            ));
+        };
+        if s.is_empty() {
+            return Ok(Value::String(String::new()));
+        }
+        let enc = parse_encrypted(s).ok_or_else(|| {
+            Error::crypto(
+                &at,
+                "not a readable ENC[AES256_GCM,...] value",
+                "the document was altered after it was sealed; restore or re-seal it",
+            )
+        })?;
+        let aad = aad_of(path);
+        let plain = decrypt_value(self.cipher, &enc, &aad).map_err(|_| {
+            Error::crypto(
+                &at,
+                "the value does not authenticate (altered, moved to another key, or sealed with another data key)",
+                "restore the document from git history or re-seal it",
+            )
+        })?;
+        let bad_type = || {
+            Error::crypto(
+                &at,
+                format!("the decrypted value is not a valid {}", enc.ty),
+                "re-seal the document",
+            )
+        };
+        let text = std::str::from_utf8(&plain).map_err(|_| bad_type())?;
+        let value = match enc.ty.as_str() {
+            "str" | "bytes" => Value::String(text.to_string()),
+            "int" | "int64" => Value::from(text.parse::<i64>().map_err(|_| bad_type())?),
+            "float" => serde_json::Number::from_f64(text.parse::<f64>().map_err(|_| bad_type())?)
+                .map(Value::Number)
+                .ok_or_else(bad_type)?,
+            "bool" => Value::Bool(match text {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                _ => return Err(bad_type()),
+            }),
+            other => {
+                return Err(Error::crypto(
+                    &at,
+                    format!("unknown SOPS value type `{other}`"),
+                    "re-seal the document",
+                ))
+            }
+        };
+        if let Some(ivs) = self.ivs.as_deref_mut() {
+            if let Some((ty, bytes)) = leaf_bytes(&value) {
+                ivs.insert(iv_key(&aad, ty, &bytes), enc.iv);
+            }
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::AgeIdentityText;
+
+    fn identity() -> (String, Vec<Identity>) {
+        let id = ::age::x25519::Identity::generate();
+        use ::age::secrecy::ExposeSecret;
+        let text = AgeIdentityText::new(id.to_string().expose_secret().to_string());
+        (
+            id.to_public().to_string(),
+            agefmt::parse_identities(&text, "id").unwrap(),
+        )
+    }
+
+    fn secret() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "dev", "labels": {"a": "b"}},
+            "type": "Opaque",
+            "data": {"k": "c2VjcmV0", "empty": "", "n": 5, "b": true, "l": ["x", "y"]},
+        })
+    }
+
+    #[test]
+    fn sealed_values_match_the_sops_format_and_open_again() {
+        let (r, ids) = identity();
+        let settings = SopsSettings::new(&[r], None).unwrap();
+        let out = seal_documents(&[secret()], &settings).unwrap();
+        assert!(!out.contains("c2VjcmV0"), "{out}");
+        assert!(out.contains("k: ENC[AES256_GCM,data:"), "{out}");
+        assert!(
+            out.contains("type:int]") && out.contains("type:bool]"),
+            "{out}"
+        );
+        assert!(out.contains("empty: \"\""), "{out}");
+        assert!(
+            out.contains("encrypted_regex: ^(data|stringData)$"),
+            "{out}"
+        );
+        assert!(out.contains("name: s\n"), "metadata stays readable: {out}");
+        let plain = unseal(&out, "t", &ids).unwrap();
+        let back = crate::yaml::parse_stream(plain.expose_secret(), "t").unwrap();
+        assert_eq!(back, vec![secret()]);
+    }
+
+    #[test]
+    fn a_changed_value_or_mac_is_refused_naming_the_document() {
+        let (r, ids) = identity();
+        let out = seal_documents(&[secret()], &SopsSettings::new(&[r], None).unwrap()).unwrap();
+        let flip = |needle: &str| {
+            let at = out.find(needle).unwrap() + needle.len();
+            let mut b = out.clone().into_bytes();
+            b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        };
+        for needle in ["k: ENC[AES256_GCM,data:", "mac: ENC[AES256_GCM,data:"] {
+            let err = unseal(&flip(needle), "in.yaml", &ids).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(
+                err.to_string().contains("document 1 (Secret dev/s)"),
+                "{err}"
+            );
+        }
+        // An unencrypted value changed: only the MAC can tell.
+        let err = unseal(&out.replace("a: b", "a: c"), "in.yaml", &ids).unwrap_err();
+        assert!(err.to_string().contains("MAC check failed"), "{err}");
+    }
+
+    #[test]
+    fn ssh_only_recipients_are_refused_for_flux() {
+        let key = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "x").unwrap();
+        let err = SopsSettings::new(&[key.public_openssh().to_string()], None).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("no age1... recipient"), "{err}");
+        let (r, _) = identity();
+        let s = SopsSettings::new(&[r, key.public_openssh().to_string()], None).unwrap();
+        assert_eq!(s.warnings().len(), 1);
+    }
+
+    #[test]
+    fn update_keeps_ciphertext_of_unchanged_values() {
+        let (r, ids) = identity();
+        let first =
+            seal_documents(&[secret()], &SopsSettings::new(&[r.clone()], None).unwrap()).unwrap();
+        let again = SopsSettings::new(&[r.clone()], None)
+            .unwrap()
+            .with_previous(&first, "old", &ids)
+            .unwrap();
+        assert_eq!(seal_documents(&[secret()], &again).unwrap(), first);
+        let mut changed = secret();
+        changed["data"]["n"] = json!(6);
+        let second = seal_documents(&[changed.clone()], &again).unwrap();
+        let line = |t: &str, k: &str| {
+            t.lines()
+                .find(|l| l.trim_start().starts_with(k))
+                .unwrap_or_else(|| panic!("{k} in {t}"))
+                .to_string()
+        };
+        assert_eq!(line(&second, "k: "), line(&first, "k: "));
+        assert_ne!(line(&second, "\"n\": "), line(&first, "\"n\": "));
+        let plain = unseal(&second, "t", &ids).unwrap();
+        assert_eq!(
+            crate::yaml::parse_stream(plain.expose_secret(), "t").unwrap(),
+            vec![changed]
+        );
+    }
+
+    #[test]
+    fn debug_of_settings_shows_no_key_material() {
+        let (r, ids) = identity();
+        let first =
+            seal_documents(&[secret()], &SopsSettings::new(&[r.clone()], None).unwrap()).unwrap();
+        let s = SopsSettings::new(&[r], None)
+            .unwrap()
+            .with_previous(&first, "old", &ids)
+            .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("c2VjcmV0") && !dbg.contains("data_key"),
+            "{dbg}"
+        );
+    }
+}
