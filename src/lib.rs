@@ -2,6 +2,9 @@
 //! on, generated in memory, registered on GitHub, sealed (age, SOPS, Sealed Secrets) and emitted
 //! for their consumers, without a private key ever touching disk unsealed.
 //!
+//! [`github`] registers, lists, audits and prunes deploy keys through GitHub's REST API (and
+//! reads `/meta` host keys); the rest works offline.
+//!
 //! The library never prints and never reads the terminal; `sealkey::cli` is the only part that
 //! talks to people.
 //!

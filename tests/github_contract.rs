@@ -214,20 +214,20 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // create --register --read-write with host keys from /meta (Prism's dynamic /meta has
-    // random strings for keys, so this run stops at the host keys; the request still counts).
-    let _ = cli(
+    // create --register with host keys from /meta (Prism's dynamic /meta has random strings for
+    // keys, so this run stops at the host keys, exit 3, before a key exists; the request counts).
+    let out = cli(
         &[
             "create",
             "--repo",
             "acme/dags",
             "--register",
-            "--read-write",
             "--seal-to",
             AGE_RECIPIENT,
         ],
         None,
     );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     // Rollback: POST then DELETE /repos/{owner}/{repo}/keys/{key_id}.
     let out = cli(
         &[
@@ -254,8 +254,13 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
         Some(key.public_openssh()),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // keys list / audit / prune (prune with a fingerprint Prism's example cannot have: stops
-    // before deleting, after the GET).
+    // register --read-write: the POST body with read_only false.
+    let out = cli(
+        &["register", "--repo", "acme/dags", "--read-write"],
+        Some(key.public_openssh()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // keys list and audit (several repositories).
     let out = cli(&["keys", "list", "--repo", "acme/dags", "-o", "json"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = cli(

@@ -1,4 +1,4 @@
-//! `sealkey create`: args -> CreateSettings -> create() -> sealed output.
+//! `sealkey create`: args -> CreateSettings -> generate -> register (with --register) -> seal -> write.
 
 use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};

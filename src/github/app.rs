@@ -34,7 +34,7 @@ impl std::fmt::Debug for AppCredentials {
 }
 
 impl AppCredentials {
-    /// Reads the App's private key (PKCS#1 `BEGIN RSA PRIVATE KEY`, as GitHub hands it out, or
+    /// Reads the App's private key (PKCS#1 PEM, as GitHub hands it out, or
     /// PKCS#8) and checks the App id (numeric App ID or `Iv...` client ID).
     pub fn from_file(app_id: &str, key_path: &Path) -> Result<Self> {
         let id_ok = !app_id.is_empty()
@@ -67,7 +67,7 @@ impl AppCredentials {
                 Error::input(
                     &what,
                     "not an RSA private key in PEM form",
-                    "pass the App's .pem file (-----BEGIN RSA PRIVATE KEY-----)",
+                    "pass the App's .pem file as downloaded from its settings page (PKCS#1 or PKCS#8)",
                 )
             })?;
         Ok(Self {
@@ -226,7 +226,10 @@ mod tests {
         let shown = format!("{:?}", super::super::Auth::App(Box::new(app)));
         let pem_text = key.to_pkcs1_pem(Default::default()).unwrap();
         let body_line = pem_text.lines().nth(1).unwrap();
-        assert!(!shown.contains("BEGIN") && !shown.contains(body_line), "{shown}");
+        assert!(
+            !shown.contains("BEGIN") && !shown.contains(body_line),
+            "{shown}"
+        );
         assert!(!shown.contains(jwt.expose_secret()), "{shown}");
     }
 
