@@ -18,16 +18,22 @@ use std::time::Duration;
 /// Replace a deploy key without downtime: register a new read-only key, swap it into the Secret,
 /// restart what reads it, then delete the old key. Any failure leaves the key in the Secret
 /// registered on GitHub and no key of the failed run behind.
-///
-/// Modes (one is required):
-///   --apply          straight into the cluster, old keys deleted at the end
-///   --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
-///   --finish         after Flux/Argo CD applied FILE: delete the old keys
-///
-/// Example:
-///   GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --apply
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = "\
+Modes (one is required):
+  --apply          straight into the cluster; old keys deleted at the end
+  --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
+  --finish         after Flux/Argo CD applied FILE: delete the old keys
+
+Examples:
+  GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow \\
+    --secret-name airflow-ssh-secret --apply
+  sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret \\
+    --gitops airflow-ssh-secret.sops.yaml --seal sops --seal-to age1... \\
+    --update airflow-ssh-secret.sops.yaml --identity team.agekey
+  sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --finish
+
+Runbook and fault matrix: docs/rotation.md")]
 pub struct RotateArgs {
     /// The GitHub repository the key is for, OWNER/REPO.
     #[arg(long, value_name = "OWNER/REPO")]
