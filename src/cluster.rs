@@ -318,8 +318,11 @@ impl Cluster {
         // By status code, not kube's get_opt (which also wants reason "NotFound"): stand-ins and
         // proxies do not always send the reason.
         match self.secrets(namespace).get(name).await {
-            Ok(obj) => {
-                let value = serde_json::to_value(obj).map_err(|e| {
+            Ok(mut obj) => {
+                let value = serde_json::to_value(&obj);
+                // The values are now in `value` (wiped by from_json); wipe the client's copy.
+                wipe_value(&mut obj.data);
+                let value = value.map_err(|e| {
                     Error::remote(SERVICE, format!("{what}: {e}"), "report this as a bug")
                 })?;
                 LiveSecret::from_json(value).map(Some)
