@@ -1,6 +1,7 @@
 //! The command line: clap types (their doc comments are `--help`) and one thin adapter per
 //! subcommand. Only this module prints or reads the terminal.
 
+mod audit;
 mod common;
 mod create;
 mod keygen;
@@ -55,6 +56,8 @@ enum Command {
     Seal(seal::SealCmdArgs),
     /// Decrypt sealed output with an age identity; plaintext goes only to a pipe.
     Unseal(unseal::UnsealArgs),
+    /// Audit how workloads consume Secrets (files, --staged, or --cluster); table, JSON or SARIF.
+    Audit(audit::AuditArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args, &ui),
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),
+        Command::Audit(args) => audit::run(args, &ui),
     };
     match result {
         Ok(code) => ExitCode::from(code),
