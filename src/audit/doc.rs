@@ -246,7 +246,9 @@ enum Frame {
         line: u32,
         anchor: usize,
         entries: Vec<(Text, Node)>,
-        key: Option<(Text, bool)>,
+        /// The pending key, whether it was plain, and its line.
+        key: Option<(Text, bool, u32)>,
+        first_key_line: Option<u32>,
     },
 }
 
@@ -348,6 +350,7 @@ impl Documents<'_> {
                         anchor,
                         entries: Vec::new(),
                         key: None,
+                        first_key_line: None,
                     });
                     None
                 }
@@ -376,10 +379,12 @@ impl Documents<'_> {
                         line,
                         anchor,
                         entries,
+                        first_key_line,
                         ..
                     }) => Some((
                         Node {
-                            line,
+                            // A mapping is where its first key is (`{` may sit on a line of its own).
+                            line: first_key_line.unwrap_or(line),
                             value: Value::Map(entries),
                         },
                         anchor,
@@ -413,20 +418,30 @@ impl Documents<'_> {
             match stack.last_mut() {
                 None => root = Some(node),
                 Some(Frame::Seq { items, .. }) => items.push(node),
-                Some(Frame::Map { entries, key, .. }) => match key.take() {
+                Some(Frame::Map {
+                    entries,
+                    key,
+                    first_key_line,
+                    ..
+                }) => match key.take() {
                     None => {
-                        let k = match &node.value {
+                        let (k, plain) = match &node.value {
                             Value::Scalar(t, plain) => (t.clone(), *plain),
                             Value::Null => (Text::from(""), true),
                             // Complex keys never occur in Kubernetes objects.
                             _ => (Text::from(""), false),
                         };
-                        *key = Some(k);
+                        first_key_line.get_or_insert(node.line);
+                        *key = Some((k, plain, node.line));
                     }
-                    Some((k, plain)) => {
+                    Some((k, plain, key_line)) => {
                         if plain && k.as_str() == "<<" {
                             merge_into(entries, node);
                         } else {
+                            // A value is where its key is: `volumes:` rather than the line
+                            // of its first item, `key: |` rather than the block's first line.
+                            let mut node = node;
+                            node.line = key_line;
                             entries.push((k, node));
                         }
                     }

@@ -254,7 +254,8 @@ impl Emitter<'_, '_> {
 
 /// A Secret a pod mounts as a volume (directly or in a projected volume).
 struct SecretVolume<'n> {
-    node: &'n Node,
+    /// The line of the volume (`- name: VOLUME`), where the mode is fixed.
+    line: u32,
     volume: &'n str,
     secret: &'n str,
     /// OR of every file's mode.
@@ -281,7 +282,7 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
                 .get("defaultMode")
                 .and_then(Node::as_int)
                 .unwrap_or(DEFAULT_MODE);
-            found.push(describe_volume(sec, vname, secret, default));
+            found.push(describe_volume(vol.line, sec, vname, secret, default));
         }
         if let Some(proj) = vol.get("projected").filter(|p| p.is_map()) {
             let default = proj
@@ -293,7 +294,7 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
                     let Some(secret) = sec.str_at(&["name"]) else {
                         continue;
                     };
-                    found.push(describe_volume(sec, vname, secret, default));
+                    found.push(describe_volume(vol.line, sec, vname, secret, default));
                 }
             }
         }
@@ -302,6 +303,7 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
 }
 
 fn describe_volume<'n>(
+    line: u32,
     sec: &'n Node,
     volume: &'n str,
     secret: &'n str,
@@ -322,7 +324,7 @@ fn describe_volume<'n>(
         mode
     };
     SecretVolume {
-        node: sec,
+        line,
         volume,
         secret,
         mode,
@@ -491,11 +493,12 @@ fn audit_mounts<'n>(
         };
         for v in volumes.iter().filter(|v| v.volume == mname) {
             *usage.entry(v.secret).or_default() |= Via::Volume.bit();
-            let sub_path = mount
-                .str_at(&["subPath"])
-                .or_else(|| mount.str_at(&["subPathExpr"]))
-                .filter(|s| !s.is_empty());
-            if sub_path.is_some() {
+            let sub_path_node = ["subPath", "subPathExpr"]
+                .iter()
+                .filter_map(|k| mount.get(k))
+                .find(|n| n.as_str().is_some_and(|s| !s.is_empty()));
+            let sub_path = sub_path_node.and_then(Node::as_str);
+            if let Some(sp) = sub_path_node {
                 e.emit(
                     Rule::Sk009,
                     Severity::Info,
@@ -505,7 +508,7 @@ fn audit_mounts<'n>(
                         v.secret
                     ),
                     At {
-                        line: mount.line,
+                        line: sp.line,
                         container: Some(cname),
                         secret: Some(v.secret),
                         key: sub_path,
@@ -541,7 +544,7 @@ fn audit_mounts<'n>(
                         }
                     ),
                     At {
-                        line: v.node.line,
+                        line: v.line,
                         container: Some(cname),
                         secret: Some(v.secret),
                         key: v.single_key,
@@ -733,7 +736,7 @@ fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
                 data.len() + string_data.len()
             ),
             At {
-                line: obj.line,
+                line: obj.get("kind").map_or(obj.line, |k| k.line),
                 secret: Some(e.name),
                 ..At::default()
             },
