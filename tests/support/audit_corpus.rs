@@ -150,11 +150,41 @@ const WORKLOAD_KINDS: [&str; 6] = [
 /// Markers: every planted finding's line holds a unique string (`name: VAR`, `name: vol`, ...);
 /// the generator finds the line by searching for it after the object is written.
 fn gen_doc(rng: &mut Rng, id: usize, secrets: &[String]) -> Doc {
+    let variant = rng.below(12);
+    gen_variant(
+        rng,
+        id,
+        secrets,
+        WORKLOAD_KINDS[id % WORKLOAD_KINDS.len()],
+        variant,
+    )
+}
+
+/// Variants that are a single workload (what a cluster listing returns).
+pub const WORKLOAD_VARIANTS: [u64; 8] = [0, 1, 2, 3, 4, 5, 10, 11];
+
+/// Workload objects only, for the cluster test: `pods` Pods, then `others` objects of the other
+/// workload kinds, each with a planted variant.
+pub fn cluster_objects(pods: usize, others: usize, seed: u64) -> Vec<Value> {
+    let mut rng = Rng(seed | 1);
+    let secrets: Vec<String> = (0..40).map(|i| format!("shared-secret-{i}")).collect();
+    (0..pods + others)
+        .map(|id| {
+            let kind = if id < pods {
+                "Pod"
+            } else {
+                WORKLOAD_KINDS[id % (WORKLOAD_KINDS.len() - 1)]
+            };
+            let variant = WORKLOAD_VARIANTS[rng.below(WORKLOAD_VARIANTS.len() as u64) as usize];
+            gen_variant(&mut rng, id, &secrets, kind, variant).value
+        })
+        .collect()
+}
+
+fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant: u64) -> Doc {
     let ns = format!("team-{}", id % 7);
-    let kind = WORKLOAD_KINDS[id % WORKLOAD_KINDS.len()];
     let name = format!("w{id}");
     let pick = |rng: &mut Rng| secrets[rng.below(secrets.len() as u64) as usize].clone();
-    let variant = rng.below(12);
     let mut planted: Vec<(String, Expected)> = Vec::new();
     let value = match variant {
         // SK001 x2, SK002, with benign env look-alikes and a 0400 volume.
