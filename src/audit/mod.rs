@@ -119,6 +119,23 @@ pub struct InputResult {
     error: Option<InputError>,
 }
 
+impl InputResult {
+    /// The findings, in document order.
+    pub fn findings(&self) -> &[Finding] {
+        &self.collected.findings
+    }
+
+    /// Why the input (from some document on) could not be audited.
+    pub fn error(&self) -> Option<&InputError> {
+        self.error.as_ref()
+    }
+
+    /// Documents read.
+    pub fn documents(&self) -> u64 {
+        self.documents
+    }
+}
+
 /// Audits one input's text (YAML or JSON, any number of documents). A malformed document stops
 /// the input there; the documents before it are still audited.
 pub fn audit_text(name: &str, text: &str, origin: Origin<'_>, filter: RuleFilter) -> InputResult {
@@ -355,4 +372,50 @@ where
         }
         run.finish()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short, deterministic stand-in for the cargo-fuzz target (fuzz/), run in CI: mutated
+    /// manifests never panic, and every error names a line.
+    #[test]
+    fn mutated_manifests_never_panic_and_errors_name_a_line() {
+        let seed = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w, annotations: {sealkey.io/ignore: SK009}}\nspec:\n  template:\n    spec:\n      volumes:\n      - name: k\n        secret: {secretName: git-ssh, defaultMode: 0644, items: [{key: a, path: a, mode: 0400}]}\n      containers:\n      - name: git-sync\n        image: git-sync\n        args: [--repo=git@h:r, --ssh-known-hosts]\n        env:\n        - {name: DB_PASSWORD, value: x}\n        - {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}\n        envFrom: [{secretRef: {name: e}}]\n        volumeMounts: [{name: k, mountPath: /etc/git-secret/ssh, subPath: ssh}]\n---\nkind: List\nitems: [{kind: Secret, metadata: {name: s}, data: {k: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=}}]\n---\nkind: HelmRelease\nspec: {values: {dags: {gitSync: {enabled: true, repo: git@h:r, sshKey: abc}}, extraSecrets: {x: {data: \"k: v\"}}}}\n---\nbase: &b {a: [1, 2]}\nm: {<<: *b, c: *b}\n";
+        let bytes = seed.as_bytes();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b" \n:-[]{}&*!|>'\"#%@`,?<0123456789abcdefSK";
+        for _ in 0..4000 {
+            let mut m = bytes.to_vec();
+            for _ in 0..(1 + next() % 6) {
+                let at = (next() as usize) % m.len().max(1);
+                match next() % 4 {
+                    0 => m[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => m.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                    2 => {
+                        m.remove(at);
+                    }
+                    _ => {
+                        let len = (next() as usize % 40).min(m.len() - at);
+                        let chunk: Vec<u8> = m[at..at + len].to_vec();
+                        m.splice(at..at, chunk);
+                    }
+                }
+                if m.is_empty() {
+                    m.push(b'a');
+                }
+            }
+            let result = audit_bytes("fuzz.yaml", &m, RuleFilter::default());
+            if let Some(e) = result.error() {
+                assert!(e.line.is_some_and(|l| l >= 1), "{e}");
+            }
+        }
+    }
 }

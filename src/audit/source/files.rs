@@ -1,5 +1,7 @@
 //! Files and directories: directories are walked recursively and lazily (one directory listing
-//! in memory per level), in sorted order, keeping `.yaml`, `.yml` and `.json` files.
+//! in memory per level), in sorted order, keeping `.yaml`, `.yml` and `.json` files. Hidden
+//! entries and the `templates/` directory of a Helm chart (a directory with `Chart.yaml`) are
+//! skipped: those are Go templates, not YAML (audit `helm template` output instead).
 
 use crate::audit::Input;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,13 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path())
         .collect();
+    // A Helm chart's templates are Go templates, not YAML: audit `helm template` output instead.
+    if entries
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == "Chart.yaml"))
+    {
+        entries.retain(|p| p.file_name().is_none_or(|n| n != "templates"));
+    }
     entries.sort();
     Ok(entries)
 }
