@@ -3,9 +3,8 @@
 //!
 //! Inputs are audited in parallel on all cores; results are handed to the report in input order,
 //! so output is deterministic. Memory holds a bounded window of inputs in flight plus the
-//! per-Secret summary (bounded by the number of distinct Secrets, with at most
-//! [`summary::WORKLOADS_LISTED`] workloads named per Secret); it does not grow with the number of
-//! files.
+//! per-Secret summary: a row per consumed Secret (at most [`summary::WORKLOADS_LISTED`]
+//! workloads named each) and about 16 bytes per Secret defined in the input.
 
 pub mod doc;
 pub mod model;
@@ -280,7 +279,8 @@ impl<'r> Run<'r> {
     }
 
     /// Writes the summary and closing counts.
-    pub fn finish(self) -> io::Result<Stats> {
+    pub fn finish(mut self) -> io::Result<Stats> {
+        self.summary.finalize();
         self.report.finish(&self.summary, &self.stats)?;
         Ok(self.stats)
     }

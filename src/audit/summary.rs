@@ -1,9 +1,15 @@
 //! The per-Secret consumption summary: which workloads use each Secret, and how (the matrix of
 //! volume / env / envFrom / imagePullSecrets).
+//!
+//! Rows exist only for consumed Secrets (bounded by the names workloads reference). Secrets
+//! defined in the input are remembered as a 64-bit hash of their name and a small index into
+//! the (type, storage) pairs seen, about 16 bytes each, so a corpus that defines a new Secret in
+//! every file does not make memory grow by a row per file; unconsumed ones are counted.
 
 use super::model::{SecretDecl, Usage, Via};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Workloads named per Secret; the rest are counted, so memory is bounded by distinct Secrets.
 pub const WORKLOADS_LISTED: usize = 20;
@@ -57,6 +63,18 @@ impl SecretUse {
 #[derive(Debug, Default)]
 pub struct Summary {
     rows: BTreeMap<(Option<String>, String), SecretUse>,
+    /// Hash of (namespace, name) of each defined Secret -> index into `kinds`.
+    declared: HashMap<u64, u16>,
+    /// The distinct (type, storage) pairs of defined Secrets.
+    kinds: Vec<(Option<String>, &'static str)>,
+    unconsumed: u64,
+}
+
+fn name_hash(namespace: Option<&str>, name: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    namespace.hash(&mut h);
+    name.hash(&mut h);
+    h.finish()
 }
 
 impl Summary {
@@ -99,9 +117,48 @@ impl Summary {
 
     /// Records a Secret defined in the input.
     pub fn add_secret(&mut self, s: SecretDecl) {
-        let row = self.row(s.namespace, s.name);
-        row.secret_type = s.secret_type;
-        row.storage = Some(s.storage);
+        let kind = (s.secret_type, s.storage);
+        let index = match self.kinds.iter().position(|k| *k == kind) {
+            Some(i) => i,
+            None if self.kinds.len() < usize::from(u16::MAX) => {
+                self.kinds.push(kind);
+                self.kinds.len() - 1
+            }
+            // More distinct types than anyone has: keep the storage, drop the type.
+            None => {
+                let generic = (None, kind.1);
+                match self.kinds.iter().position(|k| *k == generic) {
+                    Some(i) => i,
+                    None => {
+                        self.kinds.push(generic);
+                        self.kinds.len() - 1
+                    }
+                }
+            }
+        };
+        self.declared
+            .insert(name_hash(s.namespace.as_deref(), &s.name), index as u16);
+    }
+
+    /// Fills in the type and storage of consumed Secrets that were defined in the input, and
+    /// counts the defined Secrets no workload consumed. Call once, after the last input.
+    pub fn finalize(&mut self) {
+        let mut consumed = HashSet::new();
+        for ((ns, name), row) in self.rows.iter_mut() {
+            let h = name_hash(ns.as_deref(), name);
+            if let Some(&i) = self.declared.get(&h) {
+                consumed.insert(h);
+                let (t, storage) = &self.kinds[usize::from(i)];
+                row.secret_type = t.clone();
+                row.storage = Some(storage);
+            }
+        }
+        self.unconsumed = (self.declared.len() - consumed.len()) as u64;
+    }
+
+    /// Secrets defined in the input that no workload in it consumes (after [`Summary::finalize`]).
+    pub fn unconsumed(&self) -> u64 {
+        self.unconsumed
     }
 
     /// Rows in (namespace, name) order.

@@ -4,7 +4,8 @@ use crate::audit::summary::Summary;
 use crate::audit::{Finding, InputError, Report, Stats};
 use std::io::{self, Write};
 
-/// Writes `{"findings": [...], "errors": [...], "summary": [...], "stats": {...}}`.
+/// Writes `{"findings": [...], "errors": [...], "summary": [...], "unconsumedSecrets": N,
+/// "stats": {...}}`.
 pub struct JsonReport<'w> {
     out: Box<dyn Write + 'w>,
     first: bool,
@@ -46,7 +47,11 @@ impl Report for JsonReport<'_> {
                 .write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
             serde_json::to_writer(&mut self.out, row)?;
         }
-        self.out.write_all(b"\n],\n\"stats\": ")?;
+        write!(
+            self.out,
+            "\n],\n\"unconsumedSecrets\": {},\n\"stats\": ",
+            summary.unconsumed()
+        )?;
         serde_json::to_writer(&mut self.out, stats)?;
         self.out.write_all(b"}\n")?;
         self.out.flush()

@@ -73,9 +73,6 @@ impl Report for TableReport<'_> {
                 if r.more_workloads > 0 {
                     workloads.push(format!("+{} more", r.more_workloads));
                 }
-                if workloads.is_empty() {
-                    workloads.push("(unused)".into());
-                }
                 writeln!(
                     self.out,
                     "{name:<width$}  {:>6}  {:>6}  {:>7}  {:>9}  {:<12}  {}",
@@ -87,6 +84,13 @@ impl Report for TableReport<'_> {
                     workloads.join(", ")
                 )?;
             }
+        }
+        if summary.unconsumed() > 0 {
+            writeln!(
+                self.out,
+                "{} Secret(s) defined in the input are consumed by none of its workloads",
+                summary.unconsumed()
+            )?;
         }
         writeln!(
             self.out,
