@@ -10,10 +10,9 @@ use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Audit how workloads consume Secrets: one finding per usage (rules SK001-SK009), plus a
-/// per-Secret consumption matrix.
+/// Audit how workloads consume Secrets: one finding per usage (SK001-SK009).
 ///
-/// Reads files and directories (recursively: .yaml, .yml, .json; `-` is stdin), the files
+/// Ends with a per-Secret consumption matrix (volume, env, envFrom, imagePullSecrets). Reads files and directories (recursively: .yaml, .yml, .json; `-` is stdin), the files
 /// staged in git (--staged, for a pre-commit hook) or a live cluster (--cluster). Exit codes: 0
 /// clean, 1 findings at or above --fail-on, 2 an input could not be read (the others are still
 /// audited), 3 the cluster refused or failed. Rules: docs/audit-rules.md.

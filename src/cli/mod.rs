@@ -56,7 +56,7 @@ enum Command {
     Seal(seal::SealCmdArgs),
     /// Decrypt sealed output with an age identity; plaintext goes only to a pipe.
     Unseal(unseal::UnsealArgs),
-    /// Audit how workloads consume Secrets (files, --staged, or --cluster); table, JSON or SARIF.
+    // The about text comes from `AuditArgs`' doc comment (it has the exit codes).
     Audit(audit::AuditArgs),
 }
 

@@ -11,7 +11,7 @@ pub mod table;
 pub enum Format {
     /// Findings, then the Secret consumption matrix, for people.
     Table,
-    /// `{"findings": [...], "errors": [...], "summary": [...], "stats": {...}}`.
+    /// `{"findings": [...], "errors": [...], "summary": [...], "unconsumedSecrets": N, "stats": {...}}`.
     Json,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
