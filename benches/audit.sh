@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `sealkey audit` benchmarks for docs/benchmarks.md ("## Audit"): one run, same machine, same
-# corpus (written by benches/audit_corpus.rs), sealkey's full rule set vs checkov's CKV_K8S_35,
+# corpus (written by benches/audit_corpus_gen.rs), sealkey's full rule set vs checkov's CKV_K8S_35,
 # then sealkey alone at ~10,000 and ~100,000 workloads for linear time and flat memory.
 # Usage: benches/audit.sh [RUNS]   (needs: cargo build --release; hyperfine; checkov in .venv)
 set -euo pipefail
@@ -16,7 +16,7 @@ work=${AUDIT_BENCH_DIR:-$(mktemp -d)}
 trap 'rm -rf "$work"' EXIT
 
 corpus() { # dir files
-  cargo bench -q --bench audit_corpus -- "$1" "$2" 7
+  cargo bench -q --bench audit_corpus_gen -- "$1" "$2" 7
 }
 
 peak_rss_kb() { # cmd... -> prints "wall_s peak_kb"

@@ -1,7 +1,7 @@
 //! Corpus generator for `sealkey audit`: N files of Kubernetes YAML/JSON with planted usages of
 //! every rule, benign look-alikes next to them, and the ground truth (every finding the audit
 //! must report, with its line). Used by `tests/audit_corpus.rs` (scoring) and
-//! `benches/audit_corpus.rs` (the benchmark corpora in docs/benchmarks.md).
+//! `benches/audit_corpus_gen.rs` (the benchmark corpora in docs/benchmarks.md).
 //!
 //! Private keys here are fake PEM text (a header, a line of filler, a footer): enough for a
 //! detector, useless to anyone else.

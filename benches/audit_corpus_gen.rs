@@ -1,4 +1,4 @@
-//! Writes an audit benchmark corpus: `cargo bench --bench audit_corpus -- DIR FILES [SEED]`.
+//! Writes an audit benchmark corpus: `cargo bench --bench audit_corpus_gen -- DIR FILES [SEED]`.
 //! Prints the ground truth's counts; the full ground truth goes to `DIR.truth.json`.
 //! The numbers in docs/benchmarks.md ("## Audit") were measured on corpora written by this.
 
@@ -11,7 +11,7 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let (Some(dir), Some(files)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
-        eprintln!("usage: cargo bench --bench audit_corpus -- DIR FILES [SEED]");
+        eprintln!("usage: cargo bench --bench audit_corpus_gen -- DIR FILES [SEED]");
         std::process::exit(2);
     };
     let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(7);
