@@ -10,6 +10,11 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    if args.first().is_none_or(|a| a.starts_with('-')) {
+        // `cargo test --all-targets` runs bench binaries with harness flags: nothing to write.
+        eprintln!("usage: cargo bench --bench audit_corpus_gen -- DIR FILES [SEED]");
+        return;
+    }
     let (Some(dir), Some(files)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!("usage: cargo bench --bench audit_corpus_gen -- DIR FILES [SEED]");
         std::process::exit(2);
