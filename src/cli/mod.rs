@@ -1,6 +1,7 @@
 //! The command line: clap types (their doc comments are `--help`) and one thin adapter per
 //! subcommand. Only this module prints or reads the terminal.
 
+mod audit;
 mod cluster;
 mod common;
 mod create;
@@ -76,6 +77,8 @@ enum Command {
     KnownHosts(known_hosts::KnownHostsArgs),
     /// Replace a deploy key without downtime (cluster or GitOps), rolling back on any failure.
     Rotate(rotate::RotateArgs),
+    // The about text comes from `AuditArgs`' doc comment (it has the exit codes).
+    Audit(audit::AuditArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Keys(args) => keys::run(args, &ui),
         Command::KnownHosts(args) => known_hosts::run(args, &ui),
         Command::Rotate(args) => rotate::run(args, &ui),
+        Command::Audit(args) => audit::run(args, &ui),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -47,6 +47,11 @@ impl Ui {
         let _ = writeln!(std::io::stderr(), "warning: {msg}");
     }
 
+    /// A problem with one input that did not stop the command (`error: FILE:LINE: ...`).
+    pub fn problem(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr(), "error: {msg}");
+    }
+
     /// The final error and its causes.
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();

@@ -1,0 +1,270 @@
+//! What an audit reports: rules, severities, findings, and how workloads consume Secrets.
+
+use serde::Serialize;
+
+/// How bad a finding is; ordered, so `--fail-on warning` means warning or worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Risky; fix when you can.
+    Warning,
+    /// A secret is exposed or unprotected.
+    Error,
+}
+
+impl Severity {
+    /// `info`, `warning`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    /// The SARIF `level` (`note`, `warning`, `error`).
+    pub fn sarif_level(self) -> &'static str {
+        match self {
+            Severity::Info => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The audit's rules. `docs/audit-rules.md` explains each with an example and a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// Env var from `secretKeyRef`.
+    Sk001,
+    /// `envFrom` `secretRef`.
+    Sk002,
+    /// Secret volume files readable by group or others.
+    Sk003,
+    /// Literal credential in an env value.
+    Sk004,
+    /// git-sync without host-key checking.
+    Sk005,
+    /// Plaintext Secret manifest in files meant for commit.
+    Sk006,
+    /// Private key material unsealed.
+    Sk007,
+    /// Airflow chart git-sync over SSH without `knownHosts`.
+    Sk008,
+    /// Secret mounted with `subPath`.
+    Sk009,
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 9] = [
+        Rule::Sk001,
+        Rule::Sk002,
+        Rule::Sk003,
+        Rule::Sk004,
+        Rule::Sk005,
+        Rule::Sk006,
+        Rule::Sk007,
+        Rule::Sk008,
+        Rule::Sk009,
+    ];
+
+    /// `SK001` ...
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Sk001 => "SK001",
+            Rule::Sk002 => "SK002",
+            Rule::Sk003 => "SK003",
+            Rule::Sk004 => "SK004",
+            Rule::Sk005 => "SK005",
+            Rule::Sk006 => "SK006",
+            Rule::Sk007 => "SK007",
+            Rule::Sk008 => "SK008",
+            Rule::Sk009 => "SK009",
+        }
+    }
+
+    /// Parses `SK001` (any case).
+    pub fn parse(s: &str) -> Option<Rule> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.id().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// A short kebab-case name (SARIF `name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Sk001 => "secret-in-env-var",
+            Rule::Sk002 => "secret-in-env-from",
+            Rule::Sk003 => "secret-volume-file-mode",
+            Rule::Sk004 => "literal-credential-in-env",
+            Rule::Sk005 => "git-sync-without-host-key-checking",
+            Rule::Sk006 => "plaintext-secret-manifest",
+            Rule::Sk007 => "private-key-unsealed",
+            Rule::Sk008 => "airflow-git-sync-without-known-hosts",
+            Rule::Sk009 => "secret-mounted-with-subpath",
+        }
+    }
+
+    /// The severity findings of this rule usually have (SK003 is raised to error for key
+    /// material).
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Rule::Sk001 | Rule::Sk002 | Rule::Sk003 => Severity::Warning,
+            Rule::Sk009 => Severity::Info,
+            Rule::Sk004 | Rule::Sk005 | Rule::Sk006 | Rule::Sk007 | Rule::Sk008 => Severity::Error,
+        }
+    }
+
+    /// One sentence: what the rule finds.
+    pub fn title(self) -> &'static str {
+        match self {
+            Rule::Sk001 => "Secret value exposed as an environment variable (secretKeyRef)",
+            Rule::Sk002 => {
+                "Every key of a Secret exposed as environment variables (envFrom secretRef)"
+            }
+            Rule::Sk003 => "Secret volume files readable by group or others",
+            Rule::Sk004 => "Literal credential in an environment variable value",
+            Rule::Sk005 => "git-sync without SSH host-key checking",
+            Rule::Sk006 => "Plaintext Secret manifest (neither SOPS-encrypted nor a SealedSecret)",
+            Rule::Sk007 => "Private key material stored unsealed",
+            Rule::Sk008 => "Airflow chart git-sync over SSH without knownHosts",
+            Rule::Sk009 => "Secret mounted with subPath is never updated on rotation",
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Rule::Sk001 | Rule::Sk002 => "mount the Secret as a read-only volume (defaultMode: 0400) and point the program at the file (e.g. *_FILE variables)",
+            Rule::Sk003 => "set defaultMode (and items[].mode) to 0400, or 0440 with the pod's securityContext.fsGroup",
+            Rule::Sk004 => "move the value into a Secret, mount it as a file and pass the path instead",
+            Rule::Sk005 => "mount a known_hosts file (e.g. from `sealkey create`) at /etc/git-secret/known_hosts and keep GITSYNC_SSH_KNOWN_HOSTS=true",
+            Rule::Sk006 => "seal it before committing: `sealkey seal`, SOPS, or a Bitnami SealedSecret",
+            Rule::Sk007 => "remove the key, rotate it (it is exposed), and commit only a sealed Secret (`sealkey create --seal-to ...`)",
+            Rule::Sk008 => "set dags.gitSync.knownHosts (e.g. `sealkey create --consumer airflow-chart` emits it)",
+            Rule::Sk009 => "mount the whole Secret volume (no subPath) so rotated keys reach the pod without a restart",
+        }
+    }
+
+    /// A longer explanation for SARIF `fullDescription`.
+    pub fn rationale(self) -> &'static str {
+        match self {
+            Rule::Sk001 => "Environment variables are inherited by child processes, shown by `kubectl describe`, copied into crash reports and readable in /proc/PID/environ; they are never updated when the Secret rotates.",
+            Rule::Sk002 => "envFrom puts every key of the Secret, including keys added later, into the environment of the container and all its child processes.",
+            Rule::Sk003 => "Secret volume files default to mode 0644. Keys readable by other users or groups leak to any process in the pod, and OpenSSH refuses private keys that are readable by others.",
+            Rule::Sk004 => "A credential written into a manifest is committed with it, visible to everyone who can read the repository or the workload, and cannot be rotated without a commit.",
+            Rule::Sk005 => "Without a known_hosts file, or with host-key checking switched off, git-sync accepts any server key: a man-in-the-middle can serve arbitrary DAGs or code.",
+            Rule::Sk006 => "data in a Kubernetes Secret is only base64-encoded. A Secret manifest committed as is publishes its values to everyone with read access to the repository, forever.",
+            Rule::Sk007 => "A private key in a Secret, ConfigMap, Helm values or an env value that is not sealed is readable by anyone who can read the file or object.",
+            Rule::Sk008 => "When dags.gitSync.knownHosts is unset, the Apache Airflow chart sets GITSYNC_SSH_KNOWN_HOSTS=false: git-sync then does no host-key checking.",
+            Rule::Sk009 => "Files mounted with subPath are copied once at container start and never updated: a rotated key does not reach the pod until it restarts.",
+        }
+    }
+}
+
+/// One finding: one usage of a secret, at one place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule.
+    pub rule: Rule,
+    /// How bad.
+    pub severity: Severity,
+    /// What was found, with names (never values).
+    pub message: String,
+    /// What to do.
+    pub hint: &'static str,
+    /// The file (file input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line in the file (file input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The object's namespace, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The object's kind.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The container, when one is involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The environment variable, when one is involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The Secret's name, when one is involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// The key within the Secret (or values path), when one is involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// How a workload consumes a Secret (the columns of the consumption matrix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// Mounted as files (recommended).
+    Volume,
+    /// One key as an env var (`secretKeyRef`).
+    Env,
+    /// Every key as env vars (`envFrom`).
+    EnvFrom,
+    /// Registry credentials for the kubelet.
+    ImagePullSecrets,
+}
+
+impl Via {
+    /// Every way, in column order.
+    pub const ALL: [Via; 4] = [Via::Volume, Via::Env, Via::EnvFrom, Via::ImagePullSecrets];
+
+    /// Bit for a set of ways.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The JSON / column name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Volume => "volume",
+            Via::Env => "env",
+            Via::EnvFrom => "envFrom",
+            Via::ImagePullSecrets => "imagePullSecrets",
+        }
+    }
+}
+
+/// A workload's use of one Secret, in every way it uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// The Secret's namespace (the workload's), when known.
+    pub namespace: Option<String>,
+    /// The Secret's name.
+    pub secret: String,
+    /// The workload, `Kind/name`.
+    pub workload: String,
+    /// Bits of [`Via`].
+    pub via: u8,
+}
+
+/// A Secret seen in the input: its name and type, never its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDecl {
+    /// Namespace, when set.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// `type`, e.g. `kubernetes.io/ssh-auth`.
+    pub secret_type: Option<String>,
+    /// How it is stored: `plaintext`, `sops`, `sealed-secret`, `cluster`.
+    pub storage: &'static str,
+}

@@ -1,0 +1,177 @@
+//! `sealkey audit`: how workloads consume Secrets, from files, the git index or a live cluster.
+
+use super::Ui;
+use crate::audit::report::{self, Format};
+use crate::audit::source::{cluster, files, staged};
+use crate::audit::summary::Summary;
+use crate::audit::{self, Finding, Input, InputError, Report, Rule, RuleFilter, Severity, Stats};
+use crate::error::{exit, Error};
+use anyhow::Result;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Audit how workloads consume Secrets: one finding per usage (SK001-SK009).
+///
+/// Ends with a per-Secret consumption matrix (volume, env, envFrom, imagePullSecrets). Reads files and directories (recursively: .yaml, .yml, .json; `-` is stdin), the files
+/// staged in git (--staged, for a pre-commit hook) or a live cluster (--cluster). Exit codes: 0
+/// clean, 1 findings at or above --fail-on, 2 an input could not be read (the others are still
+/// audited), 3 the cluster refused or failed. Rules: docs/audit-rules.md.
+///
+/// Example: sealkey audit deploy/ --format sarif > sealkey.sarif
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Files or directories to audit (default: the current directory); `-` reads stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Audit the files staged in git, as staged (for a pre-commit hook).
+    #[arg(long, conflicts_with_all = ["paths", "cluster"])]
+    pub staged: bool,
+    /// Audit the live cluster of the current kubeconfig context (or in-cluster config).
+    #[arg(long, conflicts_with = "paths")]
+    pub cluster: bool,
+    /// With --cluster: only this namespace (default: all namespaces).
+    #[arg(short = 'n', long, requires = "cluster")]
+    pub namespace: Option<String>,
+    /// With --cluster: objects per list request (1-500).
+    #[arg(long, default_value_t = cluster::MAX_PAGE, value_parser = clap::value_parser!(u32).range(1..=500), requires = "cluster")]
+    pub page_size: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit 1 when a finding is at least this severe (`none`: never).
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Switch rules off: `--ignore SK001,SK009` (repeatable). Per object, use the annotation
+    /// `sealkey.io/ignore: "SK001,SK002"`.
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Worker threads for file input (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// The `--fail-on` threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Info,
+    /// Warnings and errors.
+    Warning,
+    /// Errors only.
+    Error,
+    /// Never exit 1 because of findings.
+    None,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Error => Some(Severity::Error),
+            FailOn::None => None,
+        }
+    }
+}
+
+/// Forwards to the chosen report and also tells people on stderr about unreadable inputs.
+struct WithStderr<'a, 'w> {
+    inner: Box<dyn Report + 'w>,
+    ui: &'a Ui,
+}
+
+impl Report for WithStderr<'_, '_> {
+    fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
+        self.inner.finding(finding)
+    }
+    fn input_error(&mut self, error: &InputError) -> std::io::Result<()> {
+        self.ui.problem(&error.to_string());
+        self.inner.input_error(error)
+    }
+    fn finish(&mut self, summary: &Summary, stats: &Stats) -> std::io::Result<()> {
+        self.inner.finish(summary, stats)
+    }
+}
+
+fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
+    let mut filter = RuleFilter::default();
+    for name in ignore.iter().filter(|n| !n.trim().is_empty()) {
+        let rule = Rule::parse(name).ok_or_else(|| {
+            Error::input(
+                format!("--ignore {name}"),
+                "no such rule",
+                "use SK001 ... SK009 (see docs/audit-rules.md)",
+            )
+        })?;
+        filter.ignore(rule);
+    }
+    Ok(filter)
+}
+
+pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
+    let filter = rule_filter(&args.ignore)?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let stdout = std::io::stdout();
+    let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()));
+    let mut report = WithStderr {
+        inner: report::writer(args.format, out)?,
+        ui,
+    };
+
+    let stats = if args.cluster {
+        let settings = cluster::ClusterSettings {
+            namespace: args.namespace.clone(),
+            page_size: args.page_size,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut run = audit::Run::new(&mut report);
+        runtime.block_on(async {
+            let client = cluster::connect().await?;
+            ui.step("listing workloads and Secrets");
+            cluster::audit_cluster(client, &settings, filter, &mut run).await
+        })?;
+        run.finish()?
+    } else if args.staged {
+        let cwd = std::env::current_dir()?;
+        let paths = staged::staged_paths(&cwd)?;
+        ui.detail(&format!("{} staged manifest(s)", paths.len()));
+        let blobs = staged::staged_blobs(&cwd, paths)?;
+        audit::audit_inputs(blobs, filter, threads, &mut report)?
+    } else {
+        let mut paths = args.paths.clone();
+        if paths.is_empty() {
+            paths.push(PathBuf::from("."));
+        }
+        let stdin_count = paths.iter().filter(|p| p.as_os_str() == "-").count();
+        if stdin_count > 1 {
+            return Err(Error::input("-", "stdin given more than once", "pass `-` once").into());
+        }
+        let mut stdin_input = None;
+        if stdin_count == 1 {
+            let bytes = super::common::read_stdin("stdin")?;
+            stdin_input = Some(Input::Bytes("stdin".into(), bytes));
+        }
+        let inputs = paths.into_iter().flat_map(move |p| {
+            if p.as_os_str() == "-" {
+                Box::new(stdin_input.take().into_iter()) as Box<dyn Iterator<Item = Input> + Send>
+            } else {
+                Box::new(files::walk(vec![p]))
+            }
+        });
+        audit::audit_inputs(inputs, filter, threads, &mut report)?
+    };
+
+    if stats.input_errors > 0 {
+        return Ok(exit::INPUT);
+    }
+    Ok(match (args.fail_on.threshold(), stats.worst()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => exit::FINDINGS,
+        _ => exit::OK,
+    })
+}

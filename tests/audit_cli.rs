@@ -1,0 +1,174 @@
+//! `sealkey audit` on the command line: exit codes, malformed input, stdin, `--ignore`,
+//! `--fail-on`, the suppression annotation, and `--staged` reading the git index (not the
+//! working tree) in a real git repository.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sealkey(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+const ENV_SECRET: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      valueFrom: {secretKeyRef: {name: s, key: t}}\n";
+const PLAIN_SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: CANARY-hunter2}\n";
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn malformed_file_exits_2_naming_file_and_line_and_the_others_are_still_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), ENV_SECRET).unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "kind: Pod\nspec: {containers: [\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("c.json"), "{\"kind\": \"Secret\",, }").unwrap();
+    std::fs::write(dir.path().join("d.yml"), PLAIN_SECRET).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
+    // A Helm chart's templates are Go templates: skipped (audit `helm template` output instead).
+    std::fs::create_dir_all(dir.path().join("chart/templates")).unwrap();
+    std::fs::write(
+        dir.path().join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: x\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chart/templates/s.yaml"),
+        "{{- if .Values.x }}\nkind: Secret\n{{- end }}\n",
+    )
+    .unwrap();
+    let out = sealkey(dir.path(), &["audit", ".", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("./b.yaml:2:"), "{stderr}");
+    assert!(stderr.contains("./c.json:1"), "{stderr}");
+    assert!(
+        !stderr.contains("notes.txt"),
+        "only .yaml/.yml/.json are read from directories"
+    );
+    let report = json(&out);
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["SK001", "SK006"], "a.yaml and d.yml were audited");
+    assert_eq!(report["errors"].as_array().unwrap().len(), 2);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("CANARY"));
+}
+
+#[test]
+fn fail_on_sets_the_exit_code_and_ignore_drops_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), ENV_SECRET).unwrap();
+    let code = |args: &[&str]| {
+        let mut all = vec!["audit", "p.yaml"];
+        all.extend_from_slice(args);
+        sealkey(dir.path(), &all, None).status.code()
+    };
+    assert_eq!(
+        code(&[]),
+        Some(0),
+        "a warning is below the default --fail-on error"
+    );
+    assert_eq!(code(&["--fail-on", "warning"]), Some(1));
+    assert_eq!(code(&["--fail-on", "info"]), Some(1));
+    assert_eq!(
+        code(&["--fail-on", "warning", "--ignore", "SK001"]),
+        Some(0)
+    );
+    let bad = sealkey(dir.path(), &["audit", "p.yaml", "--ignore", "SK042"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--ignore SK042"));
+}
+
+#[test]
+fn stdin_is_read_with_dash_and_the_annotation_suppresses_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let suppressed = ENV_SECRET.replace(
+        "metadata: {name: p}",
+        "metadata: {name: p, annotations: {sealkey.io/ignore: \"SK001\"}}",
+    );
+    let text = format!(
+        "{ENV_SECRET}---\n{}",
+        suppressed.replace("name: p,", "name: q,")
+    );
+    let out = sealkey(dir.path(), &["audit", "-", "--format", "json"], Some(&text));
+    assert_eq!(out.status.code(), Some(0));
+    let report = json(&out);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["name"], "p");
+    assert_eq!(findings[0]["file"], "stdin");
+    assert_eq!(findings[0]["line"], 8);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+#[test]
+fn staged_audits_the_index_not_the_working_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q"]);
+    std::fs::create_dir(d.join("deploy")).unwrap();
+    std::fs::write(d.join("deploy/secret.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(d.join("deploy/pod.yaml"), ENV_SECRET).unwrap();
+    git(d, &["add", "deploy/secret.yaml"]);
+    // The working tree no longer holds the Secret, the index still does.
+    std::fs::write(
+        d.join("deploy/secret.yaml"),
+        "kind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let out = sealkey(
+        &d.join("deploy"),
+        &["audit", "--staged", "--format", "json"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "SK006 is an error: the hook blocks the commit"
+    );
+    let report = json(&out);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "pod.yaml is not staged");
+    assert_eq!(findings[0]["rule"], "SK006");
+    assert_eq!(findings[0]["file"], "deploy/secret.yaml");
+    assert_eq!(findings[0]["line"], 2);
+
+    git(d, &["add", "deploy/secret.yaml"]);
+    let clean = sealkey(d, &["audit", "--staged"], None);
+    assert_eq!(clean.status.code(), Some(0));
+}
