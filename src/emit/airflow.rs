@@ -1,6 +1,6 @@
 //! The Apache Airflow Helm chart (`dags.gitSync`) and Airflow 3's GitDagBundle connection.
 
-use super::{b64, keys, mount, secret_object, secret_value, EmitSettings};
+use super::{b64, key_data, keys, mount, secret_object, secret_value, EmitSettings};
 use crate::keygen::DeployKey;
 use crate::known_hosts::KnownHosts;
 use crate::secret::PrivateKeyPem;
@@ -14,11 +14,7 @@ pub(crate) fn chart_secret(
     kh: &KnownHosts,
     pem: &PrivateKeyPem,
 ) -> Value {
-    let mut data = Map::new();
-    data.insert(
-        "gitSshKey".into(),
-        secret_value(b64(pem.expose_secret().as_bytes())),
-    );
+    let data = key_data("gitSshKey", pem, None);
     secret_object(settings, key, kh, "Opaque", data)
 }
 
@@ -115,15 +111,7 @@ pub(crate) fn git_bundle_objects(
     kh: &KnownHosts,
     pem: &PrivateKeyPem,
 ) -> Vec<Value> {
-    let mut data = Map::new();
-    data.insert(
-        "ssh".into(),
-        secret_value(b64(pem.expose_secret().as_bytes())),
-    );
-    data.insert(
-        "known_hosts".into(),
-        Value::String(b64(kh.to_text().as_bytes()).to_string()),
-    );
+    let data = key_data("ssh", pem, Some(kh));
     let secret = secret_object(settings, key, kh, "Opaque", data);
 
     let conn = json!({

@@ -1,10 +1,10 @@
 //! git-sync v4: a Secret with `ssh` and `known_hosts`, and the patch that mounts it.
 
-use super::{b64, mount, secret_object, secret_value, EmitSettings};
+use super::{key_data, mount, secret_object, EmitSettings};
 use crate::keygen::DeployKey;
 use crate::known_hosts::KnownHosts;
 use crate::secret::PrivateKeyPem;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Where git-sync reads its key and host keys (its defaults).
 pub(crate) const SECRET_DIR: &str = "/etc/git-secret";
@@ -16,15 +16,7 @@ pub(crate) fn secret(
     kh: &KnownHosts,
     pem: &PrivateKeyPem,
 ) -> Value {
-    let mut data = Map::new();
-    data.insert(
-        "ssh".into(),
-        secret_value(b64(pem.expose_secret().as_bytes())),
-    );
-    data.insert(
-        "known_hosts".into(),
-        Value::String(b64(kh.to_text().as_bytes()).to_string()),
-    );
+    let data = key_data("ssh", pem, Some(kh));
     secret_object(settings, key, kh, "Opaque", data)
 }
 

@@ -467,6 +467,27 @@ pub(crate) fn secret_value(mut text: Zeroizing<String>) -> Value {
     Value::String(std::mem::take(&mut *text))
 }
 
+/// Secret `data` holding the private key (base64, in a wiped buffer) under `key_field` and, when
+/// given, the host keys under `known_hosts`.
+pub(crate) fn key_data(
+    key_field: &str,
+    pem: &crate::secret::PrivateKeyPem,
+    known_hosts: Option<&KnownHosts>,
+) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert(
+        key_field.into(),
+        secret_value(b64(pem.expose_secret().as_bytes())),
+    );
+    if let Some(kh) = known_hosts {
+        data.insert(
+            "known_hosts".into(),
+            Value::String(b64(kh.to_text().as_bytes()).to_string()),
+        );
+    }
+    data
+}
+
 /// A `v1` Secret with `data` (values base64-encoded by the caller).
 pub(crate) fn secret_object(
     settings: &EmitSettings,
@@ -490,15 +511,7 @@ fn generic_secret(
     kh: &KnownHosts,
     pem: &crate::secret::PrivateKeyPem,
 ) -> Value {
-    let mut data = Map::new();
-    data.insert(
-        "ssh-privatekey".into(),
-        secret_value(b64(pem.expose_secret().as_bytes())),
-    );
-    data.insert(
-        "known_hosts".into(),
-        Value::String(b64(kh.to_text().as_bytes()).to_string()),
-    );
+    let data = key_data("ssh-privatekey", pem, Some(kh));
     secret_object(settings, key, kh, "kubernetes.io/ssh-auth", data)
 }
 

@@ -58,8 +58,16 @@ impl Rng {
 
 // Obviously fake PEM blocks; the headers are spelled in two parts so that leak scanners grepping
 // the repository only find real keys.
-const FAKE_PEM: &str = concat!("-----BEGIN OPENSSH ", "PRIVATE KEY-----\nFAKEFAKEFAKE-sealkey-corpus-not-a-key\n-----END OPENSSH ", "PRIVATE KEY-----\n");
-const FAKE_RSA_PEM: &str = concat!("-----BEGIN RSA ", "PRIVATE KEY-----\nFAKEFAKEFAKE-sealkey-corpus-not-a-key\n-----END RSA ", "PRIVATE KEY-----\n");
+const FAKE_PEM: &str = concat!(
+    "-----BEGIN OPENSSH ",
+    "PRIVATE KEY-----\nFAKEFAKEFAKE-sealkey-corpus-not-a-key\n-----END OPENSSH ",
+    "PRIVATE KEY-----\n"
+);
+const FAKE_RSA_PEM: &str = concat!(
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----\nFAKEFAKEFAKE-sealkey-corpus-not-a-key\n-----END RSA ",
+    "PRIVATE KEY-----\n"
+);
 const CERT_PEM: &str =
     "-----BEGIN CERTIFICATE-----\nMIIBFAKECERTIFICATEsealkeycorpus\n-----END CERTIFICATE-----\n";
 const PUBLIC_KEY: &str =
