@@ -251,3 +251,42 @@ fn plain_binary_name_is_unchanged() {
         "{help}"
     );
 }
+
+#[test]
+fn krew_manifest_template_covers_linux_and_darwin_on_amd64_and_arm64() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/krew/sealkey.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = sealkey::yaml::parse_stream(&text, "deploy/krew/sealkey.yaml").unwrap();
+    assert_eq!(docs.len(), 1);
+    let plugin = &docs[0];
+    assert_eq!(
+        plugin["apiVersion"],
+        "krew.googlecontainertools.github.com/v1alpha2"
+    );
+    assert_eq!(plugin["kind"], "Plugin");
+    assert_eq!(plugin["metadata"]["name"], "sealkey");
+    let platforms = plugin["spec"]["platforms"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for p in platforms {
+        let labels = &p["selector"]["matchLabels"];
+        let (os, arch) = (
+            labels["os"].as_str().unwrap(),
+            labels["arch"].as_str().unwrap(),
+        );
+        let suffix = format!("{}_{}", os.to_uppercase(), arch.to_uppercase());
+        assert_eq!(p["uri"], format!("{{{{URI_{suffix}}}}}"));
+        assert_eq!(p["sha256"], format!("{{{{SHA256_{suffix}}}}}"));
+        // krew runs `bin`; kubectl finds it as `kubectl-sealkey`, which is what makes clap say
+        // `kubectl sealkey` (tested above through the real kubectl).
+        assert_eq!(p["bin"], "kubectl-sealkey");
+        seen.push(format!("{os}/{arch}"));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"]
+    );
+    assert!(plugin["spec"]["shortDescription"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && s.len() <= 80));
+}
