@@ -290,3 +290,88 @@ fn krew_manifest_template_covers_linux_and_darwin_on_amd64_and_arm64() {
         .as_str()
         .is_some_and(|s| !s.is_empty() && s.len() <= 80));
 }
+
+/// Runs sealkey with stderr on a pseudo-terminal (stdout piped); returns (stdout, terminal text).
+fn with_stderr_tty(args: &[&str]) -> (Output, String) {
+    const SCRIPT: &str = r#"
+import os, pty, subprocess, sys, select, time
+master, slave = pty.openpty()
+proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+chunks = []
+deadline = time.time() + 60
+while time.time() < deadline:
+    r, _, _ = select.select([master], [], [], 0.1)
+    if r:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    elif proc.poll() is not None:
+        break
+code = proc.wait(timeout=60)
+sys.stderr.buffer.write(b"".join(chunks))
+sys.exit(code)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(env!("CARGO_BIN_EXE_sealkey"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n");
+    (out, tty)
+}
+
+#[test]
+fn step_progress_shows_on_a_terminal_and_honours_no_progress_and_quiet() {
+    // An age recipient whose identity was discarded (examples/age-recipients.txt).
+    let recipients = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/age-recipients.txt");
+    let base = ["create", "--repo", "acme/dags", "--seal-to", recipients];
+
+    let (out, tty) = with_stderr_tty(&base);
+    assert_eq!(out.status.code(), Some(0), "{tty}");
+    assert!(
+        tty.contains("[1/2] generating ed25519 key in memory"),
+        "{tty}"
+    );
+    assert!(tty.contains("[2/2] sealing with age"), "{tty}");
+    assert!(
+        tty.contains("SHA256:"),
+        "the fingerprint to register: {tty}"
+    );
+
+    let (out, tty) = with_stderr_tty(&[&base[..], &["--no-progress"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!tty.contains("[1/2]"), "--no-progress showed steps: {tty}");
+    assert!(
+        tty.contains("SHA256:"),
+        "--no-progress hid information: {tty}"
+    );
+
+    let (out, tty) = with_stderr_tty(&[&base[..], &["-q"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(tty.trim().is_empty(), "-q printed: {tty}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN AGE ENCRYPTED FILE"));
+
+    // Not a terminal: no steps even without --no-progress.
+    let out = sealkey(&base);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("[1/2]"), "{err}");
+}
+
+#[test]
+fn quiet_and_verbose_together_are_refused_with_a_usage_error() {
+    let out = sealkey(&["-q", "-v", "keygen"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--quiet") && err.contains("--verbose"),
+        "{err}"
+    );
+}
