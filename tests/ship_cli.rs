@@ -375,3 +375,27 @@ fn quiet_and_verbose_together_are_refused_with_a_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn missing_file_errors_say_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+
+    let out = sealkey(&["audit", missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(missing) && err.contains("check the path"),
+        "{err}"
+    );
+
+    // Identity file: stdout must be a pipe for unseal, which Output gives it.
+    let out = sealkey(&["unseal", "--identity", missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read identity file") && err.contains("check the path"),
+        "{err}"
+    );
+}
