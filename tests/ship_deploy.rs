@@ -584,3 +584,142 @@ fn overlay_documented_in_deploy_readme_renders_and_changes_schedule_secret_and_i
     let audit: CronJob = typed(&find("CronJob", "sealkey-audit"));
     assert_eq!(audit.spec.unwrap().schedule, "0 */6 * * *");
 }
+
+/// kmock behind tests/support/kmock_kubectl.py, on 127.0.0.1; killed on drop.
+struct KmockForKubectl {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for KmockForKubectl {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn rendered_base_applies_to_the_kmock_stand_in_with_kubectl_apply() {
+    let Some(r) = render() else { return };
+    let kubectl = kubectl().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock into .venv)",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let portfile = dir.path().join("port");
+    let child = Command::new(&python)
+        .arg(root.join("tests/support/kmock_kubectl.py"))
+        .arg(&portfile)
+        .args(["--lifetime", "120"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start kmock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let port = loop {
+        if let Some(p) = std::fs::read_to_string(&portfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kmock did not start within 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let server = KmockForKubectl { child, port };
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kmock\n  cluster:\n    server: http://127.0.0.1:{}\n\
+             users:\n- name: tester\n  user:\n    token: test-token-not-secret\n\
+             contexts:\n- name: kmock\n  context:\n    cluster: kmock\n    user: tester\n\
+             current-context: kmock\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let manifest = dir.path().join("deploy.yaml");
+    std::fs::write(&manifest, &r.yaml).unwrap();
+    let kc = |args: &[&str]| {
+        Command::new(kubectl)
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // kmock serves no OpenAPI schema, so kubectl's client-side schema check is off; the objects
+    // were already checked against k8s-openapi's types above.
+    let applied = kc(&[
+        "apply",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&applied.stdout);
+    assert!(
+        applied.status.success(),
+        "kubectl apply failed: {}{stdout}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let objects = r.namespaces.len()
+        + r.service_accounts.len()
+        + r.cluster_roles.len()
+        + r.cluster_role_bindings.len()
+        + r.roles.len()
+        + r.role_bindings.len()
+        + r.config_maps.len()
+        + r.cron_jobs.len();
+    assert_eq!(stdout.matches(" created").count(), objects, "{stdout}");
+
+    // Read back with kubectl: what the stand-in stored is what we meant.
+    let get = |args: &[&str]| -> Value {
+        let out = kc(&[args, &["-o", "json"]].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let role = get(&["get", "role", "sealkey-rotate", "-n", "airflow"]);
+    assert_eq!(role["rules"][0]["resourceNames"][0], "airflow-ssh-secret");
+    let cj = get(&["get", "cronjob", "sealkey-rotate", "-n", "sealkey-system"]);
+    assert_eq!(
+        cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"][0]["secret"]
+            ["defaultMode"],
+        0o400
+    );
+    let ns = get(&["get", "namespace", "sealkey-system"]);
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+
+    // A second apply changes nothing.
+    let again = kc(&[
+        "apply",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches(" created")
+            .count(),
+        0
+    );
+}
