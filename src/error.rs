@@ -32,7 +32,7 @@ pub enum Error {
     },
 
     /// Reading or writing a named file failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {source}; {}", path.display(), file_hint(source))]
     File {
         /// `read`, `write`, `rename`, ...
         action: &'static str,
@@ -149,6 +149,17 @@ impl Error {
             | Error::PlaintextRefused { .. }
             | Error::Crypto { .. } => exit::INPUT,
         }
+    }
+}
+
+/// What to do about a file the operating system refused (the hint of [`Error::File`]).
+fn file_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "check the path",
+        std::io::ErrorKind::PermissionDenied => "check the file's permissions and owner",
+        std::io::ErrorKind::AlreadyExists => "remove it or choose another path",
+        std::io::ErrorKind::IsADirectory => "pass a file, not a directory",
+        _ => "check the path, its permissions and free space",
     }
 }
 

@@ -200,3 +200,61 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
         workloads.len()
     );
 }
+
+#[test]
+fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = corpus::cluster_objects(200, 60, 7);
+    objects.push(
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "shared", "namespace": "team-0"}, "data": {"password": "cGFzcw=="}}),
+    );
+    let objects_path = dir.path().join("objects.json");
+    std::fs::write(&objects_path, serde_json::to_vec(&objects).unwrap()).unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let (_server, port) = start_kmock(&objects_path, &log);
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kmock\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\ncontexts:\n- name: kmock\n  context: {{cluster: kmock, user: test}}\ncurrent-context: kmock\nusers:\n- name: test\n  user: {{token: not-a-real-token}}\n"
+        ),
+    )
+    .unwrap();
+    let audit = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+            .env("KUBECONFIG", &kubeconfig)
+            .args([
+                "audit",
+                "--cluster",
+                "--format",
+                "json",
+                "--fail-on",
+                "none",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let full = audit(&[]);
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("/api/v1/secrets"));
+    std::fs::write(&log, "").unwrap();
+    let skipped = audit(&["--skip-secrets"]);
+    let requests = std::fs::read_to_string(&log).unwrap();
+    assert!(requests.contains("/api/v1/pods"), "{requests}");
+    assert!(
+        !requests.contains("secrets"),
+        "--skip-secrets still listed Secrets: {requests}"
+    );
+    assert!(!comparable(&full).is_empty());
+    assert_eq!(comparable(&full), comparable(&skipped));
+}

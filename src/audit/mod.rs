@@ -203,7 +203,7 @@ fn audit_input(input: Input, filter: RuleFilter) -> InputResult {
                         file: name,
                         line: None,
                         column: None,
-                        problem: format!("cannot read: {e}"),
+                        problem: format!("cannot read: {e}; check the file and its permissions"),
                     }),
                     ..InputResult::default()
                 },

@@ -32,6 +32,10 @@ pub struct AuditArgs {
     /// With --cluster: only this namespace (default: all namespaces).
     #[arg(short = 'n', long, requires = "cluster")]
     pub namespace: Option<String>,
+    /// With --cluster: do not list Secrets (the summary then has no Secret inventory). Lets the
+    /// audit run without `list secrets`, which in Kubernetes RBAC also grants the values.
+    #[arg(long, requires = "cluster")]
+    pub skip_secrets: bool,
     /// With --cluster: objects per list request (1-500).
     #[arg(long, default_value_t = cluster::MAX_PAGE, value_parser = clap::value_parser!(u32).range(1..=500), requires = "cluster")]
     pub page_size: u32,
@@ -126,6 +130,7 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
         let settings = cluster::ClusterSettings {
             namespace: args.namespace.clone(),
             page_size: args.page_size,
+            list_secrets: !args.skip_secrets,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -133,7 +138,11 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
         let mut run = audit::Run::new(&mut report);
         runtime.block_on(async {
             let client = cluster::connect().await?;
-            ui.step("listing workloads and Secrets");
+            ui.step(if settings.list_secrets {
+                "listing workloads and Secrets"
+            } else {
+                "listing workloads (not Secrets: --skip-secrets)"
+            });
             cluster::audit_cluster(client, &settings, filter, &mut run).await
         })?;
         run.finish()?

@@ -12,11 +12,12 @@ mod known_hosts;
 mod register;
 mod rotate;
 mod seal;
+mod ship;
 mod ui;
 mod unseal;
 
 use crate::error::{exit, Error};
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 pub use ui::Ui;
 
@@ -79,11 +80,15 @@ enum Command {
     Rotate(rotate::RotateArgs),
     // The about text comes from `AuditArgs`' doc comment (it has the exit codes).
     Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) to stdout.
+    Completions(ship::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man(ship::ManArgs),
 }
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let ui = Ui::new(&cli.global);
     let result = match cli.command {
         Command::Create(args) => create::run(*args, &ui),
@@ -95,6 +100,8 @@ pub fn main() -> ExitCode {
         Command::KnownHosts(args) => known_hosts::run(args, &ui),
         Command::Rotate(args) => rotate::run(args, &ui),
         Command::Audit(args) => audit::run(args, &ui),
+        Command::Completions(args) => ship::run_completions(args, &ui),
+        Command::Man(args) => ship::run_man(args, &ui),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -106,6 +113,13 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code_of(&err))
         }
     }
+}
+
+/// Parses argv; run as `kubectl-sealkey`, help and usage say `kubectl sealkey`.
+fn parse_cli() -> Cli {
+    let argv0 = std::env::args_os().next();
+    let matches = ship::command_for(argv0.as_deref()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The exit code for an error: the library's classification if there is one, else 2.

@@ -26,6 +26,10 @@ pub struct ClusterSettings {
     pub namespace: Option<String>,
     /// Objects per list request (at most [`MAX_PAGE`]).
     pub page_size: u32,
+    /// Also list Secrets (names, types, key names) for the summary. Listing Secrets needs
+    /// `list secrets`, which in RBAC also grants their values, so least-privilege service
+    /// accounts turn this off.
+    pub list_secrets: bool,
 }
 
 /// A Secret as the audit reads it from the API: metadata, type and key names, never values.
@@ -152,6 +156,9 @@ pub async fn audit_cluster(
                 break;
             }
         }
+    }
+    if !settings.list_secrets {
+        return Ok(());
     }
     let secrets: Api<SecretShape> = match &settings.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),

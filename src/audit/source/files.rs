@@ -65,7 +65,7 @@ impl Iterator for Walk {
                 Err(e) => {
                     return Some(Input::Unreadable(
                         path.display().to_string(),
-                        format!("cannot read: {e}"),
+                        format!("cannot read: {e}; {}", unreadable_hint(&e)),
                     ))
                 }
             };
@@ -75,7 +75,7 @@ impl Iterator for Walk {
                     Err(e) => {
                         return Some(Input::Unreadable(
                             path.display().to_string(),
-                            format!("cannot list directory: {e}"),
+                            format!("cannot list directory: {e}; {}", unreadable_hint(&e)),
                         ))
                     }
                 }
@@ -86,5 +86,18 @@ impl Iterator for Walk {
             }
             return Some(Input::Path(path));
         }
+    }
+}
+
+/// What to do about a path the audit cannot open.
+fn unreadable_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "check the path (audit takes files, directories, or `-` for stdin)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "run as a user who may read it, or leave it out of the paths"
+        }
+        _ => "check the path and its permissions",
     }
 }

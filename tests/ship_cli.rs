@@ -1,0 +1,401 @@
+//! Shipping the CLI: completion scripts for every shell, the man page (rendered by groff when the
+//! machine has it) and the `kubectl sealkey` plugin run through the real kubectl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SUBCOMMANDS: &[&str] = &[
+    "create",
+    "keygen",
+    "seal",
+    "unseal",
+    "register",
+    "keys",
+    "known-hosts",
+    "rotate",
+    "audit",
+    "completions",
+    "man",
+];
+
+fn sealkey(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sealkey")
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = sealkey(args);
+    assert!(
+        out.status.success(),
+        "sealkey {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.is_file())
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn completions_for_every_shell_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = stdout_of(&["completions", shell]);
+        for sub in SUBCOMMANDS {
+            assert!(
+                script.contains(sub),
+                "{shell} completions do not mention `{sub}`"
+            );
+        }
+        // Nested subcommands and flags are completed too.
+        assert!(script.contains("prune"), "{shell}: keys prune missing");
+        assert!(script.contains("--seal-to"), "{shell}: --seal-to missing");
+    }
+}
+
+#[test]
+fn bash_completion_script_is_valid_bash_and_completes_subcommands() {
+    let script = stdout_of(&["completions", "bash"]);
+    let syntax = run_with_stdin(Command::new("bash").arg("-n"), &script);
+    assert!(
+        syntax.status.success(),
+        "bash -n rejected the script: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    // Source it in a real bash and ask the completion function for `sealkey ro<TAB>`.
+    let probe = format!(
+        "{script}\nCOMP_WORDS=(sealkey ro); COMP_CWORD=1; COMP_LINE='sealkey ro'; COMP_POINT=10;\n\
+         _sealkey sealkey ro sealkey; printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    );
+    let out = run_with_stdin(&mut Command::new("bash"), &probe);
+    let replies = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        replies.lines().any(|l| l == "rotate"),
+        "bash completion of `sealkey ro` gave {replies:?} (stderr: {})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn zsh_and_fish_scripts_parse_when_the_shell_is_installed() {
+    for (shell, args) in [("zsh", &["-n"][..]), ("fish", &["--no-execute"][..])] {
+        let Some(bin) = which(shell) else {
+            eprintln!("skipping {shell} syntax check: {shell} is not installed");
+            continue;
+        };
+        let script = stdout_of(&["completions", shell]);
+        let out = run_with_stdin(Command::new(bin).args(args), &script);
+        assert!(
+            out.status.success(),
+            "{shell} rejected its completion script: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error_listing_the_choices() {
+    let out = sealkey(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("possible values"), "{err}");
+    assert!(err.contains("powershell"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn man_page_has_a_th_header_and_lists_every_subcommand() {
+    let page = stdout_of(&["man"]);
+    let th = page
+        .lines()
+        .find(|l| l.starts_with(".TH "))
+        .expect("a .TH line");
+    assert!(th.starts_with(".TH sealkey 1"), "{th}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "no SUBCOMMANDS section");
+    for sub in SUBCOMMANDS {
+        let roff_name = sub.replace('-', "\\-");
+        assert!(
+            page.contains(&format!("sealkey\\-{roff_name}")),
+            "man page does not list `{sub}`"
+        );
+    }
+}
+
+#[test]
+fn man_page_renders_with_groff_without_warnings() {
+    let Some(groff) = which("groff") else {
+        eprintln!("skipping groff rendering: groff is not installed (Debian groff-base)");
+        return;
+    };
+    let page = stdout_of(&["man"]);
+    // -ww: all warnings on; groff prints them on stderr.
+    let out = run_with_stdin(Command::new(groff).args(["-man", "-Tutf8", "-ww"]), &page);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "groff failed: {stderr}");
+    assert!(stderr.trim().is_empty(), "groff warnings: {stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Rendered text: bold/overstrike sequences may be interleaved, so look for plain words
+    // with SGR escapes and backspace overstrikes removed.
+    let plain: String = strip_terminal_formatting(&text);
+    assert!(plain.contains("NAME"), "{plain}");
+    assert!(plain.contains("SUBCOMMANDS"), "{plain}");
+    assert!(plain.contains("sealkey-rotate(1)"), "{plain}");
+    assert!(plain.contains("--no-progress"), "{plain}");
+}
+
+fn strip_terminal_formatting(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI ... final byte in @..~
+                for n in chars.by_ref() {
+                    if ('@'..='~').contains(&n) && n != '[' {
+                        break;
+                    }
+                }
+            }
+            '\u{8}' => {
+                out.pop();
+            }
+            '\u{2010}' | '\u{2212}' => out.push('-'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn kubectl_sealkey_help_runs_the_plugin_through_kubectl() {
+    let Some(kubectl) = which("kubectl") else {
+        eprintln!("skipped: kubectl is not on this machine (it ships with the rust machine image)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-sealkey");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealkey"), &plugin).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        Command::new(&kubectl)
+            .args(args)
+            .env("PATH", &path)
+            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kubectl")
+    };
+
+    let out = run(&["sealkey", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl sealkey --help failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        help.contains("Usage: kubectl sealkey [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    assert!(help.contains("rotate"), "{help}");
+
+    let out = run(&["sealkey", "keygen", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Usage: kubectl sealkey keygen"), "{help}");
+
+    // Errors name the plugin the way the user typed it, and the plugin's exit code passes through.
+    let out = run(&["sealkey", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kubectl sealkey"), "{err}");
+
+    // kubectl's plugin list finds it.
+    let out = run(&["plugin", "list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("kubectl-sealkey"), "{list}");
+}
+
+#[test]
+fn plain_binary_name_is_unchanged() {
+    let help = stdout_of(&["--help"]);
+    assert!(
+        help.contains("Usage: sealkey [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+}
+
+#[test]
+fn krew_manifest_template_covers_linux_and_darwin_on_amd64_and_arm64() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/krew/sealkey.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = sealkey::yaml::parse_stream(&text, "deploy/krew/sealkey.yaml").unwrap();
+    assert_eq!(docs.len(), 1);
+    let plugin = &docs[0];
+    assert_eq!(
+        plugin["apiVersion"],
+        "krew.googlecontainertools.github.com/v1alpha2"
+    );
+    assert_eq!(plugin["kind"], "Plugin");
+    assert_eq!(plugin["metadata"]["name"], "sealkey");
+    let platforms = plugin["spec"]["platforms"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for p in platforms {
+        let labels = &p["selector"]["matchLabels"];
+        let (os, arch) = (
+            labels["os"].as_str().unwrap(),
+            labels["arch"].as_str().unwrap(),
+        );
+        let suffix = format!("{}_{}", os.to_uppercase(), arch.to_uppercase());
+        assert_eq!(p["uri"], format!("{{{{URI_{suffix}}}}}"));
+        assert_eq!(p["sha256"], format!("{{{{SHA256_{suffix}}}}}"));
+        // krew runs `bin`; kubectl finds it as `kubectl-sealkey`, which is what makes clap say
+        // `kubectl sealkey` (tested above through the real kubectl).
+        assert_eq!(p["bin"], "kubectl-sealkey");
+        seen.push(format!("{os}/{arch}"));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"]
+    );
+    assert!(plugin["spec"]["shortDescription"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && s.len() <= 80));
+}
+
+/// Runs sealkey with stderr on a pseudo-terminal (stdout piped); returns (stdout, terminal text).
+fn with_stderr_tty(args: &[&str]) -> (Output, String) {
+    const SCRIPT: &str = r#"
+import os, pty, subprocess, sys, select, time
+master, slave = pty.openpty()
+proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+chunks = []
+deadline = time.time() + 60
+while time.time() < deadline:
+    r, _, _ = select.select([master], [], [], 0.1)
+    if r:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    elif proc.poll() is not None:
+        break
+code = proc.wait(timeout=60)
+sys.stderr.buffer.write(b"".join(chunks))
+sys.exit(code)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(env!("CARGO_BIN_EXE_sealkey"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n");
+    (out, tty)
+}
+
+#[test]
+fn step_progress_shows_on_a_terminal_and_honours_no_progress_and_quiet() {
+    // An age recipient whose identity was discarded (examples/age-recipients.txt).
+    let recipients = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/age-recipients.txt");
+    let base = ["create", "--repo", "acme/dags", "--seal-to", recipients];
+
+    let (out, tty) = with_stderr_tty(&base);
+    assert_eq!(out.status.code(), Some(0), "{tty}");
+    assert!(
+        tty.contains("[1/2] generating ed25519 key in memory"),
+        "{tty}"
+    );
+    assert!(tty.contains("[2/2] sealing with age"), "{tty}");
+    assert!(
+        tty.contains("SHA256:"),
+        "the fingerprint to register: {tty}"
+    );
+
+    let (out, tty) = with_stderr_tty(&[&base[..], &["--no-progress"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!tty.contains("[1/2]"), "--no-progress showed steps: {tty}");
+    assert!(
+        tty.contains("SHA256:"),
+        "--no-progress hid information: {tty}"
+    );
+
+    let (out, tty) = with_stderr_tty(&[&base[..], &["-q"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(tty.trim().is_empty(), "-q printed: {tty}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN AGE ENCRYPTED FILE"));
+
+    // Not a terminal: no steps even without --no-progress.
+    let out = sealkey(&base);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("[1/2]"), "{err}");
+}
+
+#[test]
+fn quiet_and_verbose_together_are_refused_with_a_usage_error() {
+    let out = sealkey(&["-q", "-v", "keygen"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--quiet") && err.contains("--verbose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_errors_say_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+
+    let out = sealkey(&["audit", missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(missing) && err.contains("check the path"),
+        "{err}"
+    );
+
+    // Identity file: stdout must be a pipe for unseal, which Output gives it.
+    let out = sealkey(&["unseal", "--identity", missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read identity file") && err.contains("check the path"),
+        "{err}"
+    );
+}
