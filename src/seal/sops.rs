@@ -499,52 +499,63 @@ struct EncryptWalk<'a> {
 
 impl EncryptWalk<'_> {
     fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> Result<Value> {
-        match v {
-            Value::Object(m) => {
-                let mut out = Map::with_capacity(m.len());
-                for (k, child) in m {
-                    path.push(k.clone());
-                    let sealed = self.walk(child, path)?;
-                    path.pop();
-                    out.insert(k.clone(), sealed);
-                }
-                Ok(Value::Object(out))
-            }
-            // List items share their parent's path (sops adds no index).
-            Value::Array(a) => a
-                .iter()
-                .map(|item| self.walk(item, path))
-                .collect::<Result<Vec<_>>>()
-                .map(Value::Array),
-            Value::Null => Ok(Value::Null),
-            leaf => {
-                let (ty, bytes) = leaf_bytes(leaf).expect("scalars have bytes");
-                self.mac.update(&bytes[..]);
-                if !self.rule.should_encrypt(path) {
-                    return Ok(leaf.clone());
-                }
-                self.encrypted_any = true;
-                if bytes.is_empty() && ty == "str" {
-                    return Ok(Value::String(String::new()));
-                }
-                let aad = aad_of(path);
-                let iv = self
-                    .reuse
-                    .and_then(|ivs| ivs.get(&iv_key(&aad, ty, &bytes)).copied())
-                    .unwrap_or_else(|| {
-                        let mut iv = [0u8; 32];
-                        OsRng.fill_bytes(&mut iv);
-                        iv
-                    });
-                Ok(Value::String(encrypt_value(
-                    self.cipher,
-                    &iv,
-                    &bytes,
-                    &aad,
-                    ty,
-                )?))
-            }
+        map_leaves(v, path, &mut |leaf, path| self.leaf(leaf, path))
+    }
+
+    fn leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
+        let (ty, bytes) = leaf_bytes(leaf).expect("scalars have bytes");
+        self.mac.update(&bytes[..]);
+        if !self.rule.should_encrypt(path) {
+            return Ok(leaf.clone());
         }
+        self.encrypted_any = true;
+        if bytes.is_empty() && ty == "str" {
+            return Ok(Value::String(String::new()));
+        }
+        let aad = aad_of(path);
+        let iv = self
+            .reuse
+            .and_then(|ivs| ivs.get(&iv_key(&aad, ty, &bytes)).copied())
+            .unwrap_or_else(|| {
+                let mut iv = [0u8; 32];
+                OsRng.fill_bytes(&mut iv);
+                iv
+            });
+        Ok(Value::String(encrypt_value(
+            self.cipher,
+            &iv,
+            &bytes,
+            &aad,
+            ty,
+        )?))
+    }
+}
+
+/// Rebuilds `v`, handing every non-null scalar and its key path to `leaf`. List items share their
+/// parent's path: sops adds no index to the AAD.
+fn map_leaves(
+    v: &Value,
+    path: &mut Vec<String>,
+    leaf: &mut dyn FnMut(&Value, &[String]) -> Result<Value>,
+) -> Result<Value> {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::with_capacity(m.len());
+            for (k, child) in m {
+                path.push(k.clone());
+                let mapped = map_leaves(child, path, leaf)?;
+                path.pop();
+                out.insert(k.clone(), mapped);
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(a) => a
+            .iter()
+            .map(|item| map_leaves(item, path, leaf))
+            .collect::<Result<Vec<_>>>()
+            .map(Value::Array),
+        Value::Null => Ok(Value::Null),
+        scalar => leaf(scalar, path),
     }
 }
 
@@ -834,38 +845,22 @@ struct DecryptWalk<'a> {
 
 impl DecryptWalk<'_> {
     fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> Result<Value> {
-        match v {
-            Value::Object(m) => {
-                let mut out = Map::with_capacity(m.len());
-                for (k, child) in m {
-                    path.push(k.clone());
-                    let plain = self.walk(child, path)?;
-                    path.pop();
-                    out.insert(k.clone(), plain);
-                }
-                Ok(Value::Object(out))
-            }
-            Value::Array(a) => a
-                .iter()
-                .map(|item| self.walk(item, path))
-                .collect::<Result<Vec<_>>>()
-                .map(Value::Array),
-            Value::Null => Ok(Value::Null),
-            leaf => {
-                let encrypted = self.rule.should_encrypt(path);
-                let plain = if encrypted {
-                    self.decrypt_leaf(leaf, path)?
-                } else {
-                    leaf.clone()
-                };
-                if !self.mac_only_encrypted || encrypted {
-                    if let Some((_, bytes)) = leaf_bytes(&plain) {
-                        self.mac.update(&bytes[..]);
-                    }
-                }
-                Ok(plain)
+        map_leaves(v, path, &mut |leaf, path| self.leaf(leaf, path))
+    }
+
+    fn leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
+        let encrypted = self.rule.should_encrypt(path);
+        let plain = if encrypted {
+            self.decrypt_leaf(leaf, path)?
+        } else {
+            leaf.clone()
+        };
+        if !self.mac_only_encrypted || encrypted {
+            if let Some((_, bytes)) = leaf_bytes(&plain) {
+                self.mac.update(&bytes[..]);
             }
         }
+        Ok(plain)
     }
 
     fn decrypt_leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
