@@ -196,3 +196,77 @@ fn git_sync_deploy_example_reads_the_secret_sealkey_emits() {
         emitted[0]["data"].get("ssh").is_some() && emitted[0]["data"].get("known_hosts").is_some()
     );
 }
+
+#[test]
+fn sealkeys_own_sealed_outputs_pass_its_audit_and_plaintext_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    for emit in ["secret", "helmrelease", "extra-secrets"] {
+        let sealed = ok(&run_in(
+            dir.path(),
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--emit",
+                emit,
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+            ],
+            b"",
+        ));
+        let audit = run_in(
+            dir.path(),
+            &["audit", "--format", "json", "--fail-on", "info", "-"],
+            &sealed,
+        );
+        assert_eq!(
+            audit.status.code(),
+            Some(0),
+            "--emit {emit}: {}",
+            String::from_utf8_lossy(&audit.stdout)
+        );
+    }
+    let plain = ok(&run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--for",
+            "git-sync",
+            "--emit",
+            "mount",
+            "--fs-group",
+            "65533",
+            "--seal",
+            "none",
+        ],
+        b"",
+    ));
+    let audit = run_in(
+        dir.path(),
+        &["audit", "--format", "json", "--fail-on", "warning", "-"],
+        &plain,
+    );
+    assert_eq!(
+        audit.status.code(),
+        Some(1),
+        "an unsealed key must be flagged"
+    );
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        report.contains("SK006") && report.contains("SK007"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("SK003") && !report.contains("SK005") && !report.contains("SK009"),
+        "the mount patch itself is clean: {report}"
+    );
+}
