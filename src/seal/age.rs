@@ -101,6 +101,12 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     Ok(out)
 }
 
+/// Parses one recipient (`age1...` X25519 or an `ssh-ed25519`/`ssh-rsa` public key line); `what`
+/// names it in errors.
+pub fn parse_recipient(s: &str, what: &str) -> Result<Recipient> {
+    parse_one(s.trim(), what)
+}
+
 fn parse_one(s: &str, what: &str) -> Result<Recipient> {
     if s.starts_with("age1") {
         // X25519 first: its bech32 data can start with any letters, "pq" and "se" included.
