@@ -560,13 +560,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     let (ns, name) = (settings.namespace.as_str(), settings.secret_name.as_str());
     let nothing = "nothing was changed";
 
-    progress(Step::ReadSecret, &settings.secret_ref());
-    let secret = read_existing(cluster, settings)
-        .await
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let old = key_in_secret(&secret, settings.consumer)
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let old_fp = old.key.fingerprint().to_string();
+    let (secret, old, old_fp) = read_live_key(cluster, settings, progress, nothing).await?;
 
     progress(Step::ListKeys, &old_fp);
     let keys = registry
@@ -862,6 +856,24 @@ async fn delete_keys<R: DeployKeyRegistry>(
     Ok(deleted)
 }
 
+/// Step 1 of every mode: reads the live Secret and the key in it. A failure here has changed
+/// nothing; `nothing` says so in the mode's own words.
+async fn read_live_key<C: SecretCluster>(
+    cluster: &C,
+    settings: &RotateSettings,
+    progress: Progress<'_>,
+    nothing: &str,
+) -> Result<(LiveSecret, SecretKey, String)> {
+    progress(Step::ReadSecret, &settings.secret_ref());
+    let secret = read_existing(cluster, settings)
+        .await
+        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
+    let key = key_in_secret(&secret, settings.consumer)
+        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
+    let fingerprint = key.key.fingerprint().to_string();
+    Ok((secret, key, fingerprint))
+}
+
 async fn read_existing<C: SecretCluster>(
     cluster: &C,
     settings: &RotateSettings,
@@ -907,13 +919,7 @@ where
     W: FnOnce(&ManifestStream) -> Result<()>,
 {
     let nothing = "nothing was changed";
-    progress(Step::ReadSecret, &settings.secret_ref());
-    let secret = read_existing(cluster, settings)
-        .await
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let old = key_in_secret(&secret, settings.consumer)
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let old_fp = old.key.fingerprint().to_string();
+    let (secret, old, old_fp) = read_live_key(cluster, settings, progress, nothing).await?;
     let new = DeployKey::generate(
         settings.key_type.unwrap_or(old.key.key_type()),
         &settings.comment,
@@ -972,13 +978,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
 ) -> Result<Finished> {
     let (ns, name) = (settings.namespace.as_str(), settings.secret_name.as_str());
     let nothing = "nothing was deleted";
-    progress(Step::ReadSecret, &settings.secret_ref());
-    let secret = read_existing(cluster, settings)
-        .await
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let live = key_in_secret(&secret, settings.consumer)
-        .map_err(|e| failed(Step::ReadSecret, e, nothing))?;
-    let live_fp = live.key.fingerprint().to_string();
+    let (secret, _, live_fp) = read_live_key(cluster, settings, progress, nothing).await?;
     let previous = secret.annotations.get(PREVIOUS_FINGERPRINT).cloned();
     progress(Step::ListKeys, &live_fp);
     let keys = registry
