@@ -87,7 +87,7 @@ impl ControllerCert {
                 CERT_HINT,
             )
         })?;
-        let cert = x509_cert::Certificate::from_pem(text[start..].as_bytes()).map_err(|e| {
+        let cert = x509_cert::Certificate::from_pem(&text.as_bytes()[start..]).map_err(|e| {
             Error::input(
                 source,
                 format!("not a readable X.509 certificate ({e})"),
