@@ -283,6 +283,11 @@ impl Cluster {
         })
     }
 
+    /// The underlying client, for read-only listing elsewhere (`audit --cluster`).
+    pub fn into_client(self) -> kube::Client {
+        self.client
+    }
+
     /// The namespace of the kubeconfig context (or the pod's own), like kubectl's default.
     pub fn default_namespace(&self) -> &str {
         &self.default_namespace

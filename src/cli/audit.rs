@@ -36,6 +36,13 @@ pub struct AuditArgs {
     /// audit run without `list secrets`, which in Kubernetes RBAC also grants the values.
     #[arg(long, requires = "cluster")]
     pub skip_secrets: bool,
+    /// With --cluster: kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the
+    /// in-cluster service account).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --cluster: kubeconfig context to use (default: the current context).
+    #[arg(long, requires = "cluster")]
+    pub context: Option<String>,
     /// With --cluster: objects per list request (1-500).
     #[arg(long, default_value_t = cluster::MAX_PAGE, value_parser = clap::value_parser!(u32).range(1..=500), requires = "cluster")]
     pub page_size: u32,
@@ -137,7 +144,7 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
             .build()?;
         let mut run = audit::Run::new(&mut report);
         runtime.block_on(async {
-            let client = cluster::connect().await?;
+            let client = cluster::connect(args.kubeconfig.clone(), args.context.clone()).await?;
             ui.step(if settings.list_secrets {
                 "listing workloads and Secrets"
             } else {

@@ -273,9 +273,6 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     {
         ui.warn("git-sync runs as uid 65533: without --fs-group 65533 (or a pod fsGroup) it cannot read a 0400 root-owned key file");
     }
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let settings = CreateSettings {
         key_type: args.key.key_type,
         comment: args
@@ -386,9 +383,6 @@ fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Resu
     } else {
         None
     };
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let rt = runtime()?;
     let steps = if client.is_some() { 4 } else { 2 };
     let (applied, settings) = rt.block_on(async {

@@ -89,15 +89,20 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
         }
         None => None,
     };
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let key = DeployKey::generate(args.key.key_type, &comment)?;
+    ui.detail(&format!(
+        "generated an {} key in memory: {}",
+        key.key_type().as_str(),
+        key.fingerprint()
+    ));
     let sealed = match &recipients {
-        Some(r) => Some(seal::age::seal_text(
-            key.private_pem()?.expose_secret().as_bytes(),
-            r,
-        )?),
+        Some(r) => Some({
+            ui.detail(&format!(
+                "sealing the private key to {} age recipient(s)",
+                r.len()
+            ));
+            seal::age::seal_text(key.private_pem()?.expose_secret().as_bytes(), r)?
+        }),
         None => None,
     };
     match args.output {

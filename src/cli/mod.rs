@@ -88,8 +88,14 @@ enum Command {
 
 /// Parses the command line, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
+    // First, before argv is parsed or any key, token or Secret value can be in memory: no core
+    // dumps, no ptrace by same-user peers. Every command, so the promise needs no per-command care.
+    let hardening_problems = crate::harden::protect_process();
     let cli = parse_cli();
     let ui = Ui::new(&cli.global);
+    for problem in &hardening_problems {
+        ui.detail(problem);
+    }
     let result = match cli.command {
         Command::Create(args) => create::run(*args, &ui),
         Command::Keygen(args) => keygen::run(args, &ui),

@@ -164,9 +164,6 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
         .into());
     }
     let client = args.github.client(ui)?;
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let rt = runtime()?;
     let gitops = args.gitops.is_some();
     let finish = args.finish;

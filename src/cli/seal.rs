@@ -19,9 +19,6 @@ pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<u8> {
     let method = args.seal.method()?;
     args.seal.check_destination(method, "the unsealed input")?;
     let settings = args.seal.settings(method, ui)?;
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let text = into_text(read_stdin("stdin")?, "stdin")?;
     let output = seal::seal_yaml_text(&text, "stdin", &settings)?;
     args.seal.write(&output)?;

@@ -29,9 +29,6 @@ pub struct UnsealArgs {
 
 pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
     check_plaintext_stdout("the unsealed plaintext", args.force_plaintext_to_tty)?;
-    for problem in crate::harden::protect_process() {
-        ui.detail(&problem);
-    }
     let (identity_text, identity_name) = match &args.identity {
         Some(path) => {
             let bytes =
@@ -66,13 +63,20 @@ pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
         .into()),
     };
     let identities = seal::age::parse_identities(&identity_text, &identity_name)?;
+    ui.detail(&format!(
+        "loaded {} identit{} from {identity_name}",
+        identities.len(),
+        if identities.len() == 1 { "y" } else { "ies" }
+    ));
     let (input, what) = read_input(args.input.as_deref())?;
     if seal::age::is_age_file(&input) {
+        ui.detail(&format!("{what}: an age file"));
         let plain = seal::age::unseal(&input, &identities, &what)?;
         write_stdout(plain.expose_secret())?;
         return Ok(OK);
     }
     if seal::sops::looks_like_sops(&input) {
+        ui.detail(&format!("{what}: SOPS YAML (MAC checked)"));
         let text = into_text(input, &what)?;
         let plain = seal::sops::unseal(text.expose_secret(), &what, &identities)?;
         write_stdout(plain.expose_secret().as_bytes())?;

@@ -15,6 +15,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::path::PathBuf;
 
 /// The largest page the audit asks for.
 pub const MAX_PAGE: u32 = 500;
@@ -100,15 +101,17 @@ fn workload_resources() -> Vec<ApiResource> {
     ]
 }
 
-/// Connects with the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or in-cluster config.
-pub async fn connect() -> Result<kube::Client> {
-    kube::Client::try_default().await.map_err(|e| {
-        Error::remote(
-            "Kubernetes API",
-            format!("no usable cluster configuration: {e}"),
-            "set KUBECONFIG or a current context (`kubectl config current-context`), or run inside the cluster",
-        )
-    })
+/// Connects like kubectl (and `sealkey rotate`): `--kubeconfig`, else `KUBECONFIG` /
+/// `~/.kube/config`, else the in-cluster service account; `--context` picks a context.
+pub async fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> Result<kube::Client> {
+    let settings = crate::cluster::ClusterSettings {
+        kubeconfig,
+        context,
+        dry_run: false,
+    };
+    Ok(crate::cluster::Cluster::connect(&settings)
+        .await?
+        .into_client())
 }
 
 /// Lists and audits every workload kind, then the Secrets, page by page.

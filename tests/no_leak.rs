@@ -1,0 +1,1123 @@
+//! The no-leak promise, checked from outside the process for every command (SECURITY.md, "No-leak
+//! matrix"). Each run is traced with `strace -f`, and after it:
+//!
+//! - no file was opened for writing, created, renamed, linked or truncated, except an explicit
+//!   `--out`/`--gitops` file (through its same-directory temp file);
+//! - no file under the working directory, TMPDIR or HOME holds a secret of the run (the generated
+//!   key's PEM body or its base64, the GitHub token, a GitHub App key, a Secret value read from the
+//!   cluster or from audited files);
+//! - stderr never holds one, and stdout only when the command's job is to print plaintext to a
+//!   pipe (`--seal none`, `unseal`);
+//! - `RLIMIT_CORE` was set to 0/0 and the process made non-dumpable before the first byte of
+//!   secret material could be in memory: before any key-sized `getrandom`, any `connect`, any
+//!   read of stdin and any open of a file outside the system directories.
+//!
+//! The generated keys are recovered with implementations sealkey did not write where one exists
+//! (age CLI, kubesealpy, curl against kmock); SOPS output is opened with `sealkey unseal` only to
+//! learn which bytes to search for (tests/interop_sops.rs is where the npm decoders judge it).
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "support/kmock.rs"]
+mod kmock;
+mod support;
+
+use base64::Engine as _;
+use common::{FakeGithub, TOKEN};
+use kmock::Kmock;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::*;
+
+const INSTALLATION_TOKEN: &str = "ghs_INSTALLATIONcanary987654321";
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// One secret a run must not leak, and the byte strings that would betray it.
+struct Secret {
+    what: String,
+    needles: Vec<String>,
+}
+
+impl Secret {
+    /// A PEM private key: one body line and a slice of the whole PEM's base64 (how Secrets hold it).
+    fn pem(what: &str, pem: &[u8]) -> Secret {
+        let text = String::from_utf8(pem.to_vec()).unwrap();
+        let body_line = text.lines().nth(2).expect("a PEM body").to_string();
+        let b64 = b64(pem);
+        Secret {
+            what: what.into(),
+            needles: vec![body_line, b64[100..160].to_string()],
+        }
+    }
+
+    /// A token or value, as is and base64-encoded.
+    fn value(what: &str, v: &str) -> Secret {
+        Secret {
+            what: what.into(),
+            needles: vec![v.to_string(), b64(v.as_bytes())],
+        }
+    }
+}
+
+/// What one traced run did.
+struct Traced {
+    stdout: Vec<u8>,
+    stderr: String,
+    code: Option<i32>,
+    trace: String,
+}
+
+struct Sandbox {
+    _root: tempfile::TempDir,
+    work: PathBuf,
+    tmp: PathBuf,
+    home: PathBuf,
+    /// Inputs and tool state the runs may read; not scanned (it holds the test's own keys).
+    keys: PathBuf,
+    env: std::cell::RefCell<Vec<(String, String)>>,
+    /// Every command line checked, for the SECURITY.md table check.
+    checked: std::cell::RefCell<BTreeSet<String>>,
+}
+
+const TRACED: &str = "trace=open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,\
+                      truncate,mknodat,prlimit64,setrlimit,prctl,getrandom,connect,read";
+
+impl Sandbox {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let [work, tmp, home, keys] = ["work", "tmp", "home", "keys"].map(|d| {
+            let p = root.path().join(d);
+            std::fs::create_dir(&p).unwrap();
+            p
+        });
+        Self {
+            _root: root,
+            work,
+            tmp,
+            home,
+            keys,
+            env: Default::default(),
+            checked: Default::default(),
+        }
+    }
+
+    fn with_env(self, k: &str, v: &str) -> Self {
+        self.env.borrow_mut().push((k.into(), v.into()));
+        self
+    }
+
+    fn without_env(&self, k: &str) {
+        self.env.borrow_mut().retain(|(name, _)| name != k);
+    }
+
+    /// Runs sealkey under strace in `cwd` (default: the working dir).
+    fn trace_in(&self, cwd: Option<&Path>, args: &[&str], stdin: &[u8]) -> Traced {
+        use std::io::Write;
+        let trace = self.keys.join("strace.out");
+        let _ = std::fs::remove_file(&trace);
+        let mut cmd = Command::new("strace");
+        // -s 0: no data in the trace (paths are still printed whole).
+        cmd.args(["-f", "-qq", "-s", "0", "-e", TRACED, "-o"])
+            .arg(&trace)
+            .arg(sealkey_bin())
+            .args(args)
+            .current_dir(cwd.unwrap_or(&self.work))
+            .env("TMPDIR", &self.tmp)
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", self.keys.join("no-such-kubeconfig"))
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in self.env.borrow().iter() {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("strace (Debian package strace; scripts/install-test-deps installs it)");
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        let out = child.wait_with_output().unwrap();
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        assert!(
+            trace.contains("openat("),
+            "strace recorded nothing: is ptrace allowed here?\n{trace}"
+        );
+        Traced {
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code(),
+            trace,
+        }
+    }
+
+    fn trace(&self, args: &[&str], stdin: &[u8]) -> Traced {
+        self.trace_in(None, args, stdin)
+    }
+
+    /// A run that must succeed.
+    fn ok(&self, args: &[&str], stdin: &[u8]) -> Traced {
+        let t = self.trace(args, stdin);
+        assert_eq!(t.code, Some(0), "{args:?} failed:\n{}", t.stderr);
+        t
+    }
+
+    /// The checks every run gets. `out` names the one file the run may write (relative to the
+    /// working dir); `plaintext_stdout` says stdout is the key's intended destination.
+    fn check(
+        &self,
+        label: &str,
+        t: &Traced,
+        out: Option<&str>,
+        secrets: &[Secret],
+        plaintext_stdout: bool,
+    ) {
+        self.checked.borrow_mut().insert(label.to_string());
+        for w in writes_in(&t.trace) {
+            let ok = w == "/dev/null"
+                || out.is_some_and(|o| {
+                    let full = self.work.join(o);
+                    let name = Path::new(o).file_name().unwrap().to_string_lossy();
+                    w == o
+                        || Path::new(&w) == full
+                        // write_atomic's temp file: `.NAME.sealkey-PID.tmp` beside NAME.
+                        || (w.contains(&format!(".{name}.sealkey-")) && w.ends_with(".tmp"))
+                });
+            assert!(ok, "{label}: opened {w} for writing (allowed: {out:?})");
+        }
+        assert_hardened_first(label, &t.trace);
+        let mut files = Vec::new();
+        for d in [&self.work, &self.tmp, &self.home] {
+            files_under(d, &mut files);
+        }
+        for s in secrets {
+            for n in &s.needles {
+                assert!(
+                    !t.stderr.contains(n.as_str()),
+                    "{label}: stderr holds {}",
+                    s.what
+                );
+                if !plaintext_stdout {
+                    assert!(
+                        !String::from_utf8_lossy(&t.stdout).contains(n.as_str()),
+                        "{label}: stdout holds {}",
+                        s.what
+                    );
+                }
+                for f in &files {
+                    let content = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+                    assert!(
+                        !content.contains(n.as_str()),
+                        "{label}: {} holds {}",
+                        f.display(),
+                        s.what
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Paths a successful syscall in the trace opened for writing, created, renamed or linked.
+fn writes_in(trace: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in trace.lines() {
+        let Some(result) = line.rsplit(" = ").next() else {
+            continue;
+        };
+        if result.trim_start().starts_with('-') {
+            continue; // failed call: nothing was written
+        }
+        let is_open =
+            line.contains(" open(") || line.contains(" openat(") || line.contains(" openat2(");
+        let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+            .iter()
+            .any(|f| line.contains(f));
+        let mutating = [
+            " creat(",
+            " rename(",
+            " renameat(",
+            " renameat2(",
+            " link(",
+            " linkat(",
+            " truncate(",
+            " mknodat(",
+        ]
+        .iter()
+        .any(|c| line.contains(c));
+        if (is_open && writes) || (!is_open && mutating) {
+            for quoted in line.split('"').skip(1).step_by(2) {
+                paths.push(quoted.to_string());
+            }
+        }
+    }
+    paths
+}
+
+/// RLIMIT_CORE 0/0 and PR_SET_DUMPABLE 0 happen, in sealkey's own process, before the first
+/// event that can bring secret material into memory.
+fn assert_hardened_first(label: &str, trace: &str) {
+    let lines: Vec<&str> = trace.lines().collect();
+    let pid = lines[0].split_whitespace().next().unwrap();
+    let mine = |l: &&str| l.split_whitespace().next() == Some(pid);
+    let core = lines.iter().position(|l| {
+        mine(l)
+            && (l.contains("prlimit64(0, RLIMIT_CORE, {rlim_cur=0, rlim_max=0}")
+                || l.contains("setrlimit(RLIMIT_CORE, {rlim_cur=0, rlim_max=0}"))
+            && l.ends_with("= 0")
+    });
+    let dumpable = lines.iter().position(|l| {
+        mine(l) && l.contains("prctl(PR_SET_DUMPABLE, SUID_DUMP_DISABLE") && l.ends_with("= 0")
+    });
+    let (Some(core), Some(dumpable)) = (core, dumpable) else {
+        panic!("{label}: RLIMIT_CORE 0 and PR_SET_DUMPABLE 0 not both set (core {core:?}, dumpable {dumpable:?})");
+    };
+    let system = ["/etc/", "/lib", "/usr/", "/proc/", "/sys/", "/dev/"];
+    let sensitive = lines.iter().position(|l| {
+        let call = l.split_whitespace().nth(1).unwrap_or("");
+        if call.starts_with("connect(") || call.starts_with("read(0,") {
+            return true;
+        }
+        if call.starts_with("getrandom(") {
+            // glibc takes 8 bytes at start-up for its own use; key material comes in >= 16.
+            let n: usize = l
+                .split(", ")
+                .nth(1)
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            return n >= 16;
+        }
+        if call.starts_with("openat(") || call.starts_with("open(") {
+            // The dynamic loader's successful or failed library lookups are not inputs.
+            let failed = l.rsplit(" = ").next().is_some_and(|r| r.starts_with('-'));
+            if let Some(path) = l.split('"').nth(1).filter(|_| !failed) {
+                let library = path.ends_with(".so") || path.contains(".so.");
+                return !library && !system.iter().any(|s| path.starts_with(s));
+            }
+        }
+        false
+    });
+    if let Some(s) = sensitive {
+        assert!(
+            core < s && dumpable < s,
+            "{label}: hardening (lines {core}, {dumpable}) came after `{}` (line {s})",
+            lines[s]
+        );
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// The private key in a plaintext manifest stream, whichever consumer's shape it has.
+fn key_from_docs(plain: &[u8]) -> Vec<u8> {
+    for d in yaml_docs(plain) {
+        if let Some(data) = d["data"].as_object() {
+            for f in [
+                "gitSshKey",
+                "ssh",
+                "identity",
+                "sshPrivateKey",
+                "ssh-privatekey",
+            ] {
+                if let Some(v) = data.get(f) {
+                    return b64d(v);
+                }
+            }
+        }
+        if let Some(extra) = d["spec"]["values"]["extraSecrets"].as_object() {
+            let inner: Value =
+                serde_saphyr::from_str(extra.values().next().unwrap()["data"].as_str().unwrap())
+                    .unwrap();
+            return b64d(&inner["gitSshKey"]);
+        }
+    }
+    panic!("no key in output");
+}
+
+fn sealed_secrets_controller(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("controller.TEST-ONLY.key");
+    let cert = dir.join("controller.crt");
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-nodes", "-newkey", "rsa:2048", "-days", "2",
+        ])
+        .args(["-subj", "/CN=sealed-secret/O=sealed-secret", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (key, cert)
+}
+
+/// Opens a SealedSecret stream with kubesealpy (PyPI), returns the key in it.
+fn key_via_kubesealpy(controller_key: &Path, sealed: &[u8], dir: &Path) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = dir.join("sealed.yaml");
+    std::fs::write(&file, sealed).unwrap();
+    let out = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/sealed-secrets-py/unseal.py"))
+        .arg(controller_key)
+        .arg(&file)
+        .output()
+        .expect(".venv/bin/python (scripts/install-test-deps makes it)");
+    assert!(
+        out.status.success(),
+        "kubesealpy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let data = v.get("data").unwrap_or(&v);
+        for f in [
+            "gitSshKey",
+            "ssh",
+            "identity",
+            "sshPrivateKey",
+            "ssh-privatekey",
+        ] {
+            if let Some(v) = data.get(f) {
+                return b64d(v); // a Secret's data values are base64
+            }
+        }
+    }
+    panic!("kubesealpy found no key");
+}
+
+const COMBOS: [(&str, &str); 11] = [
+    ("airflow-chart", "secret"),
+    ("airflow-chart", "helmrelease"),
+    ("airflow-chart", "extra-secrets"),
+    ("git-sync", "secret"),
+    ("git-sync", "mount"),
+    ("flux", "secret"),
+    ("argocd", "secret"),
+    ("airflow-git-bundle", "secret"),
+    ("airflow-git-bundle", "mount"),
+    ("generic", "secret"),
+    ("generic", "mount"),
+];
+
+/// The rows of SECURITY.md's no-leak table that a label belongs to.
+fn assert_table_lists(checked: &BTreeSet<String>) {
+    let security =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("SECURITY.md")).unwrap();
+    let table: Vec<&str> = security
+        .split("## No-leak matrix")
+        .nth(1)
+        .expect("SECURITY.md has a `## No-leak matrix` section")
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    for label in checked {
+        let words: Vec<&str> = label.split_whitespace().collect();
+        let command = if words[0] == "keys" {
+            words[..2].join(" ")
+        } else {
+            words[0].to_string()
+        };
+        assert!(
+            table
+                .iter()
+                .any(|row| row.starts_with(&format!("| `{command}`"))),
+            "SECURITY.md's no-leak table has no row for `{command}` (checked: {label})"
+        );
+    }
+}
+
+#[test]
+fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
+    let sb = Sandbox::new();
+    let (age_id, recipient) = age_keypair(&sb.keys);
+    let age_id = age_id.to_str().unwrap().to_string();
+    let age_decrypt = |sealed: &[u8]| tool("age", &["-d", "-i", &age_id], sealed);
+    let (controller_key, cert) = sealed_secrets_controller(&sb.keys);
+    let cert = cert.to_str().unwrap().to_string();
+
+    // keygen: sealed (text and JSON), another key type, and plaintext into a pipe.
+    for extra in [
+        &[][..],
+        &["--output", "json"][..],
+        &["--key-type", "ecdsa-p256"][..],
+    ] {
+        let args = [&["keygen", "--seal-to", &recipient][..], extra].concat();
+        let t = sb.ok(&args, b"");
+        let text = String::from_utf8(t.stdout.clone()).unwrap();
+        let armored = if extra.contains(&"json") {
+            serde_json::from_str::<Value>(&text).unwrap()["sealed_private_key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        } else {
+            text.lines().skip(2).map(|l| format!("{l}\n")).collect()
+        };
+        let pem = age_decrypt(armored.as_bytes());
+        sb.check(
+            &args.join(" "),
+            &t,
+            None,
+            &[Secret::pem("the key", &pem)],
+            false,
+        );
+    }
+    let t = sb.ok(&["keygen", "--seal", "none"], b"");
+    let pem: Vec<u8> = String::from_utf8(t.stdout.clone())
+        .unwrap()
+        .lines()
+        .skip(2)
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    sb.check(
+        "keygen --seal none",
+        &t,
+        None,
+        &[Secret::pem("the key", &pem)],
+        true,
+    );
+
+    // create: every consumer and document with every seal.
+    let mut runs = 0;
+    for seal in ["age", "sops", "sealed-secrets", "none"] {
+        for (consumer, emit) in COMBOS {
+            let mut args = vec![
+                "create",
+                "--repo",
+                "acme/dags",
+                "--for",
+                consumer,
+                "--emit",
+                emit,
+                "--seal",
+                seal,
+                "-v",
+            ];
+            match seal {
+                "sealed-secrets" => args.extend(["--cert", cert.as_str()]),
+                "none" => {}
+                _ => args.extend(["--seal-to", recipient.as_str()]),
+            }
+            let label = args.join(" ");
+            let t = sb.trace(&args, b"");
+            if seal == "sealed-secrets" && emit == "extra-secrets" {
+                // Refused (the key would sit in plain HelmRelease values): still nothing written.
+                assert_eq!(t.code, Some(2), "{label}: {}", t.stderr);
+                sb.check(&label, &t, None, &[], false);
+                continue;
+            }
+            assert_eq!(t.code, Some(0), "{label}: {}", t.stderr);
+            let key = match seal {
+                "age" => key_from_docs(&age_decrypt(&t.stdout)),
+                "sops" => {
+                    let plain = ok(&run(&["unseal", "--identity", &age_id], &t.stdout));
+                    key_from_docs(&plain)
+                }
+                "sealed-secrets" => key_via_kubesealpy(&controller_key, &t.stdout, &sb.keys),
+                _ => key_from_docs(&t.stdout),
+            };
+            sb.check(
+                &label,
+                &t,
+                None,
+                &[Secret::pem("the key", &key)],
+                seal == "none",
+            );
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 43);
+
+    // create --out: the only file written is the sealed one (via its temp sibling).
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--emit",
+        "helmrelease",
+        "--seal-to",
+        &recipient,
+        "--out",
+        "sealed.yaml.age",
+    ];
+    let t = sb.ok(&args, b"");
+    assert!(
+        !writes_in(&t.trace).is_empty(),
+        "--out must show up in the trace"
+    );
+    let key = key_from_docs(&age_decrypt(
+        &std::fs::read(sb.work.join("sealed.yaml.age")).unwrap(),
+    ));
+    sb.check(
+        &args.join(" "),
+        &t,
+        Some("sealed.yaml.age"),
+        &[Secret::pem("the key", &key)],
+        false,
+    );
+    std::fs::remove_file(sb.work.join("sealed.yaml.age")).unwrap();
+
+    // Refused: plaintext to --out. Exit 2 and no file at all.
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--seal",
+        "none",
+        "--out",
+        "plain.yaml",
+    ];
+    let t = sb.trace(&args, b"");
+    assert_eq!(t.code, Some(2), "{}", t.stderr);
+    sb.check(&args.join(" "), &t, None, &[], false);
+    assert!(!sb.work.join("plain.yaml").exists());
+
+    // seal and unseal (age and SOPS), a Secret made elsewhere on stdin.
+    let plain = ok(&run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "generic",
+            "--seal",
+            "none",
+        ],
+        b"",
+    ));
+    let key = key_from_docs(&plain);
+    for seal in ["age", "sops"] {
+        let args = ["seal", "--seal", seal, "--seal-to", &recipient];
+        let sealed = sb.ok(&args, &plain);
+        sb.check(
+            &args.join(" "),
+            &sealed,
+            None,
+            &[Secret::pem("the key", &key)],
+            false,
+        );
+        let args = ["unseal", "--identity", &age_id];
+        let t = sb.ok(&args, &sealed.stdout);
+        assert_eq!(key_from_docs(&t.stdout), key);
+        sb.check(
+            &format!("unseal --identity FILE ({seal})"),
+            &t,
+            None,
+            &[Secret::pem("the key", &key)],
+            true,
+        );
+    }
+
+    // audit, of files holding a key literal and from stdin: findings name, never print, it.
+    let literal = sb.keys.join("manifests");
+    std::fs::create_dir(&literal).unwrap();
+    std::fs::write(literal.join("secret.yaml"), &plain).unwrap();
+    std::fs::write(
+        literal.join("pod.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env:\n    - name: TOKEN\n      value: {TOKEN}\n"
+        ),
+    )
+    .unwrap();
+    for format in ["table", "json", "sarif"] {
+        let args = [
+            "audit",
+            literal.to_str().unwrap(),
+            "--format",
+            format,
+            "--fail-on",
+            "none",
+        ];
+        let t = sb.ok(&args, b"");
+        assert!(!t.stdout.is_empty());
+        sb.check(
+            &format!("audit PATH --format {format}"),
+            &t,
+            None,
+            &[
+                Secret::pem("the key", &key),
+                Secret::value("the env literal", TOKEN),
+            ],
+            false,
+        );
+    }
+    let t = sb.ok(&["audit", "-", "--fail-on", "none"], &plain);
+    sb.check("audit -", &t, None, &[Secret::pem("the key", &key)], false);
+
+    // audit --staged in a git repository holding the literal (cwd: the repository).
+    let repo = sb.keys.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    std::fs::write(repo.join("secret.yaml"), &plain).unwrap();
+    for git in [&["init", "-q"][..], &["add", "secret.yaml"][..]] {
+        let st = Command::new("git")
+            .args(git)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    let t = sb.trace_in(
+        Some(&repo),
+        &["audit", "--staged", "--fail-on", "none"],
+        b"",
+    );
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert!(String::from_utf8_lossy(&t.stdout).contains("secret.yaml"));
+    sb.check(
+        "audit --staged",
+        &t,
+        None,
+        &[Secret::pem("the key", &key)],
+        false,
+    );
+
+    // completions and man page.
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let t = sb.ok(args, b"");
+        sb.check(&args.join(" "), &t, None, &[], false);
+    }
+
+    assert_table_lists(&sb.checked.borrow());
+}
+
+fn github_app_key(dir: &Path, fake: &FakeGithub) -> (PathBuf, Vec<u8>) {
+    use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    fake.state().app_public_pem = Some(
+        key.to_public_key()
+            .to_pkcs1_pem(Default::default())
+            .unwrap(),
+    );
+    let pem = key
+        .to_pkcs1_pem(Default::default())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let path = dir.join("app.TEST-ONLY.pem");
+    std::fs::write(&path, &pem).unwrap();
+    (path, pem)
+}
+
+#[test]
+fn github_commands_leak_neither_token_nor_key() {
+    let fake = FakeGithub::start();
+    let api = fake.url();
+    let sb = Sandbox::new().with_env("GITHUB_TOKEN", TOKEN);
+    let token = || Secret::value("the GitHub token", TOKEN);
+    let (age_id, recipient) = age_keypair(&sb.keys);
+    let age_id = age_id.to_str().unwrap().to_string();
+
+    // create --register: the key is registered and sealed; token and key stay in memory.
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--register",
+        "--seal-to",
+        &recipient,
+        "--api-url",
+        &api,
+        "-v",
+    ];
+    let t = sb.ok(&args, b"");
+    let key = key_from_docs(&tool("age", &["-d", "-i", &age_id], &t.stdout));
+    sb.check(
+        "create --register",
+        &t,
+        None,
+        &[token(), Secret::pem("the key", &key)],
+        false,
+    );
+
+    // register: a public key from stdin; the token from the environment and from stdin.
+    let (_, public) = ssh_keypair(&sb.keys, "ed25519", "flux.TEST-ONLY");
+    let t = sb.ok(
+        &["register", "--repo", "acme/dags", "--api-url", &api, "-v"],
+        public.as_bytes(),
+    );
+    sb.check("register", &t, None, &[token()], false);
+    let (_, public2) = ssh_keypair(&sb.keys, "ed25519", "flux2.TEST-ONLY");
+    let pub_file = sb.keys.join("flux2.TEST-ONLY.pub");
+    sb.without_env("GITHUB_TOKEN");
+    let t = sb.trace(
+        &[
+            "register",
+            "--repo",
+            "acme/dags",
+            "--api-url",
+            &api,
+            "--token-stdin",
+            "--key-file",
+            pub_file.to_str().unwrap(),
+        ],
+        format!("{TOKEN}\n").as_bytes(),
+    );
+    sb.env
+        .borrow_mut()
+        .push(("GITHUB_TOKEN".into(), TOKEN.into()));
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert!(fake
+        .keys("acme/dags")
+        .iter()
+        .any(|k| k["key"].as_str().map(bare) == Some(bare(&public2))));
+    sb.check("register --token-stdin", &t, None, &[token()], false);
+
+    // keys list / audit / prune, known-hosts.
+    for args in [
+        &["keys", "list", "--repo", "acme/dags", "--output", "json"][..],
+        &["keys", "audit", "--repo", "acme/dags"][..],
+        &["known-hosts"][..],
+    ] {
+        let full = [args, &["--api-url", &api, "-v"][..]].concat();
+        let t = sb.trace(&full, b"");
+        assert!(matches!(t.code, Some(0 | 1)), "{full:?}: {}", t.stderr);
+        sb.check(&args.join(" "), &t, None, &[token()], false);
+    }
+    let fingerprint = tool("ssh-keygen", &["-l", "-f", "-"], public.as_bytes());
+    let fingerprint = String::from_utf8(fingerprint)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let t = sb.ok(
+        &[
+            "keys",
+            "prune",
+            "--repo",
+            "acme/dags",
+            "--keep",
+            &fingerprint,
+            "--api-url",
+            &api,
+        ],
+        b"",
+    );
+    assert_eq!(fake.keys("acme/dags").len(), 1, "{}", t.stderr);
+    sb.check("keys prune", &t, None, &[token()], false);
+
+    // A refused token: exit 3, the token still not echoed.
+    fake.state().token = "ghp_someOtherToken".into();
+    let t = sb.trace(
+        &["keys", "list", "--repo", "acme/dags", "--api-url", &api],
+        b"",
+    );
+    assert_eq!(t.code, Some(3), "{}", t.stderr);
+    sb.check("keys list (token refused)", &t, None, &[token()], false);
+
+    // GitHub App: the App key file and the installation token stay in memory.
+    let app = Sandbox::new();
+    let (app_key, app_pem) = github_app_key(&app.keys, &fake);
+    let args = [
+        "keys",
+        "list",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "12345",
+        "--app-key",
+        app_key.to_str().unwrap(),
+        "--api-url",
+        &api,
+        "-v",
+    ];
+    let t = app.ok(&args, b"");
+    app.check(
+        "keys list --app-id --app-key",
+        &t,
+        None,
+        &[
+            Secret::pem("the App key", &app_pem),
+            Secret::value("the installation token", INSTALLATION_TOKEN),
+        ],
+        false,
+    );
+
+    let mut all = sb.checked.borrow().clone();
+    all.extend(app.checked.borrow().iter().cloned());
+    assert_table_lists(&all);
+}
+
+fn live_key(kmock: &Kmock, ns: &str, name: &str, field: &str) -> Vec<u8> {
+    let s = kmock
+        .secret(ns, name)
+        .unwrap_or_else(|| panic!("Secret {ns}/{name} exists"));
+    b64d(&s["data"][field])
+}
+
+#[test]
+fn cluster_commands_leak_nothing_they_write_or_read() {
+    let sb = Sandbox::new();
+    let (old_key_path, old_public) = ssh_keypair(&sb.keys, "ed25519", "old.TEST-ONLY");
+    let old_pem = std::fs::read(&old_key_path).unwrap();
+    let other_value = "s3cr3t-db-password-canary";
+    let kmock = Kmock::start(&[
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+                "annotations": {"sealkey.io/for": "airflow-chart"}},
+            "type": "Opaque", "data": {"gitSshKey": b64(&old_pem)}}),
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "dev"},
+            "type": "Opaque", "data": {"password": b64(other_value.as_bytes())}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "dev"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}},
+                "template": {"metadata": {"labels": {"app": "w"}}, "spec": {
+                    "containers": [{"name": "web", "image": "nginx",
+                        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}}}}),
+    ]);
+    let fake = FakeGithub::start();
+    fake.add_key(
+        "acme/dags",
+        &bare(&old_public),
+        "sealkey kmock/dev/airflow-ssh-secret",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let api = fake.url();
+    let kubeconfig = kmock.kubeconfig("dev");
+    let kc = kubeconfig.to_str().unwrap();
+    let sb = sb.with_env("GITHUB_TOKEN", TOKEN);
+    let token = || Secret::value("the GitHub token", TOKEN);
+    let (age_id, recipient) = age_keypair(&sb.keys);
+    let age_id = age_id.to_str().unwrap().to_string();
+
+    // create --apply --register: straight into the cluster.
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--namespace",
+        "dev",
+        "--for",
+        "git-sync",
+        "--apply",
+        "--register",
+        "--kubeconfig",
+        kc,
+        "--api-url",
+        &api,
+        "-v",
+    ];
+    let t = sb.ok(&args, b"");
+    let key = live_key(&kmock, "dev", "git-creds", "ssh");
+    sb.check(
+        "create --apply --register",
+        &t,
+        None,
+        &[token(), Secret::pem("the key", &key)],
+        false,
+    );
+
+    // rotate --apply: the old key (read from the cluster) and the new one stay in memory.
+    let rotate = [
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "dev",
+        "--secret-name",
+        "airflow-ssh-secret",
+        "--kubeconfig",
+        kc,
+        "--api-url",
+        &api,
+    ];
+    let t = sb.ok(
+        &[
+            &rotate[..],
+            &["--apply", "--sync-wait", "0", "--timeout", "20s", "-v"],
+        ]
+        .concat(),
+        b"",
+    );
+    let new_key = live_key(&kmock, "dev", "airflow-ssh-secret", "gitSshKey");
+    assert_ne!(new_key, old_pem);
+    sb.check(
+        "rotate --apply",
+        &t,
+        None,
+        &[
+            token(),
+            Secret::pem("the old key", &old_pem),
+            Secret::pem("the new key", &new_key),
+        ],
+        false,
+    );
+
+    // rotate --gitops FILE (the one file written, sealed), then --finish.
+    let t = sb.ok(
+        &[
+            &rotate[..],
+            &[
+                "--gitops",
+                "rotated.yaml.age",
+                "--seal-to",
+                &recipient,
+                "-v",
+            ],
+        ]
+        .concat(),
+        b"",
+    );
+    let sealed = std::fs::read(sb.work.join("rotated.yaml.age")).unwrap();
+    let gitops_key = key_from_docs(&tool("age", &["-d", "-i", &age_id], &sealed));
+    sb.check(
+        "rotate --gitops FILE",
+        &t,
+        Some("rotated.yaml.age"),
+        &[
+            token(),
+            Secret::pem("the live key", &new_key),
+            Secret::pem("the next key", &gitops_key),
+        ],
+        false,
+    );
+    std::fs::remove_file(sb.work.join("rotated.yaml.age")).unwrap();
+    // Flux applies the file: the test stands in for it with curl.
+    let doc = &yaml_docs(&tool("age", &["-d", "-i", &age_id], &sealed))[0];
+    let mut put = Command::new("curl")
+        .args([
+            "-sSf",
+            "-o",
+            "/dev/null",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+        ])
+        .args(["--data-binary", "@-"])
+        .arg(format!(
+            "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
+            kmock.url()
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        put.stdin
+            .take()
+            .unwrap()
+            .write_all(doc.to_string().as_bytes())
+            .unwrap();
+    }
+    assert!(put.wait_with_output().unwrap().status.success());
+    let t = sb.ok(&[&rotate[..], &["--finish", "-v"]].concat(), b"");
+    sb.check(
+        "rotate --finish",
+        &t,
+        None,
+        &[token(), Secret::pem("the live key", &gitops_key)],
+        false,
+    );
+
+    // audit --cluster lists Secrets (their values arrive in the list answer) and prints none.
+    for format in ["table", "json", "sarif"] {
+        let args = [
+            "audit",
+            "--cluster",
+            "--kubeconfig",
+            kc,
+            "--format",
+            format,
+            "--fail-on",
+            "none",
+        ];
+        let t = sb.ok(&args, b"");
+        assert!(
+            String::from_utf8_lossy(&t.stdout).contains("DB_PASSWORD"),
+            "{format}: env finding expected"
+        );
+        sb.check(
+            &format!("audit --cluster --format {format}"),
+            &t,
+            None,
+            &[
+                Secret::pem("the live key", &gitops_key),
+                Secret::pem("the create --apply key", &key),
+                Secret::value("a Secret value", other_value),
+            ],
+            false,
+        );
+    }
+    assert_table_lists(&sb.checked.borrow());
+}
+
+#[test]
+fn core_dumps_are_off_while_a_command_waits_for_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (age_id, recipient) = age_keypair(dir.path());
+    let (_, public) = ssh_keypair(dir.path(), "ed25519", "deploy.TEST-ONLY");
+    let pub_file = dir.path().join("deploy.TEST-ONLY.pub");
+    assert!(std::fs::read_to_string(&pub_file).unwrap().trim() == public);
+    // Each command blocks reading stdin after starting: inspect it from outside meanwhile.
+    for args in [
+        vec!["unseal", "--identity", age_id.to_str().unwrap()],
+        vec!["seal", "--seal-to", &recipient],
+        vec![
+            "register",
+            "--repo",
+            "acme/dags",
+            "--token-stdin",
+            "--key-file",
+            pub_file.to_str().unwrap(),
+            "--api-url",
+            "http://127.0.0.1:9",
+        ],
+        vec!["audit", "-"],
+    ] {
+        let mut child = Command::new(sealkey_bin())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let limits_path = format!("/proc/{}/limits", child.id());
+        let mut core_line = String::new();
+        for _ in 0..100 {
+            let limits = std::fs::read_to_string(&limits_path).unwrap_or_default();
+            core_line = limits
+                .lines()
+                .find(|l| l.starts_with("Max core file size"))
+                .unwrap_or_default()
+                .to_string();
+            if core_line.split_whitespace().skip(4).take(2).eq(["0", "0"]) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.stdin.take().unwrap().write_all(b"not input");
+        let _ = child.wait_with_output();
+        let fields: Vec<&str> = core_line.split_whitespace().collect();
+        assert_eq!(
+            fields.get(4..6),
+            Some(&["0", "0"][..]),
+            "{args:?}: soft and hard RLIMIT_CORE must be 0: {core_line}"
+        );
+    }
+}
