@@ -1009,9 +1009,12 @@ mod tests {
     #[test]
     fn update_keeps_ciphertext_of_unchanged_values() {
         let (r, ids) = identity();
-        let first =
-            seal_documents(&[secret()], &SopsSettings::new(&[r.clone()], None).unwrap()).unwrap();
-        let again = SopsSettings::new(&[r.clone()], None)
+        let first = seal_documents(
+            &[secret()],
+            &SopsSettings::new(std::slice::from_ref(&r), None).unwrap(),
+        )
+        .unwrap();
+        let again = SopsSettings::new(std::slice::from_ref(&r), None)
             .unwrap()
             .with_previous(&first, "old", &ids)
             .unwrap();
@@ -1037,8 +1040,11 @@ mod tests {
     #[test]
     fn debug_of_settings_shows_no_key_material() {
         let (r, ids) = identity();
-        let first =
-            seal_documents(&[secret()], &SopsSettings::new(&[r.clone()], None).unwrap()).unwrap();
+        let first = seal_documents(
+            &[secret()],
+            &SopsSettings::new(std::slice::from_ref(&r), None).unwrap(),
+        )
+        .unwrap();
         let s = SopsSettings::new(&[r], None)
             .unwrap()
             .with_previous(&first, "old", &ids)
