@@ -7,6 +7,16 @@ use std::path::Path;
 /// Writes `bytes` to `path` with mode 0600 via a temporary file in the same directory and a
 /// rename, so a crash or a full disk never leaves a half-written file in place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// Like [`write_atomic`], mode 0644: for files meant to be read by everyone (man pages). Never
+/// for anything derived from a secret.
+pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -23,7 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp_name.push(format!(".sealkey-{}.tmp", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
-        let mut f = open_private(&tmp)?;
+        let mut f = open_new(&tmp, mode)?;
         f.write_all(bytes)
             .map_err(|e| Error::file("write", &tmp, e))?;
         f.sync_all().map_err(|e| Error::file("sync", &tmp, e))?;
@@ -35,11 +45,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-fn open_private(path: &Path) -> Result<std::fs::File> {
+fn open_new(path: &Path, mode: u32) -> Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
     opts.open(path).map_err(|e| Error::file("create", path, e))
 }
 

@@ -1,5 +1,5 @@
-//! Shipping the CLI: completion scripts for every shell, the man page (rendered by groff when the
-//! machine has it) and the `kubectl sealkey` plugin run through the real kubectl.
+//! Shipping the CLI: completion scripts for every shell (checked by bash, zsh and fish themselves),
+//! the man pages (rendered by groff) and the `kubectl sealkey` plugin run through the real kubectl.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -100,21 +100,75 @@ fn bash_completion_script_is_valid_bash_and_completes_subcommands() {
     );
 }
 
+/// A shell scripts/install-test-deps installs (Debian packages zsh, fish, groff-base).
+fn required(tool: &str) -> PathBuf {
+    which(tool).unwrap_or_else(|| panic!("{tool} is missing: run scripts/install-test-deps"))
+}
+
 #[test]
-fn zsh_and_fish_scripts_parse_when_the_shell_is_installed() {
-    for (shell, args) in [("zsh", &["-n"][..]), ("fish", &["--no-execute"][..])] {
-        let Some(bin) = which(shell) else {
-            eprintln!("skipping {shell} syntax check: {shell} is not installed");
-            continue;
-        };
-        let script = stdout_of(&["completions", shell]);
-        let out = run_with_stdin(Command::new(bin).args(args), &script);
-        assert!(
-            out.status.success(),
-            "{shell} rejected its completion script: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+fn zsh_script_parses_and_registers_its_completion_function() {
+    let zsh = required("zsh");
+    let script = stdout_of(&["completions", "zsh"]);
+    let syntax = run_with_stdin(Command::new(&zsh).arg("-n"), &script);
+    assert!(
+        syntax.status.success(),
+        "zsh -n rejected the script: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    // Load it after compinit, as a user's .zshrc would: `sealkey` must map to `_sealkey`.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("_sealkey");
+    std::fs::write(&file, &script).unwrap();
+    let probe = format!(
+        "autoload -U compinit && compinit -u -d {}/zcompdump; source {}; print -r -- $_comps[sealkey]; whence -w _sealkey",
+        dir.path().display(),
+        file.display()
+    );
+    let out = Command::new(&zsh)
+        .args(["-f", "-c", &probe])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["_sealkey", "_sealkey: function"],
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fish_script_parses_and_completes_subcommands_and_flags() {
+    let fish = required("fish");
+    let script = stdout_of(&["completions", "fish"]);
+    let syntax = run_with_stdin(Command::new(&fish).arg("--no-execute"), &script);
+    assert!(
+        syntax.status.success(),
+        "fish rejected the script: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sealkey.fish");
+    std::fs::write(&file, &script).unwrap();
+    // `complete -C` asks fish what it would offer at the end of the given command line.
+    let probe = format!(
+        "source {}; complete -C 'sealkey ro'; echo ---; complete -C 'sealkey create --seal-'; echo ---; complete -C 'sealkey keys p'",
+        file.display()
+    );
+    let out = Command::new(&fish)
+        .args(["--no-config", "-c", &probe])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parts: Vec<Vec<&str>> = stdout
+        .split("---\n")
+        .map(|p| p.lines().map(|l| l.split('\t').next().unwrap()).collect())
+        .collect();
+    assert_eq!(parts.len(), 3, "{stdout}");
+    assert_eq!(parts[0], ["rotate"], "{stdout}");
+    assert!(parts[1].contains(&"--seal-to"), "{stdout}");
+    assert_eq!(parts[2], ["prune"], "{stdout}");
 }
 
 #[test]
@@ -147,10 +201,7 @@ fn man_page_has_a_th_header_and_lists_every_subcommand() {
 
 #[test]
 fn man_page_renders_with_groff_without_warnings() {
-    let Some(groff) = which("groff") else {
-        eprintln!("skipping groff rendering: groff is not installed (Debian groff-base)");
-        return;
-    };
+    let groff = required("groff");
     let page = stdout_of(&["man"]);
     // -ww: all warnings on; groff prints them on stderr.
     let out = run_with_stdin(Command::new(groff).args(["-man", "-Tutf8", "-ww"]), &page);
@@ -398,4 +449,78 @@ fn missing_file_errors_say_what_to_do_next() {
         err.contains("cannot read identity file") && err.contains("check the path"),
         "{err}"
     );
+}
+
+#[test]
+fn man_out_dir_writes_a_page_per_command_that_groff_renders_cleanly() {
+    let groff = required("groff");
+    let dir = tempfile::tempdir().unwrap();
+    let out = sealkey(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = SUBCOMMANDS
+        .iter()
+        .map(|s| format!("sealkey-{s}.1"))
+        .chain(["sealkey.1".to_string()])
+        .chain(["list", "audit", "prune"].map(|k| format!("sealkey-keys-{k}.1")))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "one page per command, no temp files left");
+    for name in &names {
+        let path = dir.path().join(name);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "{name}"
+        );
+        let page = std::fs::read_to_string(&path).unwrap();
+        let stem = name.trim_end_matches(".1");
+        assert!(
+            page.contains(&format!(".TH {stem} 1 ")) && page.contains("sealkey 0."),
+            "{name}: title line names the page and sealkey's version"
+        );
+        let rendered = run_with_stdin(Command::new(&groff).args(["-man", "-Tutf8", "-ww"]), &page);
+        let stderr = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            rendered.status.success() && stderr.trim().is_empty(),
+            "{name}: groff: {stderr}"
+        );
+    }
+    // `sealkey man keys prune` prints the same page.
+    let printed = stdout_of(&["man", "keys", "prune"]);
+    assert_eq!(
+        printed,
+        std::fs::read_to_string(dir.path().join("sealkey-keys-prune.1")).unwrap()
+    );
+    assert!(
+        printed.contains("\\-\\-keep"),
+        "the prune page documents --keep"
+    );
+}
+
+#[test]
+fn man_for_an_unknown_command_or_a_missing_dir_exits_2_with_the_choices() {
+    let out = sealkey(&["man", "rotat"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sealkey man rotat") && err.contains("rotate"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("man1");
+    let out = sealkey(&["man", "--out-dir", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mkdir -p"));
+    assert!(!missing.exists());
 }

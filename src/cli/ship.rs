@@ -23,11 +23,22 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Print sealkey's man page (roff) to stdout.
+/// Print a man page (roff) to stdout, or write them all into a directory.
 ///
-/// Example: sealkey man > /usr/local/share/man/man1/sealkey.1 (or: sealkey man | man -l -)
+/// Examples:
+///   sealkey man | man -l -
+///   sealkey man keys prune | man -l -
+///   sealkey man --out-dir /usr/local/share/man/man1   (sealkey.1, sealkey-create.1, ...)
 #[derive(Debug, clap::Args)]
-pub struct ManArgs {}
+pub struct ManArgs {
+    /// The command whose page to print, e.g. `rotate` or `keys list` (default: sealkey's own).
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Write every page (sealkey.1, sealkey-create.1, sealkey-keys-list.1, ...) into DIR, mode
+    /// 0644, each through a temp file and a rename.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<std::path::PathBuf>,
+}
 
 /// The clap command as the user invoked it: `kubectl sealkey` when run as the kubectl plugin.
 pub fn command_for(argv0: Option<&std::ffi::OsStr>) -> clap::Command {
@@ -60,13 +71,78 @@ pub fn run_completions(args: CompletionsArgs, _ui: &Ui) -> Result<u8> {
     Ok(OK)
 }
 
-pub fn run_man(_args: ManArgs, _ui: &Ui) -> Result<u8> {
-    let cmd = super::Cli::command();
+/// The command tree as the man pages describe it: built, so every subcommand carries its
+/// `sealkey-keys-list` page name, without the `help` pseudo-subcommand.
+fn man_tree() -> clap::Command {
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+fn render(cmd: &clap::Command) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(cmd)
+    clap_mangen::Man::new(cmd.clone())
+        .source(format!("sealkey {}", env!("CARGO_PKG_VERSION")))
+        .manual("sealkey manual")
         .render(&mut out)
         .context("failed to render the man page")?;
-    write_stdout(&out)?;
+    Ok(out)
+}
+
+/// Every page in the tree: (file name, roff).
+fn all_pages(cmd: &clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name());
+    pages.push((format!("{name}.1"), render(cmd)?));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        all_pages(sub, pages)?;
+    }
+    Ok(())
+}
+
+pub fn run_man(args: ManArgs, ui: &Ui) -> Result<u8> {
+    let tree = man_tree();
+    if let Some(dir) = &args.out_dir {
+        if !dir.is_dir() {
+            return Err(crate::error::Error::input(
+                format!("--out-dir {}", dir.display()),
+                "not a directory",
+                "create it first (mkdir -p), or pick an existing man1 directory",
+            )
+            .into());
+        }
+        let mut pages = Vec::new();
+        all_pages(&tree, &mut pages)?;
+        for (name, roff) in &pages {
+            crate::output::write_atomic_public(&dir.join(name), roff)?;
+        }
+        ui.info(&format!(
+            "wrote {} man pages into {} (sealkey.1, sealkey-create.1, ...)",
+            pages.len(),
+            dir.display()
+        ));
+        return Ok(OK);
+    }
+    let mut cmd = &tree;
+    for (depth, word) in args.command.iter().enumerate() {
+        cmd = match cmd.find_subcommand(word) {
+            Some(sub) => sub,
+            None => {
+                let choices: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                let asked = args.command[..=depth].join(" ");
+                return Err(crate::error::Error::input(
+                    format!("sealkey man {asked}"),
+                    format!("`{word}` is not a command here"),
+                    if choices.is_empty() {
+                        format!("`{}` has no subcommands", args.command[..depth].join(" "))
+                    } else {
+                        format!("pick one of: {}", choices.join(", "))
+                    },
+                )
+                .into());
+            }
+        };
+    }
+    write_stdout(&render(cmd)?)?;
     Ok(OK)
 }
 
