@@ -524,3 +524,129 @@ fn man_for_an_unknown_command_or_a_missing_dir_exits_2_with_the_choices() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("mkdir -p"));
     assert!(!missing.exists());
 }
+
+#[test]
+fn krew_package_fills_the_manifest_with_real_checksums_of_reproducible_archives() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bins = dir.path().join("bin");
+    std::fs::create_dir(&bins).unwrap();
+    // Stand-ins for the four release builds (a debug binary is 250+ MB; gzip on it is slow): for
+    // linux-amd64 a wrapper that runs this build under the name it is called by, for the others
+    // small distinct files.
+    std::fs::write(
+        bins.join("sealkey-linux-amd64"),
+        format!(
+            "#!/bin/bash\nexec -a \"$0\" {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_sealkey")
+        ),
+    )
+    .unwrap();
+    for p in ["linux-arm64", "darwin-amd64", "darwin-arm64"] {
+        std::fs::write(
+            bins.join(format!("sealkey-{p}")),
+            format!("stand-in for {p}\n"),
+        )
+        .unwrap();
+    }
+    let package = |out: &Path| {
+        std::fs::create_dir(out).unwrap();
+        Command::new(root.join("scripts/krew-package"))
+            .args(["v0.1.0", "https://example.invalid/releases/v0.1.0/"])
+            .arg(&bins)
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out_a = dir.path().join("a");
+    let run = package(&out_a);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(out_a.join("sealkey.yaml")).unwrap();
+    assert!(!text.contains("{{"), "placeholders left:\n{text}");
+    let plugin = &sealkey::yaml::parse_stream(&text, "sealkey.yaml").unwrap()[0];
+    assert_eq!(plugin["spec"]["version"], "v0.1.0");
+    for p in plugin["spec"]["platforms"].as_array().unwrap() {
+        let uri = p["uri"].as_str().unwrap();
+        let name = uri.rsplit('/').next().unwrap();
+        assert_eq!(
+            uri,
+            format!("https://example.invalid/releases/v0.1.0/{name}")
+        );
+        let archive = out_a.join(name);
+        let sha = String::from_utf8(
+            Command::new("sha256sum")
+                .arg(&archive)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(
+            p["sha256"],
+            sha.split_whitespace().next().unwrap(),
+            "{name}"
+        );
+        // The archive holds exactly what `files` copies, at its top level.
+        let listing = String::from_utf8(
+            Command::new("tar")
+                .arg("-tzf")
+                .arg(&archive)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let mut listed: Vec<&str> = listing.lines().collect();
+        listed.sort();
+        let mut from: Vec<&str> = p["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["from"].as_str().unwrap())
+            .collect();
+        from.sort();
+        assert_eq!(listed, from, "{name}");
+        assert_eq!(listed, ["LICENSE", "kubectl-sealkey"]);
+    }
+    // The linux-amd64 archive's binary runs and introduces itself as the kubectl plugin.
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let st = Command::new("tar")
+        .arg("-xzf")
+        .arg(out_a.join("sealkey-v0.1.0-linux-amd64.tar.gz"))
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let help = Command::new(x.join("kubectl-sealkey"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: kubectl sealkey"));
+    assert!(std::fs::read_to_string(x.join("LICENSE"))
+        .unwrap()
+        .contains("Apache License"));
+    // Reproducible: a second run makes byte-identical archives.
+    let out_b = dir.path().join("b");
+    assert!(package(&out_b).status.success());
+    for e in std::fs::read_dir(&out_a).unwrap() {
+        let name = e.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(out_a.join(&name)).unwrap(),
+            std::fs::read(out_b.join(&name)).unwrap(),
+            "{name:?} differs between runs"
+        );
+    }
+    // A missing platform binary: exit 2 naming it, nothing written.
+    std::fs::remove_file(bins.join("sealkey-darwin-arm64")).unwrap();
+    let out_c = dir.path().join("c");
+    let run = package(&out_c);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("sealkey-darwin-arm64"));
+    assert_eq!(std::fs::read_dir(&out_c).unwrap().count(), 0);
+}
