@@ -297,6 +297,26 @@ fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
     );
     assert_refused(&out, &["stdin", "not valid YAML", "line"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("SECRETVALUE"));
+
+    // A large stream (read in several growing chunks) broken near its end: the exact line.
+    let mut big = String::new();
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\ndata:\n  k: dmFsdWU=\n"
+        ));
+    }
+    let broken_line = big.lines().count() + 3; // after `---` and `kind: Secret`
+    big.push_str("---\nkind: Secret\ndata: {k: [unclosed SECRETVALUE\n");
+    let out = run(&["seal", "--seal-to", GOOD_AGE], big.as_bytes());
+    assert_refused(
+        &out,
+        &["stdin", "not valid YAML", &format!("line {broken_line}")],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("SECRETVALUE"));
+
+    // Comments and empty documents only: nothing to seal.
+    let out = run(&["seal", "--seal-to", GOOD_AGE], b"# nothing\n---\n---\n");
+    assert_refused(&out, &["stdin", "no YAML documents"]);
 }
 
 #[test]

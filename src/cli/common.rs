@@ -276,13 +276,33 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 /// Reads all of stdin into a buffer that is wiped on drop.
 pub fn read_stdin(what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    use std::io::Read;
+    read_wiped(&mut std::io::stdin().lock(), what)
+}
+
+/// Reads to the end into a buffer wiped on drop. It grows by copying into a fresh, twice as large
+/// buffer and wiping the old one: `Vec`'s own growth (as in `read_to_end`) reallocates and would
+/// leave earlier copies of the input in freed memory.
+fn read_wiped(r: &mut impl std::io::Read, what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(64 * 1024));
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::file("read", what, e))?;
-    Ok(buf)
+    loop {
+        if buf.len() == buf.capacity() {
+            let mut bigger = zeroize::Zeroizing::new(Vec::with_capacity(buf.capacity() * 2));
+            bigger.extend_from_slice(&buf);
+            buf = bigger; // the old buffer is wiped as it drops
+        }
+        let len = buf.len();
+        let capacity = buf.capacity();
+        buf.resize(capacity, 0); // within capacity: no reallocation
+        match r.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(Error::file("read", what, e).into()),
+        }
+    }
 }
 
 /// Reads a named input (`-` is stdin) into a buffer that is wiped on drop.
@@ -299,10 +319,11 @@ pub fn read_input(path: Option<&std::path::Path>) -> Result<(zeroize::Zeroizing<
 
 /// UTF-8 text from bytes, in a wiped buffer.
 pub fn into_text(
-    bytes: zeroize::Zeroizing<Vec<u8>>,
+    mut bytes: zeroize::Zeroizing<Vec<u8>>,
     what: &str,
 ) -> Result<crate::secret::SecretText> {
-    match String::from_utf8(bytes.to_vec()) {
+    // Moved out, not copied: the bytes live on in the SecretText (wiped when it drops).
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
         Ok(s) => Ok(crate::secret::SecretText::new(s)),
         Err(e) => {
             let mut v = e.into_bytes();
@@ -332,3 +353,33 @@ pub fn read_identity_file(path: &std::path::Path) -> Result<Vec<seal::age::Ident
 
 /// Exit code 0, for adapters.
 pub const OK: u8 = exit::OK;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its input a few bytes at a time, with an interruption, like a slow pipe.
+    struct Trickle<'a>(&'a [u8], bool);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = !self.1;
+            if self.1 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = self.0.len().min(out.len()).min(40_000);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_wiped_reads_everything_across_growth_and_interruptions() {
+        let input: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let got = read_wiped(&mut Trickle(&input, false), "test").unwrap();
+        assert_eq!(*got, input);
+        let empty = read_wiped(&mut Trickle(&[], false), "test").unwrap();
+        assert!(empty.is_empty());
+    }
+}

@@ -116,7 +116,9 @@ fn no_token() -> Error {
 }
 
 fn token_from_stdin() -> Result<GithubToken> {
-    let mut line = Zeroizing::new(String::new());
+    // Pre-sized so that reading never reallocates (which would leave a copy in freed memory);
+    // GitHub tokens are well under 1 KiB.
+    let mut line = Zeroizing::new(String::with_capacity(4096));
     std::io::stdin()
         .lock()
         .read_line(&mut line)

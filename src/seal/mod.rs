@@ -137,14 +137,22 @@ pub fn seal_yaml_text(
     };
     // age seals the bytes exactly as given, comments and all: the text only has to be YAML,
     // which is checked without building the documents.
+    // The check and the encryption are independent: run them side by side (nothing is
+    // written until both are done, so a failed check still loses nothing).
     if let SealSettings::Age(recipients) = settings {
-        if !crate::yaml::has_documents(text.expose_secret(), what)? {
-            return Err(no_docs());
+        let plain = text.expose_secret();
+        let (check, sealed) = std::thread::scope(|scope| {
+            let check = scope.spawn(|| crate::yaml::has_documents(plain, what));
+            let sealed = age::seal_text(plain.as_bytes(), recipients);
+            (check.join(), sealed)
+        });
+        match check {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(no_docs()),
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        return Ok(SealedOutput::Sealed(age::seal_text(
-            text.expose_secret().as_bytes(),
-            recipients,
-        )?));
+        return Ok(SealedOutput::Sealed(sealed?));
     }
     let docs = crate::yaml::parse_stream(text.expose_secret(), what)?;
     if docs.is_empty() {
