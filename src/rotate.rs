@@ -244,6 +244,9 @@ pub struct RotateSettings {
     pub poll_interval: Duration,
     /// Server-side dry run: nothing is registered, written, restarted or deleted.
     pub dry_run: bool,
+    /// Go ahead although an earlier `--gitops` rotation is pending (its key registered, its file
+    /// not applied): that key is deleted as part of this rotation.
+    pub abandon_pending: bool,
 }
 
 impl RotateSettings {
@@ -262,6 +265,7 @@ impl RotateSettings {
             sync_wait: Duration::from_secs(90),
             poll_interval: Duration::from_secs(2),
             dry_run: false,
+            abandon_pending: false,
         }
     }
 
@@ -550,6 +554,59 @@ fn old_keys(
         .collect()
 }
 
+/// Keys registered for this Secret (by title) that are neither in it nor its predecessor: an
+/// earlier `--gitops` rotation whose file has not been applied yet.
+fn pending_keys<'k>(
+    keys: &'k [RegisteredKey],
+    settings: &RotateSettings,
+    live_fp: &str,
+    previous: Option<&str>,
+) -> Vec<&'k RegisteredKey> {
+    keys.iter()
+        .filter(|k| {
+            title_is_for(
+                &k.title,
+                &settings.context,
+                &settings.namespace,
+                &settings.secret_name,
+            )
+        })
+        .filter(|k| {
+            let fp = k.fingerprint();
+            fp.as_deref() != Some(live_fp) && fp.as_deref() != previous
+        })
+        .collect()
+}
+
+/// Refuses to start a rotation over a pending one (unless told to abandon it): rotating again
+/// would delete, or strand, the key that the committed GitOps file still carries.
+fn refuse_over_pending(
+    pending: &[&RegisteredKey],
+    settings: &RotateSettings,
+    live_fp: &str,
+    nothing: &str,
+) -> Result<()> {
+    if pending.is_empty() || settings.abandon_pending {
+        return Ok(());
+    }
+    let ids: Vec<String> = pending
+        .iter()
+        .map(|k| format!("{} (\"{}\")", k.id, k.title))
+        .collect();
+    Err(failed(
+        Step::ListKeys,
+        Error::input(
+            format!("Secret {}", settings.secret_ref()),
+            format!(
+                "an earlier --gitops rotation is pending: key {} is registered for it, but the Secret still holds {live_fp}",
+                ids.join(", ")
+            ),
+            "let Flux or Argo CD apply the committed file, then run `sealkey rotate --finish`; if that commit was reverted, pass --abandon-pending to delete the pending key as part of this rotation",
+        ),
+        nothing,
+    ))
+}
+
 /// `sealkey rotate --apply`: the whole rotation straight into the cluster.
 pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     settings: &RotateSettings,
@@ -567,6 +624,17 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         .list()
         .await
         .map_err(|e| failed(Step::ListKeys, e, nothing))?;
+    let previous = secret
+        .annotations
+        .get(PREVIOUS_FINGERPRINT)
+        .map(String::as_str);
+    // Pending keys are titled for this Secret, so old_keys deletes them at the end.
+    refuse_over_pending(
+        &pending_keys(&keys, settings, &old_fp, previous),
+        settings,
+        &old_fp,
+        nothing,
+    )?;
     let old_was_registered = keys
         .iter()
         .any(|k| k.fingerprint().as_deref() == Some(&old_fp));
@@ -920,6 +988,34 @@ where
 {
     let nothing = "nothing was changed";
     let (secret, old, old_fp) = read_live_key(cluster, settings, progress, nothing).await?;
+    progress(Step::ListKeys, &old_fp);
+    let keys = registry
+        .list()
+        .await
+        .map_err(|e| failed(Step::ListKeys, e, nothing))?;
+    let previous = secret
+        .annotations
+        .get(PREVIOUS_FINGERPRINT)
+        .map(String::as_str);
+    let pending: Vec<RegisteredKey> = pending_keys(&keys, settings, &old_fp, previous)
+        .into_iter()
+        .cloned()
+        .collect();
+    refuse_over_pending(
+        &pending.iter().collect::<Vec<_>>(),
+        settings,
+        &old_fp,
+        nothing,
+    )?;
+    if !pending.is_empty() {
+        // Abandoned: the file that carried it was reverted. Left registered, it would also
+        // block --finish of this rotation.
+        progress(
+            Step::DeleteOld,
+            &format!("{} pending key(s)", pending.len()),
+        );
+        delete_keys(registry, &pending, Step::DeleteOld, nothing).await?;
+    }
     let new = DeployKey::generate(
         settings.key_type.unwrap_or(old.key.key_type()),
         &settings.comment,
@@ -985,14 +1081,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         .list()
         .await
         .map_err(|e| failed(Step::ListKeys, e, nothing))?;
-    let pending: Vec<&RegisteredKey> = keys
-        .iter()
-        .filter(|k| title_is_for(&k.title, &settings.context, ns, name))
-        .filter(|k| {
-            let fp = k.fingerprint();
-            fp.as_deref() != Some(live_fp.as_str()) && fp.as_deref() != previous.as_deref()
-        })
-        .collect();
+    let pending = pending_keys(&keys, settings, &live_fp, previous.as_deref());
     if !pending.is_empty() {
         let ids: Vec<String> = pending
             .iter()

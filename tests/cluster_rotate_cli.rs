@@ -732,3 +732,44 @@ fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
     }
     assert_eq!(cells, 12);
 }
+
+#[test]
+fn apply_over_a_pending_gitops_rotation_exits_2_until_abandon_pending_is_given() {
+    let w = world();
+    let (_, recipient) = support::age_keypair(w.dir.path());
+    let out = w.dir.path().join("pending.age");
+    ok(&w.rotate(&["--gitops", out.to_str().unwrap(), "--seal-to", &recipient]));
+    assert_eq!(w.github_keys().len(), 2);
+
+    // The committed file still carries the pending key: --apply would delete it under Flux.
+    let refused = w.rotate(&["--apply", "--sync-wait", "0", "--timeout", "20s"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pending")
+            && stderr.contains("--abandon-pending")
+            && stderr.contains("--finish"),
+        "{stderr}"
+    );
+    assert_eq!(w.github_keys().len(), 2, "nothing deleted");
+    assert_eq!(w.live().0, bare(&w.old_public), "Secret unchanged");
+    let writes: Vec<String> = w
+        .github
+        .log()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(writes.len(), 1, "only the --gitops POST: {writes:?}");
+
+    // The commit was reverted: abandon it deliberately.
+    ok(&w.rotate(&[
+        "--apply",
+        "--abandon-pending",
+        "--sync-wait",
+        "0",
+        "--timeout",
+        "20s",
+    ]));
+    w.assert_one_key_equal_to_live("rotate --apply --abandon-pending");
+}

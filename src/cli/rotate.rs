@@ -77,6 +77,10 @@ pub struct RotateArgs {
     /// Keep the old keys registered (delete them later with --finish).
     #[arg(long, help_heading = "Mode")]
     pub keep_old: bool,
+    /// Rotate although an earlier --gitops rotation is pending (its key registered, its file not
+    /// applied): that key is deleted. Only once the commit carrying it was reverted.
+    #[arg(long, conflicts_with = "finish", help_heading = "Mode")]
+    pub abandon_pending: bool,
     /// Cluster name in key titles `sealkey CLUSTER/NAMESPACE/SECRET DATE` (default: the
     /// kubeconfig context, else `default`).
     #[arg(long, value_name = "NAME")]
@@ -91,7 +95,13 @@ pub struct RotateArgs {
 
 fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
     let order: &[Step] = if gitops {
-        &[Step::ReadSecret, Step::Register, Step::WriteManifest]
+        &[
+            Step::ReadSecret,
+            Step::ListKeys,
+            Step::DeleteOld, // only with --abandon-pending
+            Step::Register,
+            Step::WriteManifest,
+        ]
     } else if finish {
         &[Step::ReadSecret, Step::ListKeys, Step::DeleteOld]
     } else {
@@ -191,6 +201,7 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
         settings.timeout = args.timeout;
         settings.sync_wait = args.sync_wait;
         settings.dry_run = args.kube.dry_run;
+        settings.abandon_pending = args.abandon_pending;
         let registry = GithubRepoKeys::new(&client, repo.clone());
         let secret_ref = format!("{namespace}/{}", args.secret_name);
         if let (Some(path), Some(seal)) = (&args.gitops, &gitops_seal) {
