@@ -24,10 +24,59 @@ struct Rendered {
     cron_jobs: Vec<CronJob>,
 }
 
-fn kubectl() -> Option<&'static str> {
-    ["/usr/bin/kubectl", "/usr/local/bin/kubectl"]
+/// The container's arguments as the kubelet runs them: every `$(VAR)` replaced from the
+/// container's env, each of which must come from a key that exists in a rendered ConfigMap (a
+/// missing key keeps the pod from starting; an undefined `$(VAR)` would stay literal).
+fn expanded_args(
+    c: &k8s_openapi::api::core::v1::Container,
+    config_maps: &[ConfigMap],
+    what: &str,
+) -> Vec<String> {
+    let mut vars = std::collections::BTreeMap::new();
+    for e in c.env.iter().flatten() {
+        let value = match (
+            &e.value,
+            e.value_from
+                .as_ref()
+                .and_then(|v| v.config_map_key_ref.as_ref()),
+        ) {
+            (Some(v), _) => v.clone(),
+            (None, Some(r)) => config_maps
+                .iter()
+                .filter(|cm| cm.metadata.name.as_deref() == Some(r.name.as_str()))
+                .find_map(|cm| cm.data.as_ref()?.get(&r.key).cloned())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{what}: env {} needs ConfigMap {} key {}, which is not rendered",
+                        e.name, r.name, r.key
+                    )
+                }),
+            _ => continue,
+        };
+        vars.insert(e.name.clone(), value);
+    }
+    c.args
+        .clone()
+        .unwrap_or_default()
         .into_iter()
-        .find(|p| Path::new(p).exists())
+        .map(|mut a| {
+            for (k, v) in &vars {
+                a = a.replace(&format!("$({k})"), v);
+            }
+            assert!(!a.contains("$("), "{what}: {a} uses an undefined variable");
+            a
+        })
+        .collect()
+}
+
+/// kubectl from PATH (scripts/install-test-deps installs one if the machine has none).
+fn kubectl() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .expect("kubectl is missing: run scripts/install-test-deps")
 }
 
 fn typed<T: serde::de::DeserializeOwned>(doc: &Value) -> T {
@@ -42,11 +91,8 @@ fn typed<T: serde::de::DeserializeOwned>(doc: &Value) -> T {
 }
 
 /// `kubectl kustomize deploy/`, every object parsed into its k8s-openapi type.
-fn render() -> Option<Rendered> {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("skipped: kubectl is not on this machine (it ships with the rust machine image)");
-        return None;
-    };
+fn render() -> Rendered {
+    let kubectl = kubectl();
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     let out = Command::new(kubectl)
         .arg("kustomize")
@@ -83,7 +129,7 @@ fn render() -> Option<Rendered> {
             (v, k) => panic!("unexpected object {v:?} {k:?} in deploy/ (add it to this test)"),
         }
     }
-    Some(r)
+    r
 }
 
 fn pod_spec(cj: &CronJob) -> &PodSpec {
@@ -140,7 +186,7 @@ fn assert_no_wildcards(owner: &str, rules: &[PolicyRule]) {
 
 #[test]
 fn deploy_base_renders_and_every_object_is_a_valid_k8s_type() {
-    let Some(r) = render() else { return };
+    let r = render();
     assert_eq!(
         r.namespaces
             .iter()
@@ -169,7 +215,7 @@ fn deploy_base_renders_and_every_object_is_a_valid_k8s_type() {
 
 #[test]
 fn rbac_has_no_wildcards_and_secrets_only_in_namespaced_roles_by_name() {
-    let Some(r) = render() else { return };
+    let r = render();
     for cr in &r.cluster_roles {
         let name = cr.metadata.name.as_deref().unwrap();
         let rules = cr.rules.as_deref().unwrap_or_default();
@@ -243,7 +289,7 @@ fn rbac_has_no_wildcards_and_secrets_only_in_namespaced_roles_by_name() {
 
 #[test]
 fn audit_cluster_role_grants_exactly_what_the_cluster_audit_lists() {
-    let Some(r) = render() else { return };
+    let r = render();
     let role = r
         .cluster_roles
         .iter()
@@ -287,7 +333,7 @@ fn audit_cluster_role_grants_exactly_what_the_cluster_audit_lists() {
 
 #[test]
 fn credential_is_a_0400_read_only_file_and_no_env_var_reads_a_secret() {
-    let Some(r) = render() else { return };
+    let r = render();
     let mut secret_volumes = 0;
     for cj in &r.cron_jobs {
         let spec = pod_spec(cj);
@@ -347,7 +393,7 @@ fn credential_is_a_0400_read_only_file_and_no_env_var_reads_a_secret() {
 
 #[test]
 fn pods_are_non_root_read_only_without_capabilities_under_runtime_default_seccomp() {
-    let Some(r) = render() else { return };
+    let r = render();
     for cj in &r.cron_jobs {
         let name = name_of(cj);
         let spec = pod_spec(cj);
@@ -393,22 +439,11 @@ fn pods_are_non_root_read_only_without_capabilities_under_runtime_default_seccom
 
 #[test]
 fn cron_job_arguments_are_accepted_by_sealkey_and_match_the_rotation_role() {
-    let Some(r) = render() else { return };
-    let app_id = r
-        .config_maps
-        .iter()
-        .find_map(|c| c.data.as_ref()?.get("GITHUB_APP_ID").cloned())
-        .expect("GITHUB_APP_ID in a ConfigMap");
+    let r = render();
     for cj in &r.cron_jobs {
         let c = &pod_spec(cj).containers[0];
         // Kubernetes expands $(VAR) from the container's env before exec.
-        let args: Vec<String> = c
-            .args
-            .clone()
-            .unwrap()
-            .into_iter()
-            .map(|a| a.replace("$(GITHUB_APP_ID)", &app_id))
-            .collect();
+        let args = expanded_args(c, &r.config_maps, &name_of(cj));
         let argv = std::iter::once("sealkey".to_string()).chain(args.clone());
         if let Err(e) = sealkey::cli::Cli::try_parse_from(argv) {
             panic!("{}: sealkey rejects {args:?}: {e}", name_of(cj));
@@ -458,7 +493,7 @@ fn cron_job_arguments_are_accepted_by_sealkey_and_match_the_rotation_role() {
 
 #[test]
 fn sealkey_audit_of_the_rendered_base_finds_nothing_at_warning_or_above() {
-    let Some(r) = render() else { return };
+    let r = render();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
         .args(["audit", "--format", "json", "--fail-on", "warning", "-"])
         .stdin(std::process::Stdio::piped())
@@ -518,10 +553,7 @@ fn sealkey_audit_of_the_rendered_base_finds_nothing_at_warning_or_above() {
 
 #[test]
 fn overlay_documented_in_deploy_readme_renders_and_changes_schedule_secret_and_image() {
-    let Some(kubectl) = kubectl() else {
-        eprintln!("skipped: kubectl is not on this machine");
-        return;
-    };
+    let kubectl = kubectl();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("deploy/README.md")).unwrap();
     let start = "```yaml\n# clusters/prod/sealkey/kustomization.yaml\n";
@@ -580,6 +612,13 @@ fn overlay_documented_in_deploy_readme_renders_and_changes_schedule_secret_and_i
     let binding: RoleBinding = typed(&find("RoleBinding", "sealkey-rotate"));
     assert_eq!(binding.metadata.namespace.as_deref(), Some("data"));
     let cm: ConfigMap = typed(&find("ConfigMap", "sealkey-rotate"));
+    let args = expanded_args(c, std::slice::from_ref(&cm), "overlay sealkey-rotate");
+    assert!(args.contains(&"--app-id=987654".to_string()), "{args:?}");
+    assert!(args.contains(&"--cluster=prod-eu".to_string()), "{args:?}");
+    let argv = std::iter::once("sealkey".to_string()).chain(args.clone());
+    if let Err(e) = sealkey::cli::Cli::try_parse_from(argv) {
+        panic!("overlay: sealkey rejects {args:?}: {e}");
+    }
     assert_eq!(cm.data.unwrap()["GITHUB_APP_ID"], "987654");
     let audit: CronJob = typed(&find("CronJob", "sealkey-audit"));
     assert_eq!(audit.spec.unwrap().schedule, "0 */6 * * *");
@@ -600,8 +639,8 @@ impl Drop for KmockForKubectl {
 
 #[test]
 fn rendered_base_applies_to_the_kmock_stand_in_with_kubectl_apply() {
-    let Some(r) = render() else { return };
-    let kubectl = kubectl().unwrap();
+    let r = render();
+    let kubectl = kubectl();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(
@@ -649,7 +688,7 @@ fn rendered_base_applies_to_the_kmock_stand_in_with_kubectl_apply() {
     let manifest = dir.path().join("deploy.yaml");
     std::fs::write(&manifest, &r.yaml).unwrap();
     let kc = |args: &[&str]| {
-        Command::new(kubectl)
+        Command::new(&kubectl)
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
