@@ -443,7 +443,7 @@ fn cron_job_arguments_are_accepted_by_sealkey_and_match_the_rotation_role() {
     for cj in &r.cron_jobs {
         let c = &pod_spec(cj).containers[0];
         // Kubernetes expands $(VAR) from the container's env before exec.
-        let args = expanded_args(c, &r.config_maps, &name_of(cj));
+        let args = expanded_args(c, &r.config_maps, name_of(cj));
         let argv = std::iter::once("sealkey".to_string()).chain(args.clone());
         if let Err(e) = sealkey::cli::Cli::try_parse_from(argv) {
             panic!("{}: sealkey rejects {args:?}: {e}", name_of(cj));
