@@ -270,3 +270,82 @@ fn sealkeys_own_sealed_outputs_pass_its_audit_and_plaintext_ones_do_not() {
         "the mount patch itself is clean: {report}"
     );
 }
+
+#[test]
+fn argocd_output_for_github_com_leaves_argo_cds_default_known_hosts_alone() {
+    // Argo CD's own default list (tests/fixtures/README-argocd-known-hosts.md) already holds
+    // every github.com key sealkey pins: emitting the ConfigMap would only drop GitLab & co.
+    let upstream = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/argocd-ssh-known-hosts-cm.upstream.yaml"
+    ))
+    .unwrap();
+    let cm = &yaml_docs(upstream.as_bytes())[0];
+    let argo_lines: Vec<&str> = cm["data"]["ssh_known_hosts"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .collect();
+    for pinned in sealkey::known_hosts::GITHUB_COM_PINNED {
+        assert!(
+            argo_lines.contains(pinned),
+            "Argo CD's default list lacks {pinned}"
+        );
+    }
+    let out = run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "argocd",
+            "--seal",
+            "none",
+        ],
+        b"",
+    );
+    let docs = yaml_docs(&ok(&out));
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Secret"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ConfigMap was emitted"));
+
+    // Another host (GitHub Enterprise Server): Argo CD does not know it, so the ConfigMap comes
+    // with its warning annotation.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("known_hosts"),
+        "ghe.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "argocd",
+            "--seal",
+            "none",
+            "--git-host",
+            "ghe.example.com",
+            "--known-hosts",
+            "known_hosts",
+        ],
+        b"",
+    );
+    let docs = yaml_docs(&ok(&out));
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap for ghe");
+    assert_eq!(cm["metadata"]["name"], "argocd-ssh-known-hosts-cm");
+    assert!(cm["data"]["ssh_known_hosts"]
+        .as_str()
+        .unwrap()
+        .starts_with("ghe.example.com "));
+    assert!(cm["metadata"]["annotations"]["sealkey.io/note"]
+        .as_str()
+        .unwrap()
+        .contains("replaces"));
+}

@@ -78,7 +78,9 @@ fn check_objects(docs: &[Value], consumer: &str, emit: &str) {
         ("airflow-chart", "helmrelease") => &["HelmRelease", "Secret"],
         ("airflow-chart", "extra-secrets") => &["HelmRelease"],
         ("git-sync", "mount") | ("generic", "mount") => &["Secret", "Deployment"],
-        ("argocd", _) | ("airflow-git-bundle", "secret") => &["Secret", "ConfigMap"],
+        // Argo CD already trusts github.com's keys: no ConfigMap (it would replace its list).
+        ("argocd", _) => &["Secret"],
+        ("airflow-git-bundle", "secret") => &["Secret", "ConfigMap"],
         ("airflow-git-bundle", "mount") => &["Secret", "ConfigMap", "Deployment"],
         _ => unreachable!(),
     };

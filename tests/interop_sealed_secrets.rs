@@ -228,6 +228,14 @@ fn strict_scope_values_do_not_open_under_another_name_or_namespace() {
 #[test]
 fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     let cert = controller().1.to_str().unwrap().to_string();
+    // A GitHub Enterprise host, so that Argo CD's known-hosts ConfigMap comes along.
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(
+        &kh,
+        "ghe.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+    )
+    .unwrap();
     let sealed = ok(run(
         &[
             "create",
@@ -235,6 +243,10 @@ fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
             "acme/dags",
             "--for",
             "argocd",
+            "--git-host",
+            "ghe.example.com",
+            "--known-hosts",
+            kh.to_str().unwrap(),
             "--seal",
             "sealed-secrets",
             "--cert",
@@ -245,6 +257,15 @@ fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     ));
     let docs = sealkey::yaml::parse_stream(&sealed, "t").unwrap();
     assert!(docs.iter().any(|d| d["kind"] == "SealedSecret"));
+    // The ConfigMap holds no secret: passed through as it is.
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("the known-hosts ConfigMap passes through");
+    assert!(cm["data"]["ssh_known_hosts"]
+        .as_str()
+        .unwrap()
+        .starts_with("ghe.example.com "));
     assert!(
         !sealed.contains("LS0tLS1CRUdJTiBPUEVOU1NI"),
         "base64 of the key header leaked"

@@ -334,6 +334,9 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     }
     ui.info(&format!("public key:  {}", key.public_openssh()));
     ui.info(&format!("fingerprint: {}", key.fingerprint()));
+    if settings.emit.consumer == Consumer::Argocd && settings.known_hosts.equals_pinned_github() {
+        ui.info("known hosts: Argo CD's default argocd-ssh-known-hosts-cm already trusts github.com's keys, so no ConfigMap was emitted (one would replace Argo CD's whole list)");
+    }
     match &registered {
         Some(done) => ui.info(&format!(
             "registered deploy key {} on {} ({}): {}",

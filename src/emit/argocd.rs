@@ -1,5 +1,5 @@
-//! Argo CD: a repository Secret (`type: git`, `url`, `sshPrivateKey`) and the
-//! `argocd-ssh-known-hosts-cm` ConfigMap with the host keys.
+//! Argo CD: a repository Secret (`type: git`, `url`, `sshPrivateKey`) and, for hosts Argo CD
+//! does not already trust, the `argocd-ssh-known-hosts-cm` ConfigMap with the host keys.
 
 use super::{b64, secret_object, secret_value, EmitSettings};
 use crate::keygen::DeployKey;
@@ -7,7 +7,10 @@ use crate::known_hosts::KnownHosts;
 use crate::secret::PrivateKeyPem;
 use serde_json::{json, Map, Value};
 
-/// The repository Secret, then the known-hosts ConfigMap.
+/// The repository Secret, then the known-hosts ConfigMap unless the host keys are github.com's
+/// pinned ones: Argo CD's default `argocd-ssh-known-hosts-cm` already lists those (checked
+/// against Argo CD's manifest in tests), and applying the ConfigMap would replace its whole list,
+/// dropping GitLab, Bitbucket and Azure DevOps.
 pub(crate) fn objects(
     settings: &EmitSettings,
     key: &DeployKey,
@@ -26,6 +29,9 @@ pub(crate) fn objects(
     );
     let mut secret = secret_object(settings, key, kh, "Opaque", data);
     secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] = json!("repository");
+    if kh.equals_pinned_github() {
+        return vec![secret];
+    }
     // Applying this ConfigMap replaces Argo CD's whole list: the annotation says so, and
     // docs/consumers/argocd.md shows how to merge instead.
     let cm = json!({

@@ -47,7 +47,7 @@ pub enum Consumer {
     GitSync,
     /// A Flux GitRepository (keys `identity`, `identity.pub`, `known_hosts`).
     Flux,
-    /// An Argo CD repository Secret plus the `argocd-ssh-known-hosts-cm` entry.
+    /// An Argo CD repository Secret (plus `argocd-ssh-known-hosts-cm` for hosts other than github.com).
     Argocd,
     /// Airflow 3's GitDagBundle: a `git` connection that reads the key from a mounted file.
     AirflowGitBundle,
