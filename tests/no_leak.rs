@@ -1121,3 +1121,79 @@ fn core_dumps_are_off_while_a_command_waits_for_input() {
         );
     }
 }
+
+/// Runs `program args` as an unprivileged user (nobody via `setpriv`, which execs in place, when
+/// the tests run as root), blocked on stdin; returns (uid of the process, owner of
+/// /proc/PID/status) while it runs. A dumpable process owns its /proc files; a non-dumpable one's
+/// belong to root, which is how PR_SET_DUMPABLE 0 shows from outside.
+fn proc_owner_while_blocked(program: &Path, args: &[&str]) -> (u32, u32) {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let as_root = rustix::process::geteuid().is_root();
+    let mut cmd = if as_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let mut child = cmd
+        .args(args)
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let status = format!("/proc/{}/status", child.id());
+    let mut seen = (0, 0);
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let uid: u32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(0);
+        let owner = std::fs::metadata(&status).map(|m| m.uid()).unwrap_or(0);
+        seen = (uid, owner);
+        if uid != 0 && uid != rustix::process::getuid().as_raw() || !as_root && owner == 0 {
+            // Running under its final uid (and, for sealkey, past its hardening).
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let owner = std::fs::metadata(&status).map(|m| m.uid()).unwrap_or(0);
+            seen = (uid, owner);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.stdin.take().unwrap().write_all(b"x");
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn a_non_root_sealkey_is_not_dumpable_while_a_cat_next_to_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    // A copy nobody can reach (the build tree may be private to root).
+    let bin_dir = tempfile::Builder::new()
+        .prefix("sealkey-bin")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let bin = bin_dir.path().join("sealkey");
+    std::fs::copy(sealkey_bin(), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (uid, owner) = proc_owner_while_blocked(&bin, &["seal", "--seal-to", &recipient]);
+    assert_ne!(uid, 0, "sealkey should run unprivileged here");
+    assert_eq!(
+        owner, 0,
+        "/proc/PID of a non-dumpable process belongs to root (uid {uid} runs it)"
+    );
+    // Control: the same check on a program that does not harden itself sees its own uid.
+    let (uid, owner) = proc_owner_while_blocked(Path::new("/bin/cat"), &[]);
+    assert_eq!(owner, uid, "a dumpable process owns its /proc files");
+}
