@@ -40,33 +40,6 @@ fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -> T {
     typed
 }
 
-/// Finds the private key in a decrypted stream, whatever the consumer format.
-fn private_key_in(docs: &[Value]) -> Vec<u8> {
-    for d in docs {
-        if d["kind"] == "Secret" {
-            for field in [
-                "gitSshKey",
-                "ssh",
-                "identity",
-                "sshPrivateKey",
-                "ssh-privatekey",
-            ] {
-                if let Some(v) = d["data"].get(field) {
-                    return b64d(v);
-                }
-            }
-        }
-        if d["kind"] == "HelmRelease" {
-            if let Some(extra) = d["spec"]["values"]["extraSecrets"].as_object() {
-                let data = extra.values().next().unwrap()["data"].as_str().unwrap();
-                let inner: Value = serde_saphyr::from_str(data).unwrap();
-                return b64d(&inner["gitSshKey"]);
-            }
-        }
-    }
-    panic!("no private key found in {docs:#?}");
-}
-
 fn check_objects(docs: &[Value], consumer: &str, emit: &str) {
     use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, Secret};
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
@@ -206,10 +179,7 @@ fn sealing_to_both_recipients_lets_either_identity_open_it() {
 
 #[test]
 fn kubectl_accepts_every_plaintext_output_in_client_dry_run() {
-    assert!(
-        which("kubectl"),
-        "kubectl is missing: run scripts/install-test-deps"
-    );
+    required_tool("kubectl");
     {
         let dir = tempfile::tempdir().unwrap();
         let server = FakeApiServer::start(dir.path());
@@ -397,11 +367,6 @@ fn unseal_with_the_wrong_identity_exits_2_and_prints_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("none of the identities"));
-}
-
-fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).exists()))
 }
 
 /// The discovery-only API stand-in in tests/support/fake_apiserver.py, on 127.0.0.1.

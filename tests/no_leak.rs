@@ -324,28 +324,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The private key in a plaintext manifest stream, whichever consumer's shape it has.
 fn key_from_docs(plain: &[u8]) -> Vec<u8> {
-    for d in yaml_docs(plain) {
-        if let Some(data) = d["data"].as_object() {
-            for f in [
-                "gitSshKey",
-                "ssh",
-                "identity",
-                "sshPrivateKey",
-                "ssh-privatekey",
-            ] {
-                if let Some(v) = data.get(f) {
-                    return b64d(v);
-                }
-            }
-        }
-        if let Some(extra) = d["spec"]["values"]["extraSecrets"].as_object() {
-            let inner: Value =
-                serde_saphyr::from_str(extra.values().next().unwrap()["data"].as_str().unwrap())
-                    .unwrap();
-            return b64d(&inner["gitSshKey"]);
-        }
-    }
-    panic!("no key in output");
+    private_key_in(&yaml_docs(plain))
 }
 
 fn sealed_secrets_controller(dir: &Path) -> (PathBuf, PathBuf) {
@@ -388,16 +367,8 @@ fn key_via_kubesealpy(controller_key: &Path, sealed: &[u8], dir: &Path) -> Vec<u
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let data = v.get("data").unwrap_or(&v);
-        for f in [
-            "gitSshKey",
-            "ssh",
-            "identity",
-            "sshPrivateKey",
-            "ssh-privatekey",
-        ] {
-            if let Some(v) = data.get(f) {
-                return b64d(v); // a Secret's data values are base64
-            }
+        if let Some(value) = KEY_FIELDS.iter().find_map(|f| data.get(*f)) {
+            return b64d(value); // a Secret's data values are base64
         }
     }
     panic!("kubesealpy found no key");

@@ -1,8 +1,11 @@
 //! Shipping the CLI: completion scripts for every shell (checked by bash, zsh and fish themselves),
 //! the man pages (rendered by groff) and the `kubectl sealkey` plugin run through the real kubectl.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use support::required_tool;
 
 const SUBCOMMANDS: &[&str] = &[
     "create",
@@ -34,14 +37,6 @@ fn stdout_of(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(tool))
-        .find(|p| p.is_file())
 }
 
 fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
@@ -100,14 +95,9 @@ fn bash_completion_script_is_valid_bash_and_completes_subcommands() {
     );
 }
 
-/// A shell scripts/install-test-deps installs (Debian packages zsh, fish, groff-base).
-fn required(tool: &str) -> PathBuf {
-    which(tool).unwrap_or_else(|| panic!("{tool} is missing: run scripts/install-test-deps"))
-}
-
 #[test]
 fn zsh_script_parses_and_registers_its_completion_function() {
-    let zsh = required("zsh");
+    let zsh = required_tool("zsh");
     let script = stdout_of(&["completions", "zsh"]);
     let syntax = run_with_stdin(Command::new(&zsh).arg("-n"), &script);
     assert!(
@@ -139,7 +129,7 @@ fn zsh_script_parses_and_registers_its_completion_function() {
 
 #[test]
 fn fish_script_parses_and_completes_subcommands_and_flags() {
-    let fish = required("fish");
+    let fish = required_tool("fish");
     let script = stdout_of(&["completions", "fish"]);
     let syntax = run_with_stdin(Command::new(&fish).arg("--no-execute"), &script);
     assert!(
@@ -201,7 +191,7 @@ fn man_page_has_a_th_header_and_lists_every_subcommand() {
 
 #[test]
 fn man_page_renders_with_groff_without_warnings() {
-    let groff = required("groff");
+    let groff = required_tool("groff");
     let page = stdout_of(&["man"]);
     // -ww: all warnings on; groff prints them on stderr.
     let out = run_with_stdin(Command::new(groff).args(["-man", "-Tutf8", "-ww"]), &page);
@@ -243,7 +233,7 @@ fn strip_terminal_formatting(s: &str) -> String {
 
 #[test]
 fn kubectl_sealkey_help_runs_the_plugin_through_kubectl() {
-    let kubectl = required("kubectl");
+    let kubectl = required_tool("kubectl");
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("kubectl-sealkey");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealkey"), &plugin).unwrap();
@@ -450,7 +440,7 @@ fn missing_file_errors_say_what_to_do_next() {
 
 #[test]
 fn man_out_dir_writes_a_page_per_command_that_groff_renders_cleanly() {
-    let groff = required("groff");
+    let groff = required_tool("groff");
     let dir = tempfile::tempdir().unwrap();
     let out = sealkey(&["man", "--out-dir", dir.path().to_str().unwrap()]);
     assert!(

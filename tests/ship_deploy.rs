@@ -3,6 +3,8 @@
 //! the GitHub credential is a 0400 file and never env, the pods are locked down, the CronJobs'
 //! arguments are ones sealkey accepts, and `sealkey audit` finds nothing at warning or above.
 
+mod support;
+
 use clap::Parser;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PodSpec, ServiceAccount};
@@ -71,12 +73,7 @@ fn expanded_args(
 
 /// kubectl from PATH (scripts/install-test-deps installs one if the machine has none).
 fn kubectl() -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file())
-        .expect("kubectl is missing: run scripts/install-test-deps")
+    support::required_tool("kubectl")
 }
 
 fn typed<T: serde::de::DeserializeOwned>(doc: &Value) -> T {

@@ -155,3 +155,42 @@ pub fn bare(public: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The Secret data keys that hold the private key in sealkey's consumer formats.
+pub const KEY_FIELDS: [&str; 5] = [
+    "gitSshKey",
+    "ssh",
+    "identity",
+    "sshPrivateKey",
+    "ssh-privatekey",
+];
+
+/// Finds the private key in a decrypted stream, whatever the consumer format (a Secret's data,
+/// or the Secret inside a HelmRelease's `extraSecrets`).
+pub fn private_key_in(docs: &[serde_json::Value]) -> Vec<u8> {
+    for d in docs {
+        if d["kind"] == "Secret" {
+            if let Some(v) = KEY_FIELDS.iter().find_map(|f| d["data"].get(*f)) {
+                return b64d(v);
+            }
+        }
+        if d["kind"] == "HelmRelease" {
+            if let Some(extra) = d["spec"]["values"]["extraSecrets"].as_object() {
+                let data = extra.values().next().unwrap()["data"].as_str().unwrap();
+                let inner: serde_json::Value = serde_saphyr::from_str(data).unwrap();
+                return b64d(&inner["gitSshKey"]);
+            }
+        }
+    }
+    panic!("no private key found in {docs:#?}");
+}
+
+/// A tool from PATH that scripts/install-test-deps installs; a missing one fails the test.
+pub fn required_tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is missing: run scripts/install-test-deps"))
+}
