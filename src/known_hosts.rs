@@ -56,6 +56,18 @@ impl KnownHosts {
     pub fn parse(text: &str, what: &str, source: KnownHostsSource) -> Result<Self> {
         let mut lines = Vec::new();
         for (n, raw) in text.lines().enumerate() {
+            // A line break or control character hidden in a comment (U+2028, U+0085, ESC...)
+            // would end a line for YAML 1.1 parsers and terminals: refused, even in comments.
+            if let Some(c) = raw
+                .chars()
+                .find(|&c| (c.is_control() && c != '\t') || crate::yaml::is_unsafe_char(c))
+            {
+                return Err(Error::input(
+                    format!("{what} line {}", n + 1),
+                    format!("holds the control or line-break character U+{:04X}", c as u32),
+                    "known_hosts lines are plain text: remove it (copy the line from `ssh-keyscan HOST` or GitHub's /meta)",
+                ));
+            }
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -93,6 +105,18 @@ impl KnownHosts {
 
     /// Builds known_hosts from GitHub `/meta` `ssh_keys` entries for `host`.
     pub fn from_meta(host: &str, ssh_keys: &[String], api_url: &str) -> Result<Self> {
+        // Each entry is exactly `KEYTYPE BASE64`: a newline or comment in a server's answer
+        // must not add lines or text of its choosing.
+        if let Some(i) = ssh_keys
+            .iter()
+            .position(|k| k.split(' ').count() != 2 || k.chars().any(|c| c.is_whitespace() && c != ' '))
+        {
+            return Err(Error::input(
+                format!("{api_url}/meta ssh_keys[{i}]"),
+                "not a `KEYTYPE BASE64` host key",
+                "check --api-url points at GitHub or GitHub Enterprise Server, or pass --known-hosts FILE",
+            ));
+        }
         let text: String = ssh_keys.iter().map(|k| format!("{host} {k}\n")).collect();
         Self::parse(
             &text,

@@ -28,6 +28,18 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
             "give a file path such as sealed.yaml.age",
         )
     })?;
+    // The rename would replace whatever is there: a device node (`--out /dev/sda`), a FIFO, a
+    // directory's entry or a symlink (not what it points to) would silently become this file.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_file() {
+            let kind = describe(&meta.file_type());
+            return Err(Error::input(
+                format!("--out {}", path.display()),
+                format!("exists and is {kind}, not a regular file"),
+                "write to a new path or over a regular file (give a symlink's target path itself)",
+            ));
+        }
+    }
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".sealkey-{}.tmp", std::process::id()));
@@ -43,6 +55,29 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn describe(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symlink"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn open_new(path: &Path, mode: u32) -> Result<std::fs::File> {

@@ -30,6 +30,12 @@ fn write_document(out: &mut String, doc: &Value) {
     match doc {
         Value::Object(m) if !m.is_empty() => write_map(out, m, 0),
         Value::Array(a) if !a.is_empty() => write_seq(out, a, 0),
+        // A root string is always quoted: unindented, a block scalar's `---` line would end the
+        // document.
+        Value::String(s) => {
+            push_double_quoted(out, s);
+            out.push('\n');
+        }
         other => {
             write_scalar(out, other, 0);
             out.push('\n');
@@ -103,10 +109,35 @@ fn write_scalar(out: &mut String, v: &Value, block_indent: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => write_number(out, n),
         Value::String(s) => write_string(out, s, block_indent),
         Value::Object(_) => out.push_str("{}"),
         Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+/// Integers as they are; floats always with a `.` and a signed exponent (`1.0e+300`), the only
+/// float shape YAML 1.1 parsers (PyYAML) read as a float rather than a string.
+fn write_number(out: &mut String, n: &serde_json::Number) {
+    let text = n.to_string();
+    if !n.is_f64() {
+        out.push_str(&text);
+        return;
+    }
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (text.as_str(), None),
+    };
+    out.push_str(mantissa);
+    if !mantissa.contains('.') {
+        out.push_str(".0");
+    }
+    if let Some(e) = exponent {
+        out.push('e');
+        if !e.starts_with(['+', '-']) {
+            out.push('+');
+        }
+        out.push_str(e);
     }
 }
 
@@ -140,15 +171,40 @@ fn write_string(out: &mut String, s: &str, block_indent: usize) {
 fn literal_block_ok(s: &str) -> bool {
     !s.starts_with(' ')
         && !s.starts_with('\n')
-        && !s
-            .chars()
-            .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
+        && !s.chars().any(|c| c == '\t' || is_unsafe_char(c))
         && !s.lines().any(|l| l.ends_with(' '))
 }
 
+/// Whether `c` must never appear raw in emitted YAML: anything outside YAML's printable set
+/// (C0 but tab and newline, DEL, C1, U+FFFE/U+FFFF), the byte-order mark, and the characters a
+/// YAML 1.1 parser (PyYAML, gopkg.in/yaml, sigs.k8s.io/yaml: kubectl, kustomize, Flux) reads as
+/// a line break: U+0085, U+2028, U+2029. Written raw, a line break inside a value starts a new line
+/// for those parsers, and a comment can become `---` and a whole new object.
+pub fn is_unsafe_char(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Writes `s` as a one-line double-quoted scalar. Every character that is not plainly printable
+/// is escaped (`\uXXXX`), so the line means the same to YAML 1.1 and 1.2 parsers alike.
 fn push_double_quoted(out: &mut String, s: &str) {
-    // JSON string escapes are a subset of YAML's double-quoted escapes.
-    out.push_str(&serde_json::to_string(s).expect("a str always serializes"));
+    out.reserve(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Whether a string can be written unquoted and still read back as the same string.
@@ -163,7 +219,9 @@ fn is_plain_safe(s: &str) -> bool {
     if ("-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace()) && !dash_word {
         return false;
     }
-    if s.ends_with(' ')
+    if s.starts_with("---")
+        || s.starts_with("...")
+        || s.ends_with(' ')
         || s.ends_with(':')
         || s.contains(": ")
         || s.contains(" #")
@@ -171,7 +229,7 @@ fn is_plain_safe(s: &str) -> bool {
     {
         return false;
     }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+    if s.chars().any(|c| c.is_control() || is_unsafe_char(c)) {
         return false;
     }
     let lower = s.to_ascii_lowercase();
@@ -197,19 +255,17 @@ fn looks_like_number(s: &str) -> bool {
         return true;
     }
     t.chars()
-        .all(|c| c.is_ascii_digit() || "._eE+-:".contains(c))
+        .all(|c| c.is_ascii_digit() || "._eE+-:_".contains(c))
         && t.chars()
             .next()
             .is_some_and(|c| c.is_ascii_digit() || c == '.')
 }
 
+/// YAML 1.1 timestamps start `YYYY-M` (PyYAML reads `2001-1-1t1:1:1` as one); anything that
+/// starts like that is quoted.
 fn looks_like_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
+    b.len() >= 6 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5].is_ascii_digit()
 }
 
 /// Parses a YAML (or JSON) stream into documents. Empty documents are dropped. `what` names the

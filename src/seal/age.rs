@@ -248,11 +248,109 @@ pub fn is_age_file(bytes: &[u8]) -> bool {
         || trimmed.starts_with(b"age-encryption.org/v1\n")
 }
 
+/// Most recipient stanzas an age header may have. Each stanza can cost the identities a
+/// private-key operation (an RSA decryption for `ssh-rsa`), so an untrusted file with thousands
+/// is refused before any is tried. sealkey and SOPS files have one per recipient.
+pub const MAX_STANZAS: usize = 1024;
+
+/// The length of the binary header (through the `---` MAC line), in one linear pass, after
+/// checking the stanza count.
+fn header_len(binary: &[u8], what: &str) -> Result<usize> {
+    let mut stanzas = 0usize;
+    let mut at = 0usize;
+    while at < binary.len() {
+        let end = binary[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(binary.len(), |p| at + p + 1);
+        let line = &binary[at..end];
+        if line.starts_with(b"-> ") {
+            stanzas += 1;
+            if stanzas > MAX_STANZAS {
+                return Err(Error::crypto(
+                    what,
+                    format!("its header has more than {MAX_STANZAS} recipient stanzas"),
+                    "sealkey and SOPS write one per recipient: this file was not made for you; re-seal it to fewer recipients",
+                ));
+            }
+        } else if line.starts_with(b"---") {
+            return Ok(end);
+        }
+        at = end;
+    }
+    // No MAC line: let age report the malformed header.
+    Ok(binary.len())
+}
+
+/// A reader over the binary age file that hands the whole header to age's parser in its first
+/// `read_until`. age re-parses the header from its start after every line it reads
+/// (`Header::read_buffered`), which is quadratic in the number of stanzas; given the whole
+/// header at once it parses it once.
+struct HeaderAtOnce<'a> {
+    rest: &'a [u8],
+    header_len: usize,
+}
+
+impl<'a> HeaderAtOnce<'a> {
+    fn new(binary: &'a [u8], header_len: usize) -> Self {
+        Self {
+            rest: binary,
+            header_len,
+        }
+    }
+}
+
+impl std::io::Read for HeaderAtOnce<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.read(buf)?;
+        self.header_len = self.header_len.saturating_sub(n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for HeaderAtOnce<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Ok(self.rest)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.rest = &self.rest[amt..];
+        self.header_len = self.header_len.saturating_sub(amt);
+    }
+
+    fn read_until(&mut self, byte: u8, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        if self.header_len > 0 {
+            let n = self.header_len.min(self.rest.len());
+            buf.extend_from_slice(&self.rest[..n]);
+            self.consume(n);
+            return Ok(n);
+        }
+        let n = match self.rest.iter().position(|&b| b == byte) {
+            Some(p) => p + 1,
+            None => self.rest.len(),
+        };
+        buf.extend_from_slice(&self.rest[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
 /// Decrypts an age file (armored or binary). `what` names the input in errors.
 pub fn unseal(ciphertext: &[u8], identities: &[Identity], what: &str) -> Result<SecretBytes> {
-    let reader = ::age::armor::ArmoredReader::new(ciphertext.trim_ascii_start());
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::crypto(
+            what,
+            format!("not a readable age file ({e})"),
+            "pass the file exactly as sealkey or age wrote it",
+        )
+    };
+    let mut binary = Vec::with_capacity(ciphertext.len());
+    ::age::armor::ArmoredReader::new(ciphertext.trim_ascii_start())
+        .read_to_end(&mut binary)
+        .map_err(|e| unreadable(&e))?;
+    let header_len = header_len(&binary, what)?;
     let decryptor =
-        ::age::Decryptor::new_buffered(std::io::BufReader::new(reader)).map_err(|e| {
+        ::age::Decryptor::new_buffered(HeaderAtOnce::new(&binary, header_len)).map_err(|e| {
             Error::crypto(
                 what,
                 format!("not a readable age file ({e})"),

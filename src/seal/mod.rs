@@ -2,6 +2,7 @@
 //! whole stream), SOPS (per object, what Flux decrypts) and Bitnami Sealed Secrets.
 
 pub mod age;
+pub mod guard;
 pub mod sealed_secrets;
 pub mod sops;
 
@@ -94,20 +95,15 @@ impl SealedOutput {
     }
 }
 
-/// Seals an emitted stream.
+/// Seals an emitted stream. The result passes [`guard`]: no private-key material and no Secret
+/// value of the stream is left in clear, whatever the method and its settings.
 pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<SealedOutput> {
-    match settings {
+    let sealed = match settings {
         SealSettings::Age(recipients) => {
             let text = stream.to_yaml();
-            Ok(SealedOutput::Sealed(age::seal_text(
-                text.expose_secret().as_bytes(),
-                recipients,
-            )?))
+            age::seal_text(text.expose_secret().as_bytes(), recipients)?
         }
-        SealSettings::Sops(s) => Ok(SealedOutput::Sealed(sops::seal_documents(
-            stream.docs(),
-            s,
-        )?)),
+        SealSettings::Sops(s) => sops::seal_documents(stream.docs(), s)?,
         SealSettings::SealedSecrets(s) => {
             if stream.key_inline_in_values() {
                 return Err(Error::input(
@@ -116,14 +112,45 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
                     "use --seal sops for this shape, or --emit secret/helmrelease with Sealed Secrets",
                 ));
             }
-            Ok(SealedOutput::Sealed(sealed_secrets::seal_documents(
-                stream.docs(),
-                s,
-                true,
-            )?))
+            sealed_secrets::seal_documents(stream.docs(), s, true)?
         }
-        SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
+        SealSettings::None => return Ok(SealedOutput::Plaintext(stream.to_yaml())),
+    };
+    checked(sealed, Some(stream.docs()), settings)
+}
+
+/// Annotations that copy an object's content, values included, in clear (kubectl's and kubecfg's
+/// last-applied copies): never carried into sealed output.
+pub(crate) const CONTENT_COPY_ANNOTATIONS: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+];
+
+/// Removes what a sealed object must not carry: last-applied copies of its content and the
+/// server's bookkeeping (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`,
+/// `ownerReferences`). An emptied `annotations` map is removed.
+pub(crate) fn strip_metadata(meta: &mut serde_json::Map<String, serde_json::Value>) {
+    for k in ["ownerReferences", "resourceVersion", "uid", "creationTimestamp", "managedFields"] {
+        meta.remove(k);
     }
+    if let Some(annotations) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+        for a in CONTENT_COPY_ANNOTATIONS {
+            annotations.shift_remove(*a);
+        }
+        if annotations.is_empty() {
+            meta.shift_remove("annotations");
+        }
+    }
+}
+
+/// The one way to [`SealedOutput::Sealed`]: the last check on everything sealkey seals.
+fn checked(sealed: String, plain: Option<&[serde_json::Value]>, settings: &SealSettings) -> Result<SealedOutput> {
+    let guard = match plain {
+        Some(docs) => guard::Guard::for_plaintext(docs),
+        None => guard::Guard::key_markers(),
+    };
+    guard.check_text(&sealed, &format!("--seal {}", settings.method().as_str()))?;
+    Ok(SealedOutput::Sealed(sealed))
 }
 
 /// Seals arbitrary YAML read from stdin (`sealkey seal`). The text must parse as YAML.
@@ -152,24 +179,18 @@ pub fn seal_yaml_text(
             Ok(Err(e)) => return Err(e),
             Err(panic) => std::panic::resume_unwind(panic),
         }
-        return Ok(SealedOutput::Sealed(sealed?));
+        return checked(sealed?, None, settings);
     }
     let docs = crate::yaml::parse_stream(text.expose_secret(), what)?;
     if docs.is_empty() {
         return Err(no_docs());
     }
     let stream = ManifestStream::from_docs(docs);
-    match settings {
+    let sealed = match settings {
         SealSettings::Age(_) => unreachable!("handled above"),
-        SealSettings::Sops(s) => Ok(SealedOutput::Sealed(sops::seal_documents(
-            stream.docs(),
-            s,
-        )?)),
-        SealSettings::SealedSecrets(s) => Ok(SealedOutput::Sealed(sealed_secrets::seal_documents(
-            stream.docs(),
-            s,
-            false,
-        )?)),
-        SealSettings::None => Ok(SealedOutput::Plaintext(stream.to_yaml())),
-    }
+        SealSettings::Sops(s) => sops::seal_documents(stream.docs(), s)?,
+        SealSettings::SealedSecrets(s) => sealed_secrets::seal_documents(stream.docs(), s, false)?,
+        SealSettings::None => return Ok(SealedOutput::Plaintext(stream.to_yaml())),
+    };
+    checked(sealed, Some(stream.docs()), settings)
 }

@@ -384,18 +384,12 @@ fn seal_secret(secret: &Value, index: usize, settings: &SealedSecretsSettings) -
     // The template keeps the Secret's metadata, minus what must not travel (sealed-secrets strips
     // last-applied copies, which hold the values in clear, and owner references).
     let mut template_meta = meta.clone();
-    template_meta.remove("ownerReferences");
-    template_meta.remove("resourceVersion");
-    template_meta.remove("uid");
-    template_meta.remove("creationTimestamp");
-    template_meta.remove("managedFields");
+    super::strip_metadata(&mut template_meta);
     let mut annotations = template_meta
         .get("annotations")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    annotations.remove("kubecfg.ksonnet.io/last-applied-configuration");
     annotations.remove(CLUSTER_WIDE_ANNOTATION);
     annotations.remove(NAMESPACE_WIDE_ANNOTATION);
     let mut scope_annotations = Map::new();

@@ -122,20 +122,20 @@ impl SopsSettings {
         identities: &[Identity],
     ) -> Result<Self> {
         let docs = crate::yaml::parse_stream(previous, what)?;
+        let sealed = docs.clone();
         let opened = open_stream(docs, what, identities, true)?;
         self.previous = opened
             .into_iter()
-            .filter_map(|o| {
-                let sops = o.sops?;
-                let mut plain = o.plain;
-                let id = object_id(&plain);
-                wipe_value(&mut plain);
+            .zip(sealed)
+            .filter_map(|(mut o, sealed)| {
+                let id = object_id(&o.plain);
                 Some(Previous {
                     id: id?,
-                    data_key: sops.data_key,
-                    block: sops.block,
-                    mac_hex: sops.mac_hex,
-                    ivs: sops.ivs,
+                    sealed,
+                    data_key: o.sops.data_key.clone(),
+                    block: std::mem::take(&mut o.sops.block),
+                    mac_hex: std::mem::take(&mut o.sops.mac_hex),
+                    ivs: std::mem::take(&mut o.sops.ivs),
                 })
             })
             .collect();
@@ -243,6 +243,8 @@ impl Rule {
 /// A previously sealed object, opened for `--update`.
 struct Previous {
     id: ObjectId,
+    /// The object exactly as it was sealed in the previous file.
+    sealed: Value,
     data_key: Zeroizing<[u8; 32]>,
     block: Map<String, Value>,
     mac_hex: String,
@@ -361,8 +363,13 @@ fn decrypt_value(
     Ok(buf)
 }
 
-/// Seals each object of `docs` as its own SOPS document and renders the YAML stream. Objects with
-/// no value the rule selects (e.g. a mount patch) are written as they are, without a `sops` block.
+/// Seals each object of `docs` as its own SOPS document (own data key, own `sops` block and MAC,
+/// even when the rule selects none of its values, so every document of the file is authenticated)
+/// and renders the YAML stream.
+///
+/// With a previous file (`--update`), an object's old data key is kept only when the re-sealed
+/// object comes out byte for byte as before; any change gets a fresh data key, so a file whose
+/// data key someone else knows cannot be used to learn a new value.
 pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String> {
     let lastmodified = settings
         .lastmodified
@@ -390,6 +397,18 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                 "unseal it first, or use `sealkey seal --seal sops --update FILE` to re-seal a changed plaintext",
             ));
         }
+        // A last-applied copy holds every value in clear outside `data`: it never travels.
+        let stripped = match doc["metadata"].as_object() {
+            Some(meta) if needs_strip(meta) => {
+                let mut copy = WipeOnDrop(doc.clone());
+                if let Some(meta) = copy.0["metadata"].as_object_mut() {
+                    super::strip_metadata(meta);
+                }
+                Some(copy)
+            }
+            _ => None,
+        };
+        let doc = stripped.as_ref().map_or(doc, |c| &c.0);
         let previous = object_id(doc).and_then(|id| {
             settings.previous.iter().find(|p| {
                 p.id == id
@@ -398,61 +417,93 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                         == Some(settings.encrypted_regex.as_str())
             })
         });
-        let data_key: Zeroizing<[u8; 32]> = match previous {
-            Some(p) => p.data_key.clone(),
-            None => {
-                let mut k = Zeroizing::new([0u8; 32]);
-                OsRng.fill_bytes(&mut *k);
-                k
+        if let Some(p) = previous {
+            let again = seal_one(doc, settings, Some(p), &lastmodified)?;
+            if again == p.sealed {
+                out_docs.push(again);
+                continue;
             }
-        };
-        let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
-        let mut walker = EncryptWalk {
-            cipher: &cipher,
-            rule: &settings.rule,
-            mac: Sha512::new(),
-            reuse: previous.map(|p| &p.ivs),
-            encrypted_any: false,
-        };
-        let mut path = Vec::new();
-        let sealed = walker.walk(doc, &mut path)?;
-        if !walker.encrypted_any {
-            out_docs.push(sealed);
-            continue;
         }
-        let mac_hex = hex::encode_upper(walker.mac.finalize());
-        let block = match previous {
-            // Nothing changed: the old block (same lastmodified, same MAC ciphertext) stays.
-            Some(p) if p.mac_hex == mac_hex => Value::Object(p.block.clone()),
-            Some(p) => new_block(
-                &cipher,
-                &mac_hex,
-                &lastmodified,
-                p.block.get("age").cloned().unwrap_or_default(),
-                &settings.encrypted_regex,
-            )?,
-            None => {
-                let mut age_entries = Vec::with_capacity(settings.recipients.len());
-                for r in &settings.recipients {
-                    let enc = agefmt::seal_text(&data_key[..], std::slice::from_ref(&r.recipient))?;
-                    age_entries.push(json!({ "recipient": r.text, "enc": enc }));
-                }
-                new_block(
-                    &cipher,
-                    &mac_hex,
-                    &lastmodified,
-                    Value::Array(age_entries),
-                    &settings.encrypted_regex,
-                )?
-            }
-        };
-        let mut sealed = sealed;
-        if let Value::Object(m) = &mut sealed {
-            m.insert("sops".into(), block);
-        }
-        out_docs.push(sealed);
+        out_docs.push(seal_one(doc, settings, None, &lastmodified)?);
     }
     Ok(crate::yaml::to_yaml_stream(&out_docs).to_string())
+}
+
+/// Seals one object: with `previous`, under its data key, re-using its IVs for unchanged values
+/// and its block when the MAC is unchanged; without, under a fresh data key.
+fn seal_one(
+    doc: &Value,
+    settings: &SopsSettings,
+    previous: Option<&Previous>,
+    lastmodified: &str,
+) -> Result<Value> {
+    let data_key: Zeroizing<[u8; 32]> = match previous {
+        Some(p) => p.data_key.clone(),
+        None => {
+            let mut k = Zeroizing::new([0u8; 32]);
+            OsRng.fill_bytes(&mut *k);
+            k
+        }
+    };
+    let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
+    let mut walker = EncryptWalk {
+        cipher: &cipher,
+        rule: &settings.rule,
+        mac: Sha512::new(),
+        reuse: previous.map(|p| &p.ivs),
+    };
+    let mut path = Vec::new();
+    let mut sealed = walker.walk(doc, &mut path)?;
+    let mac_hex = hex::encode_upper(walker.mac.finalize());
+    let block = match previous {
+        // Nothing changed: the old block (same lastmodified, same MAC ciphertext) stays.
+        Some(p) if p.mac_hex == mac_hex => Value::Object(p.block.clone()),
+        Some(p) => new_block(
+            &cipher,
+            &mac_hex,
+            lastmodified,
+            p.block.get("age").cloned().unwrap_or_default(),
+            &settings.encrypted_regex,
+        )?,
+        None => {
+            let mut age_entries = Vec::with_capacity(settings.recipients.len());
+            for r in &settings.recipients {
+                let enc = agefmt::seal_text(&data_key[..], std::slice::from_ref(&r.recipient))?;
+                age_entries.push(json!({ "recipient": r.text, "enc": enc }));
+            }
+            new_block(
+                &cipher,
+                &mac_hex,
+                lastmodified,
+                Value::Array(age_entries),
+                &settings.encrypted_regex,
+            )?
+        }
+    };
+    if let Value::Object(m) = &mut sealed {
+        m.insert("sops".into(), block);
+    }
+    Ok(sealed)
+}
+
+/// A plaintext copy, wiped when dropped.
+struct WipeOnDrop(Value);
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        wipe_value(&mut self.0);
+    }
+}
+
+fn needs_strip(meta: &Map<String, Value>) -> bool {
+    ["ownerReferences", "resourceVersion", "uid", "creationTimestamp", "managedFields"]
+        .iter()
+        .any(|k| meta.contains_key(*k))
+        || meta.get("annotations").and_then(Value::as_object).is_some_and(|a| {
+            super::CONTENT_COPY_ANNOTATIONS
+                .iter()
+                .any(|k| a.contains_key(*k))
+        })
 }
 
 fn new_block(
@@ -494,7 +545,6 @@ struct EncryptWalk<'a> {
     rule: &'a Rule,
     mac: Sha512,
     reuse: Option<&'a HashMap<IvKey, [u8; 32]>>,
-    encrypted_any: bool,
 }
 
 impl EncryptWalk<'_> {
@@ -508,7 +558,6 @@ impl EncryptWalk<'_> {
         if !self.rule.should_encrypt(path) {
             return Ok(leaf.clone());
         }
-        self.encrypted_any = true;
         if bytes.is_empty() && ty == "str" {
             return Ok(Value::String(String::new()));
         }
@@ -560,7 +609,7 @@ fn map_leaves(
 }
 
 /// `document 2 (Secret dev/airflow-ssh-secret)`: names a document in messages, never its content.
-fn doc_label(doc: &Value, index: usize) -> String {
+pub(crate) fn doc_label(doc: &Value, index: usize) -> String {
     let kind = doc["kind"].as_str().unwrap_or("object");
     let name = doc["metadata"]["name"].as_str();
     let ns = doc["metadata"]["namespace"].as_str();
@@ -598,7 +647,10 @@ pub fn unseal(
         ));
     }
     let opened = open_stream(docs, what, identities, false)?;
-    let mut plain: Vec<Value> = opened.into_iter().map(|o| o.plain).collect();
+    let mut plain: Vec<Value> = opened
+        .into_iter()
+        .map(|mut o| std::mem::take(&mut o.plain))
+        .collect();
     let text = crate::yaml::to_yaml_stream(&plain);
     plain.iter_mut().for_each(wipe_value);
     Ok(crate::secret::SecretText::from(text))
@@ -607,7 +659,15 @@ pub fn unseal(
 /// One document, opened.
 struct Opened {
     plain: Value,
-    sops: Option<OpenedSops>,
+    sops: OpenedSops,
+}
+
+/// Whatever happens after a document was opened (a later one fails its MAC, an error), its
+/// plaintext is wiped.
+impl Drop for Opened {
+    fn drop(&mut self) {
+        wipe_value(&mut self.plain);
+    }
 }
 
 struct OpenedSops {
@@ -651,19 +711,17 @@ fn open_stream(
             )?;
             out.push(Opened {
                 plain,
-                sops: Some(OpenedSops {
+                sops: OpenedSops {
                     data_key: data_key.clone(),
                     block: block.clone(),
                     mac_hex: String::new(),
                     ivs,
-                }),
+                },
             });
         }
         let mac_hex = check_mac(&block, &data_key, mac, &label)?;
         for o in &mut out {
-            if let Some(s) = &mut o.sops {
-                s.mac_hex = mac_hex.clone();
-            }
+            o.sops.mac_hex = mac_hex.clone();
         }
         return Ok(out);
     }
@@ -671,11 +729,15 @@ fn open_stream(
     for (i, doc) in docs.into_iter().enumerate() {
         let label = format!("{what} {}", doc_label(&doc, i));
         let Some(block) = doc.get("sops").and_then(Value::as_object).cloned() else {
-            out.push(Opened {
-                plain: doc,
-                sops: None,
-            });
-            continue;
+            // Nothing authenticates such a document: appended to a sealed file, it would be
+            // printed (and applied) as if it had been sealed.
+            let mut doc = doc;
+            wipe_value(&mut doc);
+            return Err(Error::crypto(
+                label,
+                "has no `sops` block, so no MAC authenticates it",
+                "every document of a SOPS file must be sealed: remove what was added after sealing, or re-seal the whole file",
+            ));
         };
         let data_key = open_data_key(&block, &label, identities)?;
         let rule = Rule::from_block(&block, &label)?;
@@ -690,16 +752,19 @@ fn open_stream(
             &mut mac,
             collect_ivs.then_some(&mut ivs),
         )?;
-        let mac_hex = check_mac(&block, &data_key, mac, &label)?;
-        out.push(Opened {
+        // Owned by an `Opened` before the MAC check, so a failed check still wipes it.
+        let mut opened = Opened {
             plain,
-            sops: Some(OpenedSops {
+            sops: OpenedSops {
                 data_key,
                 block,
-                mac_hex,
+                mac_hex: String::new(),
                 ivs,
-            }),
-        });
+            },
+        };
+        opened.sops.mac_hex =
+            check_mac(&opened.sops.block, &opened.sops.data_key, mac, &label)?;
+        out.push(opened);
     }
     Ok(out)
 }

@@ -1,0 +1,534 @@
+//! Hostile input to the sealing side (issue 11, classes 1-4, 9 and 12): settings and inputs that
+//! would leave a key in clear in a sealed file, Unicode line breaks that inject YAML, an `--update`
+//! file whose data key someone knows, unauthenticated documents in a SOPS file, an age header built
+//! to be slow, and `--out` over something that is not a regular file. Every sealed output here is
+//! opened by implementations we did not write (the `age` CLI, the npm SOPS decoders, PyYAML).
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{age_keypair, run, run_in, ssh_keypair, tool};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// base64 of "-----BEGIN", at the alignment a base64'd PEM has.
+const B64_BEGIN: &str = "LS0tLS1CRUdJTi";
+
+/// What an independent YAML 1.1 parser (PyYAML, as kubectl's and Flux's yaml libraries read
+/// Unicode line breaks) makes of a stream.
+fn pyyaml(text: &[u8]) -> Vec<Value> {
+    let out = tool(
+        "python3",
+        &[
+            "-c",
+            "import sys, json, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin.buffer.read().decode()) if d is not None]))",
+        ],
+        text,
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Opens a SOPS file with the npm decoders (tests/sops-js), as Flux would: every document must
+/// have a `sops` block whose MAC checks.
+fn npm_decode(file: &Path, identity: &Path) -> Result<Vec<Value>, String> {
+    assert!(
+        root().join("tests/sops-js/node_modules/sops-age").is_dir(),
+        "npm decoders missing: run scripts/install-test-deps"
+    );
+    let id_text = std::fs::read_to_string(identity).unwrap();
+    let secret = id_text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    let out = Command::new("node")
+        .arg(root().join("tests/sops-js/decode.mjs"))
+        .arg(file)
+        .env("SOPS_AGE_KEY", secret)
+        .env("NODE_NO_WARNINGS", "1")
+        .output()
+        .expect("node");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn yaml(docs: &[Value]) -> String {
+    sealkey::yaml::to_yaml_stream(docs).to_string()
+}
+
+/// A fresh ed25519 private key in OpenSSH PEM, made by ssh-keygen.
+fn pem(dir: &Path) -> String {
+    let (path, _) = ssh_keypair(dir, "ed25519", "victim.TEST-ONLY");
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+const COMBOS: [(&str, &str); 11] = [
+    ("airflow-chart", "secret"),
+    ("airflow-chart", "helmrelease"),
+    ("airflow-chart", "extra-secrets"),
+    ("git-sync", "secret"),
+    ("git-sync", "mount"),
+    ("flux", "secret"),
+    ("argocd", "secret"),
+    ("airflow-git-bundle", "secret"),
+    ("airflow-git-bundle", "mount"),
+    ("generic", "secret"),
+    ("generic", "mount"),
+];
+
+// ---- class 1: no plaintext key in any sealed file ----
+
+#[test]
+fn sops_with_a_regex_that_selects_nothing_refuses_every_shape_and_writes_nothing() {
+    // Was: exit 0 and `gitSshKey: LS0t...` in clear in f.yaml.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    for (consumer, emit) in COMBOS {
+        let out = run_in(
+            dir.path(),
+            &[
+                "create", "--repo", "acme/dags", "-n", "dev", "--for", consumer, "--emit", emit,
+                "--seal", "sops", "--seal-to", &recipient, "--encrypted-regex", "^nomatch$",
+                "--out", "f.yaml",
+            ],
+            b"",
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(2), "{consumer}/{emit}: {err}");
+        assert!(
+            !dir.path().join("f.yaml").exists(),
+            "{consumer}/{emit}: a file was written"
+        );
+        assert!(
+            err.contains("would hold private-key material in clear")
+                || err.contains("would hold a Secret value of the input in clear"),
+            "{consumer}/{emit}: {err}"
+        );
+        assert!(err.contains("document "), "{consumer}/{emit}: names no document: {err}");
+        assert!(!err.contains(B64_BEGIN) && !err.contains("PRIVATE KEY"), "{err}");
+        // Nothing but the public key ever reaches a temp file either.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the identity");
+    }
+}
+
+#[test]
+fn sops_refusal_names_the_document_and_path_of_the_clear_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let out = run(
+        &[
+            "create", "--repo", "acme/dags", "-n", "dev", "--seal", "sops", "--seal-to", &recipient,
+            "--encrypted-regex", "^nomatch$",
+        ],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(2), "{err}");
+    assert!(
+        err.contains("document 1 (Secret dev/airflow-ssh-secret) at data.gitSshKey"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout either");
+}
+
+#[test]
+fn sops_seal_drops_kubectls_last_applied_copy_of_the_values() {
+    // Was: the annotation, holding the data in clear, was copied into the sealed file.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let key = pem(dir.path());
+    let data = json!({"ssh": b64(&key)});
+    let last_applied = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "git", "namespace": "dev"}, "data": data}).to_string();
+    let input = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "git", "namespace": "dev", "uid": "1234-5678",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": last_applied, "team": "data"}},
+        "data": data});
+    let out = run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient],
+        yaml(&[input]).as_bytes(),
+    );
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let sealed = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(!sealed.contains("last-applied"), "{sealed}");
+    assert!(!sealed.contains(B64_BEGIN), "{sealed}");
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, &sealed).unwrap();
+    let opened = npm_decode(&file, &identity).unwrap();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["data"], data);
+    assert_eq!(opened[0]["metadata"]["annotations"], json!({"team": "data"}));
+    assert!(opened[0]["metadata"].get("uid").is_none());
+}
+
+#[test]
+fn a_key_outside_the_selection_in_a_helmrelease_is_refused_for_every_seal() {
+    // Was (sops): exit 0 and no `sops` block at all, the key in clear under spec.values.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let key = pem(dir.path());
+    let cert = dir.path().join("cert.pem");
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=sealed-secret", "-newkey", "rsa:2048", "-keyout"])
+        .arg(dir.path().join("ctl.TEST-ONLY.key"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for (label, value) in [
+        ("pem", Value::String(key.clone())),
+        ("base64 pem", Value::String(b64(&key))),
+        ("base64 of yaml of base64", Value::String(b64(&format!("gitSshKey: '{}'\n", b64(&key))))),
+    ] {
+        let hr = json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "airflow", "namespace": "dev"},
+            "spec": {"values": {"executor": "CeleryExecutor", "git": {"sshKey": value}}}});
+        for seal in [
+            vec!["--seal", "sops", "--seal-to", recipient.as_str()],
+            vec!["--seal", "sealed-secrets", "--cert", cert.to_str().unwrap()],
+        ] {
+            let mut args = vec!["seal"];
+            args.extend(seal.iter().copied());
+            let out = run(&args, yaml(std::slice::from_ref(&hr)).as_bytes());
+            let err = stderr(&out);
+            assert_eq!(code(&out), Some(2), "{label} {seal:?}: {err}");
+            assert!(out.stdout.is_empty(), "{label} {seal:?}");
+            if seal[1] == "sealed-secrets" {
+                // `seal --seal sealed-secrets` takes Secrets only (create's HelmRelease is
+                // checked by the create matrix below).
+                continue;
+            }
+            assert!(
+                err.contains("document 1 (HelmRelease dev/airflow) at spec.values.git.sshKey"),
+                "{label} {seal:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_secret_value_copied_into_another_object_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let docs = [
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"password": "correct-horse-battery"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+            "data": {"dsn": "postgres://app:correct-horse-battery@db/app"}}),
+    ];
+    let out = run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient, "--encrypted-regex", "^stringData$"],
+        yaml(&docs).as_bytes(),
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(2), "{err}");
+    assert!(err.contains("document 2 (ConfigMap cfg) at data.dsn"), "{err}");
+    assert!(err.contains("a Secret value of the input"), "{err}");
+    assert!(!err.contains("correct-horse"), "{err}");
+}
+
+// ---- class 2: YAML injection through Unicode line breaks ----
+
+const INJECTED: &str = "---\u{2028}apiVersion: rbac.authorization.k8s.io/v1\u{2028}kind: ClusterRoleBinding\u{2028}metadata: {name: pwned}\u{2028}roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\u{2028}subjects: [{kind: Group, name: system:authenticated, apiGroup: rbac.authorization.k8s.io}]";
+
+#[test]
+fn known_hosts_with_a_unicode_line_break_or_control_is_refused() {
+    // Was: exit 0, and PyYAML read a ClusterRoleBinding out of the (even SOPS-sealed) output.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let good = sealkey::known_hosts::GITHUB_COM_PINNED[0];
+    for (name, bad) in [
+        ("u2028", format!("{good} c\u{2028}{INJECTED}\n")),
+        ("u2029", format!("{good} c\u{2029}x\n")),
+        ("nel", format!("{good} c\u{85}x\n")),
+        ("esc", format!("{good} \u{1b}]0;pwned\u{7}\n")),
+        ("cr", format!("{good} c\rx\n")),
+        ("in a comment line", format!("# c\u{2028}{INJECTED}\n{good}\n")),
+    ] {
+        let kh = dir.path().join("known_hosts");
+        std::fs::write(&kh, &bad).unwrap();
+        let out = run(
+            &[
+                "create", "--repo", "acme/dags", "-n", "dev", "--emit", "helmrelease", "--seal", "sops",
+                "--seal-to", &recipient, "--known-hosts", kh.to_str().unwrap(),
+            ],
+            b"",
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(2), "{name}: {err}");
+        assert!(err.contains("known_hosts line") && err.contains("U+"), "{name}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn seal_and_unseal_write_unicode_line_breaks_escaped_so_yaml_1_1_parsers_see_one_object() {
+    // Was: an escaped "\u2028" in the input came out raw in both the sealed file's clear
+    // metadata and unseal's output, and PyYAML read two objects (the second a ClusterRoleBinding).
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let input = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "annotations": {"note": format!("c\u{2028}{INJECTED}"),
+            "nel": "a\u{85}b", "ctl": "\u{1b}[2J\u{7f}\u{9b}"}},
+        "stringData": {"k": "value-value"}});
+    // The input as a user would have it: double-quoted with escapes (valid for every parser).
+    let input_text = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations:\n    note: {}\n    nel: \"a\\u0085b\"\n    ctl: \"\\e[2J\\x7f\\x9b\"\nstringData:\n  k: value-value\n",
+        // JSON leaves U+2028 raw; the user's file has it escaped.
+        serde_json::to_string(input["metadata"]["annotations"]["note"].as_str().unwrap())
+            .unwrap()
+            .replace('\u{2028}', "\\u2028")
+    );
+    assert_eq!(pyyaml(input_text.as_bytes()), vec![input.clone()]);
+    let out = run(&["seal", "--seal", "sops", "--seal-to", &recipient], input_text.as_bytes());
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let sealed = String::from_utf8(out.stdout.clone()).unwrap();
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{1b}', '\u{7f}', '\u{9b}'] {
+        assert!(!sealed.contains(c), "raw U+{:04X} in sealed output", c as u32);
+    }
+    let docs = pyyaml(sealed.as_bytes());
+    assert_eq!(docs.len(), 1, "PyYAML sees {} objects", docs.len());
+    assert_eq!(docs[0]["metadata"], input["metadata"]);
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, &sealed).unwrap();
+    assert_eq!(npm_decode(&file, &identity).unwrap(), vec![input.clone()]);
+
+    let out = run(&["unseal", "--identity", identity.to_str().unwrap(), file.to_str().unwrap()], b"");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{2028}'));
+    assert_eq!(pyyaml(&out.stdout), vec![input]);
+}
+
+// ---- class 3: --update never seals a new value under a data key from the old file ----
+
+/// The data key of every document: the `sops.age` entries opened by the `age` CLI.
+fn data_keys(sealed: &str, identity: &Path) -> Vec<Vec<u8>> {
+    support::yaml_docs(sealed.as_bytes())
+        .iter()
+        .map(|d| {
+            tool(
+                "age",
+                &["-d", "-i", identity.to_str().unwrap()],
+                d["sops"]["age"][0]["enc"].as_str().unwrap().as_bytes(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn update_with_a_changed_value_seals_it_under_a_fresh_data_key() {
+    // Was: the data key of the FILE being updated was kept, so whoever prepared that file (and
+    // knows its data key) could read the new value.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let doc = |v: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "dev"},
+            "stringData": {"k": v, "other": "unchanged-value"}})
+    };
+    let first = run(&["seal", "--seal", "sops", "--seal-to", &recipient], yaml(&[doc("one-value")]).as_bytes());
+    let first = String::from_utf8(support::ok(&first)).unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, &first).unwrap();
+    let update = |v: &str| {
+        let out = run(
+            &[
+                "seal", "--seal", "sops", "--seal-to", &recipient, "--update", file.to_str().unwrap(),
+                "--identity", identity.to_str().unwrap(),
+            ],
+            yaml(&[doc(v)]).as_bytes(),
+        );
+        String::from_utf8(support::ok(&out)).unwrap()
+    };
+    // Same plaintext: byte for byte the same file, same data key.
+    assert_eq!(update("one-value"), first);
+    // A changed value: a fresh data key, and it opens to the new value.
+    let second = update("two-value");
+    assert_ne!(data_keys(&second, &identity), data_keys(&first, &identity));
+    let f2 = dir.path().join("s2.yaml");
+    std::fs::write(&f2, &second).unwrap();
+    assert_eq!(npm_decode(&f2, &identity).unwrap(), vec![doc("two-value")]);
+}
+
+// ---- class 4: unseal prints only what a MAC authenticated ----
+
+#[test]
+fn unseal_refuses_documents_no_mac_covers() {
+    // Was: an appended document, or one whose `sops` key was renamed, printed with exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "stringData": {"k": "value-value"}});
+    let sealed = String::from_utf8(support::ok(&run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient],
+        yaml(&[secret]).as_bytes(),
+    )))
+    .unwrap();
+    let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\n";
+    for (name, text) in [
+        ("appended", format!("{sealed}---\n{crb}")),
+        ("prepended", format!("{crb}---\n{sealed}")),
+        ("sops renamed", sealed.replace("\nsops:", "\nsops_:")),
+    ] {
+        let f = dir.path().join("t.yaml");
+        std::fs::write(&f, &text).unwrap();
+        let out = run(&["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()], b"");
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(2), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: printed {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            err.contains("no MAC authenticates it") || err.contains("neither an age file nor SOPS YAML"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn every_document_of_a_sops_file_carries_a_mac_even_with_nothing_to_encrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let out = run_in(
+        dir.path(),
+        &["create", "--repo", "acme/dags", "-n", "dev", "--for", "git-sync", "--emit", "mount",
+          "--workload", "dags", "--seal", "sops", "--seal-to", &recipient, "--out", "f.yaml"],
+        b"",
+    );
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let file = dir.path().join("f.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let raw = support::yaml_docs(text.as_bytes());
+    assert_eq!(raw.len(), 2);
+    assert!(raw.iter().all(|d| d["sops"]["mac"].is_string()), "{text}");
+    assert_eq!(npm_decode(&file, &identity).unwrap().len(), 2);
+}
+
+// ---- class 9: age headers cost linear time and are bounded ----
+
+/// An age file for `recipient` with `extra` junk X25519 stanzas in front of the real one. The
+/// header MAC no longer matches: only for the refusal, which comes before any MAC check.
+fn age_with_stanzas(recipient: &str, extra: usize) -> Vec<u8> {
+    let real = tool("age", &["-r", recipient], b"payload");
+    let first_nl = real.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut out = real[..first_nl].to_vec();
+    let stanza = b"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\nEmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n";
+    for _ in 0..extra {
+        out.extend_from_slice(stanza);
+    }
+    out.extend_from_slice(&real[first_nl..]);
+    out
+}
+
+fn timed_unseal(dir: &Path, identity: &Path, bytes: &[u8]) -> (Output, Duration) {
+    let f = dir.join("big.age");
+    std::fs::write(&f, bytes).unwrap();
+    let start = Instant::now();
+    let mut child = Command::new(support::sealkey_bin())
+        .args(["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a quadratic header parse (64 s for 20,000 stanzas) is killed and fails the test.
+    let deadline = start + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out, start.elapsed())
+}
+
+#[test]
+fn an_age_header_with_20000_stanzas_is_refused_before_any_is_tried() {
+    // Was: 64 s of header parsing (quadratic), then every stanza tried.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let (out, took) = timed_unseal(dir.path(), &identity, &age_with_stanzas(&recipient, 20_000));
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(2), "after {took:?}: {err}");
+    assert!(err.contains("more than 1024 recipient stanzas"), "{err}");
+}
+
+#[test]
+fn an_age_header_at_the_bound_still_opens() {
+    // A valid file the age CLI wrote for 1,024 recipients (ours last): every stanza before ours
+    // is tried and fails, ours opens it.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let mut recipients: String = (0..1023)
+        .map(|_| format!("{}\n", age::x25519::Identity::generate().to_public()))
+        .collect();
+    recipients.push_str(&format!("{recipient}\n"));
+    let rfile = dir.path().join("recipients.txt");
+    std::fs::write(&rfile, recipients).unwrap();
+    let bytes = tool("age", &["-R", rfile.to_str().unwrap()], b"payload");
+    let (out, _) = timed_unseal(dir.path(), &identity, &bytes);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"payload");
+}
+
+// ---- class 12: --out never replaces something that is not a regular file ----
+
+#[test]
+fn out_over_a_fifo_a_device_a_directory_or_a_symlink_is_refused_and_left_alone() {
+    // Was: the atomic rename replaced a device node (or FIFO) with the sealed file.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let d = dir.path();
+    assert!(Command::new("mkfifo").arg(d.join("fifo")).status().unwrap().success());
+    std::fs::create_dir(d.join("dir")).unwrap();
+    std::fs::write(d.join("target.yaml"), "keep").unwrap();
+    std::os::unix::fs::symlink(d.join("target.yaml"), d.join("link")).unwrap();
+    let mut targets = vec!["fifo", "dir", "link"];
+    // A character device like /dev/null, made in the temp dir (root only).
+    if Command::new("mknod").arg(d.join("null")).args(["c", "1", "3"]).status().is_ok_and(|s| s.success()) {
+        targets.push("null");
+    }
+    for t in &targets {
+        let out = run_in(
+            d,
+            &["create", "--repo", "acme/dags", "--seal-to", &recipient, "--seal", "age", "--out", t],
+            b"",
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(2), "{t}: {err}");
+        assert!(err.contains("not a regular file"), "{t}: {err}");
+    }
+    assert!(std::fs::symlink_metadata(d.join("fifo")).unwrap().file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(d.join("link")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(d.join("target.yaml")).unwrap(), "keep");
+    if targets.contains(&"null") {
+        assert!(std::fs::symlink_metadata(d.join("null")).unwrap().file_type().is_char_device());
+    }
+    // No temp file left behind.
+    assert!(std::fs::read_dir(d)
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".sealkey-")));
+}
