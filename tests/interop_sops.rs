@@ -227,20 +227,23 @@ fn multi_object_stream_gets_one_sops_block_per_object_and_opens_to_the_original_
     ));
     let raw = parse_yaml_stream(&sealed);
     assert_eq!(raw.len(), 4);
-    // Three objects hold selected values: three blocks, three data keys, three MACs.
-    let macs: Vec<&str> = raw[..3]
+    // Every object has its own block, data key and MAC, the patch too: nothing is selected in
+    // it, but a document without a MAC is one anybody could have appended (issue 11).
+    let macs: Vec<&str> = raw
         .iter()
         .map(|d| d["sops"]["mac"].as_str().unwrap())
         .collect();
-    assert!(macs[0] != macs[1] && macs[1] != macs[2] && macs[0] != macs[2]);
-    let encs: Vec<&str> = raw[..3]
+    let distinct: std::collections::BTreeSet<&str> = macs.iter().copied().collect();
+    assert_eq!(distinct.len(), 4);
+    let encs: std::collections::BTreeSet<&str> = raw
         .iter()
         .map(|d| d["sops"]["age"][0]["enc"].as_str().unwrap())
         .collect();
-    assert!(encs[0] != encs[1] && encs[1] != encs[2]);
-    // Nothing selected in the patch: it stays as it was, without a sops block (kustomize can
-    // still apply it as a patch).
-    assert_eq!(raw[3], input[3]);
+    assert_eq!(encs.len(), 4);
+    // The patch's values stay readable (nothing selected), only the block is added.
+    let mut patch = raw[3].clone();
+    patch.as_object_mut().unwrap().remove("sops");
+    assert_eq!(patch, input[3]);
     assert!(!sealed.contains("c2VjcmV0LW9uZQ") && !sealed.contains("p@ss"));
 
     let file = dir.path().join("stream.sops.yaml");
@@ -378,7 +381,8 @@ fn a_flipped_byte_in_any_value_or_the_mac_makes_unseal_exit_2() {
         Some(text.as_bytes()),
     ));
     let variants = flipped_variants(&sealed);
-    assert_eq!(variants.len(), 2 + 6 + 2, "values and MACs");
+    // As before, plus one: the patch, with nothing encrypted, now has a MAC too.
+    assert_eq!(variants.len(), 2 + 6 + 2 + 1, "values and MACs");
     for (line, text) in variants {
         std::fs::write(&f, text).unwrap();
         assert_refused(&f, &id_file, "document ", &line);
@@ -450,7 +454,7 @@ fn ssh_recipient_alone_is_refused_and_beside_an_age_key_is_a_warning() {
 }
 
 #[test]
-fn reseal_with_update_keeps_unchanged_data_values_byte_identical() {
+fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_key_on_change() {
     let dir = tempfile::tempdir().unwrap();
     let (recipient, id_file, id_text) = age_identity(dir.path(), "flux");
     let v1 = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: git\n  namespace: dev\ntype: Opaque\ndata:\n  known_hosts: Z2l0aHViLmNvbSBrZXk=\n  ssh: b2xkLWtleQ==\n";
@@ -487,24 +491,24 @@ fn reseal_with_update_keeps_unchanged_data_values_byte_identical() {
         String::from_utf8_lossy(&diff.stdout)
     );
 
-    // One value rotated: the diff shows that value and the sops bookkeeping, nothing else.
+    // One value rotated: the object gets a fresh data key (a file someone else prepared could
+    // carry a data key they know; issue 11), so every encrypted value and the age entry change,
+    // and nothing readable does.
     let v2 = v1.replace("b2xkLWtleQ==", "bmV3LWtleQ==");
     let second = ok(run(&update, Some(v2.as_bytes())));
     std::fs::write(&new_file, &second).unwrap();
-    let diff = Command::new("diff")
-        .arg(&old)
-        .arg(&new_file)
-        .output()
-        .unwrap();
-    let diff = String::from_utf8(diff.stdout).unwrap();
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| l.starts_with("> "))
-        .map(|l| l[2..].trim_start().split(':').next().unwrap())
-        // lastmodified changes too unless both runs fell into the same second.
-        .filter(|k| *k != "lastmodified")
-        .collect();
-    assert_eq!(changed, ["ssh", "mac"], "{diff}");
+    let (a, b) = (
+        &parse_yaml_stream(&first)[0],
+        &parse_yaml_stream(&second)[0],
+    );
+    for readable in ["apiVersion", "kind", "metadata", "type"] {
+        assert_eq!(a[readable], b[readable], "{readable}");
+    }
+    for k in ["known_hosts", "ssh"] {
+        assert_ne!(a["data"][k], b["data"][k], "{k} under the old data key");
+    }
+    assert_ne!(a["sops"]["age"][0]["enc"], b["sops"]["age"][0]["enc"]);
+    assert_ne!(a["sops"]["mac"], b["sops"]["mac"]);
     assert_eq!(
         npm_decode(&new_file, &id_text).unwrap()[0]["data"]["ssh"],
         "bmV3LWtleQ=="

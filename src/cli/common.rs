@@ -32,8 +32,8 @@ pub struct SealArgs {
     /// SOPS: encrypt values whose path has a key matching this regex (sops's encrypted_regex).
     #[arg(long, value_name = "REGEX", default_value = seal::sops::DEFAULT_ENCRYPTED_REGEX)]
     pub encrypted_regex: String,
-    /// SOPS: re-seal over FILE (sealed before), keeping the ciphertext of unchanged values so a
-    /// git diff shows only what changed. Needs --identity to open FILE's data keys.
+    /// SOPS: re-seal over FILE (sealed before): objects that did not change come out byte for
+    /// byte as in FILE, changed ones get a fresh data key. Needs --identity to open FILE.
     #[arg(long, value_name = "FILE")]
     pub update: Option<PathBuf>,
     /// SOPS with --update: age identity file (AGE-SECRET-KEY-1... lines) that opens FILE.

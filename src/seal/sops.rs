@@ -1,7 +1,7 @@
 //! SOPS with age, as Flux's kustomize-controller decrypts it: every Kubernetes object becomes its
 //! own SOPS document with its own data key, `sops` block and MAC. Also the way back: opening SOPS
 //! documents (ours or the real `sops`'s) with an identity, MAC verified, and re-sealing a file so
-//! that unchanged values keep their ciphertext.
+//! that unchanged objects come out byte for byte as before (changed ones get a fresh data key).
 //!
 //! The value format, AAD and MAC rules follow getsops/sops (`aes/cipher.go`, `sops.go`): values
 //! become `ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]` under AES-256-GCM with a 32-byte IV
@@ -113,8 +113,8 @@ impl SopsSettings {
     }
 
     /// Re-sealing: opens `previous` (a SOPS file sealkey or sops wrote) with `identities` and
-    /// remembers, per object, its data key and the IV of every value, so unchanged values keep
-    /// their ciphertext and unchanged objects come out byte for byte as before.
+    /// remembers, per object, its sealed form, data key and IVs, so an unchanged object comes out
+    /// byte for byte as before (a changed one is sealed under a fresh data key).
     pub fn with_previous(
         mut self,
         previous: &str,
