@@ -91,6 +91,11 @@ pub fn main() -> ExitCode {
     // First, before argv is parsed or any key, token or Secret value can be in memory: no core
     // dumps, no ptrace by same-user peers. Every command, so the promise needs no per-command care.
     let hardening_problems = crate::harden::protect_process();
+    // Before clap sees argv: its errors echo values raw to the terminal.
+    if let Err(err) = check_argv(std::env::args_os().skip(1)) {
+        eprintln!("error: {err}");
+        return ExitCode::from(exit::INPUT);
+    }
     let cli = parse_cli();
     let ui = Ui::new(&cli.global);
     for problem in &hardening_problems {
@@ -119,6 +124,33 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code_of(&err))
         }
     }
+}
+
+/// Refuses arguments holding control characters, Unicode line or paragraph separators or bidi
+/// overrides: no legitimate name, path or value has them, and each would reach a terminal (error
+/// messages, the printed public key) or a file's text (YAML escapes them, key comments do not).
+pub fn check_argv(args: impl Iterator<Item = std::ffi::OsString>) -> std::result::Result<(), Error> {
+    for (i, arg) in args.enumerate() {
+        let text = arg.to_string_lossy();
+        let Some(c) = text.chars().find(|&c| {
+            c.is_control()
+                || crate::yaml::is_unsafe_char(c)
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        }) else {
+            continue;
+        };
+        let name = match text.strip_prefix("--") {
+            Some(rest) => format!("--{}", rest.split('=').next().unwrap_or_default()),
+            None => format!("argument {}", i + 1),
+        };
+        let name: String = name.chars().filter(|c| !c.is_control() && !crate::yaml::is_unsafe_char(*c)).collect();
+        return Err(Error::input(
+            name,
+            format!("holds the control or line-break character U+{:04X}", c as u32),
+            "remove it: names, paths and values never need one",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses argv; run as `kubectl-sealkey`, help and usage say `kubectl sealkey`.
