@@ -149,6 +149,40 @@ impl KnownHosts {
         }
     }
 
+    /// Whether some (non-revoked) line's host patterns match `host` (as `[host]:port` when the
+    /// port is not 22), the way ssh matches them: comma-separated patterns with `*`/`?`
+    /// wildcards, `!` negation, and hashed `|1|SALT|HASH` entries (HMAC-SHA1).
+    pub fn covers(&self, host: &str, port: Option<u16>) -> bool {
+        let name = match port {
+            Some(p) if p != 22 => format!("[{host}]:{p}"),
+            _ => host.to_string(),
+        };
+        let name = name.to_ascii_lowercase();
+        self.lines.iter().any(|line| {
+            let mut fields = line.split_whitespace();
+            let mut hosts = fields.next().unwrap_or_default();
+            if hosts.starts_with('@') {
+                if hosts == "@revoked" {
+                    return false;
+                }
+                hosts = fields.next().unwrap_or_default();
+            }
+            let mut matched = false;
+            for pattern in hosts.split(',') {
+                if let Some(negated) = pattern.strip_prefix('!') {
+                    if wildcard_match(&negated.to_ascii_lowercase(), &name) {
+                        return false;
+                    }
+                } else if pattern.starts_with("|1|") {
+                    matched |= hashed_match(pattern, &name);
+                } else {
+                    matched |= wildcard_match(&pattern.to_ascii_lowercase(), &name);
+                }
+            }
+            matched
+        })
+    }
+
     /// Whether these lines match the pinned github.com keys exactly (order-insensitive).
     pub fn equals_pinned_github(&self) -> bool {
         let mut a: Vec<&str> = self.lines.iter().map(String::as_str).collect();
@@ -157,6 +191,48 @@ impl KnownHosts {
         b.sort_unstable();
         a == b
     }
+}
+
+/// ssh's `*`/`?` pattern match, linear-time (greedy with one backtrack point).
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`, as `ssh-keygen -H` writes.
+fn hashed_match(pattern: &str, name: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut parts = pattern.trim_start_matches("|1|").split('|');
+    let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (b64.decode(salt), b64.decode(hash)) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.update(name.as_bytes());
+    mac.verify_slice(&hash).is_ok()
 }
 
 #[cfg(test)]
@@ -213,5 +289,34 @@ mod tests {
         let kh = KnownHosts::from_meta("github.com", &keys, "https://api.github.com").unwrap();
         assert!(kh.equals_pinned_github());
         assert_eq!(kh.source_label(), "meta");
+    }
+
+    #[test]
+    fn covers_matches_hosts_as_ssh_does() {
+        let kh = |text: &str| KnownHosts::parse(text, "t", KnownHostsSource::Pinned).unwrap();
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        assert!(KnownHosts::github_pinned().covers("github.com", None));
+        assert!(!KnownHosts::github_pinned().covers("ghe.example.com", None));
+        assert!(kh(&format!("ghe.example.com,10.0.0.1 {key}")).covers("GHE.example.com", None));
+        assert!(kh(&format!("*.example.com {key}")).covers("ghe.example.com", None));
+        assert!(!kh(&format!("*.example.com,!ghe.example.com {key}")).covers("ghe.example.com", None));
+        assert!(kh(&format!("[git.example.com]:2222 {key}")).covers("git.example.com", Some(2222)));
+        assert!(!kh(&format!("git.example.com {key}")).covers("git.example.com", Some(2222)));
+        assert!(kh(&format!("git.example.com {key}")).covers("git.example.com", Some(22)));
+        assert!(!kh(&format!("@revoked github.com {key}")).covers("github.com", None));
+        assert!(kh(&format!("@cert-authority *.example.com {key}")).covers("a.example.com", None));
+        // `ssh-keygen -H` of "github.com" with this salt (computed by OpenSSH's algorithm:
+        // HMAC-SHA1 keyed by the salt).
+        let hashed = {
+            use base64::Engine as _;
+            use hmac::Mac as _;
+            let salt = [7u8; 20];
+            let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).unwrap();
+            mac.update(b"github.com");
+            let b64 = base64::engine::general_purpose::STANDARD;
+            format!("|1|{}|{}", b64.encode(salt), b64.encode(mac.finalize().into_bytes()))
+        };
+        assert!(kh(&format!("{hashed} {key}")).covers("github.com", None));
+        assert!(!kh(&format!("{hashed} {key}")).covers("gitlab.com", None));
     }
 }

@@ -8,8 +8,11 @@ use std::path::PathBuf;
 
 /// How to seal the output, and where it goes.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Sealing")]
 pub struct SealArgs {
-    /// Sealing method (default: age when --seal-to is given).
+    /// Sealing method. Default with --seal-to: sops (one SOPS document per object, what Flux's
+    /// kustomize-controller decrypts; needs an age1... recipient). `age` is one armored file for
+    /// people and backups, which no GitOps controller decrypts.
     #[arg(long, value_enum)]
     pub seal: Option<SealMethod>,
     /// age recipient: `age1...`, an `ssh-ed25519`/`ssh-rsa` public key, or a file of them
@@ -42,12 +45,14 @@ pub struct SealArgs {
 }
 
 impl SealArgs {
-    /// The method in effect: explicit, or age when recipients were given.
+    /// The method in effect: explicit; sealed-secrets with --cert; SOPS when recipients were
+    /// given (a file for a GitOps repository must be one its controller decrypts: Flux decrypts
+    /// SOPS per object, never an armored age file).
     pub fn method(&self) -> Result<SealMethod> {
         match (self.seal, self.seal_to.is_empty()) {
             (Some(m), _) => Ok(m),
             (None, true) if self.cert.is_some() => Ok(SealMethod::SealedSecrets),
-            (None, false) => Ok(SealMethod::Age),
+            (None, false) => Ok(SealMethod::Sops),
             (None, true) => Err(Error::input(
                 "--seal",
                 "no sealing method and no recipients given",

@@ -116,41 +116,48 @@ pub struct KeyArgs {
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Airflow chart")]
 pub struct ChartArgs {
-    /// HelmRelease (and Helm release) name.
-    #[arg(long, default_value = "airflow")]
-    pub release_name: String,
-    /// Apache Airflow chart version.
-    #[arg(long, default_value = "1.18.0")]
-    pub chart_version: String,
-    /// The Flux HelmRepository serving the chart, NAMESPACE/NAME.
-    #[arg(long, default_value = "flux-system/apache-airflow")]
-    pub chart_source: String,
-    /// Branch to sync.
-    #[arg(long, default_value = "main")]
-    pub branch: String,
-    /// Directory in the repo that holds the DAGs (default: the repo root).
+    /// HelmRelease (and Helm release) name [default: airflow]. With --emit helmrelease or
+    /// extra-secrets, and --for airflow-git-bundle (its ConfigMap is RELEASE-git-bundle).
+    #[arg(long)]
+    pub release_name: Option<String>,
+    /// Apache Airflow chart version, or a semver range Flux accepts [default: 1.18.0]. With
+    /// --emit helmrelease or extra-secrets.
+    #[arg(long)]
+    pub chart_version: Option<String>,
+    /// The Flux HelmRepository serving the chart, NAMESPACE/NAME [default:
+    /// flux-system/apache-airflow]. With --emit helmrelease or extra-secrets.
+    #[arg(long)]
+    pub chart_source: Option<String>,
+    /// Branch to sync [default: main]. With --emit helmrelease or extra-secrets, --for
+    /// airflow-git-bundle, and --for git-sync --emit mount.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Directory in the repo that holds the DAGs (default: the repo root). With --emit
+    /// helmrelease or extra-secrets, and --for airflow-git-bundle.
     #[arg(long)]
     pub sub_path: Option<String>,
-    /// Airflow connection id for --for airflow-git-bundle.
-    #[arg(long, default_value = "git_default")]
-    pub conn_id: String,
+    /// Airflow connection id [default: git_default]. With --for airflow-git-bundle.
+    #[arg(long)]
+    pub conn_id: Option<String>,
 }
 
 /// Flags for `--emit mount` patches.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Mount patch")]
 pub struct WorkloadArgs {
-    /// Workload to patch.
-    #[arg(long, default_value = "git-sync")]
-    pub workload: String,
-    /// Its kind.
-    #[arg(long, value_enum, default_value = "deployment")]
-    pub workload_kind: WorkloadKind,
-    /// Container that reads the key.
-    #[arg(long, default_value = "git-sync")]
-    pub container: String,
-    /// Set the pod's fsGroup (65533 for git-sync) and mount the key 0440 instead of 0400.
-    #[arg(long, value_name = "GID")]
+    /// Workload to patch [default: git-sync]. With --emit mount.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Its kind [default: deployment]. With --emit mount.
+    #[arg(long, value_enum)]
+    pub workload_kind: Option<WorkloadKind>,
+    /// Container that reads the key [default: git-sync]. With --emit mount.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Set the pod's fsGroup and mount the key 0440 instead of 0400. With --emit mount; for
+    /// --for git-sync it defaults to 65533, git-sync's user, which cannot read a 0400 root-owned
+    /// file.
+    #[arg(long, value_name = "GID", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
     pub fs_group: Option<i64>,
 }
 
@@ -165,17 +172,59 @@ impl CreateArgs {
         s.secret_name = self.secret_name.clone();
         s.git_host = self.git_host.clone().unwrap_or_else(|| "github.com".into());
         s.repo_url = self.repo_url.clone();
-        s.release_name = self.chart.release_name.clone();
-        s.chart_version = self.chart.chart_version.clone();
-        s.chart_source = self.chart.chart_source.clone();
-        s.branch = self.chart.branch.clone();
+        let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+        s.release_name = or(&self.chart.release_name, "airflow");
+        s.chart_version = or(&self.chart.chart_version, "1.18.0");
+        s.chart_source = or(&self.chart.chart_source, "flux-system/apache-airflow");
+        s.branch = or(&self.chart.branch, "main");
         s.sub_path = self.chart.sub_path.clone();
-        s.conn_id = self.chart.conn_id.clone();
-        s.workload = self.workload.workload.clone();
-        s.workload_kind = self.workload.workload_kind;
-        s.container = self.workload.container.clone();
-        s.fs_group = self.workload.fs_group;
+        s.conn_id = or(&self.chart.conn_id, "git_default");
+        s.workload = or(&self.workload.workload, "git-sync");
+        s.workload_kind = self.workload.workload_kind.unwrap_or(WorkloadKind::Deployment);
+        s.container = or(&self.workload.container, "git-sync");
+        s.fs_group = self.workload.fs_group.or(
+            // git-sync runs as uid 65533: a 0400 root-owned file is unreadable to it.
+            (self.consumer == Consumer::GitSync && self.document == DocumentKind::Mount)
+                .then_some(65533),
+        );
         s
+    }
+
+    /// Refuses settings the chosen --for/--emit would silently ignore.
+    pub fn check_unused_settings(&self) -> std::result::Result<(), Error> {
+        let helm_release = self.consumer == Consumer::AirflowChart
+            && matches!(self.document, DocumentKind::HelmRelease | DocumentKind::ExtraSecrets);
+        let bundle = self.consumer == Consumer::AirflowGitBundle;
+        let mount = self.document == DocumentKind::Mount;
+        let git_sync_mount = self.consumer == Consumer::GitSync && mount;
+        let c = &self.chart;
+        let w = &self.workload;
+        let checks: [(&str, bool, bool, &str); 10] = [
+            ("--release-name", c.release_name.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
+            ("--chart-version", c.chart_version.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
+            ("--chart-source", c.chart_source.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
+            ("--branch", c.branch.is_some(), helm_release || bundle || git_sync_mount, "--emit helmrelease or extra-secrets, --for airflow-git-bundle, or --for git-sync --emit mount"),
+            ("--sub-path", c.sub_path.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
+            ("--conn-id", c.conn_id.is_some(), bundle, "--for airflow-git-bundle"),
+            ("--workload", w.workload.is_some(), mount, "--emit mount"),
+            ("--workload-kind", w.workload_kind.is_some(), mount, "--emit mount"),
+            ("--container", w.container.is_some(), mount, "--emit mount"),
+            ("--fs-group", w.fs_group.is_some(), mount, "--emit mount"),
+        ];
+        for (flag, given, used, takes) in checks {
+            if given && !used {
+                return Err(Error::input(
+                    format!(
+                        "{flag} with --for {} --emit {}",
+                        self.consumer.as_str(),
+                        self.document.as_str()
+                    ),
+                    "this output does not use it, so it would be silently ignored",
+                    format!("{flag} is read by {takes}; drop it or change --for/--emit"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -202,6 +251,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
             emit.git_host = api.git_host();
         }
     }
+    args.check_unused_settings()?;
     emit.validate()?;
     if args.apply {
         return run_apply(args, emit, ui);
@@ -267,12 +317,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         }
         (None, None) => KnownHosts::github_pinned(),
     };
-    if args.consumer == Consumer::GitSync
-        && args.document == DocumentKind::Mount
-        && args.workload.fs_group.is_none()
-    {
-        ui.warn("git-sync runs as uid 65533: without --fs-group 65533 (or a pod fsGroup) it cannot read a 0400 root-owned key file");
-    }
+    check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
     let settings = CreateSettings {
         key_type: args.key.key_type,
         comment: args
@@ -332,8 +377,8 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
-    ui.info(&format!("public key:  {}", key.public_openssh()));
-    ui.info(&format!("fingerprint: {}", key.fingerprint()));
+    ui.result(&format!("public key:  {}", key.public_openssh()));
+    ui.result(&format!("fingerprint: {}", key.fingerprint()));
     if settings.emit.consumer == Consumer::Argocd && settings.known_hosts.equals_pinned_github() {
         ui.info("known hosts: Argo CD's default argocd-ssh-known-hosts-cm already trusts github.com's keys, so no ConfigMap was emitted (one would replace Argo CD's whole list)");
     }
@@ -346,8 +391,8 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
             done.key.title
         )),
         None if method != SealMethod::None => ui.info(&format!(
-            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked), or run again with --register",
-            repo.slug()
+            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+            slug = repo.slug()
         )),
         None => {}
     }
@@ -402,6 +447,7 @@ fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Resu
             }
             _ => KnownHosts::github_pinned(),
         };
+        check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
         let settings = CreateSettings {
             key_type: args.key.key_type,
             comment: args
@@ -460,16 +506,16 @@ fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Resu
     for s in &applied.secrets {
         ui.info(&format!("applied Secret {s} by {how}{dry}"));
     }
-    ui.info(&format!("public key:  {}", applied.key.public_openssh()));
-    ui.info(&format!("fingerprint: {}", applied.key.fingerprint()));
+    ui.result(&format!("public key:  {}", applied.key.public_openssh()));
+    ui.result(&format!("fingerprint: {}", applied.key.fingerprint()));
     match applied.registered_id {
         Some(id) => ui.info(&format!(
             "registered as read-only deploy key {id} on {}",
             settings.emit.repo.slug()
         )),
         None => ui.info(&format!(
-            "next: add the public key to {} as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked), or run again with --register",
-            settings.emit.repo.slug()
+            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+            slug = settings.emit.repo.slug()
         )),
     }
     Ok(OK)
@@ -518,6 +564,36 @@ fn rollback(
 }
 
 /// `--out`'s directory must exist before a key is made (and registered).
+/// With host-key checking on, git refuses a host no known_hosts line names: refuse now (exit 2)
+/// rather than emit a configuration that fails at runtime.
+fn check_known_hosts_cover(
+    kh: &KnownHosts,
+    emit: &EmitSettings,
+    file: Option<&std::path::Path>,
+) -> Result<()> {
+    let (host, port) = emit.ssh_endpoint();
+    if kh.covers(&host, port) {
+        return Ok(());
+    }
+    let name = match port {
+        Some(p) => format!("[{host}]:{p}"),
+        None => host.clone(),
+    };
+    let scan = match port {
+        Some(p) => format!("ssh-keyscan -p {p} {host}"),
+        None => format!("ssh-keyscan {host}"),
+    };
+    Err(Error::input(
+        match file {
+            Some(f) => format!("--known-hosts {}", f.display()),
+            None => "known_hosts".to_string(),
+        },
+        format!("no entry for {name}, the host the repository URL points at: git would refuse to connect with host-key checking on"),
+        format!("add its keys (`{scan}`, checked against the server's published fingerprints), or set --git-host/--repo-url to the host this file is for"),
+    )
+    .into())
+}
+
 fn check_out_directory(out: &std::path::Path) -> Result<()> {
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -23,13 +23,13 @@ use std::time::Duration;
 Modes (one is required):
   --apply          straight into the cluster; old keys deleted at the end
   --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
-  --finish         after Flux/Argo CD applied FILE: delete the old keys
+  --finish         after the live Secret holds FILE's key (Flux applied it): delete the old keys
 
 Examples:
   GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow \\
     --secret-name airflow-ssh-secret --apply
   sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret \\
-    --gitops airflow-ssh-secret.sops.yaml --seal sops --seal-to age1... \\
+    --gitops airflow-ssh-secret.sops.yaml --seal-to age1... \\
     --update airflow-ssh-secret.sops.yaml --identity team.agekey
   sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --finish
 
@@ -229,8 +229,14 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
                 p = path.display(),
                 fp = done.new_fingerprint
             ));
+            let applied_by = match seal.method() {
+                crate::seal::SealMethod::Sops => "once Flux's kustomize-controller decrypted and applied it (Argo CD needs a SOPS plugin)",
+                crate::seal::SealMethod::SealedSecrets => "once the Sealed Secrets controller unsealed it",
+                // No controller decrypts an armored age file: someone applies it by hand.
+                _ => "once it is applied (no GitOps controller decrypts an age file: `sealkey unseal FILE | kubectl apply -f -`)",
+            };
             ui.info(&format!(
-                "then, once Flux/Argo CD applied it: sealkey rotate --repo {} -n {namespace} --secret-name {} --finish",
+                "then, {applied_by}: sealkey rotate --repo {} -n {namespace} --secret-name {} --finish",
                 repo.slug(),
                 args.secret_name
             ));

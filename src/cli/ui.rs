@@ -35,6 +35,12 @@ impl Ui {
         }
     }
 
+    /// The result of the command when it is not data on stdout (the public key and fingerprint
+    /// to register): shown even with `-q`, which silences only chatter.
+    pub fn result(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    }
+
     /// Detail for `-v`.
     pub fn detail(&self, msg: &str) {
         if self.verbose {

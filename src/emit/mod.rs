@@ -233,6 +233,24 @@ impl EmitSettings {
             .unwrap_or_else(|| self.repo.ssh_url(&self.git_host))
     }
 
+    /// The SSH host and port (when not 22) git will connect to: from --repo-url
+    /// (`ssh://git@host:2222/...` or scp-like `git@host:path`), else --git-host.
+    pub fn ssh_endpoint(&self) -> (String, Option<u16>) {
+        let Some(url) = &self.repo_url else {
+            return (self.git_host.clone(), None);
+        };
+        if let Ok(parsed) = url::Url::parse(url) {
+            if let Some(host) = parsed.host_str() {
+                let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+                return (host, parsed.port().filter(|p| *p != 22));
+            }
+        }
+        // scp-like: [user@]host:path
+        let rest = url.split_once('@').map_or(url.as_str(), |(_, r)| r);
+        let host = rest.split(':').next().unwrap_or(rest);
+        (host.to_string(), None)
+    }
+
     /// Checks names and combinations before any key is generated or registered.
     pub fn validate(&self) -> Result<()> {
         if !self.consumer.documents().contains(&self.document) {
@@ -257,6 +275,8 @@ impl EmitSettings {
         check_dns_name("--release-name", &self.release_name, 53)?;
         check_dns_name("--workload", &self.workload, 253)?;
         check_dns_name("--container", &self.container, 63)?;
+        check_branch(&self.branch)?;
+        check_chart_version(&self.chart_version)?;
         if !self.chart_source.contains('/') {
             return Err(Error::input(
                 format!("--chart-source {}", self.chart_source),
@@ -298,6 +318,52 @@ impl EmitSettings {
             "annotations": self.annotations(key, kh),
         })
     }
+}
+
+/// A branch name git accepts (`git check-ref-format --branch`): what git-sync, the chart and
+/// Airflow's bundle will ask the server for.
+fn check_branch(branch: &str) -> Result<()> {
+    let bad = branch.is_empty()
+        || branch.starts_with(['-', '/', '.'])
+        || branch.ends_with(['/', '.'])
+        || branch.ends_with(".lock")
+        || branch.contains("..")
+        || branch.contains("@{")
+        || branch.contains("//")
+        || branch == "@"
+        || branch.contains("/.")
+        || branch
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        return Err(Error::input(
+            format!("--branch {branch:?}"),
+            "not a branch name git accepts",
+            "pass the branch as `git branch --list` shows it, e.g. --branch main",
+        ));
+    }
+    Ok(())
+}
+
+/// A chart version Flux's HelmRelease accepts: a semver version or range (`1.18.0`, `1.x`,
+/// `>=1.15.0 <2.0.0`, `*`), not a tag name such as `latest`.
+fn check_chart_version(version: &str) -> Result<()> {
+    let v = version.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && (v == "*" || v.chars().any(|c| c.is_ascii_digit()))
+        && v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " .-+*^~<>=|,".contains(c))
+        && v.starts_with(|c: char| c.is_ascii_digit() || "vV^~<>=*".contains(c));
+    if !ok {
+        return Err(Error::input(
+            format!("--chart-version {version:?}"),
+            "not a semver version or range (Flux resolves the chart version with semver)",
+            "e.g. --chart-version 1.18.0, or a range such as '1.x' or '>=1.15.0 <2.0.0'",
+        ));
+    }
+    Ok(())
 }
 
 fn check_dns_name(flag: &str, value: &str, max: usize) -> Result<()> {

@@ -10,9 +10,11 @@ pub mod sops;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SealMethod {
-    /// The whole YAML stream as one ASCII-armored age file (`age -d` or `sealkey unseal` opens it).
+    /// The whole YAML stream as one ASCII-armored age file, for people and backups (`age -d` or
+    /// `sealkey unseal` opens it); no GitOps controller decrypts it.
     Age,
-    /// One SOPS (age) document per Kubernetes object, as Flux's kustomize-controller decrypts it.
+    /// One SOPS (age) document per Kubernetes object, as Flux's kustomize-controller decrypts it
+    /// (the default with --seal-to).
     Sops,
     /// Bitnami SealedSecrets for a controller's certificate (Secrets only; other objects pass).
     SealedSecrets,

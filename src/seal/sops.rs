@@ -82,7 +82,7 @@ impl SopsSettings {
             return Err(Error::input(
                 "--seal sops --seal-to",
                 "no age1... recipient: Flux's kustomize-controller decrypts SOPS only with age X25519 identities, never with SSH keys",
-                "add --seal-to age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people",
+                "add --seal-to age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people. For a file only people open (a backup), pass --seal age",
             ));
         }
         let encrypted_regex = encrypted_regex
@@ -1072,7 +1072,7 @@ mod tests {
     }
 
     #[test]
-    fn update_keeps_ciphertext_of_unchanged_values() {
+    fn update_is_byte_identical_when_unchanged_and_rekeys_a_changed_object() {
         let (r, ids) = identity();
         let first = seal_documents(
             &[secret()],
@@ -1093,7 +1093,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("{k} in {t}"))
                 .to_string()
         };
-        assert_eq!(line(&second, "k: "), line(&first, "k: "));
+        // A fresh data key: even the unchanged value has new ciphertext.
+        assert_ne!(line(&second, "k: "), line(&first, "k: "));
         assert_ne!(line(&second, "\"n\": "), line(&first, "\"n\": "));
         let plain = unseal(&second, "t", &ids).unwrap();
         assert_eq!(
