@@ -149,8 +149,9 @@ pub struct WorkloadArgs {
     /// Container that reads the key.
     #[arg(long, default_value = "git-sync")]
     pub container: String,
-    /// Set the pod's fsGroup (65533 for git-sync) and mount the key 0440 instead of 0400.
-    #[arg(long, value_name = "GID")]
+    /// Set the pod's fsGroup (65533 for git-sync) and mount the key 0440 instead of 0400
+    /// (0-2147483647, as Kubernetes accepts).
+    #[arg(long, value_name = "GID", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
     pub fs_group: Option<i64>,
 }
 
