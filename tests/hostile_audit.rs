@@ -152,7 +152,9 @@ fn alias_bomb_is_refused_in_bounded_time_and_memory_and_the_next_file_is_still_a
     assert!(small.len() < 72 * 1024, "{}", small.len());
     std::fs::write(dir.path().join("a-bomb.yaml"), &small).unwrap();
     // The 1 MB variant used to abort the process (allocation failure).
-    std::fs::write(dir.path().join("b-bomb.yaml"), alias_bomb(20_000, 100_000)).unwrap();
+    let big = alias_bomb(20_000, 300_000);
+    assert!(big.len() > 1_000_000, "{}", big.len());
+    std::fs::write(dir.path().join("b-bomb.yaml"), big).unwrap();
     std::fs::write(dir.path().join("c-secret.yaml"), PLAIN_SECRET).unwrap();
     let w = audit(dir.path(), &[".", "--format", "json", "--threads", "2"]);
     assert!(w.killed.is_none(), "{}", w.summary());

@@ -249,6 +249,8 @@ pub struct ParseError {
     pub column: usize,
     /// What is wrong, without quoting the input.
     pub problem: String,
+    /// Whether the input is over the [`Budget`] (or [`MAX_DEPTH`]) rather than malformed.
+    pub over_budget: bool,
 }
 
 impl std::fmt::Display for ParseError {
@@ -364,6 +366,14 @@ impl Documents<'_> {
             line: span_line.max(1),
             column: col + 1,
             problem: problem.to_string(),
+            over_budget: false,
+        }
+    }
+
+    fn over_budget_at(&mut self, span_line: usize, col: usize, problem: &str) -> ParseError {
+        ParseError {
+            over_budget: true,
+            ..self.error_at(span_line, col, problem)
         }
     }
 
@@ -410,7 +420,7 @@ impl Documents<'_> {
                 Event::Alias(id) => match anchors.get(&id) {
                     Some((node, depth)) => {
                         if stack.len() + depth > MAX_DEPTH {
-                            return Some(Err(self.error_at(
+                            return Some(Err(self.over_budget_at(
                                 span.start.line(),
                                 span.start.col(),
                                 &format!(
@@ -419,7 +429,7 @@ impl Documents<'_> {
                             )));
                         }
                         if !self.charge_copy(node) {
-                            return Some(Err(self.error_at(
+                            return Some(Err(self.over_budget_at(
                                 span.start.line(),
                                 span.start.col(),
                                 &format!(
@@ -525,7 +535,7 @@ impl Documents<'_> {
                 continue;
             };
             if self.budget.nodes == 0 {
-                return Some(Err(self.error_at(
+                return Some(Err(self.over_budget_at(
                     span.start.line(),
                     span.start.col(),
                     "document has too many nodes",
@@ -536,7 +546,7 @@ impl Documents<'_> {
                 // The anchor keeps its own copy: charged like an alias, or a chain of anchors
                 // each holding the previous one would copy quadratically.
                 if !self.charge_copy(&node) {
-                    return Some(Err(self.error_at(
+                    return Some(Err(self.over_budget_at(
                         span.start.line(),
                         span.start.col(),
                         &format!(

@@ -183,10 +183,14 @@ pub fn audit_text(
                     file: name.to_string(),
                     line: Some(e.line),
                     column: Some(e.column),
-                    problem: format!(
-                        "{}; fix it (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+                    problem: if e.over_budget {
                         e.problem
-                    ),
+                    } else {
+                        format!(
+                            "{}; fix it (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+                            e.problem
+                        )
+                    },
                 });
             }
         }
