@@ -369,6 +369,15 @@ fn a_staged_file_named_with_a_newline_does_not_hide_a_staged_plaintext_secret() 
     assert!(has_finding(&w, "secret.yaml", "SK006"), "{}", w.stdout());
     assert_eq!(w.json()["stats"]["inputs"], 2, "{}", w.stdout());
     assert!(!w.stdout().contains("CANARY"));
+    // The same files named (as pre-commit passes them), one by one or as a directory.
+    for named in [vec!["a\nb.yaml", "secret.yaml"], vec!["."]] {
+        let mut args = vec!["--staged", "--format", "json", "--"];
+        args.extend(named.iter());
+        let w = audit(&repo, &args);
+        assert_eq!(w.code, Some(1), "{named:?}: {}", w.summary());
+        assert!(has_finding(&w, "secret.yaml", "SK006"), "{}", w.stdout());
+        assert_eq!(w.json()["stats"]["inputs"], 2, "{named:?}: {}", w.stdout());
+    }
 }
 
 // Was: git's own `git diff --no-index` usage text, many lines.

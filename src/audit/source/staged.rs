@@ -147,37 +147,58 @@ impl Repository {
     pub fn named(&self, paths: &[PathBuf]) -> Result<Vec<StagedFile>> {
         // Each path as a root-relative key; `None` when it is outside the work tree.
         let keys: Vec<Option<Vec<u8>>> = paths.iter().map(|p| self.key_of(p)).collect();
-        let mut cmd = git(&self.root);
-        cmd.args([
-            "--literal-pathspecs",
-            "ls-files",
-            "-s",
-            "-z",
-            "--full-name",
-            "--",
-        ]);
-        let mut any = false;
-        for key in keys.iter().flatten() {
-            cmd.arg(if key.is_empty() {
-                OsStr::new(".")
-            } else {
-                OsStr::from_bytes(key)
-            });
-            any = true;
-        }
-        // Sorted by path: `MODE ID STAGE\tPATH\0`.
+        // The whole index, streamed, keeping only the entries named (or under a directory
+        // named): linear in the index, where pathspecs would match every entry against every
+        // name (pre-commit passes thousands under --all-files). `MODE ID STAGE\tPATH\0`.
+        let wanted: std::collections::HashSet<&[u8]> =
+            keys.iter().flatten().map(Vec::as_slice).collect();
         let mut index: Vec<(Vec<u8>, String, String)> = Vec::new();
-        if any {
-            let out = run_git(cmd, "git ls-files")?;
-            for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-                let Some(tab) = record.iter().position(|b| *b == b'\t') else {
-                    continue;
-                };
-                let meta = String::from_utf8_lossy(&record[..tab]);
-                let parts: Vec<&str> = meta.split(' ').collect();
-                if let [mode, id, "0"] = parts[..] {
-                    index.push((record[tab + 1..].to_vec(), mode.to_string(), id.to_string()));
+        if !wanted.is_empty() {
+            let mut child = git(&self.root)
+                .args(["ls-files", "-s", "-z", "--full-name"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| {
+                    Error::input(
+                        "--staged",
+                        format!("cannot run git: {e}"),
+                        "install git, or pass files without --staged",
+                    )
+                })?;
+            let stderr = child.stderr.take().map(|mut e| {
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let _ = e.read_to_end(&mut buf);
+                    buf
+                })
+            });
+            if let Some(stdout) = child.stdout.take() {
+                let mut stdout = BufReader::new(stdout);
+                let mut record = Vec::new();
+                while matches!(stdout.read_until(0, &mut record), Ok(n) if n > 0) {
+                    if record.last() == Some(&0) {
+                        record.pop();
+                    }
+                    if let Some(entry) = index_entry(&record, &wanted) {
+                        index.push(entry);
+                    }
+                    record.clear();
                 }
+            }
+            let status = child.wait().map_err(|e| {
+                Error::input("--staged", format!("git ls-files failed: {e}"), "report it")
+            })?;
+            let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+            if !status.success() {
+                let stderr = String::from_utf8_lossy(&stderr);
+                let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                return Err(Error::input(
+                    "--staged",
+                    format!("git ls-files failed: {}", printable(first.trim())),
+                    "run it inside a git work tree (the pre-commit hook does)",
+                ));
             }
             index.sort();
         }
@@ -300,6 +321,31 @@ impl Repository {
             writer: Some(writer),
             max_bytes,
         })
+    }
+}
+
+/// An `ls-files -s` record as (path, mode, id) when it is at stage 0 and its path, or a
+/// directory above it, is wanted (the empty key is the root).
+fn index_entry(
+    record: &[u8],
+    wanted: &std::collections::HashSet<&[u8]>,
+) -> Option<(Vec<u8>, String, String)> {
+    let tab = record.iter().position(|b| *b == b'\t')?;
+    let path = &record[tab + 1..];
+    let selected = wanted.contains(path)
+        || wanted.contains(b"".as_slice())
+        || path
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b == b'/' && wanted.contains(&path[..i]));
+    if !selected {
+        return None;
+    }
+    let meta = String::from_utf8_lossy(&record[..tab]);
+    let parts: Vec<&str> = meta.split(' ').collect();
+    match parts[..] {
+        [mode, id, "0"] => Some((path.to_vec(), mode.to_string(), id.to_string())),
+        _ => None,
     }
 }
 
