@@ -1,6 +1,7 @@
 //! `sealkey audit`: how workloads consume Secrets, from files, the git index or a live cluster.
 
 use super::Ui;
+use crate::audit::report::text::printable;
 use crate::audit::report::{self, Format};
 use crate::audit::source::{cluster, files, staged};
 use crate::audit::summary::Summary;
@@ -146,7 +147,7 @@ fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
     for name in ignore.iter().filter(|n| !n.trim().is_empty()) {
         let rule = Rule::parse(name).ok_or_else(|| {
             Error::input(
-                format!("--ignore {name}"),
+                format!("--ignore {}", printable(name)),
                 "no such rule",
                 "use SK001 ... SK009 (see docs/audit-rules.md)",
             )
