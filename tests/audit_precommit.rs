@@ -1,7 +1,9 @@
 //! The pre-commit integrations, run by the real `pre-commit` (PyPI, in the repo's `.venv`): the
 //! `.pre-commit-config.yaml` snippet from docs/audit-rules.md blocks `git commit` of an unsealed
 //! key and lets a sealed file through, and this repository's `.pre-commit-hooks.yaml` works
-//! through `pre-commit try-repo`. Everything is local: no network.
+//! through `pre-commit try-repo`; both also under `pre-commit run --all-files` (CI's mode), where
+//! nothing is staged and the hook audits the files pre-commit names. Everything is local: no
+//! network.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -154,4 +156,64 @@ fn this_repository_publishes_a_hook_that_pre_commit_try_repo_runs() {
         &cache,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+// Was: `pass_filenames: false` with `--staged` audited only the staged changes, so under
+// `pre-commit run --all-files` (nothing staged) a committed plaintext Secret passed.
+#[test]
+fn pre_commit_run_all_files_catches_a_committed_plaintext_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, cache) = (dir.path().join("repo"), dir.path().join("cache"));
+    std::fs::create_dir_all(repo.join("deploy")).unwrap();
+    assert!(git(&repo, &["init", "-q"], &cache).status.success());
+    std::fs::write(repo.join(".pre-commit-config.yaml"), documented_config()).unwrap();
+    std::fs::write(repo.join("deploy/secret.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(
+        repo.join("deploy/-dash.yaml"),
+        "kind: ConfigMap\nmetadata: {name: c}\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "."], &cache);
+    // Committed without the hook: the Secret is in history and nothing is staged.
+    let commit = git(
+        &repo,
+        &["commit", "-q", "--no-verify", "-m", "old secret"],
+        &cache,
+    );
+    assert!(commit.status.success(), "{}", text(&commit));
+
+    let out = run(&repo, &pre_commit(), &["run", "--all-files"], &cache);
+    let all = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "documented config passed:\n{all}"
+    );
+    assert!(
+        all.contains("SK006") && all.contains("deploy/secret.yaml"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("not-a-real-key"),
+        "the hook printed the value:\n{all}"
+    );
+
+    // The published hook, the same way.
+    let out = run(
+        &repo,
+        &pre_commit(),
+        &[
+            "try-repo",
+            root().to_str().unwrap(),
+            "sealkey-audit",
+            "--all-files",
+        ],
+        &cache,
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "published hook passed:\n{all}");
+    assert!(
+        all.contains("SK006") && all.contains("deploy/secret.yaml"),
+        "{all}"
+    );
 }

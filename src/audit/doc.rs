@@ -4,15 +4,63 @@
 //! Built on the event parser that serde-saphyr (and so kube) uses. Scalars keep their text and
 //! whether they were plain; numbers are resolved only where a rule needs one ([`Node::as_int`]),
 //! the way kubectl reads Kubernetes YAML (YAML 1.1: `0400` is octal). Anchors, aliases and `<<`
-//! merge keys are expanded, within a node budget so an alias bomb is an error, not an outage.
+//! merge keys are expanded within a [`Budget`] (nodes, expanded bytes, nesting depth), so an
+//! alias bomb is an input error, not an outage: the work and memory of one input are bounded by
+//! its size plus [`MAX_EXPANDED_BYTES`], whatever its aliases say. Every step is linear in what
+//! it produces (`<<` merges included), so parsing time is linear in input size plus expansion.
 //! Scalar text is wiped when a node is dropped: documents hold Secret values.
 
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use zeroize::Zeroize;
 
 /// Most nodes one input may expand to (aliases included) before it is refused.
 pub const MAX_NODES: usize = 4_000_000;
+
+/// Most bytes one input's anchors and aliases may copy (scalar text plus each copied node's own
+/// memory, see [`Budget`]): 64 MiB, whatever the input's size. Real manifests use anchors for a
+/// few shared blocks and stay far below it; an alias bomb reaches it after ~64 MiB of work.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Deepest nesting a document may reach once aliases are expanded (the parser itself stops
+/// at 256 levels of written nesting); deeper trees would exhaust the stack of recursive code.
+pub const MAX_DEPTH: usize = 512;
+
+/// What one input may cost once anchors and aliases are expanded; shared by all its documents.
+///
+/// An anchor's node is copied when it is defined and again at every alias to it. Each copy is
+/// charged before it is made: its scalar and key text, plus `size_of::<Node>()` per node and
+/// `size_of::<(Text, Node)>()` per mapping entry, so the charge is the memory the copy takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Nodes, aliases expanded.
+    pub nodes: usize,
+    /// Bytes copied by anchors and aliases.
+    pub expanded_bytes: usize,
+}
+
+impl Default for Budget {
+    /// [`MAX_NODES`] and [`MAX_EXPANDED_BYTES`].
+    fn default() -> Self {
+        Budget {
+            nodes: MAX_NODES,
+            expanded_bytes: MAX_EXPANDED_BYTES,
+        }
+    }
+}
+
+impl Budget {
+    /// A budget proportional to a text's length, for YAML nested inside a scalar (the Airflow
+    /// chart's `extraSecrets`): at most one node and four expanded bytes per byte of text, so
+    /// parsing every copy of an aliased scalar stays linear in what the outer budget allowed.
+    pub fn for_nested(text: &str) -> Self {
+        let len = text.len().max(64);
+        Budget {
+            nodes: len.min(MAX_NODES),
+            expanded_bytes: len.saturating_mul(4).min(MAX_EXPANDED_BYTES),
+        }
+    }
+}
 
 /// One node of a document and the line (1-based) it starts on; 0 when it has no source line
 /// (objects read from the cluster).
@@ -201,6 +249,8 @@ pub struct ParseError {
     pub column: usize,
     /// What is wrong, without quoting the input.
     pub problem: String,
+    /// Whether the input is over the [`Budget`] (or [`MAX_DEPTH`]) rather than malformed.
+    pub over_budget: bool,
 }
 
 impl std::fmt::Display for ParseError {
@@ -218,15 +268,20 @@ impl std::fmt::Display for ParseError {
 /// After an error the iterator ends: the documents before it were good and stay usable.
 pub struct Documents<'a> {
     parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
-    budget: usize,
+    budget: Budget,
     done: bool,
 }
 
-/// Starts reading `text`.
+/// Starts reading `text` within the default [`Budget`].
 pub fn documents(text: &str) -> Documents<'_> {
+    documents_within(text, Budget::default())
+}
+
+/// Starts reading `text` within `budget`.
+pub fn documents_within(text: &str, budget: Budget) -> Documents<'_> {
     Documents {
         parser: Parser::new_from_str(text),
-        budget: MAX_NODES,
+        budget,
         done: false,
     }
 }
@@ -241,6 +296,8 @@ enum Frame {
         line: u32,
         anchor: usize,
         items: Vec<Node>,
+        /// Depth of the deepest item.
+        deepest: usize,
     },
     Map {
         line: u32,
@@ -249,25 +306,58 @@ enum Frame {
         /// The pending key, whether it was plain, and its line.
         key: Option<(Text, bool, u32)>,
         first_key_line: Option<u32>,
+        /// Depth of the deepest value.
+        deepest: usize,
+        /// The keys so far, built at the first `<<` merge and kept up to date after it, so
+        /// merges cost the merged entries, not entries times merged entries.
+        keys: Option<HashSet<Text>>,
     },
+}
+
+impl Frame {
+    fn deepest(&mut self) -> &mut usize {
+        match self {
+            Frame::Seq { deepest, .. } | Frame::Map { deepest, .. } => deepest,
+        }
+    }
 }
 
 fn line_of(span: &Span) -> u32 {
     u32::try_from(span.start.line()).unwrap_or(u32::MAX)
 }
 
-fn node_count(node: &Node) -> usize {
-    match &node.value {
-        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        Value::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(_, v)| 1 + node_count(v))
-                .sum::<usize>()
+/// What copying `node` costs as (nodes, bytes), walking no further than `limit` allows: the
+/// walk itself is then bounded by the budget too. `None` when the copy would exceed `limit`.
+fn copy_cost(node: &Node, limit: Budget) -> Option<(usize, usize)> {
+    const NODE: usize = std::mem::size_of::<Node>();
+    const ENTRY: usize = std::mem::size_of::<(Text, Node)>();
+    let mut nodes = 0usize;
+    let mut bytes = 0usize;
+    let mut pending: Vec<&Node> = vec![node];
+    while let Some(n) = pending.pop() {
+        nodes += 1;
+        bytes += NODE;
+        match &n.value {
+            Value::Scalar(t, _) => bytes += t.as_str().len(),
+            Value::Seq(items) => pending.extend(items.iter()),
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    bytes += ENTRY + k.as_str().len();
+                    pending.push(v);
+                }
+            }
+            Value::Null => {}
         }
-        _ => 1,
+        if nodes > limit.nodes || bytes > limit.expanded_bytes {
+            return None;
+        }
     }
+    Some((nodes, bytes))
 }
+
+/// Depth of an anchored node (1 for a scalar), kept with it so an alias can be checked against
+/// [`MAX_DEPTH`] without walking it.
+type Anchored = (Node, usize);
 
 impl Documents<'_> {
     fn error_at(&mut self, span_line: usize, col: usize, problem: &str) -> ParseError {
@@ -276,13 +366,33 @@ impl Documents<'_> {
             line: span_line.max(1),
             column: col + 1,
             problem: problem.to_string(),
+            over_budget: false,
+        }
+    }
+
+    fn over_budget_at(&mut self, span_line: usize, col: usize, problem: &str) -> ParseError {
+        ParseError {
+            over_budget: true,
+            ..self.error_at(span_line, col, problem)
+        }
+    }
+
+    /// Charges a copy of `node` to the budget; `false` (and nothing charged) when it does not fit.
+    fn charge_copy(&mut self, node: &Node) -> bool {
+        match copy_cost(node, self.budget) {
+            Some((nodes, bytes)) => {
+                self.budget.nodes -= nodes;
+                self.budget.expanded_bytes -= bytes;
+                true
+            }
+            None => false,
         }
     }
 
     /// Reads the next document's root, or `None` at the end of the stream.
     fn next_document(&mut self) -> Option<Result<Node, ParseError>> {
         let mut stack: Vec<Frame> = Vec::new();
-        let mut anchors: HashMap<usize, Node> = HashMap::new();
+        let mut anchors: HashMap<usize, Anchored> = HashMap::new();
         let mut root: Option<Node> = None;
         loop {
             let (event, span) = match self.parser.next_event()? {
@@ -293,7 +403,8 @@ impl Documents<'_> {
                 }
             };
             let line = line_of(&span);
-            let complete: Option<(Node, usize)> = match event {
+            // The completed node, its anchor id (0: none) and its depth.
+            let complete: Option<(Node, usize, usize)> = match event {
                 Event::StreamStart => None,
                 Event::StreamEnd => return None,
                 Event::DocumentStart(..) => {
@@ -307,17 +418,29 @@ impl Documents<'_> {
                     _ => None,
                 },
                 Event::Alias(id) => match anchors.get(&id) {
-                    Some(node) => {
-                        let n = node_count(node);
-                        if n > self.budget {
-                            return Some(Err(self.error_at(
+                    Some((node, depth)) => {
+                        if stack.len() + depth > MAX_DEPTH {
+                            return Some(Err(self.over_budget_at(
                                 span.start.line(),
                                 span.start.col(),
-                                "aliases expand to too many nodes",
+                                &format!(
+                                    "aliases expand to more than {MAX_DEPTH} levels of nesting"
+                                ),
                             )));
                         }
-                        self.budget -= n;
-                        Some((node.clone(), 0))
+                        if !self.charge_copy(node) {
+                            return Some(Err(self.over_budget_at(
+                                span.start.line(),
+                                span.start.col(),
+                                &format!(
+                                    "aliases expand to more than the audit's budget ({} nodes, {} MiB copied); \
+                                     write the repeated blocks out, or split the file",
+                                    MAX_NODES,
+                                    MAX_EXPANDED_BYTES >> 20
+                                ),
+                            )));
+                        }
+                        Some((node.clone(), 0, *depth))
                     }
                     None => {
                         return Some(Err(self.error_at(
@@ -334,13 +457,14 @@ impl Documents<'_> {
                     } else {
                         Value::Scalar(Text::from(&*text), plain)
                     };
-                    Some((Node { line, value }, anchor))
+                    Some((Node { line, value }, anchor, 1))
                 }
                 Event::SequenceStart(_, anchor, _) => {
                     stack.push(Frame::Seq {
                         line,
                         anchor,
                         items: Vec::new(),
+                        deepest: 0,
                     });
                     None
                 }
@@ -351,6 +475,8 @@ impl Documents<'_> {
                         entries: Vec::new(),
                         key: None,
                         first_key_line: None,
+                        deepest: 0,
+                        keys: None,
                     });
                     None
                 }
@@ -359,12 +485,14 @@ impl Documents<'_> {
                         line,
                         anchor,
                         items,
+                        deepest,
                     }) => Some((
                         Node {
                             line,
                             value: Value::Seq(items),
                         },
                         anchor,
+                        deepest + 1,
                     )),
                     _ => {
                         return Some(Err(self.error_at(
@@ -380,6 +508,7 @@ impl Documents<'_> {
                         anchor,
                         entries,
                         first_key_line,
+                        deepest,
                         ..
                     }) => Some((
                         Node {
@@ -388,6 +517,7 @@ impl Documents<'_> {
                             value: Value::Map(entries),
                         },
                         anchor,
+                        deepest + 1,
                     )),
                     _ => {
                         return Some(Err(self.error_at(
@@ -401,19 +531,37 @@ impl Documents<'_> {
                 #[allow(unreachable_patterns)]
                 _ => None,
             };
-            let Some((node, anchor)) = complete else {
+            let Some((node, anchor, depth)) = complete else {
                 continue;
             };
-            if self.budget == 0 {
-                return Some(Err(self.error_at(
+            if self.budget.nodes == 0 {
+                return Some(Err(self.over_budget_at(
                     span.start.line(),
                     span.start.col(),
                     "document has too many nodes",
                 )));
             }
-            self.budget -= 1;
+            self.budget.nodes -= 1;
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                // The anchor keeps its own copy: charged like an alias, or a chain of anchors
+                // each holding the previous one would copy quadratically.
+                if !self.charge_copy(&node) {
+                    return Some(Err(self.over_budget_at(
+                        span.start.line(),
+                        span.start.col(),
+                        &format!(
+                            "anchors expand to more than the audit's budget ({} nodes, {} MiB copied); \
+                             write the repeated blocks out, or split the file",
+                            MAX_NODES,
+                            MAX_EXPANDED_BYTES >> 20
+                        ),
+                    )));
+                }
+                anchors.insert(anchor, (node.clone(), depth));
+            }
+            if let Some(parent) = stack.last_mut() {
+                let deepest = parent.deepest();
+                *deepest = (*deepest).max(depth);
             }
             match stack.last_mut() {
                 None => root = Some(node),
@@ -422,6 +570,7 @@ impl Documents<'_> {
                     entries,
                     key,
                     first_key_line,
+                    keys,
                     ..
                 }) => match key.take() {
                     None => {
@@ -436,12 +585,18 @@ impl Documents<'_> {
                     }
                     Some((k, plain, key_line)) => {
                         if plain && k.as_str() == "<<" {
-                            merge_into(entries, node);
+                            let keys = keys.get_or_insert_with(|| {
+                                entries.iter().map(|(k, _)| k.clone()).collect()
+                            });
+                            merge_into(entries, keys, node);
                         } else {
                             // A value is where its key is: `volumes:` rather than the line
                             // of its first item, `key: |` rather than the block's first line.
                             let mut node = node;
                             node.line = key_line;
+                            if let Some(keys) = keys {
+                                keys.insert(k.clone());
+                            }
                             entries.push((k, node));
                         }
                     }
@@ -452,7 +607,8 @@ impl Documents<'_> {
 }
 
 /// A `<<` merge key: entries of the merged mapping(s) that the mapping does not set itself.
-fn merge_into(entries: &mut Vec<(Text, Node)>, merged: Node) {
+/// `keys` holds the keys of `entries`.
+fn merge_into(entries: &mut Vec<(Text, Node)>, keys: &mut HashSet<Text>, merged: Node) {
     let sources: Vec<Node> = match merged.value {
         Value::Seq(items) => items,
         other => vec![Node {
@@ -463,7 +619,7 @@ fn merge_into(entries: &mut Vec<(Text, Node)>, merged: Node) {
     for source in sources {
         if let Value::Map(src) = source.value {
             for (k, v) in src {
-                if !entries.iter().any(|(existing, _)| existing == &k) {
+                if keys.insert(k.clone()) {
                     entries.push((k, v));
                 }
             }
@@ -559,7 +715,78 @@ mod tests {
             ));
         }
         let err = parse_all(&text).unwrap_err();
-        assert!(err.problem.contains("too many nodes"), "{err}");
+        assert!(err.problem.contains("budget"), "{err}");
+    }
+
+    // Was: a budget on nodes only, so 100 aliases of a 64 KiB scalar, aliased 1000 times, were
+    // 100k nodes but 6.4 GB of copies (27 s, 12.9 GB for the 69 KB file).
+    #[test]
+    fn aliases_of_a_large_scalar_are_budgeted_by_bytes_not_nodes() {
+        let mut text = format!("s: &s \"{}\"\nl: &l [", "x".repeat(64 * 1024));
+        text.push_str(&vec!["*s"; 100].join(","));
+        text.push_str("]\nm: [");
+        text.push_str(&vec!["*l"; 1000].join(","));
+        text.push_str("]\n");
+        let start = std::time::Instant::now();
+        let err = parse_all(&text).unwrap_err();
+        assert!(err.problem.contains("64 MiB"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // The same shape within a small budget: refused, however the budget is set.
+        let small = Budget {
+            nodes: MAX_NODES,
+            expanded_bytes: 1 << 20,
+        };
+        assert!(documents_within(&text, small).next().unwrap().is_err());
+    }
+
+    // Was: each anchor kept an unbudgeted copy, so anchors nested in anchors copied
+    // quadratically.
+    #[test]
+    fn nested_anchors_are_charged_for_their_copies() {
+        let n = 100;
+        let mut text = String::from("a: ");
+        for i in 0..n {
+            text.push_str(&format!("&a{i} [{}, ", "y".repeat(4096)));
+        }
+        text.push('x');
+        text.push_str(&"]".repeat(n));
+        text.push('\n');
+        let tight = Budget {
+            nodes: MAX_NODES,
+            expanded_bytes: 1 << 20,
+        };
+        assert!(documents_within(&text, tight).next().unwrap().is_err());
+        assert!(parse_all(&text).is_ok());
+    }
+
+    #[test]
+    fn merges_keep_explicit_keys_and_first_merge_wins() {
+        let d = &parse_all("a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nm:\n  y: 0\n  <<: [*a, *b]\n  <<: *b\n  w: 3\n")
+            .unwrap()[0];
+        let m = d.get("m").unwrap();
+        assert_eq!(m.str_at(&["y"]), Some("0"));
+        assert_eq!(m.str_at(&["x"]), Some("1"));
+        assert_eq!(m.str_at(&["z"]), Some("2"));
+        assert_eq!(m.str_at(&["w"]), Some("3"));
+        let keys: Vec<&str> = m.entries().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["y", "x", "z", "w"]);
+    }
+
+    // Aliases can nest an anchored tree inside itself again and again, past the parser's own
+    // depth limit: refused before recursive code (drop, rules) could overflow the stack.
+    #[test]
+    fn aliases_cannot_nest_deeper_than_max_depth() {
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..100 {
+            text.push_str(&format!(
+                "a{i}: &a{i} {}*a{}{}\n",
+                "[".repeat(10),
+                i - 1,
+                "]".repeat(10)
+            ));
+        }
+        let err = parse_all(&text).unwrap_err();
+        assert!(err.problem.contains("levels of nesting"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! so output is deterministic. Memory holds a bounded window of inputs in flight plus the
 //! per-Secret summary: a row per consumed Secret (at most [`summary::WORKLOADS_LISTED`]
 //! workloads named each) and about 16 bytes per Secret defined in the input.
+//!
+//! Inputs may be hostile (CI audits pull requests). Each one is bounded by [`Limits`]: only
+//! regular files are read, at most [`Limits::max_input_bytes`] of each, and parsing one may
+//! expand anchors and aliases by at most [`doc::MAX_EXPANDED_BYTES`]. An input over a limit is
+//! an input error naming it (exit 2); the other inputs are still audited and reported. Time is
+//! linear in input size: no step compares every item with every other.
 
 pub mod doc;
 pub mod model;
@@ -52,15 +58,35 @@ pub struct InputError {
 }
 
 impl std::fmt::Display for InputError {
+    /// `FILE:LINE:COLUMN: PROBLEM`, safe for a terminal (see [`report::text::printable`]).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", report::text::printable(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.column {
                 write!(f, ":{col}")?;
             }
         }
-        write!(f, ": {}", self.problem)
+        write!(f, ": {}", report::text::printable(&self.problem))
+    }
+}
+
+/// Bounds on what one input may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest input read, in bytes (files, stdin, staged blobs); larger ones are refused.
+    pub max_input_bytes: u64,
+    /// What parsing one input may expand to (anchors and aliases).
+    pub budget: doc::Budget,
+}
+
+impl Default for Limits {
+    /// [`source::files::DEFAULT_MAX_FILE_SIZE`] and the default [`doc::Budget`].
+    fn default() -> Self {
+        Limits {
+            max_input_bytes: source::files::DEFAULT_MAX_FILE_SIZE,
+            budget: doc::Budget::default(),
+        }
     }
 }
 
@@ -135,11 +161,18 @@ impl InputResult {
     }
 }
 
-/// Audits one input's text (YAML or JSON, any number of documents). A malformed document stops
-/// the input there; the documents before it are still audited.
-pub fn audit_text(name: &str, text: &str, origin: Origin<'_>, filter: RuleFilter) -> InputResult {
+/// Audits one input's text (YAML or JSON, any number of documents) within `budget`. A malformed
+/// document (or one over the budget) stops the input there; the documents before it are still
+/// audited.
+pub fn audit_text(
+    name: &str,
+    text: &str,
+    origin: Origin<'_>,
+    filter: RuleFilter,
+    budget: doc::Budget,
+) -> InputResult {
     let mut result = InputResult::default();
-    for doc in doc::documents(text) {
+    for doc in doc::documents_within(text, budget) {
         match doc {
             Ok(node) => {
                 result.documents += 1;
@@ -150,10 +183,14 @@ pub fn audit_text(name: &str, text: &str, origin: Origin<'_>, filter: RuleFilter
                     file: name.to_string(),
                     line: Some(e.line),
                     column: Some(e.column),
-                    problem: format!(
-                        "{}; fix it (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+                    problem: if e.over_budget {
                         e.problem
-                    ),
+                    } else {
+                        format!(
+                            "{}; fix it (`kubectl apply --dry-run=client -f FILE` shows the same place)",
+                            e.problem
+                        )
+                    },
                 });
             }
         }
@@ -161,8 +198,19 @@ pub fn audit_text(name: &str, text: &str, origin: Origin<'_>, filter: RuleFilter
     result
 }
 
-/// Audits raw bytes: UTF-8 is required (the line of the first bad byte is reported otherwise).
-pub fn audit_bytes(name: &str, bytes: &[u8], filter: RuleFilter) -> InputResult {
+/// Audits raw bytes within `limits`: UTF-8 is required (the line of the first bad byte is
+/// reported otherwise).
+pub fn audit_bytes(name: &str, bytes: &[u8], filter: RuleFilter, limits: &Limits) -> InputResult {
+    if bytes.len() as u64 > limits.max_input_bytes {
+        return unreadable(
+            name.to_string(),
+            format!(
+                "refused: larger than the {} limit; audit it with a larger --max-file-size if it is \
+                 meant to be this big",
+                source::files::human_size(limits.max_input_bytes)
+            ),
+        );
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => audit_text(
             name,
@@ -172,6 +220,7 @@ pub fn audit_bytes(name: &str, bytes: &[u8], filter: RuleFilter) -> InputResult 
                 cluster: false,
             },
             filter,
+            limits.budget,
         ),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
@@ -189,36 +238,29 @@ pub fn audit_bytes(name: &str, bytes: &[u8], filter: RuleFilter) -> InputResult 
     }
 }
 
-fn audit_input(input: Input, filter: RuleFilter) -> InputResult {
+fn unreadable(file: String, problem: String) -> InputResult {
+    InputResult {
+        error: Some(InputError {
+            file,
+            line: None,
+            column: None,
+            problem,
+        }),
+        ..InputResult::default()
+    }
+}
+
+fn audit_input(input: Input, filter: RuleFilter, limits: &Limits) -> InputResult {
     match input {
         Input::Path(path) => {
             let name = path.display().to_string();
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let bytes = Zeroizing::new(bytes);
-                    audit_bytes(&name, &bytes, filter)
-                }
-                Err(e) => InputResult {
-                    error: Some(InputError {
-                        file: name,
-                        line: None,
-                        column: None,
-                        problem: format!("cannot read: {e}; check the file and its permissions"),
-                    }),
-                    ..InputResult::default()
-                },
+            match source::files::read_regular(&path, limits.max_input_bytes) {
+                Ok(bytes) => audit_bytes(&name, &bytes, filter, limits),
+                Err(problem) => unreadable(name, problem),
             }
         }
-        Input::Bytes(name, bytes) => audit_bytes(&name, &bytes, filter),
-        Input::Unreadable(name, problem) => InputResult {
-            error: Some(InputError {
-                file: name,
-                line: None,
-                column: None,
-                problem,
-            }),
-            ..InputResult::default()
-        },
+        Input::Bytes(name, bytes) => audit_bytes(&name, &bytes, filter, limits),
+        Input::Unreadable(name, problem) => unreadable(name, problem),
     }
 }
 
@@ -289,17 +331,23 @@ impl<'r> Run<'r> {
 /// How many inputs may be in flight (read, audited, waiting to be reported) per worker.
 const IN_FLIGHT_PER_WORKER: usize = 64;
 
-/// Audits inputs in parallel on `threads` workers, reporting in input order.
+/// Most worker threads: more only cost memory (each holds up to [`IN_FLIGHT_PER_WORKER`]
+/// inputs in flight, each up to [`Limits::max_input_bytes`]).
+pub const MAX_THREADS: usize = 256;
+
+/// Audits inputs in parallel on `threads` workers (1 to [`MAX_THREADS`]), within `limits` per
+/// input, reporting in input order.
 pub fn audit_inputs<I>(
     inputs: I,
     filter: RuleFilter,
     threads: usize,
+    limits: &Limits,
     report: &mut dyn Report,
 ) -> io::Result<Stats>
 where
     I: Iterator<Item = Input> + Send,
 {
-    let threads = threads.max(1);
+    let threads = threads.clamp(1, MAX_THREADS);
     let mut run = Run::new(report);
     let source = Mutex::new(inputs.enumerate());
     // A bounded channel plus a bounded reorder window keep memory flat whatever the input count.
@@ -333,7 +381,7 @@ where
                     cvar.notify_all();
                     break;
                 };
-                let result = audit_input(input, filter);
+                let result = audit_input(input, filter, limits);
                 if tx.send((index, result)).is_err() {
                     break;
                 }
@@ -412,7 +460,7 @@ mod tests {
                     m.push(b'a');
                 }
             }
-            let result = audit_bytes("fuzz.yaml", &m, RuleFilter::default());
+            let result = audit_bytes("fuzz.yaml", &m, RuleFilter::default(), &Limits::default());
             if let Some(e) = result.error() {
                 assert!(e.line.is_some_and(|l| l >= 1), "{e}");
             }

@@ -3,10 +3,10 @@
 //! Objects come from files (with lines) or from the cluster (without); both go through the same
 //! code, so the two modes find the same things on the same objects. No finding carries a value.
 
-use super::doc::{parse_all, Node};
+use super::doc::{documents_within, Budget, Node};
 use super::model::{Finding, Rule, SecretDecl, Severity, Usage, Via};
 use base64::Engine as _;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use zeroize::Zeroizing;
 
 /// Where objects come from, which decides two things: whether files are "meant for commit"
@@ -361,8 +361,16 @@ fn looks_like_key_material(name: &str) -> bool {
 
 const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 
+/// Secret volumes by volume name, in spec order: mounts are matched by name without scanning
+/// every volume for every mount (a pod with many of both would take quadratic time).
+type VolumesByName<'v, 'n> = HashMap<&'n str, Vec<&'v SecretVolume<'n>>>;
+
 fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
-    let volumes = secret_volumes(spec);
+    let all_volumes = secret_volumes(spec);
+    let mut volumes: VolumesByName<'_, '_> = HashMap::new();
+    for v in &all_volumes {
+        volumes.entry(v.volume).or_default().push(v);
+    }
     let fs_group = spec
         .at(&["securityContext", "fsGroup"])
         .is_some_and(|n| !n.is_null());
@@ -481,17 +489,17 @@ fn audit_env<'n>(
 fn audit_mounts<'n>(
     c: &'n Node,
     cname: &'n str,
-    volumes: &[SecretVolume<'n>],
+    volumes: &VolumesByName<'_, 'n>,
     fs_group: bool,
     e: &mut Emitter<'_, '_>,
     usage: &mut BTreeMap<&'n str, u8>,
 ) {
-    let mut reported: Vec<(&str, &str)> = Vec::new();
+    let mut reported: HashSet<(&str, &str)> = HashSet::new();
     for mount in c.get_or_null("volumeMounts").items() {
         let Some(mname) = mount.str_at(&["name"]) else {
             continue;
         };
-        for v in volumes.iter().filter(|v| v.volume == mname) {
+        for v in volumes.get(mname).into_iter().flatten() {
             *usage.entry(v.secret).or_default() |= Via::Volume.bit();
             let sub_path_node = ["subPath", "subPathExpr"]
                 .iter()
@@ -516,10 +524,9 @@ fn audit_mounts<'n>(
                     },
                 );
             }
-            if reported.contains(&(v.volume, v.secret)) {
+            if !reported.insert((v.volume, v.secret)) {
                 continue;
             }
-            reported.push((v.volume, v.secret));
             // Group-readable is the documented way to share a key with a non-root container
             // when the pod sets fsGroup (the files then belong to that group).
             let exposed = if fs_group { 0o004 } else { 0o044 };
@@ -615,7 +622,7 @@ fn is_ssh_url(repo: &str) -> bool {
     !r.contains("://") && r.contains('@') && r.contains(':')
 }
 
-fn audit_git_sync(c: &Node, cname: &str, volumes: &[SecretVolume<'_>], e: &mut Emitter<'_, '_>) {
+fn audit_git_sync(c: &Node, cname: &str, volumes: &VolumesByName<'_, '_>, e: &mut Emitter<'_, '_>) {
     let repo = git_sync_setting(c, "repo", &["GITSYNC_REPO", "GIT_SYNC_REPO"]);
     let ssh_flag = git_sync_setting(c, "ssh", &["GITSYNC_SSH", "GIT_SYNC_SSH"])
         .and_then(|(v, _, _)| super::doc::parse_bool(&v))
@@ -633,9 +640,7 @@ fn audit_git_sync(c: &Node, cname: &str, volumes: &[SecretVolume<'_>], e: &mut E
     let key_mounted = mounts.iter().any(|m| {
         m.str_at(&["mountPath"])
             .is_some_and(|p| p.starts_with("/etc/git-secret"))
-            && volumes
-                .iter()
-                .any(|v| Some(v.volume) == m.str_at(&["name"]))
+            && m.str_at(&["name"]).is_some_and(|n| volumes.contains_key(n))
     });
     let uses_ssh = repo.as_ref().is_some_and(|(r, _, _)| is_ssh_url(r))
         || ssh_flag
@@ -856,8 +861,11 @@ fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
             let Some(text) = spec.str_at(&[field]) else {
                 continue;
             };
-            // The chart takes these as a YAML string of `key: value` lines.
-            let Ok(inner) = parse_all(text) else {
+            // The chart takes these as a YAML string of `key: value` lines. Its budget is
+            // proportional to its length: the same scalar may be an alias copied many times.
+            let Ok(inner) =
+                documents_within(text, Budget::for_nested(text)).collect::<Result<Vec<_>, _>>()
+            else {
                 continue;
             };
             for doc in &inner {
@@ -1099,6 +1107,7 @@ fn credential_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::doc::parse_all;
 
     fn audit(text: &str) -> Vec<Finding> {
         let mut out = Collected::default();

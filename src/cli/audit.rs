@@ -1,6 +1,7 @@
 //! `sealkey audit`: how workloads consume Secrets, from files, the git index or a live cluster.
 
 use super::Ui;
+use crate::audit::report::text::printable;
 use crate::audit::report::{self, Format};
 use crate::audit::source::{cluster, files, staged};
 use crate::audit::summary::Summary;
@@ -13,18 +14,24 @@ use std::path::PathBuf;
 /// Audit how workloads consume Secrets: one finding per usage (SK001-SK009).
 ///
 /// Ends with a per-Secret consumption matrix (volume, env, envFrom, imagePullSecrets). Reads files and directories (recursively: .yaml, .yml, .json; `-` is stdin), the files
-/// staged in git (--staged, for a pre-commit hook) or a live cluster (--cluster). Exit codes: 0
-/// clean, 1 findings at or above --fail-on, 2 an input could not be read (the others are still
-/// audited), 3 the cluster refused or failed. Rules: docs/audit-rules.md.
+/// staged in git (--staged, for a pre-commit hook) or a live cluster (--cluster). Safe on
+/// untrusted trees: symlink loops are walked once, only regular files are read (devices, FIFOs
+/// and sockets are refused), each up to --max-file-size, and anchors/aliases expand by at most
+/// 64 MiB per file. Exit codes: 0 clean, 1 findings at or above --fail-on, 2 an input could not
+/// be read or was refused (the others are still audited and reported; 2 wins over 1), 3 the
+/// cluster refused or failed. Rules: docs/audit-rules.md.
 ///
 /// Example: sealkey audit deploy/ --format sarif > sealkey.sarif
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Files or directories to audit (default: the current directory); `-` reads stdin.
+    /// Files or directories to audit (default: the current directory); `-` reads stdin. With
+    /// --staged: audit exactly these files as staged (what pre-commit passes), the working-tree
+    /// file for those not in the index.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Audit the files staged in git, as staged (for a pre-commit hook).
-    #[arg(long, conflicts_with_all = ["paths", "cluster"])]
+    /// Audit the files staged in git, as staged (for a pre-commit hook): the staged changes, or
+    /// the PATHs given.
+    #[arg(long, conflicts_with = "cluster")]
     pub staged: bool,
     /// Audit the live cluster of the current kubeconfig context (or in-cluster config).
     #[arg(long, conflicts_with = "paths")]
@@ -56,9 +63,39 @@ pub struct AuditArgs {
     /// `sealkey.io/ignore: "SK001,SK002"`.
     #[arg(long, value_name = "RULE", value_delimiter = ',')]
     pub ignore: Vec<String>,
-    /// Worker threads for file input (default: all cores).
-    #[arg(long, value_name = "N")]
+    /// Worker threads for file input, 1-256 (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=audit::MAX_THREADS as u64))]
     pub threads: Option<usize>,
+    /// Refuse inputs larger than this (files, stdin, staged blobs): bytes, or with K, M or G
+    /// (KiB, MiB, GiB), from 1 byte to 1G.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    pub max_file_size: u64,
+}
+
+/// Largest `--max-file-size`: a file is read whole, and parsing it costs a multiple of its size.
+const MAX_FILE_SIZE_LIMIT: u64 = 1 << 30;
+
+/// Parses `--max-file-size`: `1048576`, `512K`, `16M`, `1G` (binary units), 1 byte to 1 GiB.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit in `{text}`; use bytes or K, M, G (e.g. 16M)"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| (1..=MAX_FILE_SIZE_LIMIT).contains(n))
+        .ok_or_else(|| format!("`{text}` is not a size from 1 byte to 1G (e.g. 512K, 16M)"))
 }
 
 /// The `--fail-on` threshold.
@@ -96,6 +133,7 @@ impl Report for WithStderr<'_, '_> {
         self.inner.finding(finding)
     }
     fn input_error(&mut self, error: &InputError) -> std::io::Result<()> {
+        // Display escapes terminal controls in the file name and problem.
         self.ui.problem(&error.to_string());
         self.inner.input_error(error)
     }
@@ -109,7 +147,7 @@ fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
     for name in ignore.iter().filter(|n| !n.trim().is_empty()) {
         let rule = Rule::parse(name).ok_or_else(|| {
             Error::input(
-                format!("--ignore {name}"),
+                format!("--ignore {}", printable(name)),
                 "no such rule",
                 "use SK001 ... SK009 (see docs/audit-rules.md)",
             )
@@ -121,6 +159,10 @@ fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
 
 pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
     let filter = rule_filter(&args.ignore)?;
+    let limits = audit::Limits {
+        max_input_bytes: args.max_file_size,
+        ..audit::Limits::default()
+    };
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -155,10 +197,15 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
         run.finish()?
     } else if args.staged {
         let cwd = std::env::current_dir()?;
-        let paths = staged::staged_paths(&cwd)?;
-        ui.detail(&format!("{} staged manifest(s)", paths.len()));
-        let blobs = staged::staged_blobs(&cwd, paths)?;
-        audit::audit_inputs(blobs, filter, threads, &mut report)?
+        let repo = staged::Repository::around(&cwd)?;
+        let files = if args.paths.is_empty() {
+            repo.staged_changes()?
+        } else {
+            repo.named(&args.paths)?
+        };
+        ui.detail(&format!("{} staged manifest(s)", files.len()));
+        let blobs = repo.blobs(files, limits.max_input_bytes)?;
+        audit::audit_inputs(blobs, filter, threads, &limits, &mut report)?
     } else {
         let mut paths = args.paths.clone();
         if paths.is_empty() {
@@ -170,8 +217,20 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
         }
         let mut stdin_input = None;
         if stdin_count == 1 {
-            let bytes = super::common::read_stdin("stdin")?;
-            stdin_input = Some(Input::Bytes("stdin".into(), bytes));
+            let read = files::read_limited(std::io::stdin().lock(), limits.max_input_bytes, 0);
+            stdin_input = Some(match read {
+                Ok(bytes) => Input::Bytes("stdin".into(), bytes),
+                Err(files::Limited::TooLarge) => Input::Unreadable(
+                    "stdin".into(),
+                    format!(
+                        "refused: larger than the {} limit; audit it with a larger --max-file-size if it is meant to be this big",
+                        files::human_size(limits.max_input_bytes)
+                    ),
+                ),
+                Err(files::Limited::Io(e)) => {
+                    return Err(Error::file("read", "stdin", e).into())
+                }
+            });
         }
         let inputs = paths.into_iter().flat_map(move |p| {
             if p.as_os_str() == "-" {
@@ -180,9 +239,11 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
                 Box::new(files::walk(vec![p]))
             }
         });
-        audit::audit_inputs(inputs, filter, threads, &mut report)?
+        audit::audit_inputs(inputs, filter, threads, &limits, &mut report)?
     };
 
+    // An input that could not be audited wins over findings: the run is incomplete, and a
+    // hostile file must not turn a failing audit into a passing one by hiding the rest.
     if stats.input_errors > 0 {
         return Ok(exit::INPUT);
     }

@@ -156,7 +156,7 @@ pub struct WorkloadArgs {
     pub container: Option<String>,
     /// Set the pod's fsGroup and mount the key 0440 instead of 0400. With --emit mount; for
     /// --for git-sync it defaults to 65533, git-sync's user, which cannot read a 0400 root-owned
-    /// file.
+    /// file. 0-2147483647, as Kubernetes accepts.
     #[arg(long, value_name = "GID", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
     pub fs_group: Option<i64>,
 }

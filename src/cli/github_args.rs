@@ -19,8 +19,8 @@ pub struct ApiArgs {
     /// loopback addresses.
     #[arg(long, value_name = "URL", default_value = ApiUrl::GITHUB_COM)]
     pub api_url: String,
-    /// Longest total wait for GitHub rate limits before giving up (e.g. 90s, 10m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    /// Longest total wait for GitHub rate limits before giving up (e.g. 90s, 10m, 1h; 0s to 1d).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_within(0, DAY))]
     pub max_wait: Duration,
 }
 
@@ -155,6 +155,40 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too long"))
 }
 
+/// Seconds in a day, for [`duration_within`] ranges.
+pub const DAY: u64 = 86_400;
+
+/// A clap value parser: [`parse_duration`], then a range check (in seconds, inclusive) whose
+/// error names the accepted range, so no flag hands a duration that overflows a deadline
+/// (`Instant + Duration` panics) to the code behind it.
+pub fn duration_within(
+    min_secs: u64,
+    max_secs: u64,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let d = parse_duration(text)?;
+        if (min_secs..=max_secs).contains(&d.as_secs()) {
+            Ok(d)
+        } else {
+            Err(format!(
+                "`{text}` is out of range: use {} to {}",
+                show_secs(min_secs),
+                show_secs(max_secs)
+            ))
+        }
+    }
+}
+
+/// `86400` as `1d`, `90` as `90s`: the largest unit that divides it.
+fn show_secs(secs: u64) -> String {
+    for (unit, size) in [("d", DAY), ("h", 3_600), ("m", 60)] {
+        if secs > 0 && secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// A current-thread runtime for the async GitHub client.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -183,5 +217,16 @@ mod tests {
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn duration_ranges_refuse_values_outside_and_name_the_range() {
+        let day = duration_within(1, DAY);
+        assert_eq!(day("1d").unwrap(), Duration::from_secs(DAY));
+        assert!(day("0").unwrap_err().contains("1s to 1d"));
+        assert!(day("18446744073709551615")
+            .unwrap_err()
+            .contains("1s to 1d"));
+        assert!(day("2d").is_err());
     }
 }

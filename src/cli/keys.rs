@@ -1,7 +1,7 @@
 //! `sealkey keys list|audit|prune`: deploy keys of one repository or many (an organisation).
 
 use super::common::{write_stdout, OK};
-use super::github_args::{parse_duration, runtime, GithubArgs};
+use super::github_args::{duration_within, runtime, GithubArgs, DAY};
 use super::Ui;
 use crate::error::{exit, Error};
 use crate::github::audit::{self, AuditSettings, Finding};
@@ -64,11 +64,12 @@ struct ListArgs {
 struct AuditArgs {
     #[command(flatten)]
     repos: RepoSelection,
-    /// Flag keys created longer ago than this.
-    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
+    /// Flag keys created longer ago than this (1s to 36500d).
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = duration_within(1, 36_500 * DAY))]
     max_age: Duration,
-    /// Flag keys last used longer ago than this (or never used and older than this).
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    /// Flag keys last used longer ago than this (or never used and older than this; 1s to
+    /// 36500d).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = duration_within(1, 36_500 * DAY))]
     unused_for: Duration,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]

@@ -2,7 +2,7 @@
 
 use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};
-use super::github_args::{parse_duration, runtime, GithubArgs};
+use super::github_args::{duration_within, runtime, GithubArgs, DAY};
 use super::Ui;
 use crate::cluster::{Cluster, ConsumerAction};
 use crate::emit::Consumer;
@@ -68,11 +68,11 @@ pub struct RotateArgs {
     /// Leave those restarts to you; the old key then stays registered until --finish.
     #[arg(long, overrides_with = "restart", help_heading = "Mode")]
     pub no_restart: bool,
-    /// How long to wait for restarted workloads to roll out (e.g. 300s, 10m).
-    #[arg(long, default_value = "5m", value_parser = parse_duration, help_heading = "Mode")]
+    /// How long to wait for restarted workloads to roll out (e.g. 300s, 10m; 1s to 1d).
+    #[arg(long, default_value = "5m", value_parser = duration_within(1, DAY), help_heading = "Mode")]
     pub timeout: Duration,
-    /// How long to wait for kubelets to update Secret volumes mounted without subPath.
-    #[arg(long, default_value = "90s", value_parser = parse_duration, help_heading = "Mode")]
+    /// How long to wait for kubelets to update Secret volumes mounted without subPath (0s to 1h).
+    #[arg(long, default_value = "90s", value_parser = duration_within(0, 3_600), help_heading = "Mode")]
     pub sync_wait: Duration,
     /// Keep the old keys registered (delete them later with --finish).
     #[arg(long, help_heading = "Mode")]

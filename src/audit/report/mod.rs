@@ -5,6 +5,7 @@
 pub mod json;
 pub mod sarif;
 pub mod table;
+pub mod text;
 
 /// The output format (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

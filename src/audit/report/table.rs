@@ -1,5 +1,10 @@
 //! Table report for people: one line per finding, then the Secret consumption matrix.
+//!
+//! Everything from the input (file, object, container, Secret and key names, namespaces, and
+//! the messages that quote them) goes through [`printable`]: a name cannot move the cursor,
+//! retitle the terminal, forge a line or reorder what is shown.
 
+use super::text::printable;
 use crate::audit::summary::Summary;
 use crate::audit::{Finding, InputError, Report, Stats};
 use std::io::{self, Write};
@@ -21,12 +26,13 @@ impl<'w> TableReport<'w> {
 }
 
 fn location(f: &Finding) -> String {
-    match (&f.file, f.line, &f.namespace) {
+    let at = match (&f.file, f.line, &f.namespace) {
         (Some(file), Some(line), _) => format!("{file}:{line}"),
         (Some(file), None, _) => file.clone(),
         (None, _, Some(ns)) => format!("{ns}/{}/{}", f.kind, f.name),
         (None, _, None) => format!("{}/{}", f.kind, f.name),
-    }
+    };
+    printable(&at).into_owned()
 }
 
 impl Report for TableReport<'_> {
@@ -37,8 +43,8 @@ impl Report for TableReport<'_> {
             location(f),
             f.severity.as_str(),
             f.rule.id(),
-            f.message,
-            f.hint
+            printable(&f.message),
+            printable(f.hint)
         )
     }
 
@@ -49,12 +55,20 @@ impl Report for TableReport<'_> {
 
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> io::Result<()> {
         for e in &self.errors {
+            // InputError's Display is printable already.
             writeln!(self.out, "{e}")?;
         }
         if !summary.is_empty() {
+            let name_of = |r: &crate::audit::summary::SecretUse| {
+                let name = match &r.namespace {
+                    Some(ns) => format!("{ns}/{}", r.secret),
+                    None => r.secret.clone(),
+                };
+                printable(&name).into_owned()
+            };
             let width = summary
                 .rows()
-                .map(|r| r.secret.len() + r.namespace.as_ref().map_or(0, |n| n.len() + 1))
+                .map(|r| name_of(r).chars().count())
                 .max()
                 .unwrap_or(6)
                 .max(6);
@@ -64,12 +78,12 @@ impl Report for TableReport<'_> {
                 "SECRET", "VOLUME", "ENV", "ENVFROM", "IMAGEPULL", "STORED"
             )?;
             for r in summary.rows() {
-                let name = match &r.namespace {
-                    Some(ns) => format!("{ns}/{}", r.secret),
-                    None => r.secret.clone(),
-                };
-                let mut workloads: Vec<String> =
-                    r.workloads.iter().map(|w| w.workload.clone()).collect();
+                let name = name_of(r);
+                let mut workloads: Vec<String> = r
+                    .workloads
+                    .iter()
+                    .map(|w| printable(&w.workload).into_owned())
+                    .collect();
                 if r.more_workloads > 0 {
                     workloads.push(format!("+{} more", r.more_workloads));
                 }
