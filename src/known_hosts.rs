@@ -107,10 +107,9 @@ impl KnownHosts {
     pub fn from_meta(host: &str, ssh_keys: &[String], api_url: &str) -> Result<Self> {
         // Each entry is exactly `KEYTYPE BASE64`: a newline or comment in a server's answer
         // must not add lines or text of its choosing.
-        if let Some(i) = ssh_keys
-            .iter()
-            .position(|k| k.split(' ').count() != 2 || k.chars().any(|c| c.is_whitespace() && c != ' '))
-        {
+        if let Some(i) = ssh_keys.iter().position(|k| {
+            k.split(' ').count() != 2 || k.chars().any(|c| c.is_whitespace() && c != ' ')
+        }) {
             return Err(Error::input(
                 format!("{api_url}/meta ssh_keys[{i}]"),
                 "not a `KEYTYPE BASE64` host key",
@@ -294,12 +293,15 @@ mod tests {
     #[test]
     fn covers_matches_hosts_as_ssh_does() {
         let kh = |text: &str| KnownHosts::parse(text, "t", KnownHostsSource::Pinned).unwrap();
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
         assert!(KnownHosts::github_pinned().covers("github.com", None));
         assert!(!KnownHosts::github_pinned().covers("ghe.example.com", None));
         assert!(kh(&format!("ghe.example.com,10.0.0.1 {key}")).covers("GHE.example.com", None));
         assert!(kh(&format!("*.example.com {key}")).covers("ghe.example.com", None));
-        assert!(!kh(&format!("*.example.com,!ghe.example.com {key}")).covers("ghe.example.com", None));
+        assert!(
+            !kh(&format!("*.example.com,!ghe.example.com {key}")).covers("ghe.example.com", None)
+        );
         assert!(kh(&format!("[git.example.com]:2222 {key}")).covers("git.example.com", Some(2222)));
         assert!(!kh(&format!("git.example.com {key}")).covers("git.example.com", Some(2222)));
         assert!(kh(&format!("git.example.com {key}")).covers("git.example.com", Some(22)));
@@ -314,7 +316,11 @@ mod tests {
             let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).unwrap();
             mac.update(b"github.com");
             let b64 = base64::engine::general_purpose::STANDARD;
-            format!("|1|{}|{}", b64.encode(salt), b64.encode(mac.finalize().into_bytes()))
+            format!(
+                "|1|{}|{}",
+                b64.encode(salt),
+                b64.encode(mac.finalize().into_bytes())
+            )
         };
         assert!(kh(&format!("{hashed} {key}")).covers("github.com", None));
         assert!(!kh(&format!("{hashed} {key}")).covers("gitlab.com", None));

@@ -37,6 +37,8 @@ fn unknown_key_type_exits_2_naming_the_flag() {
             "acme/dags",
             "--key-type",
             "dsa",
+            "--seal",
+            "age",
             "--seal-to",
             GOOD_AGE,
         ],
@@ -61,7 +63,15 @@ fn each_malformed_recipient_kind_exits_2_naming_it() {
     ];
     for (recipient, needles) in cases {
         let out = run(
-            &["create", "--repo", "acme/dags", "--seal-to", recipient],
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "--seal",
+                "age",
+                "--seal-to",
+                recipient,
+            ],
             b"",
         );
         assert_refused(&out, needles);
@@ -78,6 +88,8 @@ fn unreadable_or_empty_recipients_file_exits_2() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             dir.path().to_str().unwrap(),
         ],
@@ -95,6 +107,8 @@ fn unreadable_or_empty_recipients_file_exits_2() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             empty.to_str().unwrap(),
         ],
@@ -109,6 +123,8 @@ fn unreadable_or_empty_recipients_file_exits_2() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             bad_line.to_str().unwrap(),
         ],
@@ -125,7 +141,18 @@ fn repo_not_owner_slash_repo_exits_2() {
         "https://github.com/acme/dags",
         "acme/da gs",
     ] {
-        let out = run(&["create", "--repo", repo, "--seal-to", GOOD_AGE], b"");
+        let out = run(
+            &[
+                "create",
+                "--repo",
+                repo,
+                "--seal",
+                "age",
+                "--seal-to",
+                GOOD_AGE,
+            ],
+            b"",
+        );
         assert_refused(&out, &["--repo", "OWNER/REPO"]);
     }
 }
@@ -216,6 +243,8 @@ fn out_into_a_missing_directory_exits_2_and_leaves_no_file() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             GOOD_AGE,
             "--out",
@@ -238,6 +267,8 @@ fn incompatible_consumer_and_document_exit_2_with_the_allowed_ones() {
             "flux",
             "--emit",
             "helmrelease",
+            "--seal",
+            "age",
             "--seal-to",
             GOOD_AGE,
         ],
@@ -266,6 +297,8 @@ fn malformed_known_hosts_and_unknown_git_host_exit_2() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             GOOD_AGE,
             "--known-hosts",
@@ -279,6 +312,8 @@ fn malformed_known_hosts_and_unknown_git_host_exit_2() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             GOOD_AGE,
             "--git-host",
@@ -292,7 +327,7 @@ fn malformed_known_hosts_and_unknown_git_host_exit_2() {
 #[test]
 fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
     let out = run(
-        &["seal", "--seal-to", GOOD_AGE],
+        &["seal", "--seal", "age", "--seal-to", GOOD_AGE],
         b"kind: Secret\ndata:\n  k: [unclosed SECRETVALUE\n",
     );
     assert_refused(&out, &["stdin", "not valid YAML", "line"]);
@@ -307,7 +342,10 @@ fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
     }
     let broken_line = big.lines().count() + 3; // after `---` and `kind: Secret`
     big.push_str("---\nkind: Secret\ndata: {k: [unclosed SECRETVALUE\n");
-    let out = run(&["seal", "--seal-to", GOOD_AGE], big.as_bytes());
+    let out = run(
+        &["seal", "--seal", "age", "--seal-to", GOOD_AGE],
+        big.as_bytes(),
+    );
     assert_refused(
         &out,
         &["stdin", "not valid YAML", &format!("line {broken_line}")],
@@ -315,7 +353,10 @@ fn seal_of_invalid_yaml_exits_2_naming_the_line_without_echoing_it() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("SECRETVALUE"));
 
     // Comments and empty documents only: nothing to seal.
-    let out = run(&["seal", "--seal-to", GOOD_AGE], b"# nothing\n---\n---\n");
+    let out = run(
+        &["seal", "--seal", "age", "--seal-to", GOOD_AGE],
+        b"# nothing\n---\n---\n",
+    );
     assert_refused(&out, &["stdin", "no YAML documents"]);
 }
 

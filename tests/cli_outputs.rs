@@ -16,6 +16,8 @@ fn keygen_json_has_public_key_fingerprint_and_sealed_private_key() {
             "ecdsa-p256",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             &recipient,
             "--output",
@@ -47,24 +49,28 @@ fn keygen_json_has_public_key_fingerprint_and_sealed_private_key() {
 }
 
 #[test]
-fn quiet_create_prints_data_only() {
+fn quiet_create_prints_data_and_the_key_to_register_only() {
     let out = run(
         &[
             "-q",
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
         ],
         b"",
     );
     assert!(ok(&out).starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The public key and fingerprint are the result (what to register), not chatter: -q keeps
+    // them and drops everything else.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("public key:  ssh-ed25519 "), "{stderr}");
+    assert!(lines[1].starts_with("fingerprint: SHA256:"), "{stderr}");
 }
 
 #[test]
@@ -77,6 +83,8 @@ fn create_out_writes_a_0600_file_and_says_so() {
             "create",
             "--repo",
             "acme/dags",
+            "--seal",
+            "age",
             "--seal-to",
             "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
             "--out",
@@ -101,6 +109,8 @@ fn help_documents_every_consumer_and_the_exit_codes_are_in_the_readme() {
         "airflow-git-bundle",
         "generic",
         "extra-secrets",
+        "--seal",
+        "age",
         "--seal-to",
         "--known-hosts",
     ] {

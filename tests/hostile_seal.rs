@@ -107,9 +107,23 @@ fn sops_with_a_regex_that_selects_nothing_refuses_every_shape_and_writes_nothing
         let out = run_in(
             dir.path(),
             &[
-                "create", "--repo", "acme/dags", "-n", "dev", "--for", consumer, "--emit", emit,
-                "--seal", "sops", "--seal-to", &recipient, "--encrypted-regex", "^nomatch$",
-                "--out", "f.yaml",
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--for",
+                consumer,
+                "--emit",
+                emit,
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+                "--encrypted-regex",
+                "^nomatch$",
+                "--out",
+                "f.yaml",
             ],
             b"",
         );
@@ -124,10 +138,20 @@ fn sops_with_a_regex_that_selects_nothing_refuses_every_shape_and_writes_nothing
                 || err.contains("would hold a Secret value of the input in clear"),
             "{consumer}/{emit}: {err}"
         );
-        assert!(err.contains("document "), "{consumer}/{emit}: names no document: {err}");
-        assert!(!err.contains(B64_BEGIN) && !err.contains("PRIVATE KEY"), "{err}");
+        assert!(
+            err.contains("document "),
+            "{consumer}/{emit}: names no document: {err}"
+        );
+        assert!(
+            !err.contains(B64_BEGIN) && !err.contains("PRIVATE KEY"),
+            "{err}"
+        );
         // Nothing but the public key ever reaches a temp file either.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the identity");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the identity"
+        );
     }
 }
 
@@ -137,8 +161,17 @@ fn sops_refusal_names_the_document_and_path_of_the_clear_key() {
     let (_, recipient) = age_keypair(dir.path());
     let out = run(
         &[
-            "create", "--repo", "acme/dags", "-n", "dev", "--seal", "sops", "--seal-to", &recipient,
-            "--encrypted-regex", "^nomatch$",
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+            "--encrypted-regex",
+            "^nomatch$",
         ],
         b"",
     );
@@ -159,7 +192,8 @@ fn sops_seal_drops_kubectls_last_applied_copy_of_the_values() {
     let key = pem(dir.path());
     let data = json!({"ssh": b64(&key)});
     let last_applied = json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "git", "namespace": "dev"}, "data": data}).to_string();
+        "metadata": {"name": "git", "namespace": "dev"}, "data": data})
+    .to_string();
     let input = json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "git", "namespace": "dev", "uid": "1234-5678",
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": last_applied, "team": "data"}},
@@ -177,7 +211,10 @@ fn sops_seal_drops_kubectls_last_applied_copy_of_the_values() {
     let opened = npm_decode(&file, &identity).unwrap();
     assert_eq!(opened.len(), 1);
     assert_eq!(opened[0]["data"], data);
-    assert_eq!(opened[0]["metadata"]["annotations"], json!({"team": "data"}));
+    assert_eq!(
+        opened[0]["metadata"]["annotations"],
+        json!({"team": "data"})
+    );
     assert!(opened[0]["metadata"].get("uid").is_none());
 }
 
@@ -189,7 +226,18 @@ fn a_key_outside_the_selection_in_a_helmrelease_is_refused_for_every_seal() {
     let key = pem(dir.path());
     let cert = dir.path().join("cert.pem");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=sealed-secret", "-newkey", "rsa:2048", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=sealed-secret",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+        ])
         .arg(dir.path().join("ctl.TEST-ONLY.key"))
         .arg("-out")
         .arg(&cert)
@@ -199,7 +247,10 @@ fn a_key_outside_the_selection_in_a_helmrelease_is_refused_for_every_seal() {
     for (label, value) in [
         ("pem", Value::String(key.clone())),
         ("base64 pem", Value::String(b64(&key))),
-        ("base64 of yaml of base64", Value::String(b64(&format!("gitSshKey: '{}'\n", b64(&key))))),
+        (
+            "base64 of yaml of base64",
+            Value::String(b64(&format!("gitSshKey: '{}'\n", b64(&key)))),
+        ),
     ] {
         let hr = json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": "airflow", "namespace": "dev"},
@@ -238,12 +289,23 @@ fn a_secret_value_copied_into_another_object_is_refused() {
             "data": {"dsn": "postgres://app:correct-horse-battery@db/app"}}),
     ];
     let out = run(
-        &["seal", "--seal", "sops", "--seal-to", &recipient, "--encrypted-regex", "^stringData$"],
+        &[
+            "seal",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+            "--encrypted-regex",
+            "^stringData$",
+        ],
         yaml(&docs).as_bytes(),
     );
     let err = stderr(&out);
     assert_eq!(code(&out), Some(2), "{err}");
-    assert!(err.contains("document 2 (ConfigMap cfg) at data.dsn"), "{err}");
+    assert!(
+        err.contains("document 2 (ConfigMap cfg) at data.dsn"),
+        "{err}"
+    );
     assert!(err.contains("a Secret value of the input"), "{err}");
     assert!(!err.contains("correct-horse"), "{err}");
 }
@@ -264,20 +326,37 @@ fn known_hosts_with_a_unicode_line_break_or_control_is_refused() {
         ("nel", format!("{good} c\u{85}x\n")),
         ("esc", format!("{good} \u{1b}]0;pwned\u{7}\n")),
         ("cr", format!("{good} c\rx\n")),
-        ("in a comment line", format!("# c\u{2028}{INJECTED}\n{good}\n")),
+        (
+            "in a comment line",
+            format!("# c\u{2028}{INJECTED}\n{good}\n"),
+        ),
     ] {
         let kh = dir.path().join("known_hosts");
         std::fs::write(&kh, &bad).unwrap();
         let out = run(
             &[
-                "create", "--repo", "acme/dags", "-n", "dev", "--emit", "helmrelease", "--seal", "sops",
-                "--seal-to", &recipient, "--known-hosts", kh.to_str().unwrap(),
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--emit",
+                "helmrelease",
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+                "--known-hosts",
+                kh.to_str().unwrap(),
             ],
             b"",
         );
         let err = stderr(&out);
         assert_eq!(code(&out), Some(2), "{name}: {err}");
-        assert!(err.contains("known_hosts line") && err.contains("U+"), "{name}: {err}");
+        assert!(
+            err.contains("known_hosts line") && err.contains("U+"),
+            "{name}: {err}"
+        );
         assert!(out.stdout.is_empty());
     }
 }
@@ -301,11 +380,20 @@ fn seal_and_unseal_write_unicode_line_breaks_escaped_so_yaml_1_1_parsers_see_one
             .replace('\u{2028}', "\\u2028")
     );
     assert_eq!(pyyaml(input_text.as_bytes()), vec![input.clone()]);
-    let out = run(&["seal", "--seal", "sops", "--seal-to", &recipient], input_text.as_bytes());
+    let out = run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient],
+        input_text.as_bytes(),
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let sealed = String::from_utf8(out.stdout.clone()).unwrap();
-    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{1b}', '\u{7f}', '\u{9b}'] {
-        assert!(!sealed.contains(c), "raw U+{:04X} in sealed output", c as u32);
+    for c in [
+        '\u{2028}', '\u{2029}', '\u{85}', '\u{1b}', '\u{7f}', '\u{9b}',
+    ] {
+        assert!(
+            !sealed.contains(c),
+            "raw U+{:04X} in sealed output",
+            c as u32
+        );
     }
     let docs = pyyaml(sealed.as_bytes());
     assert_eq!(docs.len(), 1, "PyYAML sees {} objects", docs.len());
@@ -314,7 +402,15 @@ fn seal_and_unseal_write_unicode_line_breaks_escaped_so_yaml_1_1_parsers_see_one
     std::fs::write(&file, &sealed).unwrap();
     assert_eq!(npm_decode(&file, &identity).unwrap(), vec![input.clone()]);
 
-    let out = run(&["unseal", "--identity", identity.to_str().unwrap(), file.to_str().unwrap()], b"");
+    let out = run(
+        &[
+            "unseal",
+            "--identity",
+            identity.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{2028}'));
     assert_eq!(pyyaml(&out.stdout), vec![input]);
@@ -346,15 +442,25 @@ fn update_with_a_changed_value_seals_it_under_a_fresh_data_key() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "dev"},
             "stringData": {"k": v, "other": "unchanged-value"}})
     };
-    let first = run(&["seal", "--seal", "sops", "--seal-to", &recipient], yaml(&[doc("one-value")]).as_bytes());
+    let first = run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient],
+        yaml(&[doc("one-value")]).as_bytes(),
+    );
     let first = String::from_utf8(support::ok(&first)).unwrap();
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, &first).unwrap();
     let update = |v: &str| {
         let out = run(
             &[
-                "seal", "--seal", "sops", "--seal-to", &recipient, "--update", file.to_str().unwrap(),
-                "--identity", identity.to_str().unwrap(),
+                "seal",
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+                "--update",
+                file.to_str().unwrap(),
+                "--identity",
+                identity.to_str().unwrap(),
             ],
             yaml(&[doc(v)]).as_bytes(),
         );
@@ -392,12 +498,25 @@ fn unseal_refuses_documents_no_mac_covers() {
     ] {
         let f = dir.path().join("t.yaml");
         std::fs::write(&f, &text).unwrap();
-        let out = run(&["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()], b"");
+        let out = run(
+            &[
+                "unseal",
+                "--identity",
+                identity.to_str().unwrap(),
+                f.to_str().unwrap(),
+            ],
+            b"",
+        );
         let err = stderr(&out);
         assert_eq!(code(&out), Some(2), "{name}: {err}");
-        assert!(out.stdout.is_empty(), "{name}: printed {}", String::from_utf8_lossy(&out.stdout));
         assert!(
-            err.contains("no MAC authenticates it") || err.contains("neither an age file nor SOPS YAML"),
+            out.stdout.is_empty(),
+            "{name}: printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            err.contains("no MAC authenticates it")
+                || err.contains("neither an age file nor SOPS YAML"),
             "{name}: {err}"
         );
     }
@@ -409,8 +528,25 @@ fn every_document_of_a_sops_file_carries_a_mac_even_with_nothing_to_encrypt() {
     let (identity, recipient) = age_keypair(dir.path());
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "-n", "dev", "--for", "git-sync", "--emit", "mount",
-          "--workload", "dags", "--seal", "sops", "--seal-to", &recipient, "--out", "f.yaml"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--for",
+            "git-sync",
+            "--emit",
+            "mount",
+            "--workload",
+            "dags",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "f.yaml",
+        ],
         b"",
     );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
@@ -443,7 +579,12 @@ fn timed_unseal(dir: &Path, identity: &Path, bytes: &[u8]) -> (Output, Duration)
     std::fs::write(&f, bytes).unwrap();
     let start = Instant::now();
     let mut child = Command::new(support::sealkey_bin())
-        .args(["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()])
+        .args([
+            "unseal",
+            "--identity",
+            identity.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -502,33 +643,66 @@ fn out_over_a_fifo_a_device_a_directory_or_a_symlink_is_refused_and_left_alone()
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
     let d = dir.path();
-    assert!(Command::new("mkfifo").arg(d.join("fifo")).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(d.join("fifo"))
+        .status()
+        .unwrap()
+        .success());
     std::fs::create_dir(d.join("dir")).unwrap();
     std::fs::write(d.join("target.yaml"), "keep").unwrap();
     std::os::unix::fs::symlink(d.join("target.yaml"), d.join("link")).unwrap();
     let mut targets = vec!["fifo", "dir", "link"];
     // A character device like /dev/null, made in the temp dir (root only).
-    if Command::new("mknod").arg(d.join("null")).args(["c", "1", "3"]).status().is_ok_and(|s| s.success()) {
+    if Command::new("mknod")
+        .arg(d.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         targets.push("null");
     }
     for t in &targets {
         let out = run_in(
             d,
-            &["create", "--repo", "acme/dags", "--seal-to", &recipient, "--seal", "age", "--out", t],
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "--seal-to",
+                &recipient,
+                "--seal",
+                "age",
+                "--out",
+                t,
+            ],
             b"",
         );
         let err = stderr(&out);
         assert_eq!(code(&out), Some(2), "{t}: {err}");
         assert!(err.contains("not a regular file"), "{t}: {err}");
     }
-    assert!(std::fs::symlink_metadata(d.join("fifo")).unwrap().file_type().is_fifo());
-    assert!(std::fs::symlink_metadata(d.join("link")).unwrap().file_type().is_symlink());
-    assert_eq!(std::fs::read_to_string(d.join("target.yaml")).unwrap(), "keep");
+    assert!(std::fs::symlink_metadata(d.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(d.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(d.join("target.yaml")).unwrap(),
+        "keep"
+    );
     if targets.contains(&"null") {
-        assert!(std::fs::symlink_metadata(d.join("null")).unwrap().file_type().is_char_device());
+        assert!(std::fs::symlink_metadata(d.join("null"))
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
     // No temp file left behind.
-    assert!(std::fs::read_dir(d)
+    assert!(std::fs::read_dir(d).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".sealkey-")));
+        .file_name()
+        .to_string_lossy()
+        .contains(".sealkey-")));
 }

@@ -91,25 +91,26 @@ fn check_objects(docs: &[Value], consumer: &str, emit: &str) {
 }
 
 fn create_sealed(dir: &Path, consumer: &str, emit: &str, recipient: &str) -> (Vec<u8>, String) {
-    let out = run_in(
-        dir,
-        &[
-            "create",
-            "--repo",
-            "acme/dags",
-            "--namespace",
-            "dev",
-            "--for",
-            consumer,
-            "--emit",
-            emit,
-            "--seal-to",
-            recipient,
-            "--fs-group",
-            "65533",
-        ],
-        b"",
-    );
+    let mut args = vec![
+        "create",
+        "--repo",
+        "acme/dags",
+        "--namespace",
+        "dev",
+        "--for",
+        consumer,
+        "--emit",
+        emit,
+        "--seal",
+        "age",
+        "--seal-to",
+        recipient,
+    ];
+    // --fs-group only where a mount patch reads it (elsewhere it is refused as ignored).
+    if emit == "mount" {
+        args.extend(["--fs-group", "65533"]);
+    }
+    let out = run_in(dir, &args, b"");
     let stdout = ok(&out);
     (stdout, printed_public_key(&out.stderr))
 }
@@ -165,6 +166,8 @@ fn sealing_to_both_recipients_lets_either_identity_open_it() {
             "acme/dags",
             "-n",
             "dev",
+            "--seal",
+            "age",
             "--seal-to",
             recipients.to_str().unwrap(),
         ],

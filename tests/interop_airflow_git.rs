@@ -80,6 +80,8 @@ fn airflow_git_dag_bundle_clones_with_the_emitted_connection_and_refuses_a_wrong
             kh_file.to_str().unwrap(),
             "--repo-url",
             &server.url(),
+            "--seal",
+            "age",
             "--seal-to",
             &recipient,
         ],

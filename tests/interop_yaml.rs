@@ -66,13 +66,9 @@ fn norm(v: &Value) -> Value {
 /// stream and every reading unless all four agree. Returns the agreed documents.
 fn agreed(streams: &[String]) -> Vec<Vec<Value>> {
     let input = serde_json::to_vec(streams).unwrap();
-    let go: Vec<Value> = serde_json::from_slice(&tool(go_oracle().to_str().unwrap(), &[], &input)).unwrap();
-    let py: Vec<Value> = serde_json::from_slice(&tool(
-        "python3",
-        &["-c", PYYAML],
-        &input,
-    ))
-    .unwrap();
+    let go: Vec<Value> =
+        serde_json::from_slice(&tool(go_oracle().to_str().unwrap(), &[], &input)).unwrap();
+    let py: Vec<Value> = serde_json::from_slice(&tool("python3", &["-c", PYYAML], &input)).unwrap();
     streams
         .iter()
         .enumerate()
@@ -121,7 +117,10 @@ fn first_diff(a: &Value, b: &Value, at: String) -> String {
                     None => return format!("{at}: key {k:?} only in the first"),
                 }
             }
-            format!("{at}: keys only in the second: {:?}", y.keys().filter(|k| !x.contains_key(*k)).collect::<Vec<_>>())
+            format!(
+                "{at}: keys only in the second: {:?}",
+                y.keys().filter(|k| !x.contains_key(*k)).collect::<Vec<_>>()
+            )
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
             .iter()
@@ -162,7 +161,9 @@ fn holds(v: &Value, needle: &str) -> bool {
 }
 
 fn kinds(docs: &[Value]) -> Vec<String> {
-    docs.iter().map(|d| d["kind"].as_str().unwrap_or("?").to_string()).collect()
+    docs.iter()
+        .map(|d| d["kind"].as_str().unwrap_or("?").to_string())
+        .collect()
 }
 
 #[test]
@@ -192,7 +193,10 @@ fn hostile_flag_values_are_refused_or_read_identically_by_four_parsers() {
     for (flag, shape) in flags {
         // argv cannot carry NUL.
         for value in HOSTILE.iter().filter(|v| !v.contains('\0')) {
-            for seal in [&["--seal", "none"][..], &["--seal", "sops", "--seal-to", &recipient]] {
+            for seal in [
+                &["--seal", "none"][..],
+                &["--seal", "sops", "--seal-to", &recipient],
+            ] {
                 let mut args = vec!["create", "--repo", "acme/dags"];
                 args.extend_from_slice(shape);
                 args.extend_from_slice(seal);
@@ -209,7 +213,11 @@ fn hostile_flag_values_are_refused_or_read_identically_by_four_parsers() {
                         let base = run(&plain_args, b"");
                         let base_kinds = kinds(&support::yaml_docs(&base.stdout));
                         streams.push(String::from_utf8(out.stdout).unwrap());
-                        expect.push((format!("{flag_value:?} {seal:?}"), base_kinds, value.to_string()));
+                        expect.push((
+                            format!("{flag_value:?} {seal:?}"),
+                            base_kinds,
+                            value.to_string(),
+                        ));
                     }
                     Some(2) => refused += 1,
                     other => panic!(
@@ -225,17 +233,36 @@ fn hostile_flag_values_are_refused_or_read_identically_by_four_parsers() {
         assert_eq!(&kinds(docs), base_kinds, "{label}: objects changed");
         // Where the value is accepted and lands in clear as it is (a name, a branch), it arrives
         // intact. (--comment lands base64'd in identity.pub, --conn-id inside a JSON string, ...)
-        let in_clear = ["--secret-name", "--release-name", "--chart-version", "--branch", "--workload", "--container", "--namespace"];
+        let in_clear = [
+            "--secret-name",
+            "--release-name",
+            "--chart-version",
+            "--branch",
+            "--workload",
+            "--container",
+            "--namespace",
+        ];
         // (SOPS encrypts ConfigMap and Secret data, so only plaintext output shows them all.)
-        if !value.trim().is_empty() && label.ends_with("[\"--seal\", \"none\"]") && in_clear.iter().any(|f| label.starts_with(&format!("\"{f}="))) {
-            assert!(holds(&Value::Array(docs.clone()), value), "{label}: value not found intact");
+        if !value.trim().is_empty()
+            && label.ends_with("[\"--seal\", \"none\"]")
+            && in_clear
+                .iter()
+                .any(|f| label.starts_with(&format!("\"{f}=")))
+        {
+            assert!(
+                holds(&Value::Array(docs.clone()), value),
+                "{label}: value not found intact"
+            );
         }
     }
     eprintln!(
         "{} flag values: {accepted} accepted and read identically by 4 parsers, {refused} refused (exit 2)",
         accepted + refused
     );
-    assert!(accepted > 100, "too few accepted values to prove anything: {accepted}");
+    assert!(
+        accepted > 100,
+        "too few accepted values to prove anything: {accepted}"
+    );
 }
 
 #[test]
@@ -259,9 +286,15 @@ fn seal_and_unseal_of_hostile_keys_and_values_are_read_identically_by_four_parse
     ];
     // Input as JSON documents with every non-ASCII character escaped: a form all parsers read
     // alike (JSON leaves U+2028 raw, which is the bug this test is about).
-    let text = input.iter().map(ascii_json).collect::<Vec<_>>().join("\n---\n");
+    let text = input
+        .iter()
+        .map(ascii_json)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
     assert_eq!(
-        norm(&Value::Array(agreed(std::slice::from_ref(&text))[0].clone())),
+        norm(&Value::Array(
+            agreed(std::slice::from_ref(&text))[0].clone()
+        )),
         norm(&Value::Array(input.clone())),
         "the input itself"
     );
@@ -269,22 +302,52 @@ fn seal_and_unseal_of_hostile_keys_and_values_are_read_identically_by_four_parse
     let mut streams = Vec::new();
     // Plaintext to a pipe: sealkey's emitter on arbitrary objects.
     let plain = run(&["seal", "--seal", "none"], text.as_bytes());
-    assert_eq!(plain.status.code(), Some(0), "{}", String::from_utf8_lossy(&plain.stderr));
+    assert_eq!(
+        plain.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
     streams.push(String::from_utf8(plain.stdout).unwrap());
     // SOPS: metadata and the custom resource stay readable; the Secret's values are encrypted.
-    let sealed = run(&["seal", "--seal", "sops", "--seal-to", &recipient], text.as_bytes());
-    assert_eq!(sealed.status.code(), Some(0), "{}", String::from_utf8_lossy(&sealed.stderr));
+    let sealed = run(
+        &["seal", "--seal", "sops", "--seal-to", &recipient],
+        text.as_bytes(),
+    );
+    assert_eq!(
+        sealed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sealed.stderr)
+    );
     let sealed_text = String::from_utf8(sealed.stdout).unwrap();
     streams.push(sealed_text.clone());
     let f = dir.path().join("s.sops.yaml");
     std::fs::write(&f, &sealed_text).unwrap();
-    let opened = run(&["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()], b"");
-    assert_eq!(opened.status.code(), Some(0), "{}", String::from_utf8_lossy(&opened.stderr));
+    let opened = run(
+        &[
+            "unseal",
+            "--identity",
+            identity.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(
+        opened.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
     streams.push(String::from_utf8(opened.stdout).unwrap());
 
     let readings = agreed(&streams);
     let expected = norm(&Value::Array(input.clone()));
-    assert_eq!(norm(&Value::Array(readings[0].clone())), expected, "seal --seal none");
+    assert_eq!(
+        norm(&Value::Array(readings[0].clone())),
+        expected,
+        "seal --seal none"
+    );
     assert_eq!(norm(&Value::Array(readings[2].clone())), expected, "unseal");
     let mut sops_docs = readings[1].clone();
     assert_eq!(sops_docs.len(), 2);
@@ -308,16 +371,31 @@ fn a_hostile_meta_answer_is_refused_not_written() {
         let body = json!({"ssh_keys": [good, bad]}).to_string();
         let port = serve_once_per_request(body);
         let child = Command::new(support::sealkey_bin())
-            .args(["known-hosts", "--api-url", &format!("http://127.0.0.1:{port}")])
+            .args([
+                "known-hosts",
+                "--api-url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
             .env_remove("GITHUB_TOKEN")
             .env_remove("GH_TOKEN")
             .stdin(Stdio::null())
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&child.stderr);
-        assert!(matches!(child.status.code(), Some(2 | 3)), "{bad:?}: {:?} {err}", child.status);
-        assert!(child.stdout.is_empty(), "{bad:?}: wrote {:?}", String::from_utf8_lossy(&child.stdout));
-        assert!(!err.contains('\u{1b}') && !err.contains('\u{2028}'), "{err:?}");
+        assert!(
+            matches!(child.status.code(), Some(2 | 3)),
+            "{bad:?}: {:?} {err}",
+            child.status
+        );
+        assert!(
+            child.stdout.is_empty(),
+            "{bad:?}: wrote {:?}",
+            String::from_utf8_lossy(&child.stdout)
+        );
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{2028}'),
+            "{err:?}"
+        );
     }
 }
 
@@ -335,7 +413,8 @@ fn serve_once_per_request(body: String) -> u16 {
             match listener.accept() {
                 Ok((mut s, _)) => {
                     s.set_nonblocking(false).unwrap();
-                    s.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+                    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                        .unwrap();
                     let mut buf = [0u8; 4096];
                     let _ = s.read(&mut buf);
                     let resp = format!(
@@ -388,5 +467,8 @@ fn emitter_output_for_generated_trees_is_read_identically_by_four_parsers() {
             "read back differently:\n{text:?}"
         );
     }
-    eprintln!("{} generated trees read identically by 4 parsers", trees.len());
+    eprintln!(
+        "{} generated trees read identically by 4 parsers",
+        trees.len()
+    );
 }

@@ -430,7 +430,11 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
         &["--output", "json"][..],
         &["--key-type", "ecdsa-p256"][..],
     ] {
-        let args = [&["keygen", "--seal-to", &recipient][..], extra].concat();
+        let args = [
+            &["keygen", "--seal", "age", "--seal-to", &recipient][..],
+            extra,
+        ]
+        .concat();
         let t = sb.ok(&args, b"");
         let text = String::from_utf8(t.stdout.clone()).unwrap();
         let armored = if extra.contains(&"json") {
@@ -523,6 +527,8 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
         "acme/dags",
         "--emit",
         "helmrelease",
+        "--seal",
+        "age",
         "--seal-to",
         &recipient,
         "--out",
@@ -705,6 +711,8 @@ fn github_commands_leak_neither_token_nor_key() {
         "--repo",
         "acme/dags",
         "--register",
+        "--seal",
+        "age",
         "--seal-to",
         &recipient,
         "--api-url",
@@ -945,6 +953,8 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
             &[
                 "--gitops",
                 "rotated.yaml.age",
+                "--seal",
+                "age",
                 "--seal-to",
                 &recipient,
                 "-v",
@@ -1048,7 +1058,7 @@ fn core_dumps_are_off_while_a_command_waits_for_input() {
     // Each command blocks reading stdin after starting: inspect it from outside meanwhile.
     for args in [
         vec!["unseal", "--identity", age_id.to_str().unwrap()],
-        vec!["seal", "--seal-to", &recipient],
+        vec!["seal", "--seal", "age", "--seal-to", &recipient],
         vec![
             "register",
             "--repo",
@@ -1158,7 +1168,8 @@ fn a_non_root_sealkey_is_not_dumpable_while_a_cat_next_to_it_is() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (uid, owner) = proc_owner_while_blocked(&bin, &["seal", "--seal-to", &recipient]);
+    let (uid, owner) =
+        proc_owner_while_blocked(&bin, &["seal", "--seal", "age", "--seal-to", &recipient]);
     assert_ne!(uid, 0, "sealkey should run unprivileged here");
     assert_eq!(
         owner, 0,

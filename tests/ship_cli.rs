@@ -370,7 +370,15 @@ sys.exit(code)
 fn step_progress_shows_on_a_terminal_and_honours_no_progress_and_quiet() {
     // An age recipient whose identity was discarded (examples/age-recipients.txt).
     let recipients = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/age-recipients.txt");
-    let base = ["create", "--repo", "acme/dags", "--seal-to", recipients];
+    let base = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--seal",
+        "age",
+        "--seal-to",
+        recipients,
+    ];
 
     let (out, tty) = with_stderr_tty(&base);
     assert_eq!(out.status.code(), Some(0), "{tty}");
@@ -394,7 +402,12 @@ fn step_progress_shows_on_a_terminal_and_honours_no_progress_and_quiet() {
 
     let (out, tty) = with_stderr_tty(&[&base[..], &["-q"]].concat());
     assert_eq!(out.status.code(), Some(0));
-    assert!(tty.trim().is_empty(), "-q printed: {tty}");
+    // -q keeps only the result: the public key and fingerprint to register.
+    let lines: Vec<&str> = tty.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.len() == 2 && lines[0].starts_with("public key:") && lines[1].starts_with("fingerprint:"),
+        "-q printed: {tty}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN AGE ENCRYPTED FILE"));
 
     // Not a terminal: no steps even without --no-progress.

@@ -22,6 +22,10 @@ pub struct SealArgs {
     /// Write sealed output to FILE (mode 0600, atomically) instead of stdout. Never plaintext.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace an existing --out file (without it, an existing file is refused: it may hold the
+    /// only sealed copy of a key that is still registered).
+    #[arg(long)]
+    pub force: bool,
     /// Allow `--seal none` output to a terminal (it lands in your scrollback).
     #[arg(long)]
     pub force_plaintext_to_tty: bool,
@@ -76,7 +80,35 @@ impl SealArgs {
             check_plaintext_stdout(what, self.force_plaintext_to_tty)?;
         }
         self.check_flag_combinations(method)?;
+        self.check_out_is_new()?;
         Ok(())
+    }
+
+    /// Refuses to replace an existing `--out` file unless `--force` (or `--update` names it: the
+    /// re-seal of that very file). A sealkey file names its key (the fingerprint annotation sits
+    /// in clear in SOPS and Sealed Secrets files), so the message can say what would be lost.
+    fn check_out_is_new(&self) -> Result<()> {
+        let Some(out) = &self.out else { return Ok(()) };
+        if self.force || !out.exists() {
+            return Ok(());
+        }
+        if let Some(update) = &self.update {
+            let same = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+            if same(update).is_some() && same(update) == same(out) {
+                return Ok(());
+            }
+        }
+        let holds = std::fs::read(out)
+            .ok()
+            .and_then(|bytes| sealkey_fingerprint_in(&bytes))
+            .map(|fp| format!(" (a sealkey file holding key {fp}, which may still be registered)"))
+            .unwrap_or_default();
+        Err(Error::input(
+            format!("--out {}", out.display()),
+            format!("the file already exists{holds}"),
+            "pass --force to replace it, --update FILE --identity ID to re-seal it (SOPS), or choose another path",
+        )
+        .into())
     }
 
     /// Refuses flags that belong to another method, so a typo never silently changes the output.
@@ -221,6 +253,18 @@ impl SealArgs {
             None => write_stdout(output.as_bytes()),
         }
     }
+}
+
+/// The key fingerprint in a sealkey file's clear metadata (`sealkey.io/fingerprint: SHA256:...`).
+fn sealkey_fingerprint_in(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let at = text.find("sealkey.io/fingerprint:")? + "sealkey.io/fingerprint:".len();
+    let fp: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "+/=:".contains(*c))
+        .collect();
+    fp.starts_with("SHA256:").then_some(fp)
 }
 
 /// What standard output is connected to.

@@ -180,7 +180,10 @@ impl CreateArgs {
         s.sub_path = self.chart.sub_path.clone();
         s.conn_id = or(&self.chart.conn_id, "git_default");
         s.workload = or(&self.workload.workload, "git-sync");
-        s.workload_kind = self.workload.workload_kind.unwrap_or(WorkloadKind::Deployment);
+        s.workload_kind = self
+            .workload
+            .workload_kind
+            .unwrap_or(WorkloadKind::Deployment);
         s.container = or(&self.workload.container, "git-sync");
         s.fs_group = self.workload.fs_group.or(
             // git-sync runs as uid 65533: a 0400 root-owned file is unreadable to it.
@@ -193,7 +196,10 @@ impl CreateArgs {
     /// Refuses settings the chosen --for/--emit would silently ignore.
     pub fn check_unused_settings(&self) -> std::result::Result<(), Error> {
         let helm_release = self.consumer == Consumer::AirflowChart
-            && matches!(self.document, DocumentKind::HelmRelease | DocumentKind::ExtraSecrets);
+            && matches!(
+                self.document,
+                DocumentKind::HelmRelease | DocumentKind::ExtraSecrets
+            );
         let bundle = self.consumer == Consumer::AirflowGitBundle;
         let mount = self.document == DocumentKind::Mount;
         let git_sync_mount = self.consumer == Consumer::GitSync && mount;

@@ -18,11 +18,20 @@ pub struct KnownHostsArgs {
     /// Server host of --api-url).
     #[arg(long)]
     pub host: Option<String>,
+    /// Print the github.com host keys compiled into this sealkey, offline (no request). Check
+    /// them against GitHub's published fingerprints (`ssh-keygen -lf FILE`).
+    #[arg(long, conflicts_with_all = ["host", "api_url"])]
+    pub pinned: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }
 
 pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<u8> {
+    if args.pinned {
+        let text: String = GITHUB_COM_PINNED.iter().map(|l| format!("{l}\n")).collect();
+        write_stdout(text.as_bytes())?;
+        return Ok(OK);
+    }
     let api_url = args.api.api_url()?;
     let host = args.host.clone().unwrap_or_else(|| api_url.git_host());
     // /meta needs no token; one from the environment only raises the rate limit.

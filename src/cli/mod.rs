@@ -91,8 +91,15 @@ pub fn main() -> ExitCode {
     // First, before argv is parsed or any key, token or Secret value can be in memory: no core
     // dumps, no ptrace by same-user peers. Every command, so the promise needs no per-command care.
     let hardening_problems = crate::harden::protect_process();
-    // Before clap sees argv: its errors echo values raw to the terminal.
-    if let Err(err) = check_argv(std::env::args_os().skip(1)) {
+    // Before clap sees argv: its errors echo values raw to the terminal. `audit` is exempt: it
+    // takes the file names a tree holds (pre-commit passes them), which may hold anything, and
+    // prints every name escaped.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let is_audit = argv
+        .iter()
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "audit");
+    if let Err(err) = check_argv(argv.into_iter().filter(|_| !is_audit)) {
         eprintln!("error: {err}");
         return ExitCode::from(exit::INPUT);
     }
@@ -129,7 +136,9 @@ pub fn main() -> ExitCode {
 /// Refuses arguments holding control characters, Unicode line or paragraph separators or bidi
 /// overrides: no legitimate name, path or value has them, and each would reach a terminal (error
 /// messages, the printed public key) or a file's text (YAML escapes them, key comments do not).
-pub fn check_argv(args: impl Iterator<Item = std::ffi::OsString>) -> std::result::Result<(), Error> {
+pub fn check_argv(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> std::result::Result<(), Error> {
     for (i, arg) in args.enumerate() {
         let text = arg.to_string_lossy();
         let Some(c) = text.chars().find(|&c| {
@@ -143,10 +152,16 @@ pub fn check_argv(args: impl Iterator<Item = std::ffi::OsString>) -> std::result
             Some(rest) => format!("--{}", rest.split('=').next().unwrap_or_default()),
             None => format!("argument {}", i + 1),
         };
-        let name: String = name.chars().filter(|c| !c.is_control() && !crate::yaml::is_unsafe_char(*c)).collect();
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control() && !crate::yaml::is_unsafe_char(*c))
+            .collect();
         return Err(Error::input(
             name,
-            format!("holds the control or line-break character U+{:04X}", c as u32),
+            format!(
+                "holds the control or line-break character U+{:04X}",
+                c as u32
+            ),
             "remove it: names, paths and values never need one",
         ));
     }

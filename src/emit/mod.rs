@@ -241,7 +241,10 @@ impl EmitSettings {
         };
         if let Ok(parsed) = url::Url::parse(url) {
             if let Some(host) = parsed.host_str() {
-                let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+                let host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
                 return (host, parsed.port().filter(|p| *p != 22));
             }
         }
@@ -352,8 +355,7 @@ fn check_chart_version(version: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 128
         && (v == "*" || v.chars().any(|c| c.is_ascii_digit()))
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || " .-+*^~<>=|,".contains(c))
         && v.starts_with(|c: char| c.is_ascii_digit() || "vV^~<>=*".contains(c));
     if !ok {

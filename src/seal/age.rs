@@ -349,8 +349,8 @@ pub fn unseal(ciphertext: &[u8], identities: &[Identity], what: &str) -> Result<
         .read_to_end(&mut binary)
         .map_err(|e| unreadable(&e))?;
     let header_len = header_len(&binary, what)?;
-    let decryptor =
-        ::age::Decryptor::new_buffered(HeaderAtOnce::new(&binary, header_len)).map_err(|e| {
+    let decryptor = ::age::Decryptor::new_buffered(HeaderAtOnce::new(&binary, header_len))
+        .map_err(|e| {
             Error::crypto(
                 what,
                 format!("not a readable age file ({e})"),

@@ -281,8 +281,7 @@ mod tests {
     use serde_json::json;
 
     fn pem() -> String {
-        let key =
-            crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "t").unwrap();
+        let key = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "t").unwrap();
         key.private_pem().unwrap().expose_secret().to_string()
     }
 
@@ -320,7 +319,9 @@ mod tests {
             ("base64 of yaml of base64", twice),
             ("first body line", format!("x{body}")),
         ] {
-            let docs = vec![json!({"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"a": value}}})];
+            let docs = vec![
+                json!({"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"a": value}}}),
+            ];
             let err = guard.check_docs(&docs, "out.yaml").unwrap_err();
             assert_eq!(err.exit_code(), 2, "{label}");
             let msg = err.to_string();
@@ -328,7 +329,10 @@ mod tests {
                 msg.contains("document 1 (ConfigMap c) at metadata.annotations.a"),
                 "{label}: {msg}"
             );
-            assert!(!msg.contains(&once[..20]), "{label}: the value leaked into {msg}");
+            assert!(
+                !msg.contains(&once[..20]),
+                "{label}: the value leaked into {msg}"
+            );
         }
     }
 
@@ -344,10 +348,17 @@ mod tests {
         })];
         let guard = Guard::for_plaintext(&plain);
         let kh = crate::known_hosts::KnownHosts::github_pinned().to_text();
-        let ok = vec![json!({"kind": "HelmRelease", "spec": {"values": {"knownHosts": kh, "x": "abc"}}})];
+        let ok = vec![
+            json!({"kind": "HelmRelease", "spec": {"values": {"knownHosts": kh, "x": "abc"}}}),
+        ];
         guard.check_docs(&ok, "o").unwrap();
-        for leaked in ["hunter2hunter2", "tok_0123456789", &B64.encode("hunter2hunter2")] {
-            let docs = vec![json!({"kind": "ConfigMap", "data": {"k": format!("pre {leaked} post")}})];
+        for leaked in [
+            "hunter2hunter2",
+            "tok_0123456789",
+            &B64.encode("hunter2hunter2"),
+        ] {
+            let docs =
+                vec![json!({"kind": "ConfigMap", "data": {"k": format!("pre {leaked} post")}})];
             let err = guard.check_docs(&docs, "o").unwrap_err().to_string();
             assert!(err.contains("a Secret value of the input"), "{err}");
             assert!(!err.contains(leaked), "{err}");
@@ -360,7 +371,10 @@ mod tests {
         let doc = json!({"kind": "Secret", "metadata": {"name": "s", "namespace": "dev",
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": format!("{{\"k\":\"{}\"}}", B64.encode(&pem))}}});
         let text = crate::yaml::to_yaml(&doc);
-        let err = Guard::key_markers().check_text(&text, "f.yaml").unwrap_err().to_string();
+        let err = Guard::key_markers()
+            .check_text(&text, "f.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("document 1 (Secret dev/s) at metadata.annotations.kubectl.kubernetes.io/last-applied-configuration"),
             "{err}"

@@ -132,10 +132,19 @@ pub(crate) const CONTENT_COPY_ANNOTATIONS: &[&str] = &[
 /// server's bookkeeping (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`,
 /// `ownerReferences`). An emptied `annotations` map is removed.
 pub(crate) fn strip_metadata(meta: &mut serde_json::Map<String, serde_json::Value>) {
-    for k in ["ownerReferences", "resourceVersion", "uid", "creationTimestamp", "managedFields"] {
+    for k in [
+        "ownerReferences",
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "managedFields",
+    ] {
         meta.remove(k);
     }
-    if let Some(annotations) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+    if let Some(annotations) = meta
+        .get_mut("annotations")
+        .and_then(serde_json::Value::as_object_mut)
+    {
         for a in CONTENT_COPY_ANNOTATIONS {
             annotations.shift_remove(*a);
         }
@@ -146,7 +155,11 @@ pub(crate) fn strip_metadata(meta: &mut serde_json::Map<String, serde_json::Valu
 }
 
 /// The one way to [`SealedOutput::Sealed`]: the last check on everything sealkey seals.
-fn checked(sealed: String, plain: Option<&[serde_json::Value]>, settings: &SealSettings) -> Result<SealedOutput> {
+fn checked(
+    sealed: String,
+    plain: Option<&[serde_json::Value]>,
+    settings: &SealSettings,
+) -> Result<SealedOutput> {
     let guard = match plain {
         Some(docs) => guard::Guard::for_plaintext(docs),
         None => guard::Guard::key_markers(),

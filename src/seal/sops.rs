@@ -496,14 +496,23 @@ impl Drop for WipeOnDrop {
 }
 
 fn needs_strip(meta: &Map<String, Value>) -> bool {
-    ["ownerReferences", "resourceVersion", "uid", "creationTimestamp", "managedFields"]
-        .iter()
-        .any(|k| meta.contains_key(*k))
-        || meta.get("annotations").and_then(Value::as_object).is_some_and(|a| {
-            super::CONTENT_COPY_ANNOTATIONS
-                .iter()
-                .any(|k| a.contains_key(*k))
-        })
+    [
+        "ownerReferences",
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "managedFields",
+    ]
+    .iter()
+    .any(|k| meta.contains_key(*k))
+        || meta
+            .get("annotations")
+            .and_then(Value::as_object)
+            .is_some_and(|a| {
+                super::CONTENT_COPY_ANNOTATIONS
+                    .iter()
+                    .any(|k| a.contains_key(*k))
+            })
 }
 
 fn new_block(
@@ -762,8 +771,7 @@ fn open_stream(
                 ivs,
             },
         };
-        opened.sops.mac_hex =
-            check_mac(&opened.sops.block, &opened.sops.data_key, mac, &label)?;
+        opened.sops.mac_hex = check_mac(&opened.sops.block, &opened.sops.data_key, mac, &label)?;
         out.push(opened);
     }
     Ok(out)

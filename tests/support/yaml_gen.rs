@@ -8,12 +8,79 @@ use serde_json::{Map, Number, Value};
 
 /// Characters that matter to YAML, one per byte value below `PIECES.len()`.
 const PIECES: &[&str] = &[
-    "\n", "\t", "\r", " ", "#", ":", "-", "?", "'", "\"", "\\", "|", ">", "&", "*", "!", "%", "@",
-    "`", "{", "}", "[", "]", ",", "\u{2028}", "\u{2029}", "\u{85}", "\u{0}", "\u{1b}", "\u{7f}",
-    "\u{9b}", "\u{feff}", "\u{a0}", "é", "\u{1F600}", "\u{fffe}", "~", ".", "0", "1", "e", "x", "_",
-    "+", "=", "<<", "---", "...", "yes", "no", "on", "Off", "y", "N", "null", "true", "0x1F", "0o7",
-    "017", "1_0", "1e3", ".inf", ".NaN", "2001-1-1", "1:20", "\u{202e}", "\u{200b}", "a: b", "- ",
-    " #", "\n---\n", "\n...\n", "'\n'",
+    "\n",
+    "\t",
+    "\r",
+    " ",
+    "#",
+    ":",
+    "-",
+    "?",
+    "'",
+    "\"",
+    "\\",
+    "|",
+    ">",
+    "&",
+    "*",
+    "!",
+    "%",
+    "@",
+    "`",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{85}",
+    "\u{0}",
+    "\u{1b}",
+    "\u{7f}",
+    "\u{9b}",
+    "\u{feff}",
+    "\u{a0}",
+    "é",
+    "\u{1F600}",
+    "\u{fffe}",
+    "~",
+    ".",
+    "0",
+    "1",
+    "e",
+    "x",
+    "_",
+    "+",
+    "=",
+    "<<",
+    "---",
+    "...",
+    "yes",
+    "no",
+    "on",
+    "Off",
+    "y",
+    "N",
+    "null",
+    "true",
+    "0x1F",
+    "0o7",
+    "017",
+    "1_0",
+    "1e3",
+    ".inf",
+    ".NaN",
+    "2001-1-1",
+    "1:20",
+    "\u{202e}",
+    "\u{200b}",
+    "a: b",
+    "- ",
+    " #",
+    "\n---\n",
+    "\n...\n",
+    "'\n'",
 ];
 
 struct Bytes<'a> {
@@ -54,7 +121,11 @@ fn string(b: &mut Bytes) -> String {
 }
 
 fn value(b: &mut Bytes, depth: usize) -> Value {
-    let op = if depth >= 5 { b.next() % 6 } else { b.next() % 8 };
+    let op = if depth >= 5 {
+        b.next() % 6
+    } else {
+        b.next() % 8
+    };
     match op {
         0 => Value::Null,
         1 => Value::Bool(b.next() & 1 == 1),
@@ -110,7 +181,9 @@ pub fn normalized(v: &Value) -> Value {
             .map(Value::Number)
             .unwrap_or(Value::Null),
         Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalized(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalized(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -123,7 +196,9 @@ pub fn same(a: &Value, b: &Value) -> bool {
             let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
             x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }

@@ -1,0 +1,228 @@
+//! The seed's flow as a Flux user lives it (issue 12): files written for a GitOps repository are
+//! ones Flux decrypts (checked by the npm SOPS decoders, as kustomize-controller would), writes
+//! never surprise (an existing file is kept unless --force), host keys must cover the repository's
+//! host, and settings a chosen output would ignore are refused instead.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{age_keypair, run_in, tool};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Opens a SOPS file with the npm decoders (tests/sops-js) the way Flux would: every document
+/// must carry a `sops` block whose MAC checks, with the age identity Flux holds.
+fn flux_decrypts(file: &Path, identity: &Path) -> Vec<Value> {
+    let id = std::fs::read_to_string(identity).unwrap();
+    let secret = id.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let out = Command::new("node")
+        .arg(root().join("tests/sops-js/decode.mjs"))
+        .arg(file)
+        .env("SOPS_AGE_KEY", secret)
+        .env("NODE_NO_WARNINGS", "1")
+        .output()
+        .expect("node (scripts/install-test-deps)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_documented_gitops_command_writes_a_file_flux_decrypts() {
+    // Was: `--seal-to age1... --out x.yaml.age` wrote one armored age blob, which Flux's
+    // kustomize-controller never decrypts.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    std::fs::create_dir_all(dir.path().join("clusters/dev")).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create", "--repo", "acme/dags", "-n", "dev", "--emit", "helmrelease", "--seal-to",
+            &recipient, "--out", "clusters/dev/airflow-dags.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = dir.path().join("clusters/dev/airflow-dags.sops.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("BEGIN AGE ENCRYPTED FILE-----\n") || text.contains("sops:"), "{text}");
+    let docs = flux_decrypts(&file, &identity);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["HelmRelease", "Secret"]);
+    let key = support::private_key_in(&docs);
+    // The decrypted key is the one whose public half sealkey printed.
+    let public = support::ssh_public_of(dir.path(), &key);
+    assert_eq!(support::bare(&public), support::bare(&support::printed_public_key(&out.stderr)));
+    assert_eq!(docs[0]["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"], "airflow-ssh-secret");
+
+    // An explicit --seal age is the human/backup format: one armored file the age CLI opens.
+    let out = run_in(
+        dir.path(),
+        &["create", "--repo", "acme/dags", "--seal", "age", "--seal-to", &recipient, "--out", "backup.age"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let armored = std::fs::read(dir.path().join("backup.age")).unwrap();
+    assert!(armored.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+    let plain = tool("age", &["-d", "-i", identity.to_str().unwrap()], &armored);
+    assert!(String::from_utf8(plain).unwrap().contains("kind: Secret"));
+}
+
+#[test]
+fn an_existing_out_file_is_kept_unless_force_and_the_message_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let create = |extra: &[&str]| {
+        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str(), "--out", "s.sops.yaml"];
+        args.extend_from_slice(extra);
+        run_in(dir.path(), &args, b"")
+    };
+    let first = create(&[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let fp = stderr(&first)
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint: ").map(str::to_string))
+        .unwrap();
+    let before = std::fs::read(dir.path().join("s.sops.yaml")).unwrap();
+    let again = create(&[]);
+    let err = stderr(&again);
+    assert_eq!(again.status.code(), Some(2), "{err}");
+    assert!(err.contains("already exists") && err.contains(&fp), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("s.sops.yaml")).unwrap(), before, "file kept");
+    let forced = create(&["--force"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert_ne!(std::fs::read(dir.path().join("s.sops.yaml")).unwrap(), before);
+}
+
+#[test]
+fn create_points_at_registering_this_key_not_at_making_another() {
+    // Was: "... or run again with --register", which makes a second key.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", &recipient], b"");
+    let err = stderr(&out);
+    assert!(err.contains("sealkey register --repo acme/dags"), "{err}");
+    assert!(!err.contains("run again with --register"), "{err}");
+}
+
+#[test]
+fn known_hosts_that_do_not_name_the_repositorys_host_are_refused() {
+    // Was: a GHE known_hosts with a github.com repo URL exited 0 and git failed at runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let key = sealkey::known_hosts::GITHUB_COM_PINNED[0].strip_prefix("github.com ").unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let ghe = write("ghe", format!("ghe.example.com {key}\n"));
+    let create = |extra: &[&str]| {
+        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        args.extend_from_slice(extra);
+        run_in(dir.path(), &args, b"")
+    };
+    let out = create(&["--known-hosts", ghe.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no entry for github.com"), "{err}");
+    assert!(out.stdout.is_empty());
+    // The same file with the matching host is fine; a custom port needs `[host]:port`.
+    let ok = create(&["--known-hosts", ghe.to_str().unwrap(), "--git-host", "ghe.example.com"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let url = "ssh://git@ghe.example.com:2222/acme/dags.git";
+    let out = create(&["--known-hosts", ghe.to_str().unwrap(), "--git-host", "ghe.example.com", "--repo-url", url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[ghe.example.com]:2222"));
+    let ported = write("ported", format!("[ghe.example.com]:2222 {key}\n"));
+    let out = create(&["--known-hosts", ported.to_str().unwrap(), "--git-host", "ghe.example.com", "--repo-url", url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Hashed entries as OpenSSH writes them (`ssh-keygen -H`), read by ssh's own rules.
+    let hashed = write("hashed", format!("github.com {key}\n"));
+    tool("ssh-keygen", &["-H", "-f", hashed.to_str().unwrap()], b"");
+    let text = std::fs::read_to_string(&hashed).unwrap();
+    assert!(text.starts_with("|1|"), "{text}");
+    let out = create(&["--known-hosts", hashed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = create(&["--known-hosts", hashed.to_str().unwrap(), "--git-host", "gitlab.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn known_hosts_pinned_prints_the_compiled_in_keys_offline_and_ssh_keygen_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // An API URL nothing listens on: --pinned must not make a request.
+    let out = run_in(dir.path(), &["known-hosts", "--pinned"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let f = dir.path().join("kh");
+    std::fs::write(&f, &out.stdout).unwrap();
+    let listed = String::from_utf8(tool("ssh-keygen", &["-lf", f.to_str().unwrap()], b"")).unwrap();
+    // GitHub's published fingerprints.
+    for fp in [
+        "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
+        "SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM",
+        "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+    ] {
+        assert!(listed.contains(fp), "{listed}");
+    }
+}
+
+#[test]
+fn settings_the_chosen_output_would_ignore_are_refused_naming_who_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--release-name", "af"], "--emit helmrelease or extra-secrets"),
+        (&["--chart-version", "1.15.0"], "--emit helmrelease or extra-secrets"),
+        (&["--workload", "web"], "--emit mount"),
+        (&["--fs-group", "65533"], "--emit mount"),
+        (&["--conn-id", "git"], "--for airflow-git-bundle"),
+    ];
+    for (extra, takes) in cases {
+        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        args.extend_from_slice(extra);
+        let out = run_in(dir.path(), &args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("silently ignored") && err.contains(takes), "{extra:?}: {err}");
+    }
+    for (extra, why) in [
+        (&["--emit", "helmrelease", "--chart-version", "latest"][..], "semver"),
+        (&["--emit", "helmrelease", "--branch", ""][..], "branch name"),
+        (&["--emit", "helmrelease", "--branch", "a..b"][..], "branch name"),
+    ] {
+        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        args.extend_from_slice(extra);
+        let out = run_in(dir.path(), &args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(why), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn a_git_sync_mount_patch_works_for_git_syncs_user_by_default() {
+    // Was: mode 0400 without fsGroup, then a warning that git-sync (uid 65533) cannot read it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["create", "--repo", "acme/dags", "--for", "git-sync", "--emit", "mount", "--seal", "none"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let docs = support::yaml_docs(&out.stdout);
+    let pod = &docs[1]["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["fsGroup"], 65533);
+    let vol = &pod["volumes"][0];
+    assert_eq!(vol["secret"]["defaultMode"], 0o440);
+}
