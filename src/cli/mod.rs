@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod create;
 mod github_args;
+mod inspect;
 mod keygen;
 mod keys;
 mod known_hosts;
@@ -70,6 +71,9 @@ enum Command {
     Seal(seal::SealCmdArgs),
     /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),
+    /// Show what a sealed file holds (format, recipients, objects, encrypted paths, key) without
+    /// decrypting it.
+    Inspect(inspect::InspectArgs),
     /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
     Register(register::RegisterArgs),
     /// List, audit and prune a repository's (or an organisation's) deploy keys.
@@ -113,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args, &ui),
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),
+        Command::Inspect(args) => inspect::run(args, &ui),
         Command::Register(args) => register::run(args, &ui),
         Command::Keys(args) => keys::run(args, &ui),
         Command::KnownHosts(args) => known_hosts::run(args, &ui),

@@ -143,6 +143,40 @@ impl Guard {
         }
     }
 
+    /// Every path of `doc` (keys and values) holding a needle, outside `ENC[...]` values.
+    pub(crate) fn paths_in(&self, doc: &Value) -> Vec<String> {
+        fn walk(v: &Value, path: &mut Vec<String>, ac: &AhoCorasick, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) if !s.starts_with("ENC[") => {
+                    if ac.is_match(s.as_bytes()) {
+                        out.push(path.join("."));
+                    }
+                }
+                Value::Object(m) => {
+                    for (k, child) in m {
+                        path.push(k.clone());
+                        if ac.is_match(k.as_bytes()) {
+                            out.push(path.join("."));
+                        }
+                        walk(child, path, ac, out);
+                        path.pop();
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, item) in a.iter().enumerate() {
+                        path.push(i.to_string());
+                        walk(item, path, ac, out);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(doc, &mut Vec::new(), &self.searcher(), &mut out);
+        out
+    }
+
     fn kind_of(&self, pattern: usize) -> &'static str {
         if pattern < self.markers {
             "private-key material"
@@ -212,7 +246,7 @@ fn locate(docs: &[Value], ac: &AhoCorasick, guard: &Guard) -> Option<Exposure> {
 
 /// Whether a Secret value is public by content: every line a known_hosts entry or an SSH public
 /// key, or only PEM public keys and certificates.
-fn is_public(bytes: &[u8]) -> bool {
+pub(crate) fn is_public(bytes: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return false;
     };

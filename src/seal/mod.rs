@@ -3,6 +3,7 @@
 
 pub mod age;
 pub mod guard;
+pub mod inspect;
 pub mod sealed_secrets;
 pub mod sops;
 
