@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Reads a request head (up to the blank line); `None` if the peer goes away first.
 fn read_head(stream: &mut TcpStream) -> Option<String> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut head = String::new();
     loop {
@@ -195,8 +193,14 @@ fn run_watched(mut cmd: Command, stdin: &[u8], limit: Duration, rss_cap_kib: u64
 
 fn keys_list(api_url: &str, token: &str) -> Command {
     let mut c = sealkey();
-    c.env("GITHUB_TOKEN", token)
-        .args(["keys", "list", "--repo", "acme/dags", "--api-url", api_url]);
+    c.env("GITHUB_TOKEN", token).args([
+        "keys",
+        "list",
+        "--repo",
+        "acme/dags",
+        "--api-url",
+        api_url,
+    ]);
     c
 }
 
@@ -233,7 +237,15 @@ const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: git-creds
 fn controller_cert(dir: &Path) -> Vec<u8> {
     let (key, cert) = (dir.join("key.TEST-ONLY.pem"), dir.join("cert.pem"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=sealed-secret"])
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=sealed-secret",
+        ])
         .args(["-newkey", "rsa:2048", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -254,7 +266,9 @@ fn seal_with_cert(url: &str, out: Option<&Path>) -> Command {
 }
 
 fn assert_no_terminal_controls(s: &str) {
-    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{2028}', '\u{2029}', '\u{7f}'] {
+    for bad in [
+        '\u{1b}', '\u{7}', '\u{9b}', '\u{2028}', '\u{2029}', '\u{7f}',
+    ] {
         assert!(!s.contains(bad), "{bad:?} reached stderr: {s:?}");
     }
 }
@@ -298,7 +312,11 @@ fn cert_url_redirect_to_another_host_is_refused_and_nothing_is_written() {
 fn github_redirects_are_reported_with_their_target_and_not_followed() {
     // Before: not followed, but the error did not say where the redirect pointed.
     let elsewhere = Server::canned("200 OK", &[], b"[]".to_vec());
-    for status in ["301 Moved Permanently", "302 Found", "307 Temporary Redirect"] {
+    for status in [
+        "301 Moved Permanently",
+        "302 Found",
+        "307 Temporary Redirect",
+    ] {
         let redirect = Server::canned(
             status,
             &[(
@@ -454,7 +472,11 @@ fn endless_github_answer_is_cut_at_the_cap_quickly_with_bounded_memory() {
 fn endless_cert_answer_is_cut_at_64_kib() {
     // Before: the whole body was read into memory.
     let server = Server::start("127.0.0.1", |s, _, _| {
-        pour_zeros(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true)
+        pour_zeros(
+            s,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            true,
+        )
     });
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("sealed.yaml");
@@ -500,7 +522,10 @@ fn slow_drip_pages_stop_at_the_overall_deadline() {
             }
         }
     });
-    let mut c = keys_list(&format!("http://127.0.0.1:{}", server.port), &fake_credential());
+    let mut c = keys_list(
+        &format!("http://127.0.0.1:{}", server.port),
+        &fake_credential(),
+    );
     c.env("SEALKEY_DEADLINE", "3s");
     let w = run_watched(c, b"", Duration::from_secs(15), 1 << 20);
     let stderr = text(&w.out.stderr);
@@ -535,7 +560,10 @@ fn assert_clean(stderr: &str, token: &str) {
         "github_pat_11ABC",
         "eyJhbGciOiJIUzI1NiJ9.eyJ",
     ] {
-        assert!(!stderr.contains(leaked), "{leaked} reached stderr: {stderr}");
+        assert!(
+            !stderr.contains(leaked),
+            "{leaked} reached stderr: {stderr}"
+        );
     }
 }
 
@@ -543,7 +571,12 @@ fn assert_clean(stderr: &str, token: &str) {
 fn reflected_token_and_terminal_controls_in_github_errors_never_reach_stderr() {
     // Before: GitHub's `message` was printed verbatim (300 chars), token and escapes included.
     let token = fake_credential();
-    for status in ["401 Unauthorized", "403 Forbidden", "404 Not Found", "500 Oops"] {
+    for status in [
+        "401 Unauthorized",
+        "403 Forbidden",
+        "404 Not Found",
+        "500 Oops",
+    ] {
         let body = serde_json::json!({
             "message": hostile_text(&token),
             "documentation_url": format!("https://docs.github.com/\u{1b}[2J{token}"),
@@ -612,7 +645,10 @@ fn cert_url_error_text_is_shown_stripped_and_redacted() {
     let body = format!("controller is restarting {}", hostile_text(token));
     let server = Server::canned("503 Service Unavailable", &[], body.into_bytes());
     let w = run_watched(
-        seal_with_cert(&format!("http://127.0.0.1:{}/v1/cert.pem", server.port), None),
+        seal_with_cert(
+            &format!("http://127.0.0.1:{}/v1/cert.pem", server.port),
+            None,
+        ),
         SECRET.as_bytes(),
         Duration::from_secs(20),
         1 << 20,
@@ -621,7 +657,15 @@ fn cert_url_error_text_is_shown_stripped_and_redacted() {
     assert_eq!(w.out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("controller is restarting"), "{stderr}");
     assert_no_terminal_controls(&stderr);
-    for leaked in [token, "ghs_16C7e42F", "github_pat_11ABC", "eyJhbGciOiJIUzI1NiJ9.eyJ"] {
-        assert!(!stderr.contains(leaked), "{leaked} reached stderr: {stderr}");
+    for leaked in [
+        token,
+        "ghs_16C7e42F",
+        "github_pat_11ABC",
+        "eyJhbGciOiJIUzI1NiJ9.eyJ",
+    ] {
+        assert!(
+            !stderr.contains(leaked),
+            "{leaked} reached stderr: {stderr}"
+        );
     }
 }
