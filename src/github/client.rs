@@ -171,9 +171,15 @@ impl Answer {
     /// The body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
+            // serde's own message would quote the answer (`invalid type: string "..."`).
             Error::remote(
                 SERVICE,
-                format!("unexpected answer to {what} ({e})"),
+                format!(
+                    "unexpected answer to {what} ({:?} error at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
                 "check --api-url points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
             )
         })
@@ -813,6 +819,28 @@ mod tests {
         let e = status_error(&answer(404), "listing deploy keys", Some(&repo));
         assert!(e.to_string().contains("no such repository"), "{e}");
         assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn unexpected_json_errors_do_not_quote_the_answer() {
+        let answer = Answer::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            br#"{"id":"\u001b[2J ghp_QUOTEDquotedQUOTEDquoted0123456789"}"#.to_vec(),
+            &Url::parse("https://api.github.com/meta").unwrap(),
+            &[],
+        );
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Id {
+            id: u64,
+        }
+        let e = answer.json::<Id>("reading a key").unwrap_err().to_string();
+        assert!(
+            e.contains("unexpected answer to reading a key (Data error"),
+            "{e}"
+        );
+        assert!(!e.contains("QUOTED") && !e.contains('\u{1b}'), "{e}");
     }
 
     #[test]
