@@ -419,15 +419,17 @@ fn https_proxy_only_sees_a_connect_and_no_proxy_is_honoured() {
         assert!(head.starts_with("CONNECT ghe.example.test:443 "), "{head}");
         assert!(!head.contains(&token) && !head.to_ascii_lowercase().contains("authorization"));
     }
-    for no_proxy in ["ghe.example.test", ".example.test", "example.test", "*"] {
-        for var in ["NO_PROXY", "no_proxy"] {
-            let mut c = without_proxies(keys_list("https://ghe.example.test/api/v3", &token));
-            c.env("HTTPS_PROXY", &proxy_url).env(var, no_proxy);
-            let before = proxy.heads().len();
-            let w = run_watched(c, b"", Duration::from_secs(30), 1 << 20);
-            assert_eq!(w.out.status.code(), Some(3), "{}", text(&w.out.stderr));
-            assert_eq!(proxy.heads().len(), before, "{var}={no_proxy} was ignored");
-        }
+    // Every form of entry is covered by the unit tests in src/http.rs; here, both names.
+    for (var, no_proxy) in [
+        ("NO_PROXY", "ghe.example.test"),
+        ("no_proxy", ".example.test"),
+    ] {
+        let mut c = without_proxies(keys_list("https://ghe.example.test/api/v3", &token));
+        c.env("HTTPS_PROXY", &proxy_url).env(var, no_proxy);
+        let before = proxy.heads().len();
+        let w = run_watched(c, b"", Duration::from_secs(30), 1 << 20);
+        assert_eq!(w.out.status.code(), Some(3), "{}", text(&w.out.stderr));
+        assert_eq!(proxy.heads().len(), before, "{var}={no_proxy} was ignored");
     }
 }
 
