@@ -136,7 +136,10 @@ impl Answer {
         url: &Url,
         secrets: &[&str],
     ) -> Self {
-        let parsed = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        // Only a refusal's text is ever shown; a page of keys is not parsed twice.
+        let parsed = (!status.is_success())
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .flatten();
         let clean = |t: &str| crate::http::sanitize_server_text(t, secrets);
         let said = parsed
             .as_ref()
