@@ -35,6 +35,7 @@ pub mod emit;
 pub mod error;
 pub mod github;
 pub mod harden;
+pub mod http;
 pub mod keygen;
 pub mod known_hosts;
 pub mod output;

@@ -22,6 +22,17 @@ pub struct ApiArgs {
     /// Longest total wait for GitHub rate limits before giving up (e.g. 90s, 10m, 1h; 0s to 1d).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_within(0, DAY))]
     pub max_wait: Duration,
+    /// Longest total time for all of this run's GitHub requests (pages, retries and back-offs;
+    /// rate-limit waits count against --max-wait instead). Stops a server or proxy that answers
+    /// at a trickle.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        env = "SEALKEY_DEADLINE",
+        value_parser = parse_duration
+    )]
+    pub deadline: Duration,
 }
 
 /// Credentials. The token never comes from argv: GITHUB_TOKEN or GH_TOKEN, --token-stdin, a
@@ -58,6 +69,7 @@ impl ApiArgs {
     pub fn client(&self, auth: Auth, ui: &Ui) -> Result<GithubClient> {
         let mut settings = ClientSettings::new(self.api_url()?);
         settings.max_wait = self.max_wait;
+        settings.deadline = self.deadline;
         let ui = ui.clone();
         Ok(GithubClient::new(settings, auth)?.on_wait(move |notice| {
             ui.info(&format!(

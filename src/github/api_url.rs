@@ -44,7 +44,7 @@ impl ApiUrl {
         }
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(&url) => {}
+            "http" if crate::http::may_send_to(&url) => {}
             "http" => {
                 return Err(bad(
                     "plain http:// would send the token unencrypted",
@@ -75,6 +75,11 @@ impl ApiUrl {
     /// The base URL as text, without a trailing slash.
     pub fn as_str(&self) -> &str {
         self.url.as_str().trim_end_matches('/')
+    }
+
+    /// The base URL.
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
     }
 
     /// The full URL for an API path such as `/repos/acme/dags/keys`.
@@ -115,15 +120,6 @@ impl ApiUrl {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +132,8 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://[::1]:9000/api/v3",
             "http://localhost:1",
+            "http://127.8.9.10:80",
+            "http://[::ffff:127.0.0.1]:1",
         ] {
             let u = ApiUrl::parse(ok).unwrap();
             assert!(!u.as_str().ends_with('/'), "{ok}");

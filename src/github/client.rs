@@ -4,6 +4,12 @@
 //! sent again once the wait (bounded by `max_wait`) is over. A 5xx answer or a broken connection
 //! may have happened after the server acted, so only GET and DELETE are repeated blindly; a POST
 //! is followed by a listing first (see `keys.rs`).
+//!
+//! Bounds against a hostile server or proxy: redirects are reported, never followed; every URL is
+//! checked (https, or http to loopback, under `--api-url`); a body longer than
+//! [`MAX_ANSWER_BYTES`] is refused; all requests of one client (one command run) share a total time
+//! budget, `--deadline` (rate-limit waits are bounded by `--max-wait` instead); and GitHub's text
+//! is stripped of terminal controls and credentials before it goes into an error.
 
 use super::api_url::ApiUrl;
 use super::app::AppCredentials;
@@ -15,7 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT}
 use reqwest::{Method, StatusCode, Url};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// How sealkey proves who it is to GitHub.
@@ -38,6 +44,9 @@ pub struct ClientSettings {
     pub max_wait: Duration,
     /// Time limit for one request, from connect to the last byte.
     pub timeout: Duration,
+    /// Time limit for all requests of the client's life together (pages, retries and their
+    /// back-offs; not rate-limit waits, which `max_wait` bounds) (`--deadline`).
+    pub deadline: Duration,
     /// Time limit for the TCP + TLS connection.
     pub connect_timeout: Duration,
     /// Extra attempts for GET and DELETE after a 5xx or a connection error.
@@ -49,12 +58,14 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// Defaults: 10 min total rate-limit wait, 30 s per request, 3 retries from 500 ms.
+    /// Defaults: 10 min total rate-limit wait, 30 s per request, 5 min for all requests, 3
+    /// retries from 500 ms.
     pub fn new(api_url: ApiUrl) -> Self {
         Self {
             api_url,
             max_wait: Duration::from_secs(600),
             timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
             retries: 3,
             retry_base: Duration::from_millis(500),
@@ -62,6 +73,10 @@ impl ClientSettings {
         }
     }
 }
+
+/// The longest body accepted from GitHub: a page of 100 deploy keys is ~100 KiB, github.com's
+/// `/meta` a few hundred KiB.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// Told to the caller before the client sleeps, so the CLI can say why it is waiting.
 #[derive(Clone, Debug)]
@@ -82,6 +97,8 @@ pub struct GithubClient {
     /// GitHub App installation tokens by repository slug.
     app_tokens: Mutex<HashMap<String, Arc<GithubToken>>>,
     waited: Mutex<Duration>,
+    /// Time spent on requests so far, counted against `settings.deadline`.
+    spent: Mutex<Duration>,
     requests: std::sync::atomic::AtomicUsize,
     notify: Option<Notify>,
 }
@@ -95,28 +112,84 @@ impl std::fmt::Debug for GithubClient {
     }
 }
 
-/// An answer with its body read.
+/// An answer with its body read, and the parts of it fit to show.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// GitHub's `message`, cleaned (controls and credentials removed, cut short).
+    pub said: Option<String>,
+    /// Each `errors[].message` (or code) of a 422, cleaned the same way.
+    pub said_errors: Vec<String>,
+    /// `host[:port]` a 3xx answer points at.
+    pub redirect: Option<String>,
 }
 
 impl Answer {
+    /// Reads what may be shown of the body, with `secrets` (the credentials the client holds)
+    /// redacted wherever GitHub reflects them. `url` is where the request went.
+    pub fn new(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        url: &Url,
+        secrets: &[&str],
+    ) -> Self {
+        // Only a refusal's text is ever shown; a page of keys is not parsed twice.
+        let parsed = (!status.is_success())
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .flatten();
+        let clean = |t: &str| crate::http::sanitize_server_text(t, secrets);
+        let said = parsed
+            .as_ref()
+            .and_then(|v| v.get("message")?.as_str().map(clean));
+        let said_errors = parsed
+            .as_ref()
+            .and_then(|v| v.get("errors")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| match e {
+                serde_json::Value::String(s) => Some(clean(s)),
+                e => e
+                    .get("message")
+                    .or_else(|| e.get("code"))
+                    .and_then(|m| m.as_str())
+                    .map(clean),
+            })
+            .collect();
+        let redirect = status
+            .is_redirection()
+            .then(|| crate::http::redirect_target(url, &headers));
+        Self {
+            status,
+            headers,
+            body,
+            said,
+            said_errors,
+            redirect,
+        }
+    }
+
     /// The body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
+            // serde's own message would quote the answer (`invalid type: string "..."`).
             Error::remote(
                 SERVICE,
-                format!("unexpected answer to {what} ({e})"),
+                format!(
+                    "unexpected answer to {what} ({:?} error at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
                 "check --api-url points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
             )
         })
     }
 
-    /// GitHub's `message` field, if the body has one.
-    pub fn message(&self) -> Option<String> {
+    /// GitHub's `message` field as sent (for matching, never for showing: see `said`).
+    fn raw_message(&self) -> Option<String> {
         serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()?
             .get("message")?
@@ -133,6 +206,16 @@ pub(crate) enum Sent {
     Unreachable(Error),
 }
 
+/// Why an attempt got no answer.
+enum Failure {
+    /// Connection refused, reset, or a broken body.
+    Transport(reqwest::Error),
+    /// No complete answer within `settings.timeout`.
+    TimedOut,
+    /// The body was longer than [`MAX_ANSWER_BYTES`].
+    TooLarge,
+}
+
 /// Which credential a request carries.
 #[derive(Clone, Copy)]
 pub(crate) enum Cred<'a> {
@@ -141,9 +224,9 @@ pub(crate) enum Cred<'a> {
 }
 
 impl GithubClient {
-    /// Builds the client. Installs the ring crypto provider for rustls if none is installed.
+    /// Builds the client (no redirects, proxies as [`crate::http::ProxyEnv`] decides). Installs
+    /// the ring crypto provider for rustls if none is installed.
     pub fn new(settings: ClientSettings, auth: Auth) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         // Prism (and some proxies) refuse the vendor type alone; GitHub treats both the same.
         headers.insert(
@@ -158,27 +241,21 @@ impl GithubClient {
             USER_AGENT,
             HeaderValue::from_static(concat!("sealkey/", env!("CARGO_PKG_VERSION"))),
         );
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            // Redirects could carry the Authorization header elsewhere; GitHub's API answers
-            // directly, so a redirect is reported instead of followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::remote(
-                    SERVICE,
-                    format!("cannot set up the HTTP client ({e})"),
-                    "report it",
-                )
-            })?;
+        // Redirects could carry the Authorization header elsewhere; GitHub's API answers
+        // directly, so a redirect is reported instead of followed.
+        let http = crate::http::client(
+            SERVICE,
+            settings.api_url.url(),
+            headers,
+            settings.connect_timeout,
+        )?;
         Ok(Self {
             http,
             settings,
             auth,
             app_tokens: Mutex::new(HashMap::new()),
             waited: Mutex::new(Duration::ZERO),
+            spent: Mutex::new(Duration::ZERO),
             requests: Default::default(),
             notify: None,
         })
@@ -258,47 +335,64 @@ impl GithubClient {
         body: Option<&serde_json::Value>,
         cred: Cred<'_>,
     ) -> Result<Sent> {
+        if !crate::http::may_send_to(&url) || !self.settings.api_url.owns(&url) {
+            return Err(Error::remote(
+                SERVICE,
+                format!(
+                    "refusing to send a request to {}: not https, or outside --api-url",
+                    host_of(&url)
+                ),
+                "check --api-url (https://, or http:// to 127.0.0.1, ::1 or localhost only)",
+            ));
+        }
+        let authorization = match cred {
+            Cred::Bearer(token) => Some(bearer(token)?),
+            Cred::None => None,
+        };
         let repeatable = method == Method::GET || method == Method::DELETE;
         let mut retries = 0u32;
         let mut secondary_hits = 0u32;
         loop {
-            let mut req = self.http.request(method.clone(), url.clone());
-            if let Cred::Bearer(token) = cred {
-                req = req.header(AUTHORIZATION, bearer(token)?);
+            let remaining = self.remaining();
+            if remaining.is_zero() {
+                return Err(self.deadline_error(&url));
             }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            self.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let answer = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(b) => Ok(Answer {
-                            status,
-                            headers,
-                            body: b.to_vec(),
-                        }),
-                        Err(e) => Err(e),
-                    }
+            let limit = remaining.min(self.settings.timeout);
+            let started = Instant::now();
+            let attempt = tokio::time::timeout(
+                limit,
+                self.attempt(&method, &url, body, authorization.as_ref()),
+            )
+            .await;
+            self.spend(started.elapsed());
+            let answer = match attempt {
+                Ok(Ok((status, headers, body))) => {
+                    Ok(self.answer(status, headers, body, &url, cred))
                 }
-                Err(e) => Err(e),
+                Ok(Err(Failure::TooLarge)) => {
+                    return Err(crate::http::BodyError::too_large(
+                        SERVICE,
+                        &url,
+                        MAX_ANSWER_BYTES,
+                    ))
+                }
+                Ok(Err(failure)) => Err(failure),
+                Err(_) if limit == remaining => return Err(self.deadline_error(&url)),
+                Err(_) => Err(Failure::TimedOut),
             };
             match answer {
-                Err(e) => {
+                Err(failure) => {
                     if repeatable && retries < self.settings.retries {
                         retries += 1;
                         let wait = self.backoff(retries);
                         self.tell(
-                            format!("no answer from {} ({})", host_of(&url), short(&e)),
+                            format!("no answer from {} ({})", host_of(&url), short(&failure)),
                             wait,
                         );
-                        tokio::time::sleep(wait).await;
+                        self.pause(wait).await;
                         continue;
                     }
-                    return Ok(Sent::Unreachable(unreachable(&url, &e)));
+                    return Ok(Sent::Unreachable(unreachable(&url, &failure)));
                 }
                 Ok(answer) => {
                     if let Some((reason, wait)) = self.rate_limit_wait(&answer, secondary_hits) {
@@ -315,13 +409,97 @@ impl GithubClient {
                         retries += 1;
                         let wait = self.backoff(retries);
                         self.tell(format!("GitHub answered {}", answer.status), wait);
-                        tokio::time::sleep(wait).await;
+                        self.pause(wait).await;
                         continue;
                     }
                     return Ok(Sent::Answer(answer));
                 }
             }
         }
+    }
+
+    /// One request and its body, read under the size cap.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        authorization: Option<&HeaderValue>,
+    ) -> std::result::Result<(StatusCode, HeaderMap, Vec<u8>), Failure> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        if let Some(value) = authorization {
+            req = req.header(AUTHORIZATION, value.clone());
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut resp = req.send().await.map_err(Failure::Transport)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        match crate::http::read_capped(&mut resp, MAX_ANSWER_BYTES).await {
+            Ok(body) => Ok((status, headers, body)),
+            Err(crate::http::BodyError::TooLarge(_)) => Err(Failure::TooLarge),
+            Err(crate::http::BodyError::Transport(e)) => Err(Failure::Transport(e)),
+        }
+    }
+
+    /// Builds the answer, redacting every credential this client holds from what may be shown.
+    fn answer(
+        &self,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        url: &Url,
+        cred: Cred<'_>,
+    ) -> Answer {
+        let app_tokens: Vec<Arc<GithubToken>> = self
+            .app_tokens
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut secrets: Vec<&str> = app_tokens.iter().map(|t| t.expose_secret()).collect();
+        if let Cred::Bearer(token) = cred {
+            secrets.push(token.expose_secret());
+        }
+        if let Auth::Token(token) = &self.auth {
+            secrets.push(token.expose_secret());
+        }
+        Answer::new(status, headers, body, url, &secrets)
+    }
+
+    /// What is left of `settings.deadline`.
+    fn remaining(&self) -> Duration {
+        self.settings
+            .deadline
+            .saturating_sub(*self.spent.lock().expect("lock"))
+    }
+
+    fn spend(&self, time: Duration) {
+        *self.spent.lock().expect("lock") += time;
+    }
+
+    /// A retry back-off, counted against the deadline (and cut short by it).
+    async fn pause(&self, wait: Duration) {
+        let wait = wait.min(self.remaining());
+        tokio::time::sleep(wait).await;
+        self.spend(wait);
+    }
+
+    fn deadline_error(&self, url: &Url) -> Error {
+        Error::remote(
+            SERVICE,
+            format!(
+                "stopped after {} waiting for answers from {}: that is the --deadline for all requests of this run ({} sent)",
+                seconds(self.settings.deadline),
+                host_of(url),
+                self.request_count()
+            ),
+            "the server or a proxy on the way is answering very slowly; try again later, or raise --deadline (e.g. --deadline 10m, or SEALKEY_DEADLINE=10m)",
+        )
     }
 
     /// Jittered exponential back-off: base * 2^(n-1), scaled by a random factor in [0.5, 1).
@@ -371,7 +549,10 @@ impl GithubClient {
                 Duration::from_secs(secs.max(1)),
             ));
         }
-        let message = answer.message().unwrap_or_default().to_ascii_lowercase();
+        let message = answer
+            .raw_message()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if answer.status == StatusCode::TOO_MANY_REQUESTS
             || message.contains("secondary rate limit")
             || message.contains("abuse")
@@ -469,33 +650,47 @@ fn bearer(token: &GithubToken) -> Result<HeaderValue> {
 }
 
 fn host_of(url: &Url) -> String {
-    match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    }
+    crate::http::host_port(url)
 }
 
-fn short(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
+/// `3 s`, `2.5 s`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
     } else {
-        "connection broken"
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
-fn unreachable(url: &Url, e: &reqwest::Error) -> Error {
+fn short(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::TimedOut => "timed out",
+        Failure::TooLarge => "answer too large",
+        Failure::Transport(e) if e.is_timeout() => "timed out",
+        Failure::Transport(e) if e.is_connect() => "connection failed",
+        Failure::Transport(_) => "connection broken",
+    }
+}
+
+fn unreachable(url: &Url, failure: &Failure) -> Error {
     let mut detail = String::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
+    if let Failure::Transport(e) = failure {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
     }
+    // The innermost cause comes from our own stack, but may quote the peer: shown cleaned.
+    let detail = crate::http::sanitize_server_text(&detail, &[]);
     let message = if detail.is_empty() {
-        format!("no answer from {} ({})", host_of(url), short(e))
+        format!("no answer from {} ({})", host_of(url), short(failure))
     } else {
-        format!("no answer from {} ({}: {detail})", host_of(url), short(e))
+        format!(
+            "no answer from {} ({}: {detail})",
+            host_of(url),
+            short(failure)
+        )
     };
     Error::remote(
         SERVICE,
@@ -526,7 +721,8 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
         .map(|r| format!(" for {}", r.slug()))
         .unwrap_or_default();
     let said = answer
-        .message()
+        .said
+        .as_ref()
         .map(|m| format!(" ({m})"))
         .unwrap_or_default();
     let status = answer.status;
@@ -544,8 +740,11 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
             "check OWNER/REPO; a fine-grained token must list the repository under \"Repository access\" with Administration: read and write".to_string(),
         ),
         s if (300..400).contains(&s) => (
-            format!("{what}: GitHub answered {status} (a redirect){on}"),
-            "sealkey does not follow redirects with a token; check --api-url (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed".to_string(),
+            format!(
+                "{what}: GitHub answered {status}{on}, a redirect to {} (not followed)",
+                answer.redirect.as_deref().unwrap_or("an unnamed Location")
+            ),
+            "sealkey never follows redirects (they could carry the token elsewhere); check --api-url (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed".to_string(),
         ),
         s if s >= 500 => (
             format!("{what}: GitHub answered {status}{on}{said}"),
@@ -601,10 +800,14 @@ mod tests {
     #[test]
     fn status_errors_say_what_to_do() {
         let repo = RepoRef::parse("acme/dags").unwrap();
-        let answer = |code: u16| Answer {
-            status: StatusCode::from_u16(code).unwrap(),
-            headers: HeaderMap::new(),
-            body: br#"{"message":"Bad credentials"}"#.to_vec(),
+        let answer = |code: u16| {
+            Answer::new(
+                StatusCode::from_u16(code).unwrap(),
+                HeaderMap::new(),
+                br#"{"message":"Bad credentials"}"#.to_vec(),
+                &Url::parse("https://api.github.com/repos/acme/dags/keys").unwrap(),
+                &[],
+            )
         };
         let e = status_error(&answer(401), "listing deploy keys", Some(&repo)).to_string();
         assert!(
@@ -619,6 +822,28 @@ mod tests {
         let e = status_error(&answer(404), "listing deploy keys", Some(&repo));
         assert!(e.to_string().contains("no such repository"), "{e}");
         assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn unexpected_json_errors_do_not_quote_the_answer() {
+        let answer = Answer::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            br#"{"id":"\u001b[2J ghp_QUOTEDquotedQUOTEDquoted0123456789"}"#.to_vec(),
+            &Url::parse("https://api.github.com/meta").unwrap(),
+            &[],
+        );
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Id {
+            id: u64,
+        }
+        let e = answer.json::<Id>("reading a key").unwrap_err().to_string();
+        assert!(
+            e.contains("unexpected answer to reading a key (Data error"),
+            "{e}"
+        );
+        assert!(!e.contains("QUOTED") && !e.contains('\u{1b}'), "{e}");
     }
 
     #[test]

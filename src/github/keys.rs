@@ -236,36 +236,18 @@ impl GithubClient {
     }
 }
 
-/// The messages of a 422 body: each `errors[].message` (or code), else the top-level message.
+/// The messages of a 422 body (cleaned for showing): each `errors[].message` (or code), else
+/// the top-level message.
 fn error_messages(answer: &super::client::Answer) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = v
-        .get("errors")
-        .and_then(|e| e.as_array())
-        .map(|errs| {
-            errs.iter()
-                .filter_map(|e| match e {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    e => e
-                        .get("message")
-                        .or_else(|| e.get("code"))
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if out.is_empty() {
-        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
-            if m != "Validation Failed" {
-                out.push(m.to_string());
-            }
-        }
+    if !answer.said_errors.is_empty() {
+        return answer.said_errors.clone();
     }
-    out.iter_mut().for_each(|m| m.truncate(300));
-    out
+    answer
+        .said
+        .iter()
+        .filter(|m| m.as_str() != "Validation Failed")
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

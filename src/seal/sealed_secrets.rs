@@ -165,9 +165,16 @@ pub fn is_url(cert: &str) -> bool {
     cert.starts_with("https://") || cert.starts_with("http://")
 }
 
+/// The longest answer accepted from a certificate URL (a controller's PEM is under 3 KiB).
+pub const MAX_CERT_BYTES: usize = 64 * 1024;
+
+/// The longest a certificate fetch may take, from connecting to the last byte.
+const CERT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Fetches a certificate from the controller's `/v1/cert.pem` URL. Only https, except plain http
-/// to this machine (`kubectl port-forward`/`kubectl proxy`). Failures to reach it are remote
-/// errors (exit 3).
+/// to this machine (`kubectl port-forward`/`kubectl proxy`); a redirect is reported, never
+/// followed (it could lead anywhere, plain http included); the answer is capped at
+/// [`MAX_CERT_BYTES`] and 30 s. Failures to reach it are remote errors (exit 3).
 pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Error::input(
@@ -176,41 +183,83 @@ pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
             CERT_HINT,
         )
     })?;
-    let loopback = matches!(
-        parsed.host_str(),
-        Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-    );
-    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+    if !crate::http::may_send_to(&parsed) {
         return Err(Error::input(
             format!("--cert {url}"),
             "plain http is only accepted to this machine (kubectl port-forward or proxy)",
             "use https://, or save the certificate with `kubeseal --fetch-cert > cert.pem`",
         ));
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| Error::remote(url, format!("cannot set up HTTPS ({e})"), "report this"))?;
+    let client = crate::http::client(
+        url,
+        &parsed,
+        Default::default(),
+        std::time::Duration::from_secs(10),
+    )?;
     let unreachable = |e: reqwest::Error| {
         Error::remote(
             url,
-            format!("cannot fetch the certificate ({})", error_chain(&e)),
+            format!(
+                "cannot fetch the certificate ({})",
+                crate::http::sanitize_server_text(&error_chain(&e), &[])
+            ),
             "check the URL and that the controller is reachable (e.g. `kubectl -n kube-system port-forward svc/sealed-secrets-controller 8080`), or pass a saved cert.pem",
         )
     };
-    let resp = client.get(url).send().await.map_err(unreachable)?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(Error::remote(
-            url,
-            format!("answered HTTP {status}"),
-            "check the URL: the controller serves its certificate at /v1/cert.pem",
-        ));
-    }
-    let body = resp.bytes().await.map_err(unreachable)?;
-    Ok(body.to_vec())
+    let fetch = async {
+        let mut resp = client
+            .get(parsed.clone())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(Error::remote(
+                url,
+                format!(
+                    "answered HTTP {status}, a redirect to {}, which sealkey does not follow for a certificate",
+                    crate::http::redirect_target(&parsed, resp.headers())
+                ),
+                "pass the controller's own /v1/cert.pem URL, or a saved cert.pem",
+            ));
+        }
+        let body = crate::http::read_capped(&mut resp, MAX_CERT_BYTES).await;
+        if !status.is_success() {
+            // What the server said helps (`kubectl proxy` names the missing service), cleaned.
+            let said = body
+                .map(|b| crate::http::sanitize_server_text(&String::from_utf8_lossy(&b), &[]))
+                .unwrap_or_default();
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(" ({said})")
+            };
+            return Err(Error::remote(
+                url,
+                format!("answered HTTP {status}{said}"),
+                "check the URL: the controller serves its certificate at /v1/cert.pem",
+            ));
+        }
+        match body {
+            Ok(body) => Ok(body),
+            Err(crate::http::BodyError::TooLarge(cap)) => {
+                Err(crate::http::BodyError::too_large(url, &parsed, cap))
+            }
+            Err(crate::http::BodyError::Transport(e)) => Err(unreachable(e)),
+        }
+    };
+    tokio::time::timeout(CERT_DEADLINE, fetch)
+        .await
+        .map_err(|_| {
+            Error::remote(
+                url,
+                format!(
+                    "stopped after {} s without the whole certificate",
+                    CERT_DEADLINE.as_secs()
+                ),
+                "the controller (or a proxy on the way) answers very slowly; check the URL, or pass a saved cert.pem",
+            )
+        })?
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
