@@ -28,18 +28,7 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
             "give a file path such as sealed.yaml.age",
         )
     })?;
-    // The rename would replace whatever is there: a device node (`--out /dev/sda`), a FIFO, a
-    // directory's entry or a symlink (not what it points to) would silently become this file.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            let kind = describe(&meta.file_type());
-            return Err(Error::input(
-                format!("--out {}", path.display()),
-                format!("exists and is {kind}, not a regular file"),
-                "write to a new path or over a regular file (give a symlink's target path itself)",
-            ));
-        }
-    }
+    check_target(path)?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".sealkey-{}.tmp", std::process::id()));
@@ -55,6 +44,23 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Refuses a target that exists and is not a regular file: the rename would replace whatever is
+/// there, so a device node (`--out /dev/sda`), a FIFO, a directory's entry or a symlink (not what
+/// it points to) would silently become this file.
+pub fn check_target(path: &Path) -> Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_file() {
+            let kind = describe(&meta.file_type());
+            return Err(Error::input(
+                format!("--out {}", path.display()),
+                format!("exists and is {kind}, not a regular file"),
+                "write to a new path or over a regular file (give a symlink's target path itself)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn describe(t: &std::fs::FileType) -> &'static str {

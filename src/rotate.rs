@@ -618,6 +618,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     let nothing = "nothing was changed";
 
     let (secret, old, old_fp) = read_live_key(cluster, settings, progress, nothing).await?;
+    refuse_helm_owned(&secret, settings, nothing)?;
 
     progress(Step::ListKeys, &old_fp);
     let keys = registry
@@ -922,6 +923,41 @@ async fn delete_keys<R: DeployKeyRegistry>(
         deleted.push(k.clone());
     }
     Ok(deleted)
+}
+
+/// Marks of a Secret that Helm renders (the Airflow chart's `extraSecrets` are Helm hooks) or
+/// that Flux's helm-controller owns: the next upgrade writes the Secret back from the release.
+fn helm_owner(secret: &LiveSecret) -> Option<String> {
+    if secret.labels.get("app.kubernetes.io/managed-by").map(String::as_str) == Some("Helm") {
+        return Some("label app.kubernetes.io/managed-by: Helm".into());
+    }
+    let marks = secret
+        .annotations
+        .keys()
+        .chain(secret.labels.keys())
+        .find(|k| {
+            k.starts_with("meta.helm.sh/")
+                || k.starts_with("helm.sh/")
+                || k.starts_with("helm.toolkit.fluxcd.io/")
+        });
+    marks.map(|k| format!("{k}"))
+}
+
+/// `--apply` on a Helm-owned Secret would be undone by the next upgrade, after the old key was
+/// deleted from GitHub: an outage. Refused (exit 2) before anything is registered.
+fn refuse_helm_owned(secret: &LiveSecret, settings: &RotateSettings, nothing: &str) -> Result<()> {
+    let Some(mark) = helm_owner(secret) else {
+        return Ok(());
+    };
+    Err(failed(
+        Step::ReadSecret,
+        Error::input(
+            format!("--apply on Secret {}", settings.secret_ref()),
+            format!("Helm owns it ({mark}): the next helm upgrade (or Flux reconcile) would put the old key back after the old key was deleted from GitHub"),
+            "rotate where the Secret is defined: `sealkey rotate --gitops FILE --update FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `--finish` once the live Secret holds the new key (docs/rotation.md)",
+        ),
+        nothing,
+    ))
 }
 
 /// Step 1 of every mode: reads the live Secret and the key in it. A failure here has changed

@@ -972,3 +972,35 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
     block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
     assert_one_key_equal_to_live(&w, "gitops --abandon-pending then finish");
 }
+
+#[test]
+fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
+    // The Airflow chart renders extraSecrets as Helm hooks: a Secret rotated in place would be put
+    // back by the next upgrade, after the old key was deleted from GitHub (an outage).
+    for (labels, annotations) in [
+        (json!({"app.kubernetes.io/managed-by": "Helm"}), json!({})),
+        (json!({}), json!({"meta.helm.sh/release-name": "airflow", "meta.helm.sh/release-namespace": "dev"})),
+        (json!({}), json!({"helm.sh/hook": "pre-install,pre-upgrade"})),
+        (json!({"helm.toolkit.fluxcd.io/name": "airflow"}), json!({})),
+    ] {
+        let w = world(vec![]);
+        {
+            let mut secret = w.cluster.secret.borrow_mut();
+            let doc = secret.as_mut().unwrap();
+            for (k, v) in labels.as_object().unwrap() {
+                doc["metadata"]["labels"][k] = v.clone();
+            }
+            for (k, v) in annotations.as_object().unwrap() {
+                doc["metadata"]["annotations"][k] = v.clone();
+            }
+        }
+        let before = w.cluster.secret.borrow().clone();
+        let e = block_on(rotate_in_cluster(&settings(), &w.cluster, &w.gh, &no_progress))
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let source = format!("{:?}", std::error::Error::source(&e));
+        assert!(source.contains("Helm owns it") && source.contains("--gitops"), "{source}");
+        assert!(w.gh.requests.borrow().is_empty(), "GitHub was called");
+        assert_eq!(*w.cluster.secret.borrow(), before, "the Secret changed");
+    }
+}

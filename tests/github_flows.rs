@@ -29,6 +29,29 @@ fn create_register(fake: &FakeGithub) -> std::process::Command {
     c
 }
 
+/// `create --register` whose sealing is refused after the registration: SOPS with a selection
+/// that leaves the key in clear (the last check before writing refuses it, exit 2).
+fn create_register_then_refused_seal(fake: &FakeGithub) -> std::process::Command {
+    let mut c = sealkey();
+    c.env("GITHUB_TOKEN", TOKEN).args([
+        "create",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "airflow",
+        "--register",
+        "--cluster",
+        "prod-eu",
+        "--seal-to",
+        AGE_RECIPIENT,
+        "--encrypted-regex",
+        "^nomatch$",
+        "--api-url",
+        &fake.url(),
+    ]);
+    c
+}
+
 fn public_key_from_stderr(stderr: &str) -> String {
     let line = stderr
         .lines()
@@ -475,10 +498,8 @@ fn listing_follows_link_pagination_over_three_pages() {
 fn failure_after_registering_deletes_the_key_again() {
     let fake = FakeGithub::start();
     let dir = tempfile::tempdir().unwrap();
-    // --out names an existing directory: the final rename fails after registration.
-    let out_path = dir.path().join("taken");
-    std::fs::create_dir(&out_path).unwrap();
-    let mut c = create_register(&fake);
+    let out_path = dir.path().join("out.sops.yaml");
+    let mut c = create_register_then_refused_seal(&fake);
     c.args(["--out", out_path.to_str().unwrap()]);
     let out = run(c, None);
     let stderr = text(&out.stderr);
@@ -492,8 +513,8 @@ fn failure_after_registering_deletes_the_key_again() {
     assert_eq!(calls, vec!["GET", "POST", "DELETE"]);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "no temp file left behind"
+        0,
+        "nothing written, no temp file left behind"
     );
 }
 
@@ -508,9 +529,7 @@ fn failed_rollback_exits_3_and_names_the_key_left_behind() {
             apply_first: false,
         });
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = create_register(&fake);
-    c.args(["--out", dir.path().to_str().unwrap()]);
+    let c = create_register_then_refused_seal(&fake);
     let out = run(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");

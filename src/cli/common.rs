@@ -89,7 +89,15 @@ impl SealArgs {
     /// in clear in SOPS and Sealed Secrets files), so the message can say what would be lost.
     fn check_out_is_new(&self) -> Result<()> {
         let Some(out) = &self.out else { return Ok(()) };
-        if self.force || !out.exists() {
+        let Ok(meta) = std::fs::symlink_metadata(out) else {
+            return Ok(());
+        };
+        // Never opened unless it is a regular file: reading a FIFO would block, a device could
+        // be endless. write_atomic refuses such targets whatever --force says.
+        if !meta.file_type().is_file() {
+            crate::output::check_target(out)?;
+        }
+        if self.force {
             return Ok(());
         }
         if let Some(update) = &self.update {
@@ -98,9 +106,15 @@ impl SealArgs {
                 return Ok(());
             }
         }
-        let holds = std::fs::read(out)
+        let holds = std::fs::File::open(out)
             .ok()
-            .and_then(|bytes| sealkey_fingerprint_in(&bytes))
+            .and_then(|f| {
+                use std::io::Read;
+                let mut head = Vec::new();
+                // The annotation sits near the top of a sealkey file.
+                f.take(256 * 1024).read_to_end(&mut head).ok()?;
+                sealkey_fingerprint_in(&head)
+            })
             .map(|fp| format!(" (a sealkey file holding key {fp}, which may still be registered)"))
             .unwrap_or_default();
         Err(Error::input(

@@ -11,7 +11,8 @@ pub fn sealkey_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sealkey"))
 }
 
-/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe.
+/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe. A run that has not
+/// ended after 120 s is killed and fails the test, so a hang can never stall the suite.
 pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(sealkey_bin())
         .args(args)
@@ -21,11 +22,38 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sealkey");
-    {
-        let mut si = child.stdin.take().unwrap();
-        let _ = si.write_all(stdin);
+    let input = stdin.to_vec();
+    let mut si = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = si.write_all(&input);
+    });
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait sealkey") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sealkey {args:?} still running after 120 s: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
-    child.wait_with_output().expect("wait sealkey")
 }
 
 /// Runs sealkey in a fresh temp dir.
