@@ -928,7 +928,12 @@ async fn delete_keys<R: DeployKeyRegistry>(
 /// Marks of a Secret that Helm renders (the Airflow chart's `extraSecrets` are Helm hooks) or
 /// that Flux's helm-controller owns: the next upgrade writes the Secret back from the release.
 fn helm_owner(secret: &LiveSecret) -> Option<String> {
-    if secret.labels.get("app.kubernetes.io/managed-by").map(String::as_str) == Some("Helm") {
+    if secret
+        .labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("Helm")
+    {
         return Some("label app.kubernetes.io/managed-by: Helm".into());
     }
     let marks = secret

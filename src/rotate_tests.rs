@@ -979,8 +979,14 @@ fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
     // back by the next upgrade, after the old key was deleted from GitHub (an outage).
     for (labels, annotations) in [
         (json!({"app.kubernetes.io/managed-by": "Helm"}), json!({})),
-        (json!({}), json!({"meta.helm.sh/release-name": "airflow", "meta.helm.sh/release-namespace": "dev"})),
-        (json!({}), json!({"helm.sh/hook": "pre-install,pre-upgrade"})),
+        (
+            json!({}),
+            json!({"meta.helm.sh/release-name": "airflow", "meta.helm.sh/release-namespace": "dev"}),
+        ),
+        (
+            json!({}),
+            json!({"helm.sh/hook": "pre-install,pre-upgrade"}),
+        ),
         (json!({"helm.toolkit.fluxcd.io/name": "airflow"}), json!({})),
     ] {
         let w = world(vec![]);
@@ -995,11 +1001,19 @@ fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
             }
         }
         let before = w.cluster.secret.borrow().clone();
-        let e = block_on(rotate_in_cluster(&settings(), &w.cluster, &w.gh, &no_progress))
-            .unwrap_err();
+        let e = block_on(rotate_in_cluster(
+            &settings(),
+            &w.cluster,
+            &w.gh,
+            &no_progress,
+        ))
+        .unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
         let source = format!("{:?}", std::error::Error::source(&e));
-        assert!(source.contains("Helm owns it") && source.contains("--gitops"), "{source}");
+        assert!(
+            source.contains("Helm owns it") && source.contains("--gitops"),
+            "{source}"
+        );
         assert!(w.gh.requests.borrow().is_empty(), "GitHub was called");
         assert_eq!(*w.cluster.secret.borrow(), before, "the Secret changed");
     }

@@ -69,7 +69,10 @@ fn quiet_create_prints_data_and_the_key_to_register_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].starts_with("public key:  ssh-ed25519 "), "{stderr}");
+    assert!(
+        lines[0].starts_with("public key:  ssh-ed25519 "),
+        "{stderr}"
+    );
     assert!(lines[1].starts_with("fingerprint: SHA256:"), "{stderr}");
 }
 

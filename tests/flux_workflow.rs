@@ -22,7 +22,10 @@ fn stderr(out: &Output) -> String {
 /// must carry a `sops` block whose MAC checks, with the age identity Flux holds.
 fn flux_decrypts(file: &Path, identity: &Path) -> Vec<Value> {
     let id = std::fs::read_to_string(identity).unwrap();
-    let secret = id.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let secret = id
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap();
     let out = Command::new("node")
         .arg(root().join("tests/sops-js/decode.mjs"))
         .arg(file)
@@ -30,7 +33,11 @@ fn flux_decrypts(file: &Path, identity: &Path) -> Vec<Value> {
         .env("NODE_NO_WARNINGS", "1")
         .output()
         .expect("node (scripts/install-test-deps)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -44,28 +51,56 @@ fn the_documented_gitops_command_writes_a_file_flux_decrypts() {
     let out = run_in(
         dir.path(),
         &[
-            "create", "--repo", "acme/dags", "-n", "dev", "--emit", "helmrelease", "--seal-to",
-            &recipient, "--out", "clusters/dev/airflow-dags.sops.yaml",
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "clusters/dev/airflow-dags.sops.yaml",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let file = dir.path().join("clusters/dev/airflow-dags.sops.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(!text.contains("BEGIN AGE ENCRYPTED FILE-----\n") || text.contains("sops:"), "{text}");
+    assert!(
+        !text.contains("BEGIN AGE ENCRYPTED FILE-----\n") || text.contains("sops:"),
+        "{text}"
+    );
     let docs = flux_decrypts(&file, &identity);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["HelmRelease", "Secret"]);
     let key = support::private_key_in(&docs);
     // The decrypted key is the one whose public half sealkey printed.
     let public = support::ssh_public_of(dir.path(), &key);
-    assert_eq!(support::bare(&public), support::bare(&support::printed_public_key(&out.stderr)));
-    assert_eq!(docs[0]["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"], "airflow-ssh-secret");
+    assert_eq!(
+        support::bare(&public),
+        support::bare(&support::printed_public_key(&out.stderr))
+    );
+    assert_eq!(
+        docs[0]["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"],
+        "airflow-ssh-secret"
+    );
 
     // An explicit --seal age is the human/backup format: one armored file the age CLI opens.
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--seal", "age", "--seal-to", &recipient, "--out", "backup.age"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal",
+            "age",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "backup.age",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -80,7 +115,15 @@ fn an_existing_out_file_is_kept_unless_force_and_the_message_names_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
     let create = |extra: &[&str]| {
-        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str(), "--out", "s.sops.yaml"];
+        let mut args = vec![
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            recipient.as_str(),
+            "--out",
+            "s.sops.yaml",
+        ];
         args.extend_from_slice(extra);
         run_in(dir.path(), &args, b"")
     };
@@ -96,10 +139,17 @@ fn an_existing_out_file_is_kept_unless_force_and_the_message_names_its_key() {
     assert_eq!(again.status.code(), Some(2), "{err}");
     assert!(err.contains("already exists") && err.contains(&fp), "{err}");
     assert!(err.contains("--force"), "{err}");
-    assert_eq!(std::fs::read(dir.path().join("s.sops.yaml")).unwrap(), before, "file kept");
+    assert_eq!(
+        std::fs::read(dir.path().join("s.sops.yaml")).unwrap(),
+        before,
+        "file kept"
+    );
     let forced = create(&["--force"]);
     assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
-    assert_ne!(std::fs::read(dir.path().join("s.sops.yaml")).unwrap(), before);
+    assert_ne!(
+        std::fs::read(dir.path().join("s.sops.yaml")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -107,7 +157,11 @@ fn create_points_at_registering_this_key_not_at_making_another() {
     // Was: "... or run again with --register", which makes a second key.
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
-    let out = run_in(dir.path(), &["create", "--repo", "acme/dags", "--seal-to", &recipient], b"");
+    let out = run_in(
+        dir.path(),
+        &["create", "--repo", "acme/dags", "--seal-to", &recipient],
+        b"",
+    );
     let err = stderr(&out);
     assert!(err.contains("sealkey register --repo acme/dags"), "{err}");
     assert!(!err.contains("run again with --register"), "{err}");
@@ -118,7 +172,9 @@ fn known_hosts_that_do_not_name_the_repositorys_host_are_refused() {
     // Was: a GHE known_hosts with a github.com repo URL exited 0 and git failed at runtime.
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
-    let key = sealkey::known_hosts::GITHUB_COM_PINNED[0].strip_prefix("github.com ").unwrap();
+    let key = sealkey::known_hosts::GITHUB_COM_PINNED[0]
+        .strip_prefix("github.com ")
+        .unwrap();
     let write = |name: &str, text: String| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -126,7 +182,13 @@ fn known_hosts_that_do_not_name_the_repositorys_host_are_refused() {
     };
     let ghe = write("ghe", format!("ghe.example.com {key}\n"));
     let create = |extra: &[&str]| {
-        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        let mut args = vec![
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            recipient.as_str(),
+        ];
         args.extend_from_slice(extra);
         run_in(dir.path(), &args, b"")
     };
@@ -136,14 +198,33 @@ fn known_hosts_that_do_not_name_the_repositorys_host_are_refused() {
     assert!(err.contains("no entry for github.com"), "{err}");
     assert!(out.stdout.is_empty());
     // The same file with the matching host is fine; a custom port needs `[host]:port`.
-    let ok = create(&["--known-hosts", ghe.to_str().unwrap(), "--git-host", "ghe.example.com"]);
+    let ok = create(&[
+        "--known-hosts",
+        ghe.to_str().unwrap(),
+        "--git-host",
+        "ghe.example.com",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let url = "ssh://git@ghe.example.com:2222/acme/dags.git";
-    let out = create(&["--known-hosts", ghe.to_str().unwrap(), "--git-host", "ghe.example.com", "--repo-url", url]);
+    let out = create(&[
+        "--known-hosts",
+        ghe.to_str().unwrap(),
+        "--git-host",
+        "ghe.example.com",
+        "--repo-url",
+        url,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("[ghe.example.com]:2222"));
     let ported = write("ported", format!("[ghe.example.com]:2222 {key}\n"));
-    let out = create(&["--known-hosts", ported.to_str().unwrap(), "--git-host", "ghe.example.com", "--repo-url", url]);
+    let out = create(&[
+        "--known-hosts",
+        ported.to_str().unwrap(),
+        "--git-host",
+        "ghe.example.com",
+        "--repo-url",
+        url,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Hashed entries as OpenSSH writes them (`ssh-keygen -H`), read by ssh's own rules.
@@ -153,7 +234,12 @@ fn known_hosts_that_do_not_name_the_repositorys_host_are_refused() {
     assert!(text.starts_with("|1|"), "{text}");
     let out = create(&["--known-hosts", hashed.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = create(&["--known-hosts", hashed.to_str().unwrap(), "--git-host", "gitlab.com"]);
+    let out = create(&[
+        "--known-hosts",
+        hashed.to_str().unwrap(),
+        "--git-host",
+        "gitlab.com",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
@@ -181,26 +267,56 @@ fn settings_the_chosen_output_would_ignore_are_refused_naming_who_reads_them() {
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
     let cases: &[(&[&str], &str)] = &[
-        (&["--release-name", "af"], "--emit helmrelease or extra-secrets"),
-        (&["--chart-version", "1.15.0"], "--emit helmrelease or extra-secrets"),
+        (
+            &["--release-name", "af"],
+            "--emit helmrelease or extra-secrets",
+        ),
+        (
+            &["--chart-version", "1.15.0"],
+            "--emit helmrelease or extra-secrets",
+        ),
         (&["--workload", "web"], "--emit mount"),
         (&["--fs-group", "65533"], "--emit mount"),
         (&["--conn-id", "git"], "--for airflow-git-bundle"),
     ];
     for (extra, takes) in cases {
-        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        let mut args = vec![
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            recipient.as_str(),
+        ];
         args.extend_from_slice(extra);
         let out = run_in(dir.path(), &args, b"");
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains("silently ignored") && err.contains(takes), "{extra:?}: {err}");
+        assert!(
+            err.contains("silently ignored") && err.contains(takes),
+            "{extra:?}: {err}"
+        );
     }
     for (extra, why) in [
-        (&["--emit", "helmrelease", "--chart-version", "latest"][..], "semver"),
-        (&["--emit", "helmrelease", "--branch", ""][..], "branch name"),
-        (&["--emit", "helmrelease", "--branch", "a..b"][..], "branch name"),
+        (
+            &["--emit", "helmrelease", "--chart-version", "latest"][..],
+            "semver",
+        ),
+        (
+            &["--emit", "helmrelease", "--branch", ""][..],
+            "branch name",
+        ),
+        (
+            &["--emit", "helmrelease", "--branch", "a..b"][..],
+            "branch name",
+        ),
     ] {
-        let mut args = vec!["create", "--repo", "acme/dags", "--seal-to", recipient.as_str()];
+        let mut args = vec![
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            recipient.as_str(),
+        ];
         args.extend_from_slice(extra);
         let out = run_in(dir.path(), &args, b"");
         let err = stderr(&out);
@@ -215,7 +331,17 @@ fn a_git_sync_mount_patch_works_for_git_syncs_user_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--for", "git-sync", "--emit", "mount", "--seal", "none"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "git-sync",
+            "--emit",
+            "mount",
+            "--seal",
+            "none",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

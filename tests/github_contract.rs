@@ -250,7 +250,11 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
         None,
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("rollback"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("rollback"),
+        "{}",
+        text(&out.stderr)
+    );
     // register an existing public key.
     let key =
         sealkey::keygen::DeployKey::generate(sealkey::keygen::KeyType::Ed25519, "flux").unwrap();

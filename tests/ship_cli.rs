@@ -405,7 +405,9 @@ fn step_progress_shows_on_a_terminal_and_honours_no_progress_and_quiet() {
     // -q keeps only the result: the public key and fingerprint to register.
     let lines: Vec<&str> = tty.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
-        lines.len() == 2 && lines[0].starts_with("public key:") && lines[1].starts_with("fingerprint:"),
+        lines.len() == 2
+            && lines[0].starts_with("public key:")
+            && lines[1].starts_with("fingerprint:"),
         "-q printed: {tty}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN AGE ENCRYPTED FILE"));

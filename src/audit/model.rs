@@ -150,7 +150,7 @@ impl Rule {
             Rule::Sk005 => "mount a known_hosts file (e.g. from `sealkey create`) at /etc/git-secret/known_hosts and keep GITSYNC_SSH_KNOWN_HOSTS=true",
             Rule::Sk006 => "seal it before committing: `sealkey seal`, SOPS, or a Bitnami SealedSecret",
             Rule::Sk007 => "remove the key, rotate it (it is exposed), and commit only a sealed Secret (`sealkey create --seal-to ...`)",
-            Rule::Sk008 => "set dags.gitSync.knownHosts (e.g. `sealkey create --consumer airflow-chart` emits it)",
+            Rule::Sk008 => "set dags.gitSync.knownHosts (e.g. `sealkey create --for airflow-chart --emit helmrelease` emits it)",
             Rule::Sk009 => "mount the whole Secret volume (no subPath) so rotated keys reach the pod without a restart",
         }
     }

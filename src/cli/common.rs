@@ -311,19 +311,29 @@ pub fn stdout_kind() -> StdoutKind {
 
 /// Refuses plaintext secrets on a terminal (unless forced) and in a redirected file.
 pub fn check_plaintext_stdout(what: &str, force_tty: bool) -> Result<()> {
+    // `unseal` output is already what was sealed: advising to seal it again would be circular.
+    let unsealing = what.contains("unsealed plaintext");
     match stdout_kind() {
         StdoutKind::Pipe => Ok(()),
         StdoutKind::Terminal if force_tty => Ok(()),
         StdoutKind::Terminal => Err(Error::PlaintextRefused {
             what: what.into(),
             target: "a terminal".into(),
-            hint: "pipe it (`| kubectl apply -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into(),
+            hint: if unsealing {
+                "pipe it where it is used (`| kubectl apply -f -`, `| kubectl diff -f -`), or pass --force-plaintext-to-tty to read it (it stays in your scrollback)".into()
+            } else {
+                "pipe it (`| kubectl apply -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into()
+            },
         }
         .into()),
         StdoutKind::File => Err(Error::PlaintextRefused {
             what: what.into(),
             target: "a file (stdout is redirected to one)".into(),
-            hint: "plaintext is never written to a file; seal it (--seal-to ...) or pipe it into kubectl".into(),
+            hint: if unsealing {
+                "plaintext is never written to a file: keep the sealed file and pipe `sealkey unseal` where it is used (`| kubectl apply -f -`); `sealkey inspect FILE` shows what it holds without decrypting".into()
+            } else {
+                "plaintext is never written to a file; seal it (--seal-to ...) or pipe it into kubectl".into()
+            },
         }
         .into()),
     }

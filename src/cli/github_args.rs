@@ -42,7 +42,9 @@ pub struct ApiArgs {
 pub struct GithubArgs {
     #[command(flatten)]
     pub api: ApiArgs,
-    /// Read the token from the first line of standard input.
+    /// Read the token from the first line of standard input. Without it the token comes from
+    /// GITHUB_TOKEN or GH_TOKEN in the environment, else a no-echo prompt on a terminal (never
+    /// from an argument). Fine-grained: Administration read/write on the repository.
     #[arg(long)]
     pub token_stdin: bool,
     /// Authenticate as this GitHub App (App ID or client ID); its installation on the

@@ -36,7 +36,9 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> Result<u8> {
     let found = inspect(&bytes, &what)?;
     drop(bytes);
     let leaks = match &found {
-        Inspection::Documents { documents } => documents.iter().any(|d| !d.readable_secret_paths.is_empty()),
+        Inspection::Documents { documents } => documents
+            .iter()
+            .any(|d| !d.readable_secret_paths.is_empty()),
         Inspection::Age { .. } => false,
     };
     let text = match args.format {
@@ -48,7 +50,11 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> Result<u8> {
         InspectFormat::Text => render(&what, &found),
     };
     write_stdout(text.as_bytes())?;
-    Ok(if leaks { crate::error::exit::FINDINGS } else { OK })
+    Ok(if leaks {
+        crate::error::exit::FINDINGS
+    } else {
+        OK
+    })
 }
 
 /// Names from the file are shown escaped: a name holding a terminal escape prints as `\u{1b}`.
@@ -59,9 +65,21 @@ fn safe(s: &str) -> String {
 fn render(what: &str, found: &Inspection) -> String {
     let mut out = String::new();
     match found {
-        Inspection::Age { armored, recipients, payload_bytes } => {
-            let _ = writeln!(out, "{}: age file ({}), {payload_bytes} bytes encrypted", safe(what), if *armored { "armored" } else { "binary" });
-            let list: Vec<String> = recipients.iter().map(|r| format!("{} x {}", r.count, safe(&r.kind))).collect();
+        Inspection::Age {
+            armored,
+            recipients,
+            payload_bytes,
+        } => {
+            let _ = writeln!(
+                out,
+                "{}: age file ({}), {payload_bytes} bytes encrypted",
+                safe(what),
+                if *armored { "armored" } else { "binary" }
+            );
+            let list: Vec<String> = recipients
+                .iter()
+                .map(|r| format!("{} x {}", r.count, safe(&r.kind)))
+                .collect();
             let _ = writeln!(out, "  recipients: {}", list.join(", "));
             let _ = writeln!(out, "  no GitOps controller decrypts an age file; `sealkey unseal` or `age -d` opens it");
         }
@@ -81,25 +99,91 @@ fn document(out: &mut String, i: usize, d: &DocumentInfo) {
         (None, Some(n)) => safe(n),
         _ => "(unnamed)".into(),
     };
-    let _ = writeln!(out, "{}. {} {name} ({}): {}", i + 1, safe(&d.kind), safe(&d.api_version), d.protection);
+    let _ = writeln!(
+        out,
+        "{}. {} {name} ({}): {}",
+        i + 1,
+        safe(&d.kind),
+        safe(&d.api_version),
+        d.protection
+    );
     if let Some(fp) = &d.sealkey_fingerprint {
         let _ = writeln!(out, "   deploy key: {}", safe(fp));
     }
     if let Some(s) = &d.sops {
-        let _ = writeln!(out, "   age recipients: {}", if s.age_recipients.is_empty() { "none".into() } else { s.age_recipients.iter().map(|r| safe(r)).collect::<Vec<_>>().join(", ") });
+        let _ = writeln!(
+            out,
+            "   age recipients: {}",
+            if s.age_recipients.is_empty() {
+                "none".into()
+            } else {
+                s.age_recipients
+                    .iter()
+                    .map(|r| safe(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
         for k in &s.other_key_services {
-            let _ = writeln!(out, "   {}: {} entr{}", safe(&k.kind), k.count, if k.count == 1 { "y" } else { "ies" });
+            let _ = writeln!(
+                out,
+                "   {}: {} entr{}",
+                safe(&k.kind),
+                k.count,
+                if k.count == 1 { "y" } else { "ies" }
+            );
         }
         if let Some(rule) = &s.rule {
             let _ = writeln!(out, "   rule: {}", safe(rule));
         }
-        let _ = writeln!(out, "   encrypted: {}", if s.encrypted_paths.is_empty() { "nothing".into() } else { s.encrypted_paths.iter().map(|p| safe(p)).collect::<Vec<_>>().join(", ") });
-        let _ = writeln!(out, "   MAC: {}; lastmodified {}", if s.mac { "present (checked when opened)" } else { "MISSING" }, s.lastmodified.as_deref().map(safe).unwrap_or_else(|| "-".into()));
+        let _ = writeln!(
+            out,
+            "   encrypted: {}",
+            if s.encrypted_paths.is_empty() {
+                "nothing".into()
+            } else {
+                s.encrypted_paths
+                    .iter()
+                    .map(|p| safe(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "   MAC: {}; lastmodified {}",
+            if s.mac {
+                "present (checked when opened)"
+            } else {
+                "MISSING"
+            },
+            s.lastmodified
+                .as_deref()
+                .map(safe)
+                .unwrap_or_else(|| "-".into())
+        );
     }
     if let Some(ss) = &d.sealed_secret {
-        let _ = writeln!(out, "   scope: {}; keys: {}", ss.scope, ss.keys.iter().map(|k| safe(k)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "   scope: {}; keys: {}",
+            ss.scope,
+            ss.keys
+                .iter()
+                .map(|k| safe(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if !d.readable_secret_paths.is_empty() {
-        let _ = writeln!(out, "   IN CLEAR: {} (a Secret value or key material anyone can read)", d.readable_secret_paths.iter().map(|p| safe(p)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "   IN CLEAR: {} (a Secret value or key material anyone can read)",
+            d.readable_secret_paths
+                .iter()
+                .map(|p| safe(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }

@@ -23,15 +23,32 @@ pub struct KeygenArgs {
     /// Seal the private key to these age recipients (age1..., ssh public keys, or files). Repeatable.
     #[arg(long = "seal-to", value_name = "RECIPIENT|FILE")]
     pub seal_to: Vec<String>,
-    /// `none` prints the plaintext private key, to a pipe only.
+    /// How the private key is output: `age` (the default with --seal-to) or `none` (plaintext,
+    /// to a pipe only). A lone key is no manifest: for SOPS or Sealed Secrets use `sealkey create`.
     #[arg(long, value_enum)]
-    pub seal: Option<SealMethod>,
+    pub seal: Option<KeygenSeal>,
     /// Allow `--seal none` output to a terminal.
     #[arg(long)]
     pub force_plaintext_to_tty: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
+    #[arg(
+        long = "format",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: Format,
+}
+
+/// What keygen can do with the private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeygenSeal {
+    /// An armored age file to the --seal-to recipients.
+    Age,
+    /// Plaintext, to a pipe only.
+    None,
 }
 
 /// keygen's output format.
@@ -49,7 +66,13 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
         (None, Some(r)) => format!("sealkey:{}", RepoRef::parse(r)?.slug()),
         (None, None) => "sealkey".to_string(),
     };
-    let method = match (args.seal, args.seal_to.is_empty()) {
+    let method = match (
+        args.seal.map(|m| match m {
+            KeygenSeal::Age => SealMethod::Age,
+            KeygenSeal::None => SealMethod::None,
+        }),
+        args.seal_to.is_empty(),
+    ) {
         (Some(SealMethod::None), false) => {
             return Err(Error::input(
                 "--seal none --seal-to",

@@ -53,8 +53,15 @@ pub enum OutputFormat {
 struct ListArgs {
     #[command(flatten)]
     repos: RepoSelection,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
+    #[arg(
+        long = "format",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "table"
+    )]
     output: OutputFormat,
     #[command(flatten)]
     github: GithubArgs,
@@ -71,8 +78,15 @@ struct AuditArgs {
     /// 36500d).
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = duration_within(1, 36_500 * DAY))]
     unused_for: Duration,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
+    #[arg(
+        long = "format",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "table"
+    )]
     output: OutputFormat,
     #[command(flatten)]
     github: GithubArgs,

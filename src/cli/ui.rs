@@ -9,6 +9,18 @@ pub struct Ui {
     quiet: bool,
     verbose: bool,
     progress: bool,
+    color: bool,
+}
+
+/// Colour `error:`/`warning:` as clap does: only on a terminal, never with NO_COLOR set
+/// (no-color.org), always with CLICOLOR_FORCE.
+fn stderr_color() -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    if set("NO_COLOR") {
+        return false;
+    }
+    set("CLICOLOR_FORCE")
+        || (std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"))
 }
 
 impl Ui {
@@ -18,6 +30,7 @@ impl Ui {
             quiet: g.quiet,
             verbose: g.verbose,
             progress: !g.quiet && !g.no_progress && std::io::stderr().is_terminal(),
+            color: stderr_color(),
         }
     }
 
@@ -50,18 +63,27 @@ impl Ui {
 
     /// A warning; shown even with `-q`.
     pub fn warn(&self, msg: &str) {
-        let _ = writeln!(std::io::stderr(), "warning: {msg}");
+        let _ = writeln!(std::io::stderr(), "{} {msg}", self.label("warning:", "33"));
+    }
+
+    /// `error:` / `warning:` in bold red / yellow when colour is on.
+    fn label(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[1;{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     /// A problem with one input that did not stop the command (`error: FILE:LINE: ...`).
     pub fn problem(&self, msg: &str) {
-        let _ = writeln!(std::io::stderr(), "error: {msg}");
+        let _ = writeln!(std::io::stderr(), "{} {msg}", self.label("error:", "31"));
     }
 
     /// The final error and its causes.
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "error: {err}");
+        let _ = writeln!(stderr, "{} {err}", self.label("error:", "31"));
         for cause in err.chain().skip(1) {
             let _ = writeln!(stderr, "  caused by: {cause}");
         }

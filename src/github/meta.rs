@@ -29,8 +29,10 @@ impl GithubClient {
     /// known_hosts lines for `host` from `/meta` (validated: every key must parse).
     pub async fn known_hosts(&self, host: &str) -> Result<KnownHosts> {
         let meta = self.meta().await?;
-        let keys = key_fields(&meta.ssh_keys);
-        KnownHosts::from_meta(host, &keys, self.api_url().as_str()).map_err(|e| {
+        // Entries are refused, not trimmed, unless each is exactly `TYPE BASE64`: a line break
+        // or "comment" in one would otherwise become another known_hosts line (for any host) or
+        // terminal text, and a server that sends such an answer is not one to take keys from.
+        KnownHosts::from_meta(host, &meta.ssh_keys, self.api_url().as_str()).map_err(|e| {
             crate::error::Error::remote(
                 super::SERVICE,
                 format!("/meta did not list usable SSH host keys ({e})"),
@@ -40,28 +42,35 @@ impl GithubClient {
     }
 }
 
-/// `TYPE BASE64` of each `/meta` entry and nothing else: a line break or a trailing "comment" in
-/// an entry would otherwise become another known_hosts line (for any host) or terminal text.
-fn key_fields(entries: &[String]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|e| e.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::known_hosts::KnownHosts;
 
     #[test]
     fn meta_entries_cannot_inject_known_hosts_lines_or_controls() {
-        let entries = vec![
-            "ssh-ed25519 AAAAC3Nza\ngithub.evil ssh-ed25519 AAAAother".to_string(),
-            "ssh-rsa AAAAB3 \u{1b}]0;pwned\u{7}".to_string(),
-        ];
-        assert_eq!(
-            key_fields(&entries),
-            vec!["ssh-ed25519 AAAAC3Nza", "ssh-rsa AAAAB3"]
+        let good =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        for bad in [
+            format!("{good}\ngithub.evil {good}"),
+            format!("{good} \u{1b}]0;pwned\u{7}"),
+            format!("{good} c\u{2028}---"),
+        ] {
+            let err = KnownHosts::from_meta(
+                "github.com",
+                &[good.to_string(), bad],
+                "https://api.github.com",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("ssh_keys[1]"), "{err}");
+            assert!(
+                !err.contains('\u{1b}') && !err.contains("github.evil"),
+                "{err}"
+            );
+        }
+        assert!(
+            KnownHosts::from_meta("github.com", &[good.to_string()], "https://api.github.com")
+                .is_ok()
         );
     }
 }

@@ -108,6 +108,22 @@ pub fn parse_recipient(s: &str, what: &str) -> Result<Recipient> {
 }
 
 fn parse_one(s: &str, what: &str) -> Result<Recipient> {
+    // A secret where a public recipient belongs: say so (never echo it), and how to get the
+    // public half.
+    if s.starts_with("AGE-SECRET-KEY-") {
+        return Err(Error::input(
+            what,
+            "this is an age secret identity (AGE-SECRET-KEY-...), not a recipient: keep it private",
+            "pass its public half, which `age-keygen -y IDENTITY_FILE` prints (age1...)",
+        ));
+    }
+    if s.contains("PRIVATE KEY-----") {
+        return Err(Error::input(
+            what,
+            "this is a private key, not a recipient: keep it private",
+            "pass its public half, which `ssh-keygen -y -f KEY_FILE` prints (ssh-ed25519 ...)",
+        ));
+    }
     if s.starts_with("age1") {
         // X25519 first: its bech32 data can start with any letters, "pq" and "se" included.
         if let Ok(r) = s.parse::<::age::x25519::Recipient>() {

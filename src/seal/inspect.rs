@@ -94,11 +94,20 @@ pub fn inspect(bytes: &[u8], what: &str) -> Result<Inspection> {
     if super::age::is_age_file(bytes) {
         return inspect_age(bytes, what);
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::input(what, "neither an age file nor UTF-8 YAML", "pass a file sealkey, sops, age or kubeseal wrote"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::input(
+            what,
+            "neither an age file nor UTF-8 YAML",
+            "pass a file sealkey, sops, age or kubeseal wrote",
+        )
+    })?;
     let docs = crate::yaml::parse_stream(text, what)?;
     if docs.is_empty() {
-        return Err(Error::input(what, "no YAML documents", "pass a sealed file"));
+        return Err(Error::input(
+            what,
+            "no YAML documents",
+            "pass a sealed file",
+        ));
     }
     let guard = super::guard::Guard::for_plaintext(&docs);
     let documents = docs
@@ -122,7 +131,13 @@ fn inspect_age(bytes: &[u8], what: &str) -> Result<Inspection> {
     let mut binary = Vec::new();
     ::age::armor::ArmoredReader::new(bytes.trim_ascii_start())
         .read_to_end(&mut binary)
-        .map_err(|e| Error::input(what, format!("not a readable age file ({e})"), "pass the file as age or sealkey wrote it"))?;
+        .map_err(|e| {
+            Error::input(
+                what,
+                format!("not a readable age file ({e})"),
+                "pass the file as age or sealkey wrote it",
+            )
+        })?;
     let mut recipients: Vec<StanzaCount> = Vec::new();
     let mut payload_bytes = 0;
     let mut at = 0;
@@ -133,7 +148,12 @@ fn inspect_age(bytes: &[u8], what: &str) -> Result<Inspection> {
             .map_or(binary.len(), |p| at + p + 1);
         let line = &binary[at..end];
         if let Some(rest) = line.strip_prefix(b"-> ") {
-            let kind = String::from_utf8_lossy(rest.split(|&b| b == b' ' || b == b'\n').next().unwrap_or_default()).into_owned();
+            let kind = String::from_utf8_lossy(
+                rest.split(|&b| b == b' ' || b == b'\n')
+                    .next()
+                    .unwrap_or_default(),
+            )
+            .into_owned();
             match recipients.iter_mut().find(|s| s.kind == kind) {
                 Some(s) => s.count += 1,
                 None => recipients.push(StanzaCount { kind, count: 1 }),
@@ -184,7 +204,12 @@ fn document(d: &Value) -> DocumentInfo {
             "unencrypted_suffix",
         ]
         .into_iter()
-        .find_map(|k| block.get(k).and_then(Value::as_str).map(|v| format!("{k}: {v}")));
+        .find_map(|k| {
+            block
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|v| format!("{k}: {v}"))
+        });
         info.protection = "sops";
         info.sops = Some(SopsInfo {
             age_recipients: block
@@ -195,7 +220,10 @@ fn document(d: &Value) -> DocumentInfo {
             other_key_services,
             encrypted_paths,
             rule,
-            mac: block.get("mac").and_then(Value::as_str).is_some_and(|m| m.starts_with("ENC[")),
+            mac: block
+                .get("mac")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.starts_with("ENC[")),
             lastmodified: block.get("lastmodified").and_then(|v| s(v)),
         });
         // The fingerprint of a sealed object sits in its clear metadata, or (SealedSecret) in
@@ -292,7 +320,8 @@ mod tests {
 
     #[test]
     fn a_plain_secret_is_reported_with_its_readable_paths_and_no_values() {
-        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: c2VjcmV0LXZhbHVl\n";
+        let text =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: c2VjcmV0LXZhbHVl\n";
         let Inspection::Documents { documents } = inspect(text.as_bytes(), "t").unwrap() else {
             panic!("not documents")
         };
