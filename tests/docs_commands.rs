@@ -38,7 +38,9 @@ fn shell_lines(text: &str) -> Vec<(usize, String)> {
     for (i, line) in text.lines().enumerate() {
         if let Some(lang) = line.trim_start().strip_prefix("```") {
             in_block = !in_block;
-            shell = in_block && matches!(lang.trim(), "" | "sh" | "bash" | "console" | "shell");
+            // `sh offline` blocks (run by tests/quickstart.rs) are shell too.
+            let lang = lang.split_whitespace().next().unwrap_or_default();
+            shell = in_block && matches!(lang, "" | "sh" | "bash" | "console" | "shell");
             continue;
         }
         if !(in_block && shell) {

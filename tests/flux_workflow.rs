@@ -18,27 +18,10 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Opens a SOPS file with the npm decoders (tests/sops-js) the way Flux would: every document
-/// must carry a `sops` block whose MAC checks, with the age identity Flux holds.
+/// Opens a SOPS file as Flux would (support::npm_sops_decode); the test fails if it cannot.
 fn flux_decrypts(file: &Path, identity: &Path) -> Vec<Value> {
-    let id = std::fs::read_to_string(identity).unwrap();
-    let secret = id
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap();
-    let out = Command::new("node")
-        .arg(root().join("tests/sops-js/decode.mjs"))
-        .arg(file)
-        .env("SOPS_AGE_KEY", secret)
-        .env("NODE_NO_WARNINGS", "1")
-        .output()
-        .expect("node (scripts/install-test-deps)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::npm_sops_decode(file, identity)
+        .unwrap_or_else(|e| panic!("Flux could not decrypt: {e}"))
 }
 
 #[test]

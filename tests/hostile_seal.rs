@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{age_keypair, run, run_in, ssh_keypair, tool};
+use support::{age_keypair, run, run_in, ssh_keypair, tool, COMBOS};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,30 +41,8 @@ fn pyyaml(text: &[u8]) -> Vec<Value> {
     serde_json::from_slice(&out).unwrap()
 }
 
-/// Opens a SOPS file with the npm decoders (tests/sops-js), as Flux would: every document must
-/// have a `sops` block whose MAC checks.
 fn npm_decode(file: &Path, identity: &Path) -> Result<Vec<Value>, String> {
-    assert!(
-        root().join("tests/sops-js/node_modules/sops-age").is_dir(),
-        "npm decoders missing: run scripts/install-test-deps"
-    );
-    let id_text = std::fs::read_to_string(identity).unwrap();
-    let secret = id_text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_string();
-    let out = Command::new("node")
-        .arg(root().join("tests/sops-js/decode.mjs"))
-        .arg(file)
-        .env("SOPS_AGE_KEY", secret)
-        .env("NODE_NO_WARNINGS", "1")
-        .output()
-        .expect("node");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).unwrap())
+    support::npm_sops_decode(file, identity)
 }
 
 fn yaml(docs: &[Value]) -> String {
@@ -81,20 +59,6 @@ fn b64(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
-
-const COMBOS: [(&str, &str); 11] = [
-    ("airflow-chart", "secret"),
-    ("airflow-chart", "helmrelease"),
-    ("airflow-chart", "extra-secrets"),
-    ("git-sync", "secret"),
-    ("git-sync", "mount"),
-    ("flux", "secret"),
-    ("argocd", "secret"),
-    ("airflow-git-bundle", "secret"),
-    ("airflow-git-bundle", "mount"),
-    ("generic", "secret"),
-    ("generic", "mount"),
-];
 
 // ---- class 1: no plaintext key in any sealed file ----
 

@@ -10,21 +10,6 @@ use serde_json::Value;
 use std::path::Path;
 use support::*;
 
-/// Every --for/--emit combination sealkey offers.
-const COMBOS: &[(&str, &str)] = &[
-    ("airflow-chart", "secret"),
-    ("airflow-chart", "helmrelease"),
-    ("airflow-chart", "extra-secrets"),
-    ("git-sync", "secret"),
-    ("git-sync", "mount"),
-    ("flux", "secret"),
-    ("argocd", "secret"),
-    ("airflow-git-bundle", "secret"),
-    ("airflow-git-bundle", "mount"),
-    ("generic", "secret"),
-    ("generic", "mount"),
-];
-
 /// Deserializes `doc` into `T` and back, and requires nothing to be lost or changed: unknown
 /// or mistyped fields would not survive the trip.
 fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -> T {

@@ -374,20 +374,6 @@ fn key_via_kubesealpy(controller_key: &Path, sealed: &[u8], dir: &Path) -> Vec<u
     panic!("kubesealpy found no key");
 }
 
-const COMBOS: [(&str, &str); 11] = [
-    ("airflow-chart", "secret"),
-    ("airflow-chart", "helmrelease"),
-    ("airflow-chart", "extra-secrets"),
-    ("git-sync", "secret"),
-    ("git-sync", "mount"),
-    ("flux", "secret"),
-    ("argocd", "secret"),
-    ("airflow-git-bundle", "secret"),
-    ("airflow-git-bundle", "mount"),
-    ("generic", "secret"),
-    ("generic", "mount"),
-];
-
 /// The rows of SECURITY.md's no-leak table that a label belongs to.
 fn assert_table_lists(checked: &BTreeSet<String>) {
     let security =

@@ -12,6 +12,7 @@ const SUBCOMMANDS: &[&str] = &[
     "keygen",
     "seal",
     "unseal",
+    "inspect",
     "register",
     "keys",
     "known-hosts",

@@ -222,3 +222,50 @@ pub fn required_tool(name: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{name} is missing: run scripts/install-test-deps"))
 }
+
+/// Every `--for`/`--emit` pair `create` accepts.
+pub const COMBOS: [(&str, &str); 11] = [
+    ("airflow-chart", "secret"),
+    ("airflow-chart", "helmrelease"),
+    ("airflow-chart", "extra-secrets"),
+    ("git-sync", "secret"),
+    ("git-sync", "mount"),
+    ("flux", "secret"),
+    ("argocd", "secret"),
+    ("airflow-git-bundle", "secret"),
+    ("airflow-git-bundle", "mount"),
+    ("generic", "secret"),
+    ("generic", "mount"),
+];
+
+/// The `AGE-SECRET-KEY-1...` line of an age identity file.
+pub fn age_secret_of(identity: &Path) -> String {
+    std::fs::read_to_string(identity)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .expect("an age identity file")
+        .to_string()
+}
+
+/// Opens a SOPS file the way Flux would, with decoders we did not write (tests/sops-js: npm
+/// `sops-age`, and `sops-decoder` with its MAC check): every document must carry a `sops` block
+/// whose MAC verifies. Returns the decrypted documents, or the decoders' complaint.
+pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::Value>, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/sops-js/node_modules/sops-age").is_dir(),
+        "npm decoders missing: run scripts/install-test-deps"
+    );
+    let out = Command::new("node")
+        .arg(root.join("tests/sops-js/decode.mjs"))
+        .arg(file)
+        .env("SOPS_AGE_KEY", age_secret_of(identity))
+        .env("NODE_NO_WARNINGS", "1")
+        .output()
+        .expect("node (scripts/install-test-deps installs it)");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
