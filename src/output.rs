@@ -16,6 +16,12 @@ pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, 0o644)
 }
 
+/// Like [`write_atomic`] with the given mode: for replacing a user's own file (a HelmRelease
+/// sealkey merged into) with the mode it had. Never for anything holding a secret.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    write_atomic_mode(path, bytes, mode)
+}
+
 fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

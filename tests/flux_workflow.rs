@@ -335,3 +335,218 @@ fn a_git_sync_mount_patch_works_for_git_syncs_user_by_default() {
     let vol = &pod["volumes"][0];
     assert_eq!(vol["secret"]["defaultMode"], 0o440);
 }
+
+/// A HelmRelease as a team would have it: pinned chart, executor, resources, another
+/// extraSecrets entry, comments.
+const USER_HELM_RELEASE: &str = "\
+# Airflow for the data team (owned by #data-platform)
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: airflow
+  namespace: airflow
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: airflow
+      version: \"1.15.0\" # pinned: 1.16 breaks our plugins
+      sourceRef:
+        kind: HelmRepository
+        name: apache-airflow
+        namespace: flux-system
+  values:
+    executor: CeleryExecutor
+    workers:
+      replicas: 3
+      resources:
+        limits: {memory: 4Gi}
+    extraSecrets:
+      airflow-connections:
+        stringData: |
+          AIRFLOW_CONN_WAREHOUSE: 'postgres://warehouse'
+    dags:
+      gitSync:
+        enabled: true
+        repo: git@github.com:acme/dags.git
+        branch: main
+        # 5s keeps DAG edits snappy
+        period: 5s
+";
+
+#[test]
+fn merge_into_changes_only_the_owned_lines_of_the_users_helmrelease() {
+    // Was: `--update hr.yaml --out hr.yaml` replaced the file with sealkey's own HelmRelease,
+    // dropping `executor: CeleryExecutor` and moving the chart from 1.15.0 to 1.18.0.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let hr = dir.path().join("helmrelease.yaml");
+    std::fs::write(&hr, USER_HELM_RELEASE).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--emit",
+            "helmrelease",
+            "--merge-into",
+            "helmrelease.yaml",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "airflow-ssh-secret.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let merged = std::fs::read_to_string(&hr).unwrap();
+    // `diff` (an implementation we did not write) sees only added lines, all of them owned.
+    std::fs::write(dir.path().join("orig.yaml"), USER_HELM_RELEASE).unwrap();
+    let diff = Command::new("diff")
+        .arg(dir.path().join("orig.yaml"))
+        .arg(&hr)
+        .output()
+        .unwrap();
+    let diff = String::from_utf8(diff.stdout).unwrap();
+    let removed: Vec<&str> = diff.lines().filter(|l| l.starts_with("< ")).collect();
+    let added: Vec<&str> = diff.lines().filter(|l| l.starts_with("> ")).collect();
+    assert!(removed.is_empty(), "lines removed:\n{diff}");
+    assert!(
+        added[0].trim_start_matches("> ").trim() == "sshKeySecret: airflow-ssh-secret",
+        "{diff}"
+    );
+    assert!(
+        added[1].trim_start_matches("> ").trim() == "knownHosts: |",
+        "{diff}"
+    );
+    assert!(
+        added[2..]
+            .iter()
+            .all(|l| l.trim_start_matches("> ").trim().starts_with("github.com ")),
+        "{diff}"
+    );
+    // kubectl-style parsers read the user's settings unchanged plus sealkey's two values.
+    let doc = &support::yaml_docs(merged.as_bytes())[0];
+    assert_eq!(doc["spec"]["chart"]["spec"]["version"], "1.15.0");
+    assert_eq!(doc["spec"]["values"]["executor"], "CeleryExecutor");
+    assert_eq!(
+        doc["spec"]["values"]["workers"]["resources"]["limits"]["memory"],
+        "4Gi"
+    );
+    assert!(doc["spec"]["values"]["extraSecrets"]["airflow-connections"].is_object());
+    let gs = &doc["spec"]["values"]["dags"]["gitSync"];
+    assert_eq!(gs["sshKeySecret"], "airflow-ssh-secret");
+    assert_eq!(gs["period"], "5s");
+    assert!(gs["knownHosts"]
+        .as_str()
+        .unwrap()
+        .contains("github.com ssh-ed25519"));
+    // The key is in the sealed Secret only, which Flux decrypts.
+    assert!(!merged.contains("PRIVATE") && !merged.contains("LS0tLS1"));
+    let secret = flux_decrypts(&dir.path().join("airflow-ssh-secret.sops.yaml"), &identity);
+    assert_eq!(secret.len(), 1);
+    assert_eq!(secret[0]["kind"], "Secret");
+    assert_eq!(secret[0]["metadata"]["name"], "airflow-ssh-secret");
+
+    // Running it again changes nothing but what it owns (the same values: no diff at all).
+    let again = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--emit",
+            "helmrelease",
+            "--merge-into",
+            "helmrelease.yaml",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "again.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&hr).unwrap(), merged);
+}
+
+#[test]
+fn a_helmrelease_that_cannot_be_merged_safely_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    for (name, text) in [
+        ("flow", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: a}\nspec:\n  values: {dags: {gitSync: {enabled: true}}}\n"),
+        ("two", "kind: HelmRelease\nmetadata: {name: a}\n---\nkind: HelmRelease\nmetadata: {name: b}\n"),
+        ("none", "kind: ConfigMap\nmetadata: {name: a}\n"),
+    ] {
+        let hr = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&hr, text).unwrap();
+        let out = run_in(
+            dir.path(),
+            &["create", "--repo", "acme/dags", "--emit", "helmrelease", "--merge-into", hr.to_str().unwrap(), "--seal-to", &recipient, "--out", "s.yaml"],
+            b"",
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains("cannot merge"), "{name}: {err}");
+        assert_eq!(std::fs::read_to_string(&hr).unwrap(), text, "{name}: file changed");
+        assert!(!dir.path().join("s.yaml").exists(), "{name}: a key was made and sealed");
+    }
+}
+
+#[test]
+fn emit_values_prints_the_values_fragment_and_seals_the_secret_to_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--emit",
+            "values",
+            "--branch",
+            "prod",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "s.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let values = &support::yaml_docs(&out.stdout)[0];
+    let gs = &values["dags"]["gitSync"];
+    assert_eq!(gs["sshKeySecret"], "airflow-ssh-secret");
+    assert_eq!(gs["branch"], "prod");
+    assert_eq!(gs["repo"], "git@github.com:acme/dags.git");
+    assert!(gs["knownHosts"]
+        .as_str()
+        .unwrap()
+        .contains("github.com ssh-ed25519"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("LS0t"));
+    let secret = flux_decrypts(&dir.path().join("s.sops.yaml"), &identity);
+    assert_eq!(secret[0]["metadata"]["name"], "airflow-ssh-secret");
+    // Without --out there is nowhere for the key: refused before a key exists.
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--emit",
+            "values",
+            "--seal-to",
+            &recipient,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("public key"), "a key was generated");
+}

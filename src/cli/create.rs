@@ -61,6 +61,17 @@ pub struct CreateArgs {
     /// Full clone URL, overriding git@HOST:OWNER/REPO.git (e.g. ssh://git@host:2222/owner/repo.git).
     #[arg(long)]
     pub repo_url: Option<String>,
+    /// Set sealkey's values (`dags.gitSync.sshKeySecret` and `knownHosts`) in this existing,
+    /// plain HelmRelease file, changing no other line (comments, order, chart version, other
+    /// values); the sealed Secret goes to --out or stdout. A file that cannot be merged safely
+    /// is refused and left as it was. With --emit helmrelease.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Airflow chart",
+        conflicts_with = "apply"
+    )]
+    pub merge_into: Option<PathBuf>,
     #[command(flatten)]
     pub chart: ChartArgs,
     #[command(flatten)]
@@ -203,14 +214,16 @@ impl CreateArgs {
         let bundle = self.consumer == Consumer::AirflowGitBundle;
         let mount = self.document == DocumentKind::Mount;
         let git_sync_mount = self.consumer == Consumer::GitSync && mount;
+        let values =
+            self.consumer == Consumer::AirflowChart && self.document == DocumentKind::Values;
         let c = &self.chart;
         let w = &self.workload;
         let checks: [(&str, bool, bool, &str); 10] = [
             ("--release-name", c.release_name.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
             ("--chart-version", c.chart_version.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
             ("--chart-source", c.chart_source.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
-            ("--branch", c.branch.is_some(), helm_release || bundle || git_sync_mount, "--emit helmrelease or extra-secrets, --for airflow-git-bundle, or --for git-sync --emit mount"),
-            ("--sub-path", c.sub_path.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
+            ("--branch", c.branch.is_some(), helm_release || values || bundle || git_sync_mount, "--emit helmrelease, extra-secrets or values, --for airflow-git-bundle, or --for git-sync --emit mount"),
+            ("--sub-path", c.sub_path.is_some(), helm_release || values || bundle, "--emit helmrelease, extra-secrets or values, or --for airflow-git-bundle"),
             ("--conn-id", c.conn_id.is_some(), bundle, "--for airflow-git-bundle"),
             ("--workload", w.workload.is_some(), mount, "--emit mount"),
             ("--workload-kind", w.workload_kind.is_some(), mount, "--emit mount"),
@@ -324,6 +337,26 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         (None, None) => KnownHosts::github_pinned(),
     };
     check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
+    // --merge-into and --emit values: planned (and refused) before a key exists; the sealed
+    // stream then holds only the Secret.
+    let merged_hr = match &args.merge_into {
+        Some(path) => Some(plan_merge(path, &args, &emit, &known_hosts)?),
+        None => None,
+    };
+    if args.document == DocumentKind::Values && args.seal.out.is_none() {
+        return Err(Error::input(
+            "--emit values",
+            "the values fragment goes to stdout, so the sealed Secret needs a file",
+            "add --out FILE for the Secret (`sealkey create ... --emit values --out secret.sops.yaml > values.yaml`)",
+        )
+        .into());
+    }
+    let mut emit = emit;
+    let values_fragment = (args.document == DocumentKind::Values)
+        .then(|| crate::yaml::to_yaml(&crate::emit::chart_values(&emit, &known_hosts)));
+    if merged_hr.is_some() || args.document == DocumentKind::Values {
+        emit.document = DocumentKind::Secret;
+    }
     let settings = CreateSettings {
         key_type: args.key.key_type,
         comment: args
@@ -382,6 +415,17 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     }
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
+    }
+    if let Some(merge) = &merged_hr {
+        crate::output::write_atomic_with_mode(&merge.path, merge.text.as_bytes(), merge.mode)?;
+        ui.info(&format!(
+            "set dags.gitSync.sshKeySecret and knownHosts in {} ({} line(s) changed, nothing else)",
+            merge.path.display(),
+            merge.changed_lines
+        ));
+    }
+    if let Some(values) = &values_fragment {
+        super::common::write_stdout(values.as_bytes())?;
     }
     ui.result(&format!("public key:  {}", key.public_openssh()));
     ui.result(&format!("fingerprint: {}", key.fingerprint()));
@@ -570,6 +614,49 @@ fn rollback(
 }
 
 /// `--out`'s directory must exist before a key is made (and registered).
+/// A HelmRelease file with sealkey's values set, ready to be written over the original.
+struct MergedHelmRelease {
+    path: PathBuf,
+    text: String,
+    mode: u32,
+    changed_lines: usize,
+}
+
+fn plan_merge(
+    path: &std::path::Path,
+    args: &CreateArgs,
+    emit: &EmitSettings,
+    known_hosts: &KnownHosts,
+) -> Result<MergedHelmRelease> {
+    let what = format!("--merge-into {}", path.display());
+    if args.consumer != Consumer::AirflowChart || args.document != DocumentKind::HelmRelease {
+        return Err(Error::input(
+            &what,
+            format!("it merges the Airflow chart's dags.gitSync values, not --for {} --emit {}", args.consumer.as_str(), args.document.as_str()),
+            "use it with --for airflow-chart --emit helmrelease (the key stays in its own sealed Secret)",
+        )
+        .into());
+    }
+    crate::output::check_target(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(&what, "not UTF-8 text", "pass the HelmRelease YAML file"))?;
+    let owned = crate::emit::merge::git_sync_owned(&emit.secret_name(), &known_hosts.to_text());
+    let merged = crate::emit::merge::merge_into_helm_release(&text, &what, &owned)?;
+    let old: std::collections::HashSet<&str> = text.lines().collect();
+    let changed_lines = merged.lines().filter(|l| !old.contains(l)).count();
+    Ok(MergedHelmRelease {
+        path: path.to_path_buf(),
+        text: merged,
+        mode,
+        changed_lines,
+    })
+}
+
 /// With host-key checking on, git refuses a host no known_hosts line names: refuse now (exit 2)
 /// rather than emit a configuration that fails at runtime.
 fn check_known_hosts_cover(

@@ -20,7 +20,7 @@ pub(crate) fn chart_secret(
 
 /// `dags.gitSync` values: SSH repo URL, the key Secret and, always, `knownHosts` (without it the
 /// chart sets GITSYNC_SSH_KNOWN_HOSTS=false and git-sync accepts any host key).
-fn git_sync_values(settings: &EmitSettings, kh: &KnownHosts) -> Value {
+pub(crate) fn git_sync_values(settings: &EmitSettings, kh: &KnownHosts) -> Value {
     json!({
         "enabled": true,
         "repo": settings.repo_url(),

@@ -8,6 +8,7 @@ mod airflow;
 mod argocd;
 mod flux;
 mod git_sync;
+pub mod merge;
 mod mount;
 
 use crate::error::{Error, Result};
@@ -96,6 +97,7 @@ impl Consumer {
                 DocumentKind::Secret,
                 DocumentKind::HelmRelease,
                 DocumentKind::ExtraSecrets,
+                DocumentKind::Values,
             ],
             Consumer::GitSync | Consumer::AirflowGitBundle | Consumer::Generic => {
                 &[DocumentKind::Secret, DocumentKind::Mount]
@@ -129,6 +131,9 @@ pub enum DocumentKind {
     ExtraSecrets,
     /// The Secret plus a strategic-merge patch that mounts it into a workload.
     Mount,
+    /// The sealed Secret to --out, and on stdout just the chart's `dags.gitSync` values
+    /// fragment (no secret in it) for people who template their own HelmRelease.
+    Values,
 }
 
 impl DocumentKind {
@@ -139,6 +144,7 @@ impl DocumentKind {
             DocumentKind::HelmRelease => "helmrelease",
             DocumentKind::ExtraSecrets => "extra-secrets",
             DocumentKind::Mount => "mount",
+            DocumentKind::Values => "values",
         }
     }
 }
@@ -521,6 +527,11 @@ pub fn emit(
         docs,
         key_inline_in_values: inline,
     })
+}
+
+/// The chart values sealkey sets (`dags.gitSync`), as a values fragment: no secret in it.
+pub fn chart_values(settings: &EmitSettings, known_hosts: &KnownHosts) -> Value {
+    json!({ "dags": { "gitSync": airflow::git_sync_values(settings, known_hosts) } })
 }
 
 /// Base64 of `bytes` in a buffer that is wiped on drop.
