@@ -550,3 +550,58 @@ fn emit_values_prints_the_values_fragment_and_seals_the_secret_to_out() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!stderr(&out).contains("public key"), "a key was generated");
 }
+
+#[test]
+fn update_over_a_helmrelease_sealkey_did_not_write_is_refused_not_replaced() {
+    // The reproduction with a SOPS HelmRelease the team sealed themselves: re-sealing
+    // over it would have replaced their HelmRelease with sealkey's.
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let theirs = run_in(
+        dir.path(),
+        &[
+            "seal",
+            "--seal-to",
+            &recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "--out",
+            "hr.sops.yaml",
+        ],
+        USER_HELM_RELEASE.as_bytes(),
+    );
+    assert_eq!(theirs.status.code(), Some(0), "{}", stderr(&theirs));
+    let before = std::fs::read(dir.path().join("hr.sops.yaml")).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--emit",
+            "extra-secrets",
+            "--seal-to",
+            &recipient,
+            "--update",
+            "hr.sops.yaml",
+            "--identity",
+            identity.to_str().unwrap(),
+            "--out",
+            "hr.sops.yaml",
+        ],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("sealkey did not write it") && err.contains("--merge-into"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("hr.sops.yaml")).unwrap(),
+        before,
+        "file changed"
+    );
+}

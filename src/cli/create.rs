@@ -290,7 +290,13 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         "the unsealed private key"
     };
     args.seal.check_destination(method, what)?;
-    let seal = args.seal.settings(method, ui)?;
+    let seal = match args.seal.settings(method, ui)? {
+        // create writes whole objects: over a user's own object it would replace it.
+        crate::seal::SealSettings::Sops(s) => {
+            crate::seal::SealSettings::Sops(s.keeping_foreign_objects())
+        }
+        other => other,
+    };
     if let Some(out) = &args.seal.out {
         check_out_directory(out)?;
     }

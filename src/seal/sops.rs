@@ -51,6 +51,7 @@ pub struct SopsSettings {
     rule: Rule,
     previous: Vec<Previous>,
     lastmodified: Option<String>,
+    keep_foreign: bool,
 }
 
 impl std::fmt::Debug for SopsSettings {
@@ -95,6 +96,7 @@ impl SopsSettings {
             rule,
             previous: Vec::new(),
             lastmodified: None,
+            keep_foreign: false,
         })
     }
 
@@ -129,8 +131,11 @@ impl SopsSettings {
             .zip(sealed)
             .filter_map(|(mut o, sealed)| {
                 let id = object_id(&o.plain);
+                let ours =
+                    o.plain["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "sealkey";
                 Some(Previous {
                     id: id?,
+                    ours,
                     sealed,
                     data_key: o.sops.data_key.clone(),
                     block: std::mem::take(&mut o.sops.block),
@@ -140,6 +145,14 @@ impl SopsSettings {
             })
             .collect();
         Ok(self)
+    }
+
+    /// Refuse to re-seal over an object of the previous file that sealkey did not write (no
+    /// `app.kubernetes.io/managed-by: sealkey` label): `create` would replace the user's object
+    /// (their HelmRelease's chart version and values) with its own.
+    pub fn keeping_foreign_objects(mut self) -> Self {
+        self.keep_foreign = true;
+        self
     }
 
     /// Fixes `lastmodified` (tests and reproducible output); by default it is the current time.
@@ -243,6 +256,8 @@ impl Rule {
 /// A previously sealed object, opened for `--update`.
 struct Previous {
     id: ObjectId,
+    /// Written by sealkey (`app.kubernetes.io/managed-by: sealkey`).
+    ours: bool,
     /// The object exactly as it was sealed in the previous file.
     sealed: Value,
     data_key: Zeroizing<[u8; 32]>,
@@ -417,6 +432,19 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                         == Some(settings.encrypted_regex.as_str())
             })
         });
+        if settings.keep_foreign {
+            if let Some(p) =
+                object_id(doc).and_then(|id| settings.previous.iter().find(|p| p.id == id))
+            {
+                if !p.ours {
+                    return Err(Error::input(
+                        &label,
+                        "the --update file holds this object, and sealkey did not write it: re-sealing would replace it with sealkey's (its other settings, values and comments lost)",
+                        "keep your object and let sealkey own only its values: --emit helmrelease --merge-into FILE for a plain HelmRelease, or write sealkey's output to its own file",
+                    ));
+                }
+            }
+        }
         if let Some(p) = previous {
             let again = seal_one(doc, settings, Some(p), &lastmodified)?;
             if again == p.sealed {
