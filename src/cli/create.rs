@@ -435,6 +435,9 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     }
     ui.result(&format!("public key:  {}", key.public_openssh()));
     ui.result(&format!("fingerprint: {}", key.fingerprint()));
+    if args.consumer == Consumer::AirflowChart && args.document == DocumentKind::Secret {
+        ui.info("known hosts: the chart reads them from the HelmRelease, not this Secret: set dags.gitSync.knownHosts (`--emit values` prints it), or the chart turns host-key checking off");
+    }
     if settings.emit.consumer == Consumer::Argocd && settings.known_hosts.equals_pinned_github() {
         ui.info("known hosts: Argo CD's default argocd-ssh-known-hosts-cm already trusts github.com's keys, so no ConfigMap was emitted (one would replace Argo CD's whole list)");
     }

@@ -735,6 +735,11 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
             format!("{what}: GitHub answered 403 Forbidden{on}{said}: the token lacks admin rights on the repository"),
             "deploy keys need the fine-grained permission \"Administration: read and write\" on the repository (classic tokens: the repo scope and admin role; GitHub Apps: Administration write)".to_string(),
         ),
+        // A 404 with no repository involved (`/meta`) is a wrong API URL, not a repository.
+        404 if repo.is_none() => (
+            format!("{what}: GitHub answered 404 Not Found{said}: this API URL serves no such endpoint"),
+            "check --api-url: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server".to_string(),
+        ),
         404 => (
             format!("{what}: GitHub answered 404 Not Found{on}{said}: no such repository, or the token cannot see it"),
             "check OWNER/REPO; a fine-grained token must list the repository under \"Repository access\" with Administration: read and write".to_string(),
@@ -821,6 +826,9 @@ mod tests {
         );
         let e = status_error(&answer(404), "listing deploy keys", Some(&repo));
         assert!(e.to_string().contains("no such repository"), "{e}");
+        // /meta involves no repository: a 404 there is the API URL.
+        let e = status_error(&answer(404), "reading host keys from /meta", None);
+        assert!(!e.to_string().contains("repository") && e.to_string().contains("--api-url"), "{e}");
         assert_eq!(e.exit_code(), 3);
     }
 
