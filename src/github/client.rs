@@ -828,7 +828,10 @@ mod tests {
         assert!(e.to_string().contains("no such repository"), "{e}");
         // /meta involves no repository: a 404 there is the API URL.
         let e = status_error(&answer(404), "reading host keys from /meta", None);
-        assert!(!e.to_string().contains("repository") && e.to_string().contains("--api-url"), "{e}");
+        assert!(
+            !e.to_string().contains("repository") && e.to_string().contains("--api-url"),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), 3);
     }
 

@@ -18,6 +18,18 @@ pub struct GitServer {
 
 impl GitServer {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// An sshd whose `AuthorizedKeysCommand` is `command` (an absolute path to an executable that
+    /// prints the accepted public keys, one per line, asked afresh for every connection), instead
+    /// of a fixed authorized_keys file. sshd wants the command and every directory above it owned
+    /// by root and writable by nobody else.
+    pub fn start_with_keys_command(dir: &Path, command: &Path) -> Self {
+        Self::start_with(dir, Some(command))
+    }
+
+    fn start_with(dir: &Path, keys_command: Option<&Path>) -> Self {
         let (host_key, host_public) = ssh_keypair(dir, "ed25519", "host-key.TEST-ONLY");
         // A repository with one commit, served bare.
         let src = dir.join("src");
@@ -71,10 +83,13 @@ impl GitServer {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\n\
                  PidFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                 LogLevel ERROR\n",
+                 LogLevel ERROR\nMaxStartups 100\n{}",
                 host_key.display(),
-                authorized.display(),
-                dir.join("sshd.pid").display()
+                if keys_command.is_some() { "none".to_string() } else { authorized.display().to_string() },
+                dir.join("sshd.pid").display(),
+                keys_command
+                    .map(|c| format!("AuthorizedKeysCommand {}\nAuthorizedKeysCommandUser root\n", c.display()))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
@@ -123,6 +138,28 @@ impl GitServer {
     /// known_hosts for this server, as a user would get it from `ssh-keyscan -p PORT 127.0.0.1`.
     pub fn known_hosts(&self) -> String {
         format!("[127.0.0.1]:{} {}\n", self.port, bare(&self.host_public))
+    }
+
+    /// `git ls-remote` with exactly this key and known_hosts, host-key checking on: what a
+    /// git-sync poll does. Returns (ok, stderr).
+    pub fn ls_remote_with(&self, key: &[u8], known_hosts: &[u8], name: &str) -> (bool, String) {
+        let key_file = self.dir.join(format!("{name}.key.TEST-ONLY"));
+        write_private(&key_file, key);
+        let kh = self.dir.join(format!("{name}.known_hosts"));
+        std::fs::write(&kh, known_hosts).unwrap();
+        let ssh = format!(
+            "ssh -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5",
+            key_file.display(),
+            kh.display()
+        );
+        let out = Command::new("git")
+            .args(["ls-remote", &self.url(), "HEAD"])
+            .env("GIT_SSH_COMMAND", ssh)
+            .env("HOME", &self.dir)
+            .output()
+            .unwrap();
+        let ok = out.status.success() && !out.stdout.is_empty();
+        (ok, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     /// Clones with exactly this key and known_hosts, host-key checking on. Returns (ok, stderr).

@@ -1,0 +1,334 @@
+//! Zero downtime, measured (issue 12, D). A real sshd on 127.0.0.1 accepts exactly the deploy
+//! keys registered *right now* on the stateful GitHub stand-in (its `AuthorizedKeysCommand` asks
+//! the stand-in on every connection). A reader, like git-sync polling, reads the key and
+//! known_hosts from the live Secret in the Kubernetes stand-in (kmock) every 100 ms and runs
+//! `git ls-remote` through that sshd with `StrictHostKeyChecking=yes`. Through `rotate --apply`
+//! and through `rotate --gitops` -> the controller stand-in applies the file -> `--finish`, no
+//! pull may fail; and the rig must catch an outage when the old key is deleted before the swap.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "support/git_server.rs"]
+mod git_server;
+#[path = "support/kmock.rs"]
+mod kmock;
+mod support;
+
+use base64::Engine as _;
+use common::{FakeGithub, TOKEN};
+use git_server::GitServer;
+use kmock::Kmock;
+use serde_json::{json, Value};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// One poll of the reader.
+#[derive(Debug, Clone)]
+struct Pull {
+    at: Duration,
+    ok: bool,
+    registered: usize,
+    why: String,
+}
+
+struct Rig {
+    kmock: Kmock,
+    github: FakeGithub,
+    server: GitServer,
+    dir: tempfile::TempDir,
+    _cmd_dir: tempfile::TempDir,
+}
+
+fn subpath_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "dags-sync", "namespace": "dev"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
+            "template": {"metadata": {"labels": {"app": "s"}}, "spec": {
+                // A plain volume mount: the kubelet updates the files in place, which is what the
+                // reader models by reading the live Secret at every poll. rotate waits
+                // --sync-wait for such readers before it deletes the old key.
+                "containers": [{"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0",
+                    "volumeMounts": [{"name": "key", "mountPath": "/etc/git-secret", "readOnly": true}]}],
+                "volumes": [{"name": "key", "secret": {"secretName": "git-creds", "defaultMode": 288}}]}}},
+        "status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1},
+    })
+}
+
+/// One rig at a time: each runs an sshd and polls it, and timings are what is measured.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let github = FakeGithub::start();
+    // The keys command: root-owned, in a directory only root can write (sshd checks the path).
+    let cmd_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let cmd = cmd_dir.path().join("github-keys");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(
+            &cmd,
+            format!(
+                "#!/bin/sh\n# The deploy keys GitHub accepts right now, asked on every connection.\n\
+                 curl -sf --max-time 5 -H 'Authorization: Bearer {TOKEN}' '{}/repos/acme/dags/keys?per_page=100' \\\n\
+                 | python3 -c 'import json,sys; [print(k[\"key\"]) for k in json.load(sys.stdin)]'\n",
+                github.url()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let server = GitServer::start_with_keys_command(dir.path(), &cmd);
+    let (key_path, old_public) = support::ssh_keypair(dir.path(), "ed25519", "old.TEST-ONLY");
+    let pem = std::fs::read(&key_path).unwrap();
+    github.add_key(
+        "acme/dags",
+        &support::bare(&old_public),
+        "sealkey kmock/dev/git-creds 2026-01-01",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "git-creds", "namespace": "dev",
+            "labels": {"app.kubernetes.io/managed-by": "sealkey"},
+            "annotations": {"sealkey.io/for": "git-sync"}},
+        "type": "Opaque",
+        "data": {"ssh": b64(&pem), "known_hosts": b64(server.known_hosts().as_bytes())},
+    });
+    let kmock = Kmock::start(&[secret, subpath_deployment()]);
+    Rig {
+        kmock,
+        github,
+        server,
+        dir,
+        _cmd_dir: cmd_dir,
+    }
+}
+
+impl Rig {
+    fn sealkey(&self, args: &[&str]) -> Output {
+        let kc = self.kmock.kubeconfig("dev");
+        Command::new(env!("CARGO_BIN_EXE_sealkey"))
+            .args(args)
+            .args([
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "--api-url",
+                &self.github.url(),
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .env_remove("GH_TOKEN")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn rotate(&self, extra: &[&str]) -> Output {
+        // --sync-wait 3s: longer than a pull takes here, as the kubelet's default sync period is
+        // for the real thing (rotate's default wait, 90 s, covers that).
+        let mut args = vec![
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "git-creds",
+            "--for",
+            "git-sync",
+            "--timeout",
+            "30s",
+            "--sync-wait",
+            "3s",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.sealkey(&args);
+        assert!(
+            out.status.success(),
+            "rotate {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Polls every 100 ms while `during` runs, plus `settle` before and after.
+    fn pulls_while(&self, settle: Duration, during: impl FnOnce()) -> Vec<Pull> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pulls = Arc::new(Mutex::new(Vec::new()));
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            let reader = {
+                let (stop, pulls) = (stop.clone(), pulls.clone());
+                scope.spawn(move || {
+                    let mut n = 0u32;
+                    // Bounded: at most 10 minutes of polls, whatever happens.
+                    while !stop.load(Ordering::Relaxed) && n < 6000 {
+                        let tick = Instant::now();
+                        let secret = self.kmock.secret("dev", "git-creds").expect("the Secret");
+                        let key = support::b64d(&secret["data"]["ssh"]);
+                        let kh = support::b64d(&secret["data"]["known_hosts"]);
+                        let (ok, why) = self.server.ls_remote_with(&key, &kh, "reader");
+                        let registered = self.github.keys("acme/dags").len();
+                        pulls.lock().unwrap().push(Pull {
+                            at: start.elapsed(),
+                            ok,
+                            registered,
+                            why,
+                        });
+                        n += 1;
+                        if let Some(rest) = Duration::from_millis(100).checked_sub(tick.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                })
+            };
+            std::thread::sleep(settle);
+            during();
+            std::thread::sleep(settle);
+            stop.store(true, Ordering::Relaxed);
+            reader.join().unwrap();
+        });
+        Arc::try_unwrap(pulls).unwrap().into_inner().unwrap()
+    }
+}
+
+/// (pulls, failed, longest stretch with two keys registered)
+fn summary(pulls: &[Pull]) -> (usize, usize, Duration) {
+    let failed = pulls.iter().filter(|p| !p.ok).count();
+    let mut overlap = Duration::ZERO;
+    let mut since: Option<Duration> = None;
+    for p in pulls {
+        match (p.registered >= 2, since) {
+            (true, None) => since = Some(p.at),
+            (false, Some(s)) => {
+                overlap = overlap.max(p.at - s);
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    (pulls.len(), failed, overlap)
+}
+
+fn report(what: &str, pulls: &[Pull]) {
+    let (n, failed, overlap) = summary(pulls);
+    eprintln!("{what}: {n} pulls, {failed} failed, both keys registered for {overlap:?}");
+    if let Some(p) = pulls.iter().find(|p| !p.ok) {
+        eprintln!(
+            "  first failure at {:?}: {}",
+            p.at,
+            p.why.lines().last().unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn rotate_apply_keeps_every_pull_working() {
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let r = rig();
+    let before = r.github.keys("acme/dags")[0]["key"].clone();
+    let pulls = r.pulls_while(Duration::from_millis(1500), || {
+        r.rotate(&["--apply"]);
+    });
+    report("rotate --apply", &pulls);
+    let (n, failed, overlap) = summary(&pulls);
+    assert!(n >= 8, "too few pulls to show anything: {n}");
+    assert_eq!(
+        failed,
+        0,
+        "{:#?}",
+        pulls.iter().filter(|p| !p.ok).collect::<Vec<_>>()
+    );
+    assert!(
+        overlap > Duration::ZERO,
+        "the new key was never registered beside the old one"
+    );
+    let keys = r.github.keys("acme/dags");
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0]["key"], before, "the key did not change");
+    // The last pulls used the new key.
+    assert!(pulls.last().unwrap().ok);
+}
+
+#[test]
+fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let r = rig();
+    let (identity, recipient) = support::age_keypair(r.dir.path());
+    let file = r.dir.path().join("git-creds.sops.yaml");
+    let pulls = r.pulls_while(Duration::from_millis(1500), || {
+        r.rotate(&["--gitops", file.to_str().unwrap(), "--seal-to", &recipient]);
+        std::thread::sleep(Duration::from_millis(500));
+        // The controller stand-in: decrypt as Flux would (npm decoders) and apply (curl).
+        let docs = support::npm_sops_decode(&file, &identity).unwrap();
+        let patch = r.dir.path().join("apply.json");
+        std::fs::write(&patch, serde_json::to_vec(&docs[0]).unwrap()).unwrap();
+        let st = Command::new("curl")
+            .args([
+                "-sSf",
+                "-o",
+                "/dev/null",
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/merge-patch+json",
+                "--data-binary",
+            ])
+            .arg(format!("@{}", patch.display()))
+            .arg(format!(
+                "{}/api/v1/namespaces/dev/secrets/git-creds",
+                r.kmock.url()
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Flux applied; consumers pick it up (the kubelet's sync), then the operator finishes.
+        std::thread::sleep(Duration::from_millis(2000));
+        r.rotate(&["--finish"]);
+    });
+    report("rotate --gitops, apply, --finish", &pulls);
+    let (n, failed, overlap) = summary(&pulls);
+    assert!(n >= 8, "too few pulls: {n}");
+    assert_eq!(
+        failed,
+        0,
+        "{:#?}",
+        pulls.iter().filter(|p| !p.ok).collect::<Vec<_>>()
+    );
+    assert!(overlap >= Duration::from_millis(900), "overlap {overlap:?}");
+    assert_eq!(r.github.keys("acme/dags").len(), 1);
+}
+
+#[test]
+fn the_rig_catches_an_outage_when_the_old_key_goes_before_the_swap() {
+    // The wrong order: the old deploy key is deleted while the Secret still holds it.
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let r = rig();
+    let id = r.github.keys("acme/dags")[0]["id"].as_u64().unwrap();
+    let pulls = r.pulls_while(Duration::from_millis(1500), || {
+        let st = Command::new("curl")
+            .args(["-sSf", "-o", "/dev/null", "-X", "DELETE", "-H"])
+            .arg(format!("Authorization: Bearer {TOKEN}"))
+            .arg(format!("{}/repos/acme/dags/keys/{id}", r.github.url()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+    report("old key deleted first", &pulls);
+    let (_, failed, _) = summary(&pulls);
+    assert!(failed >= 2, "the rig saw no outage: {pulls:#?}");
+    assert!(!pulls.last().unwrap().ok, "pulls came back without a key");
+    assert!(pulls[0].ok, "pulls worked before the deletion");
+}
