@@ -56,11 +56,15 @@ fn looks_like_recipient(s: &str) -> bool {
         || s.starts_with("sk-")
 }
 
-fn shorten(s: &str) -> String {
+/// A recipient (or other input text) for a message: controls escaped, at most 40 characters,
+/// cut on a character boundary (a byte cut panicked on a multibyte character: found by the
+/// `sops_reader` fuzz target).
+pub(crate) fn shorten(s: &str) -> String {
+    let s = crate::audit::report::text::printable(s);
     if s.chars().count() > 40 {
         format!("{}...", s.chars().take(37).collect::<String>())
     } else {
-        s.to_string()
+        s.into_owned()
     }
 }
 

@@ -167,13 +167,7 @@ impl SopsSettings {
     }
 }
 
-fn short(s: &str) -> String {
-    if s.len() > 40 {
-        format!("{}...", &s[..37])
-    } else {
-        s.to_string()
-    }
-}
+use super::age::shorten as short;
 
 fn compile(re: &str, what: &str) -> Result<regex::Regex> {
     regex::Regex::new(re).map_err(|e| {
@@ -1156,5 +1150,15 @@ mod tests {
             !dbg.contains("c2VjcmV0") && !dbg.contains("data_key"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn a_recipient_with_a_multibyte_character_at_the_cut_is_named_without_panicking() {
+        // Found by the sops_reader fuzz target: `&s[..37]` cut inside 'Η' and panicked.
+        let (_, ids) = identity();
+        let text = "kind: Secret\nmetadata: {name: s}\ndata: {k: \"ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\"}\nsops:\n  age:\n    - recipient: \"age1henwn645drkd3fa34t27t2w2x0nsgw3w\\u0397\\u001b]0;x62gmg5x5xflyjpy38s5cncph\"\n      enc: x\n  mac: x\n  encrypted_regex: ^data$\n";
+        let err = unseal(text, "t", &ids).unwrap_err().to_string();
+        assert!(err.contains("none of the identities opens"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
     }
 }
