@@ -1088,3 +1088,38 @@ fn closed_stdout_after_registering_rolls_back_and_does_not_exit_0() {
     );
     assert!(fake.keys("acme/dags").is_empty());
 }
+
+// Regression: key titles (anyone with admin on a repository sets them) reached the terminal raw
+// in `keys list`/`keys audit` tables: an OSC sequence could retitle the terminal or hide rows.
+#[test]
+fn deploy_key_titles_with_terminal_escapes_are_shown_escaped_in_tables() {
+    let fake = FakeGithub::start();
+    let key = sealkey::keygen::DeployKey::generate(sealkey::keygen::KeyType::Ed25519, "t").unwrap();
+    fake.add_key(
+        "acme/dags",
+        &key.public_openssh().to_string(),
+        "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}title",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    for sub in ["list", "audit"] {
+        let mut c = sealkey();
+        c.env("GITHUB_TOKEN", TOKEN).args([
+            "keys",
+            sub,
+            "--repo",
+            "acme/dags",
+            "--api-url",
+            &fake.url(),
+        ]);
+        let out = run(c, None);
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        let all = String::from_utf8_lossy(&all);
+        assert!(all.contains("evil"), "{sub}: {all}");
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\u{202e}'),
+            "{sub}: {all:?}"
+        );
+    }
+}

@@ -428,8 +428,19 @@ fn date_of(ts: &str) -> String {
     ts.get(..10).unwrap_or(ts).to_string()
 }
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
+/// Left-aligned columns separated by two spaces; the last column is not padded. Cells come from
+/// GitHub (key titles, who added a key): controls, line breaks and bidi characters in them are
+/// shown escaped, never sent to the terminal.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::audit::report::text::printable(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
