@@ -65,8 +65,12 @@ fn malformed_file_exits_2_naming_file_and_line_and_the_others_are_still_audited(
     assert!(stderr.contains("./b.yaml:2:"), "{stderr}");
     assert!(stderr.contains("./c.json:1"), "{stderr}");
     assert!(
-        !stderr.contains("notes.txt"),
+        !stderr.contains("notes.txt:"),
         "only .yaml/.yml/.json are read from directories"
+    );
+    assert!(
+        stderr.contains("skipped 1 file(s)") && stderr.contains("notes.txt"),
+        "what was skipped is said: {stderr}"
     );
     let report = json(&out);
     let rules: Vec<&str> = report["findings"]

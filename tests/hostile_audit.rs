@@ -3,6 +3,8 @@
 //! `--staged`, terminal escapes in names, and absurd numeric flags. Every case runs the real
 //! binary under a watchdog (time and peak RSS), so a regression fails instead of hanging CI.
 
+mod support;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -605,4 +607,34 @@ fn every_numeric_flag_refuses_absurd_values_with_exit_2_and_no_panic() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+// Regression: `audit DIR` holding only sealed files said "0 inputs" and exited 0, as if clean.
+#[test]
+fn a_directory_with_nothing_to_audit_says_what_it_skipped_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("secret.yaml.age"),
+        "-----BEGIN AGE ENCRYPTED FILE-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello\n").unwrap();
+    let out = support::run_in(dir.path(), &["audit", "."], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("skipped 2 file(s)") && err.contains("secret.yaml.age"),
+        "{err}"
+    );
+    assert!(err.contains("no input was audited"), "{err}");
+    // With a manifest beside them: audited, the skipped ones still named, exit 0.
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    )
+    .unwrap();
+    let out = support::run_in(dir.path(), &["audit", "."], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped 2 file(s)"), "{err}");
 }

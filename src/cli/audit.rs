@@ -175,6 +175,7 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
         ui,
     };
 
+    let skipped = std::sync::Arc::new(files::Skipped::default());
     let stats = if args.cluster {
         let settings = cluster::ClusterSettings {
             namespace: args.namespace.clone(),
@@ -232,15 +233,42 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
                 }
             });
         }
+        let noted = skipped.clone();
         let inputs = paths.into_iter().flat_map(move |p| {
             if p.as_os_str() == "-" {
                 Box::new(stdin_input.take().into_iter()) as Box<dyn Iterator<Item = Input> + Send>
             } else {
-                Box::new(files::walk(vec![p]))
+                Box::new(files::walk_noting_skipped(vec![p], noted.clone()))
             }
         });
         audit::audit_inputs(inputs, filter, threads, &limits, &mut report)?
     };
+
+    if skipped.count() > 0 {
+        let examples: Vec<String> = skipped
+            .examples()
+            .iter()
+            .map(|e| printable(e).into_owned())
+            .collect();
+        ui.info(&format!(
+            "skipped {} file(s) in directories that are not manifests (.yaml, .yml, .json), e.g. {}; name a file directly to audit it whatever its extension",
+            skipped.count(),
+            examples.join(", ")
+        ));
+    }
+    // Nothing audited at all is not a clean bill of health.
+    if stats.inputs == 0 && !args.cluster && !args.staged {
+        return Err(Error::input(
+            "audit",
+            if skipped.count() > 0 {
+                format!("no input was audited: the {} file(s) found are not manifests", skipped.count())
+            } else {
+                "no input was audited: no manifest found".to_string()
+            },
+            "pass directories holding .yaml/.yml/.json manifests, files by name, or `-` for stdin (sealed files such as .age cannot be audited: audit the manifests before sealing, or `sealkey inspect` them)",
+        )
+        .into());
+    }
 
     // An input that could not be audited wins over findings: the run is incomplete, and a
     // hostile file must not turn a failing audit into a passing one by hiding the rest.

@@ -31,6 +31,39 @@ pub struct Walk {
     stack: Vec<std::vec::IntoIter<PathBuf>>,
     /// (device, inode) of every directory and regular file handed out so far.
     seen: HashSet<(u64, u64)>,
+    skipped: Option<std::sync::Arc<Skipped>>,
+}
+
+/// Files a directory walk passed over because they are not manifests (by extension), so a run
+/// that audited nothing can say what it saw.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    count: std::sync::atomic::AtomicUsize,
+    examples: std::sync::Mutex<Vec<String>>,
+}
+
+impl Skipped {
+    fn note(&self, path: &Path) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut ex = self.examples.lock().unwrap_or_else(|e| e.into_inner());
+        if ex.len() < 5 {
+            ex.push(path.display().to_string());
+        }
+    }
+
+    /// How many files were passed over.
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Up to five of them.
+    pub fn examples(&self) -> Vec<String> {
+        self.examples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// Walks `paths`: files are taken as given (whatever their extension), directories recursively.
@@ -40,6 +73,15 @@ pub fn walk(paths: Vec<PathBuf>) -> Walk {
         roots: paths.into_iter(),
         stack: Vec::new(),
         seen: HashSet::new(),
+        skipped: None,
+    }
+}
+
+/// [`walk`], noting every file it passes over in `skipped`.
+pub fn walk_noting_skipped(paths: Vec<PathBuf>, skipped: std::sync::Arc<Skipped>) -> Walk {
+    Walk {
+        skipped: Some(skipped),
+        ..walk(paths)
     }
 }
 
@@ -104,6 +146,9 @@ impl Iterator for Walk {
                 continue;
             }
             if from_dir && !is_manifest(&path) {
+                if let Some(s) = &self.skipped {
+                    s.note(&path);
+                }
                 continue;
             }
             // Non-regular files are refused (by the reader, with the reason) each time.
