@@ -561,6 +561,8 @@ fn update_over_a_helmrelease_sealkey_did_not_write_is_refused_not_replaced() {
         dir.path(),
         &[
             "seal",
+            "--seal",
+            "sops",
             "--seal-to",
             &recipient,
             "--encrypted-regex",
@@ -582,6 +584,8 @@ fn update_over_a_helmrelease_sealkey_did_not_write_is_refused_not_replaced() {
             "airflow",
             "--emit",
             "extra-secrets",
+            "--seal",
+            "sops",
             "--seal-to",
             &recipient,
             "--update",
