@@ -609,3 +609,128 @@ fn update_over_a_helmrelease_sealkey_did_not_write_is_refused_not_replaced() {
         "file changed"
     );
 }
+
+#[test]
+fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let made = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "f.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let fp = stderr(&made)
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint: ").map(str::to_string))
+        .unwrap();
+    // JSON: kinds, names, recipients, encrypted paths, MAC, the key's fingerprint; no identity given.
+    let out = run_in(
+        dir.path(),
+        &["inspect", "f.sops.yaml", "--format", "json"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], "documents");
+    let docs = v["documents"].as_array().unwrap();
+    assert_eq!(docs[0]["kind"], "HelmRelease");
+    assert_eq!(docs[1]["kind"], "Secret");
+    assert_eq!(docs[1]["namespace"], "dev");
+    assert_eq!(docs[1]["sops"]["age_recipients"][0], recipient.as_str());
+    assert_eq!(docs[1]["sops"]["encrypted_paths"][0], "data.gitSshKey");
+    assert_eq!(docs[1]["sops"]["mac"], true);
+    assert_eq!(docs[1]["sealkey_fingerprint"], fp.as_str());
+    assert!(docs
+        .iter()
+        .all(|d| d["readable_secret_paths"].as_array().unwrap().is_empty()));
+    // age: recipient types and count.
+    run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal",
+            "age",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "b.age",
+        ],
+        b"",
+    );
+    let out = run_in(dir.path(), &["inspect", "b.age"], b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("age file (armored)") && text.contains("1 x X25519"),
+        "{text}"
+    );
+    // A plaintext Secret: exit 1, the path named, the value not printed.
+    let plain = run_in(
+        dir.path(),
+        &["create", "--repo", "acme/dags", "--seal", "none"],
+        b"",
+    );
+    let out = run_in(dir.path(), &["inspect", "-"], &plain.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("IN CLEAR: data.gitSshKey"), "{text}");
+    assert!(!text.contains("LS0t"), "{text}");
+    // A SealedSecret made for an openssl certificate: scope and keys.
+    let cert = dir.path().join("cert.pem");
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=sealed-secret",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+        ])
+        .arg(dir.path().join("ctl.TEST-ONLY.key"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal",
+            "sealed-secrets",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--scope",
+            "namespace-wide",
+            "--out",
+            "ss.yaml",
+        ],
+        b"",
+    );
+    let out = run_in(dir.path(), &["inspect", "ss.yaml", "--format", "json"], b"");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["documents"][0];
+    assert_eq!(d["kind"], "SealedSecret");
+    assert_eq!(d["sealed_secret"]["scope"], "namespace-wide");
+    assert_eq!(d["sealed_secret"]["keys"][0], "gitSshKey");
+}

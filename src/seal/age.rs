@@ -273,17 +273,31 @@ pub fn is_age_file(bytes: &[u8]) -> bool {
 /// is refused before any is tried. sealkey and SOPS files have one per recipient.
 pub const MAX_STANZAS: usize = 1024;
 
-/// The length of the binary header (through the `---` MAC line), in one linear pass, after
-/// checking the stanza count.
-fn header_len(binary: &[u8], what: &str) -> Result<usize> {
-    let mut stanzas = 0usize;
+/// The lines of a binary age file's header, each with the offset just past it, up to and
+/// including the `---` MAC line: one linear pass, shared by unseal and inspect.
+pub(crate) fn header_lines(binary: &[u8]) -> impl Iterator<Item = (&[u8], usize)> {
     let mut at = 0usize;
-    while at < binary.len() {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done || at >= binary.len() {
+            return None;
+        }
         let end = binary[at..]
             .iter()
             .position(|&b| b == b'\n')
             .map_or(binary.len(), |p| at + p + 1);
         let line = &binary[at..end];
+        done = line.starts_with(b"---");
+        at = end;
+        Some((line, end))
+    })
+}
+
+/// The length of the binary header (through the `---` MAC line), after checking the stanza
+/// count.
+fn header_len(binary: &[u8], what: &str) -> Result<usize> {
+    let mut stanzas = 0usize;
+    for (line, end) in header_lines(binary) {
         if line.starts_with(b"-> ") {
             stanzas += 1;
             if stanzas > MAX_STANZAS {
@@ -296,7 +310,6 @@ fn header_len(binary: &[u8], what: &str) -> Result<usize> {
         } else if line.starts_with(b"---") {
             return Ok(end);
         }
-        at = end;
     }
     // No MAC line: let age report the malformed header.
     Ok(binary.len())

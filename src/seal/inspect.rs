@@ -140,13 +140,7 @@ fn inspect_age(bytes: &[u8], what: &str) -> Result<Inspection> {
         })?;
     let mut recipients: Vec<StanzaCount> = Vec::new();
     let mut payload_bytes = 0;
-    let mut at = 0;
-    while at < binary.len() {
-        let end = binary[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(binary.len(), |p| at + p + 1);
-        let line = &binary[at..end];
+    for (line, end) in super::age::header_lines(&binary) {
         if let Some(rest) = line.strip_prefix(b"-> ") {
             let kind = String::from_utf8_lossy(
                 rest.split(|&b| b == b' ' || b == b'\n')
@@ -154,15 +148,17 @@ fn inspect_age(bytes: &[u8], what: &str) -> Result<Inspection> {
                     .unwrap_or_default(),
             )
             .into_owned();
+            // age adds random "grease" stanzas that no identity opens: not recipients.
+            if kind.ends_with("-grease") {
+                continue;
+            }
             match recipients.iter_mut().find(|s| s.kind == kind) {
                 Some(s) => s.count += 1,
                 None => recipients.push(StanzaCount { kind, count: 1 }),
             }
         } else if line.starts_with(b"---") {
             payload_bytes = binary.len() - end;
-            break;
         }
-        at = end;
     }
     Ok(Inspection::Age {
         armored,
