@@ -576,6 +576,16 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
             &[Secret::pem("the key", &key)],
             false,
         );
+        // inspect reads the sealed file without any identity: it never holds the key.
+        let args = ["inspect", "-"];
+        let t = sb.ok(&args, &sealed.stdout);
+        sb.check(
+            &format!("inspect ({seal})"),
+            &t,
+            None,
+            &[Secret::pem("the key", &key)],
+            false,
+        );
         let args = ["unseal", "--identity", &age_id];
         let t = sb.ok(&args, &sealed.stdout);
         assert_eq!(key_from_docs(&t.stdout), key);
@@ -587,6 +597,17 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
             true,
         );
     }
+
+    // inspect of a plaintext Secret on stdin: names the path in clear (exit 1), never the value.
+    let t = sb.trace(&["inspect", "-"], &plain);
+    assert_eq!(t.code, Some(1), "{}", t.stderr);
+    sb.check(
+        "inspect (plaintext on stdin)",
+        &t,
+        None,
+        &[Secret::pem("the key", &key)],
+        false,
+    );
 
     // audit, of files holding a key literal and from stdin: findings name, never print, it.
     let literal = sb.keys.join("manifests");
