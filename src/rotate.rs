@@ -945,7 +945,7 @@ fn helm_owner(secret: &LiveSecret) -> Option<String> {
                 || k.starts_with("helm.sh/")
                 || k.starts_with("helm.toolkit.fluxcd.io/")
         });
-    marks.map(|k| format!("{k}"))
+    marks.map(|k| k.to_string())
 }
 
 /// `--apply` on a Helm-owned Secret would be undone by the next upgrade, after the old key was

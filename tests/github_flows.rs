@@ -1097,7 +1097,7 @@ fn deploy_key_titles_with_terminal_escapes_are_shown_escaped_in_tables() {
     let key = sealkey::keygen::DeployKey::generate(sealkey::keygen::KeyType::Ed25519, "t").unwrap();
     fake.add_key(
         "acme/dags",
-        &key.public_openssh().to_string(),
+        key.public_openssh(),
         "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}title",
         true,
         "2026-01-01T00:00:00Z",

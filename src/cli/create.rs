@@ -357,7 +357,6 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         )
         .into());
     }
-    let mut emit = emit;
     let values_fragment = (args.document == DocumentKind::Values)
         .then(|| crate::yaml::to_yaml(&crate::emit::chart_values(&emit, &known_hosts)));
     if merged_hr.is_some() || args.document == DocumentKind::Values {

@@ -195,8 +195,7 @@ fn child(
         return Ok((None, None));
     };
     let ind = indent_of(lines[first]);
-    for i in first..to {
-        let l = lines[i];
+    for (i, l) in lines.iter().enumerate().take(to).skip(first) {
         if !is_content(l) || indent_of(l) != ind {
             continue;
         }

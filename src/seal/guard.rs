@@ -147,10 +147,8 @@ impl Guard {
     pub(crate) fn paths_in(&self, doc: &Value) -> Vec<String> {
         fn walk(v: &Value, path: &mut Vec<String>, ac: &AhoCorasick, out: &mut Vec<String>) {
             match v {
-                Value::String(s) if !s.starts_with("ENC[") => {
-                    if ac.is_match(s.as_bytes()) {
-                        out.push(path.join("."));
-                    }
+                Value::String(s) if !s.starts_with("ENC[") && ac.is_match(s.as_bytes()) => {
+                    out.push(path.join("."));
                 }
                 Value::Object(m) => {
                     for (k, child) in m {

@@ -220,7 +220,7 @@ fn document(d: &Value) -> DocumentInfo {
                 .get("mac")
                 .and_then(Value::as_str)
                 .is_some_and(|m| m.starts_with("ENC[")),
-            lastmodified: block.get("lastmodified").and_then(|v| s(v)),
+            lastmodified: block.get("lastmodified").and_then(s),
         });
         // The fingerprint of a sealed object sits in its clear metadata, or (SealedSecret) in
         // its template.
