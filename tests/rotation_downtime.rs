@@ -67,8 +67,14 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let github = FakeGithub::start();
-    // The keys command: root-owned, in a directory only root can write (sshd checks the path).
-    let cmd_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The keys command: root-owned, in a directory only root can write, and so is every
+    // directory above it (sshd checks the whole path: a checkout under /tmp, mode 1777, would
+    // not do). /run is root's; the target directory is the fallback.
+    let cmd_dir = tempfile::Builder::new()
+        .prefix("sealkey-keys-command-")
+        .tempdir_in("/run")
+        .or_else(|_| tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")))
+        .unwrap();
     let cmd = cmd_dir.path().join("github-keys");
     {
         use std::os::unix::fs::PermissionsExt;
