@@ -686,26 +686,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
     assert!(text.contains("IN CLEAR: data.gitSshKey"), "{text}");
     assert!(!text.contains("LS0t"), "{text}");
     // A SealedSecret made for an openssl certificate: scope and keys.
-    let cert = dir.path().join("cert.pem");
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=sealed-secret",
-            "-newkey",
-            "rsa:2048",
-            "-keyout",
-        ])
-        .arg(dir.path().join("ctl.TEST-ONLY.key"))
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(st.status.success());
+    let cert = support::controller_cert(dir.path());
     run_in(
         dir.path(),
         &[

@@ -184,26 +184,7 @@ fn a_key_outside_the_selection_in_a_helmrelease_is_refused_for_every_seal() {
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
     let key = pem(dir.path());
-    let cert = dir.path().join("cert.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=sealed-secret",
-            "-newkey",
-            "rsa:2048",
-            "-keyout",
-        ])
-        .arg(dir.path().join("ctl.TEST-ONLY.key"))
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let cert = support::controller_cert(dir.path());
     for (label, value) in [
         ("pem", Value::String(key.clone())),
         ("base64 pem", Value::String(b64(&key))),

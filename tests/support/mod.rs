@@ -269,3 +269,31 @@ pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::V
     }
     Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
+
+/// A Sealed Secrets controller certificate made by `openssl req` (RSA 2048, 30 days) in `dir`;
+/// its private key, `ctl.TEST-ONLY.key`, stays beside it.
+pub fn controller_cert(dir: &Path) -> PathBuf {
+    let cert = dir.join("cert.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=sealed-secret",
+        ])
+        .args(["-newkey", "rsa:2048", "-keyout"])
+        .arg(dir.join("ctl.TEST-ONLY.key"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cert
+}
