@@ -194,7 +194,7 @@ mod tests {
                 );
                 if matches!(settings.seal, SealSettings::None) {
                     // The plaintext really is in the output; only Debug hides it.
-                    assert!(std::str::from_utf8(created.output.as_bytes())
+                    assert!(std::str::from_utf8(created.output.expose_bytes())
                         .unwrap()
                         .contains(&b64[100..160]));
                 }

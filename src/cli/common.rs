@@ -261,10 +261,10 @@ impl SealArgs {
                     }
                     .into());
                 }
-                crate::output::write_atomic(path, output.as_bytes())?;
+                crate::output::write_atomic(path, output.expose_bytes())?;
                 Ok(())
             }
-            None => write_stdout(output.as_bytes()),
+            None => write_stdout(output.expose_bytes()),
         }
     }
 }

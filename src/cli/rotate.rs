@@ -211,7 +211,7 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
                 &registry,
                 |doc| {
                     let sealed = crate::seal::seal_stream(doc, seal)?;
-                    crate::output::write_atomic(path, sealed.as_bytes())
+                    crate::output::write_atomic(path, sealed.expose_bytes())
                 },
                 &progress,
             )

@@ -112,8 +112,8 @@ impl std::fmt::Debug for GithubClient {
     }
 }
 
-/// An answer with its body read, and the parts of it fit to show.
-#[derive(Debug)]
+/// An answer with its body read, and the parts of it fit to show. The body can hold an App
+/// installation token, so `Debug` shows its length only.
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -124,6 +124,18 @@ pub(crate) struct Answer {
     pub said_errors: Vec<String>,
     /// `host[:port]` a 3xx answer points at.
     pub redirect: Option<String>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("said", &self.said)
+            .field("said_errors", &self.said_errors)
+            .field("redirect", &self.redirect)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Answer {
@@ -800,6 +812,25 @@ mod tests {
             HeaderValue::from_static("<https://api.github.com/x?page=1>; rel=\"first\""),
         );
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn debug_of_an_answer_shows_no_body() {
+        // An installation-token answer: `{:?}` (logs, panics) must not carry the token.
+        let a = Answer::new(
+            StatusCode::CREATED,
+            HeaderMap::new(),
+            br#"{"token":"ghs_CANARYcanary0123456789abcdefABCDEF"}"#.to_vec(),
+            &Url::parse("https://api.github.com/app/installations/1/access_tokens").unwrap(),
+            &[],
+        );
+        let dbg = format!("{a:?}");
+        // Neither as text nor as the derived byte list ("CAN" = 67, 65, 78).
+        assert!(
+            !dbg.contains("CANARY") && !dbg.contains("67, 65, 78"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("bytes"), "{dbg}");
     }
 
     #[test]

@@ -84,8 +84,9 @@ pub enum SealedOutput {
 }
 
 impl SealedOutput {
-    /// The bytes to write.
-    pub fn as_bytes(&self) -> &[u8] {
+    /// The bytes to write: plaintext for [`SealedOutput::Plaintext`], hence the `expose_` name
+    /// (greppable, as for the secret types).
+    pub fn expose_bytes(&self) -> &[u8] {
         match self {
             SealedOutput::Sealed(s) => s.as_bytes(),
             SealedOutput::Plaintext(t) => t.expose_secret().as_bytes(),
