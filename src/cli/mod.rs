@@ -103,9 +103,11 @@ pub fn main() -> ExitCode {
         .iter()
         .find(|a| !a.to_string_lossy().starts_with('-'))
         .is_some_and(|a| a == "audit");
-    if let Err(err) = check_argv(argv.into_iter().filter(|_| !is_audit)) {
-        eprintln!("error: {err}");
-        return ExitCode::from(exit::INPUT);
+    if !is_audit {
+        if let Err(err) = check_argv(argv.into_iter()) {
+            eprintln!("error: {err}");
+            return ExitCode::from(exit::INPUT);
+        }
     }
     let cli = parse_cli();
     let ui = Ui::new(&cli.global);

@@ -130,18 +130,30 @@ pub(crate) const CONTENT_COPY_ANNOTATIONS: &[&str] = &[
     "kubecfg.ksonnet.io/last-applied-configuration",
 ];
 
+/// The server's bookkeeping in `metadata`: never carried into sealed output.
+pub(crate) const SERVER_FIELDS: &[&str] = &[
+    "ownerReferences",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+];
+
+/// Whether [`strip_metadata`] would change `meta` (so the caller copies the object only then).
+pub(crate) fn needs_strip(meta: &serde_json::Map<String, serde_json::Value>) -> bool {
+    SERVER_FIELDS.iter().any(|k| meta.contains_key(*k))
+        || meta
+            .get("annotations")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|a| CONTENT_COPY_ANNOTATIONS.iter().any(|k| a.contains_key(*k)))
+}
+
 /// Removes what a sealed object must not carry: last-applied copies of its content and the
 /// server's bookkeeping (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`,
 /// `ownerReferences`). An emptied `annotations` map is removed.
 pub(crate) fn strip_metadata(meta: &mut serde_json::Map<String, serde_json::Value>) {
-    for k in [
-        "ownerReferences",
-        "resourceVersion",
-        "uid",
-        "creationTimestamp",
-        "managedFields",
-    ] {
-        meta.remove(k);
+    for k in SERVER_FIELDS {
+        meta.remove(*k);
     }
     if let Some(annotations) = meta
         .get_mut("annotations")

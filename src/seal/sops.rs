@@ -408,7 +408,7 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
         }
         // A last-applied copy holds every value in clear outside `data`: it never travels.
         let stripped = match doc["metadata"].as_object() {
-            Some(meta) if needs_strip(meta) => {
+            Some(meta) if super::needs_strip(meta) => {
                 let mut copy = WipeOnDrop(doc.clone());
                 if let Some(meta) = copy.0["metadata"].as_object_mut() {
                     super::strip_metadata(meta);
@@ -515,26 +515,6 @@ impl Drop for WipeOnDrop {
     fn drop(&mut self) {
         wipe_value(&mut self.0);
     }
-}
-
-fn needs_strip(meta: &Map<String, Value>) -> bool {
-    [
-        "ownerReferences",
-        "resourceVersion",
-        "uid",
-        "creationTimestamp",
-        "managedFields",
-    ]
-    .iter()
-    .any(|k| meta.contains_key(*k))
-        || meta
-            .get("annotations")
-            .and_then(Value::as_object)
-            .is_some_and(|a| {
-                super::CONTENT_COPY_ANNOTATIONS
-                    .iter()
-                    .any(|k| a.contains_key(*k))
-            })
 }
 
 fn new_block(
