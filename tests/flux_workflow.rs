@@ -424,8 +424,19 @@ fn merge_into_changes_only_the_owned_lines_of_the_users_helmrelease() {
             .all(|l| l.trim_start_matches("> ").trim().starts_with("github.com ")),
         "{diff}"
     );
-    // kubectl-style parsers read the user's settings unchanged plus sealkey's two values.
+    // Parsers we did not write read the user's settings unchanged plus sealkey's two values:
+    // PyYAML (YAML 1.1, as Python tooling reads manifests) must see exactly what serde-saphyr does.
     let doc = &support::yaml_docs(merged.as_bytes())[0];
+    let py = tool(
+        "python3",
+        &[
+            "-c",
+            "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ],
+        merged.as_bytes(),
+    );
+    let py: Value = serde_json::from_slice(&py).unwrap();
+    assert_eq!(&py, doc, "PyYAML reads the merged HelmRelease differently");
     assert_eq!(doc["spec"]["chart"]["spec"]["version"], "1.15.0");
     assert_eq!(doc["spec"]["values"]["executor"], "CeleryExecutor");
     assert_eq!(
