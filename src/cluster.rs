@@ -5,8 +5,8 @@
 //! Secret values never leave this module as plain strings: a read Secret becomes a [`LiveSecret`]
 //! whose values are [`SecretBytes`], and every JSON tree that held a value is wiped after use.
 
-use crate::emit::wipe_value;
 use crate::error::{Error, Result};
+use crate::secret::wipe_value;
 use crate::secret::SecretBytes;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -589,6 +589,132 @@ impl Cluster {
     fn kube_error(&self, what: &str, e: kube::Error) -> Error {
         kube_error(&self.server, what, e)
     }
+}
+
+/// What rotation and `create --apply` need from the cluster: a trait so their plans and
+/// rollbacks are tested against faults at every step without a network. [`Cluster`] is the real
+/// one.
+pub trait SecretCluster {
+    /// Reads a Secret; `None` when missing.
+    fn read_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Option<LiveSecret>>>;
+    /// Writes a full Secret document (server-side apply; a `resourceVersion` in it is a precondition).
+    fn write_secret(&self, doc: &Value) -> impl std::future::Future<Output = Result<()>>;
+    /// Every workload in the namespace.
+    fn list_workloads(
+        &self,
+        namespace: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<Workload>>>;
+    /// Rollout restart.
+    fn restart(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> impl std::future::Future<Output = Result<()>>;
+    /// Rollout status.
+    fn rollout_status(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<RolloutStatus>>;
+}
+
+impl SecretCluster for Cluster {
+    async fn read_secret(&self, namespace: &str, name: &str) -> Result<Option<LiveSecret>> {
+        self.get_secret(namespace, name).await
+    }
+    async fn write_secret(&self, doc: &Value) -> Result<()> {
+        Cluster::write_secret(self, doc).await.map(drop)
+    }
+    async fn list_workloads(&self, namespace: &str) -> Result<Vec<Workload>> {
+        Cluster::list_workloads(self, namespace).await
+    }
+    async fn restart(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> Result<()> {
+        Cluster::restart(self, kind, namespace, name, at).await
+    }
+    async fn rollout_status(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<RolloutStatus> {
+        Cluster::rollout_status(self, kind, namespace, name).await
+    }
+}
+
+/// Polls the rollouts of `workloads` every `poll` until all are done or `timeout` passed.
+/// A failed status read is retried on the next poll; three in a row end the wait. On failure:
+/// what has to happen before the wait would have succeeded (for the caller's message) and the
+/// error. `progress` gets one line per workload still rolling out, per poll.
+pub async fn wait_for_rollouts<C: SecretCluster>(
+    cluster: &C,
+    namespace: &str,
+    workloads: &[(WorkloadKind, String)],
+    timeout: Duration,
+    poll: Duration,
+    progress: &dyn Fn(&str),
+) -> std::result::Result<(), (String, Error)> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut waiting: Vec<&(WorkloadKind, String)> = workloads.iter().collect();
+    let mut read_failures = 0;
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        for w in waiting {
+            let (kind, name) = (w.0, w.1.as_str());
+            let label = format!("{}/{name}", kind.as_str());
+            let st = match cluster.rollout_status(kind, namespace, name).await {
+                Ok(st) => {
+                    read_failures = 0;
+                    st
+                }
+                Err(e) => {
+                    read_failures += 1;
+                    if read_failures >= 3 || std::time::Instant::now() >= deadline {
+                        return Err((format!("{label} has rolled out"), e));
+                    }
+                    progress(&format!("{label}: {e}; trying again"));
+                    pending("status unknown")
+                }
+            };
+            if !st.done {
+                progress(&format!("{label}: {}", st.detail));
+                still.push(w);
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let names: Vec<String> = waiting
+                .iter()
+                .map(|w| format!("{}/{}", w.0.as_str(), w.1))
+                .collect();
+            let e = Error::remote(
+                SERVICE,
+                format!(
+                    "rollout of {} not finished after {timeout:?}",
+                    names.join(", ")
+                ),
+                format!("see `kubectl rollout status -n {namespace} {}`", names[0]),
+            );
+            return Err(("the rollouts finish".into(), e));
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Ok(())
 }
 
 fn workload(

@@ -1,8 +1,15 @@
-//! The core pipeline behind `sealkey create`: generate a deploy key in memory, emit the
-//! consumer's manifests around it, seal them. Registration and cluster apply hook in around it.
+//! The one pipeline behind every `sealkey create`: validate, generate a deploy key in memory,
+//! emit the consumer's manifests around it, register it on GitHub (optional), then deliver it:
+//! sealed to a file or stdout, or applied to the cluster. If delivery fails, the registration is
+//! taken back through the one undo path ([`crate::github::registry::undo_registration`]).
+//!
+//! The CLI adapts flags to [`CreateSettings`] and prints; nothing here prints.
 
-use crate::emit::{self, EmitSettings};
-use crate::error::Result;
+use crate::cluster::{Cluster, WriteMethod};
+use crate::emit::{self, live::key_in_secret, EmitSettings};
+use crate::error::{Error, Result};
+use crate::github::registry::{register_key, undo_registration, DeployKeyRegistry};
+use crate::github::DeployKeyInfo;
 use crate::keygen::{DeployKey, KeyType};
 use crate::known_hosts::KnownHosts;
 use crate::seal::{self, SealSettings, SealedOutput};
@@ -18,88 +25,90 @@ pub struct CreateSettings {
     pub emit: EmitSettings,
     /// Host keys for the emitted configuration.
     pub known_hosts: KnownHosts,
-    /// How to seal.
+    /// How to seal (ignored when the Secret is applied to a cluster).
     pub seal: SealSettings,
 }
 
-/// The result: the key (for its public half and fingerprint) and the sealed or plaintext output.
+/// Registering the new key: where, under which title, with which access.
 #[derive(Debug)]
-pub struct Created {
-    /// The new key; its private half is inside `output` already.
-    pub key: DeployKey,
-    /// What to write.
-    pub output: SealedOutput,
+pub struct Registration<'a, R> {
+    /// The repository's deploy keys.
+    pub registry: &'a R,
+    /// The key title (see [`crate::github::title`]).
+    pub title: String,
+    /// Read-only unless the consumer must push.
+    pub read_only: bool,
 }
 
-/// Validates settings, then generates, emits and seals. Nothing is written anywhere.
-pub fn create(settings: &CreateSettings) -> Result<Created> {
-    settings.emit.validate()?;
-    let key = DeployKey::generate(settings.key_type, &settings.comment)?;
-    let output = seal_key(settings, &key)?;
-    Ok(Created { key, output })
+/// Writes sealed output somewhere (a file, stdout).
+pub type Writer<'a> = Box<dyn FnOnce(&SealedOutput) -> Result<()> + 'a>;
+
+/// Where the key goes once it exists (and is registered).
+pub enum Delivery<'a> {
+    /// Seal the manifests and hand them to the writer.
+    Write(Writer<'a>),
+    /// Write the Secret into the cluster (server-side apply, field manager `sealkey`); nothing
+    /// is sealed or written. Refused, before a key exists, when the Secret is already there with
+    /// a private key in it (that is `rotate`'s job).
+    Apply(&'a Cluster),
 }
 
-/// Emits and seals the manifests for an existing key (rotation re-uses this).
-pub fn seal_key(settings: &CreateSettings, key: &DeployKey) -> Result<SealedOutput> {
-    let stream = emit::emit(&settings.emit, key, &settings.known_hosts)?;
-    seal::seal_stream(&stream, &settings.seal)
+impl std::fmt::Debug for Delivery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Delivery::Write(_) => f.write_str("Delivery::Write"),
+            Delivery::Apply(c) => write!(f, "Delivery::Apply({})", c.server()),
+        }
+    }
 }
 
-/// What `create --apply` wrote.
-#[derive(Debug)]
-pub struct Applied {
-    /// The new key.
-    pub key: DeployKey,
-    /// `NAMESPACE/NAME` of each Secret written.
-    pub secrets: Vec<String>,
-    /// How the last write reached the server.
-    pub method: crate::cluster::WriteMethod,
-    /// GitHub's id of the key, when it was registered.
-    pub registered_id: Option<u64>,
-}
-
-/// The steps of `create --apply`, for progress.
+/// The steps of `create`, for progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ApplyStep {
-    /// Registering the key read-only.
+pub enum CreateStep {
+    /// Generating the key in memory.
+    Generate,
+    /// Registering it on GitHub.
     Register,
-    /// Writing the Secret.
+    /// Sealing and writing the manifests.
+    Seal,
+    /// Applying the Secret to the cluster.
     Apply,
 }
 
-/// `create --apply`: generates the key and writes its Secret straight into the cluster (server-side
-/// apply, field manager `sealkey`); nothing is emitted or sealed. Refuses, before a key exists,
-/// when the Secret is already there with a private key in it (that is `sealkey rotate`'s job).
-/// With `register` (a repository's deploy keys and a title) the key is registered read-only
-/// first; if the apply then fails, it is deleted again and the error says so.
-pub async fn apply<R: crate::rotate::DeployKeyRegistry>(
+/// What `create` did.
+#[derive(Debug)]
+pub struct Created {
+    /// The new key (its public half and fingerprint are the result).
+    pub key: DeployKey,
+    /// The key as GitHub holds it, when it was registered.
+    pub registered: Option<DeployKeyInfo>,
+    /// `NAMESPACE/NAME` of each Secret applied (with [`Delivery::Apply`]).
+    pub applied: Vec<String>,
+    /// How the last apply reached the server.
+    pub method: Option<WriteMethod>,
+}
+
+/// Runs the pipeline. On a failure after registering, the key is deleted again and the error
+/// (an [`Error::Rotation`]) says so; if that delete fails too, the error is a remote failure
+/// naming the key left behind.
+pub async fn create<R: DeployKeyRegistry>(
     settings: &CreateSettings,
-    cluster: &crate::cluster::Cluster,
-    register: Option<(&R, &str)>,
-    progress: &dyn Fn(ApplyStep),
-) -> Result<Applied> {
-    use crate::error::Error;
+    registration: Option<Registration<'_, R>>,
+    delivery: Delivery<'_>,
+    progress: &dyn Fn(CreateStep),
+) -> Result<Created> {
     settings.emit.validate()?;
-    let (ns, name) = (
-        settings.emit.namespace.as_str(),
-        settings.emit.secret_name(),
-    );
-    if let Some(existing) = cluster.get_secret(ns, &name).await? {
-        if crate::rotate::key_in_secret(&existing, Some(settings.emit.consumer)).is_ok() {
-            return Err(Error::input(
-                format!("--namespace {ns} --secret-name {name}"),
-                "this Secret already exists and holds a deploy key",
-                "rotate it with `sealkey rotate --apply` (keeps GitHub and the cluster in step), or pick another --secret-name",
-            ));
-        }
+    if let Delivery::Apply(cluster) = &delivery {
+        refuse_existing_key(settings, cluster).await?;
     }
+    progress(CreateStep::Generate);
     let key = DeployKey::generate(settings.key_type, &settings.comment)?;
     let stream = emit::emit(&settings.emit, &key, &settings.known_hosts)?;
-    let registered_id = match register {
-        Some((registry, title)) => {
-            progress(ApplyStep::Register);
-            match crate::rotate::register_read_only(registry, title, &key).await {
-                Ok(id) => Some(id),
+    let registered = match &registration {
+        Some(r) => {
+            progress(CreateStep::Register);
+            match register_key(r.registry, &r.title, &key, r.read_only).await {
+                Ok(k) => Some(k),
                 Err((e, undone)) => {
                     return Err(Error::Rotation {
                         step: "register new key".into(),
@@ -111,45 +120,133 @@ pub async fn apply<R: crate::rotate::DeployKeyRegistry>(
         }
         None => None,
     };
-    progress(ApplyStep::Apply);
-    let mut secrets = Vec::new();
-    let mut method = crate::cluster::WriteMethod::Apply;
-    for doc in stream.docs().iter().filter(|d| d["kind"] == "Secret") {
-        match cluster.write_secret(doc).await {
-            Ok(m) => method = m,
-            Err(e) => {
-                let undone = match (register, registered_id) {
-                    (Some((registry, _)), Some(id)) => {
-                        crate::rotate::undo_registration(registry, id, key.public_openssh()).await
-                    }
-                    _ => "nothing was registered".into(),
-                };
-                return Err(Error::Rotation {
-                    step: "apply Secret".into(),
-                    undone,
-                    source: Box::new(e),
-                });
-            }
+    let (step, delivered) = match delivery {
+        Delivery::Write(write) => {
+            progress(CreateStep::Seal);
+            let written = seal::seal_stream(&stream, &settings.seal).and_then(|out| write(&out));
+            ("seal and write", written.map(|()| (Vec::new(), None)))
         }
-        secrets.push(format!(
+        Delivery::Apply(cluster) => {
+            progress(CreateStep::Apply);
+            ("apply Secret", apply_secrets(cluster, &stream).await)
+        }
+    };
+    drop(stream);
+    match delivered {
+        Ok((applied, method)) => Ok(Created {
+            key,
+            registered,
+            applied,
+            method,
+        }),
+        Err(e) => Err(match (registration, registered) {
+            (Some(r), Some(k)) => undo_after(r.registry, &k, &key, step, e).await,
+            _ => e,
+        }),
+    }
+}
+
+/// A later step failed after `registered` was created: take it back and build the error.
+async fn undo_after<R: DeployKeyRegistry>(
+    registry: &R,
+    registered: &DeployKeyInfo,
+    key: &DeployKey,
+    step: &str,
+    failure: Error,
+) -> Error {
+    let undo = undo_registration(registry, Some(registered.id), key.public_openssh()).await;
+    if undo.left_behind {
+        return Error::Rotation {
+            step: step.into(),
+            undone: undo.said,
+            source: Box::new(Error::remote(
+                crate::github::SERVICE,
+                format!("{failure}; and the rollback failed: deploy key {} is still registered", registered.id),
+                "delete it under the repository's Settings > Deploy keys, or `sealkey keys prune --repo OWNER/REPO --keep FINGERPRINT...`",
+            )),
+        };
+    }
+    if failure.is_broken_pipe() {
+        // A closed pipe normally ends sealkey quietly with 0; here the output was lost and the
+        // key withdrawn, which must not look like success.
+        return Error::input(
+            "standard output",
+            format!(
+                "the reader closed the pipe before the output was written; {} (rollback)",
+                undo.said
+            ),
+            "run the command again with a reader that consumes all of it",
+        );
+    }
+    Error::Rotation {
+        step: step.into(),
+        undone: format!("{} (rollback); nothing was written", undo.said),
+        source: Box::new(failure),
+    }
+}
+
+async fn refuse_existing_key(settings: &CreateSettings, cluster: &Cluster) -> Result<()> {
+    let (ns, name) = (
+        settings.emit.namespace.as_str(),
+        settings.emit.secret_name(),
+    );
+    if let Some(existing) = cluster.get_secret(ns, &name).await? {
+        if key_in_secret(&existing, Some(settings.emit.consumer)).is_ok() {
+            return Err(Error::input(
+                format!("Secret {ns}/{name}"),
+                "it already exists and holds a deploy key",
+                "rotate it with `sealkey rotate --apply` (keeps GitHub and the cluster in step), or pick another Secret name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn apply_secrets(
+    cluster: &Cluster,
+    stream: &emit::ManifestStream,
+) -> Result<(Vec<String>, Option<WriteMethod>)> {
+    let mut applied = Vec::new();
+    let mut method = None;
+    for doc in stream
+        .expose_docs()
+        .iter()
+        .filter(|d| d["kind"] == "Secret")
+    {
+        method = Some(cluster.write_secret(doc).await?);
+        applied.push(format!(
             "{}/{}",
             doc["metadata"]["namespace"].as_str().unwrap_or_default(),
             doc["metadata"]["name"].as_str().unwrap_or_default()
         ));
     }
-    Ok(Applied {
-        key,
-        secrets,
-        method,
-        registered_id,
-    })
+    Ok((applied, method))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::emit::{Consumer, DocumentKind};
+    use crate::github::RepoKeys;
     use crate::repo::RepoRef;
+
+    fn run(settings: &CreateSettings) -> Created {
+        let out = std::cell::RefCell::new(Vec::new());
+        let write = |o: &SealedOutput| {
+            out.borrow_mut().extend_from_slice(o.expose_bytes());
+            Ok(())
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(create(
+            settings,
+            None::<Registration<'_, RepoKeys<'_>>>,
+            Delivery::Write(Box::new(write)),
+            &|_| {},
+        ))
+        .unwrap()
+    }
 
     /// Canary: the Debug output of every settings and result type never shows the key.
     #[test]
@@ -182,22 +279,16 @@ mod tests {
                     known_hosts: KnownHosts::github_pinned(),
                     seal,
                 };
-                let created = create(&settings).unwrap();
+                let created = run(&settings);
                 let pem = created.key.private_pem().unwrap();
                 let body = pem.expose_secret().lines().nth(2).unwrap().to_string();
                 let b64 = crate::emit::b64(pem.expose_secret().as_bytes());
-                let shown = format!("{settings:?} {created:?} {:?} {pem:?}", created.output);
+                let shown = format!("{settings:?} {created:?} {pem:?}");
                 assert!(!shown.contains(&body), "PEM body in Debug output");
                 assert!(
                     !shown.contains(&b64[100..160]),
                     "base64 key in Debug output"
                 );
-                if matches!(settings.seal, SealSettings::None) {
-                    // The plaintext really is in the output; only Debug hides it.
-                    assert!(std::str::from_utf8(created.output.expose_bytes())
-                        .unwrap()
-                        .contains(&b64[100..160]));
-                }
             }
         }
     }

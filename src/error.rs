@@ -139,6 +139,20 @@ impl Error {
         }
     }
 
+    /// Whether the failure is a closed pipe on output (somewhere in its chain of causes).
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     /// The process exit code this error should end with (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {

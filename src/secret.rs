@@ -82,6 +82,25 @@ impl std::fmt::Debug for SecretBytes {
     }
 }
 
+/// Zeroizes every string (keys and values) in a JSON tree: documents that held a private key
+/// (emitted manifests, decrypted SOPS documents, Secrets read from the cluster) are wiped with it.
+pub fn wipe_value(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    use zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(wipe_value),
+        Value::Object(m) => {
+            let taken = std::mem::take(m);
+            for (mut k, mut val) in taken {
+                k.zeroize();
+                wipe_value(&mut val);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

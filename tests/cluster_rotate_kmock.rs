@@ -15,7 +15,8 @@ use fault_proxy::{FaultProxy, ProxyFault, Rule};
 use kmock::Kmock;
 use sealkey::cluster::{Cluster, ClusterSettings};
 use sealkey::error::Result;
-use sealkey::rotate::{self, DeployKeyRegistry, RegisteredKey, RotateSettings, Step};
+use sealkey::github::DeployKeyInfo;
+use sealkey::rotate::{self, DeployKeyRegistry, RotateSettings, Step};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -23,24 +24,30 @@ use support::*;
 
 #[derive(Default)]
 struct Registry {
-    keys: RefCell<Vec<RegisteredKey>>,
+    keys: RefCell<Vec<DeployKeyInfo>>,
     next: Cell<u64>,
     requests: Cell<usize>,
 }
 
 impl DeployKeyRegistry for Registry {
-    async fn list(&self) -> Result<Vec<RegisteredKey>> {
+    async fn list(&self) -> Result<Vec<DeployKeyInfo>> {
         self.requests.set(self.requests.get() + 1);
         Ok(self.keys.borrow().clone())
     }
-    async fn register(&self, title: &str, public_key: &str) -> Result<RegisteredKey> {
+    async fn register(
+        &self,
+        title: &str,
+        public_key: &str,
+        _read_only: bool,
+    ) -> Result<DeployKeyInfo> {
         self.requests.set(self.requests.get() + 1);
         self.next.set(self.next.get() + 1);
-        let k = RegisteredKey {
+        let k = DeployKeyInfo {
             id: self.next.get(),
             title: title.into(),
             key: bare(public_key),
             read_only: true,
+            ..Default::default()
         };
         self.keys.borrow_mut().push(k.clone());
         Ok(k)
@@ -99,11 +106,12 @@ fn world() -> World {
     let proxy = FaultProxy::start(kmock.port);
     let registry = Registry::default();
     registry.next.set(500);
-    registry.keys.borrow_mut().push(RegisteredKey {
+    registry.keys.borrow_mut().push(DeployKeyInfo {
         id: 7,
         title: "added by hand".into(),
         key: bare(&old_public),
         read_only: true,
+        ..Default::default()
     });
     World {
         kmock,

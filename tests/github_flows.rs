@@ -505,7 +505,7 @@ fn failure_after_registering_deletes_the_key_again() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("deleted again") && stderr.contains("rollback"),
+        stderr.contains("deleted the new key") && stderr.contains("rollback"),
         "{stderr}"
     );
     assert!(fake.keys("acme/dags").is_empty(), "the key is gone");
@@ -521,7 +521,8 @@ fn failure_after_registering_deletes_the_key_again() {
 #[test]
 fn failed_rollback_exits_3_and_names_the_key_left_behind() {
     let fake = FakeGithub::start();
-    for _ in 0..4 {
+    // Every DELETE fails, with its retries and the second attempt after listing the keys.
+    for _ in 0..12 {
         fake.fault(Fault {
             method: "DELETE",
             path_suffix: "".into(),

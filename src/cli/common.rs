@@ -250,6 +250,11 @@ impl SealArgs {
 
     /// Writes the output to `--out` or stdout.
     pub fn write(&self, output: &SealedOutput) -> Result<()> {
+        Ok(self.write_output(output)?)
+    }
+
+    /// [`Self::write`] with the library's error (the create pipeline's writer).
+    pub fn write_output(&self, output: &SealedOutput) -> crate::error::Result<()> {
         match &self.out {
             Some(path) => {
                 if output.is_plaintext() {
@@ -258,13 +263,16 @@ impl SealArgs {
                         what: "plaintext".into(),
                         target: "a file".into(),
                         hint: "seal it".into(),
-                    }
-                    .into());
+                    });
                 }
-                crate::output::write_atomic(path, output.expose_bytes())?;
-                Ok(())
+                crate::output::write_atomic(path, output.expose_bytes())
             }
-            None => write_stdout(output.expose_bytes()),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(output.expose_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| Error::file("write", "standard output", e))
+            }
         }
     }
 }

@@ -4,15 +4,15 @@ use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};
 use super::github_args::{runtime, GithubArgs};
 use super::Ui;
-use crate::create::{seal_key, CreateSettings};
+use crate::create::{create, CreateSettings, CreateStep, Delivery, Registration};
 use crate::emit::{Consumer, DocumentKind, EmitSettings, WorkloadKind};
 use crate::error::Error;
-use crate::github::{key_title, GithubClient, NewDeployKey, Registered};
-use crate::keygen::DeployKey;
+use crate::github::title::key_title_at;
+use crate::github::RepoKeys;
 use crate::keygen::KeyType;
 use crate::known_hosts::KnownHosts;
 use crate::repo::RepoRef;
-use crate::seal::SealMethod;
+use crate::seal::{SealMethod, SealSettings};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -247,14 +247,6 @@ impl CreateArgs {
     }
 }
 
-/// A registration about to happen: the client and what to send.
-struct Registration {
-    client: GithubClient,
-    rt: tokio::runtime::Runtime,
-    title: String,
-    read_only: bool,
-}
-
 pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
@@ -272,152 +264,153 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     }
     args.check_unused_settings()?;
     emit.validate()?;
-    if args.apply {
-        return run_apply(args, emit, ui);
-    }
-    if args.kube.dry_run || args.kube.kubeconfig.is_some() || args.kube.context.is_some() {
-        return Err(crate::error::Error::input(
-            "--dry-run/--kubeconfig/--context",
-            "these only matter with --apply",
-            "add --apply to write the Secret into the cluster",
-        )
-        .into());
-    }
-    let method = args.seal.method()?;
-    let what = if args.document == DocumentKind::ExtraSecrets {
-        "a HelmRelease with the private key in values.extraSecrets"
+    let apply = args.apply;
+    let method = if apply {
+        check_apply_flags(&args)?;
+        SealMethod::None
     } else {
-        "the unsealed private key"
-    };
-    args.seal.check_destination(method, what)?;
-    let seal = match args.seal.settings(method, ui)? {
-        // create writes whole objects: over a user's own object it would replace it.
-        crate::seal::SealSettings::Sops(s) => {
-            crate::seal::SealSettings::Sops(s.keeping_foreign_objects())
+        if args.kube.dry_run || args.kube.kubeconfig.is_some() || args.kube.context.is_some() {
+            return Err(Error::input(
+                "--dry-run/--kubeconfig/--context",
+                "these only matter with --apply",
+                "add --apply to write the Secret into the cluster",
+            )
+            .into());
         }
-        other => other,
+        let method = args.seal.method()?;
+        let what = if args.document == DocumentKind::ExtraSecrets {
+            "a HelmRelease with the private key in values.extraSecrets"
+        } else {
+            "the unsealed private key"
+        };
+        args.seal.check_destination(method, what)?;
+        if let Some(out) = &args.seal.out {
+            check_out_directory(out)?;
+        }
+        method
     };
-    if let Some(out) = &args.seal.out {
-        check_out_directory(out)?;
-    }
+    let seal = if apply {
+        SealSettings::None
+    } else {
+        match args.seal.settings(method, ui)? {
+            // create writes whole objects: over a user's own object it would replace it.
+            SealSettings::Sops(s) => SealSettings::Sops(s.keeping_foreign_objects()),
+            other => other,
+        }
+    };
     if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
         return Err(Error::input(
             format!("--git-host {}", emit.git_host),
             "no host keys known for this host",
-            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
+            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), or --register to read them from the API's /meta, so host-key checking stays on",
         )
         .into());
     }
-    let registration = if args.register.register {
-        let client = args.register.github.client(ui)?;
-        let context = args
-            .register
-            .cluster
-            .clone()
-            .unwrap_or_else(current_context);
-        let date = emit.created.to_zoned(jiff::tz::TimeZone::UTC).date();
-        let title = args
-            .register
-            .title
-            .clone()
-            .unwrap_or_else(|| key_title(&context, &emit.namespace, &emit.secret_name(), date));
-        Some(Registration {
-            client,
-            rt: runtime()?,
-            title,
-            read_only: !args.register.read_write,
-        })
+    let client = if args.register.register {
+        Some(args.register.github.client(ui)?)
     } else {
         None
     };
-    let known_hosts = match (&args.known_hosts, &registration) {
-        (Some(path), _) => KnownHosts::from_file(path)?,
-        (None, Some(reg)) => {
-            ui.step("[1/4] reading host keys from GitHub's /meta");
-            let kh = reg.rt.block_on(reg.client.known_hosts(&emit.git_host))?;
-            if emit.git_host == "github.com" {
-                super::known_hosts::warn_if_not_pinned(kh.lines(), ui);
+    // Steps: [cluster], [/meta], generate, [register], seal or apply.
+    let uses_meta =
+        client.is_some() && args.known_hosts.is_none() && (!apply || emit.git_host != "github.com");
+    let total = 2 + usize::from(apply) + usize::from(uses_meta) + usize::from(client.is_some());
+    let step_no = std::cell::Cell::new(0);
+    let step = |what: &str| {
+        step_no.set(step_no.get() + 1);
+        ui.step(&format!("[{}/{total}] {what}", step_no.get()));
+    };
+    let rt = runtime()?;
+    let (created, settings, merged_hr, values_fragment) = rt.block_on(async {
+        let cluster = if apply {
+            step("connecting to the cluster");
+            let c = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
+            ui.detail(&format!("API server {}", c.server()));
+            Some(c)
+        } else {
+            None
+        };
+        let known_hosts = match (&args.known_hosts, &client) {
+            (Some(path), _) => KnownHosts::from_file(path)?,
+            (None, Some(c)) if uses_meta => {
+                step("reading host keys from the API's /meta");
+                let kh = c.known_hosts(&emit.git_host).await?;
+                if emit.git_host == "github.com" {
+                    super::known_hosts::warn_if_not_pinned(kh.lines(), ui);
+                }
+                kh
             }
-            kh
-        }
-        (None, None) => KnownHosts::github_pinned(),
-    };
-    check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
-    // --merge-into and --emit values: planned (and refused) before a key exists; the sealed
-    // stream then holds only the Secret.
-    let merged_hr = match &args.merge_into {
-        Some(path) => Some(plan_merge(path, &args, &emit, &known_hosts)?),
-        None => None,
-    };
-    if args.document == DocumentKind::Values && args.seal.out.is_none() {
-        return Err(Error::input(
-            "--emit values",
-            "the values fragment goes to stdout, so the sealed Secret needs a file",
-            "add --out FILE for the Secret (`sealkey create ... --emit values --out secret.sops.yaml > values.yaml`)",
-        )
-        .into());
-    }
-    let values_fragment = (args.document == DocumentKind::Values)
-        .then(|| crate::yaml::to_yaml(&crate::emit::chart_values(&emit, &known_hosts)));
-    if merged_hr.is_some() || args.document == DocumentKind::Values {
-        emit.document = DocumentKind::Secret;
-    }
-    let settings = CreateSettings {
-        key_type: args.key.key_type,
-        comment: args
-            .key
-            .comment
-            .clone()
-            .unwrap_or_else(|| format!("sealkey:{}", repo.slug())),
-        emit,
-        known_hosts,
-        seal,
-    };
-    // Steps with --register: /meta, generate, register, seal; without: generate, seal.
-    let (steps, generate_step) = if registration.is_some() {
-        (4, 2)
-    } else {
-        (2, 1)
-    };
-    // 2. Generate.
-    ui.step(&format!(
-        "[{generate_step}/{steps}] generating {} key in memory",
-        settings.key_type.as_str()
-    ));
-    let key = DeployKey::generate(settings.key_type, &settings.comment)?;
-    // 3. Register, before anything is written.
-    let registered = match &registration {
-        Some(reg) => {
-            ui.step(&format!(
-                "[3/{steps}] registering the deploy key on {}",
-                repo.slug()
-            ));
-            let new = NewDeployKey {
-                title: reg.title.clone(),
-                key: key.public_openssh().to_string(),
-                read_only: reg.read_only,
-            };
-            Some(
-                reg.rt
-                    .block_on(reg.client.register_deploy_key(&repo, &new))?,
+            _ => KnownHosts::github_pinned(),
+        };
+        check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
+        // --merge-into and --emit values: planned (and refused) before a key exists; the sealed
+        // stream then holds only the Secret.
+        let merged_hr = match &args.merge_into {
+            Some(path) => Some(plan_merge(path, &args, &emit, &known_hosts)?),
+            None => None,
+        };
+        if args.document == DocumentKind::Values && args.seal.out.is_none() {
+            return Err(Error::input(
+                "--emit values",
+                "the values fragment goes to stdout, so the sealed Secret needs a file",
+                "add --out FILE for the Secret (`sealkey create ... --emit values --out secret.sops.yaml > values.yaml`)",
             )
+            .into());
         }
-        None => None,
-    };
-    // 4. Seal and write; if that fails, take the registration back.
-    ui.step(&format!(
-        "[{steps}/{steps}] sealing with {}",
-        method.as_str()
-    ));
-    let written = seal_key(&settings, &key)
-        .map_err(anyhow::Error::from)
-        .and_then(|output| args.seal.write(&output));
-    if let Err(err) = written {
-        return Err(match (&registration, &registered) {
-            (Some(reg), Some(done)) => rollback(reg, &repo, done, err),
-            _ => err,
+        let values_fragment = (args.document == DocumentKind::Values)
+            .then(|| crate::yaml::to_yaml(&crate::emit::chart_values(&emit, &known_hosts)));
+        if merged_hr.is_some() || args.document == DocumentKind::Values {
+            emit.document = DocumentKind::Secret;
+        }
+        let context = args.register.cluster.clone().unwrap_or_else(|| match &cluster {
+            Some(c) => c.context().to_string(),
+            None => current_context(),
         });
-    }
+        let title = args.register.title.clone().unwrap_or_else(|| {
+            key_title_at(&context, &emit.namespace, &emit.secret_name(), emit.created)
+        });
+        let settings = CreateSettings {
+            key_type: args.key.key_type,
+            comment: args
+                .key
+                .comment
+                .clone()
+                .unwrap_or_else(|| format!("sealkey:{}", repo.slug())),
+            emit,
+            known_hosts,
+            seal,
+        };
+        let registry = client.as_ref().map(|c| RepoKeys::new(c, repo.clone()));
+        let registration = registry.as_ref().map(|r| Registration {
+            registry: r,
+            title: title.clone(),
+            read_only: !args.register.read_write,
+        });
+        let delivery = match &cluster {
+            Some(c) => Delivery::Apply(c),
+            None => Delivery::Write(Box::new(|out: &crate::seal::SealedOutput| {
+                args.seal.write_output(out)
+            })),
+        };
+        let progress = |s: CreateStep| match s {
+            CreateStep::Generate => step(&format!(
+                "generating {} key in memory",
+                settings.key_type.as_str()
+            )),
+            CreateStep::Register => step(&format!(
+                "registering the deploy key on {} as \"{title}\"",
+                repo.slug()
+            )),
+            CreateStep::Seal => step(&format!("sealing with {}", method.as_str())),
+            CreateStep::Apply => step(&format!(
+                "applying Secret {}/{}",
+                settings.emit.namespace,
+                settings.emit.secret_name()
+            )),
+        };
+        let created = create(&settings, registration, delivery, &progress).await?;
+        Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment))
+    })?;
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
@@ -432,23 +425,39 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     if let Some(values) = &values_fragment {
         super::common::write_stdout(values.as_bytes())?;
     }
+    if let Some(method) = created.method {
+        let how = match method {
+            crate::cluster::WriteMethod::Apply => "server-side apply",
+            crate::cluster::WriteMethod::Create => "create (the server has no apply)",
+            crate::cluster::WriteMethod::PreconditionedPatch => "patch (the server has no apply)",
+        };
+        let dry = if args.kube.dry_run {
+            " (server-side dry run: nothing stored)"
+        } else {
+            ""
+        };
+        for s in &created.applied {
+            ui.info(&format!("applied Secret {s} by {how}{dry}"));
+        }
+    }
+    let key = &created.key;
     ui.result(&format!("public key:  {}", key.public_openssh()));
     ui.result(&format!("fingerprint: {}", key.fingerprint()));
-    if args.consumer == Consumer::AirflowChart && args.document == DocumentKind::Secret {
+    if args.consumer == Consumer::AirflowChart && args.document == DocumentKind::Secret && !apply {
         ui.info("known hosts: the chart reads them from the HelmRelease, not this Secret: set dags.gitSync.knownHosts (`--emit values` prints it), or the chart turns host-key checking off");
     }
     if settings.emit.consumer == Consumer::Argocd && settings.known_hosts.equals_pinned_github() {
         ui.info("known hosts: Argo CD's default argocd-ssh-known-hosts-cm already trusts github.com's keys, so no ConfigMap was emitted (one would replace Argo CD's whole list)");
     }
-    match &registered {
-        Some(done) => ui.info(&format!(
+    match &created.registered {
+        Some(k) => ui.info(&format!(
             "registered deploy key {} on {} ({}): {}",
-            done.key.id,
+            k.id,
             repo.slug(),
-            if done.key.read_only { "read-only" } else { "read-write" },
-            done.key.title
+            if k.read_only { "read-only" } else { "read-write" },
+            k.title
         )),
-        None if method != SealMethod::None => ui.info(&format!(
+        None if apply || method != SealMethod::None => ui.info(&format!(
             "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
             slug = repo.slug()
         )),
@@ -457,22 +466,13 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     Ok(OK)
 }
 
-/// `create --apply`: the Secret goes into the cluster, nothing to stdout or disk. With
-/// `--register` the order is register, apply; a failed apply deletes the new key again.
-fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Result<u8> {
+/// `--apply` writes only the Secret, read-only.
+fn check_apply_flags(args: &CreateArgs) -> Result<()> {
     if args.document != DocumentKind::Secret {
         return Err(Error::input(
             format!("--apply --emit {}", args.document.as_str()),
             "--apply writes only the Secret",
             "drop --emit (or use --emit secret); emit other documents without --apply",
-        )
-        .into());
-    }
-    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
-        return Err(Error::input(
-            format!("--git-host {}", emit.git_host),
-            "no host keys known for this host",
-            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), or --register to read them from the API's /meta",
         )
         .into());
     }
@@ -484,141 +484,7 @@ fn run_apply(args: CreateArgs, emit: crate::emit::EmitSettings, ui: &Ui) -> Resu
         )
         .into());
     }
-    let client = if args.register.register {
-        Some(args.register.github.client(ui)?)
-    } else {
-        None
-    };
-    let rt = runtime()?;
-    let steps = if client.is_some() { 4 } else { 2 };
-    let (applied, settings) = rt.block_on(async {
-        ui.step(&format!("[1/{steps}] connecting to the cluster"));
-        let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
-        ui.detail(&format!("API server {}", cluster.server()));
-        let known_hosts = match (&args.known_hosts, &client) {
-            (Some(path), _) => KnownHosts::from_file(path)?,
-            (None, Some(c)) if emit.git_host != "github.com" => {
-                ui.step(&format!(
-                    "[2/{steps}] reading host keys from the API's /meta"
-                ));
-                c.known_hosts(&emit.git_host).await?
-            }
-            _ => KnownHosts::github_pinned(),
-        };
-        check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
-        let settings = CreateSettings {
-            key_type: args.key.key_type,
-            comment: args
-                .key
-                .comment
-                .clone()
-                .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
-            emit,
-            known_hosts,
-            seal: crate::seal::SealSettings::None,
-        };
-        let (ns, name) = (settings.emit.namespace.clone(), settings.emit.secret_name());
-        let registry = client
-            .as_ref()
-            .map(|c| crate::rotate::GithubRepoKeys::new(c, settings.emit.repo.clone()));
-        let title = args.register.title.clone().unwrap_or_else(|| {
-            let context = args
-                .register
-                .cluster
-                .clone()
-                .unwrap_or_else(|| cluster.context().to_string());
-            crate::rotate::key_title(&context, &ns, &name, settings.emit.created)
-        });
-        let progress = |step: crate::create::ApplyStep| {
-            let msg = match step {
-                crate::create::ApplyStep::Register => format!(
-                    "[3/{steps}] registering the deploy key on {} as \"{title}\"",
-                    settings.emit.repo.slug()
-                ),
-                crate::create::ApplyStep::Apply => format!(
-                    "[{steps}/{steps}] generating a {} key and applying Secret {ns}/{name}",
-                    settings.key_type.as_str()
-                ),
-            };
-            ui.step(&msg);
-        };
-        let applied = crate::create::apply(
-            &settings,
-            &cluster,
-            registry.as_ref().map(|r| (r, title.as_str())),
-            &progress,
-        )
-        .await?;
-        Ok::<_, anyhow::Error>((applied, settings))
-    })?;
-    let how = match applied.method {
-        crate::cluster::WriteMethod::Apply => "server-side apply",
-        crate::cluster::WriteMethod::Create => "create (the server has no apply)",
-        crate::cluster::WriteMethod::PreconditionedPatch => "patch (the server has no apply)",
-    };
-    let dry = if args.kube.dry_run {
-        " (server-side dry run: nothing stored)"
-    } else {
-        ""
-    };
-    for s in &applied.secrets {
-        ui.info(&format!("applied Secret {s} by {how}{dry}"));
-    }
-    ui.result(&format!("public key:  {}", applied.key.public_openssh()));
-    ui.result(&format!("fingerprint: {}", applied.key.fingerprint()));
-    match applied.registered_id {
-        Some(id) => ui.info(&format!(
-            "registered as read-only deploy key {id} on {}",
-            settings.emit.repo.slug()
-        )),
-        None => ui.info(&format!(
-            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
-            slug = settings.emit.repo.slug()
-        )),
-    }
-    Ok(OK)
-}
-
-/// Deletes the key registered moments ago. The error keeps the original failure's exit code if
-/// the rollback worked, and becomes a remote failure (exit 3) naming the key if it did not.
-fn rollback(
-    reg: &Registration,
-    repo: &RepoRef,
-    done: &Registered,
-    err: anyhow::Error,
-) -> anyhow::Error {
-    let id = done.key.id;
-    match reg.rt.block_on(reg.client.delete_deploy_key(repo, id)) {
-        // A closed pipe normally ends sealkey quietly with 0; here the output was lost and the
-        // key withdrawn, which must not look like success.
-        Ok(_) if super::is_broken_pipe(&err) => anyhow::Error::from(Error::input(
-            "standard output",
-            format!(
-                "the reader closed the pipe before the output was written; deploy key {id} was deleted again from {} (rollback)",
-                repo.slug()
-            ),
-            "run the command again with a reader that consumes all of it",
-        )),
-        Ok(_) => err.context(format!(
-            "deploy key {id} was deleted again from {} (rollback) because a later step failed; nothing was written",
-            repo.slug()
-        )),
-        Err(del) => {
-            let first = format!("{err:#}");
-            anyhow::Error::from(Error::remote(
-                "GitHub",
-                format!(
-                    "a later step failed ({first}) and the rollback failed too: deploy key {id} is still registered on {} ({del})",
-                    repo.slug()
-                ),
-                format!(
-                    "delete it: Settings > Deploy keys on {}, or `sealkey keys prune --repo {} --keep FINGERPRINT...`",
-                    repo.slug(),
-                    repo.slug()
-                ),
-            ))
-        }
-    }
+    Ok(())
 }
 
 /// `--out`'s directory must exist before a key is made (and registered).

@@ -4,7 +4,7 @@ use super::common::{write_stdout, OK};
 use super::github_args::{duration_within, runtime, GithubArgs, DAY};
 use super::Ui;
 use crate::error::{exit, Error};
-use crate::github::audit::{self, AuditSettings, Finding};
+use crate::github::hygiene::{self, HygieneSettings, KeyFinding};
 use crate::github::{DeployKeyInfo, GithubClient};
 use crate::repo::RepoRef;
 use anyhow::Result;
@@ -239,12 +239,12 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<u8> {
             Err(e) => failed.push((repo, e)),
         }
     }
-    let settings = AuditSettings {
+    let settings = HygieneSettings {
         max_age: args.max_age,
         unused_for: args.unused_for,
         now: jiff::Timestamp::now(),
     };
-    let findings = audit::audit(&fetched, &settings);
+    let findings = hygiene::check(&fetched, &settings);
     let summary: Vec<serde_json::Value> = fetched
         .iter()
         .map(|(repo, keys)| {
@@ -344,7 +344,7 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<u8> {
         let found = listed
             .iter()
             .flat_map(|(_, keys)| keys)
-            .any(|k| audit::same_fingerprint(fp, &k.fingerprint()));
+            .any(|k| hygiene::same_fingerprint(fp, &k.fingerprint()));
         if !found {
             return Err(Error::input(
                 format!("--keep {fp}"),
@@ -356,7 +356,7 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<u8> {
     }
     let mut rows = Vec::new();
     for (repo, keys) in &listed {
-        for key in audit::prune_plan(keys, &args.keep) {
+        for key in hygiene::prune_plan(keys, &args.keep) {
             let action = if args.dry_run {
                 "would delete".to_string()
             } else if rt.block_on(client.delete_deploy_key(repo, key.id))? {
@@ -400,7 +400,7 @@ fn finish_with_failures(failed: Vec<(RepoRef, Error)>, code: u8, ui: &Ui) -> Res
     .into())
 }
 
-fn findings_table(findings: &[Finding]) -> String {
+fn findings_table(findings: &[KeyFinding]) -> String {
     let rows: Vec<Vec<String>> = findings
         .iter()
         .map(|f| {

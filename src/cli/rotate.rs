@@ -7,9 +7,10 @@ use super::Ui;
 use crate::cluster::{Cluster, ConsumerAction};
 use crate::emit::Consumer;
 use crate::error::Error;
+use crate::github::RepoKeys;
 use crate::keygen::KeyType;
 use crate::repo::RepoRef;
-use crate::rotate::{self, GithubRepoKeys, RotateSettings, Step};
+use crate::rotate::{self, RotateSettings, Step};
 use crate::seal::SealMethod;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ Modes (one is required):
   --apply          straight into the cluster; old keys deleted at the end
   --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
   --finish         after the live Secret holds FILE's key (Flux applied it): delete the old keys
+                   (--wait 10m polls until it does)
 
 Examples:
   GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow \\
@@ -31,7 +33,12 @@ Examples:
   sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret \\
     --gitops airflow-ssh-secret.sops.yaml --seal-to age1... \\
     --update airflow-ssh-secret.sops.yaml --identity team.agekey
-  sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --finish
+  sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret --finish --wait 10m
+
+  A HelmRelease that holds the key in values.extraSecrets (the chart renders a Helm-owned
+  Secret): rotate the HelmRelease itself, sealed with SOPS:
+  sealkey rotate --repo acme/dags -n airflow --secret-name airflow-ssh-secret \\
+    --gitops airflow.sops.yaml --update airflow.sops.yaml --identity team.agekey --seal-to age1...
 
 Runbook and fault matrix: docs/rotation.md")]
 pub struct RotateArgs {
@@ -58,6 +65,11 @@ pub struct RotateArgs {
     /// --apply that kept them).
     #[arg(long, group = "mode", help_heading = "Mode")]
     pub finish: bool,
+    /// With --finish: wait up to this long for the live Secret to hold the new key (Flux or
+    /// Argo CD applying the commit, helm-controller upgrading the release), polling every 2 s,
+    /// instead of failing at once (e.g. 10m; 1s to 1d).
+    #[arg(long, value_name = "DURATION", requires = "finish", value_parser = duration_within(1, DAY), help_heading = "Mode")]
+    pub wait: Option<Duration>,
     /// Algorithm of the new key (default: the old key's).
     #[arg(long, value_enum)]
     pub key_type: Option<KeyType>,
@@ -103,7 +115,12 @@ fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
             Step::WriteManifest,
         ]
     } else if finish {
-        &[Step::ReadSecret, Step::ListKeys, Step::DeleteOld]
+        &[
+            Step::ReadSecret,
+            Step::ListKeys,
+            Step::WaitLive,
+            Step::DeleteOld,
+        ]
     } else {
         &[
             Step::ReadSecret,
@@ -165,6 +182,25 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
             None
         }
     };
+    // --update of a SOPS file: its plaintext, in case it is a HelmRelease with extraSecrets.
+    let hr_docs = match (
+        &args.gitops,
+        &args.seal.update,
+        &args.seal.identity,
+        &gitops_seal,
+    ) {
+        (Some(_), Some(update), Some(identity), Some(crate::seal::SealSettings::Sops(_))) => {
+            let ids = super::common::read_identity_file(identity)?;
+            let (old, what) = super::common::read_input(Some(update))?;
+            let old = super::common::into_text(old, &what)?;
+            Some(crate::seal::sops::unseal_documents(
+                old.expose_secret(),
+                &what,
+                &ids,
+            )?)
+        }
+        _ => None,
+    };
     if args.kube.dry_run && !args.apply {
         return Err(Error::input(
             "--dry-run",
@@ -202,20 +238,50 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
         settings.sync_wait = args.sync_wait;
         settings.dry_run = args.kube.dry_run;
         settings.abandon_pending = args.abandon_pending;
-        let registry = GithubRepoKeys::new(&client, repo.clone());
+        settings.wait_for_live = args.wait;
+        let registry = RepoKeys::new(&client, repo.clone());
         let secret_ref = format!("{namespace}/{}", args.secret_name);
         if let (Some(path), Some(seal)) = (&args.gitops, &gitops_seal) {
+            // A HelmRelease whose extraSecrets holds this Secret (the Airflow chart renders it
+            // as a Helm hook): the new key goes into that entry, not into a Secret file.
+            let release = match &hr_docs {
+                Some(docs) => crate::emit::live::extra_secret_release(docs.expose_docs(), &args.secret_name),
+                None => None,
+            };
+            if release.is_some() && settings.consumer.is_none() {
+                settings.consumer = Some(Consumer::AirflowChart);
+            }
+            let now = jiff::Timestamp::now();
             let done = rotate::rotate_gitops(
                 &settings,
                 &cluster,
                 &registry,
-                |doc| {
-                    let sealed = crate::seal::seal_stream(doc, seal)?;
+                |new| {
+                    let sealed = match (release, &hr_docs) {
+                        (Some(index), Some(docs)) => {
+                            let docs = crate::emit::live::with_rotated_extra_secret(
+                                docs.expose_docs(),
+                                index,
+                                &args.secret_name,
+                                new.field,
+                                new.key,
+                                now,
+                            )?;
+                            crate::seal::seal_stream(&docs, seal)?
+                        }
+                        _ => crate::seal::seal_stream(new.secret, seal)?,
+                    };
                     crate::output::write_atomic(path, sealed.expose_bytes())
                 },
                 &progress,
             )
             .await?;
+            if release.is_some() {
+                ui.info(&format!(
+                    "set the new key in values.extraSecrets.{} of the HelmRelease (every other value kept; that object sealed under a fresh data key)",
+                    args.secret_name
+                ));
+            }
             ui.info(&format!(
                 "registered new key {} (id {}) on {}; the old key {} stays registered",
                 done.new_fingerprint,
@@ -242,8 +308,13 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
             ));
         } else if args.finish {
             let done = rotate::finish(&settings, &cluster, &registry, &progress).await?;
+            let waited = if done.waited.as_secs() >= 1 {
+                format!(" (after waiting {}s for it)", done.waited.as_secs())
+            } else {
+                String::new()
+            };
             ui.info(&format!(
-                "{secret_ref} holds {} (registered); deleted {} old key(s)",
+                "{secret_ref} holds {} (registered){waited}; deleted {} old key(s)",
                 done.live_fingerprint,
                 done.deleted.len()
             ));

@@ -8,6 +8,7 @@ mod airflow;
 mod argocd;
 mod flux;
 mod git_sync;
+pub mod live;
 pub mod merge;
 mod mount;
 
@@ -18,7 +19,7 @@ use crate::repo::RepoRef;
 use crate::secret::SecretText;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// Annotation and label keys sealkey writes and reads back (rotation finds its Secrets by them).
 pub mod keys {
@@ -36,6 +37,14 @@ pub mod keys {
     pub const CONSUMER: &str = "sealkey.io/for";
     /// Where the known_hosts came from: `pinned`, `file`, `meta`.
     pub const KNOWN_HOSTS_SOURCE: &str = "sealkey.io/known-hosts-source";
+    /// The fingerprint of the key the Secret held before `rotate --apply` replaced it.
+    pub const PREVIOUS_FINGERPRINT: &str = "sealkey.io/previous-fingerprint";
+    /// Annotations that copy an object's content, values included, in clear (kubectl's and
+    /// kubecfg's last-applied copies): never carried into sealed output or a rotated Secret.
+    pub const CONTENT_COPY_ANNOTATIONS: &[&str] = &[
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "kubecfg.ksonnet.io/last-applied-configuration",
+    ];
 }
 
 /// Who reads the Secret.
@@ -417,24 +426,8 @@ impl std::fmt::Debug for ManifestStream {
 impl Drop for ManifestStream {
     fn drop(&mut self) {
         for d in &mut self.docs {
-            wipe_value(d);
+            crate::secret::wipe_value(d);
         }
-    }
-}
-
-/// Zeroizes every string (keys and values) in a JSON tree.
-pub fn wipe_value(v: &mut Value) {
-    match v {
-        Value::String(s) => s.zeroize(),
-        Value::Array(a) => a.iter_mut().for_each(wipe_value),
-        Value::Object(m) => {
-            let taken = std::mem::take(m);
-            for (mut k, mut val) in taken {
-                k.zeroize();
-                wipe_value(&mut val);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -447,9 +440,14 @@ impl ManifestStream {
         }
     }
 
-    /// The documents, in output order.
-    pub fn docs(&self) -> &[Value] {
+    /// The documents, in output order, with the private key in clear.
+    pub fn expose_docs(&self) -> &[Value] {
         &self.docs
+    }
+
+    /// Document `index`, to change in place (it stays wiped on drop).
+    pub(crate) fn doc_mut(&mut self, index: usize) -> &mut Value {
+        &mut self.docs[index]
     }
 
     /// Whether the private key sits inside a non-Secret object (the extra-secrets HelmRelease),

@@ -29,7 +29,7 @@ fn airflow_helmrelease_turns_host_key_checking_on_and_names_the_secret() {
         &KnownHosts::github_pinned(),
     )
     .unwrap();
-    let docs = s.docs();
+    let docs = s.expose_docs();
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["apiVersion"], "helm.toolkit.fluxcd.io/v2");
     let gs = &docs[0]["spec"]["values"]["dags"]["gitSync"];
@@ -59,8 +59,8 @@ fn extra_secrets_puts_the_key_in_values_and_marks_the_stream() {
         &KnownHosts::github_pinned(),
     )
     .unwrap();
-    assert_eq!(s.docs().len(), 1);
-    let data = s.docs()[0]["spec"]["values"]["extraSecrets"]["airflow-ssh-secret"]["data"]
+    assert_eq!(s.expose_docs().len(), 1);
+    let data = s.expose_docs()[0]["spec"]["values"]["extraSecrets"]["airflow-ssh-secret"]["data"]
         .as_str()
         .unwrap();
     let quoted = data
@@ -70,14 +70,14 @@ fn extra_secrets_puts_the_key_in_values_and_marks_the_stream() {
     assert!(decode(&Value::String(quoted.into()))
         .starts_with(crate::keygen::OPENSSH_PRIVATE_KEY_HEADER));
     assert!(s.key_inline_in_values());
-    assert!(s.docs()[0]["spec"]["values"]["dags"]["gitSync"]["knownHosts"].is_string());
+    assert!(s.expose_docs()[0]["spec"]["values"]["dags"]["gitSync"]["knownHosts"].is_string());
 }
 
 #[test]
 fn git_sync_mount_patch_uses_0400_or_0440_with_fs_group() {
     let mut st = settings(Consumer::GitSync, DocumentKind::Mount);
     let s = emit(&st, &key(), &KnownHosts::github_pinned()).unwrap();
-    let spec = &s.docs()[1]["spec"]["template"]["spec"];
+    let spec = &s.expose_docs()[1]["spec"]["template"]["spec"];
     assert_eq!(spec["volumes"][0]["secret"]["defaultMode"], 0o400);
     assert!(spec.get("securityContext").is_none());
     let env = spec["containers"][0]["env"].as_array().unwrap();
@@ -90,7 +90,7 @@ fn git_sync_mount_patch_uses_0400_or_0440_with_fs_group() {
         .is_none());
     st.fs_group = Some(65533);
     let s = emit(&st, &key(), &KnownHosts::github_pinned()).unwrap();
-    let spec = &s.docs()[1]["spec"]["template"]["spec"];
+    let spec = &s.expose_docs()[1]["spec"]["template"]["spec"];
     assert_eq!(spec["volumes"][0]["secret"]["defaultMode"], 0o440);
     assert_eq!(spec["securityContext"]["fsGroup"], 65533);
 }
@@ -100,20 +100,20 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
     let k = key();
     let kh = KnownHosts::github_pinned();
     let flux = emit(&settings(Consumer::Flux, DocumentKind::Secret), &k, &kh).unwrap();
-    let data = &flux.docs()[0]["data"];
+    let data = &flux.expose_docs()[0]["data"];
     assert_eq!(decode(&data["identity.pub"]).trim(), k.public_openssh());
     assert_eq!(decode(&data["known_hosts"]), kh.to_text());
     let argo = emit(&settings(Consumer::Argocd, DocumentKind::Secret), &k, &kh).unwrap();
     assert_eq!(
-        argo.docs()[0]["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        argo.expose_docs()[0]["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
         "repository"
     );
     assert_eq!(
-        decode(&argo.docs()[0]["data"]["url"]),
+        decode(&argo.expose_docs()[0]["data"]["url"]),
         "git@github.com:acme/dags.git"
     );
     // github.com's pinned keys are in Argo CD's default list: no ConfigMap to replace it.
-    assert_eq!(argo.docs().len(), 1);
+    assert_eq!(argo.expose_docs().len(), 1);
     let ghes = KnownHosts::parse(
         "ghe.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
         "test",
@@ -121,10 +121,13 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
     )
     .unwrap();
     let argo = emit(&settings(Consumer::Argocd, DocumentKind::Secret), &k, &ghes).unwrap();
-    assert_eq!(argo.docs()[1]["kind"], "ConfigMap");
-    assert_eq!(argo.docs()[1]["data"]["ssh_known_hosts"], ghes.to_text());
+    assert_eq!(argo.expose_docs()[1]["kind"], "ConfigMap");
+    assert_eq!(
+        argo.expose_docs()[1]["data"]["ssh_known_hosts"],
+        ghes.to_text()
+    );
     let generic = emit(&settings(Consumer::Generic, DocumentKind::Secret), &k, &kh).unwrap();
-    assert_eq!(generic.docs()[0]["type"], "kubernetes.io/ssh-auth");
+    assert_eq!(generic.expose_docs()[0]["type"], "kubernetes.io/ssh-auth");
     let bundle = emit(
         &settings(Consumer::AirflowGitBundle, DocumentKind::Mount),
         &k,
@@ -132,7 +135,7 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
     )
     .unwrap();
     let conn: Value = serde_json::from_str(
-        bundle.docs()[1]["data"]["AIRFLOW_CONN_GIT_DEFAULT"]
+        bundle.expose_docs()[1]["data"]["AIRFLOW_CONN_GIT_DEFAULT"]
             .as_str()
             .unwrap(),
     )
@@ -143,8 +146,8 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
         "the key stays in a mounted file, not in env"
     );
     assert_eq!(
-        bundle.docs()[2]["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]
-            ["name"],
+        bundle.expose_docs()[2]["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]
+            ["configMapRef"]["name"],
         "airflow-git-bundle"
     );
 }
@@ -181,7 +184,10 @@ fn debug_of_stream_and_settings_hides_the_key() {
         &KnownHosts::github_pinned(),
     )
     .unwrap();
-    let b64_key = s.docs()[0]["data"]["ssh"].as_str().unwrap().to_string();
+    let b64_key = s.expose_docs()[0]["data"]["ssh"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!format!("{s:?}").contains(&b64_key[..40]));
     assert!(
         !format!("{:?}", settings(Consumer::GitSync, DocumentKind::Secret))

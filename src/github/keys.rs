@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 /// A deploy key as GitHub lists it (`deploy-key` schema).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct DeployKeyInfo {
     /// GitHub's id for the key on this repository.
     pub id: u64,
@@ -69,12 +69,6 @@ pub struct Registered {
     pub key: DeployKeyInfo,
     /// Created now or found already there.
     pub outcome: RegistrationOutcome,
-}
-
-/// The deploy key title sealkey uses: `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DD`, so keys of
-/// different clusters on one repository never collide (fluxcd/flux2#964).
-pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil::Date) -> String {
-    format!("sealkey {context}/{namespace}/{secret} {date}")
 }
 
 /// Whether two OpenSSH public key lines hold the same key (type and base64; comments ignored).
@@ -253,15 +247,6 @@ fn error_messages(answer: &super::client::Answer) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn title_names_context_namespace_secret_and_date() {
-        let d = jiff::civil::date(2026, 11, 26);
-        assert_eq!(
-            key_title("prod-eu", "airflow", "airflow-ssh-secret", d),
-            "sealkey prod-eu/airflow/airflow-ssh-secret 2026-11-26"
-        );
-    }
 
     #[test]
     fn same_key_ignores_comments_only() {

@@ -7,16 +7,19 @@
 
 mod api_url;
 pub mod app;
-pub mod audit;
 mod client;
+pub mod hygiene;
 mod keys;
 mod meta;
+pub mod registry;
+pub mod title;
 
 pub use api_url::ApiUrl;
 pub use app::AppCredentials;
 pub use client::{Auth, ClientSettings, GithubClient, WaitNotice};
-pub use keys::{key_title, same_key, DeployKeyInfo, NewDeployKey, Registered, RegistrationOutcome};
+pub use keys::{same_key, DeployKeyInfo, NewDeployKey, Registered, RegistrationOutcome};
 pub use meta::Meta;
+pub use registry::{DeployKeyRegistry, RepoKeys};
 
 /// The service name used in errors.
 pub(crate) const SERVICE: &str = "GitHub";

@@ -119,7 +119,7 @@ pub fn inspect(bytes: &[u8], what: &str) -> Result<Inspection> {
         })
         .collect();
     let mut docs = docs;
-    docs.iter_mut().for_each(crate::emit::wipe_value);
+    docs.iter_mut().for_each(crate::secret::wipe_value);
     Ok(Inspection::Documents { documents })
 }
 

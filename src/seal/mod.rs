@@ -107,7 +107,7 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
             let text = stream.to_yaml();
             age::seal_text(text.expose_secret().as_bytes(), recipients)?
         }
-        SealSettings::Sops(s) => sops::seal_documents(stream.docs(), s)?,
+        SealSettings::Sops(s) => sops::seal_documents(stream.expose_docs(), s)?,
         SealSettings::SealedSecrets(s) => {
             if stream.key_inline_in_values() {
                 return Err(Error::input(
@@ -116,19 +116,14 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
                     "use --seal sops for this shape, or --emit secret/helmrelease with Sealed Secrets",
                 ));
             }
-            sealed_secrets::seal_documents(stream.docs(), s, true)?
+            sealed_secrets::seal_documents(stream.expose_docs(), s, true)?
         }
         SealSettings::None => return Ok(SealedOutput::Plaintext(stream.to_yaml())),
     };
-    checked(sealed, Some(stream.docs()), settings)
+    checked(sealed, Some(stream.expose_docs()), settings)
 }
 
-/// Annotations that copy an object's content, values included, in clear (kubectl's and kubecfg's
-/// last-applied copies): never carried into sealed output.
-pub(crate) const CONTENT_COPY_ANNOTATIONS: &[&str] = &[
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kubecfg.ksonnet.io/last-applied-configuration",
-];
+use crate::emit::keys::CONTENT_COPY_ANNOTATIONS;
 
 /// The server's bookkeeping in `metadata`: never carried into sealed output.
 pub(crate) const SERVER_FIELDS: &[&str] = &[
@@ -217,9 +212,11 @@ pub fn seal_yaml_text(
     let stream = ManifestStream::from_docs(docs);
     let sealed = match settings {
         SealSettings::Age(_) => unreachable!("handled above"),
-        SealSettings::Sops(s) => sops::seal_documents(stream.docs(), s)?,
-        SealSettings::SealedSecrets(s) => sealed_secrets::seal_documents(stream.docs(), s, false)?,
+        SealSettings::Sops(s) => sops::seal_documents(stream.expose_docs(), s)?,
+        SealSettings::SealedSecrets(s) => {
+            sealed_secrets::seal_documents(stream.expose_docs(), s, false)?
+        }
         SealSettings::None => return Ok(SealedOutput::Plaintext(stream.to_yaml())),
     };
-    checked(sealed, Some(stream.docs()), settings)
+    checked(sealed, Some(stream.expose_docs()), settings)
 }

@@ -9,8 +9,8 @@
 //! order, upper-case hex, encrypted with the `lastmodified` time as AAD.
 
 use super::age::{self as agefmt, Identity, Recipient};
-use crate::emit::wipe_value;
 use crate::error::{Error, Result};
+use crate::secret::wipe_value;
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -665,6 +665,23 @@ pub fn unseal(
     let text = crate::yaml::to_yaml_stream(&plain);
     plain.iter_mut().for_each(wipe_value);
     Ok(crate::secret::SecretText::from(text))
+}
+
+/// [`unseal`], keeping the documents as a [`crate::emit::ManifestStream`] (wiped on drop) for
+/// callers that change them and seal again (`rotate --gitops` of a HelmRelease).
+pub fn unseal_documents(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+) -> Result<crate::emit::ManifestStream> {
+    let docs = crate::yaml::parse_stream(text, what)?;
+    let opened = open_stream(docs, what, identities, false)?;
+    Ok(crate::emit::ManifestStream::from_docs(
+        opened
+            .into_iter()
+            .map(|mut o| std::mem::take(&mut o.plain))
+            .collect(),
+    ))
 }
 
 /// One document, opened.

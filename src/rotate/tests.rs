@@ -5,7 +5,15 @@
 
 use super::*;
 use crate::cluster::RolloutStatus;
+use crate::cluster::{LiveSecret, Workload, WorkloadKind};
+use crate::emit::live::{key_in_secret, rotated_secret};
+use crate::emit::{self, keys, keys::PREVIOUS_FINGERPRINT};
+use crate::error::{Error, Result};
+use crate::github::DeployKeyInfo;
+use crate::keygen::DeployKey;
+use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Fault {
@@ -57,7 +65,7 @@ impl Fault {
 
 #[derive(Default)]
 pub(super) struct FakeGithub {
-    pub keys: RefCell<Vec<RegisteredKey>>,
+    pub keys: RefCell<Vec<DeployKeyInfo>>,
     next_id: Cell<u64>,
     pub requests: RefCell<Vec<String>>,
     /// (operation, fault): fails the first call of that operation.
@@ -68,11 +76,12 @@ impl FakeGithub {
     pub fn with_key(public: &str, title: &str) -> Self {
         let gh = FakeGithub::default();
         gh.next_id.set(100);
-        gh.keys.borrow_mut().push(RegisteredKey {
+        gh.keys.borrow_mut().push(DeployKeyInfo {
             id: 99,
             title: title.into(),
             key: bare(public),
             read_only: true,
+            ..Default::default()
         });
         gh
     }
@@ -89,24 +98,30 @@ impl FakeGithub {
 }
 
 impl DeployKeyRegistry for FakeGithub {
-    async fn list(&self) -> Result<Vec<RegisteredKey>> {
+    async fn list(&self) -> Result<Vec<DeployKeyInfo>> {
         self.requests.borrow_mut().push("GET keys".into());
         if let Some(f) = self.take_fault("list") {
             return Err(f.error("GET /repos/acme/dags/keys"));
         }
         Ok(self.keys.borrow().clone())
     }
-    async fn register(&self, title: &str, public_key: &str) -> Result<RegisteredKey> {
+    async fn register(
+        &self,
+        title: &str,
+        public_key: &str,
+        _read_only: bool,
+    ) -> Result<DeployKeyInfo> {
         self.requests.borrow_mut().push("POST keys".into());
         let fault = self.take_fault("register");
         if fault.is_none_or(Fault::effect_lands) {
             let id = self.next_id.get() + 1;
             self.next_id.set(id);
-            let k = RegisteredKey {
+            let k = DeployKeyInfo {
                 id,
                 title: title.into(),
                 key: bare(public_key),
                 read_only: true,
+                ..Default::default()
             };
             self.keys.borrow_mut().push(k.clone());
             if fault.is_none() {
@@ -304,6 +319,14 @@ pub(super) fn settings() -> RotateSettings {
     s
 }
 
+fn bare(public: &str) -> String {
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -340,7 +363,7 @@ fn assert_invariant(w: &World, cell: &str) -> String {
         .fingerprint()
         .to_string();
     let keys = w.gh.keys.borrow();
-    let fps: Vec<String> = keys.iter().filter_map(|k| k.fingerprint()).collect();
+    let fps: Vec<String> = keys.iter().filter_map(super::plan::fingerprint).collect();
     assert!(
         fps.contains(&live_fp),
         "{cell}: live key {live_fp} not registered; keys {fps:?}"
@@ -379,7 +402,7 @@ fn assert_one_key_equal_to_live(w: &World, cell: &str) {
     let keys = w.gh.keys.borrow();
     assert_eq!(keys.len(), 1, "{cell}: {keys:?}");
     assert_eq!(
-        keys[0].fingerprint().as_deref(),
+        super::plan::fingerprint(&keys[0]).as_deref(),
         Some(live_fp.as_str()),
         "{cell}"
     );
@@ -558,7 +581,7 @@ fn gitops_cell(op: &'static str, fault: Option<Fault>, write_fails: bool) {
         &settings(),
         &w.cluster,
         &w.gh,
-        |doc: &ManifestStream| {
+        |doc: &NewKey<'_>| {
             if write_fails {
                 return Err(Error::file(
                     "write",
@@ -566,7 +589,7 @@ fn gitops_cell(op: &'static str, fault: Option<Fault>, write_fails: bool) {
                     std::io::Error::other("disk full"),
                 ));
             }
-            *written.borrow_mut() = Some(doc.docs()[0].clone());
+            *written.borrow_mut() = Some(doc.secret.expose_docs()[0].clone());
             Ok(())
         },
         &no_progress,
@@ -591,7 +614,7 @@ fn gitops_cell(op: &'static str, fault: Option<Fault>, write_fails: bool) {
         w.gh.keys
             .borrow()
             .iter()
-            .filter_map(|k| k.fingerprint())
+            .filter_map(super::plan::fingerprint)
             .collect();
     assert_eq!(
         fps,
@@ -724,7 +747,7 @@ fn flux_identity_pub_follows_the_new_key() {
         jiff::Timestamp::now(),
     )
     .unwrap();
-    let back = LiveSecret::from_json(rotated.docs()[0].clone()).unwrap();
+    let back = LiveSecret::from_json(rotated.expose_docs()[0].clone()).unwrap();
     assert_eq!(
         key_in_secret(&back, Some(Consumer::Flux))
             .unwrap()
@@ -736,31 +759,6 @@ fn flux_identity_pub_follows_the_new_key() {
         String::from_utf8(back.value("identity.pub").unwrap().expose_secret().to_vec()).unwrap();
     assert_eq!(public.trim(), new.public_openssh());
     assert_eq!(back.resource_version.as_deref(), Some("41"));
-}
-
-#[test]
-fn titles_name_cluster_namespace_and_secret_and_match_only_their_own_secret() {
-    let t = key_title(
-        "prod-eu",
-        "airflow",
-        "airflow-ssh-secret",
-        "2026-11-26T10:00:00Z".parse().unwrap(),
-    );
-    assert_eq!(t, "sealkey prod-eu/airflow/airflow-ssh-secret 2026-11-26");
-    assert!(title_is_for(&t, "prod-eu", "airflow", "airflow-ssh-secret"));
-    assert!(!title_is_for(
-        &t,
-        "prod-us",
-        "airflow",
-        "airflow-ssh-secret"
-    ));
-    assert!(!title_is_for(&t, "prod-eu", "airflow", "airflow-ssh"));
-    assert!(!title_is_for(
-        "sealkey prod-eu/airflow/airflow-ssh-secret-2 2026-11-26",
-        "prod-eu",
-        "airflow",
-        "airflow-ssh-secret"
-    ));
 }
 
 #[test]
@@ -819,14 +817,14 @@ fn kubectl_last_applied_annotation_with_the_old_key_is_not_copied() {
         jiff::Timestamp::now(),
     )
     .unwrap();
-    let text = serde_json::to_string(&rotated.docs()[0]).unwrap();
+    let text = serde_json::to_string(&rotated.expose_docs()[0]).unwrap();
     assert!(
         !text.contains(&old_b64[300..360]),
         "the old key travelled on"
     );
     assert!(!text.contains("last-applied-configuration"));
     assert_eq!(
-        rotated.docs()[0]["metadata"]["annotations"]["owner"],
+        rotated.expose_docs()[0]["metadata"]["annotations"]["owner"],
         "data-eng"
     );
 }
@@ -840,8 +838,8 @@ fn pending_gitops() -> (World, Value, String) {
         &settings(),
         &w.cluster,
         &w.gh,
-        |doc: &ManifestStream| {
-            *written.borrow_mut() = Some(doc.docs()[0].clone());
+        |doc: &NewKey<'_>| {
+            *written.borrow_mut() = Some(doc.secret.expose_docs()[0].clone());
             Ok(())
         },
         &no_progress,
@@ -878,7 +876,7 @@ fn apply_or_gitops_over_a_pending_gitops_rotation_refuses_and_changes_nothing() 
         &settings(),
         &w.cluster,
         &w.gh,
-        |_: &ManifestStream| panic!("nothing may be written over a pending rotation"),
+        |_: &NewKey<'_>| panic!("nothing may be written over a pending rotation"),
         &no_progress,
     ))
     .unwrap_err();
@@ -892,7 +890,7 @@ fn apply_or_gitops_over_a_pending_gitops_rotation_refuses_and_changes_nothing() 
         .keys
         .borrow()
         .iter()
-        .any(|k| k.fingerprint().as_deref() == Some(pending_fp.as_str())));
+        .any(|k| super::plan::fingerprint(k).as_deref() == Some(pending_fp.as_str())));
     assert_eq!(
         w.cluster.live().annotations[keys::FINGERPRINT],
         w.old.fingerprint()
@@ -920,7 +918,10 @@ fn the_pending_file_applied_then_finish_works_and_then_apply_is_allowed_again() 
         .key
         .fingerprint()
         .to_string();
-    assert_eq!(keys[0].fingerprint().as_deref(), Some(live_fp.as_str()));
+    assert_eq!(
+        super::plan::fingerprint(&keys[0]).as_deref(),
+        Some(live_fp.as_str())
+    );
     assert_ne!(live_fp, pending_fp);
 }
 
@@ -937,7 +938,7 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
         .keys
         .borrow()
         .iter()
-        .any(|k| k.fingerprint().as_deref() == Some(pending_fp.as_str())));
+        .any(|k| super::plan::fingerprint(k).as_deref() == Some(pending_fp.as_str())));
     // --gitops: the abandoned key goes first, so the new rotation's --finish is not blocked.
     let (w, _, pending_fp) = pending_gitops();
     let written: RefCell<Option<Value>> = RefCell::default();
@@ -945,8 +946,8 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
         &s,
         &w.cluster,
         &w.gh,
-        |doc: &ManifestStream| {
-            *written.borrow_mut() = Some(doc.docs()[0].clone());
+        |doc: &NewKey<'_>| {
+            *written.borrow_mut() = Some(doc.secret.expose_docs()[0].clone());
             Ok(())
         },
         &no_progress,
@@ -956,7 +957,7 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
         w.gh.keys
             .borrow()
             .iter()
-            .filter_map(|k| k.fingerprint())
+            .filter_map(super::plan::fingerprint)
             .collect();
     assert_eq!(
         fps,

@@ -1,14 +1,15 @@
 //! Deploy key hygiene: the rules `sealkey keys audit` applies and the plan `keys prune` follows.
 
 use super::keys::DeployKeyInfo;
+use super::title::sealkey_slot;
 use crate::repo::RepoRef;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// What the audit checks against.
+/// What the hygiene check measures keys against.
 #[derive(Clone, Debug)]
-pub struct AuditSettings {
+pub struct HygieneSettings {
     /// Keys older than this are flagged (`--max-age`).
     pub max_age: Duration,
     /// Keys unused for this long, or never used and older than this, are flagged (`--unused-for`).
@@ -20,7 +21,7 @@ pub struct AuditSettings {
 /// One rule an audited key can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Rule {
+pub enum KeyRule {
     /// The key can push (`read_only: false`).
     WriteAccess,
     /// Older than `--max-age`.
@@ -40,25 +41,25 @@ pub enum Rule {
     DuplicateSlot,
 }
 
-impl Rule {
+impl KeyRule {
     /// The rule's name as printed.
     pub fn as_str(self) -> &'static str {
         match self {
-            Rule::WriteAccess => "write-access",
-            Rule::TooOld => "too-old",
-            Rule::NeverUsed => "never-used",
-            Rule::Unused => "unused",
-            Rule::Disabled => "disabled",
-            Rule::NotSealkey => "not-sealkey",
-            Rule::DuplicateKey => "duplicate-key",
-            Rule::DuplicateSlot => "duplicate-slot",
+            KeyRule::WriteAccess => "write-access",
+            KeyRule::TooOld => "too-old",
+            KeyRule::NeverUsed => "never-used",
+            KeyRule::Unused => "unused",
+            KeyRule::Disabled => "disabled",
+            KeyRule::NotSealkey => "not-sealkey",
+            KeyRule::DuplicateKey => "duplicate-key",
+            KeyRule::DuplicateSlot => "duplicate-slot",
         }
     }
 }
 
 /// A flagged key.
 #[derive(Clone, Debug, Serialize)]
-pub struct Finding {
+pub struct KeyFinding {
     /// `OWNER/REPO`.
     pub repo: String,
     /// GitHub's key id.
@@ -68,21 +69,24 @@ pub struct Finding {
     /// `SHA256:...`.
     pub fingerprint: String,
     /// Which rule.
-    pub rule: Rule,
+    pub rule: KeyRule,
     /// Why, in words.
     pub detail: String,
 }
 
 /// Applies every rule to the keys of every repository.
-pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) -> Vec<Finding> {
+pub fn check(
+    repos: &[(RepoRef, Vec<DeployKeyInfo>)],
+    settings: &HygieneSettings,
+) -> Vec<KeyFinding> {
     let mut findings = Vec::new();
     let mut by_fingerprint: HashMap<String, Vec<(String, u64, String)>> = HashMap::new();
     for (repo, keys) in repos {
         let mut slots: HashMap<String, Vec<u64>> = HashMap::new();
         for key in keys {
             let fingerprint = key.fingerprint();
-            let mut flag = |rule: Rule, detail: String| {
-                findings.push(Finding {
+            let mut flag = |rule: KeyRule, detail: String| {
+                findings.push(KeyFinding {
                     repo: repo.slug(),
                     key_id: key.id,
                     title: key.title.clone(),
@@ -93,7 +97,7 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
             };
             if !key.read_only {
                 flag(
-                    Rule::WriteAccess,
+                    KeyRule::WriteAccess,
                     "the key can push to the repository".into(),
                 );
             }
@@ -102,7 +106,7 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
             if let Some(age) = age {
                 if age > settings.max_age {
                     flag(
-                        Rule::TooOld,
+                        KeyRule::TooOld,
                         format!(
                             "created {} days ago (max {})",
                             days(age),
@@ -115,14 +119,17 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
                 Some(Ok(used)) => {
                     let idle = elapsed(used, settings.now);
                     if idle > settings.unused_for {
-                        flag(Rule::Unused, format!("last used {} days ago", days(idle)));
+                        flag(
+                            KeyRule::Unused,
+                            format!("last used {} days ago", days(idle)),
+                        );
                     }
                 }
                 Some(Err(_)) => {}
                 None => {
                     if age.is_none_or(|a| a > settings.unused_for) {
                         flag(
-                            Rule::NeverUsed,
+                            KeyRule::NeverUsed,
                             format!(
                                 "never used, and added more than {} days ago",
                                 days(settings.unused_for)
@@ -132,12 +139,15 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
                 }
             }
             if key.enabled == Some(false) {
-                flag(Rule::Disabled, "disabled by an organisation policy".into());
+                flag(
+                    KeyRule::Disabled,
+                    "disabled by an organisation policy".into(),
+                );
             }
             match sealkey_slot(&key.title) {
                 Some(slot) => slots.entry(slot.to_string()).or_default().push(key.id),
                 None => flag(
-                    Rule::NotSealkey,
+                    KeyRule::NotSealkey,
                     "not made by sealkey (title does not start with \"sealkey \")".into(),
                 ),
             }
@@ -156,12 +166,12 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
         }
         for (slot, ids) in slots.into_iter().filter(|(_, ids)| ids.len() > 1) {
             for key in keys.iter().filter(|k| ids.contains(&k.id)) {
-                findings.push(Finding {
+                findings.push(KeyFinding {
                     repo: repo.slug(),
                     key_id: key.id,
                     title: key.title.clone(),
                     fingerprint: key.fingerprint(),
-                    rule: Rule::DuplicateSlot,
+                    rule: KeyRule::DuplicateSlot,
                     detail: format!("{} keys for {slot}; prune the old ones", ids.len()),
                 });
             }
@@ -179,12 +189,12 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
                 .find(|k| k.id == *id)
                 .map(|k| k.title.clone())
                 .unwrap_or_default();
-            findings.push(Finding {
+            findings.push(KeyFinding {
                 repo: repo.clone(),
                 key_id: *id,
                 title,
                 fingerprint: fingerprint.clone(),
-                rule: Rule::DuplicateKey,
+                rule: KeyRule::DuplicateKey,
                 detail: format!(
                     "the same key is registered {} times: {}",
                     places.len(),
@@ -197,12 +207,6 @@ pub fn audit(repos: &[(RepoRef, Vec<DeployKeyInfo>)], settings: &AuditSettings) 
         (&a.repo, a.key_id, a.rule.as_str()).cmp(&(&b.repo, b.key_id, b.rule.as_str()))
     });
     findings
-}
-
-/// The `CONTEXT/NAMESPACE/SECRET` of a sealkey title (`sealkey CTX/NS/SECRET YYYY-MM-DD`).
-pub fn sealkey_slot(title: &str) -> Option<&str> {
-    let rest = title.strip_prefix("sealkey ")?;
-    Some(rest.split_whitespace().next().unwrap_or(rest))
 }
 
 /// The keys `prune` deletes: every key whose fingerprint is not kept.
@@ -260,15 +264,15 @@ mod tests {
     const K1: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
-    fn settings() -> AuditSettings {
-        AuditSettings {
+    fn settings() -> HygieneSettings {
+        HygieneSettings {
             max_age: Duration::from_secs(90 * 86_400),
             unused_for: Duration::from_secs(30 * 86_400),
             now: "2026-11-26T00:00:00Z".parse().unwrap(),
         }
     }
 
-    fn rules(f: &[Finding], id: u64) -> Vec<Rule> {
+    fn rules(f: &[KeyFinding], id: u64) -> Vec<KeyRule> {
         f.iter()
             .filter(|x| x.key_id == id)
             .map(|x| x.rule)
@@ -286,7 +290,7 @@ mod tests {
             "2026-11-20T00:00:00Z",
             None,
         )];
-        assert!(audit(&[(repo, keys)], &settings()).is_empty());
+        assert!(check(&[(repo, keys)], &settings()).is_empty());
     }
 
     #[test]
@@ -337,23 +341,23 @@ mod tests {
             "2026-11-20T00:00:00Z",
             Some("2026-11-25T00:00:00Z"),
         )];
-        let f = audit(&[(a, keys_a), (b, keys_b)], &settings());
+        let f = check(&[(a, keys_a), (b, keys_b)], &settings());
         let r1 = rules(&f, 1);
         assert!(
-            r1.contains(&Rule::WriteAccess)
-                && r1.contains(&Rule::TooOld)
-                && r1.contains(&Rule::DuplicateKey)
-                && r1.contains(&Rule::DuplicateSlot),
+            r1.contains(&KeyRule::WriteAccess)
+                && r1.contains(&KeyRule::TooOld)
+                && r1.contains(&KeyRule::DuplicateKey)
+                && r1.contains(&KeyRule::DuplicateSlot),
             "{r1:?}"
         );
-        assert_eq!(rules(&f, 2), vec![Rule::NeverUsed, Rule::NotSealkey]);
+        assert_eq!(rules(&f, 2), vec![KeyRule::NeverUsed, KeyRule::NotSealkey]);
         let r3 = rules(&f, 3);
         assert!(
-            r3.contains(&Rule::Unused) && r3.contains(&Rule::DuplicateSlot),
+            r3.contains(&KeyRule::Unused) && r3.contains(&KeyRule::DuplicateSlot),
             "{r3:?}"
         );
-        assert_eq!(rules(&f, 4), vec![Rule::DuplicateKey]);
-        assert_eq!(rules(&f, 5), vec![Rule::Disabled]);
+        assert_eq!(rules(&f, 4), vec![KeyRule::DuplicateKey]);
+        assert_eq!(rules(&f, 5), vec![KeyRule::Disabled]);
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! The consumer's Secret as it lives in a cluster: find the private key in it (by the
+//! consumer's layout), and rebuild it around a new key for rotation, keeping everything else.
+
+use super::keys::{self, CONTENT_COPY_ANNOTATIONS, PREVIOUS_FINGERPRINT};
+use super::{b64, secret_value, Consumer, ManifestStream};
+use crate::cluster::LiveSecret;
+use crate::error::{Error, Result};
+use crate::keygen::DeployKey;
+use crate::secret::PrivateKeyPem;
+use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
+
+/// The private key found in a live Secret.
+#[derive(Debug)]
+pub struct SecretKey {
+    /// The data key holding it (`gitSshKey`, `identity`, ...).
+    pub field: String,
+    /// The key.
+    pub key: DeployKey,
+}
+
+/// Finds the private key in a Secret: under `consumer`'s field, else under the field of the
+/// consumer named by its `sealkey.io/for` annotation, else under any field a consumer uses.
+pub fn key_in_secret(secret: &LiveSecret, consumer: Option<Consumer>) -> Result<SecretKey> {
+    let from_annotation = secret
+        .annotations
+        .get(keys::CONSUMER)
+        .and_then(|s| <Consumer as clap::ValueEnum>::from_str(s, false).ok());
+    let all = [
+        Consumer::AirflowChart,
+        Consumer::GitSync,
+        Consumer::Flux,
+        Consumer::Argocd,
+        Consumer::Generic,
+    ];
+    let fields: Vec<&str> = match consumer.or(from_annotation) {
+        Some(c) => vec![c.private_key_field()],
+        None => all.iter().map(|c| c.private_key_field()).collect(),
+    };
+    let what = format!("Secret {}/{}", secret.namespace, secret.name);
+    for field in &fields {
+        if let Some(key) = key_at(secret, field, &format!("{what} key {field}")) {
+            return Ok(SecretKey {
+                field: field.to_string(),
+                key,
+            });
+        }
+    }
+    Err(Error::input(
+        what,
+        format!(
+            "holds no passphrase-less OpenSSH private key under {}",
+            fields.join(", ")
+        ),
+        "pass --for CONSUMER matching how the Secret was made, or create it with `sealkey create --apply`",
+    ))
+}
+
+/// The fingerprint of the key under `field`, if it holds one.
+pub fn fingerprint_in(secret: &LiveSecret, field: &str) -> Option<String> {
+    key_at(secret, field, "live Secret").map(|k| k.fingerprint().to_string())
+}
+
+fn key_at(secret: &LiveSecret, field: &str, what: &str) -> Option<DeployKey> {
+    let text = std::str::from_utf8(secret.value(field)?.expose_secret()).ok()?;
+    let pem = PrivateKeyPem::new(text.to_string());
+    DeployKey::from_openssh(&pem, what).ok()
+}
+
+/// The Secret with the new key in place of the old: every other data key, label and annotation
+/// kept (Flux's `identity.pub` follows the new key); fingerprint, key type, creation time and
+/// previous fingerprint annotations updated; content-copy annotations (kubectl's last-applied,
+/// which holds the old key in clear) dropped. With `with_resource_version`, the write fails
+/// (409) if the Secret changed since it was read.
+pub fn rotated_secret(
+    secret: &LiveSecret,
+    field: &str,
+    new: &DeployKey,
+    old_fingerprint: &str,
+    with_resource_version: bool,
+    now: jiff::Timestamp,
+) -> Result<ManifestStream> {
+    let mut data = Map::new();
+    for (k, v) in &secret.data {
+        data.insert(k.clone(), secret_value(b64(v.expose_secret())));
+    }
+    let pem = new.private_pem()?;
+    data.insert(
+        field.to_string(),
+        secret_value(b64(pem.expose_secret().as_bytes())),
+    );
+    if data.contains_key("identity.pub") {
+        let public = Zeroizing::new(format!("{}\n", new.public_openssh()));
+        data.insert(
+            "identity.pub".into(),
+            json!(b64(public.as_bytes()).as_str()),
+        );
+    }
+    let mut annotations: Map<String, Value> = secret
+        .annotations
+        .iter()
+        .filter(|(k, _)| !CONTENT_COPY_ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    annotations.insert(keys::FINGERPRINT.into(), json!(new.fingerprint()));
+    annotations.insert(keys::KEY_TYPE.into(), json!(new.key_type().as_str()));
+    annotations.insert(
+        keys::CREATED.into(),
+        json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    );
+    annotations.insert(PREVIOUS_FINGERPRINT.into(), json!(old_fingerprint));
+    let mut metadata = json!({
+        "name": secret.name,
+        "namespace": secret.namespace,
+    });
+    if with_resource_version {
+        if let Some(rv) = &secret.resource_version {
+            metadata["resourceVersion"] = json!(rv);
+        }
+    }
+    if !secret.labels.is_empty() {
+        metadata["labels"] = json!(secret.labels);
+    }
+    metadata["annotations"] = Value::Object(annotations);
+    let mut doc = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+    });
+    if let Some(t) = &secret.type_ {
+        doc["type"] = json!(t);
+    }
+    doc["data"] = Value::Object(data);
+    Ok(ManifestStream::from_docs(vec![doc]))
+}
+
+/// The index of the HelmRelease in `docs` whose `spec.values.extraSecrets` has an entry
+/// `secret_name` (the Airflow chart renders it as that Secret, as a Helm hook).
+pub fn extra_secret_release(docs: &[Value], secret_name: &str) -> Option<usize> {
+    docs.iter().position(|d| {
+        d["kind"] == "HelmRelease" && d["spec"]["values"]["extraSecrets"][secret_name].is_object()
+    })
+}
+
+/// `docs` with the new key in the `extraSecrets` entry `secret_name` of HelmRelease `index`:
+/// the entry's `data` (a YAML block of `KEY: BASE64` lines the chart renders into the Secret)
+/// keeps every other line; sealkey's annotations on the HelmRelease, when present, name the new
+/// key. Everything else is kept as it was.
+pub fn with_rotated_extra_secret(
+    docs: &[Value],
+    index: usize,
+    secret_name: &str,
+    field: &str,
+    new: &DeployKey,
+    now: jiff::Timestamp,
+) -> Result<ManifestStream> {
+    let what = format!("HelmRelease values.extraSecrets.{secret_name}.data");
+    let mut out = ManifestStream::from_docs(docs.to_vec());
+    let doc = out.doc_mut(index);
+    let entry = &mut doc["spec"]["values"]["extraSecrets"][secret_name];
+    let data_text = entry["data"].as_str().unwrap_or_default();
+    let mut data = match data_text.trim() {
+        "" => Value::Object(Map::new()),
+        text => crate::yaml::parse_stream(text, &what)?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null),
+    };
+    let Some(map) = data.as_object_mut() else {
+        crate::secret::wipe_value(&mut data);
+        return Err(Error::input(
+            what,
+            "is not a mapping of Secret keys to base64 values",
+            "fix the HelmRelease by hand, or make it again with `sealkey create --emit extra-secrets`",
+        ));
+    };
+    let pem = new.private_pem()?;
+    map.insert(
+        field.to_string(),
+        secret_value(b64(pem.expose_secret().as_bytes())),
+    );
+    let text = crate::yaml::to_yaml(&data);
+    crate::secret::wipe_value(&mut data);
+    if let Some(old) = entry.get_mut("data") {
+        crate::secret::wipe_value(old);
+    }
+    entry["data"] = secret_value(text);
+    if let Some(a) = doc["metadata"]["annotations"].as_object_mut() {
+        if a.contains_key(keys::FINGERPRINT) {
+            a.insert(keys::FINGERPRINT.into(), json!(new.fingerprint()));
+            a.insert(keys::KEY_TYPE.into(), json!(new.key_type().as_str()));
+            a.insert(
+                keys::CREATED.into(),
+                json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            );
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,72 @@
+//! Deploy key titles: `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DD`. Built and read here only, so
+//! `create --register`, `rotate`, `register` and the hygiene checks agree on one format.
+//!
+//! The slot `CONTEXT/NAMESPACE/SECRET` keeps keys of different clusters on one repository apart
+//! (fluxcd/flux2#964); rotation finds its own keys by it.
+
+/// The title for the key of Secret `namespace/secret` in cluster `context`, registered on `date`.
+pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil::Date) -> String {
+    format!("sealkey {context}/{namespace}/{secret} {date}")
+}
+
+/// [`key_title`] for a moment (its UTC date).
+pub fn key_title_at(context: &str, namespace: &str, secret: &str, at: jiff::Timestamp) -> String {
+    key_title(
+        context,
+        namespace,
+        secret,
+        at.to_zoned(jiff::tz::TimeZone::UTC).date(),
+    )
+}
+
+/// The title `sealkey register` gives a public key it was handed: `sealkey LABEL YYYY-MM-DD`,
+/// where LABEL is the key's comment or the repository. It has no slot of a Secret.
+pub fn label_title(label: &str, date: jiff::civil::Date) -> String {
+    format!("sealkey {label} {date}")
+}
+
+/// Whether `title` marks a key registered for Secret `namespace/secret` in cluster `context`.
+pub fn title_is_for(title: &str, context: &str, namespace: &str, secret: &str) -> bool {
+    sealkey_slot(title).is_some_and(|slot| slot == format!("{context}/{namespace}/{secret}"))
+}
+
+/// The `CONTEXT/NAMESPACE/SECRET` (or LABEL) of a sealkey title; `None` for other titles.
+pub fn sealkey_slot(title: &str) -> Option<&str> {
+    let rest = title.strip_prefix("sealkey ")?;
+    Some(rest.split_whitespace().next().unwrap_or(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_name_cluster_namespace_and_secret_and_match_only_their_own_secret() {
+        let d = jiff::civil::date(2026, 11, 26);
+        let t = key_title("prod-eu", "airflow", "airflow-ssh-secret", d);
+        assert_eq!(t, "sealkey prod-eu/airflow/airflow-ssh-secret 2026-11-26");
+        assert!(title_is_for(&t, "prod-eu", "airflow", "airflow-ssh-secret"));
+        assert!(!title_is_for(&t, "prod-eu", "airflow", "airflow-ssh"));
+        assert!(!title_is_for(&t, "prod", "airflow", "airflow-ssh-secret"));
+        assert!(!title_is_for(
+            "sealkey prod-eu/airflow/airflow-ssh-secret-2 2026-11-26",
+            "prod-eu",
+            "airflow",
+            "airflow-ssh-secret"
+        ));
+        assert!(title_is_for(
+            "sealkey prod-eu/airflow/airflow-ssh-secret",
+            "prod-eu",
+            "airflow",
+            "airflow-ssh-secret"
+        ));
+        assert_eq!(sealkey_slot(&t), Some("prod-eu/airflow/airflow-ssh-secret"));
+        assert_eq!(sealkey_slot("deploy key for CI"), None);
+    }
+
+    #[test]
+    fn a_moment_is_titled_with_its_utc_date() {
+        let at: jiff::Timestamp = "2026-11-26T23:30:00-05:00".parse().unwrap();
+        assert_eq!(key_title_at("c", "n", "s", at), "sealkey c/n/s 2026-11-27");
+    }
+}

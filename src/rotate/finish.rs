@@ -1,0 +1,122 @@
+//! `sealkey rotate --finish`: once the live Secret holds the newest key registered for it, delete
+//! the older ones. Works from key titles and GitHub's increasing ids, so it also finishes a
+//! Secret that Helm renders (the Airflow chart's `extraSecrets`), which carries none of
+//! sealkey's annotations. With a wait, it polls the live Secret until the GitOps controller has
+//! applied the new key.
+
+use super::plan::{delete_keys, Plan};
+use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
+use crate::emit::keys::PREVIOUS_FINGERPRINT;
+use crate::error::{Error, Result};
+use crate::github::DeployKeyInfo;
+
+/// What `rotate --finish` did.
+#[derive(Debug)]
+pub struct Finished {
+    /// The key in the live Secret (registered).
+    pub live_fingerprint: String,
+    /// Keys deleted.
+    pub deleted: Vec<DeployKeyInfo>,
+    /// How long it waited for the live Secret to hold the new key.
+    pub waited: std::time::Duration,
+}
+
+/// Deletes the old keys once the live Secret carries the new key. Before that (a key registered
+/// for this Secret after the live one is not in it yet) it waits up to
+/// `settings.wait_for_live`, then fails having deleted nothing.
+pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
+    settings: &RotateSettings,
+    cluster: &C,
+    registry: &R,
+    progress: Progress<'_>,
+) -> Result<Finished> {
+    let ns_name = settings.secret_ref();
+    let nothing = "nothing was deleted";
+    let started = std::time::Instant::now();
+    let mut plan = Plan::read(cluster, registry, settings, progress, nothing).await?;
+    loop {
+        let pending = plan.pending(settings);
+        if pending.is_empty() {
+            break;
+        }
+        let ids: Vec<String> = pending
+            .iter()
+            .map(|k| format!("{} ({})", k.id, k.title))
+            .collect();
+        let waited = started.elapsed();
+        match settings.wait_for_live {
+            Some(limit) if waited < limit => {
+                progress(
+                    Step::WaitLive,
+                    &format!(
+                        "{ns_name} still holds {}; waiting for {}",
+                        plan.old_fp,
+                        ids.join(", ")
+                    ),
+                );
+                tokio::time::sleep(settings.poll_interval.min(limit - waited)).await;
+                plan = Plan::read(cluster, registry, settings, &|_, _| {}, nothing).await?;
+            }
+            limit => {
+                let after = match limit {
+                    Some(l) => format!(" after waiting {}s", l.as_secs()),
+                    None => String::new(),
+                };
+                return Err(failed(
+                    Step::WaitLive,
+                    Error::input(
+                        format!("Secret {ns_name}"),
+                        format!(
+                            "still holds key {}{after}, not the newer key {} registered for it",
+                            plan.old_fp,
+                            ids.join(", ")
+                        ),
+                        "commit and push the sealed file, let Flux or Argo CD apply it (for a HelmRelease: until helm-controller upgraded the release), then run --finish again, or with --wait DURATION",
+                    ),
+                    nothing,
+                ));
+            }
+        }
+    }
+    let live_fp = plan.old_fp.clone();
+    if !plan.old_was_registered() {
+        return Err(failed(
+            Step::ListKeys,
+            Error::input(
+                format!("Secret {ns_name}"),
+                format!("its key {live_fp} is not registered on the repository"),
+                "refusing to delete anything: register the live key first, or rotate again",
+            ),
+            nothing,
+        ));
+    }
+    let previous = plan
+        .previous()
+        .filter(|p| *p != live_fp)
+        .map(str::to_string);
+    let old = plan.old_keys(settings, previous.as_deref(), &live_fp);
+    if old.is_empty() && previous.is_none() {
+        return Err(failed(
+            Step::ListKeys,
+            Error::input(
+                format!("Secret {ns_name}"),
+                format!("no older key is titled for it (\"sealkey {}/{ns_name} ...\") and it has no {PREVIOUS_FINGERPRINT} annotation", settings.context),
+                "nothing to finish; run `sealkey rotate` first (or check --cluster: titles name the cluster)",
+            ),
+            nothing,
+        ));
+    }
+    progress(Step::DeleteOld, &format!("{} key(s)", old.len()));
+    let deleted = delete_keys(
+        registry,
+        &old,
+        Step::DeleteOld,
+        "the live key stays registered; run --finish again to retry",
+    )
+    .await?;
+    Ok(Finished {
+        live_fingerprint: live_fp,
+        deleted,
+        waited: started.elapsed(),
+    })
+}
