@@ -38,6 +38,9 @@ struct Pull {
 }
 
 struct Rig {
+    /// The Secret the reader reads, and the data key holding the private key.
+    secret: &'static str,
+    field: &'static str,
     kmock: Kmock,
     github: FakeGithub,
     server: GitServer,
@@ -64,7 +67,15 @@ fn subpath_deployment() -> Value {
 /// One rig at a time: each runs an sshd and polls it, and timings are what is measured.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn rig() -> Rig {
+/// The parts every rig shares: GitHub stand-in, sshd asking it for keys, a working directory.
+struct Parts {
+    dir: tempfile::TempDir,
+    github: FakeGithub,
+    server: GitServer,
+    cmd_dir: tempfile::TempDir,
+}
+
+fn parts() -> Parts {
     let dir = tempfile::tempdir().unwrap();
     let github = FakeGithub::start();
     // The keys command: root-owned, in a directory only root can write, and so is every
@@ -91,6 +102,21 @@ fn rig() -> Rig {
         std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let server = GitServer::start_with_keys_command(dir.path(), &cmd);
+    Parts {
+        dir,
+        github,
+        server,
+        cmd_dir,
+    }
+}
+
+fn rig() -> Rig {
+    let Parts {
+        dir,
+        github,
+        server,
+        cmd_dir,
+    } = parts();
     let (key_path, old_public) = support::ssh_keypair(dir.path(), "ed25519", "old.TEST-ONLY");
     let pem = std::fs::read(&key_path).unwrap();
     github.add_key(
@@ -111,6 +137,8 @@ fn rig() -> Rig {
     });
     let kmock = Kmock::start(&[secret, subpath_deployment()]);
     Rig {
+        secret: "git-creds",
+        field: "ssh",
         kmock,
         github,
         server,
@@ -148,9 +176,7 @@ impl Rig {
             "-n",
             "dev",
             "--secret-name",
-            "git-creds",
-            "--for",
-            "git-sync",
+            self.secret,
             "--timeout",
             "30s",
             "--sync-wait",
@@ -179,9 +205,13 @@ impl Rig {
                     // Bounded: at most 10 minutes of polls, whatever happens.
                     while !stop.load(Ordering::Relaxed) && n < 6000 {
                         let tick = Instant::now();
-                        let secret = self.kmock.secret("dev", "git-creds").expect("the Secret");
-                        let key = support::b64d(&secret["data"]["ssh"]);
-                        let kh = support::b64d(&secret["data"]["known_hosts"]);
+                        let secret = self.kmock.secret("dev", self.secret).expect("the Secret");
+                        let key = support::b64d(&secret["data"][self.field]);
+                        // The chart's Secret holds no known_hosts (they are in the values).
+                        let kh = match secret["data"].get("known_hosts") {
+                            Some(v) => support::b64d(v),
+                            None => self.server.known_hosts().into_bytes(),
+                        };
                         let (ok, why) = self.server.ls_remote_with(&key, &kh, "reader");
                         let registered = self.github.keys("acme/dags").len();
                         pulls.lock().unwrap().push(Pull {
@@ -244,7 +274,7 @@ fn rotate_apply_keeps_every_pull_working() {
     let r = rig();
     let before = r.github.keys("acme/dags")[0]["key"].clone();
     let pulls = r.pulls_while(Duration::from_millis(1500), || {
-        r.rotate(&["--apply"]);
+        r.rotate(&["--for", "git-sync", "--apply"]);
     });
     report("rotate --apply", &pulls);
     let (n, failed, overlap) = summary(&pulls);
@@ -274,7 +304,14 @@ fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
     let (identity, recipient) = support::age_keypair(r.dir.path());
     let file = r.dir.path().join("git-creds.sops.yaml");
     let pulls = r.pulls_while(Duration::from_millis(1500), || {
-        r.rotate(&["--gitops", file.to_str().unwrap(), "--seal-to", &recipient]);
+        r.rotate(&[
+            "--for",
+            "git-sync",
+            "--gitops",
+            file.to_str().unwrap(),
+            "--seal-to",
+            &recipient,
+        ]);
         std::thread::sleep(Duration::from_millis(500));
         // The controller stand-in: decrypt as Flux would (npm decoders) and apply (curl).
         let docs = support::npm_sops_decode(&file, &identity).unwrap();
@@ -301,7 +338,7 @@ fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
         assert!(st.success());
         // Flux applied; consumers pick it up (the kubelet's sync), then the operator finishes.
         std::thread::sleep(Duration::from_millis(2000));
-        r.rotate(&["--finish"]);
+        r.rotate(&["--for", "git-sync", "--finish"]);
     });
     report("rotate --gitops, apply, --finish", &pulls);
     let (n, failed, overlap) = summary(&pulls);
@@ -337,4 +374,242 @@ fn the_rig_catches_an_outage_when_the_old_key_goes_before_the_swap() {
     assert!(failed >= 2, "the rig saw no outage: {pulls:#?}");
     assert!(!pulls.last().unwrap().ok, "pulls came back without a key");
     assert!(pulls[0].ok, "pulls worked before the deletion");
+}
+
+/// helm-controller's part, as the Airflow chart's `extraSecrets` template does it: the entry's
+/// `data` block (YAML, read here by PyYAML) becomes a Helm-owned Secret of that name.
+fn render_extra_secret(hr: &Value, name: &str) -> Value {
+    let block = hr["spec"]["values"]["extraSecrets"][name]["data"]
+        .as_str()
+        .expect("extraSecrets entry with data");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(block.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    let data: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "dev",
+            "labels": {"app.kubernetes.io/managed-by": "Helm", "release": "airflow", "heritage": "Helm"},
+            "annotations": {"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-weight": "0",
+                "meta.helm.sh/release-name": "airflow"}},
+        "type": "Opaque",
+        "data": data,
+    })
+}
+
+/// The Airflow chart's shape (issue 12, C): the key lives in a SOPS-sealed HelmRelease's
+/// `values.extraSecrets`, helm-controller renders a Helm-owned Secret from it. `rotate --apply`
+/// is refused; `rotate --gitops` on the HelmRelease, helm-controller's upgrade, and `--finish
+/// --wait` (which has no sealkey annotation to go by: titles and ids) keep every pull working.
+#[test]
+fn rotate_gitops_of_a_helmrelease_with_extra_secrets_then_upgrade_then_finish_wait_keeps_every_pull_working(
+) {
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Parts {
+        dir,
+        github,
+        server,
+        cmd_dir,
+    } = parts();
+    let (identity, recipient) = support::age_keypair(dir.path());
+    let kh_file = dir.path().join("known_hosts");
+    std::fs::write(&kh_file, server.known_hosts()).unwrap();
+    let hr = dir.path().join("airflow.sops.yaml");
+    // The user's HelmRelease, as `sealkey create` wrote it; its key registered as create would.
+    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        .args([
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "extra-secrets",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--repo-url",
+            &server.url(),
+            "--known-hosts",
+            kh_file.to_str().unwrap(),
+            "--seal-to",
+            &recipient,
+            "--out",
+            hr.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stderr).to_string();
+    let public = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public key:"))
+        .expect("create prints the public key")
+        .trim()
+        .to_string();
+    github.add_key(
+        "acme/dags",
+        &support::bare(&public),
+        "sealkey kmock/dev/airflow-ssh-secret 2026-01-01",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let first = support::npm_sops_decode(&hr, &identity).unwrap();
+    let live = render_extra_secret(&first[0], "airflow-ssh-secret");
+    let r = Rig {
+        secret: "airflow-ssh-secret",
+        field: "gitSshKey",
+        kmock: Kmock::start(&[live]),
+        github,
+        server,
+        dir,
+        _cmd_dir: cmd_dir,
+    };
+    // --apply on the Helm-owned Secret: refused before anything is registered.
+    let refused = r.sealkey(&[
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "dev",
+        "--secret-name",
+        "airflow-ssh-secret",
+        "--apply",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Helm owns it"));
+    assert_eq!(r.github.keys("acme/dags").len(), 1);
+
+    let hr_s = hr.to_str().unwrap();
+    let finisher = std::cell::RefCell::new(None);
+    let pulls = r.pulls_while(Duration::from_millis(1500), || {
+        r.rotate(&[
+            "--gitops",
+            hr_s,
+            "--update",
+            hr_s,
+            "--identity",
+            identity.to_str().unwrap(),
+            "--seal-to",
+            &recipient,
+        ]);
+        // --finish --wait, started before helm-controller got to it, waits for the new key.
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| r.rotate(&["--finish", "--wait", "60s"]));
+            std::thread::sleep(Duration::from_millis(1500));
+            assert_eq!(
+                r.github.keys("acme/dags").len(),
+                2,
+                "finish deleted a key before the upgrade"
+            );
+            // Flux decrypts the HelmRelease (npm decoder), helm-controller upgrades: the
+            // chart renders the Secret again from the new values (curl PUT to the stand-in).
+            let docs = support::npm_sops_decode(&hr, &identity).unwrap();
+            let rendered = render_extra_secret(&docs[0], "airflow-ssh-secret");
+            let body = r.dir.path().join("upgrade.json");
+            std::fs::write(&body, serde_json::to_vec(&rendered).unwrap()).unwrap();
+            let st = Command::new("curl")
+                .args([
+                    "-sSf",
+                    "-o",
+                    "/dev/null",
+                    "-X",
+                    "PATCH",
+                    "-H",
+                    "Content-Type: application/merge-patch+json",
+                    "--data-binary",
+                ])
+                .arg(format!("@{}", body.display()))
+                .arg(format!(
+                    "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
+                    r.kmock.url()
+                ))
+                .status()
+                .unwrap();
+            assert!(st.success());
+            *finisher.borrow_mut() = Some(waiting.join().unwrap());
+        });
+    });
+    report(
+        "HelmRelease extraSecrets: rotate --gitops, upgrade, --finish --wait",
+        &pulls,
+    );
+    let (n, failed, overlap) = summary(&pulls);
+    assert!(n >= 8, "too few pulls: {n}");
+    assert_eq!(
+        failed,
+        0,
+        "{:#?}",
+        pulls.iter().filter(|p| !p.ok).collect::<Vec<_>>()
+    );
+    assert!(
+        overlap >= Duration::from_millis(1000),
+        "overlap {overlap:?}"
+    );
+    let finished = finisher.borrow_mut().take().unwrap();
+    assert!(
+        String::from_utf8_lossy(&finished.stderr).contains("after waiting"),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let keys = r.github.keys("acme/dags");
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0]["key"].as_str().unwrap(), support::bare(&public));
+    // The HelmRelease kept everything but the key: chart, values, the entry's other lines.
+    let after = support::npm_sops_decode(&hr, &identity).unwrap();
+    let (mut a, mut b) = (first[0].clone(), after[0].clone());
+    for d in [&mut a, &mut b] {
+        d["spec"]["values"]["extraSecrets"]["airflow-ssh-secret"]["data"] = Value::Null;
+        for k in [
+            "sealkey.io/fingerprint",
+            "sealkey.io/created",
+            "sealkey.io/key-type",
+        ] {
+            d["metadata"]["annotations"][k] = Value::Null;
+        }
+    }
+    assert_eq!(a, b, "only the key and its annotations changed");
+    assert_eq!(
+        after[0]["metadata"]["annotations"]["sealkey.io/fingerprint"].as_str(),
+        Some(r.kmock_fingerprint().as_str())
+    );
+}
+
+impl Rig {
+    /// The fingerprint of the key in the live Secret, by ssh-keygen.
+    fn kmock_fingerprint(&self) -> String {
+        let secret = self.kmock.secret("dev", self.secret).unwrap();
+        let key = self.dir.path().join("live.TEST-ONLY.key");
+        support::write_private(&key, &support::b64d(&secret["data"][self.field]));
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&key)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
 }

@@ -85,7 +85,7 @@ pub fn run(args: RegisterArgs, ui: &Ui) -> Result<u8> {
         } else {
             comment.to_string()
         };
-        format!("sealkey {label} {today}")
+        crate::github::title::label_title(&label, today)
     });
     let client = args.github.client(ui)?;
     let new = NewDeployKey {
