@@ -29,7 +29,7 @@ const SERVICE: &str = "Kubernetes API";
 
 /// How to reach the cluster, as kubectl's flags say it.
 #[derive(Clone, Debug, Default)]
-pub struct ClusterSettings {
+pub struct ConnectSettings {
     /// `--kubeconfig`: this file instead of `$KUBECONFIG` / `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
     /// `--context`: this context instead of the current one.
@@ -219,7 +219,7 @@ pub struct RolloutStatus {
 impl Cluster {
     /// Connects like kubectl: `--kubeconfig` file, else `$KUBECONFIG` / `~/.kube/config`, else the
     /// in-cluster service account; `--context` picks a context. Nothing is sent yet.
-    pub async fn connect(settings: &ClusterSettings) -> Result<Self> {
+    pub async fn connect(settings: &ConnectSettings) -> Result<Self> {
         let options = KubeConfigOptions {
             context: settings.context.clone(),
             ..Default::default()
@@ -732,7 +732,7 @@ fn workload(
     }
 }
 
-fn context_error(settings: &ClusterSettings, e: String) -> Error {
+fn context_error(settings: &ConnectSettings, e: String) -> Error {
     let input = match (&settings.kubeconfig, &settings.context) {
         (Some(p), Some(c)) => format!("--kubeconfig {} --context {c}", p.display()),
         (Some(p), None) => format!("--kubeconfig {}", p.display()),

@@ -13,7 +13,7 @@ mod support;
 use base64::Engine as _;
 use fault_proxy::{FaultProxy, ProxyFault, Rule};
 use kmock::Kmock;
-use sealkey::cluster::{Cluster, ClusterSettings};
+use sealkey::cluster::{Cluster, ConnectSettings};
 use sealkey::error::Result;
 use sealkey::github::DeployKeyInfo;
 use sealkey::rotate::{self, DeployKeyRegistry, RotateSettings, Step};
@@ -137,7 +137,7 @@ fn run_rotation(w: &World) -> Result<rotate::Rotated> {
         .unwrap();
     rt.block_on(async {
         let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
-        let cluster = Cluster::connect(&ClusterSettings {
+        let cluster = Cluster::connect(&ConnectSettings {
             kubeconfig: Some(kc),
             ..Default::default()
         })
@@ -312,7 +312,7 @@ fn dry_run_sends_every_write_as_a_server_side_dry_run_and_registers_nothing() {
     let done = rt
         .block_on(async {
             let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
-            let cluster = Cluster::connect(&ClusterSettings {
+            let cluster = Cluster::connect(&ConnectSettings {
                 kubeconfig: Some(kc),
                 dry_run: true,
                 ..Default::default()
@@ -359,7 +359,7 @@ fn a_server_without_apply_gets_a_patch_carrying_the_read_resource_version() {
         .unwrap();
     let method = rt.block_on(async {
         let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
-        let cluster = Cluster::connect(&ClusterSettings {
+        let cluster = Cluster::connect(&ConnectSettings {
             kubeconfig: Some(kc),
             ..Default::default()
         })

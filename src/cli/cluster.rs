@@ -1,6 +1,6 @@
 //! Flags for reaching the cluster, the way kubectl spells them.
 
-use crate::cluster::ClusterSettings;
+use crate::cluster::ConnectSettings;
 use std::path::PathBuf;
 
 /// How to reach the cluster.
@@ -20,8 +20,8 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     /// The library's settings.
-    pub fn settings(&self) -> ClusterSettings {
-        ClusterSettings {
+    pub fn settings(&self) -> ConnectSettings {
+        ConnectSettings {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
             dry_run: self.dry_run,

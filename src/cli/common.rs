@@ -416,20 +416,26 @@ pub fn into_text(
 
 /// Reads and parses an age identity file (`AGE-SECRET-KEY-1...` lines or an ssh private key).
 pub fn read_identity_file(path: &std::path::Path) -> Result<Vec<seal::age::Identity>> {
+    let (text, name) = identity_text_from_file(path)?;
+    Ok(seal::age::parse_identities(&text, &name)?)
+}
+
+/// The text of an identity file (wiped on drop) and the name errors give it (`--identity FILE`).
+pub fn identity_text_from_file(
+    path: &std::path::Path,
+) -> Result<(crate::secret::AgeIdentityText, String)> {
+    let name = format!("--identity {}", path.display());
     let bytes = zeroize::Zeroizing::new(
         std::fs::read(path).map_err(|e| Error::file("read identity file", path, e))?,
     );
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::input(
-            format!("--identity {}", path.display()),
+            &name,
             "not a text file",
             "pass an age identity file or an OpenSSH private key",
         )
     })?;
-    Ok(seal::age::parse_identities(
-        &crate::secret::AgeIdentityText::new(text.to_string()),
-        &format!("--identity {}", path.display()),
-    )?)
+    Ok((crate::secret::AgeIdentityText::new(text.to_string()), name))
 }
 
 /// Exit code 0, for adapters.

@@ -5,7 +5,7 @@ use super::common::{SealArgs, OK};
 use super::github_args::{runtime, GithubArgs};
 use super::Ui;
 use crate::create::{create, CreateSettings, CreateStep, Delivery, Registration};
-use crate::emit::{Consumer, DocumentKind, EmitSettings, WorkloadKind};
+use crate::emit::{Consumer, DocumentKind, EmitSettings, PatchKind};
 use crate::error::Error;
 use crate::github::title::key_title_at;
 use crate::github::RepoKeys;
@@ -161,7 +161,7 @@ pub struct WorkloadArgs {
     pub workload: Option<String>,
     /// Its kind [default: deployment]. With --emit mount.
     #[arg(long, value_enum)]
-    pub workload_kind: Option<WorkloadKind>,
+    pub workload_kind: Option<PatchKind>,
     /// Container that reads the key [default: git-sync]. With --emit mount.
     #[arg(long)]
     pub container: Option<String>,
@@ -191,10 +191,7 @@ impl CreateArgs {
         s.sub_path = self.chart.sub_path.clone();
         s.conn_id = or(&self.chart.conn_id, "git_default");
         s.workload = or(&self.workload.workload, "git-sync");
-        s.workload_kind = self
-            .workload
-            .workload_kind
-            .unwrap_or(WorkloadKind::Deployment);
+        s.workload_kind = self.workload.workload_kind.unwrap_or(PatchKind::Deployment);
         s.container = or(&self.workload.container, "git-sync");
         s.fs_group = self.workload.fs_group.or(
             // git-sync runs as uid 65533: a 0400 root-owned file is unreadable to it.

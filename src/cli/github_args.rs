@@ -92,14 +92,8 @@ impl GithubArgs {
         if self.token_stdin {
             return Ok(Auth::Token(token_from_stdin()?));
         }
-        for var in ["GITHUB_TOKEN", "GH_TOKEN"] {
-            if let Ok(value) = std::env::var(var) {
-                let value = Zeroizing::new(value);
-                let trimmed = value.trim();
-                if !trimmed.is_empty() {
-                    return Ok(Auth::Token(GithubToken::new(trimmed.to_string())));
-                }
-            }
+        if let Some(token) = token_from_env() {
+            return Ok(Auth::Token(token));
         }
         if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
             let typed = Zeroizing::new(
@@ -119,6 +113,16 @@ impl GithubArgs {
         let auth = self.auth()?;
         self.api.client(auth, ui)
     }
+}
+
+/// The token in `GITHUB_TOKEN`, else `GH_TOKEN` (gh's name), trimmed; `None` when both are unset
+/// or blank. The environment's copy cannot be wiped; ours is.
+pub fn token_from_env() -> Option<GithubToken> {
+    ["GITHUB_TOKEN", "GH_TOKEN"].iter().find_map(|var| {
+        let value = Zeroizing::new(std::env::var(var).ok()?);
+        let trimmed = value.trim();
+        (!trimmed.is_empty()).then(|| GithubToken::new(trimmed.to_string()))
+    })
 }
 
 fn no_token() -> Error {

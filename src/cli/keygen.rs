@@ -39,7 +39,7 @@ pub struct KeygenArgs {
         value_enum,
         default_value = "text"
     )]
-    pub output: Format,
+    pub output: KeyOutput,
 }
 
 /// What keygen can do with the private key.
@@ -53,7 +53,7 @@ pub enum KeygenSeal {
 
 /// keygen's output format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
+pub enum KeyOutput {
     /// Public key, fingerprint, then the sealed private key, one after the other.
     Text,
     /// One JSON object.
@@ -88,7 +88,7 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
     let recipients = match method {
         Some(SealMethod::Age) => Some(seal::age::parse_recipients(&args.seal_to)?),
         Some(SealMethod::None) => {
-            if matches!(args.output, Format::Json) {
+            if matches!(args.output, KeyOutput::Json) {
                 return Err(Error::input(
                     "--seal none --output json",
                     "plaintext keys are not put in JSON",
@@ -129,7 +129,7 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
         None => None,
     };
     match args.output {
-        Format::Json => {
+        KeyOutput::Json => {
             let mut v = serde_json::json!({
                 "key_type": key.key_type(),
                 "public_key": key.public_openssh(),
@@ -141,7 +141,7 @@ pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
             }
             write_stdout(format!("{}\n", serde_json::to_string_pretty(&v)?).as_bytes())?;
         }
-        Format::Text => {
+        KeyOutput::Text => {
             let mut text = format!("{}\n{}\n", key.public_openssh(), key.fingerprint());
             if let Some(s) = &sealed {
                 text.push_str(s);

@@ -5,7 +5,6 @@ use super::github_args::{runtime, ApiArgs};
 use super::Ui;
 use crate::github::Auth;
 use crate::known_hosts::GITHUB_COM_PINNED;
-use crate::secret::GithubToken;
 use anyhow::Result;
 
 /// Print known_hosts lines for the git host from GitHub's /meta (warns when they differ from
@@ -35,10 +34,8 @@ pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<u8> {
     let api_url = args.api.api_url()?;
     let host = args.host.clone().unwrap_or_else(|| api_url.git_host());
     // /meta needs no token; one from the environment only raises the rate limit.
-    let auth = ["GITHUB_TOKEN", "GH_TOKEN"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
-        .map(|t| Auth::Token(GithubToken::new(t.trim().to_string())))
+    let auth = super::github_args::token_from_env()
+        .map(Auth::Token)
         .unwrap_or(Auth::Anonymous);
     let client = args.api.client(auth, ui)?;
     let known_hosts = runtime()?.block_on(client.known_hosts(&host))?;

@@ -45,8 +45,11 @@ pub fn run(args: RegisterArgs, ui: &Ui) -> Result<u8> {
         .into());
     }
     let (text, what) = match &args.key_file {
+        // Wiped on drop: a private key passed by mistake must not linger.
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?,
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?,
+            ),
             format!("--key-file {}", path.display()),
         ),
         None => {
@@ -58,7 +61,8 @@ pub fn run(args: RegisterArgs, ui: &Ui) -> Result<u8> {
                 )
                 .into());
             }
-            let mut text = String::new();
+            // Pre-sized for the 64 KiB cap: no reallocation leaves a copy in freed memory.
+            let mut text = zeroize::Zeroizing::new(String::with_capacity(64 * 1024 + 1));
             std::io::stdin()
                 .lock()
                 .take(64 * 1024)

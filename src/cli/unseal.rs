@@ -30,22 +30,7 @@ pub struct UnsealArgs {
 pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
     check_plaintext_stdout("the unsealed plaintext", args.force_plaintext_to_tty)?;
     let (identity_text, identity_name) = match &args.identity {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| Error::file("read identity file", path, e))?;
-            let bytes = zeroize::Zeroizing::new(bytes);
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
-                Error::input(
-                    format!("--identity {}", path.display()),
-                    "not a text file",
-                    "pass an age identity file or an OpenSSH private key",
-                )
-            })?;
-            (
-                AgeIdentityText::new(text.to_string()),
-                format!("--identity {}", path.display()),
-            )
-        }
+        Some(path) => super::common::identity_text_from_file(path)?,
         None if args.input.is_some() && std::io::stdin().is_terminal() => {
             let typed =
                 rpassword::prompt_password("age identity (AGE-SECRET-KEY-1..., not echoed): ")

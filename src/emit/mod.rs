@@ -160,7 +160,7 @@ impl DocumentKind {
 
 /// The kind of workload a mount patch targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-pub enum WorkloadKind {
+pub enum PatchKind {
     /// `apps/v1` Deployment.
     Deployment,
     /// `apps/v1` StatefulSet.
@@ -198,7 +198,7 @@ pub struct EmitSettings {
     /// Workload a mount patch targets.
     pub workload: String,
     /// Its kind.
-    pub workload_kind: WorkloadKind,
+    pub workload_kind: PatchKind,
     /// Container in it that reads the key.
     pub container: String,
     /// `fsGroup` to set in the pod (makes a 0440 key readable by git-sync's uid 65533).
@@ -226,7 +226,7 @@ impl EmitSettings {
             branch: "main".into(),
             sub_path: None,
             workload: "git-sync".into(),
-            workload_kind: WorkloadKind::Deployment,
+            workload_kind: PatchKind::Deployment,
             container: "git-sync".into(),
             fs_group: None,
             conn_id: "git_default".into(),

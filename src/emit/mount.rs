@@ -3,7 +3,7 @@
 //! The whole volume is mounted at a directory rather than with `subPath`, so that a rotated Secret
 //! reaches the running pod without a restart (files under `subPath` never update).
 
-use super::{EmitSettings, WorkloadKind};
+use super::{EmitSettings, PatchKind};
 use serde_json::{json, Value};
 
 /// A patch for `settings.workload` adding a secret volume (`mode`, e.g. 0o400) mounted read-only
@@ -17,8 +17,8 @@ pub(crate) fn patch(
     env: Value,
 ) -> Value {
     let kind = match settings.workload_kind {
-        WorkloadKind::Deployment => "Deployment",
-        WorkloadKind::StatefulSet => "StatefulSet",
+        PatchKind::Deployment => "Deployment",
+        PatchKind::StatefulSet => "StatefulSet",
     };
     let mut container = json!({
         "name": settings.container,

@@ -104,7 +104,7 @@ fn workload_resources() -> Vec<ApiResource> {
 /// Connects like kubectl (and `sealkey rotate`): `--kubeconfig`, else `KUBECONFIG` /
 /// `~/.kube/config`, else the in-cluster service account; `--context` picks a context.
 pub async fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> Result<kube::Client> {
-    let settings = crate::cluster::ClusterSettings {
+    let settings = crate::cluster::ConnectSettings {
         kubeconfig,
         context,
         dry_run: false,
