@@ -1,20 +1,16 @@
-//! GitHub App authentication: an RS256 JWT signed with the App's private key buys an installation
-//! token for one repository. Deploy keys made with such a token outlive any person's account,
+//! GitHub App JWT signing: an RS256 JWT signed with the App's private key, which `auth.rs` trades
+//! for an installation token for one repository. Deploy keys made with such a token outlive any person's account,
 //! unlike keys made with a personal token (deleted with that token).
 
-use super::client::{check, expect_answer, Cred, GithubClient};
-use super::SERVICE;
 use crate::error::{Error, Result};
-use crate::repo::RepoRef;
 use crate::secret::GithubToken;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use reqwest::Method;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use std::path::{Path, PathBuf};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// A GitHub App's id and private key (`--app-id`, `--app-key FILE`).
 pub struct AppCredentials {
@@ -101,89 +97,6 @@ impl AppCredentials {
         signed.push_str(&URL_SAFE_NO_PAD.encode(signature));
         GithubToken::new(signed)
     }
-
-    /// Finds the App's installation on `repo` and creates an installation token limited to that
-    /// repository and to the Administration permission (what deploy keys need).
-    pub(crate) async fn installation_token(
-        &self,
-        client: &GithubClient,
-        repo: &RepoRef,
-    ) -> Result<GithubToken> {
-        let jwt = self.jwt(jiff::Timestamp::now());
-        let url = client
-            .api_url()
-            .join(&format!("/repos/{}/{}/installation", repo.owner, repo.name))?;
-        let what = format!("finding GitHub App {} on {}", self.app_id, repo.slug());
-        let answer = expect_answer(
-            client
-                .send(Method::GET, url, None, Cred::Bearer(&jwt))
-                .await?,
-        )?;
-        if answer.status == reqwest::StatusCode::NOT_FOUND {
-            return Err(Error::remote(
-                SERVICE,
-                format!("{what}: the App is not installed on the repository (404)"),
-                "install the App on it (organisation Settings > GitHub Apps > Configure) with the repository permission Administration: read and write",
-            ));
-        }
-        if answer.status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::remote(
-                SERVICE,
-                format!("{what}: GitHub refused the App's JWT (401)"),
-                "check --app-id and that --app-key is a current private key of that App, and that this machine's clock is right",
-            ));
-        }
-        #[derive(serde::Deserialize)]
-        struct Installation {
-            id: u64,
-        }
-        let installation: Installation = check(answer, &what, Some(repo))?.json(&what)?;
-        let url = client.api_url().join(&format!(
-            "/app/installations/{}/access_tokens",
-            installation.id
-        ))?;
-        let body = serde_json::json!({
-            "repositories": [repo.name],
-            "permissions": {"administration": "write"},
-        });
-        let what = format!(
-            "creating an installation token for {} (installation {})",
-            repo.slug(),
-            installation.id
-        );
-        let answer = expect_answer(
-            client
-                .send(Method::POST, url, Some(&body), Cred::Bearer(&jwt))
-                .await?,
-        )?;
-        if answer.status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-            return Err(Error::remote(
-                SERVICE,
-                format!("{what}: GitHub refused (422): the installation does not grant Administration: write on the repository"),
-                "give the App the repository permission Administration: read and write and accept it in the installation",
-            ));
-        }
-        let mut answer = check(answer, &what, Some(repo))?;
-        let token = take_token(&answer.body);
-        answer.body.zeroize();
-        token.ok_or_else(|| {
-            Error::remote(
-                SERVICE,
-                format!("{what}: no token in GitHub's answer"),
-                "check --api-url points at the GitHub REST API",
-            )
-        })
-    }
-}
-
-/// Pulls `token` out of an access-token answer without leaving copies behind.
-fn take_token(body: &[u8]) -> Option<GithubToken> {
-    #[derive(serde::Deserialize)]
-    struct AccessToken {
-        token: String,
-    }
-    let parsed: AccessToken = serde_json::from_slice(body).ok()?;
-    Some(GithubToken::new(parsed.token))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Repository deploy keys: list, get, create (with 422 disambiguation), delete, and titles.
 
-use super::client::{check, expect_answer, status_error, GithubClient, Sent};
+use super::client::GithubClient;
+use super::transport::{check, expect_answer, status_error, Answer, Sent};
 use super::SERVICE;
 use crate::error::{Error, Result};
 use crate::repo::RepoRef;
@@ -176,12 +177,7 @@ impl GithubClient {
     }
 
     /// Tells apart the three meanings of a 422 by listing the repository's keys.
-    async fn after_422(
-        &self,
-        repo: &RepoRef,
-        bare: &str,
-        answer: &super::client::Answer,
-    ) -> Result<Registered> {
+    async fn after_422(&self, repo: &RepoRef, bare: &str, answer: &Answer) -> Result<Registered> {
         let existing = self.list_deploy_keys(repo).await?;
         if let Some(found) = existing.into_iter().find(|k| same_key(&k.key, bare)) {
             return Ok(Registered {
@@ -232,7 +228,7 @@ impl GithubClient {
 
 /// The messages of a 422 body (cleaned for showing): each `errors[].message` (or code), else
 /// the top-level message.
-fn error_messages(answer: &super::client::Answer) -> Vec<String> {
+fn error_messages(answer: &Answer) -> Vec<String> {
     if !answer.said_errors.is_empty() {
         return answer.said_errors.clone();
     }

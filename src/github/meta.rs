@@ -1,6 +1,7 @@
 //! `GET /meta`: the SSH host keys GitHub (or a GitHub Enterprise Server) publishes.
 
-use super::client::{check, expect_answer, GithubClient};
+use super::client::GithubClient;
+use super::transport::{check, expect_answer};
 use crate::error::Result;
 use crate::known_hosts::KnownHosts;
 use reqwest::Method;
@@ -22,7 +23,7 @@ impl GithubClient {
     pub async fn meta(&self) -> Result<Meta> {
         let url = self.api_url().join("/meta")?;
         let what = "reading host keys from /meta";
-        let answer = expect_answer(self.send(Method::GET, url, None, self.plain_cred()).await?)?;
+        let answer = expect_answer(self.plain_request(Method::GET, url).await?)?;
         check(answer, what, None)?.json(what)
     }
 

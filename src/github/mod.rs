@@ -7,12 +7,14 @@
 
 mod api_url;
 pub mod app;
+mod auth;
 mod client;
 pub mod hygiene;
 mod keys;
 mod meta;
 pub mod registry;
 pub mod title;
+mod transport;
 
 pub use api_url::ApiUrl;
 pub use app::AppCredentials;
