@@ -1,12 +1,13 @@
 //! `sealkey audit`: how workloads consume Secrets, from files, the git index or a live cluster.
 
+use super::Outcome;
 use super::Ui;
 use crate::audit::report::text::printable;
 use crate::audit::report::{self, Format};
 use crate::audit::source::{cluster, files, staged};
 use crate::audit::summary::Summary;
 use crate::audit::{self, Finding, Input, InputError, Report, Rule, RuleFilter, Severity, Stats};
-use crate::error::{exit, Error};
+use crate::error::Error;
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -157,7 +158,7 @@ fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
     Ok(filter)
 }
 
-pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
     let filter = rule_filter(&args.ignore)?;
     let limits = audit::Limits {
         max_input_bytes: args.max_file_size,
@@ -182,9 +183,7 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
             page_size: args.page_size,
             list_secrets: !args.skip_secrets,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = super::github_args::runtime()?;
         let mut run = audit::Run::new(&mut report);
         runtime.block_on(async {
             let client = cluster::connect(args.kubeconfig.clone(), args.context.clone()).await?;
@@ -273,10 +272,10 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<u8> {
     // An input that could not be audited wins over findings: the run is incomplete, and a
     // hostile file must not turn a failing audit into a passing one by hiding the rest.
     if stats.input_errors > 0 {
-        return Ok(exit::INPUT);
+        return Ok(Outcome::Incomplete);
     }
     Ok(match (args.fail_on.threshold(), stats.worst()) {
-        (Some(threshold), Some(worst)) if worst >= threshold => exit::FINDINGS,
-        _ => exit::OK,
+        (Some(threshold), Some(worst)) if worst >= threshold => Outcome::Findings,
+        _ => Outcome::Done,
     })
 }

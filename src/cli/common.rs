@@ -1,6 +1,6 @@
 //! Pieces several subcommands share: sealing flags, and writing output where it is allowed to go.
 
-use crate::error::{exit, Error};
+use crate::error::Error;
 use crate::seal::{self, SealMethod, SealSettings, SealedOutput};
 use anyhow::Result;
 use std::io::{IsTerminal, Write};
@@ -208,9 +208,7 @@ impl SealArgs {
                 let cert = self.cert.as_deref().unwrap_or_default();
                 let (pem, source) = if seal::sealed_secrets::is_url(cert) {
                     ui.detail(&format!("fetching the controller certificate from {cert}"));
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
+                    let rt = super::github_args::runtime()?;
                     (
                         rt.block_on(seal::sealed_secrets::fetch_cert_pem(cert))?,
                         cert.to_string(),
@@ -438,8 +436,8 @@ pub fn identity_text_from_file(
     Ok((crate::secret::AgeIdentityText::new(text.to_string()), name))
 }
 
-/// Exit code 0, for adapters.
-pub const OK: u8 = exit::OK;
+/// A command that did what it was asked, for adapters.
+pub const OK: super::Outcome = super::Outcome::Done;
 
 #[cfg(test)]
 mod tests {

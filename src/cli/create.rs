@@ -3,6 +3,7 @@
 use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};
 use super::github_args::{runtime, GithubArgs};
+use super::Outcome;
 use super::Ui;
 use crate::create::{create, CreateSettings, CreateStep, Delivery, Registration};
 use crate::emit::{Consumer, DocumentKind, EmitSettings, PatchKind};
@@ -244,7 +245,7 @@ impl CreateArgs {
     }
 }
 
-pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: CreateArgs, ui: &Ui) -> Result<Outcome> {
     // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
     let mut emit = args.emit_settings(repo.clone());

@@ -207,7 +207,8 @@ fn show_secs(secs: u64) -> String {
     format!("{secs}s")
 }
 
-/// A current-thread runtime for the async GitHub client.
+/// The one way the CLI starts its I/O runtime: a failure (the OS refused threads, epoll or a
+/// timer) exits 3 from every command.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,6 +1,7 @@
 //! `sealkey inspect`: what a sealed file holds, without decrypting it.
 
 use super::common::{read_input, write_stdout, OK};
+use super::Outcome;
 use super::Ui;
 use crate::seal::inspect::{inspect, DocumentInfo, Inspection};
 use anyhow::Result;
@@ -31,7 +32,7 @@ pub enum InspectFormat {
     Json,
 }
 
-pub fn run(args: InspectArgs, _ui: &Ui) -> Result<u8> {
+pub fn run(args: InspectArgs, _ui: &Ui) -> Result<Outcome> {
     let (bytes, what) = read_input(args.input.as_deref())?;
     let found = inspect(&bytes, &what)?;
     drop(bytes);
@@ -50,11 +51,7 @@ pub fn run(args: InspectArgs, _ui: &Ui) -> Result<u8> {
         InspectFormat::Text => render(&what, &found),
     };
     write_stdout(text.as_bytes())?;
-    Ok(if leaks {
-        crate::error::exit::FINDINGS
-    } else {
-        OK
-    })
+    Ok(if leaks { Outcome::Findings } else { OK })
 }
 
 /// Names from the file are shown escaped: a name holding a terminal escape prints as `\u{1b}`.

@@ -2,6 +2,7 @@
 
 use super::common::{check_plaintext_stdout, write_stdout, OK};
 use super::create::KeyArgs;
+use super::Outcome;
 use super::Ui;
 use crate::error::Error;
 use crate::keygen::DeployKey;
@@ -60,7 +61,7 @@ pub enum KeyOutput {
     Json,
 }
 
-pub fn run(args: KeygenArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: KeygenArgs, ui: &Ui) -> Result<Outcome> {
     let comment = match (&args.key.comment, &args.repo) {
         (Some(c), _) => c.clone(),
         (None, Some(r)) => format!("sealkey:{}", RepoRef::parse(r)?.slug()),

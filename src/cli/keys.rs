@@ -2,8 +2,9 @@
 
 use super::common::{write_stdout, OK};
 use super::github_args::{duration_within, runtime, GithubArgs, DAY};
+use super::Outcome;
 use super::Ui;
-use crate::error::{exit, Error};
+use crate::error::Error;
 use crate::github::hygiene::{self, HygieneSettings, KeyFinding};
 use crate::github::{DeployKeyInfo, GithubClient};
 use crate::repo::RepoRef;
@@ -106,7 +107,7 @@ struct PruneArgs {
     github: GithubArgs,
 }
 
-pub fn run(args: KeysArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: KeysArgs, ui: &Ui) -> Result<Outcome> {
     match args.command {
         KeysCommand::List(a) => list(a, ui),
         KeysCommand::Audit(a) => audit_cmd(a, ui),
@@ -172,7 +173,7 @@ fn fetch_all(client: &GithubClient, repos: &[RepoRef], ui: &Ui) -> Result<Vec<Li
         .collect())
 }
 
-fn list(args: ListArgs, ui: &Ui) -> Result<u8> {
+fn list(args: ListArgs, ui: &Ui) -> Result<Outcome> {
     let repos = args.repos.resolve()?;
     let client = args.github.client(ui)?;
     let results = fetch_all(&client, &repos, ui)?;
@@ -227,7 +228,7 @@ fn list(args: ListArgs, ui: &Ui) -> Result<u8> {
     finish_with_failures(failed, OK, ui)
 }
 
-fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<u8> {
+fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
     let repos = args.repos.resolve()?;
     let client = args.github.client(ui)?;
     let results = fetch_all(&client, &repos, ui)?;
@@ -303,7 +304,7 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<u8> {
     let code = if findings.is_empty() {
         OK
     } else {
-        exit::FINDINGS
+        Outcome::Findings
     };
     if failed.is_empty() {
         ui.info(&format!(
@@ -316,7 +317,7 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<u8> {
     finish_with_failures(failed, code, ui)
 }
 
-fn prune(args: PruneArgs, ui: &Ui) -> Result<u8> {
+fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
     let repos = args.repos.resolve()?;
     for fp in &args.keep {
         let body = fp.trim().strip_prefix("SHA256:").unwrap_or(fp.trim());
@@ -382,7 +383,7 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<u8> {
 }
 
 /// Reports per-repository failures on stderr; any failure makes the exit code 3.
-fn finish_with_failures(failed: Vec<(RepoRef, Error)>, code: u8, ui: &Ui) -> Result<u8> {
+fn finish_with_failures(failed: Vec<(RepoRef, Error)>, code: Outcome, ui: &Ui) -> Result<Outcome> {
     if failed.is_empty() {
         return Ok(code);
     }

@@ -2,6 +2,7 @@
 
 use super::common::{write_stdout, OK};
 use super::github_args::{runtime, ApiArgs};
+use super::Outcome;
 use super::Ui;
 use crate::github::Auth;
 use crate::known_hosts::GITHUB_COM_PINNED;
@@ -25,7 +26,7 @@ pub struct KnownHostsArgs {
     pub api: ApiArgs,
 }
 
-pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<Outcome> {
     if args.pinned {
         let text: String = GITHUB_COM_PINNED.iter().map(|l| format!("{l}\n")).collect();
         write_stdout(text.as_bytes())?;

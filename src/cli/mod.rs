@@ -129,7 +129,7 @@ pub fn main() -> ExitCode {
         Command::Man(args) => ship::run_man(args, &ui),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit::OK);
@@ -180,6 +180,31 @@ fn parse_cli() -> Cli {
     let argv0 = std::env::args_os().next();
     let matches = ship::command_for(argv0.as_deref()).get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// How a command ended when it did not fail. Exit codes are chosen here and in [`exit_code_of`]
+/// only; commands never pick numbers themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Did what it was asked (exit 0).
+    Done,
+    /// Ran to the end and found problems at or above the threshold (`audit`, `keys audit`,
+    /// `inspect` of a file with a clear key) (exit 1).
+    Findings,
+    /// Reported what it could, but some input could not be read: the result is incomplete and
+    /// must not pass (exit 2, as an input error).
+    Incomplete,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => exit::OK,
+            Outcome::Findings => exit::FINDINGS,
+            Outcome::Incomplete => exit::INPUT,
+        }
+    }
 }
 
 /// The exit code for an error: the library's classification if there is one, else 2.

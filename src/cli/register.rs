@@ -2,6 +2,7 @@
 
 use super::common::OK;
 use super::github_args::{runtime, GithubArgs};
+use super::Outcome;
 use super::Ui;
 use crate::error::Error;
 use crate::github::{NewDeployKey, RegistrationOutcome};
@@ -34,7 +35,7 @@ pub struct RegisterArgs {
     pub github: GithubArgs,
 }
 
-pub fn run(args: RegisterArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: RegisterArgs, ui: &Ui) -> Result<Outcome> {
     let repo = RepoRef::parse(&args.repo)?;
     if args.github.token_stdin && args.key_file.is_none() {
         return Err(Error::input(

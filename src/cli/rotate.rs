@@ -3,6 +3,7 @@
 use super::cluster::ClusterArgs;
 use super::common::{SealArgs, OK};
 use super::github_args::{duration_within, runtime, GithubArgs, DAY};
+use super::Outcome;
 use super::Ui;
 use crate::cluster::{Cluster, ConsumerAction};
 use crate::emit::Consumer;
@@ -137,7 +138,7 @@ fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
     (n, order.len())
 }
 
-pub fn run(args: RotateArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
     // Everything that can be checked offline, before the cluster or GitHub is asked anything.
     let repo = RepoRef::parse(&args.repo)?;
     if !(args.apply || args.finish || args.gitops.is_some()) {

@@ -1,6 +1,7 @@
 //! `sealkey seal`: seal YAML from stdin.
 
 use super::common::{into_text, read_stdin, SealArgs, OK};
+use super::Outcome;
 use super::Ui;
 use crate::seal;
 use anyhow::Result;
@@ -15,7 +16,7 @@ pub struct SealCmdArgs {
     pub seal: SealArgs,
 }
 
-pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<Outcome> {
     let method = args.seal.method()?;
     args.seal.check_destination(method, "the unsealed input")?;
     let settings = args.seal.settings(method, ui)?;

@@ -2,6 +2,7 @@
 //! generated from the same clap definition as `--help`, and the `kubectl sealkey` plugin name.
 
 use super::common::{write_stdout, OK};
+use super::Outcome;
 use super::Ui;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -63,7 +64,7 @@ pub fn invoked_as_kubectl_plugin(argv0: Option<&std::ffi::OsStr>) -> bool {
     name == KUBECTL_PLUGIN_BIN
 }
 
-pub fn run_completions(args: CompletionsArgs, _ui: &Ui) -> Result<u8> {
+pub fn run_completions(args: CompletionsArgs, _ui: &Ui) -> Result<Outcome> {
     let mut cmd = super::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "sealkey", &mut out);
@@ -99,7 +100,7 @@ fn all_pages(cmd: &clap::Command, pages: &mut Vec<(String, Vec<u8>)>) -> Result<
     Ok(())
 }
 
-pub fn run_man(args: ManArgs, ui: &Ui) -> Result<u8> {
+pub fn run_man(args: ManArgs, ui: &Ui) -> Result<Outcome> {
     let tree = man_tree();
     if let Some(dir) = &args.out_dir {
         if !dir.is_dir() {

@@ -1,6 +1,7 @@
 //! `sealkey unseal`: open sealed output with an identity; plaintext only to a pipe.
 
 use super::common::{check_plaintext_stdout, into_text, read_input, write_stdout, OK};
+use super::Outcome;
 use super::Ui;
 use crate::error::Error;
 use crate::seal;
@@ -27,7 +28,7 @@ pub struct UnsealArgs {
     pub force_plaintext_to_tty: bool,
 }
 
-pub fn run(args: UnsealArgs, ui: &Ui) -> Result<u8> {
+pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
     check_plaintext_stdout("the unsealed plaintext", args.force_plaintext_to_tty)?;
     let (identity_text, identity_name) = match &args.identity {
         Some(path) => super::common::identity_text_from_file(path)?,
