@@ -4,22 +4,13 @@
 //! most 500, give exactly the findings that file mode gives on the same objects, and no Secret
 //! value reaches the output.
 
-#[path = "support/audit_corpus.rs"]
-mod corpus;
+mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
+use support::audit_corpus as corpus;
 
 struct Server(Child);
 
@@ -32,7 +23,7 @@ impl Drop for Server {
 
 fn start_kmock(objects: &Path, log: &Path) -> (Server, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kmock_audit_server.py");
-    let mut child = Command::new(python())
+    let mut child = Command::new(support::venv_python())
         .arg(script)
         .arg(objects)
         .arg(log)

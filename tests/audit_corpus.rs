@@ -2,12 +2,12 @@
 //! (every rule, in YAML, JSON, `kind: List`, HelmRelease values) is found at its file and line,
 //! and nothing is reported on the benign look-alikes planted next to them.
 
-#[path = "support/audit_corpus.rs"]
-mod corpus;
+mod support;
 
 use corpus::Expected;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use support::audit_corpus as corpus;
 
 fn key(v: &serde_json::Value) -> Expected {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);

@@ -3,20 +3,14 @@
 //! read back with curl and its key checked with ssh-keygen; the sealed GitOps file is opened with
 //! the Go `age` CLI.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
 use base64::Engine as _;
-use common::{FakeGithub, TOKEN};
-use fault_proxy::{FaultProxy, ProxyFault, Rule};
-use kmock::Kmock;
 use serde_json::{json, Value};
 use std::process::{Command, Output, Stdio};
+use support::fake_github::{FakeGithub, TOKEN};
+use support::fault_proxy::{FaultProxy, ProxyFault, Rule};
+use support::kmock::Kmock;
 use support::{b64d, bare, ssh_keypair, ssh_public_of, tool};
 
 struct World {
@@ -475,10 +469,10 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
 #[test]
 fn github_failure_while_registering_rolls_back_and_names_the_step() {
     let w = world();
-    w.github.fault(common::Fault {
+    w.github.fault(support::fake_github::Fault {
         method: "POST",
         path_suffix: "/repos/acme/dags/keys".into(),
-        response: Some(common::Response::json(
+        response: Some(support::fake_github::Response::json(
             403,
             json!({"message": "Resource not accessible by integration"}),
         )),
@@ -698,12 +692,13 @@ fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
     for (method, suffix) in calls {
         for (name, status, apply_first) in faults {
             let w = world();
-            let response = status
-                .map(|s| common::Response::json(s, json!({"message": format!("injected {s}")})));
+            let response = status.map(|s| {
+                support::fake_github::Response::json(s, json!({"message": format!("injected {s}")}))
+            });
             // A lasting fault for 5xx (retries would hide a single one), once for the others.
             let times = if status == Some(502) { 4 } else { 1 };
             for _ in 0..times {
-                w.github.fault(common::Fault {
+                w.github.fault(support::fake_github::Fault {
                     method,
                     path_suffix: suffix.into(),
                     response: response.clone(),

@@ -20,16 +20,6 @@ impl Drop for Kmock {
     }
 }
 
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock into .venv)",
-        p.display()
-    );
-    p
-}
-
 impl Kmock {
     /// Starts the emulator with `seed` (a list of objects) and waits up to 20 s for it to listen.
     pub fn start(seed: &[serde_json::Value]) -> Kmock {
@@ -38,7 +28,7 @@ impl Kmock {
         std::fs::write(&seed_path, serde_json::to_vec(seed).unwrap()).unwrap();
         let portfile = dir.path().join("port");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kmock_server.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(super::venv_python())
             .arg(script)
             .arg(&portfile)
             .arg("--seed")

@@ -1,31 +1,56 @@
-//! Shared helpers for integration tests: run the sealkey binary, make throwaway keys with the
-//! real tools (age-keygen, ssh-keygen), and parse YAML output.
+//! The one support tree for integration tests (`mod support;` in a test file brings it all):
+//! run the sealkey binary, make throwaway keys with the real tools (age-keygen, ssh-keygen), parse
+//! YAML output; and, as submodules, the stand-ins tests talk to on 127.0.0.1: a fake GitHub
+//! ([`fake_github`]), a Kubernetes API ([`kmock`]), a fault-injecting proxy ([`fault_proxy`]), a
+//! real sshd serving a git repository ([`git_server`]), plus generators ([`yaml_gen`],
+//! [`audit_corpus`]; the fuzz target and the bench include those two by path, so they stay
+//! self-contained). The Python helpers beside this file (`kmock_server.py`, `with_tty.py`) are
+//! started by these modules and by tests.
 #![allow(dead_code)]
+
+pub mod audit_corpus;
+pub mod fake_github;
+pub mod fault_proxy;
+pub mod git_server;
+pub mod kmock;
+pub mod yaml_gen;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The sealkey binary under test.
 pub fn sealkey_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sealkey"))
 }
 
-/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe. A run that has not
-/// ended after 120 s is killed and fails the test, so a hang can never stall the suite.
-pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(sealkey_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sealkey");
-    let input = stdin.to_vec();
-    let mut si = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = si.write_all(&input);
+/// The sealkey binary with a clean environment: no GitHub token, a kubeconfig that does not
+/// exist, stdin from /dev/null.
+pub fn sealkey() -> Command {
+    let mut c = Command::new(sealkey_bin());
+    c.env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `cmd` to the end and collects its output; feeds `stdin` through a pipe if given (else
+/// the command's own stdin setting stands). A run that has not ended after 120 s is killed and
+/// fails the test, so a hang can never stall the suite.
+pub fn output_of(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let writer = stdin.map(|input| {
+        let input = input.to_vec();
+        let mut si = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = si.write_all(&input);
+        })
     });
     let read = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -36,25 +61,76 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
     };
     let out = read(Box::new(child.stdout.take().unwrap()));
     let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait sealkey") {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
             break status;
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sealkey {args:?} still running after 120 s: killed");
+            panic!("{cmd:?} still running after 120 s: killed");
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     };
-    let _ = writer.join();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
 }
+
+/// Runs a prepared command (often [`sealkey()`] with arguments), feeding `stdin` if given.
+pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Output {
+    output_of(&mut cmd, stdin.map(str::as_bytes))
+}
+
+/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe.
+pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(sealkey_bin());
+    cmd.args(args).current_dir(cwd);
+    output_of(&mut cmd, Some(stdin))
+}
+
+/// The repository's root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repo's `.venv` Python (kmock, jsonschema, pre-commit, PyYAML, the Sealed Secrets and
+/// Kubernetes stand-ins); a missing one fails the test.
+pub fn venv_python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock, jsonschema, ... into .venv)",
+        p.display()
+    );
+    p
+}
+
+/// The `.venv-airflow` Python (PyPI apache-airflow-providers-git); a missing one fails the test.
+pub fn airflow_python() -> PathBuf {
+    let p = root().join(".venv-airflow/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs PyPI apache-airflow-providers-git there)",
+        p.display()
+    );
+    p
+}
+
+/// Lossy UTF-8 text of an output stream.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A public age recipient (its identity is not needed where this is used: the flows only check
+/// GitHub traffic, or that sealing happened).
+pub const AGE_RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
 /// Runs sealkey in a fresh temp dir.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
