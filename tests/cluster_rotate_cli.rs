@@ -499,25 +499,8 @@ fn progress_steps_show_on_a_terminal_stderr() {
     let w = world();
     let kc = w.kmock.kubeconfig("dev");
     // stderr on a pseudo-terminal, as when a person runs it.
-    let script = r#"
-import os, pty, subprocess, sys
-m, s = pty.openpty()
-p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
-os.close(s)
-out = b""
-while True:
-    try:
-        d = os.read(m, 65536)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.buffer.write(out)
-sys.exit(p.wait(timeout=60))
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, env!("CARGO_BIN_EXE_sealkey")])
+    let out = support::with_tty(support::Tty::Stderr)
+        .arg(support::sealkey_bin())
         .args([
             "rotate",
             "--repo",

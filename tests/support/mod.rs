@@ -4,8 +4,9 @@
 //! ([`fake_github`]), a Kubernetes API ([`kmock`]), a fault-injecting proxy ([`fault_proxy`]), a
 //! real sshd serving a git repository ([`git_server`]), plus generators ([`yaml_gen`],
 //! [`audit_corpus`]; the fuzz target and the bench include those two by path, so they stay
-//! self-contained). The Python helpers beside this file (`kmock_server.py`, `with_tty.py`) are
-//! started by these modules and by tests.
+//! self-contained). The Python helpers beside this file are the one Kubernetes API stand-in
+//! (`kube_standin.py`, started through [`kmock`]) and the pseudo-terminal runner (`with_tty.py`,
+//! through [`with_tty`]).
 #![allow(dead_code)]
 
 pub mod audit_corpus;
@@ -121,6 +122,26 @@ pub fn airflow_python() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Which of a command's streams [`with_tty`] puts on the pseudo-terminal.
+#[derive(Clone, Copy, Debug)]
+pub enum Tty {
+    /// stdout on the terminal, stderr passed through.
+    Stdout,
+    /// stderr on the terminal, stdout to /dev/null.
+    Stderr,
+}
+
+/// `python3 tests/support/with_tty.py`: add the program and its arguments (and any env); the
+/// output's stdout is what the terminal showed, its exit code the program's.
+pub fn with_tty(which: Tty) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(root().join("tests/support/with_tty.py"));
+    if let Tty::Stderr = which {
+        c.arg("--stderr");
+    }
+    c
 }
 
 /// Lossy UTF-8 text of an output stream.
