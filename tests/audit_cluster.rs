@@ -64,7 +64,7 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
         )
         .unwrap();
     }
-    let file_run = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let file_run = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "none"])
         .arg(&files)
         .output()
@@ -87,7 +87,7 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
     )
     .unwrap();
     let started = Instant::now();
-    let cluster_run = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let cluster_run = Command::new(support::sealkey_bin())
         .env("KUBECONFIG", &kubeconfig)
         .args([
             "audit",
@@ -175,7 +175,7 @@ fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
     )
     .unwrap();
     let audit = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        let out = Command::new(support::sealkey_bin())
             .env("KUBECONFIG", &kubeconfig)
             .args([
                 "audit",

@@ -29,7 +29,7 @@ fn key(v: &serde_json::Value) -> Expected {
 fn audit_finds_every_planted_usage_and_nothing_else_at_n_200() {
     let dir = tempfile::tempdir().unwrap();
     let truth = corpus::generate(dir.path(), 200, 7);
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "none"])
         .arg(dir.path())
         .output()

@@ -30,7 +30,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         "kind: Pod\nspec: [unclosed\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .current_dir(dir.path())
         .args(["audit", "--format", "sarif", "corpus"])
         .output()

@@ -104,7 +104,9 @@ fn create_out_writes_a_0600_file_and_says_so() {
 #[test]
 fn create_help_documents_every_consumer_document_and_seal_flag() {
     let help = String::from_utf8(ok(&run(&["create", "--help"], b""))).unwrap();
-    for c in [
+    // Each as a listed possible value (`- NAME:`), not as a bare substring: `age` alone is in
+    // "Usage", `--seal` in `--seal-to`.
+    for value in [
         "airflow-chart",
         "git-sync",
         "flux",
@@ -112,12 +114,19 @@ fn create_help_documents_every_consumer_document_and_seal_flag() {
         "airflow-git-bundle",
         "generic",
         "extra-secrets",
-        "--seal",
         "age",
-        "--seal-to",
-        "--known-hosts",
+        "sops",
     ] {
-        assert!(help.contains(c), "create --help lacks {c}");
+        assert!(
+            help.contains(&format!("- {value}:")),
+            "create --help does not list the value {value}"
+        );
+    }
+    for flag in ["--seal", "--seal-to", "--known-hosts"] {
+        assert!(
+            help.contains(&format!("{flag} <")),
+            "create --help does not document {flag}"
+        );
     }
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(readme.contains("scripts/test"));

@@ -71,7 +71,7 @@ fn world() -> World {
 impl World {
     fn sealkey(&self, args: &[&str]) -> Output {
         let kc = self.kmock.kubeconfig("dev");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealkey"));
+        let mut cmd = Command::new(support::sealkey_bin());
         cmd.args(args)
             .args([
                 "--kubeconfig",
@@ -349,7 +349,7 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
         fault: ProxyFault::Status(403),
     });
     let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args([
             "create",
             "--repo",
@@ -428,7 +428,7 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
     let kc = w
         .kmock
         .kubeconfig_for(&format!("http://127.0.0.1:{port}"), "dev");
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args([
             "rotate",
             "--repo",
@@ -534,28 +534,6 @@ fn progress_steps_show_on_a_terminal_stderr() {
     }
 }
 
-/// Decrypts a SOPS file with the npm decoders (tests/sops-js, not our code).
-fn npm_sops_decode(file: &std::path::Path, identity_text: &str) -> Vec<Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/sops-js/node_modules/sops-age").is_dir(),
-        "npm decoders missing: run scripts/install-test-deps"
-    );
-    let out = Command::new("node")
-        .arg(root.join("tests/sops-js/decode.mjs"))
-        .arg(file)
-        .env("SOPS_AGE_KEY", identity_text)
-        .env("NODE_NO_WARNINGS", "1")
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// What Flux does with a committed file: a merge patch of the decrypted Secret (curl, not sealkey).
 fn flux_applies(w: &World, doc: &Value) {
     let patch = w.dir.path().join("flux-patch.json");
@@ -600,7 +578,10 @@ fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_und
 
     // First rotation writes the file; Flux applies it; --finish retires the original key.
     ok(&w.rotate(&[&["--gitops", f][..], &sops].concat()));
-    flux_applies(&w, &npm_sops_decode(&file, &id_text)[0]);
+    flux_applies(
+        &w,
+        &support::npm_sops_decode_with_key(&file, &id_text).unwrap()[0],
+    );
     ok(&w.rotate(&["--finish"]));
     let first = std::fs::read_to_string(&file).unwrap();
 
@@ -647,7 +628,7 @@ fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_und
     assert!(!second.contains("keep me"), "plaintext in the SOPS file");
 
     // The new file opens in the npm decoders with the new key and everything else kept.
-    let doc = &npm_sops_decode(&file, &id_text)[0];
+    let doc = &support::npm_sops_decode_with_key(&file, &id_text).unwrap()[0];
     assert_eq!(b64d(&doc["data"]["extra"]), b"keep me");
     assert_eq!(doc["metadata"]["labels"]["team"], "data");
     flux_applies(&w, doc);

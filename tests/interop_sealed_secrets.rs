@@ -10,11 +10,9 @@ use std::sync::OnceLock;
 
 mod support;
 
-use support::run;
+use support::root;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::run;
 
 /// One RSA-4096 controller key pair for the whole test binary, made with `openssl req` (the
 /// controller's own key is RSA 4096).

@@ -8,11 +8,9 @@ use std::process::{Command, Output};
 
 mod support;
 
-use support::run;
+use support::root;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::run;
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/sops-flux").join(name)

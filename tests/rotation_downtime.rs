@@ -116,7 +116,7 @@ fn rig() -> Rig {
 impl Rig {
     fn sealkey(&self, args: &[&str]) -> Output {
         let kc = self.kmock.kubeconfig("dev");
-        Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        Command::new(support::sealkey_bin())
             .args(args)
             .args([
                 "--kubeconfig",

@@ -492,7 +492,7 @@ fn cron_job_arguments_are_accepted_by_sealkey_and_match_the_rotation_role() {
 #[test]
 fn sealkey_audit_of_the_rendered_base_finds_nothing_at_warning_or_above() {
     let r = render();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let mut child = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "warning", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

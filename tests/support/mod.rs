@@ -349,7 +349,16 @@ pub fn age_secret_of(identity: &Path) -> String {
 /// `sops-age`, and `sops-decoder` with its MAC check): every document must carry a `sops` block
 /// whose MAC verifies. Returns the decrypted documents, or the decoders' complaint.
 pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::Value>, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    npm_sops_decode_with_key(file, &age_secret_of(identity))
+}
+
+/// [`npm_sops_decode`] with the age identity given as text (`AGE-SECRET-KEY-1...`, or a whole
+/// identity file's text), as Flux's `SOPS_AGE_KEY` takes it.
+pub fn npm_sops_decode_with_key(
+    file: &Path,
+    age_key: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    let root = root();
     assert!(
         root.join("tests/sops-js/node_modules/sops-age").is_dir(),
         "npm decoders missing: run scripts/install-test-deps"
@@ -357,7 +366,7 @@ pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::V
     let out = Command::new("node")
         .arg(root.join("tests/sops-js/decode.mjs"))
         .arg(file)
-        .env("SOPS_AGE_KEY", age_secret_of(identity))
+        .env("SOPS_AGE_KEY", age_key)
         .env("NODE_NO_WARNINGS", "1")
         .output()
         .expect("node (scripts/install-test-deps installs it)");
