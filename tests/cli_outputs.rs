@@ -157,8 +157,8 @@ fn readme_exit_code_table_matches_error_exit_and_every_code_is_produced() {
     // Every constant in `sealkey::error::exit`, each with a word its README row must use.
     let constants = [
         (exit::OK, "ok"),
-        (exit::FINDINGS, "audit"),
-        (exit::INPUT, "input"),
+        (exit::FINDINGS, "found problems"),
+        (exit::INPUT, "input error"),
         (exit::REMOTE, "remote"),
     ];
     assert_eq!(

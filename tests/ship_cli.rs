@@ -58,6 +58,20 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+#[test]
+fn the_subcommand_list_these_tests_check_is_clap_s() {
+    use clap::CommandFactory;
+    let clap_names: Vec<String> = sealkey::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
+    assert_eq!(
+        clap_names, SUBCOMMANDS,
+        "a command was added or renamed: update SUBCOMMANDS so completions and man pages are checked for it"
+    );
+}
+
 /// The text of `script` from `start` up to the next `end` (both markers must be there).
 fn section<'a>(shell: &str, script: &'a str, start: &str, end: &str) -> &'a str {
     let from = script
