@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `sealkey audit --cluster` at growing cluster sizes against kmock (tests/cluster/
-# kmock_audit_server.py, pages of 500): wall time and sealkey's peak RSS, for docs/benchmarks.md.
+# `sealkey audit --cluster` at growing cluster sizes against kmock (tests/support/kube_standin.py
+# --preload --list-log, pages of 500): wall time and sealkey's peak RSS, for docs/benchmarks.md.
 # Usage: benches/audit_cluster.sh [PODS...]   (needs: cargo build --release; kmock in .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,13 +28,12 @@ for i in range(n):
                           "containers": [c]}})
 json.dump(objs, open(sys.argv[2], "w"))
 PY
-  mkfifo "$work/in.$pods"
-  "$py" tests/cluster/kmock_audit_server.py "$work/objects.json" "$work/requests.jsonl" \
-    < "$work/in.$pods" > "$work/port.txt" &
+  rm -f "$work/port"
+  "$py" tests/support/kube_standin.py "$work/port" --preload "$work/objects.json" \
+    --list-log "$work/requests.jsonl" --lifetime 3600 &
   server_pid=$!
-  exec 3> "$work/in.$pods"
-  for _ in $(seq 1 120); do grep -q PORT "$work/port.txt" 2>/dev/null && break; sleep 0.5; done
-  port=$(awk '{print $2}' "$work/port.txt")
+  for _ in $(seq 1 120); do [ -s "$work/port" ] && break; sleep 0.5; done
+  port=$(cat "$work/port")
   cat > "$work/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -48,7 +47,7 @@ KC
   findings=$("$py" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$work/out.json")
   pages=$(grep -c '"/api/v1/pods"' "$work/requests.jsonl")
   echo "cluster $pods pods: (wall s, peak RSS KiB) $(cat "$work/time.txt"); $findings findings; $pages pod pages"
-  exec 3>&-
-  wait "$server_pid" || true
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
   server_pid=
 done

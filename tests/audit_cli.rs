@@ -2,24 +2,11 @@
 //! `--fail-on`, the suppression annotation, and `--staged` reading the git index (not the
 //! working tree) in a real git repository.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn sealkey(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
+use support::run_in;
 
 const ENV_SECRET: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      valueFrom: {secretKeyRef: {name: s, key: t}}\n";
 const PLAIN_SECRET: &str =
@@ -59,7 +46,7 @@ fn malformed_file_exits_2_naming_file_and_line_and_the_others_are_still_audited(
         "{{- if .Values.x }}\nkind: Secret\n{{- end }}\n",
     )
     .unwrap();
-    let out = sealkey(dir.path(), &["audit", ".", "--format", "json"], None);
+    let out = run_in(dir.path(), &["audit", ".", "--format", "json"], b"");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("./b.yaml:2:"), "{stderr}");
@@ -91,7 +78,7 @@ fn fail_on_sets_the_exit_code_and_ignore_drops_rules() {
     let code = |args: &[&str]| {
         let mut all = vec!["audit", "p.yaml"];
         all.extend_from_slice(args);
-        sealkey(dir.path(), &all, None).status.code()
+        run_in(dir.path(), &all, b"").status.code()
     };
     assert_eq!(
         code(&[]),
@@ -104,7 +91,7 @@ fn fail_on_sets_the_exit_code_and_ignore_drops_rules() {
         code(&["--fail-on", "warning", "--ignore", "SK001"]),
         Some(0)
     );
-    let bad = sealkey(dir.path(), &["audit", "p.yaml", "--ignore", "SK042"], None);
+    let bad = run_in(dir.path(), &["audit", "p.yaml", "--ignore", "SK042"], b"");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--ignore SK042"));
 }
@@ -120,7 +107,11 @@ fn stdin_is_read_with_dash_and_the_annotation_suppresses_per_object() {
         "{ENV_SECRET}---\n{}",
         suppressed.replace("name: p,", "name: q,")
     );
-    let out = sealkey(dir.path(), &["audit", "-", "--format", "json"], Some(&text));
+    let out = run_in(
+        dir.path(),
+        &["audit", "-", "--format", "json"],
+        text.as_bytes(),
+    );
     assert_eq!(out.status.code(), Some(0));
     let report = json(&out);
     let findings = report["findings"].as_array().unwrap();
@@ -155,10 +146,10 @@ fn staged_audits_the_index_not_the_working_tree() {
         "kind: ConfigMap\nmetadata: {name: x}\n",
     )
     .unwrap();
-    let out = sealkey(
+    let out = run_in(
         &d.join("deploy"),
         &["audit", "--staged", "--format", "json"],
-        None,
+        b"",
     );
     assert_eq!(
         out.status.code(),
@@ -173,6 +164,6 @@ fn staged_audits_the_index_not_the_working_tree() {
     assert_eq!(findings[0]["line"], 2);
 
     git(d, &["add", "deploy/secret.yaml"]);
-    let clean = sealkey(d, &["audit", "--staged"], None);
+    let clean = run_in(d, &["audit", "--staged"], b"");
     assert_eq!(clean.status.code(), Some(0));
 }

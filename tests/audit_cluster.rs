@@ -1,64 +1,15 @@
 //! `sealkey audit --cluster` against kmock's Kubernetes emulator (PyPI `kmock`, started on
 //! 127.0.0.1 by this test, with `limit`/`continue` pagination added by
-//! tests/cluster/kmock_audit_server.py): 10,000 Pods plus other workloads, listed in pages of at
+//! tests/support/kube_standin.py, `--list-log`): 10,000 Pods plus other workloads, listed in pages of at
 //! most 500, give exactly the findings that file mode gives on the same objects, and no Secret
 //! value reaches the output.
 
-#[path = "support/audit_corpus.rs"]
-mod corpus;
+mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_kmock(objects: &Path, log: &Path) -> (Server, u16) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/kmock_audit_server.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .arg(objects)
-        .arg(log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python with kmock (scripts/install-test-deps installs it)");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("kmock did not start within 60 s");
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("kmock said {line:?}"));
-    (server, port)
-}
+use std::process::Command;
+use std::time::Instant;
+use support::audit_corpus as corpus;
+use support::kmock::Kmock;
 
 /// The fields that must agree between file and cluster mode (file mode adds file and line).
 fn comparable(report: &serde_json::Value) -> Vec<String> {
@@ -113,7 +64,7 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
         )
         .unwrap();
     }
-    let file_run = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let file_run = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "none"])
         .arg(&files)
         .output()
@@ -125,7 +76,8 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
     let objects_path = dir.path().join("objects.json");
     std::fs::write(&objects_path, serde_json::to_vec(&objects).unwrap()).unwrap();
     let log = dir.path().join("requests.jsonl");
-    let (_server, port) = start_kmock(&objects_path, &log);
+    let server = Kmock::start_paginated(&objects_path, &log);
+    let port = server.port;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,
@@ -135,7 +87,7 @@ fn cluster_findings_equal_file_findings_on_10000_pods_listed_in_pages_of_500() {
     )
     .unwrap();
     let started = Instant::now();
-    let cluster_run = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let cluster_run = Command::new(support::sealkey_bin())
         .env("KUBECONFIG", &kubeconfig)
         .args([
             "audit",
@@ -212,7 +164,8 @@ fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
     let objects_path = dir.path().join("objects.json");
     std::fs::write(&objects_path, serde_json::to_vec(&objects).unwrap()).unwrap();
     let log = dir.path().join("requests.jsonl");
-    let (_server, port) = start_kmock(&objects_path, &log);
+    let server = Kmock::start_paginated(&objects_path, &log);
+    let port = server.port;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,
@@ -222,7 +175,7 @@ fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
     )
     .unwrap();
     let audit = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        let out = Command::new(support::sealkey_bin())
             .env("KUBECONFIG", &kubeconfig)
             .args([
                 "audit",

@@ -2,12 +2,12 @@
 //! (every rule, in YAML, JSON, `kind: List`, HelmRelease values) is found at its file and line,
 //! and nothing is reported on the benign look-alikes planted next to them.
 
-#[path = "support/audit_corpus.rs"]
-mod corpus;
+mod support;
 
 use corpus::Expected;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use support::audit_corpus as corpus;
 
 fn key(v: &serde_json::Value) -> Expected {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -29,7 +29,7 @@ fn key(v: &serde_json::Value) -> Expected {
 fn audit_finds_every_planted_usage_and_nothing_else_at_n_200() {
     let dir = tempfile::tempdir().unwrap();
     let truth = corpus::generate(dir.path(), 200, 7);
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "none"])
         .arg(dir.path())
         .output()

@@ -2,21 +2,11 @@
 //! (tests/fixtures/sarif-schema-2.1.0.json) by Python's `jsonschema`, a validator we did not
 //! write, on a corpus with every rule plus a malformed file (a tool execution notification).
 
-#[path = "support/audit_corpus.rs"]
-mod corpus;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// The Python with `jsonschema`: the repo's `.venv` (scripts/install-test-deps), else python3.
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
+use support::audit_corpus as corpus;
 
 const VALIDATE: &str = r#"
 import json, sys, jsonschema
@@ -40,7 +30,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         "kind: Pod\nspec: [unclosed\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .current_dir(dir.path())
         .args(["audit", "--format", "sarif", "corpus"])
         .output()
@@ -51,7 +41,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
 
     let schema =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sarif-schema-2.1.0.json");
-    let check = Command::new(python())
+    let check = Command::new(support::venv_python())
         .arg("-c")
         .arg(VALIDATE)
         .arg(&schema)

@@ -157,12 +157,9 @@ fn repo_not_owner_slash_repo_exits_2() {
     }
 }
 
-fn with_tty(args: &[&str]) -> std::process::Output {
-    Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/with_tty.py"
-        ))
+/// sealkey with its stdout on a pseudo-terminal.
+fn on_tty(args: &[&str]) -> std::process::Output {
+    with_tty(Tty::Stdout)
         .arg(sealkey_bin())
         .args(args)
         .output()
@@ -171,7 +168,7 @@ fn with_tty(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn extra_secrets_unsealed_to_a_terminal_exits_2_without_printing_the_key() {
-    let out = with_tty(&[
+    let out = on_tty(&[
         "create",
         "--repo",
         "acme/dags",
@@ -190,10 +187,10 @@ fn plaintext_to_a_terminal_exits_2_unless_forced() {
         &["create", "--repo", "acme/dags", "--seal", "none"][..],
         &["keygen", "--seal", "none"][..],
     ] {
-        let out = with_tty(args);
+        let out = on_tty(args);
         assert_refused(&out, &["to a terminal", "--force-plaintext-to-tty"]);
     }
-    let forced = with_tty(&[
+    let forced = on_tty(&[
         "create",
         "--repo",
         "acme/dags",

@@ -102,9 +102,11 @@ fn create_out_writes_a_0600_file_and_says_so() {
 }
 
 #[test]
-fn help_documents_every_consumer_and_the_exit_codes_are_in_the_readme() {
+fn create_help_documents_every_consumer_document_and_seal_flag() {
     let help = String::from_utf8(ok(&run(&["create", "--help"], b""))).unwrap();
-    for c in [
+    // Each as a listed possible value (`- NAME:`), not as a bare substring: `age` alone is in
+    // "Usage", `--seal` in `--seal-to`.
+    for value in [
         "airflow-chart",
         "git-sync",
         "flux",
@@ -112,17 +114,104 @@ fn help_documents_every_consumer_and_the_exit_codes_are_in_the_readme() {
         "airflow-git-bundle",
         "generic",
         "extra-secrets",
-        "--seal",
         "age",
-        "--seal-to",
-        "--known-hosts",
+        "sops",
     ] {
-        assert!(help.contains(c), "create --help lacks {c}");
+        assert!(
+            help.contains(&format!("- {value}:")),
+            "create --help does not list the value {value}"
+        );
     }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for flag in ["--seal", "--seal-to", "--known-hosts"] {
+        assert!(
+            help.contains(&format!("{flag} <")),
+            "create --help does not document {flag}"
+        );
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(readme.contains("scripts/test"));
     assert!(readme.contains("--seal-to examples/age-recipients.txt"));
+}
+
+/// The README's exit-code table: (code, meaning) rows after the line saying "Exit codes:".
+fn readme_exit_codes() -> Vec<(u8, String)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let after = &readme[readme
+        .find("Exit codes:")
+        .expect("README has an exit-code table")..];
+    after
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            Some((cells[0].parse().ok()?, cells[1].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn readme_exit_code_table_matches_error_exit_and_every_code_is_produced() {
+    use sealkey::error::exit;
+    let table = readme_exit_codes();
+    // Every constant in `sealkey::error::exit`, each with a word its README row must use.
+    let constants = [
+        (exit::OK, "ok"),
+        (exit::FINDINGS, "found problems"),
+        (exit::INPUT, "input error"),
+        (exit::REMOTE, "remote"),
+    ];
+    assert_eq!(
+        table.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        constants.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        "README exit-code rows {table:?} differ from sealkey::error::exit"
+    );
+    for ((code, meaning), (_, word)) in table.iter().zip(constants) {
+        assert!(
+            meaning.contains(word),
+            "README row for exit {code} ({meaning:?}) does not say {word:?}"
+        );
+    }
+
+    // Each documented code is what some command really exits with.
+    let dir = tempfile::tempdir().unwrap();
+    let code = |out: &std::process::Output| out.status.code().expect("exited, not killed");
+    let ok_run = run_in(dir.path(), &["keygen"], b"");
+    let plaintext_secret =
+        b"apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: CANARY}\n";
+    let findings = run_in(dir.path(), &["audit", "-"], plaintext_secret);
+    let usage = run_in(dir.path(), &["create"], b"");
+    // A GitHub that refuses every request (401) on 127.0.0.1: no retry, exit 3 at once.
+    let port = support::fake_github::serve(|_| {
+        Some(support::fake_github::Response::json(
+            401,
+            serde_json::json!({"message": "Bad credentials"}),
+        ))
+    });
+    let remote = run_cmd(
+        {
+            let mut c = sealkey();
+            c.args([
+                "known-hosts",
+                "--api-url",
+                &format!("http://127.0.0.1:{port}"),
+            ]);
+            c
+        },
+        None,
+    );
+    let produced = [
+        (code(&ok_run), "keygen"),
+        (code(&findings), "audit of a plaintext Secret"),
+        (code(&usage), "create without --repo"),
+        (code(&remote), "known-hosts against a GitHub answering 401"),
+    ];
+    for ((documented, _), (got, what)) in table.iter().zip(produced) {
+        assert_eq!(
+            got, *documented as i32,
+            "{what} exited {got}, README row says {documented}"
+        );
+    }
 }
 
 #[test]

@@ -2,12 +2,10 @@
 //! lands in the cluster with a key ssh-keygen accepts, an existing keyed Secret is refused, and a
 //! cluster that cannot be reached exits 3 with nothing written. State is read back with curl.
 
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
-use kmock::Kmock;
 use serde_json::json;
+use support::kmock::Kmock;
 use support::*;
 
 fn sealkey(args: &[&str]) -> std::process::Output {

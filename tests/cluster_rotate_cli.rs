@@ -3,20 +3,14 @@
 //! read back with curl and its key checked with ssh-keygen; the sealed GitOps file is opened with
 //! the Go `age` CLI.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
 use base64::Engine as _;
-use common::{FakeGithub, TOKEN};
-use fault_proxy::{FaultProxy, ProxyFault, Rule};
-use kmock::Kmock;
 use serde_json::{json, Value};
 use std::process::{Command, Output, Stdio};
+use support::fake_github::{FakeGithub, TOKEN};
+use support::fault_proxy::{FaultProxy, ProxyFault, Rule};
+use support::kmock::Kmock;
 use support::{b64d, bare, ssh_keypair, ssh_public_of, tool};
 
 struct World {
@@ -77,7 +71,7 @@ fn world() -> World {
 impl World {
     fn sealkey(&self, args: &[&str]) -> Output {
         let kc = self.kmock.kubeconfig("dev");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealkey"));
+        let mut cmd = Command::new(support::sealkey_bin());
         cmd.args(args)
             .args([
                 "--kubeconfig",
@@ -355,7 +349,7 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
         fault: ProxyFault::Status(403),
     });
     let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args([
             "create",
             "--repo",
@@ -434,7 +428,7 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
     let kc = w
         .kmock
         .kubeconfig_for(&format!("http://127.0.0.1:{port}"), "dev");
-    let out = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let out = Command::new(support::sealkey_bin())
         .args([
             "rotate",
             "--repo",
@@ -475,10 +469,10 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
 #[test]
 fn github_failure_while_registering_rolls_back_and_names_the_step() {
     let w = world();
-    w.github.fault(common::Fault {
+    w.github.fault(support::fake_github::Fault {
         method: "POST",
         path_suffix: "/repos/acme/dags/keys".into(),
-        response: Some(common::Response::json(
+        response: Some(support::fake_github::Response::json(
             403,
             json!({"message": "Resource not accessible by integration"}),
         )),
@@ -505,25 +499,8 @@ fn progress_steps_show_on_a_terminal_stderr() {
     let w = world();
     let kc = w.kmock.kubeconfig("dev");
     // stderr on a pseudo-terminal, as when a person runs it.
-    let script = r#"
-import os, pty, subprocess, sys
-m, s = pty.openpty()
-p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
-os.close(s)
-out = b""
-while True:
-    try:
-        d = os.read(m, 65536)
-    except OSError:
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.buffer.write(out)
-sys.exit(p.wait(timeout=60))
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, env!("CARGO_BIN_EXE_sealkey")])
+    let out = support::with_tty(support::Tty::Stderr)
+        .arg(support::sealkey_bin())
         .args([
             "rotate",
             "--repo",
@@ -555,28 +532,6 @@ sys.exit(p.wait(timeout=60))
     ] {
         assert!(shown.contains(step), "missing {step:?} in:\n{shown}");
     }
-}
-
-/// Decrypts a SOPS file with the npm decoders (tests/sops-js, not our code).
-fn npm_sops_decode(file: &std::path::Path, identity_text: &str) -> Vec<Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/sops-js/node_modules/sops-age").is_dir(),
-        "npm decoders missing: run scripts/install-test-deps"
-    );
-    let out = Command::new("node")
-        .arg(root.join("tests/sops-js/decode.mjs"))
-        .arg(file)
-        .env("SOPS_AGE_KEY", identity_text)
-        .env("NODE_NO_WARNINGS", "1")
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// What Flux does with a committed file: a merge patch of the decrypted Secret (curl, not sealkey).
@@ -623,7 +578,10 @@ fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_und
 
     // First rotation writes the file; Flux applies it; --finish retires the original key.
     ok(&w.rotate(&[&["--gitops", f][..], &sops].concat()));
-    flux_applies(&w, &npm_sops_decode(&file, &id_text)[0]);
+    flux_applies(
+        &w,
+        &support::npm_sops_decode_with_key(&file, &id_text).unwrap()[0],
+    );
     ok(&w.rotate(&["--finish"]));
     let first = std::fs::read_to_string(&file).unwrap();
 
@@ -670,7 +628,7 @@ fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_und
     assert!(!second.contains("keep me"), "plaintext in the SOPS file");
 
     // The new file opens in the npm decoders with the new key and everything else kept.
-    let doc = &npm_sops_decode(&file, &id_text)[0];
+    let doc = &support::npm_sops_decode_with_key(&file, &id_text).unwrap()[0];
     assert_eq!(b64d(&doc["data"]["extra"]), b"keep me");
     assert_eq!(doc["metadata"]["labels"]["team"], "data");
     flux_applies(&w, doc);
@@ -698,12 +656,13 @@ fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
     for (method, suffix) in calls {
         for (name, status, apply_first) in faults {
             let w = world();
-            let response = status
-                .map(|s| common::Response::json(s, json!({"message": format!("injected {s}")})));
+            let response = status.map(|s| {
+                support::fake_github::Response::json(s, json!({"message": format!("injected {s}")}))
+            });
             // A lasting fault for 5xx (retries would hide a single one), once for the others.
             let times = if status == Some(502) { 4 } else { 1 };
             for _ in 0..times {
-                w.github.fault(common::Fault {
+                w.github.fault(support::fake_github::Fault {
                     method,
                     path_suffix: suffix.into(),
                     response: response.clone(),

@@ -4,15 +4,9 @@
 //! here; the CLI tests run the same flow against the fake GitHub server. The Secret is read back
 //! with curl and its key checked with ssh-keygen.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
 use base64::Engine as _;
-use fault_proxy::{FaultProxy, ProxyFault, Rule};
-use kmock::Kmock;
 use sealkey::cluster::{Cluster, ConnectSettings};
 use sealkey::error::Result;
 use sealkey::github::DeployKeyInfo;
@@ -20,6 +14,8 @@ use sealkey::rotate::{self, DeployKeyRegistry, RotateSettings, Step};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
+use support::fault_proxy::{FaultProxy, ProxyFault, Rule};
+use support::kmock::Kmock;
 use support::*;
 
 #[derive(Default)]

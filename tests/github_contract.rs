@@ -7,15 +7,16 @@
 //! `/meta` is asked with `Prefer: dynamic=true` (the static example violates its own schema), and
 //! Prism's canned `Link` header (pointing at api.github.com) is dropped.
 
-mod common;
+mod support;
 
-use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use support::fake_github::*;
+use support::*;
 
 struct Prism {
     port: u16,
@@ -198,7 +199,7 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
         c.env("GITHUB_TOKEN", token)
             .args(args)
             .args(["--api-url", &url]);
-        run(c, stdin)
+        run_cmd(c, stdin)
     };
 
     // create --register (read-only, POST keys) with host keys from a file.
@@ -307,7 +308,7 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
             "--api-url",
             &url,
         ]);
-        let out = run(c, None);
+        let out = run_cmd(c, None);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
     // get: GET /repos/{owner}/{repo}/keys/{key_id} through the library.

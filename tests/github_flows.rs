@@ -2,11 +2,12 @@
 //! cases), rate limits, retries, pagination, rollback, GitHub Enterprise Server URLs, GitHub App
 //! auth, keys list/audit/prune, known-hosts, bad input and the token canary.
 
-mod common;
+mod support;
 
-use common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use support::fake_github::*;
+use support::*;
 
 fn create_register(fake: &FakeGithub) -> std::process::Command {
     let mut c = sealkey();
@@ -66,7 +67,7 @@ fn public_key_from_stderr(stderr: &str) -> String {
 #[test]
 fn create_register_registers_read_only_with_cluster_title_in_two_requests() {
     let fake = FakeGithub::start();
-    let out = run(create_register(&fake), None);
+    let out = run_cmd(create_register(&fake), None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(text(&out.stdout).starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
@@ -127,7 +128,7 @@ fn create_register_emits_meta_host_keys_and_the_registered_public_key() {
         "--git-host",
         "github.com",
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     let docs = sealkey::yaml::parse_stream(&yaml, "stdout").unwrap();
@@ -170,7 +171,7 @@ fn register_twice_is_idempotent_and_returns_the_same_id() {
             "--api-url",
             &fake.url(),
         ]);
-        run(c, Some(&format!("{}\n", key.public_openssh())))
+        run_cmd(c, Some(&format!("{}\n", key.public_openssh())))
     };
     let first = reg();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
@@ -199,7 +200,7 @@ fn key_in_use_on_another_repository_gets_its_own_message() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, Some(key.public_openssh()));
+    let out = run_cmd(c, Some(key.public_openssh()));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
@@ -224,7 +225,7 @@ fn key_github_calls_invalid_gets_its_own_message() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, Some(key.public_openssh()));
+    let out = run_cmd(c, Some(key.public_openssh()));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
@@ -269,7 +270,7 @@ fn primary_rate_limit_is_waited_out_until_reset() {
         &fake.url(),
     ]);
     let started = Instant::now();
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(started.elapsed() >= Duration::from_secs(1));
@@ -294,7 +295,7 @@ fn secondary_rate_limit_on_post_honours_retry_after_then_posts_again() {
         apply_first: false,
     });
     let started = Instant::now();
-    let out = run(create_register(&fake), None);
+    let out = run_cmd(create_register(&fake), None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(started.elapsed() >= Duration::from_secs(1));
@@ -333,7 +334,7 @@ fn max_wait_is_honoured_when_the_reset_is_too_far() {
         &fake.url(),
     ]);
     let started = Instant::now();
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -369,7 +370,7 @@ fn get_is_retried_after_5xx_and_dropped_connections() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(fake.log().len(), 3);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -399,7 +400,7 @@ fn persistent_5xx_gives_up_after_bounded_retries_with_exit_3() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("503"), "{stderr}");
@@ -418,7 +419,7 @@ fn post_without_answer_is_not_repeated_when_the_listing_shows_it_landed() {
         )),
         apply_first: true,
     });
-    let out = run(create_register(&fake), None);
+    let out = run_cmd(create_register(&fake), None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let calls: Vec<String> = fake.log().iter().map(|r| r.method.clone()).collect();
     assert_eq!(
@@ -438,7 +439,7 @@ fn post_that_failed_is_sent_again_only_after_listing() {
         response: None,
         apply_first: false,
     });
-    let out = run(create_register(&fake), None);
+    let out = run_cmd(create_register(&fake), None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let calls: Vec<String> = fake.log().iter().map(|r| r.method.clone()).collect();
     assert_eq!(calls, vec!["GET", "POST", "GET", "POST"]);
@@ -473,7 +474,7 @@ fn listing_follows_link_pagination_over_three_pages() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -501,7 +502,7 @@ fn failure_after_registering_deletes_the_key_again() {
     let out_path = dir.path().join("out.sops.yaml");
     let mut c = create_register_then_refused_seal(&fake);
     c.args(["--out", out_path.to_str().unwrap()]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -531,7 +532,7 @@ fn failed_rollback_exits_3_and_names_the_key_left_behind() {
         });
     }
     let c = create_register_then_refused_seal(&fake);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let id = fake.keys("acme/dags")[0]["id"].clone();
@@ -546,7 +547,7 @@ fn missing_out_directory_is_refused_before_any_request() {
     let fake = FakeGithub::start();
     let mut c = create_register(&fake);
     c.args(["--out", "/nonexistent-dir/x.age"]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(2));
     assert!(fake.log().is_empty());
 }
@@ -554,7 +555,7 @@ fn missing_out_directory_is_refused_before_any_request() {
 #[test]
 fn github_enterprise_server_base_url_prefixes_every_request() {
     let fake = FakeGithub::start_with_prefix("/api/v3");
-    let out = run(create_register(&fake), None);
+    let out = run_cmd(create_register(&fake), None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(fake.keys("acme/dags").len(), 1);
     let log = fake.log();
@@ -572,7 +573,7 @@ fn github_enterprise_server_base_url_prefixes_every_request() {
         "--api-url",
         &format!("{}/", fake.url()),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -610,7 +611,7 @@ fn github_app_auth_signs_a_jwt_and_uses_the_installation_token() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let log = fake.log();
@@ -684,7 +685,7 @@ fn audit_flags_risky_keys_across_repositories_and_exits_1() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{}{stdout}", text(&out.stderr));
     assert!(
@@ -728,7 +729,7 @@ fn audit_flags_risky_keys_across_repositories_and_exits_1() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(1));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["findings"].as_array().unwrap().len(), 1);
@@ -757,7 +758,7 @@ fn audit_of_clean_keys_exits_0() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
@@ -796,7 +797,7 @@ fn prune_deletes_all_but_kept_keys_and_dry_run_deletes_nothing() {
                 &fake.url(),
             ])
             .args(extra);
-        run(c, None)
+        run_cmd(c, None)
     };
     let out = prune(&["--keep", keep.fingerprint(), "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -839,7 +840,7 @@ fn known_hosts_prints_meta_lines_and_warns_when_they_differ_from_pinned() {
             "--api-url",
             &fake.url(),
         ]);
-        run(c, None)
+        run_cmd(c, None)
     };
     let out = run_kh(&fake);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -902,7 +903,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
     for (args, needle) in cases {
         let mut c = sealkey();
         c.env("GITHUB_TOKEN", TOKEN).args(&args);
-        let out = run(c, None);
+        let out = run_cmd(c, None);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -917,7 +918,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -934,7 +935,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, Some(key.private_pem().unwrap().expose_secret()));
+    let out = run_cmd(c, Some(key.private_pem().unwrap().expose_secret()));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("private key"));
     assert!(fake.log().is_empty(), "no request for bad input");
@@ -962,7 +963,7 @@ fn github_errors_exit_3_with_what_to_do() {
             "--api-url",
             &fake.url(),
         ]);
-        let out = run(c, None);
+        let out = run_cmd(c, None);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{stderr}");
         assert!(stderr.contains(code) && stderr.contains(needle), "{stderr}");
@@ -985,7 +986,7 @@ fn github_errors_exit_3_with_what_to_do() {
         "--api-url",
         &fake.url(),
     ]);
-    let out = run(c, None);
+    let out = run_cmd(c, None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
@@ -998,14 +999,14 @@ fn github_errors_exit_3_with_what_to_do() {
 fn token_never_appears_in_output_or_errors() {
     let fake = FakeGithub::start();
     let mut outputs = Vec::new();
-    outputs.push(run(create_register(&fake), None));
+    outputs.push(run_cmd(create_register(&fake), None));
     let mut c = create_register(&fake);
     c.args([
         "--out",
         tempfile::tempdir().unwrap().path().to_str().unwrap(),
         "-v",
     ]);
-    outputs.push(run(c, None));
+    outputs.push(run_cmd(c, None));
     for args in [
         vec!["keys", "list", "--repo", "acme/dags", "-v"],
         vec!["keys", "audit", "--repo", "acme/dags", "-o", "json"],
@@ -1015,7 +1016,7 @@ fn token_never_appears_in_output_or_errors() {
         c.env("GITHUB_TOKEN", TOKEN)
             .args(&args)
             .args(["--api-url", &fake.url()]);
-        outputs.push(run(c, None));
+        outputs.push(run_cmd(c, None));
     }
     // Via --token-stdin, and a refused token (its error chain printed in full).
     let mut c = sealkey();
@@ -1028,7 +1029,7 @@ fn token_never_appears_in_output_or_errors() {
         "--api-url",
         &fake.url(),
     ]);
-    outputs.push(run(c, Some(&format!("{TOKEN}\n"))));
+    outputs.push(run_cmd(c, Some(&format!("{TOKEN}\n"))));
     assert_eq!(outputs.last().unwrap().status.code(), Some(0));
     fake.state().token = "something-else".into();
     let mut c = sealkey();
@@ -1040,7 +1041,7 @@ fn token_never_appears_in_output_or_errors() {
         "--api-url",
         &fake.url(),
     ]);
-    let refused = run(c, None);
+    let refused = run_cmd(c, None);
     assert_eq!(refused.status.code(), Some(3));
     outputs.push(refused);
     for out in &outputs {
@@ -1114,7 +1115,7 @@ fn deploy_key_titles_with_terminal_escapes_are_shown_escaped_in_tables() {
             "--api-url",
             &fake.url(),
         ]);
-        let out = run(c, None);
+        let out = run_cmd(c, None);
         let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
         let all = String::from_utf8_lossy(&all);
         assert!(all.contains("evil"), "{sub}: {all}");

@@ -54,7 +54,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// Runs sealkey in `dir`, killing it after `timeout` or once its RSS passes `rss_limit_mib`
 /// (so a regression costs seconds and a bounded amount of the machine, not an outage).
 fn watch(dir: &Path, args: &[&str], timeout: Duration, rss_limit_mib: u64) -> Watched {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let mut child = Command::new(support::sealkey_bin())
         .args(args)
         .current_dir(dir)
         .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))

@@ -3,16 +3,17 @@
 //! token, answers are capped in size and in total time, and server text shown to people is
 //! stripped of terminal controls and of anything shaped like a credential.
 
-mod common;
+mod support;
 
 use base64::Engine as _;
-use common::{sealkey, text, FakeGithub, TOKEN};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::fake_github::{FakeGithub, TOKEN};
+use support::{sealkey, text};
 
 // ---------------------------------------------------------------------------------------------
 // Servers: each connection is handled on its own thread, reads one request head and ends by

@@ -8,6 +8,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::Path;
+use support::kmock::Kmock;
 use support::*;
 
 /// Deserializes `doc` into `T` and back, and requires nothing to be lost or changed: unknown
@@ -357,46 +358,26 @@ fn unseal_with_the_wrong_identity_exits_2_and_prints_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("none of the identities"));
 }
 
-/// The discovery-only API stand-in in tests/support/fake_apiserver.py, on 127.0.0.1.
+/// The discovery-only API stand-in (tests/support/kube_standin.py `--mode discovery`) on
+/// 127.0.0.1, with a kubeconfig for it in `dir`.
 struct FakeApiServer {
-    child: std::process::Child,
+    _server: Kmock,
     kubeconfig: std::path::PathBuf,
 }
 
 impl FakeApiServer {
     fn start(dir: &Path) -> Self {
-        let portfile = dir.join("port");
-        let child = std::process::Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/support/fake_apiserver.py"
-            ))
-            .arg(&portfile)
-            .args(["--lifetime", "120"])
-            .spawn()
-            .expect("python3");
-        let mut port = String::new();
-        for _ in 0..100 {
-            if let Ok(p) = std::fs::read_to_string(&portfile) {
-                port = p;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(!port.is_empty(), "fake API server did not start within 5 s");
+        let server = Kmock::start_discovery_only();
+        let port = server.port;
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(
             &kubeconfig,
             format!("apiVersion: v1\nkind: Config\nclusters: [{{name: f, cluster: {{server: \"http://127.0.0.1:{port}\"}}}}]\ncontexts: [{{name: f, context: {{cluster: f, user: u}}}}]\nusers: [{{name: u, user: {{}}}}]\ncurrent-context: f\n"),
         )
         .unwrap();
-        Self { child, kubeconfig }
-    }
-}
-
-impl Drop for FakeApiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Self {
+            _server: server,
+            kubeconfig,
+        }
     }
 }

@@ -4,33 +4,21 @@
 //! served by a real sshd on 127.0.0.1 with the key and known_hosts from the emitted Secret, host-key
 //! checking on. A host key that is not the server's makes the bundle fail.
 
-#[path = "support/git_server.rs"]
-mod git_server;
 mod support;
 
-use git_server::GitServer;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+use support::git_server::GitServer;
 use support::*;
 
 /// Where the mount patch puts the Secret's files in the Airflow pods.
 const MOUNT_DIR: &str = "/opt/airflow/git-secret";
 
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-airflow/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps (it installs PyPI apache-airflow-providers-git there)",
-        p.display()
-    );
-    p
-}
-
 /// Runs Airflow's bundle fetch with the ConfigMap's variables; the Secret's files live in
 /// `secret_dir` instead of MOUNT_DIR (the test stands in for the volume mount).
 fn fetch_bundle(config: &serde_json::Map<String, Value>, secret_dir: &Path, home: &Path) -> Value {
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(support::airflow_python());
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/airflow-git/bundle.py"))
         .arg("dags")
         .env("AIRFLOW_HOME", home)

@@ -5,24 +5,14 @@
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const SEALKEY: &str = env!("CARGO_BIN_EXE_sealkey");
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::root;
 
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/install-test-deps",
-        p.display()
-    );
-    p
-}
+use support::run;
 
 /// One RSA-4096 controller key pair for the whole test binary, made with `openssl req` (the
 /// controller's own key is RSA 4096).
@@ -61,21 +51,6 @@ fn openssl_cert(key: &Path, cert: &Path, newkey: &[&str]) {
     );
 }
 
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(SEALKEY)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut input = child.stdin.take().unwrap();
-        let _ = input.write_all(stdin);
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -87,7 +62,7 @@ fn ok(out: Output) -> String {
 }
 
 fn kubesealpy(key: &Path, file: &Path, extra: &[&str]) -> Output {
-    Command::new(python())
+    Command::new(support::venv_python())
         .arg(root().join("tests/sealed-secrets-py/unseal.py"))
         .arg(key)
         .arg(file)
@@ -296,7 +271,7 @@ fn assert_exit(out: &Output, code: i32, needles: &[&str]) {
 #[test]
 fn expired_malformed_and_non_rsa_certificates_exit_2_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(python())
+    let out = Command::new(support::venv_python())
         .arg(root().join("tests/sealed-secrets-py/unseal.py"))
         .args(["expired-cert", dir.path().to_str().unwrap()])
         .output()

@@ -3,15 +3,14 @@
 //! `sops` wrote (tests/fixtures/sops-flux, from Flux's own test data).
 
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const SEALKEY: &str = env!("CARGO_BIN_EXE_sealkey");
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::root;
+
+use support::run;
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/sops-flux").join(name)
@@ -25,24 +24,6 @@ fn age_identity(dir: &Path, name: &str) -> (String, PathBuf, String) {
     let path = dir.join(format!("{name}.TEST-ONLY.agekey"));
     std::fs::write(&path, format!("{text}\n")).unwrap();
     (id.to_public().to_string(), path, text)
-}
-
-fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(SEALKEY)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(bytes) = stdin {
-            // A command that refuses its flags exits before reading: a broken pipe is fine.
-            let _ = input.write_all(bytes);
-        }
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn ok(out: Output) -> String {
@@ -101,7 +82,7 @@ fn flux_secret_from_create_opens_in_npm_decoders() {
             &recipient,
             "-q",
         ],
-        None,
+        b"",
     ));
     // base64 of "-----BEGIN OPENSSH", as the Secret would carry the key in clear.
     assert!(
@@ -131,7 +112,7 @@ fn flux_secret_from_create_opens_in_npm_decoders() {
             id_file.to_str().unwrap(),
             file.to_str().unwrap(),
         ],
-        None,
+        b"",
     ));
     assert_eq!(parse_yaml_stream(&plain), docs);
 }
@@ -157,7 +138,7 @@ fn extra_secrets_helmrelease_is_encrypted_on_the_data_path_and_opens_in_npm_deco
             &recipient,
             "-q",
         ],
-        None,
+        b"",
     ));
     // Only spec.values.extraSecrets.NAME.data is encrypted; the rest of the release stays
     // readable for review.
@@ -223,7 +204,7 @@ fn multi_object_stream_gets_one_sops_block_per_object_and_opens_to_the_original_
     let text = sealkey::yaml::to_yaml_stream(&input);
     let sealed = ok(run(
         &["seal", "--seal", "sops", "--seal-to", &recipient],
-        Some(text.as_bytes()),
+        text.as_bytes(),
     ));
     let raw = parse_yaml_stream(&sealed);
     assert_eq!(raw.len(), 4);
@@ -256,7 +237,7 @@ fn multi_object_stream_gets_one_sops_block_per_object_and_opens_to_the_original_
             id_file.to_str().unwrap(),
             file.to_str().unwrap(),
         ],
-        None,
+        b"",
     ));
     assert_eq!(parse_yaml_stream(&plain), input);
 }
@@ -278,7 +259,7 @@ fn custom_encrypted_regex_selects_other_keys() {
             "--encrypted-regex",
             "^password$",
         ],
-        Some(text.as_bytes()),
+        text.as_bytes(),
     ));
     let raw = &parse_yaml_stream(&sealed)[0];
     assert_eq!(raw["data"]["user"], "y");
@@ -301,7 +282,7 @@ fn unseal_decrypts_and_mac_verifies_the_file_written_by_real_sops() {
             fixture("age-global.TEST-ONLY.txt").to_str().unwrap(),
             fixture("secret.yaml").to_str().unwrap(),
         ],
-        None,
+        b"",
     ));
     let docs = parse_yaml_stream(&plain);
     assert_eq!(docs[0]["stringData"]["key"], "global-value");
@@ -334,7 +315,7 @@ fn assert_refused(file: &Path, identity: &Path, expect_doc: &str, case: &str) {
             identity.to_str().unwrap(),
             file.to_str().unwrap(),
         ],
-        None,
+        b"",
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{case}: {err}");
@@ -378,7 +359,7 @@ fn a_flipped_byte_in_any_value_or_the_mac_makes_unseal_exit_2() {
     let text = sealkey::yaml::to_yaml_stream(&multi_object_input());
     let sealed = ok(run(
         &["seal", "--seal", "sops", "--seal-to", &recipient],
-        Some(text.as_bytes()),
+        text.as_bytes(),
     ));
     let variants = flipped_variants(&sealed);
     // As before, plus one: the patch, with nothing encrypted, now has a MAC too.
@@ -400,7 +381,7 @@ fn wrong_identity_exits_2_naming_the_document_and_its_recipients() {
             other.to_str().unwrap(),
             fixture("secret.yaml").to_str().unwrap(),
         ],
-        None,
+        b"",
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -422,7 +403,7 @@ fn ssh_recipient_alone_is_refused_and_beside_an_age_key_is_a_warning() {
         sealkey::keygen::DeployKey::generate(sealkey::keygen::KeyType::Ed25519, "me").unwrap();
     let ssh = key.public_openssh().to_string();
     let input = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: eA==\n";
-    let out = run(&["seal", "--seal", "sops", "--seal-to", &ssh], Some(input));
+    let out = run(&["seal", "--seal", "sops", "--seal-to", &ssh], input);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Flux"), "{err}");
@@ -439,7 +420,7 @@ fn ssh_recipient_alone_is_refused_and_beside_an_age_key_is_a_warning() {
             "--seal-to",
             &ssh,
         ],
-        Some(input),
+        input,
     );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let sealed = ok(out);
@@ -460,7 +441,7 @@ fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_ke
     let v1 = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: git\n  namespace: dev\ntype: Opaque\ndata:\n  known_hosts: Z2l0aHViLmNvbSBrZXk=\n  ssh: b2xkLWtleQ==\n";
     let first = ok(run(
         &["seal", "--seal", "sops", "--seal-to", &recipient],
-        Some(v1.as_bytes()),
+        v1.as_bytes(),
     ));
     let old = dir.path().join("git.sops.yaml");
     std::fs::write(&old, &first).unwrap();
@@ -476,7 +457,7 @@ fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_ke
         id_file.to_str().unwrap(),
     ];
     // Unchanged input: the file comes out byte for byte the same (git sees no change).
-    let again = ok(run(&update, Some(v1.as_bytes())));
+    let again = ok(run(&update, v1.as_bytes()));
     assert_eq!(again, first);
     let new_file = dir.path().join("again.yaml");
     std::fs::write(&new_file, &again).unwrap();
@@ -495,7 +476,7 @@ fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_ke
     // carry a data key they know; issue 11), so every encrypted value and the age entry change,
     // and nothing readable does.
     let v2 = v1.replace("b2xkLWtleQ==", "bmV3LWtleQ==");
-    let second = ok(run(&update, Some(v2.as_bytes())));
+    let second = ok(run(&update, v2.as_bytes()));
     std::fs::write(&new_file, &second).unwrap();
     let (a, b) = (
         &parse_yaml_stream(&first)[0],
@@ -525,7 +506,7 @@ fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_ke
             "--update",
             old.to_str().unwrap(),
         ],
-        Some(v1.as_bytes()),
+        v1.as_bytes(),
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--identity"));
@@ -535,7 +516,7 @@ fn reseal_with_update_is_byte_identical_when_unchanged_and_takes_a_fresh_data_ke
 #[test]
 fn keygen_offers_and_takes_only_the_seals_it_does_instead_of_dropping_the_key() {
     for method in ["sops", "sealed-secrets"] {
-        let out = run(&["keygen", "--seal", method], None);
+        let out = run(&["keygen", "--seal", method], b"");
         assert_eq!(out.status.code(), Some(2), "{method}");
         assert!(out.stdout.is_empty(), "{method}: key material printed");
         // clap refuses the value and lists what keygen takes; the help says where SOPS and
@@ -543,7 +524,7 @@ fn keygen_offers_and_takes_only_the_seals_it_does_instead_of_dropping_the_key() 
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("possible values: age, none"), "{err}");
     }
-    let help = run(&["keygen", "--help"], None);
+    let help = run(&["keygen", "--help"], b"");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(
         help.contains("for SOPS or Sealed Secrets use `sealkey create`"),

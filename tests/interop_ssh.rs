@@ -4,12 +4,10 @@
 //! known_hosts taken from the emitted manifests, with StrictHostKeyChecking=yes. Another key is
 //! refused, and so is the right key against a host whose key is not in known_hosts.
 
-#[path = "support/git_server.rs"]
-mod git_server;
 mod support;
 
-use git_server::GitServer;
 use serde_json::Value;
+use support::git_server::GitServer;
 use support::*;
 
 #[test]

@@ -8,14 +8,12 @@
 //! refuses the value (exit 2) passes, and the count of each is printed.
 
 mod support;
-#[path = "support/yaml_gen.rs"]
-mod yaml_gen;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use support::{age_keypair, required_tool, run, tool};
+use support::{age_keypair, required_tool, run, tool, yaml_gen};
 
 /// Strings that break naive emitters: YAML 1.1 line breaks, controls, indicators, implicit
 /// types of YAML 1.1 and 1.2, document markers, quotes, non-ASCII.

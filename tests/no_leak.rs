@@ -16,19 +16,15 @@
 //! (age CLI, kubesealpy, curl against kmock); SOPS output is opened with `sealkey unseal` only to
 //! learn which bytes to search for (tests/interop_sops.rs is where the npm decoders judge it).
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
 use base64::Engine as _;
-use common::{FakeGithub, TOKEN};
-use kmock::Kmock;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::fake_github::{FakeGithub, TOKEN};
+use support::kmock::Kmock;
 use support::*;
 
 const INSTALLATION_TOKEN: &str = "ghs_INSTALLATIONcanary987654321";

@@ -7,12 +7,10 @@
 
 mod support;
 
+use support::root;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The `sh offline` blocks, in page order.
 fn offline_blocks(md: &str) -> Vec<String> {

@@ -6,23 +6,17 @@
 //! and through `rotate --gitops` -> the controller stand-in applies the file -> `--finish`, no
 //! pull may fail; and the rig must catch an outage when the old key is deleted before the swap.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "support/git_server.rs"]
-mod git_server;
-#[path = "support/kmock.rs"]
-mod kmock;
 mod support;
 
 use base64::Engine as _;
-use common::{FakeGithub, TOKEN};
-use git_server::GitServer;
-use kmock::Kmock;
 use serde_json::{json, Value};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::fake_github::{FakeGithub, TOKEN};
+use support::git_server::GitServer;
+use support::kmock::Kmock;
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -150,7 +144,7 @@ fn rig() -> Rig {
 impl Rig {
     fn sealkey(&self, args: &[&str]) -> Output {
         let kc = self.kmock.kubeconfig("dev");
-        Command::new(env!("CARGO_BIN_EXE_sealkey"))
+        Command::new(support::sealkey_bin())
             .args(args)
             .args([
                 "--kubeconfig",

@@ -23,11 +23,12 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 fn sealkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sealkey"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sealkey")
+    support::output_of(
+        Command::new(support::sealkey_bin())
+            .args(args)
+            .stdin(Stdio::null()),
+        None,
+    )
 }
 
 fn stdout_of(args: &[&str]) -> String {
@@ -58,18 +59,136 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
 }
 
 #[test]
-fn completions_for_every_shell_name_every_subcommand() {
+fn the_subcommand_list_these_tests_check_is_clap_s() {
+    use clap::CommandFactory;
+    let clap_names: Vec<String> = sealkey::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
+    assert_eq!(
+        clap_names, SUBCOMMANDS,
+        "a command was added or renamed: update SUBCOMMANDS so completions and man pages are checked for it"
+    );
+}
+
+/// The text of `script` from `start` up to the next `end` (both markers must be there).
+fn section<'a>(shell: &str, script: &'a str, start: &str, end: &str) -> &'a str {
+    let from = script
+        .find(start)
+        .unwrap_or_else(|| panic!("{shell}: no section starting with {start:?}"));
+    let len = script[from + start.len()..]
+        .find(end)
+        .unwrap_or_else(|| panic!("{shell}: section {start:?} has no end {end:?}"));
+    &script[from..from + start.len() + len]
+}
+
+/// Where each shell's script offers a word as a subcommand candidate, and the markers around the
+/// root command's, `create`'s and `keys`' sections. A bare `contains(sub)` could not fail for
+/// `seal` (every script says `sealkey`) or `man` (`command`): these patterns name the candidate.
+struct ShellShape {
+    /// The candidate line for subcommand `{}` of the root command.
+    offers: fn(&str) -> String,
+    /// `create`'s flag `--seal-to` as that shell offers it.
+    seal_to: &'static str,
+    /// `keys`' nested subcommand `prune` as that shell offers it.
+    prune: &'static str,
+    /// (start, end) of the root command's section, of `create`'s, of `keys`'.
+    root: (&'static str, &'static str),
+    create: (&'static str, &'static str),
+    keys: (&'static str, &'static str),
+}
+
+fn shape(shell: &str) -> ShellShape {
+    match shell {
+        "bash" => ShellShape {
+            offers: |sub| format!("sealkey,{sub})\n"),
+            seal_to: " --seal-to ",
+            prune: " prune ",
+            root: ("\n        sealkey)\n", "\n        sealkey__subcmd__"),
+            create: ("\n        sealkey__subcmd__create)\n", "\n        sealkey__subcmd__"),
+            keys: ("\n        sealkey__subcmd__keys)\n", "\n        sealkey__subcmd__"),
+        },
+        "zsh" => ShellShape {
+            offers: |sub| format!("\n'{sub}:"),
+            seal_to: "\n'*--seal-to=[",
+            prune: "\n'prune:",
+            root: ("_sealkey() {", "(create)"),
+            create: ("(create)\n", "(keygen)\n"),
+            keys: ("_sealkey__subcmd__keys_commands() {", "\n}"),
+        },
+        "fish" => ShellShape {
+            offers: |sub| format!("-n \"__fish_sealkey_needs_command\" -f -a \"{sub}\" -d "),
+            seal_to: " -l seal-to ",
+            prune: " -f -a \"prune\" -d ",
+            root: ("-n \"__fish_sealkey_needs_command\" ", "\n"),
+            create: ("-n \"__fish_sealkey_using_subcommand create\" -l seal-to ", "\n"),
+            keys: ("-n \"__fish_sealkey_using_subcommand keys; and not __fish_seen_subcommand_from list audit prune help\" -f -a \"prune\"", "\n"),
+        },
+        "powershell" => ShellShape {
+            offers: |sub| {
+                format!("[CompletionResult]::new('{sub}', '{sub}', [CompletionResultType]::ParameterValue")
+            },
+            seal_to: "[CompletionResult]::new('--seal-to', '--seal-to', [CompletionResultType]::ParameterName",
+            prune: "[CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue",
+            root: ("'sealkey' {", "'sealkey;create' {"),
+            create: ("'sealkey;create' {", "'sealkey;keygen' {"),
+            keys: ("'sealkey;keys' {", "'sealkey;keys;list' {"),
+        },
+        "elvish" => ShellShape {
+            offers: |sub| format!("cand {sub} '"),
+            seal_to: "cand --seal-to '",
+            prune: "cand prune '",
+            root: ("&'sealkey'= {", "&'sealkey;create'= {"),
+            create: ("&'sealkey;create'= {", "&'sealkey;keygen'= {"),
+            keys: ("&'sealkey;keys'= {", "&'sealkey;keys;list'= {"),
+        },
+        other => panic!("no shape for {other}"),
+    }
+}
+
+#[test]
+fn completions_for_every_shell_offer_every_subcommand_and_create_flags_under_create() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = stdout_of(&["completions", shell]);
-        for sub in SUBCOMMANDS {
+        let shape = shape(shell);
+        // Fish has no root section: its root candidates are the lines with this condition.
+        let root: String = if shell == "fish" {
+            let lines: Vec<&str> = script
+                .lines()
+                .filter(|l| l.contains(shape.root.0))
+                .collect();
             assert!(
-                script.contains(sub),
-                "{shell} completions do not mention `{sub}`"
+                lines.len() > SUBCOMMANDS.len(),
+                "fish: root lines {lines:?}"
+            );
+            lines.join("\n")
+        } else {
+            section(shell, &script, shape.root.0, shape.root.1).to_string()
+        };
+        for sub in SUBCOMMANDS {
+            let candidate = (shape.offers)(sub);
+            assert!(
+                script.contains(&candidate),
+                "{shell} completions do not offer `{sub}` (looked for {candidate:?})"
             );
         }
-        // Nested subcommands and flags are completed too.
-        assert!(script.contains("prune"), "{shell}: keys prune missing");
-        assert!(script.contains("--seal-to"), "{shell}: --seal-to missing");
+        // `--seal-to` is offered after `sealkey create`, and not at the top level.
+        let create = section(shell, &script, shape.create.0, shape.create.1);
+        assert!(
+            create.contains(shape.seal_to),
+            "{shell}: `sealkey create` does not offer --seal-to:\n{create}"
+        );
+        assert!(
+            !root.contains(shape.seal_to),
+            "{shell}: --seal-to is offered at the top level:\n{root}"
+        );
+        // Nested subcommands are completed under their parent: `sealkey keys pr<TAB>`.
+        let keys = section(shell, &script, shape.keys.0, shape.keys.1);
+        assert!(
+            keys.contains(shape.prune),
+            "{shell}: `sealkey keys` does not offer prune:\n{keys}"
+        );
     }
 }
 

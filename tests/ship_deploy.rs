@@ -12,6 +12,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
+use support::kmock::Kmock;
 
 #[derive(Default)]
 struct Rendered {
@@ -491,7 +492,7 @@ fn cron_job_arguments_are_accepted_by_sealkey_and_match_the_rotation_role() {
 #[test]
 fn sealkey_audit_of_the_rendered_base_finds_nothing_at_warning_or_above() {
     let r = render();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealkey"))
+    let mut child = Command::new(support::sealkey_bin())
         .args(["audit", "--format", "json", "--fail-on", "warning", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -621,55 +622,12 @@ fn overlay_documented_in_deploy_readme_renders_and_changes_schedule_secret_and_i
     assert_eq!(audit.spec.unwrap().schedule, "0 */6 * * *");
 }
 
-/// kmock behind tests/support/kmock_kubectl.py, on 127.0.0.1; killed on drop.
-struct KmockForKubectl {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for KmockForKubectl {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn rendered_base_applies_to_the_kmock_stand_in_with_kubectl_apply() {
     let r = render();
     let kubectl = kubectl();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock into .venv)",
-        python.display()
-    );
+    let server = Kmock::start_for_kubectl();
     let dir = tempfile::tempdir().unwrap();
-    let portfile = dir.path().join("port");
-    let child = Command::new(&python)
-        .arg(root.join("tests/support/kmock_kubectl.py"))
-        .arg(&portfile)
-        .args(["--lifetime", "120"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start kmock");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let port = loop {
-        if let Some(p) = std::fs::read_to_string(&portfile)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            break p;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kmock did not start within 20 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let server = KmockForKubectl { child, port };
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,

@@ -3,7 +3,7 @@
 //! GitDagBundle (tests/interop_airflow_git.rs).
 #![allow(dead_code)]
 
-use crate::support::*;
+use super::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 

@@ -1,8 +1,10 @@
-//! A kmock KubernetesEmulator on 127.0.0.1 for one test: started from tests/support/kmock_server.py
-//! in the repo's `.venv` (scripts/install-test-deps makes it), seeded with objects, stopped on drop.
-//! Objects are read back with curl, not with sealkey's own client.
+//! The Kubernetes API stand-in on 127.0.0.1 for one test: tests/support/kube_standin.py (kmock's
+//! KubernetesEmulator, in the repo's `.venv`, which scripts/install-test-deps makes) in one of its
+//! modes: seeded emulator, paginating emulator, behind a kubectl shim, or discovery only. Stopped
+//! on drop. Objects are read back with curl, not with sealkey's own client.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,36 +22,63 @@ impl Drop for Kmock {
     }
 }
 
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock into .venv)",
-        p.display()
-    );
-    p
-}
-
 impl Kmock {
-    /// Starts the emulator with `seed` (a list of objects) and waits up to 20 s for it to listen.
+    /// Starts the emulator with `seed` (a list of objects, POSTed as if created) and waits up to
+    /// 20 s for it to listen.
     pub fn start(seed: &[serde_json::Value]) -> Kmock {
         let dir = tempfile::tempdir().unwrap();
         let seed_path = dir.path().join("seed.json");
         std::fs::write(&seed_path, serde_json::to_vec(seed).unwrap()).unwrap();
+        let args = [OsStr::new("--seed"), seed_path.as_os_str()];
+        Self::spawn(dir, &args, 300, Duration::from_secs(20))
+    }
+
+    /// Starts the emulator with `objects` (a JSON list, stored without POSTs: fast for 10,000
+    /// Pods), `limit`/`continue` pagination and every list request logged to `list_log`; waits up
+    /// to 60 s for it to listen.
+    pub fn start_paginated(objects: &Path, list_log: &Path) -> Kmock {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            OsStr::new("--preload"),
+            objects.as_os_str(),
+            OsStr::new("--list-log"),
+            list_log.as_os_str(),
+        ];
+        Self::spawn(dir, &args, 300, Duration::from_secs(60))
+    }
+
+    /// Starts the emulator behind the shim that lets the real kubectl `apply` to it.
+    pub fn start_for_kubectl() -> Kmock {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [OsStr::new("--mode"), OsStr::new("kubectl")];
+        Self::spawn(dir, &args, 120, Duration::from_secs(20))
+    }
+
+    /// Starts the discovery-only stand-in (no objects, every GET 404s), all that
+    /// `kubectl apply --dry-run=client` needs.
+    pub fn start_discovery_only() -> Kmock {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [OsStr::new("--mode"), OsStr::new("discovery")];
+        Self::spawn(dir, &args, 120, Duration::from_secs(20))
+    }
+
+    /// Runs tests/support/kube_standin.py with `args`; it exits by itself after `lifetime`
+    /// seconds. Waits up to `timeout` for the port it writes.
+    fn spawn(dir: tempfile::TempDir, args: &[&OsStr], lifetime: u32, timeout: Duration) -> Kmock {
         let portfile = dir.path().join("port");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kmock_server.py");
-        let mut child = Command::new(python())
+        let errfile = dir.path().join("stderr");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kube_standin.py");
+        let mut child = Command::new(super::venv_python())
             .arg(script)
             .arg(&portfile)
-            .arg("--seed")
-            .arg(&seed_path)
-            .args(["--lifetime", "300"])
+            .args(args)
+            .args(["--lifetime", &lifetime.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&errfile).unwrap())
             .spawn()
-            .expect("start kmock");
-        let deadline = Instant::now() + Duration::from_secs(20);
+            .expect("start kube_standin.py");
+        let deadline = Instant::now() + timeout;
         loop {
             if let Ok(text) = std::fs::read_to_string(&portfile) {
                 if let Ok(port) = text.trim().parse() {
@@ -57,17 +86,13 @@ impl Kmock {
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("kmock exited with {status}: {err}");
+                let err = std::fs::read_to_string(&errfile).unwrap_or_default();
+                panic!("kube_standin.py {args:?} exited with {status}: {err}");
             }
-            assert!(Instant::now() < deadline, "kmock did not start within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "kube_standin.py {args:?} did not start within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

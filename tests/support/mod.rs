@@ -1,31 +1,57 @@
-//! Shared helpers for integration tests: run the sealkey binary, make throwaway keys with the
-//! real tools (age-keygen, ssh-keygen), and parse YAML output.
+//! The one support tree for integration tests (`mod support;` in a test file brings it all):
+//! run the sealkey binary, make throwaway keys with the real tools (age-keygen, ssh-keygen), parse
+//! YAML output; and, as submodules, the stand-ins tests talk to on 127.0.0.1: a fake GitHub
+//! ([`fake_github`]), a Kubernetes API ([`kmock`]), a fault-injecting proxy ([`fault_proxy`]), a
+//! real sshd serving a git repository ([`git_server`]), plus generators ([`yaml_gen`],
+//! [`audit_corpus`]; the fuzz target and the bench include those two by path, so they stay
+//! self-contained). The Python helpers beside this file are the one Kubernetes API stand-in
+//! (`kube_standin.py`, started through [`kmock`]) and the pseudo-terminal runner (`with_tty.py`,
+//! through [`with_tty`]).
 #![allow(dead_code)]
+
+pub mod audit_corpus;
+pub mod fake_github;
+pub mod fault_proxy;
+pub mod git_server;
+pub mod kmock;
+pub mod yaml_gen;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The sealkey binary under test.
 pub fn sealkey_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sealkey"))
 }
 
-/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe. A run that has not
-/// ended after 120 s is killed and fails the test, so a hang can never stall the suite.
-pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(sealkey_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sealkey");
-    let input = stdin.to_vec();
-    let mut si = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = si.write_all(&input);
+/// The sealkey binary with a clean environment: no GitHub token, a kubeconfig that does not
+/// exist, stdin from /dev/null.
+pub fn sealkey() -> Command {
+    let mut c = Command::new(sealkey_bin());
+    c.env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `cmd` to the end and collects its output; feeds `stdin` through a pipe if given (else
+/// the command's own stdin setting stands). A run that has not ended after 120 s is killed and
+/// fails the test, so a hang can never stall the suite.
+pub fn output_of(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let writer = stdin.map(|input| {
+        let input = input.to_vec();
+        let mut si = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = si.write_all(&input);
+        })
     });
     let read = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
@@ -36,25 +62,96 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
     };
     let out = read(Box::new(child.stdout.take().unwrap()));
     let err = read(Box::new(child.stderr.take().unwrap()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait sealkey") {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
             break status;
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sealkey {args:?} still running after 120 s: killed");
+            panic!("{cmd:?} still running after 120 s: killed");
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     };
-    let _ = writer.join();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
 }
+
+/// Runs a prepared command (often [`sealkey()`] with arguments), feeding `stdin` if given.
+pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Output {
+    output_of(&mut cmd, stdin.map(str::as_bytes))
+}
+
+/// Runs sealkey with `args`, feeding `stdin`, in `cwd`; stdout is a pipe.
+pub fn run_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(sealkey_bin());
+    cmd.args(args).current_dir(cwd);
+    output_of(&mut cmd, Some(stdin))
+}
+
+/// The repository's root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repo's `.venv` Python (kmock, jsonschema, pre-commit, PyYAML, the Sealed Secrets and
+/// Kubernetes stand-ins); a missing one fails the test.
+pub fn venv_python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock, jsonschema, ... into .venv)",
+        p.display()
+    );
+    p
+}
+
+/// The `.venv-airflow` Python (PyPI apache-airflow-providers-git); a missing one fails the test.
+pub fn airflow_python() -> PathBuf {
+    let p = root().join(".venv-airflow/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs PyPI apache-airflow-providers-git there)",
+        p.display()
+    );
+    p
+}
+
+/// Which of a command's streams [`with_tty`] puts on the pseudo-terminal.
+#[derive(Clone, Copy, Debug)]
+pub enum Tty {
+    /// stdout on the terminal, stderr passed through.
+    Stdout,
+    /// stderr on the terminal, stdout to /dev/null.
+    Stderr,
+}
+
+/// `python3 tests/support/with_tty.py`: add the program and its arguments (and any env); the
+/// output's stdout is what the terminal showed, its exit code the program's.
+pub fn with_tty(which: Tty) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(root().join("tests/support/with_tty.py"));
+    if let Tty::Stderr = which {
+        c.arg("--stderr");
+    }
+    c
+}
+
+/// Lossy UTF-8 text of an output stream.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A public age recipient (its identity is not needed where this is used: the flows only check
+/// GitHub traffic, or that sealing happened).
+pub const AGE_RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
 /// Runs sealkey in a fresh temp dir.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
@@ -252,7 +349,16 @@ pub fn age_secret_of(identity: &Path) -> String {
 /// `sops-age`, and `sops-decoder` with its MAC check): every document must carry a `sops` block
 /// whose MAC verifies. Returns the decrypted documents, or the decoders' complaint.
 pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::Value>, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    npm_sops_decode_with_key(file, &age_secret_of(identity))
+}
+
+/// [`npm_sops_decode`] with the age identity given as text (`AGE-SECRET-KEY-1...`, or a whole
+/// identity file's text), as Flux's `SOPS_AGE_KEY` takes it.
+pub fn npm_sops_decode_with_key(
+    file: &Path,
+    age_key: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    let root = root();
     assert!(
         root.join("tests/sops-js/node_modules/sops-age").is_dir(),
         "npm decoders missing: run scripts/install-test-deps"
@@ -260,7 +366,7 @@ pub fn npm_sops_decode(file: &Path, identity: &Path) -> Result<Vec<serde_json::V
     let out = Command::new("node")
         .arg(root.join("tests/sops-js/decode.mjs"))
         .arg(file)
-        .env("SOPS_AGE_KEY", age_secret_of(identity))
+        .env("SOPS_AGE_KEY", age_key)
         .env("NODE_NO_WARNINGS", "1")
         .output()
         .expect("node (scripts/install-test-deps installs it)");

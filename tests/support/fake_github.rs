@@ -1,13 +1,11 @@
-//! Test support: a tiny HTTP/1.1 server on 127.0.0.1, a stateful fake of GitHub's deploy key API
-//! built on it, and a helper to run the sealkey binary. Every connection is closed after one
-//! answer, which keeps the parsing here small.
+//! A tiny HTTP/1.1 server on 127.0.0.1 and a stateful fake of GitHub's deploy key API built on
+//! it. Every connection is closed after one answer, which keeps the parsing here small.
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -476,38 +474,3 @@ fn jwt_ok(st: &State, auth: &str) -> bool {
             .as_i64()
             .is_some_and(|e| e > now && e - now <= 600)
 }
-
-/// The sealkey binary with a clean GitHub environment.
-pub fn sealkey() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sealkey"));
-    c.env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN")
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .stdin(Stdio::null());
-    c
-}
-
-/// Runs and collects output; feeds `stdin` if given.
-pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A public age recipient (its identity is not needed: the flows only check GitHub traffic).
-pub const AGE_RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
