@@ -748,28 +748,34 @@ fn context_error(settings: &ConnectSettings, e: String) -> Error {
 
 /// Maps a client error to [`Error::Remote`] with a hint for the usual causes.
 pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
-    match e {
+    let (message, hint, status) = match &e {
         kube::Error::Api(s) => {
             let hint = match s.code {
-                401 => "the credentials were rejected: log in again (kubectl get ns should work)".to_string(),
-                403 => "the credentials lack RBAC permission for this; ask for get/list/patch/create on secrets and get/list/patch on workloads in the namespace".to_string(),
-                404 => "check the namespace and name (kubectl get -n NAMESPACE ...)".to_string(),
-                409 => "the object changed while sealkey was working on it; nothing was overwritten, run the command again".to_string(),
-                422 => "the server rejected the object; report this as a bug with the message".to_string(),
-                c if c >= 500 => "the API server failed; try again later".to_string(),
-                _ => "see the message".to_string(),
+                401 => "the credentials were rejected: log in again (kubectl get ns should work)",
+                403 => "the credentials lack RBAC permission for this; ask for get/list/patch/create on secrets and get/list/patch on workloads in the namespace",
+                404 => "check the namespace and name (kubectl get -n NAMESPACE ...)",
+                409 => "the object changed while sealkey was working on it; nothing was overwritten, run the command again",
+                422 => "the server rejected the object; report this as a bug with the message",
+                c if c >= 500 => "the API server failed; try again later",
+                _ => "see the message",
             };
-            Error::remote(
-                SERVICE,
-                format!("{what}: {} {}: {}", s.code, s.reason, s.message),
-                hint,
-            )
+            let said = crate::http::sanitize_server_text(&format!("{}: {}", s.reason, s.message), &[]);
+            (format!("{what}: {} {said}", s.code), hint, Some(s.code))
         }
-        other => Error::remote(
-            SERVICE,
-            format!("{what}: no answer from {server}: {other}"),
-            "check that the cluster is reachable (kubectl get ns) and the --kubeconfig/--context",
+        other => (
+            format!(
+                "{what}: no answer from {server}: {}",
+                crate::http::sanitize_server_text(&other.to_string(), &[])
+            ),
+            "check that the cluster is reachable (`kubectl get ns` with the same kubeconfig and context)",
+            None,
         ),
+    };
+    Error::Kube {
+        message,
+        hint: hint.to_string(),
+        status,
+        source: Box::new(e),
     }
 }
 

@@ -17,8 +17,13 @@ pub mod exit {
     pub const REMOTE: u8 = 3;
 }
 
-/// Everything the library can fail with.
+/// Everything the library can fail with. New kinds may be added: match with a wildcard arm.
+///
+/// Failures of the libraries sealkey talks through (kube, reqwest) keep their error as the
+/// `#[source]`, for programs that want the detail; the message itself is sealkey's, cleaned of
+/// what a server could inject, and is what a person sees.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A flag, a file or standard input held something sealkey cannot use.
     #[error("{input}: {problem}; {hint}")]
@@ -74,6 +79,34 @@ pub enum Error {
         message: String,
         /// What to do next.
         hint: String,
+    },
+
+    /// The Kubernetes API answered with an error status, or could not be reached.
+    #[error("Kubernetes API: {message}; {hint}")]
+    Kube {
+        /// What was asked and what came back (`read Secret dev/x: 403 Forbidden: ...`).
+        message: String,
+        /// What to do next.
+        hint: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// kube's error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// An HTTP request (GitHub, a certificate URL) got no answer: connection, TLS or timeout.
+    #[error("{service}: {message}; {hint}")]
+    Http {
+        /// `GitHub`, `https://host/v1/cert.pem`.
+        service: String,
+        /// What failed, cleaned of anything the peer could inject.
+        message: String,
+        /// What to do next.
+        hint: String,
+        /// reqwest's error.
+        #[source]
+        source: Box<reqwest::Error>,
     },
 
     /// A step of a multi-step change (rotation, `create --apply --register`) failed; `undone`
@@ -156,7 +189,7 @@ impl Error {
     /// The process exit code this error should end with (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Remote { .. } => exit::REMOTE,
+            Error::Remote { .. } | Error::Kube { .. } | Error::Http { .. } => exit::REMOTE,
             Error::Rotation { source, .. } => source.exit_code(),
             Error::Input { .. }
             | Error::File { .. }

@@ -135,6 +135,9 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(exit::OK);
             }
             ui.error(&err);
+            if let Some(hint) = flag_hint(&err) {
+                ui.hint(hint);
+            }
             ExitCode::from(exit_code_of(&err))
         }
     }
@@ -204,6 +207,26 @@ impl Outcome {
             Outcome::Findings => exit::FINDINGS,
             Outcome::Incomplete => exit::INPUT,
         }
+    }
+}
+
+/// The flag that fixes a library error, added here at the edge: the library names what went
+/// wrong, the CLI knows which flag sets it (as uv does).
+pub fn flag_hint(err: &anyhow::Error) -> Option<&'static str> {
+    let lib = err.chain().find_map(|e| e.downcast_ref::<Error>())?;
+    let mut e = lib;
+    while let Error::Rotation { source, .. } = e {
+        e = source;
+    }
+    match e {
+        Error::Kube { status: None, .. } => {
+            Some("choose the cluster with --kubeconfig FILE and --context NAME (as kubectl)")
+        }
+        Error::Http { service, .. } if service == "GitHub" => Some(
+            "set the API with --api-url (GitHub Enterprise Server: --api-url https://HOST/api/v3)",
+        ),
+        Error::Http { .. } => Some("pass a saved certificate instead: --cert cert.pem"),
+        _ => None,
     }
 }
 

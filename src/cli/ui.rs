@@ -80,11 +80,22 @@ impl Ui {
         let _ = writeln!(std::io::stderr(), "{} {msg}", self.label("error:", "31"));
     }
 
+    /// A hint line after an error (`  hint: ...`).
+    pub fn hint(&self, hint: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "  hint: {hint}");
+    }
+
     /// The final error and its causes.
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "{} {err}", self.label("error:", "31"));
         for cause in err.chain().skip(1) {
+            // kube's and reqwest's errors stay attached for programs; what they say is already
+            // in sealkey's message above, cleaned of anything a server could inject.
+            if cause.is::<kube::Error>() || cause.is::<reqwest::Error>() {
+                break;
+            }
             let _ = writeln!(stderr, "  caused by: {cause}");
         }
     }

@@ -311,7 +311,7 @@ impl Transport {
                         self.pause(wait).await;
                         continue;
                     }
-                    return Ok(Sent::Unreachable(unreachable(&url, &failure)));
+                    return Ok(Sent::Unreachable(unreachable(&url, failure)));
                 }
                 Ok(answer) => {
                     if let Some((reason, wait)) = self.rate_limit_wait(&answer, secondary_hits) {
@@ -535,9 +535,9 @@ fn short(failure: &Failure) -> &'static str {
     }
 }
 
-fn unreachable(url: &Url, failure: &Failure) -> Error {
+fn unreachable(url: &Url, failure: Failure) -> Error {
     let mut detail = String::new();
-    if let Failure::Transport(e) = failure {
+    if let Failure::Transport(e) = &failure {
         let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
         while let Some(s) = source {
             detail = s.to_string();
@@ -547,19 +547,24 @@ fn unreachable(url: &Url, failure: &Failure) -> Error {
     // The innermost cause comes from our own stack, but may quote the peer: shown cleaned.
     let detail = crate::http::sanitize_server_text(&detail, &[]);
     let message = if detail.is_empty() {
-        format!("no answer from {} ({})", host_of(url), short(failure))
+        format!("no answer from {} ({})", host_of(url), short(&failure))
     } else {
         format!(
             "no answer from {} ({}: {detail})",
             host_of(url),
-            short(failure)
+            short(&failure)
         )
     };
-    Error::remote(
-        SERVICE,
-        message,
-        "check the network and --api-url; GitHub Enterprise Server is https://HOST/api/v3",
-    )
+    let hint = "check the network and the API URL (GitHub Enterprise Server: https://HOST/api/v3)";
+    match failure {
+        Failure::Transport(e) => Error::Http {
+            service: SERVICE.into(),
+            message,
+            hint: hint.into(),
+            source: Box::new(e),
+        },
+        _ => Error::remote(SERVICE, message, hint),
+    }
 }
 
 /// Turns an unreachable outcome into its error.

@@ -197,14 +197,15 @@ pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
         std::time::Duration::from_secs(10),
     )?;
     let unreachable = |e: reqwest::Error| {
-        Error::remote(
-            url,
-            format!(
-                "cannot fetch the certificate ({})",
-                crate::http::sanitize_server_text(&error_chain(&e), &[])
-            ),
-            "check the URL and that the controller is reachable (e.g. `kubectl -n kube-system port-forward svc/sealed-secrets-controller 8080`), or pass a saved cert.pem",
-        )
+        Error::Http {
+        service: url.to_string(),
+        message: format!(
+            "cannot fetch the certificate ({})",
+            crate::http::sanitize_server_text(&error_chain(&e), &[])
+        ),
+        hint: "check the URL and that the controller is reachable (e.g. `kubectl -n kube-system port-forward svc/sealed-secrets-controller 8080`), or pass a saved cert.pem".into(),
+        source: Box::new(e),
+    }
     };
     let fetch = async {
         let mut resp = client
