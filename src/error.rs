@@ -88,6 +88,39 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    // --- issue 15 (AWS): variants below are the AWS store and KMS ones. ---
+    /// The AWS SDK's credential chain found no credentials (or a configured source failed).
+    #[error("AWS: no credentials (tried: {tried}); {hint}")]
+    AwsNoCredentials {
+        /// The sources the chain tried, in order.
+        tried: String,
+        /// How to set one.
+        hint: String,
+        /// The SDK's error, when it gave one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// An AWS call (Secrets Manager, KMS) was refused or failed.
+    #[error("AWS {service} {action} on {resource}: {code}{}; {hint}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
+    Aws {
+        /// `Secrets Manager`, `KMS`.
+        service: &'static str,
+        /// The API action, e.g. `PutSecretValue`.
+        action: &'static str,
+        /// The secret name or key ARN.
+        resource: String,
+        /// AWS's error code, e.g. `AccessDeniedException`.
+        code: String,
+        /// AWS's message (never a secret value: requests carry those, answers do not).
+        message: String,
+        /// What to do next.
+        hint: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl Error {
@@ -143,6 +176,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Remote { .. } => exit::REMOTE,
+            Error::AwsNoCredentials { .. } | Error::Aws { .. } => exit::REMOTE,
             Error::Rotation { source, .. } => source.exit_code(),
             Error::Input { .. }
             | Error::File { .. }

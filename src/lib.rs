@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod create;
@@ -42,5 +43,6 @@ pub mod output;
 pub mod repo;
 pub mod rotate;
 pub mod seal;
+pub mod store;
 pub mod secret;
 pub mod yaml;

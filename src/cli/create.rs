@@ -87,6 +87,9 @@ pub struct CreateArgs {
     pub kube: ClusterArgs,
     #[command(flatten)]
     pub register: RegisterFlags,
+    // issue 15: --store (AWS Secrets Manager + ExternalSecret); logic in cli/store.rs.
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
 }
 
 /// `--register`: put the public key on GitHub before any output is written.
@@ -272,6 +275,10 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
     }
     args.check_unused_settings()?;
     emit.validate()?;
+    // issue 15: the key goes to an external store; see cli/store.rs.
+    if args.store.store.is_some() {
+        return super::store::run_create(args, emit, ui);
+    }
     if args.apply {
         return run_apply(args, emit, ui);
     }

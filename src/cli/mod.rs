@@ -14,6 +14,7 @@ mod register;
 mod rotate;
 mod seal;
 mod ship;
+mod store;
 mod ui;
 mod unseal;
 

@@ -8,6 +8,7 @@ mod airflow;
 mod argocd;
 mod flux;
 mod git_sync;
+pub mod external_secrets;
 pub mod merge;
 mod mount;
 
