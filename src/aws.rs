@@ -41,6 +41,16 @@ pub fn is_region_name(region: &str) -> bool {
 /// Loads the SDK configuration and checks, before anything else happens, that a region and
 /// credentials are there: no key is generated or registered without them.
 pub async fn load(settings: &AwsSettings) -> Result<SdkConfig> {
+    load_inner(settings, true).await
+}
+
+/// As [`load`], for callers that take the region from each resource's ARN (KMS keys): a
+/// missing default region is fine.
+pub async fn load_any_region(settings: &AwsSettings) -> Result<SdkConfig> {
+    load_inner(settings, false).await
+}
+
+async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConfig> {
     if let Some(r) = &settings.region {
         check_region(r, "--region")?;
     }
@@ -69,6 +79,7 @@ pub async fn load(settings: &AwsSettings) -> Result<SdkConfig> {
     }
     let conf = loader.load().await;
     match conf.region() {
+        None if !need_region => {}
         None => {
             return Err(Error::input(
                 "AWS region",

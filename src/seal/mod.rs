@@ -4,6 +4,7 @@
 pub mod age;
 pub mod guard;
 pub mod inspect;
+pub mod kms;
 pub mod sealed_secrets;
 pub mod sops;
 
