@@ -700,7 +700,13 @@ pub(crate) fn doc_label(doc: &Value, index: usize) -> String {
 pub fn looks_like_sops(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(bytes);
     let has_top_sops = text.starts_with("sops:") || text.contains("\nsops:");
-    has_top_sops && (text.contains("mac: ENC[AES256_GCM") || text.contains("\"mac\":"))
+    // The original Python sops folds long values onto the next line (`mac: \n    ENC[...]`).
+    let mac_yaml = text.match_indices("mac:").any(|(i, m)| {
+        text[i + m.len()..]
+            .trim_start()
+            .starts_with("ENC[AES256_GCM")
+    });
+    has_top_sops && (mac_yaml || text.contains("\"mac\":"))
 }
 
 /// Opens every SOPS document of `text` with `identities`, verifying each MAC, and returns the
