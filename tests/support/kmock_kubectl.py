@@ -26,10 +26,19 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("portfile")
     ap.add_argument("--lifetime", type=float, default=120.0)
+    # issue 15: also serve the External Secrets Operator's kinds (as if its CRDs were installed).
+    ap.add_argument("--eso", action="store_true")
     args = ap.parse_args()
 
     emulator = kmock.KubernetesEmulator()
     emulator.resources.load_bundled()
+    if args.eso:
+        verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
+        for plural, kind, namespaced in [("externalsecrets", "ExternalSecret", True),
+                                         ("secretstores", "SecretStore", True),
+                                         ("clustersecretstores", "ClusterSecretStore", False)]:
+            emulator.resources[f"external-secrets.io/v1/{plural}"] = kmock.ResourceInfo(
+                kind=kind, singular=kind.lower(), namespaced=namespaced, verbs=verbs)
     async with emulator, kmock.Server(emulator, host="127.0.0.1") as backend:
         upstream = f"http://127.0.0.1:{backend.port}"
         session = aiohttp.ClientSession()
