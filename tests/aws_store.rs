@@ -49,7 +49,7 @@ fields = json.loads(v['SecretString'])
 key = serialization.load_pem_private_key(fields['gitSshKey'].encode(), password=None) if fields['gitSshKey'].startswith('-----BEGIN PRIVATE') else serialization.load_ssh_private_key(fields['gitSshKey'].encode(), password=None)
 pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 d = sm.describe_secret(SecretId='{NAME}')
-print(json.dumps({{'fields': sorted(fields), 'public': pub, 'version': v['VersionId'],
+print(json.dumps({{'fields': sorted(fields), 'public': pub, 'fingerprint_field': fields.get('sealkey.io/fingerprint'), 'version': v['VersionId'],
   'tags': {{t['Key']: t['Value'] for t in d.get('Tags', [])}},
   'stages': {{k: sorted(s) for k, s in d['VersionIdsToStages'].items()}},
   'kms': d.get('KmsKeyId')}}))
@@ -76,7 +76,10 @@ fn boto3_reads_back_exactly_the_key_sealkey_stored_with_its_tags_and_an_external
     // The stored private key is the one whose public half sealkey printed.
     let bare = |s: &str| s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     assert_eq!(bare(back["public"].as_str().unwrap()), bare(&public));
-    assert_eq!(back["fields"], serde_json::json!(["gitSshKey"]));
+    assert_eq!(
+        back["fields"],
+        serde_json::json!(["gitSshKey", "sealkey.io/created", "sealkey.io/fingerprint", "sealkey.io/key-type"])
+    );
     assert_eq!(back["tags"]["sealkey:managed-by"], "sealkey");
     assert_eq!(back["tags"]["sealkey:fingerprint"], fingerprint.as_str());
     assert_eq!(back["tags"]["sealkey:repo"], "acme/dags");
@@ -88,10 +91,12 @@ fn boto3_reads_back_exactly_the_key_sealkey_stored_with_its_tags_and_an_external
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["SecretStore", "ExternalSecret"]);
     assert_eq!(docs[1]["spec"]["data"][0]["remoteRef"]["key"], NAME);
+    // Per-key annotations come from the store, so a rotation updates them.
     assert_eq!(
         docs[1]["spec"]["target"]["template"]["metadata"]["annotations"]["sealkey.io/fingerprint"],
-        fingerprint.as_str()
+        "{{ index . \"sealkey.io-fingerprint\" }}"
     );
+    assert_eq!(back["fingerprint_field"], fingerprint.as_str());
 }
 
 fn common_yaml(bytes: &[u8]) -> Vec<Value> {

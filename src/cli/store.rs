@@ -207,3 +207,82 @@ fn current_context() -> String {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "default".into())
 }
+
+/// `rotate --store`: the flags.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "External secret store (AWS)")]
+pub struct RotateStoreArgs {
+    /// Rotate a key kept in this store and rendered by the External Secrets Operator:
+    /// aws-secrets-manager:NAME. Puts a new version (AWSCURRENT), annotates the ExternalSecret
+    /// with force-sync, waits for the live Secret, restarts readers, deletes the old key; any
+    /// failure before the Secret holds the new key is rolled back. Takes the place of a mode.
+    #[arg(long, value_name = "aws-secrets-manager:NAME", conflicts_with_all = ["apply", "gitops", "finish"])]
+    pub store: Option<String>,
+    /// AWS region (default: AWS_REGION, then the profile's).
+    #[arg(long, value_name = "REGION", requires = "store")]
+    pub region: Option<String>,
+    /// The ExternalSecret's name [default: --secret-name].
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub external_secret: Option<String>,
+    /// How long to wait for ESO to write the new key into the Secret (1s to 1h).
+    #[arg(long, default_value = "2m", value_parser = super::github_args::duration_within(1, 3_600), requires = "store")]
+    pub store_sync_timeout: std::time::Duration,
+}
+
+/// `rotate --store`.
+pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<u8> {
+    use crate::store::rotate::{KubeExternalSecrets, StoreRotationStep};
+    let repo = crate::repo::RepoRef::parse(&args.repo)?;
+    let target = StoreTarget::parse(args.store.store.as_deref().unwrap_or_default())?;
+    if args.kube.dry_run {
+        return Err(Error::input("rotate --store --dry-run", "a store rotation has no dry run", "drop --dry-run").into());
+    }
+    let client = args.github.client(ui)?;
+    let rt = runtime()?;
+    let aws_settings = crate::aws::AwsSettings {
+        region: args.store.region.clone(),
+    };
+    let done = rt.block_on(async {
+        let conf = crate::aws::load(&aws_settings).await?;
+        let store = crate::store::aws::SecretsManagerStore::new(&conf);
+        let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
+        let kube_client = crate::cluster::Cluster::connect(&args.kube.settings()).await?.into_client();
+        let namespace = args.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string());
+        let context = args.cluster.clone().unwrap_or_else(|| cluster.context().to_string());
+        let mut rotate = crate::rotate::RotateSettings::new(&context, &namespace, &args.secret_name, &format!("sealkey:{}", repo.slug()));
+        rotate.consumer = args.consumer;
+        rotate.key_type = args.key_type;
+        rotate.restart = !args.no_restart;
+        rotate.keep_old = args.keep_old;
+        rotate.timeout = args.timeout;
+        rotate.poll_interval = std::time::Duration::from_millis(500);
+        let settings = crate::store::StoreRotationSettings {
+            rotate,
+            target: target.clone(),
+            external_secret: args.store.external_secret.clone().unwrap_or_else(|| args.secret_name.clone()),
+            sync_timeout: args.store.store_sync_timeout,
+        };
+        let registry = crate::rotate::GithubRepoKeys::new(&client, repo.clone());
+        let es_cluster = KubeExternalSecrets { cluster, client: kube_client };
+        let progress = |step: StoreRotationStep, detail: &str| {
+            let n = match step {
+                StoreRotationStep::Read => 1,
+                StoreRotationStep::Register => 2,
+                StoreRotationStep::Store => 3,
+                StoreRotationStep::Sync => 4,
+                StoreRotationStep::Restart => 5,
+                StoreRotationStep::DeleteOld => 6,
+            };
+            ui.step(&format!("[{n}/6] {detail}"));
+        };
+        let done = crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress).await?;
+        Ok::<_, anyhow::Error>(done)
+    })?;
+    ui.result(&format!("old key:     {}", done.old_fingerprint));
+    ui.result(&format!("new key:     {}", done.new_fingerprint));
+    ui.info(&format!(
+        "stored as version {} (AWSCURRENT) of {}; registered as deploy key {}; deleted old key(s) {:?}; restarted {:?}",
+        done.version_id, target.name, done.new_key_id, done.deleted, done.restarted
+    ));
+    Ok(super::common::OK)
+}

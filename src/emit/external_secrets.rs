@@ -15,6 +15,20 @@ use zeroize::Zeroizing;
 /// ESO's annotation that makes it re-read the store now (any new value triggers a sync).
 pub const FORCE_SYNC: &str = "force-sync";
 
+/// The Secret's annotations that change with every key: they travel in the store secret (as
+/// properties named like the annotation) and ESO's template renders them, so a rotation (a new
+/// store version) updates them without touching the ExternalSecret in git.
+pub const PER_KEY_ANNOTATIONS: [&str; 3] = [
+    crate::emit::keys::FINGERPRINT,
+    crate::emit::keys::KEY_TYPE,
+    crate::emit::keys::CREATED,
+];
+
+/// The ExternalSecret `secretKey` for a per-key annotation (`/` is not allowed there).
+pub fn annotation_secret_key(annotation: &str) -> String {
+    annotation.replace('/', "-")
+}
+
 /// Which kind of store the ExternalSecret refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
@@ -110,6 +124,15 @@ pub fn store_value(secret: &Value) -> Result<(StoreValue, Vec<String>)> {
         }
     }
     let keys: Vec<String> = fields.keys().cloned().collect();
+    if let Some(ann) = secret["metadata"]["annotations"].as_object() {
+        for (k, v) in ann {
+            let per_key = PER_KEY_ANNOTATIONS.contains(&k.as_str())
+                || k == "sealkey.io/previous-fingerprint";
+            if per_key && !fields.contains_key(k) {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+    }
     let mut obj = Value::Object(fields);
     let text = Zeroizing::new(serde_json::to_string(&obj).expect("JSON of strings"));
     crate::emit::wipe_value(&mut obj);
@@ -121,21 +144,34 @@ pub fn external_secret(secret: &Value, keys: &[String], s: &ExternalSecretSettin
     let meta = &secret["metadata"];
     let name = meta["name"].clone();
     let mut template_meta = Map::new();
+    let mut per_key = Vec::new();
     for field in ["labels", "annotations"] {
         if let Some(m) = meta[field].as_object() {
+            let mut m = m.clone();
+            if field == "annotations" {
+                for (k, v) in m.iter_mut() {
+                    if PER_KEY_ANNOTATIONS.contains(&k.as_str()) {
+                        let sk = annotation_secret_key(k);
+                        *v = json!(format!("{{{{ index . \"{sk}\" }}}}"));
+                        per_key.push((sk, k.clone()));
+                    }
+                }
+            }
             if !m.is_empty() {
-                template_meta.insert(field.into(), Value::Object(m.clone()));
+                template_meta.insert(field.into(), Value::Object(m));
             }
         }
     }
     let data: Vec<Value> = keys
         .iter()
-        .map(|k| {
+        .map(|k| (k.clone(), k.clone()))
+        .chain(per_key)
+        .map(|(k, property)| {
             json!({
                 "secretKey": k,
                 "remoteRef": {
                     "key": s.remote_name,
-                    "property": k,
+                    "property": property,
                     "conversionStrategy": "Default",
                     "decodingStrategy": "None",
                 },
@@ -157,7 +193,6 @@ pub fn external_secret(secret: &Value, keys: &[String], s: &ExternalSecretSettin
             "namespace": meta["namespace"],
             "labels": labels,
             "annotations": {
-                crate::emit::keys::FINGERPRINT: meta["annotations"][crate::emit::keys::FINGERPRINT],
                 "sealkey.io/store": format!("aws-secrets-manager:{}", s.remote_name),
             },
         },

@@ -8,6 +8,9 @@
 //! [`rotate_with_store`] is `rotate --store`.
 
 pub mod aws;
+pub mod rotate;
+
+pub use rotate::{rotate_with_store, StoreRotation, StoreRotationSettings};
 
 use crate::create::CreateSettings;
 use crate::emit::external_secrets::{self as es, ExternalSecretSettings};
