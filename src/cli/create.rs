@@ -258,7 +258,13 @@ struct Registration {
     read_only: bool,
 }
 
-pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
+pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<u8> {
+    // issue 15: .sops.yaml creation_rules (see cli/sops_config.rs).
+    let sops_rule = if args.store.store.is_none() {
+        super::sops_config::apply(&mut args.seal, ui)?
+    } else {
+        Default::default()
+    };
     // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
     let mut emit = args.emit_settings(repo.clone());
@@ -297,7 +303,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<u8> {
         "the unsealed private key"
     };
     args.seal.check_destination(method, what)?;
-    let seal = match args.seal.settings(method, ui)? {
+    let seal = match super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule) {
         // create writes whole objects: over a user's own object it would replace it.
         crate::seal::SealSettings::Sops(s) => {
             crate::seal::SealSettings::Sops(s.keeping_foreign_objects())

@@ -55,6 +55,8 @@ pub struct SopsSettings {
     // issue 15: AWS KMS master keys (see seal/kms.rs) and the service that calls KMS.
     kms: Vec<super::kms::KmsKeyRef>,
     kms_service: Option<std::sync::Arc<super::kms::KmsService>>,
+    // issue 15: `.sops.yaml`'s unencrypted_suffix instead of encrypted_regex.
+    unencrypted_suffix: Option<String>,
 }
 
 impl std::fmt::Debug for SopsSettings {
@@ -126,7 +128,16 @@ impl SopsSettings {
             keep_foreign: false,
             kms,
             kms_service,
+            unencrypted_suffix: None,
         })
+    }
+
+    /// Selects values as sops's `unencrypted_suffix` does (every value whose key path has no
+    /// key ending in `suffix` is encrypted) instead of `encrypted_regex`.
+    pub fn with_unencrypted_suffix(mut self, suffix: &str) -> Self {
+        self.rule = Rule::UnencryptedSuffix(suffix.to_string());
+        self.unencrypted_suffix = Some(suffix.to_string());
+        self
     }
 
     /// How many KMS calls sealing made so far (one per sealed document and KMS key).
@@ -579,6 +590,18 @@ fn with_kms_entries(
     data_key: &[u8; 32],
     created_at: &str,
 ) -> Result<Value> {
+    let block = match (&settings.unencrypted_suffix, block) {
+        (Some(suffix), Value::Object(mut m)) => {
+            m.remove("encrypted_regex");
+            let version = m.remove("version");
+            m.insert("unencrypted_suffix".into(), json!(suffix));
+            if let Some(v) = version {
+                m.insert("version".into(), v);
+            }
+            Value::Object(m)
+        }
+        (_, b) => b,
+    };
     let (Some(service), false) = (&settings.kms_service, settings.kms.is_empty()) else {
         return Ok(block);
     };
