@@ -192,7 +192,7 @@ where
         }
         _ => "see the AWS message".into(),
     };
-    Error::Aws {
+    Error::Aws(Box::new(AwsFailure {
         service,
         action,
         resource: resource.to_string(),
@@ -200,7 +200,28 @@ where
         message: truncate(&message, 300),
         hint,
         source: Box::new(err),
-    }
+    }))
+}
+
+/// An AWS call that was refused or failed ([`Error::Aws`]).
+#[derive(Debug, thiserror::Error)]
+#[error("AWS {service} {action} on {resource}: {code}{}; {hint}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
+pub struct AwsFailure {
+    /// `Secrets Manager`, `KMS`.
+    pub service: &'static str,
+    /// The API action, e.g. `PutSecretValue`.
+    pub action: &'static str,
+    /// The secret name or key ARN.
+    pub resource: String,
+    /// AWS's error code, e.g. `AccessDeniedException`.
+    pub code: String,
+    /// AWS's message (answers carry no secret value; requests do, and are never logged).
+    pub message: String,
+    /// What to do next.
+    pub hint: String,
+    /// The SDK's error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
 fn service_prefix(service: &str) -> &'static str {
@@ -222,10 +243,23 @@ mod tests {
 
     #[test]
     fn region_names_are_recognised_and_typos_refused() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4", "cn-north-1"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+            "cn-north-1",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
-        for bad in ["us-east", "moon-east-1", "US-EAST-1", "us-east-1; rm", "", "us-middle-1"] {
+        for bad in [
+            "us-east",
+            "moon-east-1",
+            "US-EAST-1",
+            "us-east-1; rm",
+            "",
+            "us-middle-1",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }

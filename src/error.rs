@@ -102,25 +102,10 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
-    /// An AWS call (Secrets Manager, KMS) was refused or failed.
-    #[error("AWS {service} {action} on {resource}: {code}{}; {hint}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
-    Aws {
-        /// `Secrets Manager`, `KMS`.
-        service: &'static str,
-        /// The API action, e.g. `PutSecretValue`.
-        action: &'static str,
-        /// The secret name or key ARN.
-        resource: String,
-        /// AWS's error code, e.g. `AccessDeniedException`.
-        code: String,
-        /// AWS's message (never a secret value: requests carry those, answers do not).
-        message: String,
-        /// What to do next.
-        hint: String,
-        /// The SDK's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-    },
+    /// An AWS call (Secrets Manager, KMS) was refused or failed (boxed: it names the action,
+    /// resource, code and hint).
+    #[error(transparent)]
+    Aws(Box<crate::aws::AwsFailure>),
 }
 
 impl Error {

@@ -43,6 +43,6 @@ pub mod output;
 pub mod repo;
 pub mod rotate;
 pub mod seal;
-pub mod store;
 pub mod secret;
+pub mod store;
 pub mod yaml;

@@ -30,7 +30,11 @@ fn audit(files: &[(&str, &str)]) -> (Option<i32>, serde_json::Value) {
         .arg(dir.path())
         .output()
         .unwrap();
-    (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr))))
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr))),
+    )
 }
 
 #[test]
@@ -48,7 +52,8 @@ fn an_external_secret_no_workload_reads_is_not_counted_as_unconsumed() {
     let (_, report) = audit(&[("es.yaml", ES)]);
     assert_eq!(report["unconsumedSecrets"], 0, "{report}");
     // The same without the ExternalSecret's kind would count: the check can fail.
-    let plain = "apiVersion: v1\nkind: Secret\nmetadata: {name: other, namespace: dev}\ntype: Opaque\n";
+    let plain =
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: other, namespace: dev}\ntype: Opaque\n";
     let (_, report) = audit(&[("s.yaml", plain)]);
     assert_eq!(report["unconsumedSecrets"], 1, "{report}");
 }
@@ -58,5 +63,12 @@ fn a_plaintext_secret_manifest_beside_its_external_secret_is_still_a_finding() {
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: git-creds, namespace: dev, ownerReferences: [{kind: ExternalSecret, name: git-creds, apiVersion: external-secrets.io/v1, uid: x}]}\nstringData: {ssh: not-really-a-key-but-a-value}\n";
     let (code, report) = audit(&[("es.yaml", ES), ("secret.yaml", secret)]);
     assert_eq!(code, Some(1), "{report}");
-    assert!(report["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "SK006" || f["id"] == "SK006" || f.to_string().contains("SK006")), "{report}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "SK006" || f["id"] == "SK006" || f.to_string().contains("SK006")),
+        "{report}"
+    );
 }

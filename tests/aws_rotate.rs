@@ -59,7 +59,10 @@ impl Rig {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         let port: u16 = loop {
-            if let Some(p) = std::fs::read_to_string(&portfile).ok().and_then(|t| t.trim().parse().ok()) {
+            if let Some(p) = std::fs::read_to_string(&portfile)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
                 break p;
             }
             assert!(Instant::now() < deadline, "kmock did not start within 30 s");
@@ -91,9 +94,29 @@ impl Rig {
                 .spawn()
                 .unwrap(),
         );
-        let rig = Rig { moto, github, _kmock: kmock, _eso: eso, kube_url, kubeconfig, pause, dir };
+        let rig = Rig {
+            moto,
+            github,
+            _kmock: kmock,
+            _eso: eso,
+            kube_url,
+            kubeconfig,
+            pause,
+            dir,
+        };
         // create --store --register, then the ExternalSecret into the cluster: ESO renders the Secret.
-        let out = rig.sealkey(&["create", "--repo", "acme/dags", "-n", "dev", "--store", &format!("aws-secrets-manager:{NAME}"), "--register", "--cluster", "kmock"]);
+        let out = rig.sealkey(&[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            &format!("aws-secrets-manager:{NAME}"),
+            "--register",
+            "--cluster",
+            "kmock",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let es = rig.dir.path().join("es.yaml");
         std::fs::write(&es, &out.stdout).unwrap();
@@ -121,17 +144,25 @@ impl Rig {
     fn live_fingerprint(&self) -> Option<String> {
         let out = Command::new("curl")
             .args(["-sf", "--max-time", "5"])
-            .arg(format!("{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret", self.kube_url))
+            .arg(format!(
+                "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
+                self.kube_url
+            ))
             .output()
             .ok()?;
         let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        v["metadata"]["annotations"]["sealkey.io/fingerprint"].as_str().map(String::from)
+        v["metadata"]["annotations"]["sealkey.io/fingerprint"]
+            .as_str()
+            .map(String::from)
     }
 
     fn wait_for_live(&self, fp: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.live_fingerprint().as_deref() != Some(fp) {
-            assert!(Instant::now() < deadline, "ESO stand-in did not render {fp}");
+            assert!(
+                Instant::now() < deadline,
+                "ESO stand-in did not render {fp}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -144,14 +175,29 @@ impl Rig {
 
     fn rotate(&self, extra: &[&str]) -> std::process::Output {
         let store = format!("aws-secrets-manager:{NAME}");
-        let mut args = vec!["rotate", "--repo", "acme/dags", "-n", "dev", "--secret-name", "airflow-ssh-secret", "--store", &store];
+        let mut args = vec![
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--store",
+            &store,
+        ];
         args.extend_from_slice(extra);
         self.sealkey(&args)
     }
 }
 
 fn out_fingerprint(out: &std::process::Output) -> String {
-    stderr(out).lines().find_map(|l| l.strip_prefix("fingerprint:")).unwrap().trim().to_string()
+    stderr(out)
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint:"))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn github_fingerprints(rig: &Rig) -> Vec<String> {
@@ -169,13 +215,35 @@ fn a_store_rotation_makes_the_new_key_live_through_eso_and_deletes_the_old_one()
     let before = rig.stages();
     let out = rig.rotate(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let new_fp = stderr(&out).lines().find_map(|l| l.strip_prefix("new key:")).unwrap().trim().to_string();
+    let new_fp = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("new key:"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_ne!(new_fp, old_fp);
-    assert_eq!(rig.live_fingerprint().as_deref(), Some(new_fp.as_str()), "ESO rendered the new key");
-    assert_eq!(github_fingerprints(&rig), vec![new_fp.clone()], "only the new deploy key is registered");
+    assert_eq!(
+        rig.live_fingerprint().as_deref(),
+        Some(new_fp.as_str()),
+        "ESO rendered the new key"
+    );
+    assert_eq!(
+        github_fingerprints(&rig),
+        vec![new_fp.clone()],
+        "only the new deploy key is registered"
+    );
     let after = rig.stages();
-    let old_version = before["stages"].as_object().unwrap().keys().next().unwrap().clone();
-    assert_eq!(after["stages"][&old_version], serde_json::json!(["AWSPREVIOUS"]));
+    let old_version = before["stages"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        after["stages"][&old_version],
+        serde_json::json!(["AWSPREVIOUS"])
+    );
     assert_eq!(after["tags"]["sealkey:fingerprint"], new_fp.as_str());
 }
 
@@ -188,12 +256,33 @@ fn eso_not_syncing_rolls_back_the_store_version_and_the_new_key() {
     let out = rig.rotate(&["--store-sync-timeout", "3s"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("wait for ESO") && err.contains("AWSCURRENT moved back"), "{err}");
-    assert_eq!(github_fingerprints(&rig), vec![old_fp.clone()], "the new key was deleted, the old one kept");
+    assert!(
+        err.contains("wait for ESO") && err.contains("AWSCURRENT moved back"),
+        "{err}"
+    );
+    assert_eq!(
+        github_fingerprints(&rig),
+        vec![old_fp.clone()],
+        "the new key was deleted, the old one kept"
+    );
     let after = rig.stages();
-    let old_version = before["stages"].as_object().unwrap().keys().next().unwrap().clone();
-    assert_eq!(after["stages"][&old_version], serde_json::json!(["AWSCURRENT"]), "AWSCURRENT moved back: {after}");
-    assert_eq!(after["tags"]["sealkey:fingerprint"], old_fp.as_str(), "tags restored");
+    let old_version = before["stages"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        after["stages"][&old_version],
+        serde_json::json!(["AWSCURRENT"]),
+        "AWSCURRENT moved back: {after}"
+    );
+    assert_eq!(
+        after["tags"]["sealkey:fingerprint"],
+        old_fp.as_str(),
+        "tags restored"
+    );
     std::fs::remove_file(&rig.pause).unwrap();
     // ESO, back, renders the old key (it was asked to re-sync), which is still registered.
     rig.wait_for_live(&old_fp);
@@ -203,7 +292,12 @@ fn eso_not_syncing_rolls_back_the_store_version_and_the_new_key() {
 fn a_store_that_refuses_the_new_version_deletes_the_new_key_and_changes_nothing() {
     let rig = Rig::start();
     let old_fp = rig.live_fingerprint().unwrap();
-    rig.moto.fault("secretsmanager.PutSecretValue", "AccessDeniedException", 400, -1);
+    rig.moto.fault(
+        "secretsmanager.PutSecretValue",
+        "AccessDeniedException",
+        400,
+        -1,
+    );
     let out = rig.rotate(&[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");

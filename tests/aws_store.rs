@@ -15,9 +15,7 @@ const NAME: &str = "dev/airflow-ssh";
 
 fn create(moto: &Moto, extra: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "create", "--repo", "acme/dags", "-n", "dev", "--store",
-    ];
+    let mut args = vec!["create", "--repo", "acme/dags", "-n", "dev", "--store"];
     let store = format!("aws-secrets-manager:{NAME}");
     args.push(&store);
     args.extend_from_slice(extra);
@@ -66,7 +64,8 @@ fn secret_exists(moto: &Moto) -> bool {
 }
 
 #[test]
-fn boto3_reads_back_exactly_the_key_sealkey_stored_with_its_tags_and_an_external_secret_is_printed() {
+fn boto3_reads_back_exactly_the_key_sealkey_stored_with_its_tags_and_an_external_secret_is_printed()
+{
     let moto = Moto::start();
     let out = create(&moto, &["--store-service-account", "external-secrets"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -78,7 +77,12 @@ fn boto3_reads_back_exactly_the_key_sealkey_stored_with_its_tags_and_an_external
     assert_eq!(bare(back["public"].as_str().unwrap()), bare(&public));
     assert_eq!(
         back["fields"],
-        serde_json::json!(["gitSshKey", "sealkey.io/created", "sealkey.io/fingerprint", "sealkey.io/key-type"])
+        serde_json::json!([
+            "gitSshKey",
+            "sealkey.io/created",
+            "sealkey.io/fingerprint",
+            "sealkey.io/key-type"
+        ])
     );
     assert_eq!(back["tags"]["sealkey:managed-by"], "sealkey");
     assert_eq!(back["tags"]["sealkey:fingerprint"], fingerprint.as_str());
@@ -114,9 +118,18 @@ fn a_second_run_makes_one_new_version_and_the_first_becomes_awsprevious() {
     assert!(out.status.success(), "{}", stderr(&out));
     let second = read_back(&moto);
     assert_ne!(first["public"], second["public"]);
-    assert_eq!(second["stages"][first["version"].as_str().unwrap()], serde_json::json!(["AWSPREVIOUS"]));
-    assert_eq!(second["stages"][second["version"].as_str().unwrap()], serde_json::json!(["AWSCURRENT"]));
-    assert_eq!(second["tags"]["sealkey:fingerprint"], printed(&out, "fingerprint:").as_str());
+    assert_eq!(
+        second["stages"][first["version"].as_str().unwrap()],
+        serde_json::json!(["AWSPREVIOUS"])
+    );
+    assert_eq!(
+        second["stages"][second["version"].as_str().unwrap()],
+        serde_json::json!(["AWSCURRENT"])
+    );
+    assert_eq!(
+        second["tags"]["sealkey:fingerprint"],
+        printed(&out, "fingerprint:").as_str()
+    );
     assert_eq!(moto.count("secretsmanager.PutSecretValue"), 1);
 }
 
@@ -159,13 +172,34 @@ fn no_credentials_exits_3_naming_the_sources_tried_and_how_to_set_one() {
         .collect();
     let out = sealkey_env(
         dir.path(),
-        &["create", "--repo", "acme/dags", "-n", "dev", "--store", &format!("aws-secrets-manager:{NAME}")],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            &format!("aws-secrets-manager:{NAME}"),
+        ],
         &env,
-        &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
+        &[
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        ],
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    for source in ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "instance metadata"] {
+    for source in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "instance metadata",
+    ] {
         assert!(err.contains(source), "{source} not named: {err}");
     }
     assert!(err.contains("aws configure"), "{err}");
@@ -176,12 +210,20 @@ fn no_credentials_exits_3_naming_the_sources_tried_and_how_to_set_one() {
 #[test]
 fn access_denied_exits_3_naming_the_action_and_resource_and_stores_nothing() {
     let moto = Moto::start();
-    moto.fault("secretsmanager.CreateSecret", "AccessDeniedException", 400, -1);
+    moto.fault(
+        "secretsmanager.CreateSecret",
+        "AccessDeniedException",
+        400,
+        -1,
+    );
     let out = create(&moto, &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("CreateSecret") && err.contains(NAME), "{err}");
-    assert!(err.contains("secretsmanager:CreateSecret"), "the permission is named: {err}");
+    assert!(
+        err.contains("secretsmanager:CreateSecret"),
+        "the permission is named: {err}"
+    );
     assert!(out.stdout.is_empty(), "no ExternalSecret printed");
     assert!(!secret_exists(&moto));
 }
@@ -191,16 +233,28 @@ fn throttling_is_retried_and_gives_up_after_a_bounded_number_of_attempts() {
     let moto = Moto::start();
     moto.fault("secretsmanager.CreateSecret", "ThrottlingException", 400, 2);
     let out = create(&moto, &[]);
-    assert!(out.status.success(), "two throttled answers are retried: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "two throttled answers are retried: {}",
+        stderr(&out)
+    );
     assert_eq!(moto.count("secretsmanager.CreateSecret"), 3);
 
     let moto = Moto::start();
-    moto.fault("secretsmanager.CreateSecret", "ThrottlingException", 400, -1);
+    moto.fault(
+        "secretsmanager.CreateSecret",
+        "ThrottlingException",
+        400,
+        -1,
+    );
     let started = std::time::Instant::now();
     let out = create(&moto, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("throttl"), "{}", stderr(&out));
-    assert_eq!(moto.count("secretsmanager.CreateSecret"), sealkey::aws::MAX_ATTEMPTS as u64);
+    assert_eq!(
+        moto.count("secretsmanager.CreateSecret"),
+        sealkey::aws::MAX_ATTEMPTS as u64
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
     assert!(!secret_exists(&moto));
 }
@@ -208,7 +262,10 @@ fn throttling_is_retried_and_gives_up_after_a_bounded_number_of_attempts() {
 #[test]
 fn a_bad_region_or_store_name_exits_2_before_any_call() {
     let moto = Moto::start();
-    for extra in [&["--region", "moon-east-1"][..], &["--region", "us-east"][..]] {
+    for extra in [
+        &["--region", "moon-east-1"][..],
+        &["--region", "us-east"][..],
+    ] {
         let out = create(&moto, extra);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("region"), "{}", stderr(&out));
@@ -216,7 +273,13 @@ fn a_bad_region_or_store_name_exits_2_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     let out = sealkey_env(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--store", "aws-secrets-manager:bad name"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--store",
+            "aws-secrets-manager:bad name",
+        ],
         &moto.env(),
         &[],
     );
@@ -228,15 +291,32 @@ fn a_bad_region_or_store_name_exits_2_before_any_call() {
 fn a_failed_store_deletes_the_deploy_key_registered_moments_before() {
     let moto = Moto::start();
     let fake = common::FakeGithub::start();
-    moto.fault("secretsmanager.CreateSecret", "AccessDeniedException", 400, -1);
+    moto.fault(
+        "secretsmanager.CreateSecret",
+        "AccessDeniedException",
+        400,
+        -1,
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut env = moto.env();
     env.push(("GITHUB_TOKEN".into(), common::TOKEN.into()));
     let api = fake.url();
     let out = sealkey_env(
         dir.path(),
-        &["create", "--repo", "acme/dags", "-n", "dev", "--store", &format!("aws-secrets-manager:{NAME}"),
-          "--register", "--cluster", "prod-eu", "--api-url", &api],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            &format!("aws-secrets-manager:{NAME}"),
+            "--register",
+            "--cluster",
+            "prod-eu",
+            "--api-url",
+            &api,
+        ],
         &env,
         &["KUBECONFIG"],
     );
@@ -258,8 +338,20 @@ fn a_register_then_store_run_tags_the_cluster_and_registers_read_only() {
     let api = fake.url();
     let out = sealkey_env(
         dir.path(),
-        &["create", "--repo", "acme/dags", "-n", "dev", "--store", &format!("aws-secrets-manager:{NAME}"),
-          "--register", "--cluster", "prod-eu", "--api-url", &api],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            &format!("aws-secrets-manager:{NAME}"),
+            "--register",
+            "--cluster",
+            "prod-eu",
+            "--api-url",
+            &api,
+        ],
         &env,
         &["KUBECONFIG"],
     );
@@ -270,5 +362,8 @@ fn a_register_then_store_run_tags_the_cluster_and_registers_read_only() {
     let back = read_back(&moto);
     assert_eq!(back["tags"]["sealkey:cluster"], "prod-eu");
     let bare = |s: &str| s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-    assert_eq!(bare(keys[0]["key"].as_str().unwrap()), bare(back["public"].as_str().unwrap()));
+    assert_eq!(
+        bare(keys[0]["key"].as_str().unwrap()),
+        bare(back["public"].as_str().unwrap())
+    );
 }

@@ -44,7 +44,11 @@ fn node_decode(moto: &Moto, file: &Path) -> Result<Vec<Value>, String> {
 
 fn python_sops() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-sops/bin/sops");
-    assert!(p.exists(), "{} is missing: run scripts/install-test-deps", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        p.display()
+    );
     p
 }
 
@@ -57,10 +61,18 @@ fn py_sops(moto: &Moto, args: &[&str]) -> std::process::Output {
 }
 
 fn private_key_of(docs: &[Value]) -> String {
-    let secret = docs.iter().find(|d| d["kind"] == "Secret").expect("a Secret");
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret")
+        .expect("a Secret");
     let b64 = secret["data"]["gitSshKey"].as_str().expect("gitSshKey");
     use base64::Engine as _;
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn unseal(moto: &Moto, dir: &Path, file: &Path, extra: &[&str]) -> std::process::Output {
@@ -71,7 +83,8 @@ fn unseal(moto: &Moto, dir: &Path, file: &Path, extra: &[&str]) -> std::process:
 }
 
 fn yaml(bytes: &[u8]) -> Vec<Value> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(std::str::from_utf8(bytes).unwrap()).unwrap();
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(std::str::from_utf8(bytes).unwrap()).unwrap();
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
@@ -94,7 +107,10 @@ fn sops_decoder_opens_sealkeys_kms_file_through_kms_and_gets_the_same_key() {
     // Tampering is caught by the independent decoder's MAC check too.
     let tampered = text.replacen("name: airflow-ssh-secret", "name: airflow-ssh-secreT", 1);
     let bad = write(dir.path(), "tampered.sops.yaml", tampered.as_bytes());
-    assert!(node_decode(&moto, &bad).is_err(), "sops-decoder refuses a changed document");
+    assert!(
+        node_decode(&moto, &bad).is_err(),
+        "sops-decoder refuses a changed document"
+    );
 }
 
 #[test]
@@ -104,13 +120,20 @@ fn the_python_sops_opens_sealkeys_kms_file_when_every_value_is_encrypted() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let arn = moto.kms_key();
-    let out = seal(&moto, dir.path(), &["--seal-to", &arn, "--encrypted-regex", "."]);
+    let out = seal(
+        &moto,
+        dir.path(),
+        &["--seal-to", &arn, "--encrypted-regex", "."],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let file = write(dir.path(), "all.sops.yaml", &out.stdout);
     let py = py_sops(&moto, &["-d", file.to_str().unwrap()]);
     assert!(py.status.success(), "python sops: {}", stderr(&py));
     let mine = unseal(&moto, dir.path(), &file, &[]);
-    assert_eq!(private_key_of(&yaml(&py.stdout)), private_key_of(&yaml(&mine.stdout)));
+    assert_eq!(
+        private_key_of(&yaml(&py.stdout)),
+        private_key_of(&yaml(&mine.stdout))
+    );
 }
 
 #[test]
@@ -129,7 +152,10 @@ fn sealkey_opens_a_file_the_python_sops_encrypted_with_kms() {
     let file = write(dir.path(), "py.sops.yaml", &py.stdout);
     let mine = unseal(&moto, dir.path(), &file, &[]);
     assert!(mine.status.success(), "{}", stderr(&mine));
-    assert_eq!(yaml(&mine.stdout)[0]["stringData"]["token"], "opened-by-sealkey");
+    assert_eq!(
+        yaml(&mine.stdout)[0]["stringData"]["token"],
+        "opened-by-sealkey"
+    );
     // A changed ciphertext is refused by sealkey's MAC check.
     let text = String::from_utf8(py.stdout.clone()).unwrap();
     let at = text.find("data:").unwrap() + 5;
@@ -148,7 +174,18 @@ fn one_kms_encrypt_per_document_not_per_value() {
     let arn = moto.kms_key();
     let before = moto.count("TrentService.Encrypt");
     // HelmRelease + Secret: two SOPS documents, many values.
-    let out = seal(&moto, dir.path(), &["--emit", "helmrelease", "--seal-to", &arn, "--encrypted-regex", "."]);
+    let out = seal(
+        &moto,
+        dir.path(),
+        &[
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &arn,
+            "--encrypted-regex",
+            ".",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let docs = yaml(&out.stdout);
     let values = count_enc(&Value::Array(docs.clone()));
@@ -165,7 +202,11 @@ fn count_enc(v: &Value) -> usize {
     match v {
         Value::String(s) => s.starts_with("ENC[AES256_GCM") as usize,
         Value::Array(a) => a.iter().map(count_enc).sum(),
-        Value::Object(m) => m.iter().filter(|(k, _)| *k != "sops").map(|(_, v)| count_enc(v)).sum(),
+        Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| *k != "sops")
+            .map(|(_, v)| count_enc(v))
+            .sum(),
         _ => 0,
     }
 }
@@ -181,19 +222,40 @@ fn an_alias_arn_beside_an_age_recipient_opens_with_either() {
     ));
     let alias = "arn:aws:kms:eu-west-1:123456789012:alias/sops";
     let identity = dir.path().join("age.TEST-ONLY.txt");
-    assert!(Command::new("age-keygen").arg("-o").arg(&identity).output().unwrap().status.success());
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&identity)
+        .output()
+        .unwrap()
+        .status
+        .success());
     let id_text = std::fs::read_to_string(&identity).unwrap();
-    let recipient = id_text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap();
-    let out = seal(&moto, dir.path(), &["--seal-to", alias, "--seal-to", recipient]);
+    let recipient = id_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
+    let out = seal(
+        &moto,
+        dir.path(),
+        &["--seal-to", alias, "--seal-to", recipient],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(text.contains(alias) && text.contains(recipient));
     let file = write(dir.path(), "both.sops.yaml", &out.stdout);
     let kms = unseal(&moto, dir.path(), &file, &[]);
     assert!(kms.status.success(), "{}", stderr(&kms));
-    let age = unseal(&moto, dir.path(), &file, &["--identity", identity.to_str().unwrap()]);
+    let age = unseal(
+        &moto,
+        dir.path(),
+        &file,
+        &["--identity", identity.to_str().unwrap()],
+    );
     assert!(age.status.success(), "{}", stderr(&age));
-    assert_eq!(private_key_of(&yaml(&kms.stdout)), private_key_of(&yaml(&age.stdout)));
+    assert_eq!(
+        private_key_of(&yaml(&kms.stdout)),
+        private_key_of(&yaml(&age.stdout))
+    );
 }
 
 #[test]
@@ -211,12 +273,21 @@ fn a_malformed_arn_exits_2_and_a_disabled_key_exits_3_writing_nothing() {
     }
     let arn = moto.kms_key();
     let key_id = arn.rsplit('/').next().unwrap();
-    moto.boto(&format!("c('kms').disable_key(KeyId='{key_id}')\nprint('null')"));
+    moto.boto(&format!(
+        "c('kms').disable_key(KeyId='{key_id}')\nprint('null')"
+    ));
     let out_file = dir.path().join("out.sops.yaml");
-    let out = seal(&moto, dir.path(), &["--seal-to", &arn, "--out", out_file.to_str().unwrap()]);
+    let out = seal(
+        &moto,
+        dir.path(),
+        &["--seal-to", &arn, "--out", out_file.to_str().unwrap()],
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("Encrypt") && err.contains(&arn), "{err}");
-    assert!(err.contains("enable-key") || err.contains("disabled"), "{err}");
+    assert!(
+        err.contains("enable-key") || err.contains("disabled"),
+        "{err}"
+    );
     assert!(!out_file.exists(), "nothing written");
 }

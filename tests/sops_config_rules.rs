@@ -16,13 +16,30 @@ fn stderr(out: &std::process::Output) -> String {
 
 fn age_keypair(dir: &Path) -> (std::path::PathBuf, String) {
     let path = dir.join("age.TEST-ONLY.txt");
-    assert!(Command::new("age-keygen").arg("-o").arg(&path).output().unwrap().status.success());
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .status
+        .success());
     let text = std::fs::read_to_string(&path).unwrap();
-    let r = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().to_string();
+    let r = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
     (path, r)
 }
 
-fn repo(moto: &Moto) -> (tempfile::TempDir, std::path::PathBuf, String, std::path::PathBuf) {
+fn repo(
+    moto: &Moto,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    std::path::PathBuf,
+) {
     let top = tempfile::tempdir().unwrap();
     let repo = top.path().join("gitops");
     for d in [".git", "clusters/prod", "clusters/dev"] {
@@ -38,7 +55,11 @@ fn repo(moto: &Moto) -> (tempfile::TempDir, std::path::PathBuf, String, std::pat
     )
     .unwrap();
     // Above the repository root: never read.
-    std::fs::write(top.path().join(".sops.yaml"), "creation_rules:\n  - pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n").unwrap();
+    std::fs::write(
+        top.path().join(".sops.yaml"),
+        "creation_rules:\n  - pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n",
+    )
+    .unwrap();
     (top, repo, arn, identity)
 }
 
@@ -57,11 +78,23 @@ fn the_first_matching_rule_picks_kms_for_prod_and_age_with_unencrypted_suffix_el
     let prod = repo.join("clusters/prod/airflow-ssh.sops.yaml");
     let out = create(&moto, top.path(), &prod, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("creation_rules[0]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("creation_rules[0]"),
+        "{}",
+        stderr(&out)
+    );
     let text = std::fs::read_to_string(&prod).unwrap();
-    assert!(text.contains(&arn) && text.contains("encrypted_regex: ^(data|stringData)$"), "{text}");
+    assert!(
+        text.contains(&arn) && text.contains("encrypted_regex: ^(data|stringData)$"),
+        "{text}"
+    );
     assert!(!text.contains("age:"), "{text}");
-    let opened = sealkey_env(top.path(), &["unseal", prod.to_str().unwrap()], &moto.env(), &[]);
+    let opened = sealkey_env(
+        top.path(),
+        &["unseal", prod.to_str().unwrap()],
+        &moto.env(),
+        &[],
+    );
     assert!(opened.status.success(), "{}", stderr(&opened));
     let js = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sops-js/decode-kms.mjs"))
@@ -74,11 +107,31 @@ fn the_first_matching_rule_picks_kms_for_prod_and_age_with_unencrypted_suffix_el
     let dev = repo.join("clusters/dev/airflow-ssh.sops.yaml");
     let out = create(&moto, &repo.join("clusters"), &dev, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("creation_rules[1]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("creation_rules[1]"),
+        "{}",
+        stderr(&out)
+    );
     let text = std::fs::read_to_string(&dev).unwrap();
-    assert!(text.contains("unencrypted_suffix: _unencrypted") && !text.contains("encrypted_regex"), "{text}");
-    assert!(text.contains("kind: ENC[AES256_GCM"), "everything is encrypted under unencrypted_suffix: {text}");
-    let opened = sealkey_env(top.path(), &["unseal", dev.to_str().unwrap(), "--identity", identity.to_str().unwrap()], &moto.env(), &[]);
+    assert!(
+        text.contains("unencrypted_suffix: _unencrypted") && !text.contains("encrypted_regex"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kind: ENC[AES256_GCM"),
+        "everything is encrypted under unencrypted_suffix: {text}"
+    );
+    let opened = sealkey_env(
+        top.path(),
+        &[
+            "unseal",
+            dev.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+        &moto.env(),
+        &[],
+    );
     assert!(opened.status.success(), "{}", stderr(&opened));
     assert!(String::from_utf8_lossy(&opened.stdout).contains("kind: Secret"));
 }
@@ -91,7 +144,11 @@ fn seal_to_overrides_the_rule_with_a_note() {
     let prod = repo.join("clusters/prod/x.sops.yaml");
     let out = create(&moto, top.path(), &prod, &["--seal-to", &other]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--seal-to overrides") && stderr(&out).contains("creation_rules[0]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--seal-to overrides") && stderr(&out).contains("creation_rules[0]"),
+        "{}",
+        stderr(&out)
+    );
     let text = std::fs::read_to_string(&prod).unwrap();
     assert!(text.contains(&other) && !text.contains(&arn));
 }
@@ -101,7 +158,12 @@ fn no_matching_rule_and_no_seal_to_is_an_error_and_a_sops_yaml_above_the_repo_is
     let moto = Moto::start();
     let (top, repo, _, _) = repo(&moto);
     // *.yaml without .sops: no rule matches, so nothing says how to seal.
-    let out = create(&moto, top.path(), &repo.join("clusters/prod/plain.yaml"), &[]);
+    let out = create(
+        &moto,
+        top.path(),
+        &repo.join("clusters/prod/plain.yaml"),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!repo.join("clusters/prod/plain.yaml").exists());
     // Another repository without a .sops.yaml, under the directory whose .sops.yaml (pgp,
@@ -109,12 +171,26 @@ fn no_matching_rule_and_no_seal_to_is_an_error_and_a_sops_yaml_above_the_repo_is
     let other = top.path().join("other");
     std::fs::create_dir_all(other.join(".git")).unwrap();
     let (_, r) = age_keypair(&other);
-    let out = create(&moto, top.path(), &other.join("z.sops.yaml"), &["--seal-to", &r]);
+    let out = create(
+        &moto,
+        top.path(),
+        &other.join("z.sops.yaml"),
+        &["--seal-to", &r],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("pgp") && !stderr(&out).contains("overrides"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("pgp") && !stderr(&out).contains("overrides"),
+        "{}",
+        stderr(&out)
+    );
     // Without .git the search goes on up, finds it and refuses its pgp rule.
     std::fs::remove_dir(other.join(".git")).unwrap();
-    let out = create(&moto, top.path(), &other.join("w.sops.yaml"), &["--seal-to", &r]);
+    let out = create(
+        &moto,
+        top.path(),
+        &other.join("w.sops.yaml"),
+        &["--seal-to", &r],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("pgp"), "{}", stderr(&out));
 }

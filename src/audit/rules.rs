@@ -158,7 +158,11 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
         }
         // issue 15: the External Secrets Operator renders this Secret from a store; nothing
         // secret is in the manifest.
-        "ExternalSecret" if obj.str_at(&["apiVersion"]).is_some_and(|a| a.starts_with("external-secrets.io/")) => {
+        "ExternalSecret"
+            if obj
+                .str_at(&["apiVersion"])
+                .is_some_and(|a| a.starts_with("external-secrets.io/")) =>
+        {
             e.out.objects += 1;
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),
@@ -735,11 +739,12 @@ pub const EXTERNAL_SECRET: &str = "external-secret";
 
 /// A Secret owned by an ExternalSecret (as ESO writes it in the cluster).
 fn rendered_by_eso(obj: &Node) -> bool {
-    obj.at(&["metadata", "ownerReferences"]).is_some_and(|refs| {
-        refs.items()
-            .iter()
-            .any(|r| r.str_at(&["kind"]) == Some("ExternalSecret"))
-    })
+    obj.at(&["metadata", "ownerReferences"])
+        .is_some_and(|refs| {
+            refs.items()
+                .iter()
+                .any(|r| r.str_at(&["kind"]) == Some("ExternalSecret"))
+        })
 }
 
 fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {

@@ -37,13 +37,20 @@ pub fn apply(seal: &mut SealArgs, ui: &Ui) -> Result<Applied> {
     };
     let at = format!("{} creation_rules[{}]", config.path.display(), rule.index);
     if !seal.seal_to.is_empty() {
-        ui.info(&format!("note: --seal-to overrides {at}, which matches {}", out.display()));
+        ui.info(&format!(
+            "note: --seal-to overrides {at}, which matches {}",
+            out.display()
+        ));
         return Ok(Applied::default());
     }
     if rule.seal_to().is_empty() {
         return Ok(Applied::default());
     }
-    ui.info(&format!("sealing {} as {at} says ({} recipient(s))", out.display(), rule.seal_to().len()));
+    ui.info(&format!(
+        "sealing {} as {at} says ({} recipient(s))",
+        out.display(),
+        rule.seal_to().len()
+    ));
     seal.seal = Some(SealMethod::Sops);
     seal.seal_to = rule.seal_to();
     if let Some(re) = &rule.encrypted_regex {

@@ -108,7 +108,11 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<u8> {
     let aws_settings = crate::aws::AwsSettings {
         region: args.store.region.clone(),
     };
-    let cluster = args.register.cluster.clone().unwrap_or_else(current_context);
+    let cluster = args
+        .register
+        .cluster
+        .clone()
+        .unwrap_or_else(current_context);
     let result = rt.block_on(async {
         ui.step("[1/4] loading AWS credentials and region");
         let conf = crate::aws::load(&aws_settings).await?;
@@ -146,9 +150,16 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<u8> {
         });
         let progress = |step: StoreStep| {
             ui.step(&match step {
-                StoreStep::Check => format!("[2/4] checking secret {} in Secrets Manager", target.name),
-                StoreStep::Register => format!("[3/4] registering the deploy key on {}", emit.repo.slug()),
-                StoreStep::Store => format!("[4/4] storing the key as secret {} (AWSCURRENT)", target.name),
+                StoreStep::Check => {
+                    format!("[2/4] checking secret {} in Secrets Manager", target.name)
+                }
+                StoreStep::Register => {
+                    format!("[3/4] registering the deploy key on {}", emit.repo.slug())
+                }
+                StoreStep::Store => format!(
+                    "[4/4] storing the key as secret {} (AWSCURRENT)",
+                    target.name
+                ),
             })
         };
         let created = crate::store::create_with_store(
@@ -160,7 +171,8 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<u8> {
         .await?;
         // Write the documents; if that fails, take back the store and the registration.
         let written = match &args.seal.out {
-            Some(path) => crate::output::write_atomic(path, created.yaml.as_bytes()).map_err(anyhow::Error::from),
+            Some(path) => crate::output::write_atomic(path, created.yaml.as_bytes())
+                .map_err(anyhow::Error::from),
             None => super::common::write_stdout(created.yaml.as_bytes()),
         };
         if let Err(err) = written {
@@ -235,7 +247,12 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<u8> {
     let repo = crate::repo::RepoRef::parse(&args.repo)?;
     let target = StoreTarget::parse(args.store.store.as_deref().unwrap_or_default())?;
     if args.kube.dry_run {
-        return Err(Error::input("rotate --store --dry-run", "a store rotation has no dry run", "drop --dry-run").into());
+        return Err(Error::input(
+            "rotate --store --dry-run",
+            "a store rotation has no dry run",
+            "drop --dry-run",
+        )
+        .into());
     }
     let client = args.github.client(ui)?;
     let rt = runtime()?;
@@ -246,10 +263,23 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<u8> {
         let conf = crate::aws::load(&aws_settings).await?;
         let store = crate::store::aws::SecretsManagerStore::new(&conf);
         let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
-        let kube_client = crate::cluster::Cluster::connect(&args.kube.settings()).await?.into_client();
-        let namespace = args.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string());
-        let context = args.cluster.clone().unwrap_or_else(|| cluster.context().to_string());
-        let mut rotate = crate::rotate::RotateSettings::new(&context, &namespace, &args.secret_name, &format!("sealkey:{}", repo.slug()));
+        let kube_client = crate::cluster::Cluster::connect(&args.kube.settings())
+            .await?
+            .into_client();
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string());
+        let context = args
+            .cluster
+            .clone()
+            .unwrap_or_else(|| cluster.context().to_string());
+        let mut rotate = crate::rotate::RotateSettings::new(
+            &context,
+            &namespace,
+            &args.secret_name,
+            &format!("sealkey:{}", repo.slug()),
+        );
         rotate.consumer = args.consumer;
         rotate.key_type = args.key_type;
         rotate.restart = !args.no_restart;
@@ -259,11 +289,18 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<u8> {
         let settings = crate::store::StoreRotationSettings {
             rotate,
             target: target.clone(),
-            external_secret: args.store.external_secret.clone().unwrap_or_else(|| args.secret_name.clone()),
+            external_secret: args
+                .store
+                .external_secret
+                .clone()
+                .unwrap_or_else(|| args.secret_name.clone()),
             sync_timeout: args.store.store_sync_timeout,
         };
         let registry = crate::rotate::GithubRepoKeys::new(&client, repo.clone());
-        let es_cluster = KubeExternalSecrets { cluster, client: kube_client };
+        let es_cluster = KubeExternalSecrets {
+            cluster,
+            client: kube_client,
+        };
         let progress = |step: StoreRotationStep, detail: &str| {
             let n = match step {
                 StoreRotationStep::Read => 1,
@@ -275,7 +312,9 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<u8> {
             };
             ui.step(&format!("[{n}/6] {detail}"));
         };
-        let done = crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress).await?;
+        let done =
+            crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress)
+                .await?;
         Ok::<_, anyhow::Error>(done)
     })?;
     ui.result(&format!("old key:     {}", done.old_fingerprint));

@@ -102,9 +102,8 @@ fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<u8>> {
     let Some(path) = &args.input else {
         return Ok(None);
     };
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| Error::file("read", path, e))?,
-    );
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::file("read", path, e))?);
     if !seal::sops::looks_like_sops(&bytes) {
         return Ok(None);
     }
@@ -113,7 +112,9 @@ fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<u8>> {
     if !seal::sops::has_kms_entries(text.expose_secret()) {
         return Ok(None);
     }
-    ui.detail(&format!("{what}: SOPS YAML with AWS KMS entries (MAC checked)"));
+    ui.detail(&format!(
+        "{what}: SOPS YAML with AWS KMS entries (MAC checked)"
+    ));
     let service = seal::kms::KmsService::connect(&crate::aws::AwsSettings::default())?;
     let plain = seal::sops::unseal_with_kms(text.expose_secret(), &what, &[], Some(&service))?;
     ui.detail(&format!("{} KMS call(s)", service.calls()));

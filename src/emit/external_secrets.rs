@@ -89,7 +89,10 @@ impl StoreValue {
     /// The field `name` of the JSON object, if there.
     pub fn field(&self, name: &str) -> Option<SecretText> {
         let mut v: Value = serde_json::from_str(&self.0).ok()?;
-        let out = v.get(name).and_then(Value::as_str).map(|s| SecretText::new(s.to_string()));
+        let out = v
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|s| SecretText::new(s.to_string()));
         crate::emit::wipe_value(&mut v);
         out
     }
@@ -98,7 +101,10 @@ impl StoreValue {
 /// The Secret's values (`data` base64-decoded, `stringData` as is) as a [`StoreValue`], and the
 /// sorted list of its keys.
 pub fn store_value(secret: &Value) -> Result<(StoreValue, Vec<String>)> {
-    let name = secret["metadata"]["name"].as_str().unwrap_or("?").to_string();
+    let name = secret["metadata"]["name"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
     let mut fields = Map::new();
     if let Some(data) = secret["data"].as_object() {
         for (k, v) in data {
@@ -106,7 +112,13 @@ pub fn store_value(secret: &Value) -> Result<(StoreValue, Vec<String>)> {
             let bytes = Zeroizing::new(
                 base64::engine::general_purpose::STANDARD
                     .decode(b64)
-                    .map_err(|_| Error::input(format!("Secret {name} key {k}"), "not base64", "report this as a sealkey bug"))?,
+                    .map_err(|_| {
+                        Error::input(
+                            format!("Secret {name} key {k}"),
+                            "not base64",
+                            "report this as a sealkey bug",
+                        )
+                    })?,
             );
             let text = std::str::from_utf8(&bytes).map_err(|_| {
                 Error::input(
@@ -126,8 +138,8 @@ pub fn store_value(secret: &Value) -> Result<(StoreValue, Vec<String>)> {
     let keys: Vec<String> = fields.keys().cloned().collect();
     if let Some(ann) = secret["metadata"]["annotations"].as_object() {
         for (k, v) in ann {
-            let per_key = PER_KEY_ANNOTATIONS.contains(&k.as_str())
-                || k == "sealkey.io/previous-fingerprint";
+            let per_key =
+                PER_KEY_ANNOTATIONS.contains(&k.as_str()) || k == "sealkey.io/previous-fingerprint";
             if per_key && !fields.contains_key(k) {
                 fields.insert(k.clone(), v.clone());
             }
@@ -270,17 +282,29 @@ mod tests {
             "data": {"ssh-privatekey": "Q0FOQVJZ", "known_hosts": "aG9zdA=="},
         });
         let (value, keys) = store_value(&secret).unwrap();
-        assert_eq!(value.field("ssh-privatekey").unwrap().expose_secret(), "CANARY");
+        assert_eq!(
+            value.field("ssh-privatekey").unwrap().expose_secret(),
+            "CANARY"
+        );
         assert_eq!(format!("{value:?}"), "StoreValue(<redacted>)");
         let es = external_secret(&secret, &keys, &settings());
         let text = serde_json::to_string(&es).unwrap();
         assert!(!text.contains("CANARY") && !text.contains("Q0FOQVJZ"));
         let t = &es["spec"]["target"]["template"];
         assert_eq!(t["type"], "kubernetes.io/ssh-auth");
-        assert_eq!(t["data"]["ssh-privatekey"], "{{ index . \"ssh-privatekey\" }}");
-        assert_eq!(t["metadata"]["labels"]["app.kubernetes.io/managed-by"], "sealkey");
+        assert_eq!(
+            t["data"]["ssh-privatekey"],
+            "{{ index . \"ssh-privatekey\" }}"
+        );
+        assert_eq!(
+            t["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "sealkey"
+        );
         assert_eq!(es["spec"]["target"]["name"], "git-creds");
-        assert_eq!(es["spec"]["data"][0]["remoteRef"]["property"], "known_hosts");
+        assert_eq!(
+            es["spec"]["data"][0]["remoteRef"]["property"],
+            "known_hosts"
+        );
         let store = secret_store("dev", &settings()).unwrap();
         assert_eq!(
             store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"],

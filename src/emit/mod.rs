@@ -6,9 +6,9 @@
 
 mod airflow;
 mod argocd;
+pub mod external_secrets;
 mod flux;
 mod git_sync;
-pub mod external_secrets;
 pub mod merge;
 mod mount;
 

@@ -88,13 +88,20 @@ impl KmsKeyRef {
     pub fn from_entry(entry: &Value, what: &str) -> Result<Self> {
         let arn = entry["arn"].as_str().unwrap_or_default();
         let mut k = Self::parse(arn, what)?;
-        k.role = entry["role"].as_str().filter(|r| !r.is_empty()).map(String::from);
+        k.role = entry["role"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .map(String::from);
         if let Some(ctx) = entry["context"].as_object() {
             for (key, v) in ctx {
-                k.context.insert(key.clone(), v.as_str().unwrap_or_default().to_string());
+                k.context
+                    .insert(key.clone(), v.as_str().unwrap_or_default().to_string());
             }
         }
-        k.aws_profile = entry["aws_profile"].as_str().unwrap_or_default().to_string();
+        k.aws_profile = entry["aws_profile"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         Ok(k)
     }
 
@@ -182,8 +189,12 @@ impl KmsService {
     pub fn encrypt(&self, key: &KmsKeyRef, data_key: &[u8]) -> Result<String> {
         let client = self.client(key)?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty())
-            .then(|| key.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty()).then(|| {
+            key.context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
         let out = self
             .rt
             .block_on(
@@ -196,7 +207,11 @@ impl KmsService {
             )
             .map_err(|e| sdk_error("KMS", "Encrypt", &key.arn, e))?;
         let blob = out.ciphertext_blob().ok_or_else(|| {
-            Error::remote("AWS KMS", format!("Encrypt under {} answered no ciphertext", key.arn), "report this; the server's answer was incomplete")
+            Error::remote(
+                "AWS KMS",
+                format!("Encrypt under {} answered no ciphertext", key.arn),
+                "report this; the server's answer was incomplete",
+            )
         })?;
         Ok(B64.encode(blob.as_ref()))
     }
@@ -204,12 +219,20 @@ impl KmsService {
     /// KMS `Decrypt` of an entry's `enc`; a 32-byte data key or an error naming the key.
     pub fn decrypt(&self, key: &KmsKeyRef, enc: &str, label: &str) -> Result<Zeroizing<[u8; 32]>> {
         let blob = B64.decode(enc.trim()).map_err(|_| {
-            Error::crypto(label, format!("the kms entry for {} is not base64", key.arn), "the file was altered: restore it from git")
+            Error::crypto(
+                label,
+                format!("the kms entry for {} is not base64", key.arn),
+                "the file was altered: restore it from git",
+            )
         })?;
         let client = self.client(key)?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty())
-            .then(|| key.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty()).then(|| {
+            key.context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
         let out = self
             .rt
             .block_on(
@@ -243,10 +266,21 @@ mod tests {
 
     #[test]
     fn key_and_alias_arns_parse_and_malformed_ones_are_refused() {
-        let k = KmsKeyRef::parse("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "--seal-to").unwrap();
+        let k = KmsKeyRef::parse(
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "--seal-to",
+        )
+        .unwrap();
         assert_eq!(k.region(), "eu-west-1");
-        let a = KmsKeyRef::parse("arn:aws:kms:us-east-1:123456789012:alias/sops+arn:aws:iam::123456789012:role/sops", "--seal-to").unwrap();
-        assert_eq!(a.role.as_deref(), Some("arn:aws:iam::123456789012:role/sops"));
+        let a = KmsKeyRef::parse(
+            "arn:aws:kms:us-east-1:123456789012:alias/sops+arn:aws:iam::123456789012:role/sops",
+            "--seal-to",
+        )
+        .unwrap();
+        assert_eq!(
+            a.role.as_deref(),
+            Some("arn:aws:iam::123456789012:role/sops")
+        );
         for bad in [
             "arn:aws:kms:eu-west-1:1234:key/x",
             "arn:aws:kms:mars-1:123456789012:key/x",

@@ -70,7 +70,10 @@ impl std::fmt::Debug for SopsSettings {
                     .map(|r| r.text.as_str())
                     .collect::<Vec<_>>(),
             )
-            .field("kms", &self.kms.iter().map(|k| k.arn.as_str()).collect::<Vec<_>>())
+            .field(
+                "kms",
+                &self.kms.iter().map(|k| k.arn.as_str()).collect::<Vec<_>>(),
+            )
             .field("encrypted_regex", &self.encrypted_regex)
             .field("previous_documents", &self.previous.len())
             .finish()
@@ -915,7 +918,10 @@ fn open_data_key(
     // issue 15: with a KMS service, an age identity is tried first, then each kms entry.
     if let Some(service) = kms {
         let age_opens = identities.iter().len() > 0
-            && block.get("age").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            && block
+                .get("age")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
         if !age_opens {
             return open_kms_data_key(block, label, service);
         }
@@ -980,7 +986,11 @@ fn open_kms_data_key(
     label: &str,
     service: &super::kms::KmsService,
 ) -> Result<Zeroizing<[u8; 32]>> {
-    let entries = block.get("kms").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entries = block
+        .get("kms")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut last = Error::input(
         label,
         "its data key is sealed to no KMS key",

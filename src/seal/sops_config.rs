@@ -71,12 +71,20 @@ fn list(v: &Value, what: &str) -> Result<Vec<String>> {
         Value::Array(a) => a
             .iter()
             .map(|x| {
-                x.as_str()
-                    .map(|s| s.trim().to_string())
-                    .ok_or_else(|| Error::input(what, "a list entry is not a string", "write recipients as strings"))
+                x.as_str().map(|s| s.trim().to_string()).ok_or_else(|| {
+                    Error::input(
+                        what,
+                        "a list entry is not a string",
+                        "write recipients as strings",
+                    )
+                })
             })
             .collect(),
-        _ => Err(Error::input(what, "not a string or list", "write recipients as a comma-separated string or a list")),
+        _ => Err(Error::input(
+            what,
+            "not a string or list",
+            "write recipients as a comma-separated string or a list",
+        )),
     }
 }
 
@@ -86,9 +94,24 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
     let docs = crate::yaml::parse_stream(text, &what)?;
     let doc = docs.into_iter().next().unwrap_or(Value::Null);
     let mut rules = Vec::new();
-    for (index, r) in doc["creation_rules"].as_array().into_iter().flatten().enumerate() {
+    for (index, r) in doc["creation_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("{what} creation_rules[{index}]");
-        for unsupported in ["pgp", "gcp_kms", "azure_keyvault", "hc_vault_transit_uri", "shamir_threshold", "encrypted_comment_regex", "unencrypted_comment_regex", "unencrypted_regex", "encrypted_suffix"] {
+        for unsupported in [
+            "pgp",
+            "gcp_kms",
+            "azure_keyvault",
+            "hc_vault_transit_uri",
+            "shamir_threshold",
+            "encrypted_comment_regex",
+            "unencrypted_comment_regex",
+            "unencrypted_regex",
+            "encrypted_suffix",
+        ] {
             if !r[unsupported].is_null() {
                 return Err(Error::input(&at, format!("`{unsupported}` is not supported by sealkey"), "use age/kms recipients with encrypted_regex or unencrypted_suffix, or pass --seal-to to override the rule"));
             }
@@ -103,13 +126,20 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
         };
         if let Some(groups) = r["key_groups"].as_array() {
             if groups.len() > 1 {
-                return Err(Error::input(&at, "several key_groups (Shamir secret sharing) are not supported", "use one key group, or pass --seal-to"));
+                return Err(Error::input(
+                    &at,
+                    "several key_groups (Shamir secret sharing) are not supported",
+                    "use one key group, or pass --seal-to",
+                ));
             }
             for g in groups {
-                rule.age.extend(list(&g["age"], &format!("{at}.key_groups[0].age"))?);
+                rule.age
+                    .extend(list(&g["age"], &format!("{at}.key_groups[0].age"))?);
                 for k in g["kms"].as_array().into_iter().flatten() {
                     let arn = k["arn"].as_str().unwrap_or_default();
-                    if !k["context"].is_null() || !k["aws_profile"].as_str().unwrap_or_default().is_empty() {
+                    if !k["context"].is_null()
+                        || !k["aws_profile"].as_str().unwrap_or_default().is_empty()
+                    {
                         return Err(Error::input(&at, "kms entries with context or aws_profile are not supported in .sops.yaml yet", "drop them from the rule, or pass --seal-to"));
                     }
                     rule.kms.push(match k["role"].as_str() {
@@ -118,26 +148,47 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
                     });
                 }
                 if !g["pgp"].is_null() {
-                    return Err(Error::input(&at, "pgp keys are not supported by sealkey", "use age or kms recipients"));
+                    return Err(Error::input(
+                        &at,
+                        "pgp keys are not supported by sealkey",
+                        "use age or kms recipients",
+                    ));
                 }
             }
         }
         if let Some(re) = &rule.path_regex {
-            regex::Regex::new(re).map_err(|e| Error::input(format!("{at}.path_regex"), format!("not a regular expression ({e})"), "fix the rule"))?;
+            regex::Regex::new(re).map_err(|e| {
+                Error::input(
+                    format!("{at}.path_regex"),
+                    format!("not a regular expression ({e})"),
+                    "fix the rule",
+                )
+            })?;
         }
         rules.push(rule);
     }
-    Ok(SopsConfig { path: path.to_path_buf(), rules })
+    Ok(SopsConfig {
+        path: path.to_path_buf(),
+        rules,
+    })
 }
 
 impl SopsConfig {
     /// The first rule matching `file` (its path relative to the `.sops.yaml` directory).
     pub fn rule_for(&self, file: &Path) -> Option<&CreationRule> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
-        let file = std::fs::canonicalize(file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
-            .map(|p| p.join(file.file_name().unwrap_or_default()))
-            .unwrap_or_else(|_| file.to_path_buf());
-        let rel = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy().into_owned();
+        let file = std::fs::canonicalize(
+            file.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+        .map(|p| p.join(file.file_name().unwrap_or_default()))
+        .unwrap_or_else(|_| file.to_path_buf());
+        let rel = file
+            .strip_prefix(dir)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
         self.rules.iter().find(|r| match &r.path_regex {
             None => true,
             Some(re) => regex::Regex::new(re).is_ok_and(|re| re.is_match(&rel)),
@@ -169,7 +220,10 @@ creation_rules:
         assert_eq!(c.rules[0].kms.len(), 2);
         assert_eq!(c.rules[1].seal_to().len(), 2);
         std::fs::create_dir(dir.path().join("prod")).unwrap();
-        assert_eq!(c.rule_for(&dir.path().join("prod/x.yaml")).unwrap().index, 0);
+        assert_eq!(
+            c.rule_for(&dir.path().join("prod/x.yaml")).unwrap().index,
+            0
+        );
         assert_eq!(c.rule_for(&dir.path().join("dev.yaml")).unwrap().index, 1);
         assert!(c.rule_for(&dir.path().join("x.json")).is_none());
         let bad = "creation_rules:\n  - key_groups: [{age: [a]}, {age: [b]}]\n";

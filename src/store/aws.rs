@@ -77,7 +77,14 @@ pub struct Stored {
 pub fn request_token(name: &str, fingerprint: &str) -> String {
     let h = Sha256::digest(format!("sealkey\0{name}\0{fingerprint}").as_bytes());
     let x = hex::encode(&h[..16]);
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 impl SecretsManagerStore {

@@ -259,10 +259,17 @@ mod tests {
     #[test]
     fn store_targets_parse_and_bad_ones_are_refused() {
         assert_eq!(
-            StoreTarget::parse("aws-secrets-manager:dev/airflow-ssh").unwrap().name,
+            StoreTarget::parse("aws-secrets-manager:dev/airflow-ssh")
+                .unwrap()
+                .name,
             "dev/airflow-ssh"
         );
-        for bad in ["vault:x", "aws-secrets-manager:", "aws-secrets-manager:a b", "aws-secrets-manager:x;y"] {
+        for bad in [
+            "vault:x",
+            "aws-secrets-manager:",
+            "aws-secrets-manager:a b",
+            "aws-secrets-manager:x;y",
+        ] {
             assert!(StoreTarget::parse(bad).is_err(), "{bad}");
         }
     }

@@ -18,7 +18,12 @@ use std::time::{Duration, Instant};
 /// What rotation needs from the cluster beyond Secrets: ESO's refresh.
 pub trait ExternalSecretCluster: SecretCluster {
     /// Sets annotation `force-sync` on ExternalSecret `namespace/name` to `value`.
-    fn force_sync(&self, namespace: &str, name: &str, value: &str) -> impl Future<Output = Result<()>>;
+    fn force_sync(
+        &self,
+        namespace: &str,
+        name: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>>;
 }
 
 /// `rotate --store` settings; no secrets in here.
@@ -88,7 +93,10 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
     let (ns, name) = (s.namespace.as_str(), s.secret_name.as_str());
     let remote = settings.target.name.as_str();
     let nothing = "nothing was changed";
-    progress(StoreRotationStep::Read, &format!("Secret {ns}/{name} and {remote}"));
+    progress(
+        StoreRotationStep::Read,
+        &format!("Secret {ns}/{name} and {remote}"),
+    );
     let live = cluster
         .read_secret(ns, name)
         .await
@@ -134,7 +142,10 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             ));
         }
     }
-    let keys = registry.list().await.map_err(|e| failed("list deploy keys", e, nothing))?;
+    let keys = registry
+        .list()
+        .await
+        .map_err(|e| failed("list deploy keys", e, nothing))?;
     let old_keys: Vec<u64> = keys
         .iter()
         .filter(|k| k.fingerprint().as_deref() == Some(old_fp.as_str()))
@@ -151,14 +162,20 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
     drop(rotated);
 
     let title = key_title(&s.context, ns, name, now);
-    progress(StoreRotationStep::Register, &format!("{new_fp} as \"{title}\" (read-only)"));
+    progress(
+        StoreRotationStep::Register,
+        &format!("{new_fp} as \"{title}\" (read-only)"),
+    );
     let new_id = match crate::rotate::register_read_only(registry, &title, &new).await {
         Ok(id) => id,
         Err((e, undone)) => return Err(failed("register new key", e, undone)),
     };
     let undo_key = || crate::rotate::undo_registration(registry, new_id, new.public_openssh());
 
-    progress(StoreRotationStep::Store, &format!("{remote}: new version AWSCURRENT"));
+    progress(
+        StoreRotationStep::Store,
+        &format!("{remote}: new version AWSCURRENT"),
+    );
     let mut tags: Vec<(String, String)> = existing.tags.clone();
     tags.retain(|(k, _)| k != super::aws::tags::FINGERPRINT);
     tags.push((super::aws::tags::FINGERPRINT.into(), new_fp.clone()));
@@ -174,34 +191,63 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
     let rollback = |why: &'static str| async move {
         let store_back = store.undo(remote, stored_ref).await;
         let resync = match cluster
-            .force_sync(ns, &settings.external_secret, &jiff::Timestamp::now().to_string())
+            .force_sync(
+                ns,
+                &settings.external_secret,
+                &jiff::Timestamp::now().to_string(),
+            )
             .await
         {
             Ok(()) => "ESO asked to re-render the old key".to_string(),
-            Err(e) => format!("asking ESO to re-render FAILED ({e}): annotate ExternalSecret {ns}/{} with {}=now", settings.external_secret, es::FORCE_SYNC),
+            Err(e) => format!(
+                "asking ESO to re-render FAILED ({e}): annotate ExternalSecret {ns}/{} with {}=now",
+                settings.external_secret,
+                es::FORCE_SYNC
+            ),
         };
         format!("{why}: {store_back}; {resync}; {}", undo_key().await)
     };
 
-    progress(StoreRotationStep::Sync, &format!("annotating ExternalSecret {ns}/{} ({})", settings.external_secret, es::FORCE_SYNC));
+    progress(
+        StoreRotationStep::Sync,
+        &format!(
+            "annotating ExternalSecret {ns}/{} ({})",
+            settings.external_secret,
+            es::FORCE_SYNC
+        ),
+    );
     if let Err(e) = cluster
         .force_sync(ns, &settings.external_secret, &now.to_string())
         .await
     {
-        return Err(failed("ask ESO to refresh", e, rollback("rolled back").await));
+        return Err(failed(
+            "ask ESO to refresh",
+            e,
+            rollback("rolled back").await,
+        ));
     }
     let deadline = Instant::now() + settings.sync_timeout;
     loop {
         match cluster.read_secret(ns, name).await {
-            Ok(Some(l)) if key_in_secret(&l, s.consumer).is_ok_and(|k| k.key.fingerprint() == new_fp) => break,
+            Ok(Some(l))
+                if key_in_secret(&l, s.consumer).is_ok_and(|k| k.key.fingerprint() == new_fp) =>
+            {
+                break
+            }
             Ok(_) | Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(s.poll_interval).await;
             }
             Ok(_) => {
                 let e = Error::remote(
                     "External Secrets Operator",
-                    format!("Secret {ns}/{name} does not hold the new key after {:?}", settings.sync_timeout),
-                    format!("check ESO's status: `kubectl describe externalsecret -n {ns} {}`", settings.external_secret),
+                    format!(
+                        "Secret {ns}/{name} does not hold the new key after {:?}",
+                        settings.sync_timeout
+                    ),
+                    format!(
+                        "check ESO's status: `kubectl describe externalsecret -n {ns} {}`",
+                        settings.external_secret
+                    ),
                 );
                 return Err(failed("wait for ESO", e, rollback("rolled back").await));
             }
@@ -209,16 +255,22 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         }
     }
 
-    progress(StoreRotationStep::Restart, &format!("readers of Secret {ns}/{name}"));
+    progress(
+        StoreRotationStep::Restart,
+        &format!("readers of Secret {ns}/{name}"),
+    );
     let kept_both = |what: &str| {
         format!("the live Secret holds the new key; both keys stay registered until {what}: then run `sealkey keys prune` or rotate again")
     };
     let mut restarted = Vec::new();
     if s.restart {
-        let workloads = cluster
-            .list_workloads(ns)
-            .await
-            .map_err(|e| failed("find consuming workloads", e, kept_both("you restart its readers")))?;
+        let workloads = cluster.list_workloads(ns).await.map_err(|e| {
+            failed(
+                "find consuming workloads",
+                e,
+                kept_both("you restart its readers"),
+            )
+        })?;
         let at = jiff::Timestamp::now().to_string();
         let to_restart: Vec<_> = consumers_of(name, &workloads)
             .into_iter()
@@ -228,7 +280,17 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             cluster
                 .restart(c.kind, ns, &c.name, &at)
                 .await
-                .map_err(|e| failed("restart workloads", e, kept_both(&format!("{} {} runs the new Secret", c.kind.as_str(), c.name))))?;
+                .map_err(|e| {
+                    failed(
+                        "restart workloads",
+                        e,
+                        kept_both(&format!(
+                            "{} {} runs the new Secret",
+                            c.kind.as_str(),
+                            c.name
+                        )),
+                    )
+                })?;
             restarted.push(format!("{}/{}", c.kind.as_str(), c.name));
         }
         let deadline = Instant::now() + s.timeout;
@@ -237,13 +299,32 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
                 let st = cluster
                     .rollout_status(c.kind, ns, &c.name)
                     .await
-                    .map_err(|e| failed("restart workloads", e, kept_both("the rollouts finish")))?;
+                    .map_err(|e| {
+                        failed("restart workloads", e, kept_both("the rollouts finish"))
+                    })?;
                 if st.done {
                     break;
                 }
                 if Instant::now() >= deadline {
-                    let e = Error::remote("Kubernetes API", format!("rollout of {}/{} not finished after {:?}", c.kind.as_str(), c.name, s.timeout), format!("see `kubectl rollout status -n {ns} {}/{}`", c.kind.as_str(), c.name));
-                    return Err(failed("restart workloads", e, kept_both("the rollouts finish")));
+                    let e = Error::remote(
+                        "Kubernetes API",
+                        format!(
+                            "rollout of {}/{} not finished after {:?}",
+                            c.kind.as_str(),
+                            c.name,
+                            s.timeout
+                        ),
+                        format!(
+                            "see `kubectl rollout status -n {ns} {}/{}`",
+                            c.kind.as_str(),
+                            c.name
+                        ),
+                    );
+                    return Err(failed(
+                        "restart workloads",
+                        e,
+                        kept_both("the rollouts finish"),
+                    ));
                 }
                 tokio::time::sleep(s.poll_interval).await;
             }
@@ -252,7 +333,10 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
 
     let mut deleted = Vec::new();
     if !s.keep_old {
-        progress(StoreRotationStep::DeleteOld, &format!("{} old key(s)", old_keys.len()));
+        progress(
+            StoreRotationStep::DeleteOld,
+            &format!("{} old key(s)", old_keys.len()),
+        );
         for id in &old_keys {
             registry
                 .delete(*id)
@@ -281,7 +365,11 @@ pub struct KubeExternalSecrets {
 }
 
 impl SecretCluster for KubeExternalSecrets {
-    async fn read_secret(&self, namespace: &str, name: &str) -> Result<Option<crate::cluster::LiveSecret>> {
+    async fn read_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<crate::cluster::LiveSecret>> {
         self.cluster.get_secret(namespace, name).await
     }
     async fn write_secret(&self, doc: &serde_json::Value) -> Result<()> {
@@ -290,10 +378,21 @@ impl SecretCluster for KubeExternalSecrets {
     async fn list_workloads(&self, namespace: &str) -> Result<Vec<crate::cluster::Workload>> {
         self.cluster.list_workloads(namespace).await
     }
-    async fn restart(&self, kind: crate::cluster::WorkloadKind, namespace: &str, name: &str, at: &str) -> Result<()> {
+    async fn restart(
+        &self,
+        kind: crate::cluster::WorkloadKind,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> Result<()> {
         self.cluster.restart(kind, namespace, name, at).await
     }
-    async fn rollout_status(&self, kind: crate::cluster::WorkloadKind, namespace: &str, name: &str) -> Result<crate::cluster::RolloutStatus> {
+    async fn rollout_status(
+        &self,
+        kind: crate::cluster::WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::cluster::RolloutStatus> {
         self.cluster.rollout_status(kind, namespace, name).await
     }
 }
@@ -313,6 +412,12 @@ impl ExternalSecretCluster for KubeExternalSecrets {
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(drop)
-            .map_err(|e| crate::cluster::kube_error(self.cluster.server(), &format!("ExternalSecret {namespace}/{name}"), e))
+            .map_err(|e| {
+                crate::cluster::kube_error(
+                    self.cluster.server(),
+                    &format!("ExternalSecret {namespace}/{name}"),
+                    e,
+                )
+            })
     }
 }

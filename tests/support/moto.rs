@@ -73,12 +73,26 @@ impl Moto {
 
     fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
         let out = Command::new("curl")
-            .args(["-sf", "--max-time", "10", "-X", method, "-H", "Content-Type: application/json"])
-            .args(if body.is_empty() { vec![] } else { vec!["--data-binary", body] })
+            .args([
+                "-sf",
+                "--max-time",
+                "10",
+                "-X",
+                method,
+                "-H",
+                "Content-Type: application/json",
+            ])
+            .args(if body.is_empty() {
+                vec![]
+            } else {
+                vec!["--data-binary", body]
+            })
             .arg(format!("{}{path}", self.url()))
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Requests seen per X-Amz-Target (`TrentService.Encrypt`, `secretsmanager.PutSecretValue`).
@@ -109,7 +123,10 @@ impl Moto {
             ("AWS_DEFAULT_REGION", REGION.into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("AWS_CONFIG_FILE", "/nonexistent/sealkey-test/config".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sealkey-test/credentials".into()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/sealkey-test/credentials".into(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
