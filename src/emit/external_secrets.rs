@@ -301,9 +301,24 @@ mod tests {
             "sealkey"
         );
         assert_eq!(es["spec"]["target"]["name"], "git-creds");
+        let properties: Vec<&str> = es["spec"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["remoteRef"]["property"].as_str().unwrap())
+            .collect();
         assert_eq!(
-            es["spec"]["data"][0]["remoteRef"]["property"],
-            "known_hosts"
+            properties,
+            ["ssh-privatekey", "known_hosts", "sealkey.io/fingerprint"]
+        );
+        // The per-key annotation is rendered from the store, which holds it.
+        assert_eq!(
+            t["metadata"]["annotations"]["sealkey.io/fingerprint"],
+            "{{ index . \"sealkey.io-fingerprint\" }}"
+        );
+        assert_eq!(
+            value.field("sealkey.io/fingerprint").unwrap().expose_secret(),
+            "SHA256:abc"
         );
         let store = secret_store("dev", &settings()).unwrap();
         assert_eq!(
