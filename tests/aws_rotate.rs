@@ -307,3 +307,23 @@ fn a_store_that_refuses_the_new_version_deletes_the_new_key_and_changes_nothing(
     assert_eq!(rig.live_fingerprint().as_deref(), Some(old_fp.as_str()));
     assert_eq!(rig.stages()["tags"]["sealkey:fingerprint"], old_fp.as_str());
 }
+
+#[test]
+fn a_store_whose_key_is_not_the_live_secrets_is_refused_before_anything_changes() {
+    // Hostile/unsynced state: the store's tag names another key than the Secret ESO rendered.
+    let rig = Rig::start();
+    let old_fp = rig.live_fingerprint().unwrap();
+    rig.moto.boto(&format!(
+        "c('secretsmanager').tag_resource(SecretId='{NAME}', Tags=[{{'Key': 'sealkey:fingerprint', 'Value': 'SHA256:someoneelse'}}])\nprint('null')"
+    ));
+    let before = rig.stages();
+    let out = rig.rotate(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("SHA256:someoneelse") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(github_fingerprints(&rig), vec![old_fp]);
+    assert_eq!(rig.stages()["stages"], before["stages"]);
+}

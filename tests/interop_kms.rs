@@ -291,3 +291,34 @@ fn a_malformed_arn_exits_2_and_a_disabled_key_exits_3_writing_nothing() {
     );
     assert!(!out_file.exists(), "nothing written");
 }
+
+#[test]
+fn kms_throttling_is_retried_and_access_denied_names_the_action_and_key() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let arn = moto.kms_key();
+    moto.fault("TrentService.Encrypt", "ThrottlingException", 400, 2);
+    let out = seal(&moto, dir.path(), &["--seal-to", &arn]);
+    assert!(
+        out.status.success(),
+        "two throttled answers are retried: {}",
+        stderr(&out)
+    );
+    assert_eq!(moto.count("TrentService.Encrypt"), 3);
+    moto.fault("TrentService.Encrypt", "AccessDeniedException", 400, -1);
+    let out_file = dir.path().join("denied.sops.yaml");
+    let out = seal(
+        &moto,
+        dir.path(),
+        &["--seal-to", &arn, "--out", out_file.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("kms:Encrypt") && err.contains(&arn), "{err}");
+    assert!(!out_file.exists());
+    assert_eq!(
+        moto.count("TrentService.Encrypt"),
+        4,
+        "AccessDenied is not retried"
+    );
+}

@@ -317,7 +317,10 @@ mod tests {
             "{{ index . \"sealkey.io-fingerprint\" }}"
         );
         assert_eq!(
-            value.field("sealkey.io/fingerprint").unwrap().expose_secret(),
+            value
+                .field("sealkey.io/fingerprint")
+                .unwrap()
+                .expose_secret(),
             "SHA256:abc"
         );
         let store = secret_store("dev", &settings()).unwrap();
