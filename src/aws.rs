@@ -181,6 +181,9 @@ where
         "DisabledException" | "KMSInvalidStateException" => format!(
             "the KMS key is disabled or pending deletion: enable it (`aws kms enable-key --key-id {resource}`) or pick another"
         ),
+        "InvalidCiphertextException" => format!(
+            "KMS did not accept the entry's ciphertext for {resource}: its `enc` or `context` was altered, or it was made for another key; restore the file from git"
+        ),
         "NotFoundException" | "ResourceNotFoundException" => {
             format!("check the name or ARN {resource} and the region")
         }

@@ -322,3 +322,52 @@ fn kms_throttling_is_retried_and_access_denied_names_the_action_and_key() {
         "AccessDenied is not retried"
     );
 }
+
+#[test]
+fn an_encryption_context_set_by_the_python_sops_is_passed_to_kms_and_an_altered_one_refused() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let arn = moto.kms_key();
+    let plain = write(
+        dir.path(),
+        "plain.yaml",
+        b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  token: bound-to-its-context\n",
+    );
+    let py = py_sops(
+        &moto,
+        &[
+            "-e",
+            "--kms",
+            &arn,
+            "--encryption-context",
+            "app:airflow,env:prod",
+            plain.to_str().unwrap(),
+        ],
+    );
+    assert!(py.status.success(), "python sops: {}", stderr(&py));
+    let text = String::from_utf8(py.stdout.clone()).unwrap();
+    assert!(
+        text.contains("context:") && text.contains("env: prod"),
+        "{text}"
+    );
+    let file = write(dir.path(), "ctx.sops.yaml", text.as_bytes());
+    let mine = unseal(&moto, dir.path(), &file, &[]);
+    assert!(mine.status.success(), "{}", stderr(&mine));
+    assert_eq!(
+        yaml(&mine.stdout)[0]["stringData"]["token"],
+        "bound-to-its-context"
+    );
+    let bad = write(
+        dir.path(),
+        "ctx-bad.sops.yaml",
+        text.replace("env: prod", "env: dev").as_bytes(),
+    );
+    let out = unseal(&moto, dir.path(), &bad, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("InvalidCiphertextException") && stderr(&out).contains("context"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
