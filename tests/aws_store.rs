@@ -367,3 +367,25 @@ fn a_register_then_store_run_tags_the_cluster_and_registers_read_only() {
         bare(back["public"].as_str().unwrap())
     );
 }
+
+#[test]
+fn a_lost_put_answer_is_retried_with_the_same_request_token_and_makes_one_version() {
+    let moto = Moto::start();
+    assert!(create(&moto, &[]).status.success());
+    // PutSecretValue is carried out, then answered 500: the SDK retries with the same
+    // ClientRequestToken, which AWS (and moto) treat as the same request.
+    moto.fault_after("secretsmanager.PutSecretValue", "InternalFailure", 500, 1);
+    let out = create(&moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(moto.count("secretsmanager.PutSecretValue"), 2, "one retry");
+    let back = read_back(&moto);
+    assert_eq!(
+        back["stages"].as_object().unwrap().len(),
+        2,
+        "two versions, not three: {back}"
+    );
+    assert_eq!(
+        back["tags"]["sealkey:fingerprint"],
+        printed(&out, "fingerprint:").as_str()
+    );
+}

@@ -112,6 +112,13 @@ impl Moto {
             .expect("moto fault");
     }
 
+    /// Like [`Moto::fault`], but moto carries the request out first (the answer is lost).
+    pub fn fault_after(&self, action: &str, code: &str, status: u16, count: i64) {
+        let spec = serde_json::json!({"action": action, "code": code, "status": status, "count": count, "after": true});
+        self.http("POST", "/_sealkey/fault", &spec.to_string())
+            .expect("moto fault");
+    }
+
     /// Environment for a client of this server: fake static credentials, region, no IMDS, no
     /// profile files from the machine.
     pub fn env(&self) -> Vec<(String, String)> {

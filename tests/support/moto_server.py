@@ -7,7 +7,8 @@ two test hooks that moto itself does not have:
   as AWS does (moto itself encrypts under disabled keys);
 - a fault injector: POST /_sealkey/fault {"action": "secretsmanager.PutSecretValue",
   "code": "ThrottlingException", "status": 400, "count": 2} makes the next COUNT requests for
-  that action fail with that AWS error before moto sees them. "count": -1 fails every one.
+  that action fail with that AWS error before moto sees them. "count": -1 fails every one;
+  "after": true lets moto carry the request out first (a lost answer).
 
 Usage: moto_server.py PORT. Serves until killed (the test kills it on drop).
 """
@@ -93,6 +94,10 @@ def app(inner):
                 fire = spec is not None and spec.get("count", 1) != 0
                 if fire and spec.get("count", 1) > 0:
                     spec["count"] -= 1
+            if fire and spec.get("after"):
+                # A lost answer: the request is carried out, then the client sees an error.
+                body = b"".join(inner(environ, lambda *a, **k: None))
+                del body
             if fire:
                 status = spec.get("status", 400)
                 body = json.dumps(
