@@ -121,6 +121,24 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    // --- issue 15 (AWS): variants below are the AWS store and KMS ones. ---
+    /// The AWS SDK's credential chain found no credentials (or a configured source failed).
+    #[error("AWS: no credentials (tried: {tried}); {hint}")]
+    AwsNoCredentials {
+        /// The sources the chain tried, in order.
+        tried: String,
+        /// How to set one.
+        hint: String,
+        /// The SDK's error, when it gave one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// An AWS call (Secrets Manager, KMS) was refused or failed (boxed: it names the action,
+    /// resource, code and hint).
+    #[error(transparent)]
+    Aws(Box<crate::aws::AwsFailure>),
 }
 
 impl Error {
@@ -190,6 +208,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Remote { .. } | Error::Kube { .. } | Error::Http { .. } => exit::REMOTE,
+            Error::AwsNoCredentials { .. } | Error::Aws { .. } => exit::REMOTE,
             Error::Rotation { source, .. } => source.exit_code(),
             Error::Input { .. }
             | Error::File { .. }

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod audit;
+pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod create;
@@ -41,4 +42,5 @@ pub mod repo;
 pub mod rotate;
 pub mod seal;
 pub mod secret;
+pub mod store;
 pub mod yaml;

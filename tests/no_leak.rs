@@ -1182,3 +1182,74 @@ fn a_non_root_sealkey_is_not_dumpable_while_a_cat_next_to_it_is() {
     let (uid, owner) = proc_owner_while_blocked(Path::new("/bin/cat"), &[]);
     assert_eq!(owner, uid, "a dumpable process owns its /proc files");
 }
+
+/// issue 15: `create --store`, `create --seal-to KMS_ARN` and `unseal` through KMS, against moto
+/// on 127.0.0.1: the key never lands in a file, stderr or (but for unseal) stdout; neither does
+/// the AWS secret access key (a canary). The key is read back with boto3.
+#[test]
+fn aws_commands_leak_neither_key_nor_aws_credentials() {
+    let server = moto::Moto::start();
+    const AWS_CANARY: &str = "AWSsecretCANARY0123456789abcdefghijKLMNOP";
+    let mut sb = Sandbox::new();
+    for (k, v) in server.env() {
+        let v = if k == "AWS_SECRET_ACCESS_KEY" {
+            AWS_CANARY.to_string()
+        } else {
+            v
+        };
+        sb = sb.with_env(&k, &v);
+    }
+    let aws = || Secret::value("the AWS secret access key", AWS_CANARY);
+
+    let t = sb.ok(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            "aws-secrets-manager:dev/leak",
+            "-v",
+        ],
+        b"",
+    );
+    let stored = server
+        .boto("print(c('secretsmanager').get_secret_value(SecretId='dev/leak')['SecretString'])");
+    let key = stored["gitSshKey"].as_str().unwrap().as_bytes().to_vec();
+    sb.check(
+        "create --store",
+        &t,
+        None,
+        &[aws(), Secret::pem("the stored key", &key)],
+        false,
+    );
+
+    let arn = server.kms_key();
+    let t = sb.ok(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--seal-to",
+            &arn,
+            "--out",
+            "kms.sops.yaml",
+            "-v",
+        ],
+        b"",
+    );
+    let file = sb.work.join("kms.sops.yaml");
+    let opened = sb.ok(&["unseal", file.to_str().unwrap()], b"");
+    let key = key_from_docs(&opened.stdout);
+    sb.check(
+        "create --seal-to KMS",
+        &t,
+        Some("kms.sops.yaml"),
+        &[aws(), Secret::pem("the KMS-sealed key", &key)],
+        false,
+    );
+    sb.check("unseal KMS", &opened, None, &[aws()], true);
+}

@@ -156,6 +156,26 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                 storage: "sealed-secret",
             });
         }
+        // issue 15: the External Secrets Operator renders this Secret from a store; nothing
+        // secret is in the manifest.
+        "ExternalSecret"
+            if obj
+                .str_at(&["apiVersion"])
+                .is_some_and(|a| a.starts_with("external-secrets.io/")) =>
+        {
+            e.out.objects += 1;
+            e.out.secrets.push(SecretDecl {
+                namespace: namespace.map(str::to_string),
+                name: obj
+                    .str_at(&["spec", "target", "name"])
+                    .unwrap_or(name)
+                    .to_string(),
+                secret_type: obj
+                    .str_at(&["spec", "target", "template", "type"])
+                    .map(str::to_string),
+                storage: EXTERNAL_SECRET,
+            });
+        }
         "HelmRelease" => {
             e.out.objects += 1;
             if !sops {
@@ -714,6 +734,19 @@ fn audit_git_sync(c: &Node, cname: &str, volumes: &VolumesByName<'_, '_>, e: &mu
     }
 }
 
+/// Storage of Secrets the External Secrets Operator renders (issue 15).
+pub const EXTERNAL_SECRET: &str = "external-secret";
+
+/// A Secret owned by an ExternalSecret (as ESO writes it in the cluster).
+fn rendered_by_eso(obj: &Node) -> bool {
+    obj.at(&["metadata", "ownerReferences"])
+        .is_some_and(|refs| {
+            refs.items()
+                .iter()
+                .any(|r| r.str_at(&["kind"]) == Some("ExternalSecret"))
+        })
+}
+
 fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     let data = obj.get_or_null("data").entries();
     let string_data = obj.get_or_null("stringData").entries();
@@ -721,7 +754,13 @@ fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
         namespace: e.namespace.map(str::to_string),
         name: e.name.to_string(),
         secret_type: obj.str_at(&["type"]).map(str::to_string),
-        storage: if sops { "sops" } else { "plaintext" },
+        storage: if sops {
+            "sops"
+        } else if rendered_by_eso(obj) {
+            EXTERNAL_SECRET
+        } else {
+            "plaintext"
+        },
     });
     if sops || e.origin.cluster {
         // Values in the cluster are where they belong; SOPS values are encrypted.

@@ -153,7 +153,17 @@ impl Summary {
                 row.storage = Some(storage);
             }
         }
-        self.unconsumed = (self.declared.len() - consumed.len()) as u64;
+        // issue 15: an ExternalSecret's Secret is fed from a store; its readers may be outside
+        // the input (a HelmRelease's values), so it is not counted as unconsumed.
+        let external = self
+            .declared
+            .iter()
+            .filter(|(h, &i)| {
+                !consumed.contains(*h)
+                    && self.kinds[usize::from(i)].1 == super::rules::EXTERNAL_SECRET
+            })
+            .count();
+        self.unconsumed = (self.declared.len() - consumed.len() - external) as u64;
     }
 
     /// Secrets defined in the input that no workload in it consumes (after [`Summary::finalize`]).

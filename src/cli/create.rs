@@ -88,6 +88,9 @@ pub struct CreateArgs {
     pub kube: ClusterArgs,
     #[command(flatten)]
     pub register: RegisterFlags,
+    // issue 15: --store (AWS Secrets Manager + ExternalSecret); logic in cli/store.rs.
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
 }
 
 /// `--register`: put the public key on GitHub before any output is written.
@@ -245,7 +248,13 @@ impl CreateArgs {
     }
 }
 
-pub fn run(args: CreateArgs, ui: &Ui) -> Result<Outcome> {
+pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
+    // .sops.yaml creation_rules (see cli/sops_config.rs).
+    let sops_rule = if args.store.store.is_none() {
+        super::sops_config::apply(&mut args.seal, ui)?
+    } else {
+        Default::default()
+    };
     // 1. Validate every input before a key exists.
     let repo = RepoRef::parse(&args.repo)?;
     let mut emit = args.emit_settings(repo.clone());
@@ -262,6 +271,10 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<Outcome> {
     }
     args.check_unused_settings()?;
     emit.validate()?;
+    // The key goes to an external store; see cli/store.rs.
+    if args.store.store.is_some() {
+        return super::store::run_create(args, emit, ui);
+    }
     let apply = args.apply;
     let method = if apply {
         check_apply_flags(&args)?;
@@ -290,7 +303,7 @@ pub fn run(args: CreateArgs, ui: &Ui) -> Result<Outcome> {
     let seal = if apply {
         SealSettings::None
     } else {
-        match args.seal.settings(method, ui)? {
+        match super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule) {
             // create writes whole objects: over a user's own object it would replace it.
             SealSettings::Sops(s) => SealSettings::Sops(s.keeping_foreign_objects()),
             other => other,

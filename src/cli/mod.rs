@@ -14,6 +14,8 @@ mod register;
 mod rotate;
 mod seal;
 mod ship;
+mod sops_config;
+mod store;
 mod ui;
 mod unseal;
 

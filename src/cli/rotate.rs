@@ -104,6 +104,9 @@ pub struct RotateArgs {
     pub github: GithubArgs,
     #[command(flatten)]
     pub seal: SealArgs,
+    // issue 15: rotate --store (AWS Secrets Manager + ESO); logic in cli/store.rs.
+    #[command(flatten)]
+    pub store: super::store::RotateStoreArgs,
 }
 
 fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
@@ -139,6 +142,10 @@ fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
 }
 
 pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
+    // issue 15: the key lives in a store that ESO renders; see cli/store.rs.
+    if args.store.store.is_some() {
+        return super::store::run_rotate(args, ui);
+    }
     // Everything that can be checked offline, before the cluster or GitHub is asked anything.
     let repo = RepoRef::parse(&args.repo)?;
     if !(args.apply || args.finish || args.gitops.is_some()) {

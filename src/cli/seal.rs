@@ -16,10 +16,12 @@ pub struct SealCmdArgs {
     pub seal: SealArgs,
 }
 
-pub fn run(args: SealCmdArgs, ui: &Ui) -> Result<Outcome> {
+pub fn run(mut args: SealCmdArgs, ui: &Ui) -> Result<Outcome> {
+    // issue 15: .sops.yaml creation_rules (see cli/sops_config.rs).
+    let sops_rule = super::sops_config::apply(&mut args.seal, ui)?;
     let method = args.seal.method()?;
     args.seal.check_destination(method, "the unsealed input")?;
-    let settings = args.seal.settings(method, ui)?;
+    let settings = super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule);
     let text = into_text(read_stdin("stdin")?, "stdin")?;
     let output = seal::seal_yaml_text(&text, "stdin", &settings)?;
     args.seal.write(&output)?;

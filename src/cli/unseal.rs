@@ -30,6 +30,12 @@ pub struct UnsealArgs {
 
 pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
     check_plaintext_stdout("the unsealed plaintext", args.force_plaintext_to_tty)?;
+    // issue 15: a SOPS file with `sops.kms` entries opens through AWS KMS without --identity.
+    if args.identity.is_none() {
+        if let Some(code) = unseal_through_kms(&args, ui)? {
+            return Ok(code);
+        }
+    }
     let (identity_text, identity_name) = match &args.identity {
         Some(path) => super::common::identity_text_from_file(path)?,
         None if args.input.is_some() && std::io::stdin().is_terminal() => {
@@ -74,4 +80,30 @@ pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
         "pass output of `sealkey ... --seal age`, `--seal sops`, `age -e` or `sops -e`",
     )
     .into())
+}
+
+/// `unseal` of a SOPS file whose data keys are sealed to AWS KMS, when no identity is given:
+/// `None` when the input is not such a file (then the identity is asked for as usual).
+fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<Outcome>> {
+    let Some(path) = &args.input else {
+        return Ok(None);
+    };
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::file("read", path, e))?);
+    if !seal::sops::looks_like_sops(&bytes) {
+        return Ok(None);
+    }
+    let what = path.display().to_string();
+    let text = into_text(bytes, &what)?;
+    if !seal::sops::has_kms_entries(text.expose_secret()) {
+        return Ok(None);
+    }
+    ui.detail(&format!(
+        "{what}: SOPS YAML with AWS KMS entries (MAC checked)"
+    ));
+    let service = seal::kms::KmsService::connect(&crate::aws::AwsSettings::default())?;
+    let plain = seal::sops::unseal_with_kms(text.expose_secret(), &what, &[], Some(&service))?;
+    ui.detail(&format!("{} KMS call(s)", service.calls()));
+    write_stdout(plain.expose_secret().as_bytes())?;
+    Ok(Some(OK))
 }

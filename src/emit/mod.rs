@@ -6,6 +6,7 @@
 
 mod airflow;
 mod argocd;
+pub mod external_secrets;
 mod flux;
 mod git_sync;
 pub mod live;

@@ -4,8 +4,10 @@
 pub mod age;
 pub mod guard;
 pub mod inspect;
+pub mod kms;
 pub mod sealed_secrets;
 pub mod sops;
+pub mod sops_config;
 
 /// How output is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

@@ -52,6 +52,11 @@ pub struct SopsSettings {
     previous: Vec<Previous>,
     lastmodified: Option<String>,
     keep_foreign: bool,
+    // issue 15: AWS KMS master keys (see seal/kms.rs) and the service that calls KMS.
+    kms: Vec<super::kms::KmsKeyRef>,
+    kms_service: Option<std::sync::Arc<super::kms::KmsService>>,
+    // issue 15: `.sops.yaml`'s unencrypted_suffix instead of encrypted_regex.
+    unencrypted_suffix: Option<String>,
 }
 
 impl std::fmt::Debug for SopsSettings {
@@ -65,6 +70,10 @@ impl std::fmt::Debug for SopsSettings {
                     .map(|r| r.text.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field(
+                "kms",
+                &self.kms.iter().map(|k| k.arn.as_str()).collect::<Vec<_>>(),
+            )
             .field("encrypted_regex", &self.encrypted_regex)
             .field("previous_documents", &self.previous.len())
             .finish()
@@ -74,12 +83,35 @@ impl std::fmt::Debug for SopsSettings {
 impl SopsSettings {
     /// Parses `--seal-to` values and `--encrypted-regex`. At least one recipient must be an
     /// `age1...` X25519 key: Flux decrypts only with those, never with SSH keys.
+    ///
+    /// AWS KMS key ARNs (`arn:aws:kms:REGION:ACCOUNT:key/ID` or `alias/NAME`, optionally
+    /// `+ROLE_ARN`) among them add `sops.kms` entries; AWS credentials are checked here, before
+    /// any key exists.
     pub fn new(seal_to: &[String], encrypted_regex: Option<&str>) -> Result<Self> {
-        let recipients: Vec<SopsRecipient> = agefmt::parse_recipient_lines(seal_to)?
-            .into_iter()
-            .map(|(text, recipient)| SopsRecipient { text, recipient })
-            .collect();
-        if !recipients.iter().any(|r| r.text.starts_with("age1")) {
+        let (kms_texts, age_texts): (Vec<String>, Vec<String>) = seal_to
+            .iter()
+            .cloned()
+            .partition(|t| super::kms::is_kms_arn(t.trim()));
+        let kms = kms_texts
+            .iter()
+            .map(|t| super::kms::KmsKeyRef::parse(t, "--seal-to"))
+            .collect::<Result<Vec<_>>>()?;
+        let recipients: Vec<SopsRecipient> = if age_texts.is_empty() && !kms.is_empty() {
+            Vec::new()
+        } else {
+            agefmt::parse_recipient_lines(&age_texts)?
+                .into_iter()
+                .map(|(text, recipient)| SopsRecipient { text, recipient })
+                .collect()
+        };
+        let kms_service = if kms.is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(super::kms::KmsService::connect(
+                &crate::aws::AwsSettings::default(),
+            )?))
+        };
+        if kms.is_empty() && !recipients.iter().any(|r| r.text.starts_with("age1")) {
             return Err(Error::input(
                 "--seal sops --seal-to",
                 "no age1... recipient: Flux's kustomize-controller decrypts SOPS only with age X25519 identities, never with SSH keys",
@@ -97,7 +129,23 @@ impl SopsSettings {
             previous: Vec::new(),
             lastmodified: None,
             keep_foreign: false,
+            kms,
+            kms_service,
+            unencrypted_suffix: None,
         })
+    }
+
+    /// Selects values as sops's `unencrypted_suffix` does (every value whose key path has no
+    /// key ending in `suffix` is encrypted) instead of `encrypted_regex`.
+    pub fn with_unencrypted_suffix(mut self, suffix: &str) -> Self {
+        self.rule = Rule::UnencryptedSuffix(suffix.to_string());
+        self.unencrypted_suffix = Some(suffix.to_string());
+        self
+    }
+
+    /// How many KMS calls sealing made so far (one per sealed document and KMS key).
+    pub fn kms_calls(&self) -> usize {
+        self.kms_service.as_ref().map_or(0, |s| s.calls())
     }
 
     /// Warnings for people (not errors): SSH recipients Flux cannot use.
@@ -125,7 +173,7 @@ impl SopsSettings {
     ) -> Result<Self> {
         let docs = crate::yaml::parse_stream(previous, what)?;
         let sealed = docs.clone();
-        let opened = open_stream(docs, what, identities, true)?;
+        let opened = open_stream(docs, what, identities, true, None)?;
         self.previous = opened
             .into_iter()
             .zip(sealed)
@@ -493,13 +541,14 @@ fn seal_one(
                 let enc = agefmt::seal_text(&data_key[..], std::slice::from_ref(&r.recipient))?;
                 age_entries.push(json!({ "recipient": r.text, "enc": enc }));
             }
-            new_block(
+            let block = new_block(
                 &cipher,
                 &mac_hex,
                 lastmodified,
                 Value::Array(age_entries),
                 &settings.encrypted_regex,
-            )?
+            )?;
+            with_kms_entries(block, settings, &data_key, lastmodified)?
         }
     };
     if let Value::Object(m) = &mut sealed {
@@ -534,6 +583,48 @@ fn new_block(
         "encrypted_regex": encrypted_regex,
         "version": FORMAT_VERSION,
     }))
+}
+
+/// Adds the `sops.kms` entries (one KMS Encrypt per key for this document's data key) first, as
+/// sops orders its block, and drops an empty `age` list.
+fn with_kms_entries(
+    block: Value,
+    settings: &SopsSettings,
+    data_key: &[u8; 32],
+    created_at: &str,
+) -> Result<Value> {
+    let block = match (&settings.unencrypted_suffix, block) {
+        (Some(suffix), Value::Object(mut m)) => {
+            m.remove("encrypted_regex");
+            let version = m.remove("version");
+            m.insert("unencrypted_suffix".into(), json!(suffix));
+            if let Some(v) = version {
+                m.insert("version".into(), v);
+            }
+            Value::Object(m)
+        }
+        (_, b) => b,
+    };
+    let (Some(service), false) = (&settings.kms_service, settings.kms.is_empty()) else {
+        return Ok(block);
+    };
+    let mut entries = Vec::with_capacity(settings.kms.len());
+    for k in &settings.kms {
+        let enc = service.encrypt(k, &data_key[..])?;
+        entries.push(k.to_entry(created_at, &enc));
+    }
+    let Value::Object(old) = block else {
+        return Ok(block);
+    };
+    let mut m = Map::new();
+    m.insert("kms".into(), Value::Array(entries));
+    for (k, v) in old {
+        if k == "age" && v.as_array().is_some_and(|a| a.is_empty()) {
+            continue;
+        }
+        m.insert(k, v);
+    }
+    Ok(Value::Object(m))
 }
 
 fn block_recipients(block: &Map<String, Value>) -> Vec<&str> {
@@ -635,7 +726,13 @@ pub(crate) fn doc_label(doc: &Value, index: usize) -> String {
 pub fn looks_like_sops(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(bytes);
     let has_top_sops = text.starts_with("sops:") || text.contains("\nsops:");
-    has_top_sops && (text.contains("mac: ENC[AES256_GCM") || text.contains("\"mac\":"))
+    // The original Python sops folds long values onto the next line (`mac: \n    ENC[...]`).
+    let mac_yaml = text.match_indices("mac:").any(|(i, m)| {
+        text[i + m.len()..]
+            .trim_start()
+            .starts_with("ENC[AES256_GCM")
+    });
+    has_top_sops && (mac_yaml || text.contains("\"mac\":"))
 }
 
 /// Opens every SOPS document of `text` with `identities`, verifying each MAC, and returns the
@@ -645,6 +742,25 @@ pub fn unseal(
     text: &str,
     what: &str,
     identities: &[Identity],
+) -> Result<crate::secret::SecretText> {
+    unseal_with_kms(text, what, identities, None)
+}
+
+/// Whether a SOPS text has `sops.kms` entries (so `unseal` can go through KMS without an identity).
+pub fn has_kms_entries(text: &str) -> bool {
+    crate::yaml::parse_stream(text, "input").is_ok_and(|docs| {
+        docs.iter()
+            .any(|d| d["sops"]["kms"].as_array().is_some_and(|a| !a.is_empty()))
+    })
+}
+
+/// [`unseal`], opening data keys through AWS KMS (`sops.kms` entries) when no identity opens
+/// an age entry: one KMS Decrypt per document.
+pub fn unseal_with_kms(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    kms: Option<&super::kms::KmsService>,
 ) -> Result<crate::secret::SecretText> {
     let docs = crate::yaml::parse_stream(text, what)?;
     if !docs
@@ -657,7 +773,7 @@ pub fn unseal(
             "pass a file written by `sealkey ... --seal sops` or by sops",
         ));
     }
-    let opened = open_stream(docs, what, identities, false)?;
+    let opened = open_stream(docs, what, identities, false, kms)?;
     let mut plain: Vec<Value> = opened
         .into_iter()
         .map(|mut o| std::mem::take(&mut o.plain))
@@ -675,7 +791,7 @@ pub fn unseal_documents(
     identities: &[Identity],
 ) -> Result<crate::emit::ManifestStream> {
     let docs = crate::yaml::parse_stream(text, what)?;
-    let opened = open_stream(docs, what, identities, false)?;
+    let opened = open_stream(docs, what, identities, false, None)?;
     Ok(crate::emit::ManifestStream::from_docs(
         opened
             .into_iter()
@@ -712,6 +828,7 @@ fn open_stream(
     what: &str,
     identities: &[Identity],
     collect_ivs: bool,
+    kms: Option<&super::kms::KmsService>,
 ) -> Result<Vec<Opened>> {
     let shared_block = docs.len() > 1
         && docs
@@ -721,7 +838,7 @@ fn open_stream(
     if shared_block {
         let label = format!("{what} (one sops block over {} documents)", docs.len());
         let block = docs[0]["sops"].as_object().cloned().unwrap_or_default();
-        let data_key = open_data_key(&block, &label, identities)?;
+        let data_key = open_data_key(&block, &label, identities, kms)?;
         let rule = Rule::from_block(&block, &label)?;
         let mut mac = mac_hasher(&block);
         let mut out = Vec::with_capacity(docs.len());
@@ -767,7 +884,7 @@ fn open_stream(
                 "every document of a SOPS file must be sealed: remove what was added after sealing, or re-seal the whole file",
             ));
         };
-        let data_key = open_data_key(&block, &label, identities)?;
+        let data_key = open_data_key(&block, &label, identities, kms)?;
         let rule = Rule::from_block(&block, &label)?;
         let mut mac = mac_hasher(&block);
         let mut ivs = HashMap::new();
@@ -813,7 +930,23 @@ fn open_data_key(
     block: &Map<String, Value>,
     label: &str,
     identities: &[Identity],
+    kms: Option<&super::kms::KmsService>,
 ) -> Result<Zeroizing<[u8; 32]>> {
+    // issue 15: with a KMS service, an age identity is tried first, then each kms entry.
+    if let Some(service) = kms {
+        let age_opens = identities.iter().len() > 0
+            && block
+                .get("age")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+        if !age_opens {
+            return open_kms_data_key(block, label, service);
+        }
+        if let Ok(k) = open_data_key(block, label, identities, None) {
+            return Ok(k);
+        }
+        return open_kms_data_key(block, label, service);
+    }
     let entries = block
         .get("age")
         .and_then(Value::as_array)
@@ -862,6 +995,38 @@ fn open_data_key(
         ),
         "pass --identity with the age identity of one of those recipients",
     ))
+}
+
+/// The data key from the first `sops.kms` entry KMS opens; the last error otherwise.
+fn open_kms_data_key(
+    block: &Map<String, Value>,
+    label: &str,
+    service: &super::kms::KmsService,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let entries = block
+        .get("kms")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut last = Error::input(
+        label,
+        "its data key is sealed to no KMS key",
+        "pass --identity with an age identity of one of its recipients",
+    );
+    for entry in &entries {
+        let key = match super::kms::KmsKeyRef::from_entry(entry, label) {
+            Ok(k) => k,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        match service.decrypt(&key, entry["enc"].as_str().unwrap_or_default(), label) {
+            Ok(k) => return Ok(k),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Decrypts one document's values (feeding the MAC) and drops its `sops` block.

@@ -60,7 +60,7 @@ def write_port(portfile: str, port: int) -> None:
 # --- emulator and kubectl modes (kmock) --------------------------------------------------------
 
 
-def make_emulator(list_log):
+def make_emulator(list_log, eso=False):
     import kmock
 
     class PaginatingEmulator(kmock.KubernetesEmulator):
@@ -87,6 +87,14 @@ def make_emulator(list_log):
 
     emulator = PaginatingEmulator() if list_log else kmock.KubernetesEmulator()
     emulator.resources.load_bundled()
+    if eso:
+        # The External Secrets Operator's kinds, as if its CRDs were installed.
+        verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
+        for plural, kind, namespaced in [("externalsecrets", "ExternalSecret", True),
+                                         ("secretstores", "SecretStore", True),
+                                         ("clustersecretstores", "ClusterSecretStore", False)]:
+            emulator.resources[f"external-secrets.io/v1/{plural}"] = kmock.ResourceInfo(
+                kind=kind, singular=kind.lower(), namespaced=namespaced, verbs=verbs)
     return emulator
 
 
@@ -178,7 +186,7 @@ async def run_kmock(args) -> None:
     import kmock
 
     list_log = open(args.list_log, "w") if args.list_log else None
-    emulator = make_emulator(list_log)
+    emulator = make_emulator(list_log, args.eso)
     if args.preload:
         preload(emulator, args.preload)
     async with emulator, kmock.Server(emulator, host="127.0.0.1") as server:
@@ -265,6 +273,7 @@ def main() -> None:
     ap.add_argument("--preload")
     ap.add_argument("--list-log")
     ap.add_argument("--lifetime", type=float, default=300.0)
+    ap.add_argument("--eso", action="store_true", help="also serve external-secrets.io/v1 kinds")
     args = ap.parse_args()
     if args.mode == "discovery":
         if args.seed or args.preload or args.list_log:

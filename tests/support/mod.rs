@@ -14,6 +14,7 @@ pub mod fake_github;
 pub mod fault_proxy;
 pub mod git_server;
 pub mod kmock;
+pub mod moto;
 pub mod yaml_gen;
 
 use std::io::Write;

@@ -1,0 +1,332 @@
+//! `create --store` and `rotate --store`: the key goes to AWS Secrets Manager, the External
+//! Secrets Operator renders the Secret; sealkey emits the ExternalSecret instead of a sealed Secret.
+
+use super::create::CreateArgs;
+use super::github_args::runtime;
+use super::Ui;
+use crate::create::CreateSettings;
+use crate::emit::external_secrets::{ExternalSecretSettings, StoreKind};
+use crate::emit::EmitSettings;
+use crate::error::Error;
+use crate::known_hosts::KnownHosts;
+use crate::store::{StoreCreateSettings, StoreStep, StoreTarget};
+use anyhow::Result;
+
+/// Where the key is kept instead of a sealed file.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "External secret store (AWS)")]
+pub struct StoreArgs {
+    /// Keep the key in this store and emit an ExternalSecret (external-secrets.io/v1) that
+    /// renders the Secret, instead of a sealed Secret: aws-secrets-manager:NAME. AWS
+    /// credentials and region come from the SDK's standard chain (environment, profile,
+    /// IRSA, container or instance metadata).
+    #[arg(long, value_name = "aws-secrets-manager:NAME")]
+    pub store: Option<String>,
+    /// KMS key (id, ARN or alias) that encrypts a new secret (default: aws/secretsmanager).
+    #[arg(long, value_name = "KEY", requires = "store")]
+    pub kms_key_id: Option<String>,
+    /// Take over a secret of that name that sealkey did not create (it gets a new version).
+    #[arg(long, requires = "store")]
+    pub adopt: bool,
+    /// AWS region (default: AWS_REGION, then the profile's).
+    #[arg(long, value_name = "REGION", requires = "store")]
+    pub region: Option<String>,
+    /// Name of the SecretStore the ExternalSecret uses [default: sealkey-aws].
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub secret_store: Option<String>,
+    /// The store is a ClusterSecretStore, not a namespaced SecretStore.
+    #[arg(long, requires = "store")]
+    pub cluster_secret_store: bool,
+    /// Also emit the SecretStore for AWS Secrets Manager, authenticating with IRSA as this
+    /// ServiceAccount (annotated eks.amazonaws.com/role-arn) in --namespace.
+    #[arg(long, value_name = "SERVICE_ACCOUNT", requires = "store")]
+    pub store_service_account: Option<String>,
+    /// How often ESO re-reads the store [default: 1h].
+    #[arg(long, value_name = "DURATION", requires = "store")]
+    pub refresh_interval: Option<String>,
+}
+
+impl StoreArgs {
+    /// The ExternalSecret settings for `region`.
+    pub fn external_secret(&self, target: &StoreTarget, region: &str) -> ExternalSecretSettings {
+        ExternalSecretSettings {
+            remote_name: target.name.clone(),
+            store_name: self
+                .secret_store
+                .clone()
+                .unwrap_or_else(|| "sealkey-aws".into()),
+            store_kind: if self.cluster_secret_store {
+                StoreKind::ClusterSecretStore
+            } else {
+                StoreKind::SecretStore
+            },
+            refresh_interval: self.refresh_interval.clone().unwrap_or_else(|| "1h".into()),
+            region: region.into(),
+            irsa_service_account: self.store_service_account.clone(),
+        }
+    }
+}
+
+/// `create --store`: refuses what does not apply, then store, register, emit.
+pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super::Outcome> {
+    let target = StoreTarget::parse(args.store.store.as_deref().unwrap_or_default())?;
+    let refused: [(&str, bool); 6] = [
+        ("--seal", args.seal.seal.is_some()),
+        ("--seal-to", !args.seal.seal_to.is_empty()),
+        ("--cert", args.seal.cert.is_some()),
+        ("--update", args.seal.update.is_some()),
+        ("--merge-into", args.merge_into.is_some()),
+        ("--apply", args.apply),
+    ];
+    for (flag, given) in refused {
+        if given {
+            return Err(Error::input(
+                format!("--store with {flag}"),
+                "with --store the key goes to the store and only an ExternalSecret is emitted: nothing is sealed",
+                format!("drop {flag}, or drop --store to seal the Secret"),
+            )
+            .into());
+        }
+    }
+    if let Some(out) = &args.seal.out {
+        crate::output::check_target(out)?;
+    }
+    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
+        return Err(Error::input(
+            format!("--git-host {}", emit.git_host),
+            "no host keys known for this host",
+            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
+        )
+        .into());
+    }
+    let github = if args.register.register {
+        Some(args.register.github.client(ui)?)
+    } else {
+        None
+    };
+    let rt = runtime()?;
+    let aws_settings = crate::aws::AwsSettings {
+        region: args.store.region.clone(),
+    };
+    let cluster = args
+        .register
+        .cluster
+        .clone()
+        .unwrap_or_else(current_context);
+    let result = rt.block_on(async {
+        ui.step("[1/4] loading AWS credentials and region");
+        let conf = crate::aws::load(&aws_settings).await?;
+        let region = crate::aws::region_of(&conf);
+        ui.detail(&format!("AWS region {region}"));
+        let store = crate::store::aws::SecretsManagerStore::new(&conf);
+        let known_hosts = match (&args.known_hosts, &github) {
+            (Some(path), _) => KnownHosts::from_file(path)?,
+            (None, Some(c)) => c.known_hosts(&emit.git_host).await?,
+            (None, None) => KnownHosts::github_pinned(),
+        };
+        let settings = StoreCreateSettings {
+            create: CreateSettings {
+                key_type: args.key.key_type,
+                comment: args
+                    .key
+                    .comment
+                    .clone()
+                    .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
+                emit: emit.clone(),
+                known_hosts,
+                seal: crate::seal::SealSettings::None,
+            },
+            target: target.clone(),
+            kms_key_id: args.store.kms_key_id.clone(),
+            adopt: args.store.adopt,
+            cluster: cluster.clone(),
+            external_secret: args.store.external_secret(&target, &region),
+        };
+        let registry = github
+            .as_ref()
+            .map(|c| crate::github::RepoKeys::new(c, emit.repo.clone()));
+        let title = args.register.title.clone().unwrap_or_else(|| {
+            crate::github::title::key_title_at(
+                &cluster,
+                &emit.namespace,
+                &emit.secret_name(),
+                emit.created,
+            )
+        });
+        let progress = |step: StoreStep| {
+            ui.step(&match step {
+                StoreStep::Check => {
+                    format!("[2/4] checking secret {} in Secrets Manager", target.name)
+                }
+                StoreStep::Register => {
+                    format!("[3/4] registering the deploy key on {}", emit.repo.slug())
+                }
+                StoreStep::Store => format!(
+                    "[4/4] storing the key as secret {} (AWSCURRENT)",
+                    target.name
+                ),
+            })
+        };
+        let created = crate::store::create_with_store(
+            &settings,
+            &store,
+            registry.as_ref().map(|r| (r, title.as_str())),
+            &progress,
+        )
+        .await?;
+        // Write the documents; if that fails, take back the store and the registration.
+        let written = match &args.seal.out {
+            Some(path) => crate::output::write_atomic(path, created.yaml.as_bytes())
+                .map_err(anyhow::Error::from),
+            None => super::common::write_stdout(created.yaml.as_bytes()),
+        };
+        if let Err(err) = written {
+            let undone =
+                crate::store::undo_create(&store, &target.name, &created, registry.as_ref()).await;
+            return Err(err.context(format!("writing the ExternalSecret failed; {undone}")));
+        }
+        Ok::<_, anyhow::Error>((created, region))
+    });
+    let (created, region) = result?;
+    if let Some(out) = &args.seal.out {
+        ui.info(&format!("wrote {}", out.display()));
+    }
+    ui.result(&format!("public key:  {}", created.key.public_openssh()));
+    ui.result(&format!("fingerprint: {}", created.key.fingerprint()));
+    ui.info(&format!(
+        "stored as {} version {} in {region}{}",
+        created.stored.arn,
+        created.stored.version_id,
+        if created.replaced {
+            " (the previous version is AWSPREVIOUS)"
+        } else {
+            ""
+        }
+    ));
+    match created.registered_id {
+        Some(id) => ui.info(&format!(
+            "registered as read-only deploy key {id} on {}",
+            emit.repo.slug()
+        )),
+        None => ui.info(&format!(
+            "next: register THIS key: `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {}`",
+            emit.repo.slug()
+        )),
+    }
+    Ok(super::common::OK)
+}
+
+/// The current kubeconfig context, for tags and titles; `default` when there is none.
+fn current_context() -> String {
+    kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|k| k.current_context)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// `rotate --store`: the flags.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "External secret store (AWS)")]
+pub struct RotateStoreArgs {
+    /// Rotate a key kept in this store and rendered by the External Secrets Operator:
+    /// aws-secrets-manager:NAME. Puts a new version (AWSCURRENT), annotates the ExternalSecret
+    /// with force-sync, waits for the live Secret, restarts readers, deletes the old key; any
+    /// failure before the Secret holds the new key is rolled back. Takes the place of a mode.
+    #[arg(long, value_name = "aws-secrets-manager:NAME", conflicts_with_all = ["apply", "gitops", "finish"])]
+    pub store: Option<String>,
+    /// AWS region (default: AWS_REGION, then the profile's).
+    #[arg(long, value_name = "REGION", requires = "store")]
+    pub region: Option<String>,
+    /// The ExternalSecret's name [default: --secret-name].
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub external_secret: Option<String>,
+    /// How long to wait for ESO to write the new key into the Secret (1s to 1h).
+    #[arg(long, default_value = "2m", value_parser = super::github_args::duration_within(1, 3_600), requires = "store")]
+    pub store_sync_timeout: std::time::Duration,
+}
+
+/// `rotate --store`.
+pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Outcome> {
+    use crate::store::rotate::{KubeExternalSecrets, StoreRotationStep};
+    let repo = crate::repo::RepoRef::parse(&args.repo)?;
+    let target = StoreTarget::parse(args.store.store.as_deref().unwrap_or_default())?;
+    if args.kube.dry_run {
+        return Err(Error::input(
+            "rotate --store --dry-run",
+            "a store rotation has no dry run",
+            "drop --dry-run",
+        )
+        .into());
+    }
+    let client = args.github.client(ui)?;
+    let rt = runtime()?;
+    let aws_settings = crate::aws::AwsSettings {
+        region: args.store.region.clone(),
+    };
+    let done = rt.block_on(async {
+        let conf = crate::aws::load(&aws_settings).await?;
+        let store = crate::store::aws::SecretsManagerStore::new(&conf);
+        let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
+        let kube_client = crate::cluster::Cluster::connect(&args.kube.settings())
+            .await?
+            .into_client();
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string());
+        let context = args
+            .cluster
+            .clone()
+            .unwrap_or_else(|| cluster.context().to_string());
+        let mut rotate = crate::rotate::RotateSettings::new(
+            &context,
+            &namespace,
+            &args.secret_name,
+            &format!("sealkey:{}", repo.slug()),
+        );
+        rotate.consumer = args.consumer;
+        rotate.key_type = args.key_type;
+        rotate.restart = !args.no_restart;
+        rotate.keep_old = args.keep_old;
+        rotate.timeout = args.timeout;
+        rotate.poll_interval = std::time::Duration::from_millis(500);
+        let settings = crate::store::StoreRotationSettings {
+            rotate,
+            target: target.clone(),
+            external_secret: args
+                .store
+                .external_secret
+                .clone()
+                .unwrap_or_else(|| args.secret_name.clone()),
+            sync_timeout: args.store.store_sync_timeout,
+        };
+        let registry = crate::github::RepoKeys::new(&client, repo.clone());
+        let es_cluster = KubeExternalSecrets {
+            cluster,
+            client: kube_client,
+        };
+        let progress = |step: StoreRotationStep, detail: &str| {
+            let n = match step {
+                StoreRotationStep::Read => 1,
+                StoreRotationStep::Register => 2,
+                StoreRotationStep::Store => 3,
+                StoreRotationStep::Sync => 4,
+                StoreRotationStep::Restart => 5,
+                StoreRotationStep::DeleteOld => 6,
+            };
+            ui.step(&format!("[{n}/6] {detail}"));
+        };
+        let done =
+            crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress)
+                .await?;
+        Ok::<_, anyhow::Error>(done)
+    })?;
+    ui.result(&format!("old key:     {}", done.old_fingerprint));
+    ui.result(&format!("new key:     {}", done.new_fingerprint));
+    ui.info(&format!(
+        "stored as version {} (AWSCURRENT) of {}; registered as deploy key {}; deleted old key(s) {:?}; restarted {:?}",
+        done.version_id, target.name, done.new_key_id, done.deleted, done.restarted
+    ));
+    Ok(super::common::OK)
+}

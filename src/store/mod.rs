@@ -1,0 +1,286 @@
+//! Key stores: instead of committing a sealed Secret, the key goes (from memory) into an external
+//! secret store and the External Secrets Operator renders the Secret in the cluster. Today: AWS
+//! Secrets Manager ([`aws`]).
+//!
+//! [`create_with_store`] is `create --store`: check the name is free (or sealkey's), generate,
+//! register (optional), store, and hand back the ExternalSecret and the consumer documents;
+//! [`undo_create`] takes it all back when writing those documents fails.
+//! [`rotate_with_store`] is `rotate --store`.
+
+pub mod aws;
+pub mod rotate;
+
+pub use rotate::{rotate_with_store, StoreRotation, StoreRotationSettings};
+
+use crate::create::CreateSettings;
+use crate::emit::external_secrets::{self as es, ExternalSecretSettings};
+use crate::error::{Error, Result};
+use crate::keygen::DeployKey;
+use crate::rotate::DeployKeyRegistry;
+use serde_json::Value;
+
+/// `--store aws-secrets-manager:NAME`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTarget {
+    /// The Secrets Manager secret name.
+    pub name: String,
+}
+
+impl StoreTarget {
+    /// Parses `aws-secrets-manager:NAME` (NAME: 1-512 of `A-Za-z0-9/_+=.@-`, as AWS accepts).
+    pub fn parse(text: &str) -> Result<Self> {
+        let what = format!("--store {text}");
+        let Some(name) = text.strip_prefix("aws-secrets-manager:") else {
+            return Err(Error::input(
+                what,
+                "unknown store",
+                "use --store aws-secrets-manager:NAME (the Secrets Manager secret's name)",
+            ));
+        };
+        let ok = !name.is_empty()
+            && name.len() <= 512
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        if !ok {
+            return Err(Error::input(
+                what,
+                "not a valid Secrets Manager secret name",
+                "use 1-512 characters from A-Z a-z 0-9 / _ + = . @ -",
+            ));
+        }
+        Ok(Self { name: name.into() })
+    }
+}
+
+/// Everything `create --store` needs besides the clients; no secrets in here.
+#[derive(Debug)]
+pub struct StoreCreateSettings {
+    /// Key type, comment, what to emit and host keys (`seal` is not used).
+    pub create: CreateSettings,
+    /// Where the key goes.
+    pub target: StoreTarget,
+    /// `--kms-key-id` for a new secret.
+    pub kms_key_id: Option<String>,
+    /// Take over a secret of that name that sealkey did not create.
+    pub adopt: bool,
+    /// Cluster name for the tag.
+    pub cluster: String,
+    /// What the ExternalSecret refers to.
+    pub external_secret: ExternalSecretSettings,
+}
+
+/// The steps, for progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreStep {
+    /// Checking the secret name.
+    Check,
+    /// Registering the key.
+    Register,
+    /// Writing the store.
+    Store,
+}
+
+/// What `create --store` did.
+#[derive(Debug)]
+pub struct StoreCreated {
+    /// The new key.
+    pub key: DeployKey,
+    /// ExternalSecret (and store) plus the consumer's other documents: no secret value in them.
+    pub documents: Vec<Value>,
+    /// The documents as YAML, checked by the sealing guard.
+    pub yaml: String,
+    /// What was stored, for [`undo_create`].
+    pub stored: aws::Stored,
+    /// GitHub's id of the key, when registered.
+    pub registered_id: Option<u64>,
+    /// Whether a secret was there before (sealkey's or adopted).
+    pub replaced: bool,
+}
+
+/// The tags sealkey puts on the secret.
+pub fn store_tags(key: &DeployKey, repo: &str, cluster: &str) -> Vec<(String, String)> {
+    vec![
+        (aws::tags::MANAGED_BY.into(), "sealkey".into()),
+        (aws::tags::FINGERPRINT.into(), key.fingerprint().to_string()),
+        (aws::tags::REPO.into(), repo.into()),
+        (aws::tags::CLUSTER.into(), cluster.into()),
+    ]
+}
+
+/// Splits an emitted stream: the consumer's Secret becomes a store value plus an
+/// ExternalSecret; every other document passes unchanged.
+pub fn externalize(
+    docs: &[Value],
+    secret_name: &str,
+    s: &ExternalSecretSettings,
+) -> Result<(es::StoreValue, Vec<Value>)> {
+    let mut out = Vec::with_capacity(docs.len() + 1);
+    let mut value = None;
+    let namespace = docs
+        .iter()
+        .find_map(|d| d["metadata"]["namespace"].as_str())
+        .unwrap_or("default")
+        .to_string();
+    if let Some(store) = es::secret_store(&namespace, s) {
+        out.push(store);
+    }
+    for doc in docs {
+        if doc["kind"] == "Secret" && doc["metadata"]["name"] == secret_name {
+            let (v, keys) = es::store_value(doc)?;
+            out.push(es::external_secret(doc, &keys, s));
+            value = Some(v);
+        } else if doc["kind"] == "Secret" {
+            return Err(Error::input(
+                format!("Secret {}", doc["metadata"]["name"].as_str().unwrap_or("?")),
+                "this output has a second Secret, which one store secret cannot feed",
+                "report this as a sealkey bug",
+            ));
+        } else {
+            out.push(doc.clone());
+        }
+    }
+    let value = value.ok_or_else(|| {
+        Error::input(
+            "--store",
+            "this --for/--emit has no Secret to keep in the store (the key sits in the HelmRelease's values)",
+            "use --emit secret, helmrelease or mount with --store",
+        )
+    })?;
+    Ok((value, out))
+}
+
+/// `create --store`: checks the secret name is free (or sealkey's, or `adopt`), generates the key,
+/// registers it (with `register`), stores it, and returns the ExternalSecret and consumer
+/// documents. Any failure after a change takes the change back; the error says what was undone.
+pub async fn create_with_store<R: DeployKeyRegistry>(
+    settings: &StoreCreateSettings,
+    store: &aws::SecretsManagerStore,
+    register: Option<(&R, &str)>,
+    progress: &dyn Fn(StoreStep),
+) -> Result<StoreCreated> {
+    let c = &settings.create;
+    c.emit.validate()?;
+    progress(StoreStep::Check);
+    let existing = store
+        .check_writable(&settings.target.name, settings.adopt)
+        .await?;
+    let key = DeployKey::generate(c.key_type, &c.comment)?;
+    let stream = crate::emit::emit(&c.emit, &key, &c.known_hosts)?;
+    if stream.key_inline_in_values() {
+        return Err(Error::input(
+            "--emit extra-secrets --store",
+            "the key would sit inside the HelmRelease's values, which an ExternalSecret cannot feed",
+            "use --emit secret or helmrelease with --store",
+        ));
+    }
+    let (value, documents) = externalize(
+        stream.expose_docs(),
+        &c.emit.secret_name(),
+        &settings.external_secret,
+    )?;
+    let yaml = crate::yaml::to_yaml_stream(&documents).to_string();
+    // The documents go to git: the guard proves no key material or Secret value is in them.
+    crate::seal::guard::Guard::for_plaintext(stream.expose_docs())
+        .check_text(&yaml, "the ExternalSecret output")?;
+    let registered_id = match register {
+        Some((registry, title)) => {
+            progress(StoreStep::Register);
+            match crate::github::registry::register_read_only(registry, title, &key).await {
+                Ok(id) => Some(id),
+                Err((e, undone)) => {
+                    return Err(Error::Rotation {
+                        step: "register new key".into(),
+                        undone,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+        None => None,
+    };
+    progress(StoreStep::Store);
+    let tags = store_tags(&key, &c.emit.repo.slug(), &settings.cluster);
+    let stored = match store
+        .put(
+            &settings.target.name,
+            existing.as_ref(),
+            &value,
+            key.fingerprint(),
+            settings.kms_key_id.as_deref(),
+            &tags,
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let undone = match (register, registered_id) {
+                (Some((registry, _)), Some(id)) => {
+                    crate::github::registry::undo_registration(
+                        registry,
+                        Some(id),
+                        key.public_openssh(),
+                    )
+                    .await
+                    .said
+                }
+                _ => "nothing was registered or stored".into(),
+            };
+            return Err(Error::Rotation {
+                step: "store key".into(),
+                undone,
+                source: Box::new(e),
+            });
+        }
+    };
+    Ok(StoreCreated {
+        key,
+        documents,
+        yaml,
+        stored,
+        registered_id,
+        replaced: existing.is_some(),
+    })
+}
+
+/// Takes back a [`create_with_store`] whose output could not be written: the store change and
+/// the registration. Returns what was done.
+pub async fn undo_create<R: DeployKeyRegistry>(
+    store: &aws::SecretsManagerStore,
+    name: &str,
+    created: &StoreCreated,
+    registry: Option<&R>,
+) -> String {
+    let mut done = vec![store.undo(name, &created.stored).await];
+    if let (Some(r), Some(id)) = (registry, created.registered_id) {
+        done.push(
+            crate::github::registry::undo_registration(r, Some(id), created.key.public_openssh())
+                .await
+                .said,
+        );
+    }
+    done.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_targets_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            StoreTarget::parse("aws-secrets-manager:dev/airflow-ssh")
+                .unwrap()
+                .name,
+            "dev/airflow-ssh"
+        );
+        for bad in [
+            "vault:x",
+            "aws-secrets-manager:",
+            "aws-secrets-manager:a b",
+            "aws-secrets-manager:x;y",
+        ] {
+            assert!(StoreTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
