@@ -200,7 +200,7 @@ pub fn duration_within(
 /// `86400` as `1d`, `90` as `90s`: the largest unit that divides it.
 fn show_secs(secs: u64) -> String {
     for (unit, size) in [("d", DAY), ("h", 3_600), ("m", 60)] {
-        if secs > 0 && secs % size == 0 {
+        if secs > 0 && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }
