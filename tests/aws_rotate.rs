@@ -300,7 +300,7 @@ fn a_store_that_refuses_the_new_version_deletes_the_new_key_and_changes_nothing(
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("secretsmanager:PutSecretValue"), "{err}");
-    assert!(err.contains("deleted the new deploy key"), "{err}");
+    assert!(err.contains("deleted the new key"), "{err}");
     assert_eq!(github_fingerprints(&rig), vec![old_fp.clone()]);
     assert_eq!(rig.live_fingerprint().as_deref(), Some(old_fp.as_str()));
     assert_eq!(rig.stages()["tags"]["sealkey:fingerprint"], old_fp.as_str());

@@ -320,7 +320,7 @@ fn a_failed_store_deletes_the_deploy_key_registered_moments_before() {
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("deleted the new deploy key"), "{err}");
+    assert!(err.contains("deleted the new key"), "{err}");
     assert!(fake.keys("acme/dags").is_empty(), "no key left registered");
     assert!(!secret_exists(&moto));
     assert!(out.stdout.is_empty());

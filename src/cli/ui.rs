@@ -90,13 +90,19 @@ impl Ui {
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "{} {err}", self.label("error:", "31"));
-        for cause in err.chain().skip(1) {
-            // kube's and reqwest's errors stay attached for programs; what they say is already
-            // in sealkey's message above, cleaned of anything a server could inject.
-            if cause.is::<kube::Error>() || cause.is::<reqwest::Error>() {
+        let mut after_library_error = false;
+        for (i, cause) in err.chain().enumerate() {
+            let ours = cause.is::<crate::error::Error>() || cause.is::<Box<crate::error::Error>>();
+            // The source of a library error (io, kube, reqwest, the AWS SDK) stays attached for
+            // programs; what it says is already in the library's message, cleaned of anything a
+            // server could inject, so it is not printed again.
+            if after_library_error && !ours {
                 break;
             }
-            let _ = writeln!(stderr, "  caused by: {cause}");
+            after_library_error = ours;
+            if i > 0 {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
         }
     }
 }
