@@ -195,6 +195,7 @@ pub fn audit_text(
             }
         }
     }
+    result.collected.finish_input();
     result
 }
 
