@@ -316,6 +316,23 @@ pub struct Usage {
     pub workload: String,
     /// Bits of [`Via`].
     pub via: u8,
+    /// Each way it is read, per container (what the HTML report's matrix shows).
+    pub uses: Vec<Consumption>,
+}
+
+/// One way one container (or the pod, or chart values) reads a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consumption {
+    /// The container, when one reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// How.
+    pub via: Via,
+    /// Where: the env var and key, the mount path, `subPath`, `projected`; never a value.
+    pub detail: String,
+    /// The files' mode, for volumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i64>,
 }
 
 /// A Secret seen in the input: its name and type, never its values.

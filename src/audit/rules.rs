@@ -4,7 +4,7 @@
 //! code, so the two modes find the same things on the same objects. No finding carries a value.
 
 use super::doc::{documents_within, Budget, Node};
-use super::model::{Finding, Rule, SecretDecl, Severity, Usage, Via};
+use super::model::{Consumption, Finding, Rule, SecretDecl, Severity, Usage, Via};
 use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
@@ -320,6 +320,8 @@ struct SecretVolume<'n> {
     key_material: bool,
     /// The single key, when items name exactly one.
     single_key: Option<&'n str>,
+    /// Part of a projected volume.
+    projected: bool,
 }
 
 const DEFAULT_MODE: i64 = 0o644;
@@ -338,7 +340,7 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
                 .get("defaultMode")
                 .and_then(Node::as_int)
                 .unwrap_or(DEFAULT_MODE);
-            found.push(describe_volume(vol.line, sec, vname, secret, default));
+            found.push(describe_volume(vol.line, sec, vname, secret, default, false));
         }
         if let Some(proj) = vol.get("projected").filter(|p| p.is_map()) {
             let default = proj
@@ -350,7 +352,7 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
                     let Some(secret) = sec.str_at(&["name"]) else {
                         continue;
                     };
-                    found.push(describe_volume(vol.line, sec, vname, secret, default));
+                    found.push(describe_volume(vol.line, sec, vname, secret, default, true));
                 }
             }
         }
@@ -364,6 +366,7 @@ fn describe_volume<'n>(
     volume: &'n str,
     secret: &'n str,
     default: i64,
+    projected: bool,
 ) -> SecretVolume<'n> {
     let items = sec.get_or_null("items").items();
     // What is mounted (the Secret, its keys and file names), not what the volume is called.
@@ -390,6 +393,7 @@ fn describe_volume<'n>(
             [one] => one.str_at(&["key"]),
             _ => None,
         },
+        projected,
     }
 }
 
@@ -416,6 +420,40 @@ fn looks_like_key_material(name: &str) -> bool {
     .any(|p| n.contains(p))
 }
 
+/// Secrets a pod (or chart values) reads, each with how: the bits of [`Via`] and every use.
+type Uses<'n> = BTreeMap<&'n str, (u8, Vec<Consumption>)>;
+
+fn record<'n>(
+    uses: &mut Uses<'n>,
+    secret: &'n str,
+    via: Via,
+    container: Option<&str>,
+    detail: String,
+    mode: Option<i64>,
+) {
+    let entry = uses.entry(secret).or_default();
+    entry.0 |= via.bit();
+    entry.1.push(Consumption {
+        container: container.map(str::to_string),
+        via,
+        detail,
+        mode,
+    });
+}
+
+fn push_usages(uses: Uses<'_>, e: &mut Emitter<'_, '_>) {
+    let workload = e.what();
+    for (secret, (via, uses)) in uses {
+        e.out.usages.push(Usage {
+            namespace: e.namespace.map(str::to_string),
+            secret: secret.to_string(),
+            workload: workload.clone(),
+            via,
+            uses,
+        });
+    }
+}
+
 const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 
 /// Secret volumes by volume name, in spec order: mounts are matched by name without scanning
@@ -431,7 +469,7 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
     let fs_group = spec
         .at(&["securityContext", "fsGroup"])
         .is_some_and(|n| !n.is_null());
-    let mut usage: BTreeMap<&str, u8> = BTreeMap::new();
+    let mut usage: Uses<'_> = BTreeMap::new();
 
     for list in CONTAINER_LISTS {
         for c in spec.get_or_null(list).items() {
@@ -448,32 +486,38 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
     }
     for ips in spec.get_or_null("imagePullSecrets").items() {
         if let Some(name) = ips.str_at(&["name"]) {
-            *usage.entry(name).or_default() |= Via::ImagePullSecrets.bit();
+            record(
+                &mut usage,
+                name,
+                Via::ImagePullSecrets,
+                None,
+                "image pull".into(),
+                None,
+            );
         }
     }
-    let workload = e.what();
-    for (secret, via) in usage {
-        e.out.usages.push(Usage {
-            namespace: e.namespace.map(str::to_string),
-            secret: secret.to_string(),
-            workload: workload.clone(),
-            via,
-        });
-    }
+    push_usages(usage, e);
 }
 
 fn audit_env<'n>(
     c: &'n Node,
     cname: &'n str,
     e: &mut Emitter<'_, '_>,
-    usage: &mut BTreeMap<&'n str, u8>,
+    usage: &mut Uses<'n>,
 ) {
     for var in c.get_or_null("env").items() {
         let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
         if let Some(r) = var.at(&["valueFrom", "secretKeyRef"]) {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
             let key = r.str_at(&["key"]);
-            *usage.entry(secret).or_default() |= Via::Env.bit();
+            record(
+                usage,
+                secret,
+                Via::Env,
+                Some(cname),
+                format!("env {vname} (key {})", key.unwrap_or("?")),
+                None,
+            );
             e.emit(
                 Rule::Sk001,
                 Severity::Warning,
@@ -546,7 +590,11 @@ fn audit_env<'n>(
     for from in c.get_or_null("envFrom").items() {
         if let Some(r) = from.get("secretRef") {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
-            *usage.entry(secret).or_default() |= Via::EnvFrom.bit();
+            let detail = match from.str_at(&["prefix"]) {
+                Some(p) => format!("envFrom, prefix {p}"),
+                None => "envFrom (every key)".to_string(),
+            };
+            record(usage, secret, Via::EnvFrom, Some(cname), detail, None);
             e.emit(
                 Rule::Sk002,
                 Severity::Warning,
@@ -571,7 +619,7 @@ fn audit_mounts<'n>(
     volumes: &VolumesByName<'_, 'n>,
     fs_group: bool,
     e: &mut Emitter<'_, '_>,
-    usage: &mut BTreeMap<&'n str, u8>,
+    usage: &mut Uses<'n>,
 ) {
     // One SK003 per (volume, Secret) per container; its severity follows every place the
     // container mounts it (a key file at /etc/git-secret is key material whatever the volume
@@ -582,12 +630,25 @@ fn audit_mounts<'n>(
             continue;
         };
         for v in volumes.get(mname).into_iter().flatten() {
-            *usage.entry(v.secret).or_default() |= Via::Volume.bit();
             let sub_path_node = ["subPath", "subPathExpr"]
                 .iter()
                 .filter_map(|k| mount.get(k))
                 .find(|n| n.as_str().is_some_and(|s| !s.is_empty()));
             let sub_path = sub_path_node.and_then(Node::as_str);
+            record(
+                usage,
+                v.secret,
+                Via::Volume,
+                Some(cname),
+                format!(
+                    "{}file{} at {}{}",
+                    if v.projected { "projected " } else { "" },
+                    if v.single_key.is_some() { "" } else { "s" },
+                    mount.str_at(&["mountPath"]).unwrap_or("?"),
+                    sub_path.map_or(String::new(), |p| format!(", subPath {p}"))
+                ),
+                Some(v.mode & 0o7777),
+            );
             if let Some(sp) = sub_path_node {
                 e.emit(
                     Rule::Sk009,
@@ -1313,30 +1374,23 @@ const AIRFLOW_VALUES_SECRETS: [(&[&str], Via); 9] = [
 
 /// HelmRelease (or values file) references to Secrets count as consumers in the summary.
 fn airflow_values_usages(values: &Node, e: &mut Emitter<'_, '_>) {
-    let mut usage: BTreeMap<&str, u8> = BTreeMap::new();
+    let mut usage: Uses<'_> = BTreeMap::new();
     for (path, via) in AIRFLOW_VALUES_SECRETS {
         if let Some(name) = values.str_at(path).filter(|n| !n.trim().is_empty()) {
-            *usage.entry(name).or_default() |= via.bit();
+            record(&mut usage, name, via, None, format!("values {}", path.join(".")), None);
         }
     }
-    // `secret: [{envName, secretName, secretKey}]` and `extraEnvFrom`-like lists are env.
+    // `secret: [{envName, secretName, secretKey}]`: one env var each.
     for item in values.get_or_null("secret").items() {
         if let Some(name) = item.str_at(&["secretName"]) {
-            *usage.entry(name).or_default() |= Via::Env.bit();
+            let detail = format!("values secret[] env {}", item.str_at(&["envName"]).unwrap_or("?"));
+            record(&mut usage, name, Via::Env, None, detail, None);
         }
     }
     if let Some(name) = values.str_at(&["registry", "secretName"]) {
-        *usage.entry(name).or_default() |= Via::ImagePullSecrets.bit();
+        record(&mut usage, name, Via::ImagePullSecrets, None, "values registry.secretName".into(), None);
     }
-    let workload = e.what();
-    for (secret, via) in usage {
-        e.out.usages.push(Usage {
-            namespace: e.namespace.map(str::to_string),
-            secret: secret.to_string(),
-            workload: workload.clone(),
-            via,
-        });
-    }
+    push_usages(usage, e);
 }
 
 fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {

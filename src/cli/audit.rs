@@ -137,6 +137,9 @@ impl Report for WithStderr<'_, '_> {
         self.ui.problem(&error.to_string());
         self.inner.input_error(error)
     }
+    fn usage(&mut self, usage: &audit::Usage) -> std::io::Result<()> {
+        self.inner.usage(usage)
+    }
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> std::io::Result<()> {
         self.inner.finish(summary, stats)
     }
