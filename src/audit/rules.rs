@@ -340,7 +340,9 @@ fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
                 .get("defaultMode")
                 .and_then(Node::as_int)
                 .unwrap_or(DEFAULT_MODE);
-            found.push(describe_volume(vol.line, sec, vname, secret, default, false));
+            found.push(describe_volume(
+                vol.line, sec, vname, secret, default, false,
+            ));
         }
         if let Some(proj) = vol.get("projected").filter(|p| p.is_map()) {
             let default = proj
@@ -499,12 +501,7 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
     push_usages(usage, e);
 }
 
-fn audit_env<'n>(
-    c: &'n Node,
-    cname: &'n str,
-    e: &mut Emitter<'_, '_>,
-    usage: &mut Uses<'n>,
-) {
+fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>, usage: &mut Uses<'n>) {
     for var in c.get_or_null("env").items() {
         let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
         if let Some(r) = var.at(&["valueFrom", "secretKeyRef"]) {
@@ -1377,18 +1374,35 @@ fn airflow_values_usages(values: &Node, e: &mut Emitter<'_, '_>) {
     let mut usage: Uses<'_> = BTreeMap::new();
     for (path, via) in AIRFLOW_VALUES_SECRETS {
         if let Some(name) = values.str_at(path).filter(|n| !n.trim().is_empty()) {
-            record(&mut usage, name, via, None, format!("values {}", path.join(".")), None);
+            record(
+                &mut usage,
+                name,
+                via,
+                None,
+                format!("values {}", path.join(".")),
+                None,
+            );
         }
     }
     // `secret: [{envName, secretName, secretKey}]`: one env var each.
     for item in values.get_or_null("secret").items() {
         if let Some(name) = item.str_at(&["secretName"]) {
-            let detail = format!("values secret[] env {}", item.str_at(&["envName"]).unwrap_or("?"));
+            let detail = format!(
+                "values secret[] env {}",
+                item.str_at(&["envName"]).unwrap_or("?")
+            );
             record(&mut usage, name, Via::Env, None, detail, None);
         }
     }
     if let Some(name) = values.str_at(&["registry", "secretName"]) {
-        record(&mut usage, name, Via::ImagePullSecrets, None, "values registry.secretName".into(), None);
+        record(
+            &mut usage,
+            name,
+            Via::ImagePullSecrets,
+            None,
+            "values registry.secretName".into(),
+            None,
+        );
     }
     push_usages(usage, e);
 }

@@ -104,6 +104,9 @@ const SCRIPT: &str = r#"
     });
     shown.textContent=String(n);
   }
+  // `#severity=error,warning` in the URL preselects the filters (links from CI, and the tests).
+  var m=/severity=([a-z,]+)/.exec(location.hash);
+  if(m){var want=m[1].split(',');boxes.forEach(function(b){b.checked=want.indexOf(b.value)>=0;});}
   boxes.forEach(function(b){b.addEventListener('change',apply);});
   rule.addEventListener('change',apply);q.addEventListener('input',apply);
   var counts={error:0,warning:0,info:0};
@@ -186,7 +189,10 @@ impl Report for HtmlReport<'_> {
             ("key", &f.key),
         ] {
             if let Some(v) = value {
-                object.push_str(&format!("<br><span class=\"mute\">{label}</span> {}", escape(v)));
+                object.push_str(&format!(
+                    "<br><span class=\"mute\">{label}</span> {}",
+                    escape(v)
+                ));
             }
         }
         writeln!(
@@ -332,7 +338,10 @@ impl Report for HtmlReport<'_> {
                         (Via::Env, _) if c.container.is_none() => "values",
                         (v, _) => v.as_str(),
                     };
-                    let mode = c.mode.map(|m| format!(", mode {m:04o}")).unwrap_or_default();
+                    let mode = c
+                        .mode
+                        .map(|m| format!(", mode {m:04o}"))
+                        .unwrap_or_default();
                     let who = c
                         .container
                         .as_deref()
@@ -369,7 +378,8 @@ impl Report for HtmlReport<'_> {
         self.out.write_all(b"</section>\n")?;
 
         if !self.errors.is_empty() {
-            self.out.write_all(b"<section id=\"errors-section\"><h2>Inputs not audited</h2><ul>")?;
+            self.out
+                .write_all(b"<section id=\"errors-section\"><h2>Inputs not audited</h2><ul>")?;
             for e in &self.errors {
                 write!(self.out, "<li><code>{}</code></li>", escape(&e.to_string()))?;
             }
