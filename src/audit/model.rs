@@ -333,6 +333,17 @@ pub struct Consumption {
     /// The files' mode, for volumes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<i64>,
+    /// The pod sets `securityContext.fsGroup`: the files' group is the pod's own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fs_group: bool,
+}
+
+impl Consumption {
+    /// Files readable by users other than the owner (and the pod's own group under fsGroup).
+    pub fn files_exposed(&self) -> bool {
+        let exposed = if self.fs_group { 0o004 } else { 0o044 };
+        self.via == Via::Volume && self.mode.is_some_and(|m| m & exposed != 0)
+    }
 }
 
 /// A Secret seen in the input: its name and type, never its values.

@@ -440,6 +440,7 @@ fn record<'n>(
         via,
         detail,
         mode,
+        fs_group: false,
     });
 }
 
@@ -646,6 +647,9 @@ fn audit_mounts<'n>(
                 ),
                 Some(v.mode & 0o7777),
             );
+            if let Some(u) = usage.get_mut(v.secret).and_then(|u| u.1.last_mut()) {
+                u.fs_group = fs_group;
+            }
             if let Some(sp) = sub_path_node {
                 e.emit(
                     Rule::Sk009,

@@ -51,6 +51,7 @@ struct Cell {
     via: Via,
     detail: String,
     mode: Option<i64>,
+    exposed: bool,
 }
 
 /// Writes the page.
@@ -85,7 +86,8 @@ th{background:#f5f5f7;font-weight:600}.wrap{overflow:auto;max-height:70vh}
 .filters{display:flex;gap:14px;align-items:center;margin-bottom:8px;flex-wrap:wrap}.filters input[type=search]{padding:4px 8px;min-width:260px}
 tr.finding.hidden{display:none}td.msg{max-width:640px}code{font-size:12px}
 .legend .use{display:inline-block;margin-right:10px}
-.matrix.few th.w{writing-mode:horizontal-tb;transform:none;white-space:normal;max-height:none}
+.matrix.few th.w{writing-mode:horizontal-tb;transform:none;white-space:normal;max-height:none;min-width:150px}
+.matrix td{max-width:300px}.matrix .use{white-space:normal;overflow-wrap:anywhere}.matrix td.st{white-space:nowrap}
 "#;
 
 const SCRIPT: &str = r#"
@@ -237,6 +239,7 @@ impl Report for HtmlReport<'_> {
                 via: c.via,
                 detail: c.detail.clone(),
                 mode: c.mode,
+                exposed: c.files_exposed(),
             });
         }
         Ok(())
@@ -323,7 +326,7 @@ impl Report for HtmlReport<'_> {
             };
             write!(
                 self.out,
-                "<tr class=\"secret\"><td class=\"sec\">{label}</td><td>{}</td>",
+                "<tr class=\"secret\"><td class=\"sec\">{label}</td><td class=\"st\">{}</td>",
                 storage
                     .get(&(ns.as_deref(), secret.as_str()))
                     .copied()
@@ -332,11 +335,11 @@ impl Report for HtmlReport<'_> {
             for w in &columns {
                 self.out.write_all(b"<td>")?;
                 for c in by_workload.get(*w).into_iter().flatten() {
-                    let class = match (c.via, c.mode) {
-                        (Via::Volume, Some(m)) if m & 0o044 != 0 => "file-open",
-                        (Via::Volume, _) => "file-ok",
-                        (Via::Env, _) if c.container.is_none() => "values",
-                        (v, _) => v.as_str(),
+                    let class = match c.via {
+                        _ if c.container.is_none() => "values",
+                        Via::Volume if c.exposed => "file-open",
+                        Via::Volume => "file-ok",
+                        v => v.as_str(),
                     };
                     let mode = c
                         .mode
