@@ -5,6 +5,7 @@
 
 use super::doc::{documents_within, Budget, Node};
 use super::model::{Consumption, Finding, Rule, SecretDecl, Severity, Usage, Via};
+use crate::podspec::How;
 use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
@@ -320,83 +321,33 @@ struct SecretVolume<'n> {
     key_material: bool,
     /// The single key, when items name exactly one.
     single_key: Option<&'n str>,
-    /// Part of a projected volume.
-    projected: bool,
 }
-
-const DEFAULT_MODE: i64 = 0o644;
 
 fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
-    let mut found = Vec::new();
-    for vol in spec.get_or_null("volumes").items() {
-        let Some(vname) = vol.str_at(&["name"]) else {
-            continue;
-        };
-        if let Some(sec) = vol.get("secret").filter(|s| s.is_map()) {
-            let Some(secret) = sec.str_at(&["secretName"]) else {
-                continue;
-            };
-            let default = sec
-                .get("defaultMode")
-                .and_then(Node::as_int)
-                .unwrap_or(DEFAULT_MODE);
-            found.push(describe_volume(
-                vol.line, sec, vname, secret, default, false,
-            ));
-        }
-        if let Some(proj) = vol.get("projected").filter(|p| p.is_map()) {
-            let default = proj
-                .get("defaultMode")
-                .and_then(Node::as_int)
-                .unwrap_or(DEFAULT_MODE);
-            for source in proj.get_or_null("sources").items() {
-                if let Some(sec) = source.get("secret").filter(|s| s.is_map()) {
-                    let Some(secret) = sec.str_at(&["name"]) else {
-                        continue;
-                    };
-                    found.push(describe_volume(vol.line, sec, vname, secret, default, true));
-                }
+    crate::podspec::secret_volumes(spec)
+        .into_iter()
+        .map(|v| {
+            // What is mounted (the Secret, its keys and file names), not what the volume is
+            // called.
+            let key_material = looks_like_key_material(v.secret)
+                || v.items.iter().any(|item| {
+                    ["key", "path"]
+                        .iter()
+                        .any(|f| item.str_at(&[f]).is_some_and(looks_like_key_material))
+                });
+            SecretVolume {
+                line: v.line,
+                volume: v.volume,
+                secret: v.secret,
+                mode: v.mode,
+                key_material,
+                single_key: match v.items {
+                    [one] => one.str_at(&["key"]),
+                    _ => None,
+                },
             }
-        }
-    }
-    found
-}
-
-fn describe_volume<'n>(
-    line: u32,
-    sec: &'n Node,
-    volume: &'n str,
-    secret: &'n str,
-    default: i64,
-    projected: bool,
-) -> SecretVolume<'n> {
-    let items = sec.get_or_null("items").items();
-    // What is mounted (the Secret, its keys and file names), not what the volume is called.
-    let mut key_material = looks_like_key_material(secret);
-    let mode = if items.is_empty() {
-        default
-    } else {
-        let mut mode = 0;
-        for item in items {
-            mode |= item.get("mode").and_then(Node::as_int).unwrap_or(default);
-            for field in ["key", "path"] {
-                key_material |= item.str_at(&[field]).is_some_and(looks_like_key_material);
-            }
-        }
-        mode
-    };
-    SecretVolume {
-        line,
-        volume,
-        secret,
-        mode,
-        key_material,
-        single_key: match items {
-            [one] => one.str_at(&["key"]),
-            _ => None,
-        },
-        projected,
-    }
+        })
+        .collect()
 }
 
 /// Names of Secrets, keys, paths and volumes that hold SSH or TLS private keys.
@@ -457,7 +408,7 @@ fn push_usages(uses: Uses<'_>, e: &mut Emitter<'_, '_>) {
     }
 }
 
-const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
+use crate::podspec::CONTAINER_LISTS;
 
 /// Secret volumes by volume name, in spec order: mounts are matched by name without scanning
 /// every volume for every mount (a pod with many of both would take quadratic time).
@@ -478,8 +429,8 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
         for c in spec.get_or_null(list).items() {
             let cname = c.str_at(&["name"]).unwrap_or("<unnamed>");
             let git_sync = is_git_sync(c);
-            audit_env(c, cname, e, &mut usage);
-            audit_mounts(c, cname, &volumes, fs_group, e, &mut usage);
+            audit_env(c, cname, e);
+            audit_mounts(c, cname, &volumes, fs_group, e);
             audit_host_key_settings(c, cname, git_sync, e);
             if git_sync {
                 audit_git_sync(c, cname, &volumes, e);
@@ -487,35 +438,58 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
             }
         }
     }
-    for ips in spec.get_or_null("imagePullSecrets").items() {
-        if let Some(name) = ips.str_at(&["name"]) {
-            record(
-                &mut usage,
-                name,
-                Via::ImagePullSecrets,
+    // Who reads which Secret, and how: the walk rotation uses too.
+    for r in crate::podspec::secret_reads(spec) {
+        let (via, detail, mode) = match r.how {
+            How::Env { var, key } => (
+                Via::Env,
+                format!("env {var} (key {})", key.unwrap_or("?")),
                 None,
-                "image pull".into(),
+            ),
+            How::EnvFrom { prefix } => (
+                Via::EnvFrom,
+                match prefix {
+                    Some(p) => format!("envFrom, prefix {p}"),
+                    None => "envFrom (every key)".to_string(),
+                },
                 None,
-            );
+            ),
+            How::Volume {
+                mount_path,
+                sub_path,
+                mode,
+                projected,
+                single_key,
+                ..
+            } => (
+                Via::Volume,
+                format!(
+                    "{}file{} at {}{}",
+                    if projected { "projected " } else { "" },
+                    if single_key { "" } else { "s" },
+                    mount_path.unwrap_or("?"),
+                    sub_path.map_or(String::new(), |p| format!(", subPath {p}"))
+                ),
+                Some(mode & 0o7777),
+            ),
+            How::ImagePull => (Via::ImagePullSecrets, "image pull".to_string(), None),
+        };
+        record(&mut usage, r.secret, via, r.container, detail, mode);
+        if via == Via::Volume {
+            if let Some(u) = usage.get_mut(r.secret).and_then(|u| u.1.last_mut()) {
+                u.fs_group = fs_group;
+            }
         }
     }
     push_usages(usage, e);
 }
 
-fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>, usage: &mut Uses<'n>) {
+fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>) {
     for var in c.get_or_null("env").items() {
         let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
         if let Some(r) = var.at(&["valueFrom", "secretKeyRef"]) {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
             let key = r.str_at(&["key"]);
-            record(
-                usage,
-                secret,
-                Via::Env,
-                Some(cname),
-                format!("env {vname} (key {})", key.unwrap_or("?")),
-                None,
-            );
             e.emit(
                 Rule::Sk001,
                 Severity::Warning,
@@ -588,11 +562,7 @@ fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>, usage: &m
     for from in c.get_or_null("envFrom").items() {
         if let Some(r) = from.get("secretRef") {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
-            let detail = match from.str_at(&["prefix"]) {
-                Some(p) => format!("envFrom, prefix {p}"),
-                None => "envFrom (every key)".to_string(),
-            };
-            record(usage, secret, Via::EnvFrom, Some(cname), detail, None);
+
             e.emit(
                 Rule::Sk002,
                 Severity::Warning,
@@ -617,7 +587,6 @@ fn audit_mounts<'n>(
     volumes: &VolumesByName<'_, 'n>,
     fs_group: bool,
     e: &mut Emitter<'_, '_>,
-    usage: &mut Uses<'n>,
 ) {
     // One SK003 per (volume, Secret) per container; its severity follows every place the
     // container mounts it (a key file at /etc/git-secret is key material whatever the volume
@@ -633,23 +602,6 @@ fn audit_mounts<'n>(
                 .filter_map(|k| mount.get(k))
                 .find(|n| n.as_str().is_some_and(|s| !s.is_empty()));
             let sub_path = sub_path_node.and_then(Node::as_str);
-            record(
-                usage,
-                v.secret,
-                Via::Volume,
-                Some(cname),
-                format!(
-                    "{}file{} at {}{}",
-                    if v.projected { "projected " } else { "" },
-                    if v.single_key.is_some() { "" } else { "s" },
-                    mount.str_at(&["mountPath"]).unwrap_or("?"),
-                    sub_path.map_or(String::new(), |p| format!(", subPath {p}"))
-                ),
-                Some(v.mode & 0o7777),
-            );
-            if let Some(u) = usage.get_mut(v.secret).and_then(|u| u.1.last_mut()) {
-                u.fs_group = fs_group;
-            }
             if let Some(sp) = sub_path_node {
                 e.emit(
                     Rule::Sk009,
