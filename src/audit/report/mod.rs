@@ -38,3 +38,61 @@ pub fn writer<'w>(
         Format::Markdown => Box::new(markdown::MarkdownReport::new(out)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Finding, Rule, Severity};
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read while the report still holds it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn finding(name: &str) -> Finding {
+        Finding {
+            rule: Rule::Sk001,
+            severity: Severity::Warning,
+            message: format!("message about {name}"),
+            hint: Rule::Sk001.hint(),
+            file: Some("f.yaml".into()),
+            line: Some(1),
+            namespace: None,
+            kind: "Pod".into(),
+            name: name.into(),
+            container: None,
+            env: None,
+            secret: None,
+            key: None,
+        }
+    }
+
+    /// JSON, SARIF and HTML hand each finding to the writer when it is found: memory does not
+    /// grow with the number of findings.
+    #[test]
+    fn json_sarif_and_html_write_each_finding_before_the_run_ends() {
+        for format in [Format::Json, Format::Sarif, Format::Html] {
+            let sink = Shared::default();
+            let mut report = writer(format, Box::new(sink.clone())).unwrap();
+            for i in 0..3 {
+                let name = format!("streamed-{i}");
+                report.finding(&finding(&name)).unwrap();
+                let written = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+                assert!(written.contains(&name), "{format:?}: {name} not written yet");
+            }
+            report
+                .finish(&crate::audit::summary::Summary::default(), &Default::default())
+                .unwrap();
+        }
+    }
+}
