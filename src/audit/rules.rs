@@ -1078,10 +1078,10 @@ fn secret_value(v: &Node, base64_encoded: bool) -> Option<Zeroizing<String>> {
 }
 
 /// The `data` (base64) and `stringData` entries of a Secret with the key `wanted` accepts.
-fn secret_entries<'n>(
-    obj: &'n Node,
+fn secret_entries(
+    obj: &Node,
     wanted: impl Fn(&str) -> bool,
-) -> Vec<(&'static str, &'n str, &'n Node, Zeroizing<String>)> {
+) -> Vec<(&'static str, &str, &Node, Zeroizing<String>)> {
     let mut found = Vec::new();
     for (field, b64) in [("data", true), ("stringData", false)] {
         for (k, v) in obj.get_or_null(field).entries() {

@@ -388,7 +388,7 @@ impl Report for HtmlReport<'_> {
             }
             self.out.write_all(b"</ul></section>\n")?;
         }
-        write!(self.out, "</main><script>{SCRIPT}</script></body></html>\n")?;
+        writeln!(self.out, "</main><script>{SCRIPT}</script></body></html>")?;
         self.out.flush()
     }
 }

@@ -88,10 +88,16 @@ mod tests {
                 let name = format!("streamed-{i}");
                 report.finding(&finding(&name)).unwrap();
                 let written = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-                assert!(written.contains(&name), "{format:?}: {name} not written yet");
+                assert!(
+                    written.contains(&name),
+                    "{format:?}: {name} not written yet"
+                );
             }
             report
-                .finish(&crate::audit::summary::Summary::default(), &Default::default())
+                .finish(
+                    &crate::audit::summary::Summary::default(),
+                    &Default::default(),
+                )
                 .unwrap();
         }
     }
