@@ -177,7 +177,7 @@ impl Rule {
             }
             Rule::Sk003 => "Secret volume files readable by group or others",
             Rule::Sk004 => "Literal credential in an environment variable value",
-            Rule::Sk005 => "git-sync without SSH host-key checking",
+            Rule::Sk005 => "git-sync with SSH host-key checking switched off",
             Rule::Sk006 => "Plaintext Secret manifest (neither SOPS-encrypted nor a SealedSecret)",
             Rule::Sk007 => "Private key material stored unsealed",
             Rule::Sk008 => "Airflow chart git-sync over SSH without knownHosts",

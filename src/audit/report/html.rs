@@ -87,7 +87,7 @@ th{background:#f5f5f7;font-weight:600}.wrap{overflow:auto;max-height:70vh}
 tr.finding.hidden{display:none}td.msg{max-width:640px}code{font-size:12px}
 .legend .use{display:inline-block;margin-right:10px}
 .matrix.few th.w{writing-mode:horizontal-tb;transform:none;white-space:normal;max-height:none;min-width:150px}
-.matrix td{max-width:300px}.matrix .use{white-space:normal;overflow-wrap:anywhere}.matrix td.st{white-space:nowrap}
+.matrix td{max-width:300px}.matrix:not(.few) td{white-space:nowrap}.matrix:not(.few) .use{white-space:nowrap;font-size:11px}.matrix .use{white-space:normal;overflow-wrap:anywhere}.matrix td.st{white-space:nowrap}
 "#;
 
 const SCRIPT: &str = r#"
@@ -295,7 +295,31 @@ impl Report for HtmlReport<'_> {
         self.out.write_all(b"</section>\n")?;
 
         // The matrix.
-        let columns: Vec<&String> = self.workloads.iter().take(MATRIX_WORKLOADS).collect();
+        // When everything does not fit, draw the densest part: the workloads that read the most
+        // Secrets, and the Secrets they read (a sparse matrix of the first names says little).
+        let columns: Vec<&String> = if self.workloads.len() <= MATRIX_WORKLOADS {
+            self.workloads.iter().collect()
+        } else {
+            let mut reads = vec![0usize; self.workloads.len()];
+            for by_workload in self.matrix.values() {
+                for w in by_workload.keys() {
+                    reads[self.workload_index[w]] += 1;
+                }
+            }
+            let mut order: Vec<usize> = (0..self.workloads.len()).collect();
+            order.sort_by_key(|&i| (std::cmp::Reverse(reads[i]), i));
+            order.truncate(MATRIX_WORKLOADS);
+            order.sort_unstable();
+            order.iter().map(|&i| &self.workloads[i]).collect()
+        };
+        let compact = columns.len() > 6;
+        let shown: std::collections::HashSet<&str> = columns.iter().map(|w| w.as_str()).collect();
+        let rows: Vec<_> = self
+            .matrix
+            .iter()
+            .filter(|(_, by_workload)| by_workload.keys().any(|w| shown.contains(w.as_str())))
+            .take(MATRIX_SECRETS)
+            .collect();
         self.out.write_all(
             b"<section id=\"matrix-section\"><h2>Who reads which Secret, and how</h2>\
               <p class=\"legend mute\"><span class=\"use env\">env / envFrom: risky</span><span class=\"use file-open\">file readable by group/others</span>\
@@ -304,7 +328,7 @@ impl Report for HtmlReport<'_> {
         write!(
             self.out,
             "<div class=\"wrap\"><table class=\"matrix{}\" data-secrets=\"{}\" data-workloads=\"{}\"><thead><tr><th>Secret</th><th>stored</th>",
-            if columns.len() <= 6 { " few" } else { "" },
+            if compact { "" } else { " few" },
             self.matrix.len(),
             self.workloads.len()
         )?;
@@ -319,7 +343,7 @@ impl Report for HtmlReport<'_> {
                     .map(|s| ((r.namespace.as_deref(), r.secret.as_str()), s))
             })
             .collect();
-        for ((ns, secret), by_workload) in self.matrix.iter().take(MATRIX_SECRETS) {
+        for ((ns, secret), by_workload) in &rows {
             let label = match ns {
                 Some(ns) => format!("{}/{}", escape(ns), escape(secret)),
                 None => escape(secret),
@@ -350,24 +374,38 @@ impl Report for HtmlReport<'_> {
                         .as_deref()
                         .map(|n| format!("{}: ", escape(n)))
                         .unwrap_or_default();
-                    write!(
-                        self.out,
-                        "<span class=\"use {class}\">{who}{}{mode}</span>",
-                        escape(&c.detail)
-                    )?;
+                    let full = format!("{who}{}{mode}", escape(&c.detail));
+                    if compact {
+                        // Narrow columns: a short label, the whole story on hover.
+                        let short = match (c.via, c.mode) {
+                            (_, _) if c.container.is_none() && c.via != Via::ImagePullSecrets => {
+                                "values".to_string()
+                            }
+                            (Via::Volume, Some(m)) => format!("file {m:04o}"),
+                            (Via::ImagePullSecrets, _) => "pull".to_string(),
+                            (v, _) => v.as_str().to_string(),
+                        };
+                        write!(
+                            self.out,
+                            "<span class=\"use {class}\" title=\"{full}\">{short}</span>"
+                        )?;
+                    } else {
+                        write!(self.out, "<span class=\"use {class}\">{full}</span>")?;
+                    }
                 }
                 self.out.write_all(b"</td>")?;
             }
             self.out.write_all(b"</tr>\n")?;
         }
         self.out.write_all(b"</tbody></table></div>")?;
-        let hidden_rows = self.matrix.len().saturating_sub(MATRIX_SECRETS);
-        let hidden_cols = self.workloads.len().saturating_sub(MATRIX_WORKLOADS);
-        if hidden_rows + hidden_cols > 0 || self.dropped_uses > 0 {
+        if rows.len() < self.matrix.len()
+            || columns.len() < self.workloads.len()
+            || self.dropped_uses > 0
+        {
             write!(
                 self.out,
                 "<p class=\"mute\">Showing {} of {} Secrets and {} of {} workloads{}; the JSON report's summary has them all.</p>",
-                self.matrix.len().min(MATRIX_SECRETS),
+                rows.len(),
                 self.matrix.len(),
                 columns.len(),
                 self.workloads.len(),
