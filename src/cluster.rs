@@ -960,70 +960,38 @@ pub fn consumers_of(secret_name: &str, workloads: &[Workload]) -> Vec<SecretCons
     out
 }
 
-/// How the containers of one pod spec read the Secret.
+/// How the containers of one pod spec read the Secret (init, regular and ephemeral containers:
+/// the walk the audit uses, [`crate::podspec::secret_reads`]).
 pub fn secret_uses(secret_name: &str, spec: &PodSpec) -> Vec<SecretUse> {
-    let volumes: Vec<&str> =
-        spec.volumes
-            .iter()
-            .flatten()
-            .filter(|v| {
-                let direct =
-                    v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(secret_name);
-                let projected = v.projected.as_ref().is_some_and(|p| {
-                    p.sources.iter().flatten().any(|src| {
-                        src.secret.as_ref().map(|s| s.name.as_str()) == Some(secret_name)
-                    })
-                });
-                direct || projected
+    let Ok(value) = serde_json::to_value(spec) else {
+        return Vec::new();
+    };
+    let node = crate::audit::doc::from_json(&value);
+    crate::podspec::secret_reads(&node)
+        .into_iter()
+        .filter(|r| r.secret == secret_name)
+        .filter_map(|r| {
+            let container = r.container?.to_string();
+            Some(match r.how {
+                crate::podspec::How::Volume {
+                    volume, sub_path, ..
+                } => {
+                    let volume = volume.to_string();
+                    if sub_path.is_some() {
+                        SecretUse::SubPath { container, volume }
+                    } else {
+                        SecretUse::Volume { container, volume }
+                    }
+                }
+                crate::podspec::How::Env { var, .. } => SecretUse::Env {
+                    container,
+                    var: var.to_string(),
+                },
+                crate::podspec::How::EnvFrom { .. } => SecretUse::EnvFrom { container },
+                crate::podspec::How::ImagePull => return None,
             })
-            .map(|v| v.name.as_str())
-            .collect();
-    let containers = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter());
-    let mut uses = Vec::new();
-    for c in containers {
-        for m in c.volume_mounts.iter().flatten() {
-            if !volumes.contains(&m.name.as_str()) {
-                continue;
-            }
-            let sub = m.sub_path.as_deref().is_some_and(|s| !s.is_empty())
-                || m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty());
-            let (container, volume) = (c.name.clone(), m.name.clone());
-            uses.push(if sub {
-                SecretUse::SubPath { container, volume }
-            } else {
-                SecretUse::Volume { container, volume }
-            });
-        }
-        for e in c.env.iter().flatten() {
-            let reads = e
-                .value_from
-                .as_ref()
-                .and_then(|v| v.secret_key_ref.as_ref())
-                .is_some_and(|r| r.name == secret_name);
-            if reads {
-                uses.push(SecretUse::Env {
-                    container: c.name.clone(),
-                    var: e.name.clone(),
-                });
-            }
-        }
-        for ef in c.env_from.iter().flatten() {
-            if ef
-                .secret_ref
-                .as_ref()
-                .is_some_and(|r| r.name == secret_name)
-            {
-                uses.push(SecretUse::EnvFrom {
-                    container: c.name.clone(),
-                });
-            }
-        }
-    }
-    uses
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -316,3 +316,24 @@ fn live_secret_debug_shows_key_names_never_values() {
     );
     assert_eq!(s.resource_version.as_deref(), Some("7"));
 }
+
+/// The shared corpus of `crate::podspec`, through the typed `PodSpec` rotation reads: the same
+/// reads as the audit finds, ephemeral containers included.
+#[test]
+fn secret_uses_agree_with_the_audits_walk_on_the_shared_corpus() {
+    for (what, yaml, want) in crate::podspec::CASES {
+        let spec: PodSpec = from_yaml(yaml);
+        let got: Vec<String> = secret_uses("s", &spec)
+            .into_iter()
+            .map(|u| match u {
+                SecretUse::Volume { container, volume } => format!("{container} volume {volume}"),
+                SecretUse::SubPath { container, volume } => {
+                    format!("{container} subPath {volume}")
+                }
+                SecretUse::Env { container, var } => format!("{container} env {var}"),
+                SecretUse::EnvFrom { container } => format!("{container} envFrom"),
+            })
+            .collect();
+        assert_eq!(got, *want, "{what}");
+    }
+}

@@ -38,6 +38,7 @@ pub mod http;
 pub mod keygen;
 pub mod known_hosts;
 pub mod output;
+pub mod podspec;
 pub mod repo;
 pub mod rotate;
 pub mod seal;

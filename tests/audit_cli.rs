@@ -167,3 +167,30 @@ fn staged_audits_the_index_not_the_working_tree() {
     let clean = run_in(d, &["audit", "--staged"], b"");
     assert_eq!(clean.status.code(), Some(0));
 }
+
+#[test]
+fn secrets_named_by_airflow_helmrelease_values_count_as_consumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "apiVersion: v1\nkind: Secret\nmetadata: {name: airflow-ssh-secret, namespace: airflow}\ntype: Opaque\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: git-creds, namespace: airflow}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: fernet, namespace: airflow}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: unused, namespace: airflow}\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: airflow, namespace: airflow}\nspec:\n  values:\n    fernetKeySecretName: fernet\n    dags:\n      gitSync:\n        enabled: true\n        repo: git@github.com:acme/dags.git\n        sshKeySecret: airflow-ssh-secret\n        credentialsSecret: git-creds\n        knownHosts: \"github.com ssh-ed25519 AAAA\"\n";
+    let out = run_in(
+        dir.path(),
+        &["audit", "--format", "json", "--fail-on", "none", "-"],
+        input.as_bytes(),
+    );
+    let report = json(&out);
+    let rows = report["summary"].as_array().unwrap();
+    let consumer = |name: &str| {
+        rows.iter()
+            .find(|r| r["secret"] == name)
+            .unwrap_or_else(|| panic!("{name} not in the summary: {rows:#?}"))["workloads"][0]
+            ["workload"]
+            .clone()
+    };
+    assert_eq!(consumer("airflow-ssh-secret"), "HelmRelease/airflow");
+    assert_eq!(consumer("git-creds"), "HelmRelease/airflow");
+    assert_eq!(consumer("fernet"), "HelmRelease/airflow");
+    assert_eq!(
+        report["unconsumedSecrets"], 1,
+        "only `unused` is unconsumed"
+    );
+}

@@ -61,7 +61,11 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         run["results"].as_array().unwrap().len(),
         truth.findings.len()
     );
-    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        run["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        sealkey::audit::Rule::ALL.len()
+    );
+    assert_eq!(sealkey::audit::Rule::ALL.len(), 15);
     let first = &run["results"][0];
     let rule_index = first["ruleIndex"].as_u64().unwrap() as usize;
     assert_eq!(

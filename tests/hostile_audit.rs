@@ -638,3 +638,58 @@ fn a_directory_with_nothing_to_audit_says_what_it_skipped_and_exits_2() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("skipped 2 file(s)"), "{err}");
 }
+
+/// Names, paths and values that try to break out of HTML text, attributes, `<style>` and
+/// `<script>`: each one reaches the HTML report only as inert text, and the Markdown summary
+/// neither opens a tag nor breaks its table.
+#[test]
+fn markup_in_names_paths_and_values_is_inert_in_html_and_markdown_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = [
+        "<script>alert(1)</script>",
+        "</style><img src=x onerror=alert(2)>",
+        "\"><svg onload=alert(3)>",
+        "' onmouseover='alert(4)",
+        "</script><script>alert(5)</script>",
+        "<!--",
+        "a|b`c`[d](javascript:alert(6))",
+    ];
+    let mut text = String::new();
+    for (i, h) in hostile.iter().enumerate() {
+        let q = serde_json::to_string(h).unwrap();
+        text.push_str(&format!(
+            "---\nkind: Pod\nmetadata: {{name: {q}, namespace: {q}}}\nspec:\n  volumes: [{{name: v{i}, secret: {{secretName: {q}}}}}]\n  containers:\n  - name: {q}\n    env:\n    - name: {q}\n      valueFrom: {{secretKeyRef: {{name: {q}, key: {q}}}}}\n    - {{name: GIT_SSH_COMMAND, value: {sq}}}\n    volumeMounts: [{{name: v{i}, mountPath: {q}, subPath: {q}}}]\n",
+            sq = serde_json::to_string(&format!("ssh -o StrictHostKeyChecking=no {h}")).unwrap(),
+        ));
+    }
+    // A file name that is markup too.
+    std::fs::write(dir.path().join("<b>x<\\b>.yaml"), &text).unwrap();
+    let html = audit(dir.path(), &["--format", "html", "--fail-on", "none", "."]);
+    assert_eq!(html.code, Some(0), "{}", html.summary());
+    let page = html.stdout();
+    for h in hostile {
+        assert!(!page.contains(h), "{h:?} reached the page raw");
+    }
+    for tag in ["<script", "</script", "<style", "</style"] {
+        assert_eq!(
+            page.matches(tag).count(),
+            1,
+            "{tag} count: the report's own only"
+        );
+    }
+    for bad in ["<img", "<svg", "<!--", "<b>x"] {
+        assert!(!page.contains(bad), "{bad} in the page");
+    }
+    let md = audit(
+        dir.path(),
+        &["--format", "markdown", "--fail-on", "none", "."],
+    );
+    assert_eq!(md.code, Some(0), "{}", md.summary());
+    let comment = md.stdout();
+    assert!(!comment.contains('<'), "a tag in the markdown: {comment}");
+    for line in comment.lines().filter(|l| l.starts_with("| ")) {
+        // Every row of every table has the columns of its header: no `|` from the input.
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert!(cells == 5 || cells == 6, "{cells} bars: {line}");
+    }
+}

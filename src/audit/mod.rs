@@ -19,7 +19,7 @@ pub mod rules;
 pub mod source;
 pub mod summary;
 
-pub use model::{Finding, Rule, SecretDecl, Severity, Usage, Via};
+pub use model::{Consumption, Finding, Rule, SecretDecl, Severity, Usage, Via};
 pub use rules::{Origin, RuleFilter};
 
 use rules::Collected;
@@ -132,6 +132,11 @@ pub trait Report {
     fn finding(&mut self, finding: &Finding) -> io::Result<()>;
     /// An input that could not be audited.
     fn input_error(&mut self, error: &InputError) -> io::Result<()>;
+    /// One workload's use of one Secret, with every way its containers read it (the HTML
+    /// report draws its matrix from these; the others need only the summary).
+    fn usage(&mut self, _usage: &Usage) -> io::Result<()> {
+        Ok(())
+    }
     /// The end: the Secret consumption summary and the counts.
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> io::Result<()>;
 }
@@ -195,6 +200,7 @@ pub fn audit_text(
             }
         }
     }
+    result.collected.finish_input();
     result
 }
 
@@ -306,6 +312,7 @@ impl<'r> Run<'r> {
             self.report.finding(f)?;
         }
         for u in c.usages {
+            self.report.usage(&u)?;
             self.summary.add_usage(u);
         }
         for s in c.secrets {

@@ -55,6 +55,18 @@ pub enum Rule {
     Sk008,
     /// Secret mounted with `subPath`.
     Sk009,
+    /// git-sync checks host keys but no known_hosts file is mounted where it reads it.
+    Sk010,
+    /// A container turns SSH host-key checking off (env, args or command).
+    Sk011,
+    /// Argo CD repository Secret with `insecure` / `insecureIgnoreHostKey`.
+    Sk012,
+    /// Airflow git connection with host-key checking off or trust-on-first-use.
+    Sk013,
+    /// Flux GitRepository over SSH whose Secret has no `known_hosts`.
+    Sk014,
+    /// git-sync password passed as an env value instead of a file.
+    Sk015,
 }
 
 impl Serialize for Rule {
@@ -65,7 +77,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 15] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -75,6 +87,12 @@ impl Rule {
         Rule::Sk007,
         Rule::Sk008,
         Rule::Sk009,
+        Rule::Sk010,
+        Rule::Sk011,
+        Rule::Sk012,
+        Rule::Sk013,
+        Rule::Sk014,
+        Rule::Sk015,
     ];
 
     /// `SK001` ...
@@ -89,6 +107,12 @@ impl Rule {
             Rule::Sk007 => "SK007",
             Rule::Sk008 => "SK008",
             Rule::Sk009 => "SK009",
+            Rule::Sk010 => "SK010",
+            Rule::Sk011 => "SK011",
+            Rule::Sk012 => "SK012",
+            Rule::Sk013 => "SK013",
+            Rule::Sk014 => "SK014",
+            Rule::Sk015 => "SK015",
         }
     }
 
@@ -111,17 +135,37 @@ impl Rule {
             Rule::Sk007 => "private-key-unsealed",
             Rule::Sk008 => "airflow-git-sync-without-known-hosts",
             Rule::Sk009 => "secret-mounted-with-subpath",
+            Rule::Sk010 => "git-sync-known-hosts-not-mounted",
+            Rule::Sk011 => "ssh-host-key-checking-off",
+            Rule::Sk012 => "argocd-repository-insecure",
+            Rule::Sk013 => "airflow-git-connection-host-key",
+            Rule::Sk014 => "flux-git-repository-without-known-hosts",
+            Rule::Sk015 => "git-sync-password-in-env",
         }
     }
 
     /// The severity findings of this rule usually have (SK003 is raised to error for key
-    /// material).
+    /// material; SK013 is a warning for trust-on-first-use, an error when checking is off).
     pub fn default_severity(self) -> Severity {
         match self {
-            Rule::Sk001 | Rule::Sk002 | Rule::Sk003 => Severity::Warning,
+            Rule::Sk001 | Rule::Sk002 | Rule::Sk003 | Rule::Sk010 | Rule::Sk014 | Rule::Sk015 => {
+                Severity::Warning
+            }
             Rule::Sk009 => Severity::Info,
-            Rule::Sk004 | Rule::Sk005 | Rule::Sk006 | Rule::Sk007 | Rule::Sk008 => Severity::Error,
+            Rule::Sk004
+            | Rule::Sk005
+            | Rule::Sk006
+            | Rule::Sk007
+            | Rule::Sk008
+            | Rule::Sk011
+            | Rule::Sk012
+            | Rule::Sk013 => Severity::Error,
         }
+    }
+
+    /// The rule's section in docs/audit-rules.md (`sk001` ...).
+    pub fn anchor(self) -> String {
+        self.id().to_ascii_lowercase()
     }
 
     /// One sentence: what the rule finds.
@@ -133,11 +177,17 @@ impl Rule {
             }
             Rule::Sk003 => "Secret volume files readable by group or others",
             Rule::Sk004 => "Literal credential in an environment variable value",
-            Rule::Sk005 => "git-sync without SSH host-key checking",
+            Rule::Sk005 => "git-sync with SSH host-key checking switched off",
             Rule::Sk006 => "Plaintext Secret manifest (neither SOPS-encrypted nor a SealedSecret)",
             Rule::Sk007 => "Private key material stored unsealed",
             Rule::Sk008 => "Airflow chart git-sync over SSH without knownHosts",
             Rule::Sk009 => "Secret mounted with subPath is never updated on rotation",
+            Rule::Sk010 => "git-sync checks host keys but no known_hosts file is mounted where it reads it: every sync fails",
+            Rule::Sk011 => "SSH host-key checking turned off in a container's env, args or command",
+            Rule::Sk012 => "Argo CD repository Secret skips TLS or SSH host-key verification",
+            Rule::Sk013 => "Airflow git connection with SSH host-key checking off or trust-on-first-use",
+            Rule::Sk014 => "Flux GitRepository over SSH whose Secret has no known_hosts",
+            Rule::Sk015 => "git-sync password passed as an env value instead of a file",
         }
     }
 
@@ -147,11 +197,17 @@ impl Rule {
             Rule::Sk001 | Rule::Sk002 => "mount the Secret as a read-only volume (defaultMode: 0400) and point the program at the file (e.g. *_FILE variables)",
             Rule::Sk003 => "set defaultMode (and items[].mode) to 0400, or 0440 with the pod's securityContext.fsGroup",
             Rule::Sk004 => "move the value into a Secret, mount it as a file and pass the path instead",
-            Rule::Sk005 => "mount a known_hosts file (e.g. from `sealkey create`) at /etc/git-secret/known_hosts and keep GITSYNC_SSH_KNOWN_HOSTS=true",
+            Rule::Sk005 => "remove the setting that turns checking off, mount a known_hosts file (e.g. from `sealkey create`) at /etc/git-secret/known_hosts and keep GITSYNC_SSH_KNOWN_HOSTS=true",
             Rule::Sk006 => "seal it before committing: `sealkey seal`, SOPS, or a Bitnami SealedSecret",
             Rule::Sk007 => "remove the key, rotate it (it is exposed), and commit only a sealed Secret (`sealkey create --seal-to ...`)",
             Rule::Sk008 => "set dags.gitSync.knownHosts (e.g. `sealkey create --for airflow-chart --emit helmrelease` emits it)",
             Rule::Sk009 => "mount the whole Secret volume (no subPath) so rotated keys reach the pod without a restart",
+            Rule::Sk010 => "mount a known_hosts file (e.g. the known_hosts key of the Secret from `sealkey create`) at /etc/git-secret/known_hosts, or where --ssh-known-hosts-file points",
+            Rule::Sk011 => "remove StrictHostKeyChecking=no / UserKnownHostsFile=/dev/null, mount a known_hosts file and use StrictHostKeyChecking=yes with UserKnownHostsFile pointing at it",
+            Rule::Sk012 => "remove insecure / insecureIgnoreHostKey and put the server's host key in the argocd-ssh-known-hosts-cm ConfigMap (TLS: argocd-tls-certs-cm)",
+            Rule::Sk013 => "set strict_host_key_checking to \"yes\" and known_hosts_file to a mounted known_hosts file in the connection's extra",
+            Rule::Sk014 => "add a known_hosts key to the Secret (`sealkey create --for flux` emits one)",
+            Rule::Sk015 => "put the password in a Secret mounted as a file and pass GITSYNC_PASSWORD_FILE (git-sync re-reads it on every sync)",
         }
     }
 
@@ -162,11 +218,17 @@ impl Rule {
             Rule::Sk002 => "envFrom puts every key of the Secret, including keys added later, into the environment of the container and all its child processes.",
             Rule::Sk003 => "Secret volume files default to mode 0644. Keys readable by other users or groups leak to any process in the pod, and OpenSSH refuses private keys that are readable by others.",
             Rule::Sk004 => "A credential written into a manifest is committed with it, visible to everyone who can read the repository or the workload, and cannot be rotated without a commit.",
-            Rule::Sk005 => "Without a known_hosts file, or with host-key checking switched off, git-sync accepts any server key: a man-in-the-middle can serve arbitrary DAGs or code.",
+            Rule::Sk005 => "With host-key checking switched off (GITSYNC_SSH_KNOWN_HOSTS=false, --ssh-known-hosts=false, or a GIT_SSH_COMMAND with StrictHostKeyChecking=no), git-sync accepts any server key: a man-in-the-middle can serve arbitrary DAGs or code.",
             Rule::Sk006 => "data in a Kubernetes Secret is only base64-encoded. A Secret manifest committed as is publishes its values to everyone with read access to the repository, forever.",
             Rule::Sk007 => "A private key in a Secret, ConfigMap, Helm values or an env value that is not sealed is readable by anyone who can read the file or object.",
             Rule::Sk008 => "When dags.gitSync.knownHosts is unset, the Apache Airflow chart sets GITSYNC_SSH_KNOWN_HOSTS=false: git-sync then does no host-key checking.",
             Rule::Sk009 => "Files mounted with subPath are copied once at container start and never updated: a rotated key does not reach the pod until it restarts.",
+            Rule::Sk010 => "With checking on (the default), git-sync runs ssh with StrictHostKeyChecking=yes and UserKnownHostsFile=/etc/git-secret/known_hosts (or --ssh-known-hosts-file). When no file is there, git-sync 4.0 refuses to start (can't access SSH known_hosts file) and later versions fail every fetch (Host key verification failed): an availability problem, not an accepted key.",
+            Rule::Sk011 => "StrictHostKeyChecking=no (or off) and UserKnownHostsFile=/dev/null make ssh accept any server key: a man-in-the-middle can serve arbitrary code to git, which then runs.",
+            Rule::Sk012 => "insecureIgnoreHostKey makes Argo CD accept any SSH host key and insecure skips TLS and host-key verification: a man-in-the-middle can serve the manifests Argo CD applies to the cluster.",
+            Rule::Sk013 => "The git provider's GitHook builds ssh -o StrictHostKeyChecking from the extra strict_host_key_checking: no or off accepts any key (with UserKnownHostsFile=/dev/null), and the default accept-new trusts whatever key the first connection sees.",
+            Rule::Sk014 => "Flux's source-controller needs the known_hosts key in the Secret of an ssh:// GitRepository; without it it refuses to connect and the source never becomes ready.",
+            Rule::Sk015 => "git-sync re-reads GITSYNC_PASSWORD_FILE on every sync; a password in an env var is fixed at container start, so the credential cannot rotate without a restart, and it is visible wherever the environment is.",
         }
     }
 }
@@ -254,6 +316,34 @@ pub struct Usage {
     pub workload: String,
     /// Bits of [`Via`].
     pub via: u8,
+    /// Each way it is read, per container (what the HTML report's matrix shows).
+    pub uses: Vec<Consumption>,
+}
+
+/// One way one container (or the pod, or chart values) reads a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consumption {
+    /// The container, when one reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// How.
+    pub via: Via,
+    /// Where: the env var and key, the mount path, `subPath`, `projected`; never a value.
+    pub detail: String,
+    /// The files' mode, for volumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i64>,
+    /// The pod sets `securityContext.fsGroup`: the files' group is the pod's own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fs_group: bool,
+}
+
+impl Consumption {
+    /// Files readable by users other than the owner (and the pod's own group under fsGroup).
+    pub fn files_exposed(&self) -> bool {
+        let exposed = if self.fs_group { 0o004 } else { 0o044 };
+        self.via == Via::Volume && self.mode.is_some_and(|m| m & exposed != 0)
+    }
 }
 
 /// A Secret seen in the input: its name and type, never its values.

@@ -4,9 +4,10 @@
 //! code, so the two modes find the same things on the same objects. No finding carries a value.
 
 use super::doc::{documents_within, Budget, Node};
-use super::model::{Finding, Rule, SecretDecl, Severity, Usage, Via};
+use super::model::{Consumption, Finding, Rule, SecretDecl, Severity, Usage, Via};
+use crate::podspec::How;
 use base64::Engine as _;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
 
 /// Where objects come from, which decides two things: whether files are "meant for commit"
@@ -49,6 +50,31 @@ pub struct Collected {
     pub secrets: Vec<SecretDecl>,
     /// Kubernetes objects looked at.
     pub objects: u64,
+    /// Flux GitRepositories over SSH, waiting for the end of the input to learn whether their
+    /// Secret is in it (SK014).
+    flux_pending: Vec<(Option<String>, String, Finding)>,
+    /// Secrets (and SealedSecrets) in this input by name: (namespace, has a `known_hosts` key).
+    secret_keys: HashMap<String, Vec<(Option<String>, bool)>>,
+}
+
+impl Collected {
+    /// Ends one input: resolves what needed every document of it (SK014).
+    pub fn finish_input(&mut self) {
+        for (ns, secret, finding) in std::mem::take(&mut self.flux_pending) {
+            let Some(decls) = self.secret_keys.get(&secret) else {
+                continue;
+            };
+            // Namespaces often come later (kustomize, `-n`): an unset one matches any.
+            let mut matching = decls
+                .iter()
+                .filter(|d| d.0.is_none() || ns.is_none() || d.0 == ns)
+                .peekable();
+            if matching.peek().is_some() && !matching.any(|d| d.1) {
+                self.findings.push(finding);
+            }
+        }
+        self.secret_keys.clear();
+    }
 }
 
 /// Audits one document (an object, a `List`, or Airflow chart values).
@@ -147,6 +173,11 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
         }
         "SealedSecret" => {
             e.out.objects += 1;
+            let keys = obj
+                .get_or_null("spec")
+                .get_or_null("encryptedData")
+                .entries();
+            e.note_secret_keys(keys.iter().any(|(k, _)| k.as_str() == "known_hosts"));
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),
                 name: name.to_string(),
@@ -183,6 +214,10 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                     audit_airflow_values(values, &mut e);
                 }
             }
+        }
+        "GitRepository" => {
+            e.out.objects += 1;
+            audit_flux_git_repository(obj, &mut e);
         }
         "" if !sops
             && (obj.at(&["dags", "gitSync"]).is_some() || obj.get("extraSecrets").is_some()) =>
@@ -246,11 +281,24 @@ impl Emitter<'_, '_> {
     }
 
     fn emit(&mut self, rule: Rule, severity: Severity, message: String, at: At<'_>) {
+        if let Some(f) = self.finding(rule, severity, message, at) {
+            self.out.findings.push(f);
+        }
+    }
+
+    /// The finding, unless the rule is off or suppressed here.
+    fn finding(
+        &self,
+        rule: Rule,
+        severity: Severity,
+        message: String,
+        at: At<'_>,
+    ) -> Option<Finding> {
         if !self.on(rule) {
-            return;
+            return None;
         }
         let file = self.origin.file;
-        self.out.findings.push(Finding {
+        Some(Finding {
             rule,
             severity,
             message,
@@ -264,11 +312,20 @@ impl Emitter<'_, '_> {
             env: at.env.map(str::to_string),
             secret: at.secret.map(str::to_string),
             key: at.key.map(str::to_string),
-        });
+        })
     }
 
     fn what(&self) -> String {
         format!("{}/{}", self.kind, self.name)
+    }
+
+    /// Remembers this Secret (or SealedSecret) for SK014, which resolves at the end of the input.
+    fn note_secret_keys(&mut self, known_hosts: bool) {
+        self.out
+            .secret_keys
+            .entry(self.name.to_string())
+            .or_default()
+            .push((self.namespace.map(str::to_string), known_hosts));
     }
 }
 
@@ -286,74 +343,31 @@ struct SecretVolume<'n> {
     single_key: Option<&'n str>,
 }
 
-const DEFAULT_MODE: i64 = 0o644;
-
 fn secret_volumes(spec: &Node) -> Vec<SecretVolume<'_>> {
-    let mut found = Vec::new();
-    for vol in spec.get_or_null("volumes").items() {
-        let Some(vname) = vol.str_at(&["name"]) else {
-            continue;
-        };
-        if let Some(sec) = vol.get("secret").filter(|s| s.is_map()) {
-            let Some(secret) = sec.str_at(&["secretName"]) else {
-                continue;
-            };
-            let default = sec
-                .get("defaultMode")
-                .and_then(Node::as_int)
-                .unwrap_or(DEFAULT_MODE);
-            found.push(describe_volume(vol.line, sec, vname, secret, default));
-        }
-        if let Some(proj) = vol.get("projected").filter(|p| p.is_map()) {
-            let default = proj
-                .get("defaultMode")
-                .and_then(Node::as_int)
-                .unwrap_or(DEFAULT_MODE);
-            for source in proj.get_or_null("sources").items() {
-                if let Some(sec) = source.get("secret").filter(|s| s.is_map()) {
-                    let Some(secret) = sec.str_at(&["name"]) else {
-                        continue;
-                    };
-                    found.push(describe_volume(vol.line, sec, vname, secret, default));
-                }
+    crate::podspec::secret_volumes(spec)
+        .into_iter()
+        .map(|v| {
+            // What is mounted (the Secret, its keys and file names), not what the volume is
+            // called.
+            let key_material = looks_like_key_material(v.secret)
+                || v.items.iter().any(|item| {
+                    ["key", "path"]
+                        .iter()
+                        .any(|f| item.str_at(&[f]).is_some_and(looks_like_key_material))
+                });
+            SecretVolume {
+                line: v.line,
+                volume: v.volume,
+                secret: v.secret,
+                mode: v.mode,
+                key_material,
+                single_key: match v.items {
+                    [one] => one.str_at(&["key"]),
+                    _ => None,
+                },
             }
-        }
-    }
-    found
-}
-
-fn describe_volume<'n>(
-    line: u32,
-    sec: &'n Node,
-    volume: &'n str,
-    secret: &'n str,
-    default: i64,
-) -> SecretVolume<'n> {
-    let items = sec.get_or_null("items").items();
-    let mut key_material = looks_like_key_material(secret) || looks_like_key_material(volume);
-    let mode = if items.is_empty() {
-        default
-    } else {
-        let mut mode = 0;
-        for item in items {
-            mode |= item.get("mode").and_then(Node::as_int).unwrap_or(default);
-            for field in ["key", "path"] {
-                key_material |= item.str_at(&[field]).is_some_and(looks_like_key_material);
-            }
-        }
-        mode
-    };
-    SecretVolume {
-        line,
-        volume,
-        secret,
-        mode,
-        key_material,
-        single_key: match items {
-            [one] => one.str_at(&["key"]),
-            _ => None,
-        },
-    }
+        })
+        .collect()
 }
 
 /// Names of Secrets, keys, paths and volumes that hold SSH or TLS private keys.
@@ -379,7 +393,42 @@ fn looks_like_key_material(name: &str) -> bool {
     .any(|p| n.contains(p))
 }
 
-const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
+/// Secrets a pod (or chart values) reads, each with how: the bits of [`Via`] and every use.
+type Uses<'n> = BTreeMap<&'n str, (u8, Vec<Consumption>)>;
+
+fn record<'n>(
+    uses: &mut Uses<'n>,
+    secret: &'n str,
+    via: Via,
+    container: Option<&str>,
+    detail: String,
+    mode: Option<i64>,
+) {
+    let entry = uses.entry(secret).or_default();
+    entry.0 |= via.bit();
+    entry.1.push(Consumption {
+        container: container.map(str::to_string),
+        via,
+        detail,
+        mode,
+        fs_group: false,
+    });
+}
+
+fn push_usages(uses: Uses<'_>, e: &mut Emitter<'_, '_>) {
+    let workload = e.what();
+    for (secret, (via, uses)) in uses {
+        e.out.usages.push(Usage {
+            namespace: e.namespace.map(str::to_string),
+            secret: secret.to_string(),
+            workload: workload.clone(),
+            via,
+            uses,
+        });
+    }
+}
+
+use crate::podspec::CONTAINER_LISTS;
 
 /// Secret volumes by volume name, in spec order: mounts are matched by name without scanning
 /// every volume for every mount (a pod with many of both would take quadratic time).
@@ -394,46 +443,73 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
     let fs_group = spec
         .at(&["securityContext", "fsGroup"])
         .is_some_and(|n| !n.is_null());
-    let mut usage: BTreeMap<&str, u8> = BTreeMap::new();
+    let mut usage: Uses<'_> = BTreeMap::new();
 
     for list in CONTAINER_LISTS {
         for c in spec.get_or_null(list).items() {
             let cname = c.str_at(&["name"]).unwrap_or("<unnamed>");
-            audit_env(c, cname, e, &mut usage);
-            audit_mounts(c, cname, &volumes, fs_group, e, &mut usage);
-            if is_git_sync(c) {
+            let git_sync = is_git_sync(c);
+            audit_env(c, cname, e);
+            audit_mounts(c, cname, &volumes, fs_group, e);
+            audit_host_key_settings(c, cname, git_sync, e);
+            if git_sync {
                 audit_git_sync(c, cname, &volumes, e);
+                audit_git_sync_password(c, cname, e);
             }
         }
     }
-    for ips in spec.get_or_null("imagePullSecrets").items() {
-        if let Some(name) = ips.str_at(&["name"]) {
-            *usage.entry(name).or_default() |= Via::ImagePullSecrets.bit();
+    // Who reads which Secret, and how: the walk rotation uses too.
+    for r in crate::podspec::secret_reads(spec) {
+        let (via, detail, mode) = match r.how {
+            How::Env { var, key } => (
+                Via::Env,
+                format!("env {var} (key {})", key.unwrap_or("?")),
+                None,
+            ),
+            How::EnvFrom { prefix } => (
+                Via::EnvFrom,
+                match prefix {
+                    Some(p) => format!("envFrom, prefix {p}"),
+                    None => "envFrom (every key)".to_string(),
+                },
+                None,
+            ),
+            How::Volume {
+                mount_path,
+                sub_path,
+                mode,
+                projected,
+                single_key,
+                ..
+            } => (
+                Via::Volume,
+                format!(
+                    "{}file{} at {}{}",
+                    if projected { "projected " } else { "" },
+                    if single_key { "" } else { "s" },
+                    mount_path.unwrap_or("?"),
+                    sub_path.map_or(String::new(), |p| format!(", subPath {p}"))
+                ),
+                Some(mode & 0o7777),
+            ),
+            How::ImagePull => (Via::ImagePullSecrets, "image pull".to_string(), None),
+        };
+        record(&mut usage, r.secret, via, r.container, detail, mode);
+        if via == Via::Volume {
+            if let Some(u) = usage.get_mut(r.secret).and_then(|u| u.1.last_mut()) {
+                u.fs_group = fs_group;
+            }
         }
     }
-    let workload = e.what();
-    for (secret, via) in usage {
-        e.out.usages.push(Usage {
-            namespace: e.namespace.map(str::to_string),
-            secret: secret.to_string(),
-            workload: workload.clone(),
-            via,
-        });
-    }
+    push_usages(usage, e);
 }
 
-fn audit_env<'n>(
-    c: &'n Node,
-    cname: &'n str,
-    e: &mut Emitter<'_, '_>,
-    usage: &mut BTreeMap<&'n str, u8>,
-) {
+fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>) {
     for var in c.get_or_null("env").items() {
         let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
         if let Some(r) = var.at(&["valueFrom", "secretKeyRef"]) {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
             let key = r.str_at(&["key"]);
-            *usage.entry(secret).or_default() |= Via::Env.bit();
             e.emit(
                 Rule::Sk001,
                 Severity::Warning,
@@ -451,6 +527,25 @@ fn audit_env<'n>(
                 },
             );
         } else if let Some(value) = var.str_at(&["value"]) {
+            if let Some(conn) = vname.strip_prefix("AIRFLOW_CONN_") {
+                if let Some((severity, why)) = airflow_git_connection(value) {
+                    e.emit(
+                        Rule::Sk013,
+                        severity,
+                        format!(
+                            "env {vname} of container {cname} in {}: Airflow git connection {} {why}",
+                            e.what(),
+                            conn.to_ascii_lowercase()
+                        ),
+                        At {
+                            line: var.line,
+                            container: Some(cname),
+                            env: Some(vname),
+                            ..At::default()
+                        },
+                    );
+                }
+            }
             if is_private_key_text(value) || is_private_key_base64(value) {
                 e.emit(
                     Rule::Sk007,
@@ -487,7 +582,7 @@ fn audit_env<'n>(
     for from in c.get_or_null("envFrom").items() {
         if let Some(r) = from.get("secretRef") {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
-            *usage.entry(secret).or_default() |= Via::EnvFrom.bit();
+
             e.emit(
                 Rule::Sk002,
                 Severity::Warning,
@@ -512,15 +607,16 @@ fn audit_mounts<'n>(
     volumes: &VolumesByName<'_, 'n>,
     fs_group: bool,
     e: &mut Emitter<'_, '_>,
-    usage: &mut BTreeMap<&'n str, u8>,
 ) {
-    let mut reported: HashSet<(&str, &str)> = HashSet::new();
+    // One SK003 per (volume, Secret) per container; its severity follows every place the
+    // container mounts it (a key file at /etc/git-secret is key material whatever the volume
+    // is called).
+    let mut exposed_mounts: Vec<(&SecretVolume<'n>, bool)> = Vec::new();
     for mount in c.get_or_null("volumeMounts").items() {
         let Some(mname) = mount.str_at(&["name"]) else {
             continue;
         };
         for v in volumes.get(mname).into_iter().flatten() {
-            *usage.entry(v.secret).or_default() |= Via::Volume.bit();
             let sub_path_node = ["subPath", "subPathExpr"]
                 .iter()
                 .filter_map(|k| mount.get(k))
@@ -544,42 +640,53 @@ fn audit_mounts<'n>(
                     },
                 );
             }
-            if !reported.insert((v.volume, v.secret)) {
-                continue;
-            }
-            // Group-readable is the documented way to share a key with a non-root container
-            // when the pod sets fsGroup (the files then belong to that group).
-            let exposed = if fs_group { 0o004 } else { 0o044 };
-            if v.mode & exposed != 0 {
-                let severity = if v.key_material {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                };
-                e.emit(
-                    Rule::Sk003,
-                    severity,
-                    format!(
-                        "container {cname} in {} mounts Secret {} with file mode {:04o}: readable by {}",
-                        e.what(),
-                        v.secret,
-                        v.mode & 0o7777,
-                        match (v.mode & 0o040 != 0 && !fs_group, v.mode & 0o004 != 0) {
-                            (true, true) => "group and others",
-                            (false, true) => "others",
-                            _ => "group",
-                        }
-                    ),
-                    At {
-                        line: v.line,
-                        container: Some(cname),
-                        secret: Some(v.secret),
-                        key: v.single_key,
-                        ..At::default()
-                    },
-                );
+            let here = mount
+                .str_at(&["mountPath"])
+                .is_some_and(looks_like_key_material)
+                || sub_path.is_some_and(looks_like_key_material);
+            match exposed_mounts
+                .iter_mut()
+                .find(|(seen, _)| seen.volume == v.volume && seen.secret == v.secret)
+            {
+                Some((_, key)) => *key |= here,
+                None => exposed_mounts.push((v, v.key_material || here)),
             }
         }
+    }
+    // Group-readable is the documented way to share a key with a non-root container when the
+    // pod sets fsGroup (the files then belong to that group).
+    let exposed = if fs_group { 0o004 } else { 0o044 };
+    for (v, key_material) in exposed_mounts {
+        if v.mode & exposed == 0 {
+            continue;
+        }
+        let severity = if key_material {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        e.emit(
+            Rule::Sk003,
+            severity,
+            format!(
+                "container {cname} in {} mounts Secret {} with file mode {:04o}: readable by {}",
+                e.what(),
+                v.secret,
+                v.mode & 0o7777,
+                match (v.mode & 0o040 != 0 && !fs_group, v.mode & 0o004 != 0) {
+                    (true, true) => "group and others",
+                    (false, true) => "others",
+                    _ => "group",
+                }
+            ),
+            At {
+                line: v.line,
+                container: Some(cname),
+                secret: Some(v.secret),
+                key: v.single_key,
+                ..At::default()
+            },
+        );
     }
 }
 
@@ -662,10 +769,12 @@ fn audit_git_sync(c: &Node, cname: &str, volumes: &VolumesByName<'_, '_>, e: &mu
             .is_some_and(|p| p.starts_with("/etc/git-secret"))
             && m.str_at(&["name"]).is_some_and(|n| volumes.contains_key(n))
     });
-    let uses_ssh = repo.as_ref().is_some_and(|(r, _, _)| is_ssh_url(r))
-        || ssh_flag
-        || key_file.is_some()
-        || key_mounted;
+    // git-sync 4 uses SSH exactly when the repo URL is an SSH one; the other signals only
+    // count when the repo is not in the manifest.
+    let uses_ssh = match &repo {
+        Some((r, _, _)) => is_ssh_url(r),
+        None => ssh_flag || key_file.is_some() || key_mounted,
+    };
     if !uses_ssh {
         return;
     }
@@ -700,12 +809,41 @@ fn audit_git_sync(c: &Node, cname: &str, volumes: &VolumesByName<'_, '_>, e: &mu
             return;
         }
     }
+    // git-sync appends `-o StrictHostKeyChecking=yes` to a GIT_SSH_COMMAND it finds, and ssh
+    // keeps the first value of an option: the user's `=no` wins.
+    let ssh_command = c
+        .get_or_null("env")
+        .items()
+        .iter()
+        .find(|v| v.str_at(&["name"]) == Some("GIT_SSH_COMMAND"));
+    if let Some(var) = ssh_command {
+        if var
+            .str_at(&["value"])
+            .is_some_and(|v| host_key_checking_off(v).is_some())
+        {
+            e.emit(
+                Rule::Sk005,
+                Severity::Error,
+                format!(
+                    "git-sync container {cname} in {} has host-key checking switched off (GIT_SSH_COMMAND)",
+                    e.what()
+                ),
+                At {
+                    line: var.line,
+                    container: Some(cname),
+                    env: Some("GIT_SSH_COMMAND"),
+                    ..At::default()
+                },
+            );
+            return;
+        }
+    }
     let file = git_sync_setting(
         c,
         "ssh-known-hosts-file",
         &[
             "GITSYNC_SSH_KNOWN_HOSTS_FILE",
-            "GIT_SYNC_KNOWN_HOSTS_FILE",
+            "GIT_SYNC_SSH_KNOWN_HOSTS_FILE",
             "GIT_SSH_KNOWN_HOSTS_FILE",
         ],
     )
@@ -719,10 +857,10 @@ fn audit_git_sync(c: &Node, cname: &str, volumes: &VolumesByName<'_, '_>, e: &mu
     });
     if !covered {
         e.emit(
-            Rule::Sk005,
-            Severity::Error,
+            Rule::Sk010,
+            Severity::Warning,
             format!(
-                "git-sync container {cname} in {} uses SSH but mounts no known_hosts file at {file}",
+                "git-sync container {cname} in {} checks host keys but mounts no known_hosts file at {file}: every sync will fail",
                 e.what()
             ),
             At {
@@ -747,6 +885,126 @@ fn rendered_by_eso(obj: &Node) -> bool {
         })
 }
 
+/// SK015: git-sync's password as an env var (a literal or from a Secret), not a file.
+fn audit_git_sync_password(c: &Node, cname: &str, e: &mut Emitter<'_, '_>) {
+    for var in c.get_or_null("env").items() {
+        let Some(vname) = var.str_at(&["name"]) else {
+            continue;
+        };
+        if !matches!(vname, "GITSYNC_PASSWORD" | "GIT_SYNC_PASSWORD") {
+            continue;
+        }
+        let set = var.str_at(&["value"]).is_some_and(|v| !v.is_empty())
+            || var.get("valueFrom").is_some_and(|v| !v.is_null());
+        if set {
+            e.emit(
+                Rule::Sk015,
+                Severity::Warning,
+                format!(
+                    "git-sync container {cname} in {} takes its password from env {vname}, which never changes: use GITSYNC_PASSWORD_FILE",
+                    e.what()
+                ),
+                At {
+                    line: var.line,
+                    container: Some(cname),
+                    env: Some(vname),
+                    secret: var.str_at(&["valueFrom", "secretKeyRef", "name"]),
+                    ..At::default()
+                },
+            );
+        }
+    }
+}
+
+/// Why an ssh option string turns host-key checking off (`StrictHostKeyChecking=no|off`,
+/// `UserKnownHostsFile=/dev/null`), or `None`. Option names are case-insensitive in ssh, and
+/// `-oName=value`, `-o Name=value`, `-o "Name value"` and ssh_config lines all count.
+pub fn host_key_checking_off(text: &str) -> Option<&'static str> {
+    let lower = text.to_ascii_lowercase();
+    let value_after = |name: &str| -> Vec<String> {
+        let mut values = Vec::new();
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(name) {
+            let rest = &lower[from + i + name.len()..];
+            let rest = rest.trim_start_matches([' ', '\t', '"', '\'']);
+            let rest = rest.strip_prefix('=').unwrap_or(rest);
+            let rest = rest.trim_start_matches([' ', '\t', '"', '\'']);
+            let v: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | ';' | ')'))
+                .collect();
+            values.push(v);
+            from += i + name.len();
+        }
+        values
+    };
+    if value_after("stricthostkeychecking")
+        .iter()
+        .any(|v| v == "no" || v == "off")
+    {
+        return Some("StrictHostKeyChecking=no");
+    }
+    if value_after("userknownhostsfile")
+        .iter()
+        .any(|v| v == "/dev/null")
+    {
+        return Some("UserKnownHostsFile=/dev/null");
+    }
+    None
+}
+
+/// SK011: any env value, arg or command word turning ssh host-key checking off. In a git-sync
+/// container GIT_SSH_COMMAND is SK005's.
+fn audit_host_key_settings(c: &Node, cname: &str, git_sync: bool, e: &mut Emitter<'_, '_>) {
+    for var in c.get_or_null("env").items() {
+        let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
+        if git_sync && vname == "GIT_SSH_COMMAND" {
+            continue;
+        }
+        let Some(why) = var.str_at(&["value"]).and_then(host_key_checking_off) else {
+            continue;
+        };
+        e.emit(
+            Rule::Sk011,
+            Severity::Error,
+            format!(
+                "env {vname} of container {cname} in {} turns SSH host-key checking off ({why})",
+                e.what()
+            ),
+            At {
+                line: var.line,
+                container: Some(cname),
+                env: Some(vname),
+                ..At::default()
+            },
+        );
+    }
+    for field in ["command", "args"] {
+        for (i, word) in c.get_or_null(field).items().iter().enumerate() {
+            let Some(text) = word.as_str() else { continue };
+            // `-o` `StrictHostKeyChecking=no` as two words: the second one carries it.
+            let Some(why) = host_key_checking_off(text) else {
+                continue;
+            };
+            let key = format!("{field}[{i}]");
+            e.emit(
+                Rule::Sk011,
+                Severity::Error,
+                format!(
+                    "{key} of container {cname} in {} turns SSH host-key checking off ({why})",
+                    e.what()
+                ),
+                At {
+                    line: word.line,
+                    container: Some(cname),
+                    key: Some(&key),
+                    ..At::default()
+                },
+            );
+        }
+    }
+}
+
 fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     let data = obj.get_or_null("data").entries();
     let string_data = obj.get_or_null("stringData").entries();
@@ -762,8 +1020,20 @@ fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
             "plaintext"
         },
     });
-    if sops || e.origin.cluster {
-        // Values in the cluster are where they belong; SOPS values are encrypted.
+    // Key names stay readable in SOPS files and SealedSecrets; values do not.
+    e.note_secret_keys(
+        data.iter()
+            .chain(string_data)
+            .any(|(k, _)| k.as_str() == "known_hosts"),
+    );
+    if sops {
+        return;
+    }
+    // Settings, not credentials: checked in files and in the cluster alike.
+    audit_argocd_repository(obj, e);
+    audit_airflow_connection_secret(obj, e);
+    if e.origin.cluster {
+        // Values in the cluster are where they belong.
         return;
     }
     let has_values = data
@@ -827,6 +1097,311 @@ fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     }
 }
 
+/// A Secret value as text: `data` is base64 (undecodable or non-UTF-8 values are skipped),
+/// `stringData` is plain.
+fn secret_value(v: &Node, base64_encoded: bool) -> Option<Zeroizing<String>> {
+    let s = v.as_str()?;
+    if !base64_encoded {
+        return Some(Zeroizing::new(s.to_string()));
+    }
+    let compact: Zeroizing<Vec<u8>> =
+        Zeroizing::new(s.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(&*compact)
+            .ok()?,
+    );
+    std::str::from_utf8(&bytes)
+        .ok()
+        .map(|t| Zeroizing::new(t.to_string()))
+}
+
+/// The `data` (base64) and `stringData` entries of a Secret with the key `wanted` accepts.
+fn secret_entries(
+    obj: &Node,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, &str, &Node, Zeroizing<String>)> {
+    let mut found = Vec::new();
+    for (field, b64) in [("data", true), ("stringData", false)] {
+        for (k, v) in obj.get_or_null(field).entries() {
+            if !wanted(k.as_str()) {
+                continue;
+            }
+            if let Some(text) = secret_value(v, b64) {
+                found.push((field, k.as_str(), v, text));
+            }
+        }
+    }
+    found
+}
+
+/// SK012: Argo CD repository / repo-creds Secrets that skip verification.
+fn audit_argocd_repository(obj: &Node, e: &mut Emitter<'_, '_>) {
+    let Some(kind) = obj.str_at(&["metadata", "labels", "argocd.argoproj.io/secret-type"]) else {
+        return;
+    };
+    if !kind.starts_with("repo") {
+        return;
+    }
+    let entries = secret_entries(obj, |k| k == "insecure" || k == "insecureIgnoreHostKey");
+    for (field, key, v, text) in entries {
+        if super::doc::parse_bool(text.trim()) != Some(true) {
+            continue;
+        }
+        let what = if key == "insecure" {
+            "skips TLS and SSH host-key verification"
+        } else {
+            "accepts any SSH host key"
+        };
+        let name = e.name;
+        e.emit(
+            Rule::Sk012,
+            Severity::Error,
+            format!(
+                "Argo CD {kind} Secret {} {what} ({field}.{key}: true)",
+                e.what()
+            ),
+            At {
+                line: v.line,
+                secret: Some(name),
+                key: Some(key),
+                ..At::default()
+            },
+        );
+    }
+}
+
+/// SK013: `AIRFLOW_CONN_*` keys of a Secret (read by Airflow through envFrom or its secrets
+/// backend) holding a git connection.
+fn audit_airflow_connection_secret(obj: &Node, e: &mut Emitter<'_, '_>) {
+    let entries = secret_entries(obj, |k| k.starts_with("AIRFLOW_CONN_"));
+    for (field, key, v, text) in entries {
+        let Some((severity, why)) = airflow_git_connection(&text) else {
+            continue;
+        };
+        let name = e.name;
+        e.emit(
+            Rule::Sk013,
+            severity,
+            format!(
+                "{} {field}.{key}: Airflow git connection {} {why}",
+                e.what(),
+                key["AIRFLOW_CONN_".len()..].to_ascii_lowercase()
+            ),
+            At {
+                line: v.line,
+                secret: Some(name),
+                key: Some(key),
+                ..At::default()
+            },
+        );
+    }
+}
+
+/// The extras of apache-airflow-providers-git's GitHook that imply SSH (its
+/// `_uses_ssh_transport_options`).
+const AIRFLOW_GIT_SSH_EXTRAS: [&str; 7] = [
+    "key_file",
+    "private_key",
+    "private_key_passphrase",
+    "known_hosts_file",
+    "ssh_config_file",
+    "host_proxy_cmd",
+    "ssh_port",
+];
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// An Airflow connection (URI or JSON) of type git over SSH whose host-key checking is off
+/// (error) or left at GitHook's trust-on-first-use default `accept-new` (warning); `None` for
+/// other connections and for `yes` / `ask`.
+pub fn airflow_git_connection(value: &str) -> Option<(Severity, String)> {
+    let v = value.trim();
+    let (host, extras): (String, Vec<(String, String)>) = if v.starts_with('{') {
+        let json: serde_json::Value = serde_json::from_str(v).ok()?;
+        let conn_type = json.get("conn_type").and_then(|t| t.as_str())?;
+        if conn_type != "git" {
+            return None;
+        }
+        let host = json
+            .get("host")
+            .and_then(|h| h.as_str())
+            .unwrap_or("")
+            .to_string();
+        let extra = match json.get("extra") {
+            Some(serde_json::Value::String(s)) => serde_json::from_str(s).ok()?,
+            Some(other) => other.clone(),
+            None => serde_json::Value::Null,
+        };
+        let extras = extra
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| {
+                        let text = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (host, extras)
+    } else {
+        let rest = v.strip_prefix("git://")?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        // `login:password@host/schema`: the repo URL is the percent-encoded host.
+        let host_part = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = percent_decode(host_part.split('/').next().unwrap_or(""));
+        let mut extras: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if let Some((_, json)) = extras.iter().find(|(k, _)| k == "__extra__").cloned() {
+            if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(&json) {
+                for (k, v) in o {
+                    let text = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    extras.push((k, text));
+                }
+            }
+        }
+        (host, extras)
+    };
+    let extra = |name: &str| {
+        extras
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let ssh = AIRFLOW_GIT_SSH_EXTRAS.iter().any(|k| extra(k).is_some()) || is_ssh_url(&host);
+    if !ssh {
+        return None;
+    }
+    match extra("strict_host_key_checking") {
+        Some(x @ ("no" | "off")) => Some((
+            Severity::Error,
+            format!("turns SSH host-key checking off (strict_host_key_checking: {x})"),
+        )),
+        None => Some((
+            Severity::Warning,
+            "leaves strict_host_key_checking unset: GitHook's default accept-new trusts the first host key it sees".to_string(),
+        )),
+        Some("accept-new") => Some((
+            Severity::Warning,
+            "trusts the first host key it sees (strict_host_key_checking: accept-new)".to_string(),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// SK014: a Flux GitRepository over SSH; resolved against the input's Secrets at its end.
+fn audit_flux_git_repository(obj: &Node, e: &mut Emitter<'_, '_>) {
+    let Some(url) = obj.str_at(&["spec", "url"]) else {
+        return;
+    };
+    if !url.trim_start().starts_with("ssh://") {
+        return;
+    }
+    let Some(secret_ref) = obj.at(&["spec", "secretRef"]) else {
+        return;
+    };
+    let Some(secret) = secret_ref.str_at(&["name"]) else {
+        return;
+    };
+    if let Some(f) = e.finding(
+        Rule::Sk014,
+        Severity::Warning,
+        format!(
+            "{} fetches {} over SSH but its Secret {secret} has no known_hosts: Flux will not connect",
+            e.what(),
+            printable_url(url)
+        ),
+        At {
+            line: secret_ref.line,
+            secret: Some(secret),
+            key: Some("known_hosts"),
+            ..At::default()
+        },
+    ) {
+        e.out.flux_pending.push((
+            e.namespace.map(str::to_string),
+            secret.to_string(),
+            f,
+        ));
+    }
+}
+
+/// A URL without its password, for messages.
+fn printable_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "the repository".to_string(),
+    }
+}
+
+/// Secrets the Apache Airflow chart's values name: (values path, how the chart consumes it).
+const AIRFLOW_VALUES_SECRETS: [(&[&str], Via); 9] = [
+    (&["dags", "gitSync", "sshKeySecret"], Via::Volume),
+    (&["dags", "gitSync", "credentialsSecret"], Via::Env),
+    (&["fernetKeySecretName"], Via::Env),
+    (&["webserverSecretKeySecretName"], Via::Env),
+    (&["apiSecretKeySecretName"], Via::Env),
+    (&["jwtSecretName"], Via::Env),
+    (&["data", "metadataSecretName"], Via::Env),
+    (&["data", "resultBackendSecretName"], Via::Env),
+    (&["data", "brokerUrlSecretName"], Via::Env),
+];
+
+/// HelmRelease (or values file) references to Secrets count as consumers in the summary.
+fn airflow_values_usages(values: &Node, e: &mut Emitter<'_, '_>) {
+    let mut usage: Uses<'_> = BTreeMap::new();
+    for (path, via) in AIRFLOW_VALUES_SECRETS {
+        if let Some(name) = values.str_at(path).filter(|n| !n.trim().is_empty()) {
+            record(
+                &mut usage,
+                name,
+                via,
+                None,
+                format!("values {}", path.join(".")),
+                None,
+            );
+        }
+    }
+    // `secret: [{envName, secretName, secretKey}]`: one env var each.
+    for item in values.get_or_null("secret").items() {
+        if let Some(name) = item.str_at(&["secretName"]) {
+            let detail = format!(
+                "values secret[] env {}",
+                item.str_at(&["envName"]).unwrap_or("?")
+            );
+            record(&mut usage, name, Via::Env, None, detail, None);
+        }
+    }
+    if let Some(name) = values.str_at(&["registry", "secretName"]) {
+        record(
+            &mut usage,
+            name,
+            Via::ImagePullSecrets,
+            None,
+            "values registry.secretName".into(),
+            None,
+        );
+    }
+    push_usages(usage, e);
+}
+
 fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
     for (field, check) in [
         ("data", is_private_key_text as fn(&str) -> bool),
@@ -852,6 +1427,7 @@ fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
 }
 
 fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
+    airflow_values_usages(values, e);
     let git_sync = values.at(&["dags", "gitSync"]);
     if let Some(gs) = git_sync {
         if let Some(key) = gs.get("sshKey").filter(|k| {
@@ -1249,5 +1825,150 @@ mod tests {
         ));
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn sk003_severity_follows_what_is_mounted_where_not_the_volume_name() {
+        let pod = |volume: &str, secret: &str, path: &str| {
+            format!("kind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes:\n  - name: {volume}\n    secret: {{secretName: {secret}}}\n  containers:\n  - name: git-sync\n    image: example/x\n    volumeMounts: [{{name: {volume}, mountPath: {path}}}]\n")
+        };
+        let severity = |text: String| {
+            let f = audit(&text);
+            assert_eq!(f.len(), 1, "{f:?}");
+            f[0].severity
+        };
+        // Same mount, mode 0644, two volume names: the same answer.
+        assert_eq!(
+            severity(pod("git-secret", "repo-auth", "/etc/git-secret")),
+            Severity::Error
+        );
+        assert_eq!(
+            severity(pod("git-creds", "repo-auth", "/etc/git-secret")),
+            Severity::Error
+        );
+        assert_eq!(
+            severity(pod("git-creds", "repo-auth", "/home/app/.ssh")),
+            Severity::Error
+        );
+        // A volume called git-secret holding settings mounted elsewhere is not key material.
+        assert_eq!(
+            severity(pod("git-secret", "app-settings", "/etc/app")),
+            Severity::Warning
+        );
+        assert_eq!(
+            severity(pod("cfg", "deploy-key", "/etc/app")),
+            Severity::Error
+        );
+    }
+
+    #[test]
+    fn git_sync_checking_on_without_known_hosts_is_an_availability_warning_not_sk005() {
+        let gs = |env: &str, mounts: &str| {
+            format!("kind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: [{{name: k, secret: {{secretName: git-ssh, defaultMode: 0400}}}}]\n  containers:\n  - name: git-sync\n    image: registry.k8s.io/git-sync/git-sync:v4.4.0\n    env: [{{name: GITSYNC_REPO, value: \"git@github.com:a/b\"}}{env}]\n    volumeMounts: [{mounts}]\n")
+        };
+        let rules = |text: String| -> Vec<(&'static str, Severity)> {
+            audit(&text)
+                .iter()
+                .map(|f| (f.rule.id(), f.severity))
+                .collect()
+        };
+        let key_only = "{name: k, mountPath: /etc/git-secret/ssh, subPath: ssh}";
+        let f = audit(&gs("", key_only));
+        let missing: Vec<_> = f.iter().filter(|f| f.rule != Rule::Sk009).collect();
+        assert_eq!(missing.len(), 1);
+        assert_eq!(
+            (missing[0].rule, missing[0].severity),
+            (Rule::Sk010, Severity::Warning)
+        );
+        assert!(missing[0].message.contains("/etc/git-secret/known_hosts"));
+        // Off, by each spelling git-sync reads: SK005, and no SK010 on top.
+        for env in [
+            ", {name: GITSYNC_SSH_KNOWN_HOSTS, value: \"false\"}",
+            ", {name: GIT_SYNC_KNOWN_HOSTS, value: \"false\"}",
+            ", {name: GIT_KNOWN_HOSTS, value: \"0\"}",
+            ", {name: GIT_SSH_COMMAND, value: \"ssh -o StrictHostKeyChecking=no\"}",
+        ] {
+            assert_eq!(
+                rules(gs(env, "{name: k, mountPath: /etc/git-secret}")),
+                vec![("SK005", Severity::Error)],
+                "{env}"
+            );
+        }
+        // The file where --ssh-known-hosts-file points (v4 and v3 names) is what counts.
+        for env in [
+            ", {name: GITSYNC_SSH_KNOWN_HOSTS_FILE, value: /kh/known_hosts}",
+            ", {name: GIT_SYNC_SSH_KNOWN_HOSTS_FILE, value: /kh/known_hosts}",
+        ] {
+            assert_eq!(
+                rules(gs(env, "{name: k, mountPath: /etc/git-secret}")),
+                vec![("SK010", Severity::Warning)],
+                "{env}"
+            );
+            assert!(rules(gs(
+                env,
+                "{name: k, mountPath: /etc/git-secret}, {name: k, mountPath: /kh}"
+            ))
+            .is_empty());
+        }
+    }
+
+    #[test]
+    fn host_key_checking_off_reads_every_ssh_option_spelling_and_nothing_else() {
+        for off in [
+            "ssh -o StrictHostKeyChecking=no",
+            "ssh -oStrictHostKeyChecking=no -i k",
+            "-o 'StrictHostKeyChecking no'",
+            "stricthostkeychecking = off",
+            "ssh -o UserKnownHostsFile=/dev/null",
+            "Host *\n  StrictHostKeyChecking no\n",
+        ] {
+            assert!(host_key_checking_off(off).is_some(), "{off}");
+        }
+        for on in [
+            "ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/ssh/known_hosts",
+            "StrictHostKeyChecking=accept-new",
+            "StrictHostKeyChecking=no-questions",
+            "UserKnownHostsFile=/dev/nullish",
+            "",
+        ] {
+            assert!(host_key_checking_off(on).is_none(), "{on}");
+        }
+    }
+
+    #[test]
+    fn airflow_git_connections_follow_githook_extras() {
+        let sev = |v: &str| airflow_git_connection(v).map(|(s, _)| s);
+        assert_eq!(
+            sev(
+                r#"{"conn_type": "git", "host": "git@github.com:a/b.git", "extra": {"strict_host_key_checking": "no"}}"#
+            ),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            sev("git://git%40github.com%3Aa%2Fb.git?strict_host_key_checking=off"),
+            Some(Severity::Error)
+        );
+        // GitHook's default is accept-new: trust on first use.
+        assert_eq!(
+            sev("git://git%40github.com%3Aa%2Fb.git"),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            sev(
+                r#"{"conn_type": "git", "host": "https://h/r.git", "extra": "{\"key_file\": \"/k\"}"}"#
+            ),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            sev("git://git%40github.com%3Aa%2Fb.git?strict_host_key_checking=yes&known_hosts_file=%2Fk"),
+            None
+        );
+        // Not SSH, not git.
+        assert_eq!(
+            sev(r#"{"conn_type": "git", "host": "https://github.com/a/b.git"}"#),
+            None
+        );
+        assert_eq!(sev("ssh://user@box?strict_host_key_checking=no"), None);
+        assert_eq!(sev("postgresql://u:p@db/airflow"), None);
     }
 }

@@ -43,13 +43,35 @@ pub struct SecretUse {
     pub more_workloads: u64,
 }
 
-/// One workload's use of a Secret.
-#[derive(Debug, Clone, Serialize)]
+/// One workload's use of a Secret: its name and a bit set of ways (kept small: the summary
+/// holds up to [`WORKLOADS_LISTED`] of these per Secret, the largest part of an audit's memory).
+#[derive(Debug, Clone)]
 pub struct WorkloadUse {
     /// `Kind/name`.
-    pub workload: String,
+    pub workload: Box<str>,
+    /// Bits of [`Via`].
+    via: u8,
+}
+
+impl WorkloadUse {
     /// How: `volume`, `env`, `envFrom`, `imagePullSecrets`.
-    pub via: Vec<&'static str>,
+    pub fn via(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Via::ALL
+            .into_iter()
+            .filter(|v| self.via & v.bit() != 0)
+            .map(Via::as_str)
+    }
+}
+
+impl Serialize for WorkloadUse {
+    /// `{"workload": "Kind/name", "via": ["volume", ...]}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("WorkloadUse", 2)?;
+        st.serialize_field("workload", &*self.workload)?;
+        st.serialize_field("via", &self.via().collect::<Vec<_>>())?;
+        st.end()
+    }
 }
 
 impl SecretUse {
@@ -102,13 +124,15 @@ impl Summary {
             }
         }
         if row.workloads.len() < WORKLOADS_LISTED {
+            if row.workloads.is_empty() {
+                // One allocation for the whole list instead of four doublings to 32.
+                row.workloads.reserve_exact(WORKLOADS_LISTED.min(4));
+            } else if row.workloads.len() == 4 {
+                row.workloads.reserve_exact(WORKLOADS_LISTED - 4);
+            }
             row.workloads.push(WorkloadUse {
-                workload: u.workload,
-                via: Via::ALL
-                    .into_iter()
-                    .filter(|v| u.via & v.bit() != 0)
-                    .map(Via::as_str)
-                    .collect(),
+                workload: u.workload.into_boxed_str(),
+                via: u.via,
             });
         } else {
             row.more_workloads += 1;

@@ -160,7 +160,7 @@ const WORKLOAD_KINDS: [&str; 6] = [
 /// Markers: every planted finding's line holds a unique string (`name: VAR`, `name: vol`, ...);
 /// the generator finds the line by searching for it after the object is written.
 fn gen_doc(rng: &mut Rng, id: usize, secrets: &[String]) -> Doc {
-    let variant = rng.below(12);
+    let variant = rng.below(18);
     gen_variant(
         rng,
         id,
@@ -171,7 +171,7 @@ fn gen_doc(rng: &mut Rng, id: usize, secrets: &[String]) -> Doc {
 }
 
 /// Variants that are a single workload (what a cluster listing returns).
-pub const WORKLOAD_VARIANTS: [u64; 8] = [0, 1, 2, 3, 4, 5, 10, 11];
+pub const WORKLOAD_VARIANTS: [u64; 11] = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 15];
 
 /// Workload objects only, for the cluster test: `pods` Pods, then `others` objects of the other
 /// workload kinds, each with a planted variant.
@@ -333,12 +333,13 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
             });
             workload(kind, &name, &ns, spec, None)
         }
-        // SK005 (ssh, no known_hosts mounted); benign git-sync with known_hosts and over https.
+        // SK010 (ssh, checking on, no known_hosts mounted); benign git-sync with known_hosts and
+        // over https.
         5 => {
             let s = format!("git-ssh-{}", rng.below(50));
             planted.push((
                 "name: git-sync\n".into(),
-                exp("SK005", kind, &name, &ns).c("git-sync"),
+                exp("SK010", kind, &name, &ns).c("git-sync"),
             ));
             let spec = json!({
                 "volumes": [
@@ -465,7 +466,7 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
             )
         }
         // Projected secret volume readable by others (SK003), and a clean pod.
-        _ => {
+        11 => {
             let s = pick(rng);
             let vol = format!("projvol{id}");
             planted.push((
@@ -478,8 +479,246 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
             });
             workload(kind, &name, &ns, spec, None)
         }
+        // SK011: host-key checking off in env (Bitnami chart style), args and command; benign
+        // look-alikes that keep checking on.
+        12 => {
+            let (v1, v2) = (format!("GIT_SSH_COMMAND_{id}"), format!("SSH_OPTIONS_{id}"));
+            planted.push((
+                format!("name: {v1}"),
+                exp("SK011", kind, &name, &ns).c("clone").e(&v1),
+            ));
+            planted.push((
+                format!("name: {v2}"),
+                exp("SK011", kind, &name, &ns).c("clone").e(&v2),
+            ));
+            planted.push((
+                format!("~core.sshCommand=ssh{id}"),
+                exp("SK011", kind, &name, &ns).c("clone").k("args[2]"),
+            ));
+            planted.push((
+                format!("~clone-{id} -o StrictHostKeyChecking"),
+                exp("SK011", kind, &name, &ns).c("fetch").k("command[2]"),
+            ));
+            let spec = json!({"containers": [
+                {"name": "clone", "image": "bitnami/git:2", "command": ["git"],
+                 "args": ["-c", "http.sslVerify=true", format!("core.sshCommand=ssh{id} -o UserKnownHostsFile=/dev/null"), "clone", "git@github.com:acme/dags.git"],
+                 "env": [
+                    {"name": v1, "value": "ssh -i /opt/bitnami/airflow/.ssh/id_rsa -o StrictHostKeyChecking=no"},
+                    {"name": v2, "value": "-oStrictHostKeyChecking off"},
+                    {"name": "GIT_SSH_COMMAND", "value": "ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/ssh/known_hosts"},
+                    {"name": "SSH_NEW", "value": "ssh -o StrictHostKeyChecking=accept-new"},
+                    {"name": "NOTE", "value": "never use StrictHostKeyChecking=no-questions-asked"}]},
+                {"name": "fetch", "image": "alpine/git:2", "command": ["/bin/sh", "-c", format!("ssh clone-{id} -o StrictHostKeyChecking=no true")],
+                 "args": ["-o", "UserKnownHostsFile=/etc/known_hosts"]}
+            ]});
+            workload(kind, &name, &ns, spec, None)
+        }
+        // SK005 through git-sync's GIT_SSH_COMMAND; SK015 (+ SK004 / SK001) for passwords in env;
+        // benign git-sync over https with a password file at /etc/git-secret.
+        13 => {
+            let s = format!("repo-creds-{}", rng.below(50));
+            let pw = format!("git-pw-{}", rng.below(50));
+            planted.push((
+                "name: GIT_SSH_COMMAND".into(),
+                exp("SK005", kind, &name, &ns)
+                    .c("git-sync")
+                    .e("GIT_SSH_COMMAND"),
+            ));
+            planted.push((
+                "name: GITSYNC_PASSWORD\n".into(),
+                exp("SK015", kind, &name, &ns)
+                    .c("git-sync-https")
+                    .e("GITSYNC_PASSWORD"),
+            ));
+            planted.push((
+                "name: GITSYNC_PASSWORD\n".into(),
+                exp("SK004", kind, &name, &ns)
+                    .c("git-sync-https")
+                    .e("GITSYNC_PASSWORD"),
+            ));
+            planted.push((
+                "name: GIT_SYNC_PASSWORD\n".into(),
+                exp("SK015", kind, &name, &ns)
+                    .c("git-sync-v3")
+                    .e("GIT_SYNC_PASSWORD")
+                    .s(&pw),
+            ));
+            planted.push((
+                "name: GIT_SYNC_PASSWORD\n".into(),
+                exp("SK001", kind, &name, &ns)
+                    .c("git-sync-v3")
+                    .e("GIT_SYNC_PASSWORD")
+                    .s(&pw)
+                    .k("password"),
+            ));
+            let spec = json!({
+                "volumes": [{"name": "git-creds", "secret": {"secretName": s, "defaultMode": 256}}],
+                "containers": [
+                    {"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0", "env": [
+                        {"name": "GITSYNC_REPO", "value": "git@github.com:acme/dags.git"},
+                        {"name": "GIT_SSH_COMMAND", "value": "ssh -o StrictHostKeyChecking=no"}],
+                     "volumeMounts": [{"name": "git-creds", "mountPath": "/etc/git-secret", "readOnly": true}]},
+                    {"name": "git-sync-https", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0", "env": [
+                        {"name": "GITSYNC_REPO", "value": "https://github.com/acme/dags.git"},
+                        {"name": "GITSYNC_USERNAME", "value": "bot"},
+                        {"name": "GITSYNC_PASSWORD", "value": rng.word(20)}]},
+                    {"name": "git-sync-v3", "image": "k8s.gcr.io/git-sync/git-sync:v3.6.9", "env": [
+                        {"name": "GIT_SYNC_REPO", "value": "https://github.com/acme/dags.git"},
+                        {"name": "GIT_SYNC_USERNAME", "value": "bot"},
+                        {"name": "GIT_SYNC_PASSWORD", "valueFrom": {"secretKeyRef": {"name": pw, "key": "password"}}}]},
+                    {"name": "git-sync-file", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0", "env": [
+                        {"name": "GITSYNC_REPO", "value": "https://github.com/acme/dags.git"},
+                        {"name": "GITSYNC_USERNAME", "value": "bot"},
+                        {"name": "GITSYNC_PASSWORD_FILE", "value": "/etc/git-secret/password"},
+                        {"name": "GITSYNC_PASSWORD", "value": ""}],
+                     "volumeMounts": [{"name": "git-creds", "mountPath": "/etc/git-secret", "readOnly": true}]},
+                    {"name": "app", "image": "example/app:1", "env": [{"name": "APP_PASSWORD_FILE", "value": "/run/pw"}]}
+                ]
+            });
+            workload(kind, &name, &ns, spec, None)
+        }
+        // SK012: Argo CD repository Secrets (stringData and base64 data); benign look-alikes.
+        14 => {
+            let (r1, r2, r3, r4) = (
+                format!("argocd-repo-{id}"),
+                format!("argocd-creds-{id}"),
+                format!("argocd-ok-{id}"),
+                format!("not-argocd-{id}"),
+            );
+            for (i, n) in [&r1, &r2, &r3, &r4].iter().enumerate() {
+                planted.push((
+                    format!("{i}@@kind: Secret"),
+                    exp("SK006", "Secret", n, "argocd").s(n),
+                ));
+            }
+            planted.push((
+                "insecureIgnoreHostKey: ".into(),
+                exp("SK012", "Secret", &r1, "argocd")
+                    .s(&r1)
+                    .k("insecureIgnoreHostKey"),
+            ));
+            planted.push((
+                "insecure: ".into(),
+                exp("SK012", "Secret", &r2, "argocd").s(&r2).k("insecure"),
+            ));
+            let label = |t: &str| json!({"argocd.argoproj.io/secret-type": t});
+            return Doc {
+                value: json!([
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": r1, "namespace": "argocd", "labels": label("repository")},
+                     "stringData": {"type": "git", "url": "git@github.com:acme/apps.git", "insecureIgnoreHostKey": "true"}},
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": r2, "namespace": "argocd", "labels": label("repo-creds")},
+                     "data": {"url": b64("https://github.com/acme"), "insecure": b64("true")}},
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": r3, "namespace": "argocd", "labels": label("repository")},
+                     "stringData": {"url": "git@github.com:acme/apps.git", "insecure": "false", "insecureOCIForceHttp": "true"}},
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": r4, "namespace": "argocd", "labels": label("cluster")},
+                     "stringData": {"server": "https://k8s.example", "insecure": "true"}},
+                    {"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "metadata": {"name": format!("argocd-sealed-{id}"), "namespace": "argocd"},
+                     "spec": {"encryptedData": {"insecureIgnoreHostKey": "AgBy3i4OJSWK+PiTySYZZA=="},
+                              "template": {"metadata": {"labels": label("repository")}}}}
+                ]),
+                planted,
+                workload: false,
+            };
+        }
+        // SK013: Airflow git connections in env, as JSON and URI; benign look-alikes.
+        15 => {
+            let (c1, c2, c3) = (
+                format!("AIRFLOW_CONN_GIT_OFF_{id}"),
+                format!("AIRFLOW_CONN_GIT_TOFU_{id}"),
+                format!("AIRFLOW_CONN_GIT_NEW_{id}"),
+            );
+            for (c, v) in [(&c1, "scheduler"), (&c2, "scheduler"), (&c3, "worker")] {
+                planted.push((
+                    format!("name: {c}"),
+                    exp("SK013", kind, &name, &ns).c(v).e(c),
+                ));
+            }
+            let spec = json!({"containers": [
+                {"name": "scheduler", "image": "apache/airflow:3.1.0", "env": [
+                    {"name": c1, "value": json!({"conn_type": "git", "host": "git@github.com:acme/dags.git",
+                        "extra": {"key_file": "/opt/airflow/keys/id", "strict_host_key_checking": "no"}}).to_string()},
+                    {"name": c2, "value": "git://git%40github.com%3Aacme%2Fdags.git?key_file=%2Fopt%2Fairflow%2Fkeys%2Fid"},
+                    {"name": "AIRFLOW_CONN_GIT_PINNED", "value": "git://git%40github.com%3Aacme%2Fdags.git?key_file=%2Fk%2Fid&strict_host_key_checking=yes&known_hosts_file=%2Fk%2Fknown_hosts"},
+                    {"name": "AIRFLOW_CONN_GIT_HTTPS", "value": json!({"conn_type": "git", "host": "https://github.com/acme/dags.git"}).to_string()},
+                    {"name": "AIRFLOW_CONN_SSH_BOX", "value": json!({"conn_type": "ssh", "host": "box", "extra": {"no_host_key_check": false}}).to_string()}]},
+                {"name": "worker", "image": "apache/airflow:3.1.0", "env": [
+                    {"name": c3, "value": json!({"conn_type": "git", "host": "ssh://git@github.com/acme/dags.git",
+                        "extra": json!({"strict_host_key_checking": "accept-new"}).to_string()}).to_string()},
+                    {"name": "AIRFLOW_CONN_METADATA_URI", "value": "postgresql://db:5432/airflow"}]}
+            ]});
+            workload(kind, &name, &ns, spec, None)
+        }
+        // SK013 in connection Secrets (envFrom'd by Airflow), data and stringData; benign ones.
+        16 => {
+            let sname = format!("airflow-connections-{id}");
+            planted.push((
+                "kind: Secret".into(),
+                exp("SK006", "Secret", &sname, &ns).s(&sname),
+            ));
+            planted.push((
+                "AIRFLOW_CONN_GIT_DAGS: ".into(),
+                exp("SK013", "Secret", &sname, &ns)
+                    .s(&sname)
+                    .k("AIRFLOW_CONN_GIT_DAGS"),
+            ));
+            planted.push((
+                "AIRFLOW_CONN_GIT_PLUGINS: ".into(),
+                exp("SK013", "Secret", &sname, &ns)
+                    .s(&sname)
+                    .k("AIRFLOW_CONN_GIT_PLUGINS"),
+            ));
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": sname, "namespace": ns},
+                "data": {
+                    "AIRFLOW_CONN_GIT_DAGS": b64("git://git%40github.com%3Aacme%2Fdags.git?key_file=%2Fk%2Fid&strict_host_key_checking=off"),
+                    "AIRFLOW_CONN_GIT_OK": b64(&json!({"conn_type": "git", "host": "git@github.com:acme/ok.git",
+                        "extra": {"key_file": "/k/id", "strict_host_key_checking": "yes", "known_hosts_file": "/k/known_hosts"}}).to_string())},
+                "stringData": {
+                    "AIRFLOW_CONN_GIT_PLUGINS": json!({"conn_type": "git", "host": "git@github.com:acme/plugins.git",
+                        "extra": {"private_key_passphrase": "x"}}).to_string(),
+                    "AIRFLOW_CONN_POSTGRES": "postgres://db:5432/airflow",
+                    "AIRFLOW_CONN_GIT_TOKEN": json!({"conn_type": "git", "host": "https://github.com/acme/dags.git"}).to_string()}})
+        }
+        // SK014: Flux GitRepository over SSH whose Secret (in the same input) has no known_hosts;
+        // benign: a SealedSecret with known_hosts, an https repository, a Secret not in the input.
+        _ => {
+            let (bad, ok) = (format!("flux-ssh-{id}"), format!("flux-ok-{id}"));
+            planted.push((
+                "secretRef:".into(),
+                exp(
+                    "SK014",
+                    "GitRepository",
+                    &format!("dags-{id}"),
+                    "flux-system",
+                )
+                .s(&bad)
+                .k("known_hosts"),
+            ));
+            planted.push((
+                "kind: Secret".into(),
+                exp("SK006", "Secret", &bad, "flux-system").s(&bad),
+            ));
+            let repo = |name: String, url: &str, secret: &str| {
+                json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                    "metadata": {"name": name, "namespace": "flux-system"},
+                    "spec": {"interval": "1m", "url": url, "ref": {"branch": "main"}, "secretRef": {"name": secret}}})
+            };
+            return Doc {
+                value: json!([
+                    repo(format!("dags-{id}"), "ssh://git@github.com/acme/dags.git", &bad),
+                    repo(format!("ok-{id}"), "ssh://git@github.com/acme/ok.git", &ok),
+                    repo(format!("https-{id}"), "https://github.com/acme/dags.git", &bad),
+                    repo(format!("elsewhere-{id}"), "ssh://git@github.com/acme/x.git", "defined-elsewhere"),
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": bad, "namespace": "flux-system"},
+                     "stringData": {"identity.pub": PUBLIC_KEY}},
+                    {"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "metadata": {"name": ok, "namespace": "flux-system"},
+                     "spec": {"encryptedData": {"identity": "AgBy3i4OJSWK+PiTySYZZA==", "known_hosts": "AgBy3i4OJSWK+PiTySYZZB=="}}}
+                ]),
+                planted,
+                workload: false,
+            };
+        }
     };
-    let is_workload = !matches!(variant, 6 | 8);
+    let is_workload = !matches!(variant, 6 | 8 | 16);
     Doc {
         value,
         planted,
@@ -497,9 +736,16 @@ fn place(
 ) {
     let mut from = start;
     for (marker, mut e) in planted {
+        // `N@@marker`: the marker's Nth occurrence (0-based); `~marker`: the same text in JSON.
+        let (nth, marker) = match marker.split_once("@@") {
+            Some((n, m)) => (n.parse::<usize>().expect("occurrence"), m.to_string()),
+            None => (0, marker),
+        };
+        let marker = marker.trim_start_matches('~');
         let at = text[start..]
-            .find(&marker)
-            .map(|i| i + start)
+            .match_indices(marker)
+            .nth(nth)
+            .map(|(i, _)| i + start)
             .unwrap_or_else(|| panic!("marker {marker:?} not in generated text"));
         from = from.max(at);
         e.line = (text[..at].matches('\n').count() + 1) as u32;
@@ -589,6 +835,12 @@ pub fn generate(dir: &Path, files: usize, seed: u64) -> GroundTruth {
 
 /// The JSON spelling of a YAML marker (`name: X` -> `"name": "X"`).
 fn json_marker(m: &str) -> String {
+    if let Some((n, rest)) = m.split_once("@@") {
+        return format!("{n}@@{}", json_marker(rest));
+    }
+    if m.starts_with('~') {
+        return m.to_string();
+    }
     let m = m.trim_end_matches('\n');
     let m = m.trim_start();
     match m.split_once(": ") {
