@@ -722,3 +722,197 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
     assert_eq!(d["sealed_secret"]["scope"], "namespace-wide");
     assert_eq!(d["sealed_secret"]["keys"][0], "gitSshKey");
 }
+
+/// Issue 12 B, a SOPS HelmRelease: `--merge-into FILE --identity ID` on the user's sealed
+/// HelmRelease (only Secret data encrypted, or all of `values` as people seal a HelmRelease
+/// with secrets in it) changes only the owned lines and the `sops` block's `mac` and
+/// `lastmodified`; comments added after sealing stay; Flux's decoder opens it to the user's
+/// values plus sealkey's two. Was: refused ("only a plain HelmRelease is merged").
+#[test]
+fn merge_into_a_sops_helmrelease_changes_only_owned_lines_and_flux_still_decrypts_it() {
+    for regex in ["^(data|stringData)$", "^(values)$"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, recipient) = age_keypair(dir.path());
+        let sealed = run_in(
+            dir.path(),
+            &[
+                "seal",
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+                "--encrypted-regex",
+                regex,
+                "--out",
+                "hr.sops.yaml",
+            ],
+            USER_HELM_RELEASE.as_bytes(),
+        );
+        assert_eq!(sealed.status.code(), Some(0), "{}", stderr(&sealed));
+        let hr = dir.path().join("hr.sops.yaml");
+        // Comments the team added after sealing (SOPS leaves comments alone).
+        let original = format!(
+            "# sealed for prod: see the runbook\n{}",
+            std::fs::read_to_string(&hr).unwrap().replacen(
+                "  values:\n",
+                "  values:\n    # chart values below\n",
+                1
+            )
+        );
+        std::fs::write(&hr, &original).unwrap();
+        let before = flux_decrypts(&hr, &identity);
+        let out = run_in(
+            dir.path(),
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "airflow",
+                "--emit",
+                "helmrelease",
+                "--merge-into",
+                "hr.sops.yaml",
+                "--identity",
+                identity.to_str().unwrap(),
+                "--seal-to",
+                &recipient,
+                "--out",
+                "airflow-ssh-secret.sops.yaml",
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{regex}: {}", stderr(&out));
+        let merged = std::fs::read_to_string(&hr).unwrap();
+        // `diff`: removed lines are the old mac and lastmodified only; added ones are those two
+        // and sealkey's values.
+        std::fs::write(dir.path().join("orig.yaml"), &original).unwrap();
+        let diff = Command::new("diff")
+            .arg(dir.path().join("orig.yaml"))
+            .arg(&hr)
+            .output()
+            .unwrap();
+        let diff = String::from_utf8(diff.stdout).unwrap();
+        let key = |l: &str| {
+            l[2..]
+                .trim()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let removed: Vec<String> = diff
+            .lines()
+            .filter(|l| l.starts_with("< "))
+            .map(key)
+            .collect();
+        let added: Vec<String> = diff
+            .lines()
+            .filter(|l| l.starts_with("> "))
+            .map(key)
+            .collect();
+        // (lastmodified has second precision: within the second of sealing it reads the same.)
+        assert!(
+            removed.contains(&"mac".to_string())
+                && removed.iter().all(|k| k == "mac" || k == "lastmodified"),
+            "{regex}:\n{diff}"
+        );
+        assert!(
+            added.contains(&"sshKeySecret".to_string())
+                && added.contains(&"knownHosts".to_string()),
+            "{regex}:\n{diff}"
+        );
+        assert!(
+            added
+                .iter()
+                .all(|k| ["sshKeySecret", "knownHosts", "lastmodified", "mac"]
+                    .contains(&k.as_str())
+                    || k.starts_with("github.com ")),
+            "{regex}:\n{diff}"
+        );
+        assert!(
+            merged.starts_with("# sealed for prod: see the runbook\n")
+                && merged.contains("    # chart values below\n")
+        );
+        if regex == "^(values)$" {
+            assert!(
+                merged.contains("sshKeySecret: ENC[AES256_GCM,"),
+                "{regex}: owned value not encrypted:\n{merged}"
+            );
+            assert!(
+                !merged.contains("github.com ssh-ed25519"),
+                "{regex}: known_hosts in clear"
+            );
+        }
+        // Flux's view: the user's HelmRelease plus sealkey's two values, nothing else changed.
+        let after = flux_decrypts(&hr, &identity);
+        let mut expected = before[0].clone();
+        let gs = &after[0]["spec"]["values"]["dags"]["gitSync"];
+        assert_eq!(gs["sshKeySecret"], "airflow-ssh-secret", "{regex}");
+        assert!(
+            gs["knownHosts"]
+                .as_str()
+                .unwrap()
+                .contains("github.com ssh-ed25519"),
+            "{regex}"
+        );
+        expected["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"] = gs["sshKeySecret"].clone();
+        expected["spec"]["values"]["dags"]["gitSync"]["knownHosts"] = gs["knownHosts"].clone();
+        assert_eq!(after[0], expected, "{regex}: something else changed");
+        assert_eq!(after[0]["spec"]["chart"]["spec"]["version"], "1.15.0");
+
+        // A value altered after sealing: the merge refuses (MAC) and leaves the file as it was.
+        let tampered = merged.replacen("CeleryExecutor", "KubernetesExecutor", 1);
+        if tampered != merged {
+            std::fs::write(&hr, &tampered).unwrap();
+            let out = run_in(
+                dir.path(),
+                &[
+                    "create",
+                    "--repo",
+                    "acme/dags",
+                    "-n",
+                    "airflow",
+                    "--emit",
+                    "helmrelease",
+                    "--merge-into",
+                    "hr.sops.yaml",
+                    "--identity",
+                    identity.to_str().unwrap(),
+                    "--seal-to",
+                    &recipient,
+                    "--out",
+                    "again.sops.yaml",
+                ],
+                b"",
+            );
+            assert_eq!(out.status.code(), Some(2), "{regex}: {}", stderr(&out));
+            assert_eq!(std::fs::read_to_string(&hr).unwrap(), tampered);
+            assert!(!dir.path().join("again.sops.yaml").exists());
+        }
+        // Without the identity: refused, naming --identity.
+        std::fs::write(&hr, &merged).unwrap();
+        let out = run_in(
+            dir.path(),
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "airflow",
+                "--emit",
+                "helmrelease",
+                "--merge-into",
+                "hr.sops.yaml",
+                "--seal-to",
+                &recipient,
+                "--out",
+                "again.sops.yaml",
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&hr).unwrap(), merged);
+    }
+}

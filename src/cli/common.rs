@@ -43,8 +43,9 @@ pub struct SealArgs {
     /// byte as in FILE, changed ones get a fresh data key. Needs --identity to open FILE.
     #[arg(long, value_name = "FILE")]
     pub update: Option<PathBuf>,
-    /// SOPS with --update: age identity file (AGE-SECRET-KEY-1... lines) that opens FILE.
-    #[arg(long, value_name = "FILE", requires = "update")]
+    /// SOPS: age identity file (AGE-SECRET-KEY-1... lines) that opens the --update FILE (or a
+    /// SOPS-encrypted `create --merge-into` FILE).
+    #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
 }
 

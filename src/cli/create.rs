@@ -62,10 +62,11 @@ pub struct CreateArgs {
     /// Full clone URL, overriding git@HOST:OWNER/REPO.git (e.g. ssh://git@host:2222/owner/repo.git).
     #[arg(long)]
     pub repo_url: Option<String>,
-    /// Set sealkey's values (`dags.gitSync.sshKeySecret` and `knownHosts`) in this existing,
-    /// plain HelmRelease file, changing no other line (comments, order, chart version, other
-    /// values); the sealed Secret goes to --out or stdout. A file that cannot be merged safely
-    /// is refused and left as it was. With --emit helmrelease.
+    /// Set sealkey's values (`dags.gitSync.sshKeySecret` and `knownHosts`) in this existing
+    /// HelmRelease file, plain or SOPS-encrypted (then with --identity), changing no other line
+    /// (comments, order, chart version, other values); the sealed Secret goes to --out or stdout.
+    /// A file that cannot be merged safely is refused and left as it was. With --emit
+    /// helmrelease.
     #[arg(
         long,
         value_name = "FILE",
@@ -270,6 +271,14 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         }
     }
     args.check_unused_settings()?;
+    if args.seal.identity.is_some() && args.seal.update.is_none() && args.merge_into.is_none() {
+        return Err(Error::input(
+            "--identity",
+            "it opens the file of --update or a SOPS --merge-into, and neither was given",
+            "drop --identity, or add --update FILE / --merge-into FILE",
+        )
+        .into());
+    }
     emit.validate()?;
     // The key goes to an external store; see cli/store.rs.
     if args.store.store.is_some() {
@@ -531,7 +540,28 @@ fn plan_merge(
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::input(&what, "not UTF-8 text", "pass the HelmRelease YAML file"))?;
     let owned = crate::emit::merge::git_sync_owned(&emit.secret_name(), &known_hosts.to_text());
-    let merged = crate::emit::merge::merge_into_helm_release(&text, &what, &owned)?;
+    let merged = if crate::seal::sops::looks_like_sops(text.as_bytes()) {
+        // A SOPS-encrypted HelmRelease: opened with --identity, the owned values set (encrypted
+        // where the file's rule says so), the MAC renewed; every other line kept.
+        let Some(identity) = &args.seal.identity else {
+            return Err(Error::input(
+                &what,
+                "it is SOPS-encrypted: merging needs its data key (to encrypt owned values its rule encrypts, and to renew its MAC)",
+                "add --identity FILE with an age identity of one of its recipients",
+            )
+            .into());
+        };
+        let ids = super::common::read_identity_file(identity)?;
+        crate::seal::sops::merge_into_sealed_helm_release(
+            &text,
+            &what,
+            &ids,
+            &owned,
+            jiff::Timestamp::now(),
+        )?
+    } else {
+        crate::emit::merge::merge_into_helm_release(&text, &what, &owned)?
+    };
     let old: std::collections::HashSet<&str> = text.lines().collect();
     let changed_lines = merged.lines().filter(|l| !old.contains(l)).count();
     Ok(MergedHelmRelease {

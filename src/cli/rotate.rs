@@ -190,6 +190,14 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
             None
         }
     };
+    if args.seal.identity.is_some() && args.seal.update.is_none() {
+        return Err(Error::input(
+            "--identity",
+            "it opens the file of --update, which was not given",
+            "drop --identity, or add --update FILE",
+        )
+        .into());
+    }
     // --update of a SOPS file: its plaintext, in case it is a HelmRelease with extraSecrets.
     let hr_docs = match (
         &args.gitops,

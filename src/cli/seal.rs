@@ -19,6 +19,14 @@ pub struct SealCmdArgs {
 pub fn run(mut args: SealCmdArgs, ui: &Ui) -> Result<Outcome> {
     // issue 15: .sops.yaml creation_rules (see cli/sops_config.rs).
     let sops_rule = super::sops_config::apply(&mut args.seal, ui)?;
+    if args.seal.identity.is_some() && args.seal.update.is_none() {
+        return Err(crate::error::Error::input(
+            "--identity",
+            "it opens the file of --update, which was not given",
+            "drop --identity, or add --update FILE",
+        )
+        .into());
+    }
     let method = args.seal.method()?;
     args.seal.check_destination(method, "the unsealed input")?;
     let settings = super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule);

@@ -45,8 +45,15 @@ pub fn git_sync_owned(secret_name: &str, known_hosts: &str) -> Vec<Owned> {
 }
 
 /// Sets `owned` in the one HelmRelease of `text` and returns the new text; every line outside the
-/// owned keys stays byte for byte. `what` names the file in errors.
+/// owned keys stays byte for byte. `what` names the file in errors. A SOPS-encrypted HelmRelease
+/// goes through [`crate::seal::sops::merge_into_sealed_helm_release`], which needs its identity.
 pub fn merge_into_helm_release(text: &str, what: &str, owned: &[Owned]) -> Result<String> {
+    merge_lines(text, what, owned, false)
+}
+
+/// The text edit behind both merges. With `sealed`, the HelmRelease may carry a `sops` block
+/// (the caller encrypts owned values the file's rule encrypts, and renews the MAC afterwards).
+pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool) -> Result<String> {
     let refuse = |why: String| {
         Error::input(
             what,
@@ -67,7 +74,7 @@ pub fn merge_into_helm_release(text: &str, what: &str, owned: &[Owned]) -> Resul
             hr.len()
         )));
     };
-    if docs[index].get("sops").is_some() {
+    if docs[index].get("sops").is_some() && !sealed {
         return Err(refuse(
             "the HelmRelease is SOPS-encrypted; only a plain HelmRelease is merged (keep the key in its own sealed Secret: that is what --emit helmrelease does)".into(),
         ));
@@ -108,7 +115,8 @@ struct Edit {
     insert: Vec<String>,
 }
 
-fn set_path(v: &mut Value, path: &[String], value: Value) {
+/// Sets the value at `path`, making the mappings on the way.
+pub(crate) fn set_path(v: &mut Value, path: &[String], value: Value) {
     let mut cur = v;
     for k in &path[..path.len() - 1] {
         if !cur.get(k).is_some_and(Value::is_object) {

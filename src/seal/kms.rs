@@ -124,7 +124,8 @@ impl KmsKeyRef {
 
 /// KMS clients (one per region and role) behind a synchronous interface.
 pub struct KmsService {
-    rt: tokio::runtime::Runtime,
+    /// Taken on drop (see the `Drop` impl).
+    rt: Option<tokio::runtime::Runtime>,
     conf: aws_config::SdkConfig,
     clients: Mutex<HashMap<(String, Option<String>), aws_sdk_kms::Client>>,
     calls: AtomicUsize,
@@ -138,6 +139,16 @@ impl std::fmt::Debug for KmsService {
     }
 }
 
+/// The service can be dropped inside another runtime (an error inside the async create
+/// pipeline), where a blocking runtime shutdown would panic: it is shut down in the background.
+impl Drop for KmsService {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl KmsService {
     /// Loads the SDK configuration (credentials checked now, before any key exists; the region
     /// comes from each key's ARN).
@@ -148,7 +159,7 @@ impl KmsService {
             .map_err(|e| Error::file("start", "the async runtime", e))?;
         let conf = rt.block_on(crate::aws::load_any_region(settings))?;
         Ok(Self {
-            rt,
+            rt: Some(rt),
             conf,
             clients: Mutex::new(HashMap::new()),
             calls: AtomicUsize::new(0),
@@ -160,6 +171,29 @@ impl KmsService {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// Runs an SDK call on this service's runtime. Sealing can be reached from inside another
+    /// runtime (the create pipeline is async), where blocking it would panic: the call then runs
+    /// on a scoped thread of its own.
+    fn run<F>(&self, fut: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| self.runtime().block_on(fut))
+                    .join()
+                    .expect("the KMS call's thread")
+            })
+        } else {
+            self.runtime().block_on(fut)
+        }
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
+    }
+
     fn client(&self, key: &KmsKeyRef) -> Result<aws_sdk_kms::Client> {
         let id = (key.region().to_string(), key.role.clone());
         if let Some(c) = self.clients.lock().expect("kms clients").get(&id) {
@@ -168,7 +202,7 @@ impl KmsService {
         let mut builder = aws_sdk_kms::config::Builder::from(&self.conf)
             .region(aws_config::Region::new(key.region().to_string()));
         if let Some(role) = &key.role {
-            let provider = self.rt.block_on(
+            let provider = self.run(
                 aws_config::sts::AssumeRoleProvider::builder(role)
                     .session_name("sops@sealkey")
                     .region(aws_config::Region::new(key.region().to_string()))
@@ -196,8 +230,7 @@ impl KmsService {
                 .collect()
         });
         let out = self
-            .rt
-            .block_on(
+            .run(
                 client
                     .encrypt()
                     .key_id(&key.arn)
@@ -234,8 +267,7 @@ impl KmsService {
                 .collect()
         });
         let out = self
-            .rt
-            .block_on(
+            .run(
                 client
                     .decrypt()
                     .key_id(&key.arn)

@@ -8,8 +8,8 @@
 //! and the AAD `key:path:`; the MAC is SHA-512 over every leaf's plaintext bytes in document
 //! order, upper-case hex, encrypted with the `lastmodified` time as AAD.
 
-use super::age::{self as agefmt, Identity, Recipient};
 use crate::error::{Error, Result};
+use crate::seal::age::{self as agefmt, Identity, Recipient};
 use crate::secret::wipe_value;
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
@@ -26,6 +26,12 @@ use zeroize::Zeroizing;
 
 /// AES-256-GCM with SOPS's 32-byte IV.
 type SopsAes = AesGcm<Aes256, U32>;
+
+mod merge;
+mod open;
+pub use merge::merge_into_sealed_helm_release;
+use open::open_stream;
+pub use open::{has_kms_entries, looks_like_sops, unseal, unseal_documents, unseal_with_kms};
 
 /// The selection Flux users write for Kubernetes Secrets.
 pub const DEFAULT_ENCRYPTED_REGEX: &str = "^(data|stringData)$";
@@ -53,8 +59,8 @@ pub struct SopsSettings {
     lastmodified: Option<String>,
     keep_foreign: bool,
     // issue 15: AWS KMS master keys (see seal/kms.rs) and the service that calls KMS.
-    kms: Vec<super::kms::KmsKeyRef>,
-    kms_service: Option<std::sync::Arc<super::kms::KmsService>>,
+    kms: Vec<crate::seal::kms::KmsKeyRef>,
+    kms_service: Option<std::sync::Arc<crate::seal::kms::KmsService>>,
     // issue 15: `.sops.yaml`'s unencrypted_suffix instead of encrypted_regex.
     unencrypted_suffix: Option<String>,
 }
@@ -91,10 +97,10 @@ impl SopsSettings {
         let (kms_texts, age_texts): (Vec<String>, Vec<String>) = seal_to
             .iter()
             .cloned()
-            .partition(|t| super::kms::is_kms_arn(t.trim()));
+            .partition(|t| crate::seal::kms::is_kms_arn(t.trim()));
         let kms = kms_texts
             .iter()
-            .map(|t| super::kms::KmsKeyRef::parse(t, "--seal-to"))
+            .map(|t| crate::seal::kms::KmsKeyRef::parse(t, "--seal-to"))
             .collect::<Result<Vec<_>>>()?;
         let recipients: Vec<SopsRecipient> = if age_texts.is_empty() && !kms.is_empty() {
             Vec::new()
@@ -107,7 +113,7 @@ impl SopsSettings {
         let kms_service = if kms.is_empty() {
             None
         } else {
-            Some(std::sync::Arc::new(super::kms::KmsService::connect(
+            Some(std::sync::Arc::new(crate::seal::kms::KmsService::connect(
                 &crate::aws::AwsSettings::default(),
             )?))
         };
@@ -215,7 +221,7 @@ impl SopsSettings {
     }
 }
 
-use super::age::shorten as short;
+use crate::seal::age::shorten as short;
 
 fn compile(re: &str, what: &str) -> Result<regex::Regex> {
     regex::Regex::new(re).map_err(|e| {
@@ -719,467 +725,6 @@ pub(crate) fn doc_label(doc: &Value, index: usize) -> String {
         (Some(n), Some(ns)) => format!("document {} ({kind} {ns}/{n})", index + 1),
         (Some(n), None) => format!("document {} ({kind} {n})", index + 1),
         _ => format!("document {} ({kind})", index + 1),
-    }
-}
-
-/// Whether `bytes` look like SOPS YAML (a top-level `sops:` key holding a MAC).
-pub fn looks_like_sops(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    let has_top_sops = text.starts_with("sops:") || text.contains("\nsops:");
-    // The original Python sops folds long values onto the next line (`mac: \n    ENC[...]`).
-    let mac_yaml = text.match_indices("mac:").any(|(i, m)| {
-        text[i + m.len()..]
-            .trim_start()
-            .starts_with("ENC[AES256_GCM")
-    });
-    has_top_sops && (mac_yaml || text.contains("\"mac\":"))
-}
-
-/// Opens every SOPS document of `text` with `identities`, verifying each MAC, and returns the
-/// plaintext YAML stream (documents without a `sops` block pass through). A document whose value
-/// or MAC was altered is refused, naming it.
-pub fn unseal(
-    text: &str,
-    what: &str,
-    identities: &[Identity],
-) -> Result<crate::secret::SecretText> {
-    unseal_with_kms(text, what, identities, None)
-}
-
-/// Whether a SOPS text has `sops.kms` entries (so `unseal` can go through KMS without an identity).
-pub fn has_kms_entries(text: &str) -> bool {
-    crate::yaml::parse_stream(text, "input").is_ok_and(|docs| {
-        docs.iter()
-            .any(|d| d["sops"]["kms"].as_array().is_some_and(|a| !a.is_empty()))
-    })
-}
-
-/// [`unseal`], opening data keys through AWS KMS (`sops.kms` entries) when no identity opens
-/// an age entry: one KMS Decrypt per document.
-pub fn unseal_with_kms(
-    text: &str,
-    what: &str,
-    identities: &[Identity],
-    kms: Option<&super::kms::KmsService>,
-) -> Result<crate::secret::SecretText> {
-    let docs = crate::yaml::parse_stream(text, what)?;
-    if !docs
-        .iter()
-        .any(|d| d.get("sops").is_some_and(Value::is_object))
-    {
-        return Err(Error::input(
-            what,
-            "no SOPS document in it (no top-level `sops` block)",
-            "pass a file written by `sealkey ... --seal sops` or by sops",
-        ));
-    }
-    let opened = open_stream(docs, what, identities, false, kms)?;
-    let mut plain: Vec<Value> = opened
-        .into_iter()
-        .map(|mut o| std::mem::take(&mut o.plain))
-        .collect();
-    let text = crate::yaml::to_yaml_stream(&plain);
-    plain.iter_mut().for_each(wipe_value);
-    Ok(crate::secret::SecretText::from(text))
-}
-
-/// [`unseal`], keeping the documents as a [`crate::emit::ManifestStream`] (wiped on drop) for
-/// callers that change them and seal again (`rotate --gitops` of a HelmRelease).
-pub fn unseal_documents(
-    text: &str,
-    what: &str,
-    identities: &[Identity],
-) -> Result<crate::emit::ManifestStream> {
-    let docs = crate::yaml::parse_stream(text, what)?;
-    let opened = open_stream(docs, what, identities, false, None)?;
-    Ok(crate::emit::ManifestStream::from_docs(
-        opened
-            .into_iter()
-            .map(|mut o| std::mem::take(&mut o.plain))
-            .collect(),
-    ))
-}
-
-/// One document, opened.
-struct Opened {
-    plain: Value,
-    sops: OpenedSops,
-}
-
-/// Whatever happens after a document was opened (a later one fails its MAC, an error), its
-/// plaintext is wiped.
-impl Drop for Opened {
-    fn drop(&mut self) {
-        wipe_value(&mut self.plain);
-    }
-}
-
-struct OpenedSops {
-    data_key: Zeroizing<[u8; 32]>,
-    block: Map<String, Value>,
-    mac_hex: String,
-    ivs: HashMap<IvKey, [u8; 32]>,
-}
-
-/// Opens documents. Each carries its own MAC, except a multi-document file written by `sops`
-/// itself, which repeats one `sops` block in every document with one MAC over all of them.
-fn open_stream(
-    docs: Vec<Value>,
-    what: &str,
-    identities: &[Identity],
-    collect_ivs: bool,
-    kms: Option<&super::kms::KmsService>,
-) -> Result<Vec<Opened>> {
-    let shared_block = docs.len() > 1
-        && docs
-            .iter()
-            .all(|d| d.get("sops").is_some_and(Value::is_object))
-        && docs.windows(2).all(|w| w[0]["sops"] == w[1]["sops"]);
-    if shared_block {
-        let label = format!("{what} (one sops block over {} documents)", docs.len());
-        let block = docs[0]["sops"].as_object().cloned().unwrap_or_default();
-        let data_key = open_data_key(&block, &label, identities, kms)?;
-        let rule = Rule::from_block(&block, &label)?;
-        let mut mac = mac_hasher(&block);
-        let mut out = Vec::with_capacity(docs.len());
-        for (i, doc) in docs.into_iter().enumerate() {
-            let label = format!("{what} {}", doc_label(&doc, i));
-            let mut ivs = HashMap::new();
-            let plain = decrypt_doc(
-                doc,
-                &label,
-                &data_key,
-                &rule,
-                &block,
-                &mut mac,
-                collect_ivs.then_some(&mut ivs),
-            )?;
-            out.push(Opened {
-                plain,
-                sops: OpenedSops {
-                    data_key: data_key.clone(),
-                    block: block.clone(),
-                    mac_hex: String::new(),
-                    ivs,
-                },
-            });
-        }
-        let mac_hex = check_mac(&block, &data_key, mac, &label)?;
-        for o in &mut out {
-            o.sops.mac_hex = mac_hex.clone();
-        }
-        return Ok(out);
-    }
-    let mut out = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.into_iter().enumerate() {
-        let label = format!("{what} {}", doc_label(&doc, i));
-        let Some(block) = doc.get("sops").and_then(Value::as_object).cloned() else {
-            // Nothing authenticates such a document: appended to a sealed file, it would be
-            // printed (and applied) as if it had been sealed.
-            let mut doc = doc;
-            wipe_value(&mut doc);
-            return Err(Error::crypto(
-                label,
-                "has no `sops` block, so no MAC authenticates it",
-                "every document of a SOPS file must be sealed: remove what was added after sealing, or re-seal the whole file",
-            ));
-        };
-        let data_key = open_data_key(&block, &label, identities, kms)?;
-        let rule = Rule::from_block(&block, &label)?;
-        let mut mac = mac_hasher(&block);
-        let mut ivs = HashMap::new();
-        let plain = decrypt_doc(
-            doc,
-            &label,
-            &data_key,
-            &rule,
-            &block,
-            &mut mac,
-            collect_ivs.then_some(&mut ivs),
-        )?;
-        // Owned by an `Opened` before the MAC check, so a failed check still wipes it.
-        let mut opened = Opened {
-            plain,
-            sops: OpenedSops {
-                data_key,
-                block,
-                mac_hex: String::new(),
-                ivs,
-            },
-        };
-        opened.sops.mac_hex = check_mac(&opened.sops.block, &opened.sops.data_key, mac, &label)?;
-        out.push(opened);
-    }
-    Ok(out)
-}
-
-fn mac_only_encrypted(block: &Map<String, Value>) -> bool {
-    block.get("mac_only_encrypted") == Some(&Value::Bool(true))
-}
-
-fn mac_hasher(block: &Map<String, Value>) -> Sha512 {
-    let mut h = Sha512::new();
-    if mac_only_encrypted(block) {
-        h.update(hex::decode(MAC_ONLY_ENCRYPTED_INIT).expect("constant hex"));
-    }
-    h
-}
-
-/// Recovers the 32-byte data key from the first `sops.age` entry an identity opens.
-fn open_data_key(
-    block: &Map<String, Value>,
-    label: &str,
-    identities: &[Identity],
-    kms: Option<&super::kms::KmsService>,
-) -> Result<Zeroizing<[u8; 32]>> {
-    // issue 15: with a KMS service, an age identity is tried first, then each kms entry.
-    if let Some(service) = kms {
-        let age_opens = identities.iter().len() > 0
-            && block
-                .get("age")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty());
-        if !age_opens {
-            return open_kms_data_key(block, label, service);
-        }
-        if let Ok(k) = open_data_key(block, label, identities, None) {
-            return Ok(k);
-        }
-        return open_kms_data_key(block, label, service);
-    }
-    let entries = block
-        .get("age")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if entries.is_empty() {
-        let others: Vec<&str> = ["kms", "pgp", "gcp_kms", "azure_kv", "hc_vault"]
-            .into_iter()
-            .filter(|k| block.get(*k).is_some_and(|v| !v.is_null()))
-            .collect();
-        return Err(Error::input(
-            label,
-            format!(
-                "its data key is not sealed to any age recipient{}",
-                if others.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (only {})", others.join(", "))
-                }
-            ),
-            "decrypt it with sops and the matching key service",
-        ));
-    }
-    for entry in &entries {
-        let Some(enc) = entry["enc"].as_str() else {
-            continue;
-        };
-        if let Ok(key) = agefmt::unseal(enc.as_bytes(), identities, label) {
-            let bytes = key.expose_secret();
-            if bytes.len() == 32 {
-                let mut k = Zeroizing::new([0u8; 32]);
-                k.copy_from_slice(bytes);
-                return Ok(k);
-            }
-        }
-    }
-    let recipients: Vec<String> = entries
-        .iter()
-        .filter_map(|e| e["recipient"].as_str().map(short))
-        .collect();
-    Err(Error::crypto(
-        label,
-        format!(
-            "none of the identities opens its data key (sealed to: {})",
-            recipients.join(", ")
-        ),
-        "pass --identity with the age identity of one of those recipients",
-    ))
-}
-
-/// The data key from the first `sops.kms` entry KMS opens; the last error otherwise.
-fn open_kms_data_key(
-    block: &Map<String, Value>,
-    label: &str,
-    service: &super::kms::KmsService,
-) -> Result<Zeroizing<[u8; 32]>> {
-    let entries = block
-        .get("kms")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut last = Error::input(
-        label,
-        "its data key is sealed to no KMS key",
-        "pass --identity with an age identity of one of its recipients",
-    );
-    for entry in &entries {
-        let key = match super::kms::KmsKeyRef::from_entry(entry, label) {
-            Ok(k) => k,
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        match service.decrypt(&key, entry["enc"].as_str().unwrap_or_default(), label) {
-            Ok(k) => return Ok(k),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-/// Decrypts one document's values (feeding the MAC) and drops its `sops` block.
-fn decrypt_doc(
-    doc: Value,
-    label: &str,
-    data_key: &[u8; 32],
-    rule: &Rule,
-    block: &Map<String, Value>,
-    mac: &mut Sha512,
-    ivs: Option<&mut HashMap<IvKey, [u8; 32]>>,
-) -> Result<Value> {
-    let cipher = SopsAes::new(GenericArray::from_slice(data_key));
-    let mut walker = DecryptWalk {
-        cipher: &cipher,
-        rule,
-        mac,
-        mac_only_encrypted: mac_only_encrypted(block),
-        ivs,
-        label,
-    };
-    let mut doc = doc;
-    if let Value::Object(m) = &mut doc {
-        m.shift_remove("sops");
-    }
-    let mut path = Vec::new();
-    let result = walker.walk(&doc, &mut path);
-    wipe_value(&mut doc);
-    result
-}
-
-/// Compares the computed MAC with the document's `sops.mac`; returns the MAC hex.
-fn check_mac(
-    block: &Map<String, Value>,
-    data_key: &[u8; 32],
-    mac: Sha512,
-    label: &str,
-) -> Result<String> {
-    let computed = hex::encode_upper(mac.finalize());
-    let tampered = |why: &str| {
-        Error::crypto(
-            label,
-            format!("MAC check failed: {why}"),
-            "the document was altered after it was sealed; restore it from git history or re-seal it",
-        )
-    };
-    let Some(stored) = block.get("mac").and_then(Value::as_str) else {
-        return Err(tampered("it has no sops.mac"));
-    };
-    let lastmodified = block
-        .get("lastmodified")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let enc =
-        parse_encrypted(stored).ok_or_else(|| tampered("sops.mac is not an ENC[...] value"))?;
-    let cipher = SopsAes::new(GenericArray::from_slice(data_key));
-    let plain = decrypt_value(&cipher, &enc, lastmodified)
-        .map_err(|_| tampered("sops.mac does not authenticate (it or lastmodified was changed)"))?;
-    if !plain.eq_ignore_ascii_case(computed.as_bytes()) {
-        return Err(tampered("the values do not match sops.mac"));
-    }
-    Ok(computed)
-}
-
-struct DecryptWalk<'a> {
-    cipher: &'a SopsAes,
-    rule: &'a Rule,
-    mac: &'a mut Sha512,
-    mac_only_encrypted: bool,
-    ivs: Option<&'a mut HashMap<IvKey, [u8; 32]>>,
-    label: &'a str,
-}
-
-impl DecryptWalk<'_> {
-    fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> Result<Value> {
-        map_leaves(v, path, &mut |leaf, path| self.leaf(leaf, path))
-    }
-
-    fn leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
-        let encrypted = self.rule.should_encrypt(path);
-        let plain = if encrypted {
-            self.decrypt_leaf(leaf, path)?
-        } else {
-            leaf.clone()
-        };
-        if !self.mac_only_encrypted || encrypted {
-            if let Some((_, bytes)) = leaf_bytes(&plain) {
-                self.mac.update(&bytes[..]);
-            }
-        }
-        Ok(plain)
-    }
-
-    fn decrypt_leaf(&mut self, leaf: &Value, path: &[String]) -> Result<Value> {
-        let at = format!("{} value at {}", self.label, path.join("."));
-        let Some(s) = leaf.as_str() else {
-            return Err(Error::input(
-                &at,
-                "the rule says this value is encrypted, but it is not an ENC[...] string",
-                "the document was altered after it was sealed; restore or re-seal it",
-            ));
-        };
-        if s.is_empty() {
-            return Ok(Value::String(String::new()));
-        }
-        let enc = parse_encrypted(s).ok_or_else(|| {
-            Error::crypto(
-                &at,
-                "not a readable ENC[AES256_GCM,...] value",
-                "the document was altered after it was sealed; restore or re-seal it",
-            )
-        })?;
-        let aad = aad_of(path);
-        let plain = decrypt_value(self.cipher, &enc, &aad).map_err(|_| {
-            Error::crypto(
-                &at,
-                "the value does not authenticate (altered, moved to another key, or sealed with another data key)",
-                "restore the document from git history or re-seal it",
-            )
-        })?;
-        let bad_type = || {
-            Error::crypto(
-                &at,
-                format!("the decrypted value is not a valid {}", enc.ty),
-                "re-seal the document",
-            )
-        };
-        let text = std::str::from_utf8(&plain).map_err(|_| bad_type())?;
-        let value = match enc.ty.as_str() {
-            "str" | "bytes" => Value::String(text.to_string()),
-            "int" | "int64" => Value::from(text.parse::<i64>().map_err(|_| bad_type())?),
-            "float" => serde_json::Number::from_f64(text.parse::<f64>().map_err(|_| bad_type())?)
-                .map(Value::Number)
-                .ok_or_else(bad_type)?,
-            "bool" => Value::Bool(match text {
-                "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-                "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-                _ => return Err(bad_type()),
-            }),
-            other => {
-                return Err(Error::crypto(
-                    &at,
-                    format!("unknown SOPS value type `{other}`"),
-                    "re-seal the document",
-                ))
-            }
-        };
-        if let Some(ivs) = self.ivs.as_deref_mut() {
-            if let Some((ty, bytes)) = leaf_bytes(&value) {
-                ivs.insert(iv_key(&aad, ty, &bytes), enc.iv);
-            }
-        }
-        Ok(value)
     }
 }
 

@@ -1,0 +1,183 @@
+//! Setting sealkey's values in a SOPS-encrypted HelmRelease, changing only their lines.
+//!
+//! SOPS encrypts leaf values in place and leaves the YAML around them (keys, order, comments) as
+//! text, so a merge can keep every other line byte for byte: the owned values are set with the
+//! same text edit as for a plain HelmRelease (encrypted under the file's data key with their path
+//! as AAD when the file's rule encrypts that path), and the `sops` block gets a new MAC (over
+//! the document as it now reads, in its order, as sops computes it) and `lastmodified`. The data
+//! key is kept: no secret value changes, so nothing new is protected by it (a key rotation
+//! re-seals under a fresh one). Proof before anything is written: the result opens with the
+//! identity, every MAC holds, and it decrypts to the original with exactly the owned values set.
+
+use super::open::{decrypt_doc, mac_hasher, open_stream};
+use super::{aad_of, encrypt_value, rfc3339, Rule, SopsAes};
+use crate::emit::merge::{merge_lines, Owned};
+use crate::error::{Error, Result};
+use crate::seal::age::Identity;
+use crate::secret::wipe_value;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::KeyInit;
+use rand_core::{OsRng, RngCore};
+use serde_json::Value;
+use sha2::Digest;
+
+/// Sets `owned` in the one SOPS-encrypted HelmRelease of `text`, opened with `identities`; every
+/// line outside the owned keys and the `sops` block's `mac` and `lastmodified` stays byte for
+/// byte. `what` names the file in errors. A file that cannot be merged safely is refused.
+pub fn merge_into_sealed_helm_release(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    owned: &[Owned],
+    now: jiff::Timestamp,
+) -> Result<String> {
+    let refuse = |why: &str| {
+        Error::input(
+            what,
+            format!("cannot merge sealkey's values into this SOPS file safely: {why}"),
+            "nothing was written; set the values with `sops edit` (`--emit values` prints them)",
+        )
+    };
+    let docs = crate::yaml::parse_stream(text, what)?;
+    let [doc] = &docs[..] else {
+        return Err(refuse("it must hold exactly one document, the HelmRelease"));
+    };
+    if doc["kind"] != "HelmRelease" {
+        return Err(refuse("its document is not a HelmRelease"));
+    }
+    let Some(block) = doc.get("sops").and_then(Value::as_object).cloned() else {
+        return Err(refuse("it has no `sops` block"));
+    };
+    // Opened (the MAC checked) for the data key and the plaintext the proof compares with.
+    let mut before = open_stream(docs.clone(), what, identities, false, None)?;
+    let data_key = before[0].sops.data_key.clone();
+    let rule = Rule::from_block(&block, what)?;
+    let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
+    let mut rendered = Vec::with_capacity(owned.len());
+    for o in owned {
+        let value = if rule.should_encrypt(&o.path) {
+            let plain = o
+                .value
+                .as_str()
+                .ok_or_else(|| refuse("an owned value is not a string"))?;
+            let mut iv = [0u8; 32];
+            OsRng.fill_bytes(&mut iv);
+            Value::String(encrypt_value(
+                &cipher,
+                &iv,
+                plain.as_bytes(),
+                &aad_of(&o.path),
+                "str",
+            )?)
+        } else {
+            o.value.clone()
+        };
+        rendered.push(Owned {
+            path: o.path.clone(),
+            value,
+        });
+    }
+    let merged = merge_lines(text, what, &rendered, true)?;
+
+    // The new MAC: every value of the document as it now reads, in its order.
+    let mut merged_doc = crate::yaml::parse_stream(&merged, what)?.remove(0);
+    let mut mac = mac_hasher(&block);
+    let label = format!("{what} (merged)");
+    let mut plain = decrypt_doc(
+        std::mem::take(&mut merged_doc),
+        &label,
+        &data_key,
+        &rule,
+        &block,
+        &mut mac,
+        None,
+    )?;
+    wipe_value(&mut plain);
+    let mac_hex = hex::encode_upper(mac.finalize());
+    let lastmodified = rfc3339(now);
+    let mut iv = [0u8; 32];
+    OsRng.fill_bytes(&mut iv);
+    let mac_enc = encrypt_value(&cipher, &iv, mac_hex.as_bytes(), &lastmodified, "str")?;
+    let out = replace_block_line(&merged, "lastmodified", &format!("\"{lastmodified}\""))
+        .ok_or_else(|| refuse("its sops block has no single `lastmodified:` line"))?;
+    let out = replace_block_line(&out, "mac", &mac_enc)
+        .ok_or_else(|| refuse("its sops block has no single `mac:` line"))?;
+
+    // The proof: it opens, the MAC holds, and it is the original with the owned values set.
+    let mut after = open_stream(
+        crate::yaml::parse_stream(&out, what)?,
+        what,
+        identities,
+        false,
+        None,
+    )
+    .map_err(|_| refuse("the edited file would not open with its own MAC"))?;
+    let mut expected = std::mem::take(&mut before[0].plain);
+    for o in owned {
+        crate::emit::merge::set_path(&mut expected, &o.path, o.value.clone());
+    }
+    let same = after[0].plain == expected;
+    wipe_value(&mut expected);
+    wipe_value(&mut after[0].plain);
+    if !same {
+        return Err(refuse(
+            "the edited file would not decrypt to the same objects",
+        ));
+    }
+    Ok(out)
+}
+
+/// Replaces the line `KEY: ...` directly under the top-level `sops:` (and any continuation lines
+/// of its value, as Python sops folds the MAC) with `KEY: VALUE`. `None` unless exactly one.
+fn replace_block_line(text: &str, key: &str, value: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| l.trim_end() == "sops:")?;
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let body: Vec<usize> = (start + 1..lines.len())
+        .take_while(|&i| lines[i].trim().is_empty() || indent_of(lines[i]) > 0)
+        .collect();
+    let first = body.iter().find(|&&i| !lines[i].trim().is_empty())?;
+    let indent = indent_of(lines[*first]);
+    let prefix = format!("{key}:");
+    let hits: Vec<usize> = body
+        .iter()
+        .copied()
+        .filter(|&i| {
+            indent_of(lines[i]) == indent && {
+                let t = lines[i].trim_start_matches(' ');
+                t.starts_with(&prefix) && t[prefix.len()..].starts_with([' ', '\n', '\r'])
+                    || t.trim_end() == prefix
+            }
+        })
+        .collect();
+    let [at] = hits[..] else {
+        return None;
+    };
+    let mut end = at + 1;
+    while end < lines.len()
+        && body.contains(&end)
+        && !lines[end].trim().is_empty()
+        && indent_of(lines[end]) > indent
+    {
+        end += 1;
+    }
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out.splice(at..end, [format!("{}{key}: {value}\n", " ".repeat(indent))]);
+    Some(out.concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_block_line;
+
+    #[test]
+    fn only_the_block_line_and_its_folded_continuation_are_replaced() {
+        let text = "spec:\n  mac: keep\nsops:\n    lastmodified: \"x\"\n    mac:\n        ENC[old]\n    version: 3.9.0\n";
+        let out = replace_block_line(text, "mac", "ENC[new]").unwrap();
+        assert_eq!(
+            out,
+            "spec:\n  mac: keep\nsops:\n    lastmodified: \"x\"\n    mac: ENC[new]\n    version: 3.9.0\n"
+        );
+        assert!(replace_block_line("sops:\n  a: 1\n", "mac", "x").is_none());
+    }
+}
