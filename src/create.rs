@@ -43,6 +43,20 @@ pub struct Registration<'a, R> {
 /// Writes sealed output somewhere (a file, stdout).
 pub type Writer<'a> = Box<dyn FnOnce(&SealedOutput) -> Result<()> + 'a>;
 
+/// Writes text that holds no secret (the ExternalSecret output) somewhere.
+pub type TextWriter<'a> = Box<dyn FnOnce(&str) -> Result<()> + 'a>;
+
+/// The store delivery: the client, where the key goes, and the writer of the ExternalSecret and
+/// consumer documents.
+pub struct StoreDelivery<'a> {
+    /// AWS Secrets Manager.
+    pub store: &'a crate::store::aws::SecretsManagerStore,
+    /// Name, KMS key, adopt, tags, what the ExternalSecret refers to.
+    pub settings: &'a crate::store::StoreSettings,
+    /// Writes the documents (no secret in them: the guard checked).
+    pub write: TextWriter<'a>,
+}
+
 /// Where the key goes once it exists (and is registered).
 pub enum Delivery<'a> {
     /// Seal the manifests and hand them to the writer.
@@ -51,6 +65,11 @@ pub enum Delivery<'a> {
     /// is sealed or written. Refused, before a key exists, when the Secret is already there with
     /// a private key in it (that is `rotate`'s job).
     Apply(&'a Cluster),
+    /// Put the key into AWS Secrets Manager (a new AWSCURRENT version) and write an
+    /// ExternalSecret that renders the Secret, with the consumer's other documents. Refused,
+    /// before a key exists, when the secret name belongs to something sealkey did not create
+    /// (unless adopted).
+    Store(StoreDelivery<'a>),
 }
 
 impl std::fmt::Debug for Delivery<'_> {
@@ -58,6 +77,7 @@ impl std::fmt::Debug for Delivery<'_> {
         match self {
             Delivery::Write(_) => f.write_str("Delivery::Write"),
             Delivery::Apply(c) => write!(f, "Delivery::Apply({})", c.server()),
+            Delivery::Store(d) => write!(f, "Delivery::Store({})", d.settings.target.name),
         }
     }
 }
@@ -65,6 +85,8 @@ impl std::fmt::Debug for Delivery<'_> {
 /// The steps of `create`, for progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreateStep {
+    /// Checking the store's secret name (store delivery).
+    Check,
     /// Generating the key in memory.
     Generate,
     /// Registering it on GitHub.
@@ -73,6 +95,8 @@ pub enum CreateStep {
     Seal,
     /// Applying the Secret to the cluster.
     Apply,
+    /// Storing the key (store delivery).
+    Store,
 }
 
 /// What `create` did.
@@ -86,6 +110,8 @@ pub struct Created {
     pub applied: Vec<String>,
     /// How the last apply reached the server.
     pub method: Option<WriteMethod>,
+    /// What the store delivery stored.
+    pub stored: Option<crate::store::StoreOutcome>,
 }
 
 /// Runs the pipeline. On a failure after registering, the key is deleted again and the error
@@ -98,12 +124,33 @@ pub async fn create<R: DeployKeyRegistry>(
     progress: &dyn Fn(CreateStep),
 ) -> Result<Created> {
     settings.emit.validate()?;
-    if let Delivery::Apply(cluster) = &delivery {
-        refuse_existing_key(settings, cluster).await?;
-    }
+    let existing = match &delivery {
+        Delivery::Apply(cluster) => {
+            refuse_existing_key(settings, cluster).await?;
+            None
+        }
+        Delivery::Store(d) => {
+            progress(CreateStep::Check);
+            Some(
+                d.store
+                    .check_writable(&d.settings.target.name, d.settings.adopt)
+                    .await?,
+            )
+        }
+        Delivery::Write(_) => None,
+    };
     progress(CreateStep::Generate);
     let key = DeployKey::generate(settings.key_type, &settings.comment)?;
     let stream = emit::emit(&settings.emit, &key, &settings.known_hosts)?;
+    // The store's split is made (and the guard run over what goes to git) before registering.
+    let externalized = match &delivery {
+        Delivery::Store(d) => Some(crate::store::externalized_output(
+            &stream,
+            &settings.emit.secret_name(),
+            &d.settings.external_secret,
+        )?),
+        _ => None,
+    };
     let registered = match &registration {
         Some(r) => {
             progress(CreateStep::Register);
@@ -120,15 +167,50 @@ pub async fn create<R: DeployKeyRegistry>(
         }
         None => None,
     };
-    let (step, delivered) = match delivery {
+    let mut stored = None;
+    let (step, delivered, store_undone) = match delivery {
         Delivery::Write(write) => {
             progress(CreateStep::Seal);
             let written = seal::seal_stream(&stream, &settings.seal).and_then(|out| write(&out));
-            ("seal and write", written.map(|()| (Vec::new(), None)))
+            ("seal and write", written.map(|()| (Vec::new(), None)), None)
         }
         Delivery::Apply(cluster) => {
             progress(CreateStep::Apply);
-            ("apply Secret", apply_secrets(cluster, &stream).await)
+            ("apply Secret", apply_secrets(cluster, &stream).await, None)
+        }
+        Delivery::Store(d) => {
+            progress(CreateStep::Store);
+            let (value, _documents, yaml) = externalized.expect("made above for the store");
+            let existing = existing.flatten();
+            let tags =
+                crate::store::store_tags(&key, &settings.emit.repo.slug(), &d.settings.cluster);
+            match d
+                .store
+                .put(
+                    &d.settings.target.name,
+                    existing.as_ref(),
+                    &value,
+                    key.fingerprint(),
+                    d.settings.kms_key_id.as_deref(),
+                    &tags,
+                )
+                .await
+            {
+                Err(e) => ("store key", Err(e), None),
+                Ok(s) => match (d.write)(&yaml) {
+                    Ok(()) => {
+                        stored = Some(crate::store::StoreOutcome {
+                            stored: s,
+                            replaced: existing.is_some(),
+                        });
+                        ("write ExternalSecret", Ok((Vec::new(), None)), None)
+                    }
+                    Err(e) => {
+                        let undone = d.store.undo(&d.settings.target.name, &s).await;
+                        ("write ExternalSecret", Err(e), Some(undone))
+                    }
+                },
+            }
         }
     };
     drop(stream);
@@ -138,10 +220,18 @@ pub async fn create<R: DeployKeyRegistry>(
             registered,
             applied,
             method,
+            stored,
         }),
         Err(e) => Err(match (registration, registered) {
-            (Some(r), Some(k)) => undo_after(r.registry, &k, &key, step, e).await,
-            _ => e,
+            (Some(r), Some(k)) => undo_after(r.registry, &k, &key, step, e, store_undone).await,
+            _ => match store_undone {
+                Some(undone) => Error::Rotation {
+                    step: step.into(),
+                    undone,
+                    source: Box::new(e),
+                },
+                None => e,
+            },
         }),
     }
 }
@@ -153,8 +243,12 @@ async fn undo_after<R: DeployKeyRegistry>(
     key: &DeployKey,
     step: &str,
     failure: Error,
+    undone_before: Option<String>,
 ) -> Error {
-    let undo = undo_registration(registry, Some(registered.id), key.public_openssh()).await;
+    let mut undo = undo_registration(registry, Some(registered.id), key.public_openssh()).await;
+    if let Some(before) = undone_before {
+        undo.said = format!("{before}; {}", undo.said);
+    }
     if undo.left_behind {
         return Error::Rotation {
             step: step.into(),

@@ -427,6 +427,8 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
                 settings.emit.namespace,
                 settings.emit.secret_name()
             )),
+            // The store delivery runs through cli/store.rs.
+            CreateStep::Check | CreateStep::Store => {}
         };
         let created = create(&settings, registration, delivery, &progress).await?;
         Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment))

@@ -5,11 +5,12 @@ use super::create::CreateArgs;
 use super::github_args::runtime;
 use super::Ui;
 use crate::create::CreateSettings;
+use crate::create::{create, CreateStep, Delivery, Registration, StoreDelivery};
 use crate::emit::external_secrets::{ExternalSecretSettings, StoreKind};
 use crate::emit::EmitSettings;
 use crate::error::Error;
 use crate::known_hosts::KnownHosts;
-use crate::store::{StoreCreateSettings, StoreStep, StoreTarget};
+use crate::store::{StoreSettings, StoreTarget};
 use anyhow::Result;
 
 /// Where the key is kept instead of a sealed file.
@@ -114,7 +115,7 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
         .clone()
         .unwrap_or_else(current_context);
     let result = rt.block_on(async {
-        ui.step("[1/4] loading AWS credentials and region");
+        ui.step("[1/5] loading AWS credentials and region");
         let conf = crate::aws::load(&aws_settings).await?;
         let region = crate::aws::region_of(&conf);
         ui.detail(&format!("AWS region {region}"));
@@ -124,18 +125,18 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
             (None, Some(c)) => c.known_hosts(&emit.git_host).await?,
             (None, None) => KnownHosts::github_pinned(),
         };
-        let settings = StoreCreateSettings {
-            create: CreateSettings {
-                key_type: args.key.key_type,
-                comment: args
-                    .key
-                    .comment
-                    .clone()
-                    .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
-                emit: emit.clone(),
-                known_hosts,
-                seal: crate::seal::SealSettings::None,
-            },
+        let settings = CreateSettings {
+            key_type: args.key.key_type,
+            comment: args
+                .key
+                .comment
+                .clone()
+                .unwrap_or_else(|| format!("sealkey:{}", emit.repo.slug())),
+            emit: emit.clone(),
+            known_hosts,
+            seal: crate::seal::SealSettings::None,
+        };
+        let store_settings = StoreSettings {
             target: target.clone(),
             kms_key_id: args.store.kms_key_id.clone(),
             adopt: args.store.adopt,
@@ -153,38 +154,43 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
                 emit.created,
             )
         });
-        let progress = |step: StoreStep| {
-            ui.step(&match step {
-                StoreStep::Check => {
-                    format!("[2/4] checking secret {} in Secrets Manager", target.name)
+        let registration = registry.as_ref().map(|r| Registration {
+            registry: r,
+            title: title.clone(),
+            read_only: true,
+        });
+        let out = args.seal.out.clone();
+        let delivery = Delivery::Store(StoreDelivery {
+            store: &store,
+            settings: &store_settings,
+            write: Box::new(move |yaml: &str| match &out {
+                Some(path) => crate::output::write_atomic(path, yaml.as_bytes()),
+                None => {
+                    use std::io::Write as _;
+                    let mut o = std::io::stdout().lock();
+                    o.write_all(yaml.as_bytes())
+                        .and_then(|()| o.flush())
+                        .map_err(|e| Error::file("write", "standard output", e))
                 }
-                StoreStep::Register => {
-                    format!("[3/4] registering the deploy key on {}", emit.repo.slug())
-                }
-                StoreStep::Store => format!(
-                    "[4/4] storing the key as secret {} (AWSCURRENT)",
-                    target.name
-                ),
-            })
+            }),
+        });
+        let progress = |step: CreateStep| match step {
+            CreateStep::Check => ui.step(&format!(
+                "[2/5] checking secret {} in Secrets Manager",
+                target.name
+            )),
+            CreateStep::Generate => ui.step("[3/5] generating the key in memory"),
+            CreateStep::Register => ui.step(&format!(
+                "[4/5] registering the deploy key on {}",
+                emit.repo.slug()
+            )),
+            CreateStep::Store => ui.step(&format!(
+                "[5/5] storing the key as secret {} (AWSCURRENT) and writing the ExternalSecret",
+                target.name
+            )),
+            CreateStep::Seal | CreateStep::Apply => {}
         };
-        let created = crate::store::create_with_store(
-            &settings,
-            &store,
-            registry.as_ref().map(|r| (r, title.as_str())),
-            &progress,
-        )
-        .await?;
-        // Write the documents; if that fails, take back the store and the registration.
-        let written = match &args.seal.out {
-            Some(path) => crate::output::write_atomic(path, created.yaml.as_bytes())
-                .map_err(anyhow::Error::from),
-            None => super::common::write_stdout(created.yaml.as_bytes()),
-        };
-        if let Err(err) = written {
-            let undone =
-                crate::store::undo_create(&store, &target.name, &created, registry.as_ref()).await;
-            return Err(err.context(format!("writing the ExternalSecret failed; {undone}")));
-        }
+        let created = create(&settings, registration, delivery, &progress).await?;
         Ok::<_, anyhow::Error>((created, region))
     });
     let (created, region) = result?;
@@ -193,17 +199,21 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
     }
     ui.result(&format!("public key:  {}", created.key.public_openssh()));
     ui.result(&format!("fingerprint: {}", created.key.fingerprint()));
+    let stored = created
+        .stored
+        .as_ref()
+        .expect("the store delivery stored the key");
     ui.info(&format!(
         "stored as {} version {} in {region}{}",
-        created.stored.arn,
-        created.stored.version_id,
-        if created.replaced {
+        stored.stored.arn,
+        stored.stored.version_id,
+        if stored.replaced {
             " (the previous version is AWSPREVIOUS)"
         } else {
             ""
         }
     ));
-    match created.registered_id {
+    match created.registered.as_ref().map(|k| k.id) {
         Some(id) => ui.info(&format!(
             "registered as read-only deploy key {id} on {}",
             emit.repo.slug()

@@ -2,7 +2,7 @@
 //! secret store and the External Secrets Operator renders the Secret in the cluster. Today: AWS
 //! Secrets Manager ([`aws`]).
 //!
-//! [`create_with_store`] is `create --store`: check the name is free (or sealkey's), generate,
+//! create --store: check the name is free (or sealkey's), generate,
 //! register (optional), store, and hand back the ExternalSecret and the consumer documents;
 //! [`undo_create`] takes it all back when writing those documents fails.
 //! [`rotate_with_store`] is `rotate --store`.
@@ -12,11 +12,9 @@ pub mod rotate;
 
 pub use rotate::{rotate_with_store, StoreRotation, StoreRotationSettings};
 
-use crate::create::CreateSettings;
 use crate::emit::external_secrets::{self as es, ExternalSecretSettings};
 use crate::error::{Error, Result};
 use crate::keygen::DeployKey;
-use crate::rotate::DeployKeyRegistry;
 use serde_json::Value;
 
 /// `--store aws-secrets-manager:NAME`, parsed.
@@ -53,11 +51,9 @@ impl StoreTarget {
     }
 }
 
-/// Everything `create --store` needs besides the clients; no secrets in here.
+/// Where `create --store` puts the key, besides the client; no secrets in here.
 #[derive(Debug)]
-pub struct StoreCreateSettings {
-    /// Key type, comment, what to emit and host keys (`seal` is not used).
-    pub create: CreateSettings,
+pub struct StoreSettings {
     /// Where the key goes.
     pub target: StoreTarget,
     /// `--kms-key-id` for a new secret.
@@ -70,30 +66,11 @@ pub struct StoreCreateSettings {
     pub external_secret: ExternalSecretSettings,
 }
 
-/// The steps, for progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreStep {
-    /// Checking the secret name.
-    Check,
-    /// Registering the key.
-    Register,
-    /// Writing the store.
-    Store,
-}
-
-/// What `create --store` did.
+/// What the store delivery of `create` did.
 #[derive(Debug)]
-pub struct StoreCreated {
-    /// The new key.
-    pub key: DeployKey,
-    /// ExternalSecret (and store) plus the consumer's other documents: no secret value in them.
-    pub documents: Vec<Value>,
-    /// The documents as YAML, checked by the sealing guard.
-    pub yaml: String,
-    /// What was stored, for [`undo_create`].
+pub struct StoreOutcome {
+    /// What was stored.
     pub stored: aws::Stored,
-    /// GitHub's id of the key, when registered.
-    pub registered_id: Option<u64>,
     /// Whether a secret was there before (sealkey's or adopted).
     pub replaced: bool,
 }
@@ -150,23 +127,14 @@ pub fn externalize(
     Ok((value, out))
 }
 
-/// `create --store`: checks the secret name is free (or sealkey's, or `adopt`), generates the key,
-/// registers it (with `register`), stores it, and returns the ExternalSecret and consumer
-/// documents. Any failure after a change takes the change back; the error says what was undone.
-pub async fn create_with_store<R: DeployKeyRegistry>(
-    settings: &StoreCreateSettings,
-    store: &aws::SecretsManagerStore,
-    register: Option<(&R, &str)>,
-    progress: &dyn Fn(StoreStep),
-) -> Result<StoreCreated> {
-    let c = &settings.create;
-    c.emit.validate()?;
-    progress(StoreStep::Check);
-    let existing = store
-        .check_writable(&settings.target.name, settings.adopt)
-        .await?;
-    let key = DeployKey::generate(c.key_type, &c.comment)?;
-    let stream = crate::emit::emit(&c.emit, &key, &c.known_hosts)?;
+/// Splits the emitted stream for the store and proves the rest safe to commit: the store value,
+/// the documents (ExternalSecret, store, the consumer's others) and their YAML, which the
+/// sealing guard has checked holds no key material and no Secret value.
+pub fn externalized_output(
+    stream: &crate::emit::ManifestStream,
+    secret_name: &str,
+    s: &ExternalSecretSettings,
+) -> Result<(es::StoreValue, Vec<Value>, String)> {
     if stream.key_inline_in_values() {
         return Err(Error::input(
             "--emit extra-secrets --store",
@@ -174,92 +142,11 @@ pub async fn create_with_store<R: DeployKeyRegistry>(
             "use --emit secret or helmrelease with --store",
         ));
     }
-    let (value, documents) = externalize(
-        stream.expose_docs(),
-        &c.emit.secret_name(),
-        &settings.external_secret,
-    )?;
+    let (value, documents) = externalize(stream.expose_docs(), secret_name, s)?;
     let yaml = crate::yaml::to_yaml_stream(&documents).to_string();
-    // The documents go to git: the guard proves no key material or Secret value is in them.
     crate::seal::guard::Guard::for_plaintext(stream.expose_docs())
         .check_text(&yaml, "the ExternalSecret output")?;
-    let registered_id = match register {
-        Some((registry, title)) => {
-            progress(StoreStep::Register);
-            match crate::github::registry::register_read_only(registry, title, &key).await {
-                Ok(id) => Some(id),
-                Err((e, undone)) => {
-                    return Err(Error::Rotation {
-                        step: "register new key".into(),
-                        undone,
-                        source: Box::new(e),
-                    })
-                }
-            }
-        }
-        None => None,
-    };
-    progress(StoreStep::Store);
-    let tags = store_tags(&key, &c.emit.repo.slug(), &settings.cluster);
-    let stored = match store
-        .put(
-            &settings.target.name,
-            existing.as_ref(),
-            &value,
-            key.fingerprint(),
-            settings.kms_key_id.as_deref(),
-            &tags,
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            let undone = match (register, registered_id) {
-                (Some((registry, _)), Some(id)) => {
-                    crate::github::registry::undo_registration(
-                        registry,
-                        Some(id),
-                        key.public_openssh(),
-                    )
-                    .await
-                    .said
-                }
-                _ => "nothing was registered or stored".into(),
-            };
-            return Err(Error::Rotation {
-                step: "store key".into(),
-                undone,
-                source: Box::new(e),
-            });
-        }
-    };
-    Ok(StoreCreated {
-        key,
-        documents,
-        yaml,
-        stored,
-        registered_id,
-        replaced: existing.is_some(),
-    })
-}
-
-/// Takes back a [`create_with_store`] whose output could not be written: the store change and
-/// the registration. Returns what was done.
-pub async fn undo_create<R: DeployKeyRegistry>(
-    store: &aws::SecretsManagerStore,
-    name: &str,
-    created: &StoreCreated,
-    registry: Option<&R>,
-) -> String {
-    let mut done = vec![store.undo(name, &created.stored).await];
-    if let (Some(r), Some(id)) = (registry, created.registered_id) {
-        done.push(
-            crate::github::registry::undo_registration(r, Some(id), created.key.public_openssh())
-                .await
-                .said,
-        );
-    }
-    done.join("; ")
+    Ok((value, documents, yaml))
 }
 
 #[cfg(test)]
