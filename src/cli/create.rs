@@ -206,6 +206,19 @@ impl CreateArgs {
         s
     }
 
+    /// Refuses a git host whose keys nothing provides (no --known-hosts, no --register to read
+    /// /meta, not github.com's pinned keys): host-key checking must stay on.
+    pub fn require_host_keys(&self, emit: &EmitSettings) -> std::result::Result<(), Error> {
+        if self.known_hosts.is_none() && !self.register.register && emit.git_host != "github.com" {
+            return Err(Error::input(
+                format!("--git-host {}", emit.git_host),
+                "no host keys known for this host",
+                "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), or --register to read them from the API's /meta, so host-key checking stays on",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses settings the chosen --for/--emit would silently ignore.
     pub fn check_unused_settings(&self) -> std::result::Result<(), Error> {
         let helm_release = self.consumer == Consumer::AirflowChart
@@ -318,14 +331,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             other => other,
         }
     };
-    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
-        return Err(Error::input(
-            format!("--git-host {}", emit.git_host),
-            "no host keys known for this host",
-            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), or --register to read them from the API's /meta, so host-key checking stays on",
-        )
-        .into());
-    }
+    args.require_host_keys(&emit)?;
     let client = if args.register.register {
         Some(args.register.github.client(ui)?)
     } else {

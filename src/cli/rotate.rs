@@ -109,6 +109,37 @@ pub struct RotateArgs {
     pub store: super::store::RotateStoreArgs,
 }
 
+impl RotateArgs {
+    /// The rotation settings these flags ask for, with the namespace and cluster name defaulting
+    /// to the kubeconfig context's.
+    pub fn settings(&self, cluster: &Cluster, repo: &RepoRef) -> RotateSettings {
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string());
+        let context = self
+            .cluster
+            .clone()
+            .unwrap_or_else(|| cluster.context().to_string());
+        let mut settings = RotateSettings::new(
+            &context,
+            &namespace,
+            &self.secret_name,
+            &format!("sealkey:{}", repo.slug()),
+        );
+        settings.consumer = self.consumer;
+        settings.key_type = self.key_type;
+        settings.restart = !self.no_restart;
+        settings.keep_old = self.keep_old;
+        settings.timeout = self.timeout;
+        settings.sync_wait = self.sync_wait;
+        settings.dry_run = self.kube.dry_run;
+        settings.abandon_pending = self.abandon_pending;
+        settings.wait_for_live = self.wait;
+        settings
+    }
+}
+
 fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
     let order: &[Step] = if gitops {
         &[
@@ -235,26 +266,8 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
     };
     rt.block_on(async {
         let cluster = Cluster::connect(&args.kube.settings()).await?;
-        let namespace = args
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_string());
-        let context = args.cluster.clone().unwrap_or_else(|| cluster.context().to_string());
-        let mut settings = RotateSettings::new(
-            &context,
-            &namespace,
-            &args.secret_name,
-            &format!("sealkey:{}", repo.slug()),
-        );
-        settings.consumer = args.consumer;
-        settings.key_type = args.key_type;
-        settings.restart = !args.no_restart;
-        settings.keep_old = args.keep_old;
-        settings.timeout = args.timeout;
-        settings.sync_wait = args.sync_wait;
-        settings.dry_run = args.kube.dry_run;
-        settings.abandon_pending = args.abandon_pending;
-        settings.wait_for_live = args.wait;
+        let mut settings = args.settings(&cluster, &repo);
+        let namespace = settings.namespace.clone();
         let registry = RepoKeys::new(&client, repo.clone());
         let secret_ref = format!("{namespace}/{}", args.secret_name);
         if let (Some(path), Some(seal)) = (&args.gitops, &gitops_seal) {

@@ -92,14 +92,7 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
     if let Some(out) = &args.seal.out {
         crate::output::check_target(out)?;
     }
-    if args.known_hosts.is_none() && !args.register.register && emit.git_host != "github.com" {
-        return Err(Error::input(
-            format!("--git-host {}", emit.git_host),
-            "no host keys known for this host",
-            "pass --known-hosts FILE with its keys (e.g. from `ssh-keyscan HOST`), so host-key checking stays on",
-        )
-        .into());
-    }
+    args.require_host_keys(&emit)?;
     let github = if args.register.register {
         Some(args.register.github.client(ui)?)
     } else {
@@ -278,28 +271,8 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
         let conf = crate::aws::load(&aws_settings).await?;
         let store = crate::store::aws::SecretsManagerStore::new(&conf);
         let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
-        let kube_client = crate::cluster::Cluster::connect(&args.kube.settings())
-            .await?
-            .into_client();
-        let namespace = args
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_string());
-        let context = args
-            .cluster
-            .clone()
-            .unwrap_or_else(|| cluster.context().to_string());
-        let mut rotate = crate::rotate::RotateSettings::new(
-            &context,
-            &namespace,
-            &args.secret_name,
-            &format!("sealkey:{}", repo.slug()),
-        );
-        rotate.consumer = args.consumer;
-        rotate.key_type = args.key_type;
-        rotate.restart = !args.no_restart;
-        rotate.keep_old = args.keep_old;
-        rotate.timeout = args.timeout;
+        let kube_client = cluster.clone().into_client();
+        let mut rotate = args.settings(&cluster, &repo);
         rotate.poll_interval = std::time::Duration::from_millis(500);
         let settings = crate::store::StoreRotationSettings {
             rotate,
