@@ -370,3 +370,47 @@ fn unseal_of_something_that_is_not_age_exits_2() {
     let out = run_in(dir.path(), &["unseal"], b"hello");
     assert_refused(&out, &["--identity", "no identity given"]);
 }
+
+/// A secret where a recipient belongs, given on the command line itself (not in a file): the
+/// error says what it is and how to get the public half, and never repeats it. Was: it was
+/// taken for a file name and echoed whole ("--seal-to AGE-SECRET-KEY-1...: neither a recipient
+/// nor a readable recipients file").
+#[test]
+fn a_secret_passed_as_seal_to_is_named_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, _) = support::age_keypair(dir.path());
+    let secret = std::fs::read_to_string(&identity)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    for seal in ["sops", "age"] {
+        let out = run_in(
+            dir.path(),
+            &[
+                "create",
+                "--repo",
+                "acme/dags",
+                "--seal",
+                seal,
+                "--seal-to",
+                &secret,
+                "--out",
+                "x.yaml",
+            ],
+            b"",
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("secret identity") && err.contains("age-keygen -y"),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&secret[16..40]),
+            "the secret is echoed: {err}"
+        );
+        assert!(!dir.path().join("x.yaml").exists());
+    }
+}

@@ -30,7 +30,10 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
     let mut out = Vec::new();
     for spec in specs {
         let spec = spec.trim();
-        if looks_like_recipient(spec) {
+        if looks_like_secret(spec) {
+            // Said what it is, never repeated (not even as a file name).
+            parse_one(spec, "--seal-to (a secret given where a recipient belongs)")?;
+        } else if looks_like_recipient(spec) {
             out.push((
                 spec.to_string(),
                 parse_one(spec, &format!("--seal-to {}", shorten(spec)))?,
@@ -47,6 +50,11 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
         ));
     }
     Ok(out)
+}
+
+/// An age identity or a private key: secrets, whatever flag they were given to.
+fn looks_like_secret(s: &str) -> bool {
+    s.starts_with("AGE-SECRET-KEY-") || s.contains("PRIVATE KEY-----")
 }
 
 fn looks_like_recipient(s: &str) -> bool {
