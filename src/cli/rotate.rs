@@ -68,7 +68,8 @@ pub struct RotateArgs {
     pub finish: bool,
     /// With --finish: wait up to this long for the live Secret to hold the new key (Flux or
     /// Argo CD applying the commit, helm-controller upgrading the release), polling every 2 s,
-    /// instead of failing at once (e.g. 10m; 1s to 1d).
+    /// instead of failing at once (e.g. 10m; 1s to 1d); once it changes, --sync-wait more for
+    /// kubelets to update mounted files before the old key goes.
     #[arg(long, value_name = "DURATION", requires = "finish", value_parser = duration_within(1, DAY), help_heading = "Mode")]
     pub wait: Option<Duration>,
     /// Algorithm of the new key (default: the old key's).

@@ -23,7 +23,8 @@ pub struct Finished {
 
 /// Deletes the old keys once the live Secret carries the new key. Before that (a key registered
 /// for this Secret after the live one is not in it yet) it waits up to
-/// `settings.wait_for_live`, then fails having deleted nothing.
+/// `settings.wait_for_live`, then fails having deleted nothing; when it saw the Secret change,
+/// it also waits `settings.sync_wait` for kubelets to update mounted files before deleting.
 pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
     settings: &RotateSettings,
     cluster: &C,
@@ -34,6 +35,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
     let nothing = "nothing was deleted";
     let started = std::time::Instant::now();
     let mut plan = Plan::read(cluster, registry, settings, progress, nothing).await?;
+    let mut saw_it_change = false;
     loop {
         let pending = plan.pending(settings);
         if pending.is_empty() {
@@ -46,6 +48,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         let waited = started.elapsed();
         match settings.wait_for_live {
             Some(limit) if waited < limit => {
+                saw_it_change = true;
                 progress(
                     Step::WaitLive,
                     &format!(
@@ -79,6 +82,13 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         }
     }
     let live_fp = plan.old_fp.clone();
+    // The Secret changed while we watched: readers that mount it as files see the change only
+    // after their kubelet's next sync, and a pull in flight may still use the old key. Both
+    // keys stay registered for that long (the same wait `--apply` makes).
+    if saw_it_change && !settings.sync_wait.is_zero() {
+        progress(Step::SyncWait, &format!("{:?}", settings.sync_wait));
+        tokio::time::sleep(settings.sync_wait).await;
+    }
     if !plan.old_was_registered() {
         return Err(failed(
             Step::ListKeys,
