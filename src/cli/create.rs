@@ -626,8 +626,8 @@ fn check_out_directory(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// The current kubeconfig context, for key titles; `default` when there is none.
-fn current_context() -> String {
+/// The current kubeconfig context, for key titles and store tags; `default` when there is none.
+pub(super) fn current_context() -> String {
     kube::config::Kubeconfig::read()
         .ok()
         .and_then(|k| k.current_context)

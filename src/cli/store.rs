@@ -1,7 +1,7 @@
 //! `create --store` and `rotate --store`: the key goes to AWS Secrets Manager, the External
 //! Secrets Operator renders the Secret; sealkey emits the ExternalSecret instead of a sealed Secret.
 
-use super::create::CreateArgs;
+use super::create::{current_context, CreateArgs};
 use super::github_args::runtime;
 use super::Ui;
 use crate::create::CreateSettings;
@@ -217,15 +217,6 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
         )),
     }
     Ok(super::common::OK)
-}
-
-/// The current kubeconfig context, for tags and titles; `default` when there is none.
-fn current_context() -> String {
-    kube::config::Kubeconfig::read()
-        .ok()
-        .and_then(|k| k.current_context)
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "default".into())
 }
 
 /// `rotate --store`: the flags.

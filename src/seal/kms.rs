@@ -219,16 +219,25 @@ impl KmsService {
         Ok(client)
     }
 
-    /// KMS `Encrypt` of the data key; returns the base64 ciphertext blob for `enc`.
-    pub fn encrypt(&self, key: &KmsKeyRef, data_key: &[u8]) -> Result<String> {
+    /// The client for `key`'s region (and role) and its encryption context; counts the call.
+    fn call(
+        &self,
+        key: &KmsKeyRef,
+    ) -> Result<(aws_sdk_kms::Client, Option<HashMap<String, String>>)> {
         let client = self.client(key)?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty()).then(|| {
+        let ctx = (!key.context.is_empty()).then(|| {
             key.context
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         });
+        Ok((client, ctx))
+    }
+
+    /// KMS `Encrypt` of the data key; returns the base64 ciphertext blob for `enc`.
+    pub fn encrypt(&self, key: &KmsKeyRef, data_key: &[u8]) -> Result<String> {
+        let (client, ctx) = self.call(key)?;
         let out = self
             .run(
                 client
@@ -258,14 +267,7 @@ impl KmsService {
                 "the file was altered: restore it from git",
             )
         })?;
-        let client = self.client(key)?;
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let ctx: Option<HashMap<String, String>> = (!key.context.is_empty()).then(|| {
-            key.context
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        });
+        let (client, ctx) = self.call(key)?;
         let out = self
             .run(
                 client
