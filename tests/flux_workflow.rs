@@ -723,6 +723,30 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
     assert_eq!(d["sealed_secret"]["keys"][0], "gitSshKey");
 }
 
+/// `create --emit helmrelease --merge-into hr.sops.yaml` in `dir`, with `--identity` when given.
+fn merge(dir: &Path, identity: Option<&Path>, recipient: &str, out: &str) -> Output {
+    let mut args = vec![
+        "create",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "airflow",
+        "--emit",
+        "helmrelease",
+        "--merge-into",
+        "hr.sops.yaml",
+        "--seal-to",
+        recipient,
+        "--out",
+        out,
+    ];
+    let identity = identity.map(|p| p.to_str().unwrap().to_string());
+    if let Some(id) = &identity {
+        args.extend(["--identity", id.as_str()]);
+    }
+    run_in(dir, &args, b"")
+}
+
 /// Issue 12 B, a SOPS HelmRelease: `--merge-into FILE --identity ID` on the user's sealed
 /// HelmRelease (only Secret data encrypted, or all of `values` as people seal a HelmRelease
 /// with secrets in it) changes only the owned lines and the `sops` block's `mac` and
@@ -761,26 +785,11 @@ fn merge_into_a_sops_helmrelease_changes_only_owned_lines_and_flux_still_decrypt
         );
         std::fs::write(&hr, &original).unwrap();
         let before = flux_decrypts(&hr, &identity);
-        let out = run_in(
+        let out = merge(
             dir.path(),
-            &[
-                "create",
-                "--repo",
-                "acme/dags",
-                "-n",
-                "airflow",
-                "--emit",
-                "helmrelease",
-                "--merge-into",
-                "hr.sops.yaml",
-                "--identity",
-                identity.to_str().unwrap(),
-                "--seal-to",
-                &recipient,
-                "--out",
-                "airflow-ssh-secret.sops.yaml",
-            ],
-            b"",
+            Some(&identity),
+            &recipient,
+            "airflow-ssh-secret.sops.yaml",
         );
         assert_eq!(out.status.code(), Some(0), "{regex}: {}", stderr(&out));
         let merged = std::fs::read_to_string(&hr).unwrap();
@@ -865,52 +874,14 @@ fn merge_into_a_sops_helmrelease_changes_only_owned_lines_and_flux_still_decrypt
         let tampered = merged.replacen("CeleryExecutor", "KubernetesExecutor", 1);
         if tampered != merged {
             std::fs::write(&hr, &tampered).unwrap();
-            let out = run_in(
-                dir.path(),
-                &[
-                    "create",
-                    "--repo",
-                    "acme/dags",
-                    "-n",
-                    "airflow",
-                    "--emit",
-                    "helmrelease",
-                    "--merge-into",
-                    "hr.sops.yaml",
-                    "--identity",
-                    identity.to_str().unwrap(),
-                    "--seal-to",
-                    &recipient,
-                    "--out",
-                    "again.sops.yaml",
-                ],
-                b"",
-            );
+            let out = merge(dir.path(), Some(&identity), &recipient, "again.sops.yaml");
             assert_eq!(out.status.code(), Some(2), "{regex}: {}", stderr(&out));
             assert_eq!(std::fs::read_to_string(&hr).unwrap(), tampered);
             assert!(!dir.path().join("again.sops.yaml").exists());
         }
         // Without the identity: refused, naming --identity.
         std::fs::write(&hr, &merged).unwrap();
-        let out = run_in(
-            dir.path(),
-            &[
-                "create",
-                "--repo",
-                "acme/dags",
-                "-n",
-                "airflow",
-                "--emit",
-                "helmrelease",
-                "--merge-into",
-                "hr.sops.yaml",
-                "--seal-to",
-                &recipient,
-                "--out",
-                "again.sops.yaml",
-            ],
-            b"",
-        );
+        let out = merge(dir.path(), None, &recipient, "again.sops.yaml");
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
         assert_eq!(std::fs::read_to_string(&hr).unwrap(), merged);
