@@ -7,7 +7,8 @@
 //! No SigV4 or credential chain is written here: the SDK does both. Its debug logging goes
 //! through `tracing`, which sealkey never subscribes to, so request bodies are never logged.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
+use crate::text;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -52,7 +53,7 @@ pub async fn load_any_region(settings: &AwsSettings) -> Result<SdkConfig> {
 
 async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConfig> {
     if let Some(r) = &settings.region {
-        check_region(r, "--region")?;
+        check_region(r, Setting::Region.into())?;
     }
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
@@ -84,21 +85,24 @@ async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConf
             return Err(Error::input(
                 "AWS region",
                 "none set",
-                "pass --region REGION, or set AWS_REGION (or `region` in your AWS profile)",
+                text!(
+                    "pass {} REGION, or set AWS_REGION (or `region` in your AWS profile)",
+                    Setting::Region
+                ),
             ))
         }
-        Some(r) => check_region(r.as_ref(), "AWS_REGION")?,
+        Some(r) => check_region(r.as_ref(), "AWS_REGION".into())?,
     }
     check_credentials(&conf).await?;
     Ok(conf)
 }
 
-fn check_region(region: &str, what: &str) -> Result<()> {
+fn check_region(region: &str, what: Text) -> Result<()> {
     if is_region_name(region) {
         return Ok(());
     }
     Err(Error::input(
-        format!("{what} {region}"),
+        text!("{} {}", what, region),
         "not an AWS region name",
         "use a region such as us-east-1 or eu-west-1 (`aws ec2 describe-regions` lists them)",
     ))
@@ -195,6 +199,7 @@ where
         }
         _ => "see the AWS message".into(),
     };
+    let hint = Text::from(hint);
     Error::Aws(Box::new(AwsFailure {
         service,
         action,
@@ -208,7 +213,6 @@ where
 
 /// An AWS call that was refused or failed ([`Error::Aws`]).
 #[derive(Debug, thiserror::Error)]
-#[error("AWS {service} {action} on {resource}: {code}{}; {hint}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
 pub struct AwsFailure {
     /// `Secrets Manager`, `KMS`.
     pub service: &'static str,
@@ -221,10 +225,40 @@ pub struct AwsFailure {
     /// AWS's message (answers carry no secret value; requests do, and are never logged).
     pub message: String,
     /// What to do next.
-    pub hint: String,
+    pub hint: crate::error::Text,
     /// The SDK's error.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl AwsFailure {
+    /// The message, with the settings in the hint written by `spelling` (see [`Error::render`]).
+    pub fn render(&self, spelling: &dyn crate::error::Spelling) -> String {
+        self.text().render(spelling)
+    }
+
+    /// The message as [`Text`], its settings not yet spelled.
+    pub fn text(&self) -> Text {
+        let message = if self.message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.message)
+        };
+        text!(
+            "{}; {}",
+            format!(
+                "AWS {} {} on {}: {}{message}",
+                self.service, self.action, self.resource, self.code
+            ),
+            &self.hint
+        )
+    }
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(&crate::error::LibrarySpelling))
+    }
 }
 
 fn service_prefix(service: &str) -> &'static str {

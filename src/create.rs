@@ -7,12 +7,13 @@
 
 use crate::cluster::{Cluster, WriteMethod};
 use crate::emit::{self, live::key_in_secret, EmitSettings};
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting};
 use crate::github::registry::{register_key, undo_registration, DeployKeyRegistry};
 use crate::github::DeployKeyInfo;
 use crate::keygen::{DeployKey, KeyType};
 use crate::known_hosts::KnownHosts;
 use crate::seal::{self, SealSettings, SealedOutput};
+use crate::text;
 
 /// Everything `create` needs; no secrets in here.
 #[derive(Debug)]
@@ -227,7 +228,7 @@ pub async fn create<R: DeployKeyRegistry>(
             _ => match store_undone {
                 Some(undone) => Error::Rotation {
                     step: step.into(),
-                    undone,
+                    undone: undone.into(),
                     source: Box::new(e),
                 },
                 None => e,
@@ -247,7 +248,7 @@ async fn undo_after<R: DeployKeyRegistry>(
 ) -> Error {
     let mut undo = undo_registration(registry, Some(registered.id), key.public_openssh()).await;
     if let Some(before) = undone_before {
-        undo.said = format!("{before}; {}", undo.said);
+        undo.said = text!("{}; {}", before, &undo.said);
     }
     if undo.left_behind {
         return Error::Rotation {
@@ -255,8 +256,17 @@ async fn undo_after<R: DeployKeyRegistry>(
             undone: undo.said,
             source: Box::new(Error::remote(
                 crate::github::SERVICE,
-                format!("{failure}; and the rollback failed: deploy key {} is still registered", registered.id),
-                "delete it under the repository's Settings > Deploy keys, or `sealkey keys prune --repo OWNER/REPO --keep FINGERPRINT...`",
+                text!(
+                    "{}; and the rollback failed: deploy key {} is still registered",
+                    &failure,
+                    registered.id.to_string()
+                ),
+                text!(
+                    "delete it under the repository's Settings > Deploy keys, or `{} {} OWNER/REPO {} FINGERPRINT...`",
+                    Command::KeysPrune,
+                    Setting::Repo,
+                    Setting::Keep
+                ),
             )),
         };
     }
@@ -265,7 +275,7 @@ async fn undo_after<R: DeployKeyRegistry>(
         // key withdrawn, which must not look like success.
         return Error::input(
             "standard output",
-            format!(
+            text!(
                 "the reader closed the pipe before the output was written; {} (rollback)",
                 undo.said
             ),
@@ -274,7 +284,7 @@ async fn undo_after<R: DeployKeyRegistry>(
     }
     Error::Rotation {
         step: step.into(),
-        undone: format!("{} (rollback); nothing was written", undo.said),
+        undone: text!("{} (rollback); nothing was written", undo.said),
         source: Box::new(failure),
     }
 }
@@ -289,7 +299,11 @@ async fn refuse_existing_key(settings: &CreateSettings, cluster: &Cluster) -> Re
             return Err(Error::input(
                 format!("Secret {ns}/{name}"),
                 "it already exists and holds a deploy key",
-                "rotate it with `sealkey rotate --apply` (keeps GitHub and the cluster in step), or pick another Secret name",
+                text!(
+                    "rotate it with `{} {}` (keeps GitHub and the cluster in step), or pick another Secret name",
+                    Command::Rotate,
+                    Setting::Apply
+                ),
             ));
         }
     }

@@ -50,7 +50,7 @@ impl KeyType {
     pub fn parse(name: &str) -> Result<Self> {
         <KeyType as clap::ValueEnum>::from_str(name, true).map_err(|_| {
             Error::input(
-                format!("--key-type {name}"),
+                crate::text!("{} {}", crate::error::Setting::KeyType, name.to_string()),
                 "unknown key type",
                 "use one of ed25519 (default), ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096",
             )
@@ -284,6 +284,7 @@ mod tests {
     fn unknown_key_type_is_an_input_error() {
         let err = KeyType::parse("dsa").unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("--key-type dsa"));
+        assert!(err.names(crate::error::Setting::KeyType), "{err}");
+        assert!(err.to_string().contains("key_type dsa"), "{err}");
     }
 }

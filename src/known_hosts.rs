@@ -1,7 +1,7 @@
 //! known_hosts content for emitted configurations: github.com's pinned host keys offline, or a
 //! user-supplied file (GitHub Enterprise, tests). Host-key checking is always on.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use std::path::Path;
 
 /// github.com's published SSH host keys (checked against GitHub's published fingerprints in tests).
@@ -43,17 +43,27 @@ impl KnownHosts {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file("read known_hosts file", path, e))?;
-        let what = format!("--known-hosts {}", path.display());
+        let what = crate::text!("{} {}", Setting::KnownHosts, path.display().to_string());
         Self::parse(
             &text,
-            &what,
+            what,
             KnownHostsSource::File(path.display().to_string()),
         )
     }
 
     /// Parses known_hosts text; every non-comment line must be `HOSTS KEYTYPE BASE64 [comment]`
     /// (an optional `@cert-authority`/`@revoked` marker first).
-    pub fn parse(text: &str, what: &str, source: KnownHostsSource) -> Result<Self> {
+    pub fn parse(
+        text: &str,
+        what: impl Into<crate::error::Text>,
+        source: KnownHostsSource,
+    ) -> Result<Self> {
+        let what = what.into();
+        let line_of = |n: usize| {
+            let mut t = what.clone();
+            t.push(format!(" line {}", n + 1));
+            t
+        };
         let mut lines = Vec::new();
         for (n, raw) in text.lines().enumerate() {
             // A line break or control character hidden in a comment (U+2028, U+0085, ESC...)
@@ -63,7 +73,7 @@ impl KnownHosts {
                 .find(|&c| (c.is_control() && c != '\t') || crate::yaml::is_unsafe_char(c))
             {
                 return Err(Error::input(
-                    format!("{what} line {}", n + 1),
+                    line_of(n),
                     format!("holds the control or line-break character U+{:04X}", c as u32),
                     "known_hosts lines are plain text: remove it (copy the line from `ssh-keyscan HOST` or GitHub's /meta)",
                 ));
@@ -78,7 +88,7 @@ impl KnownHosts {
             }
             if fields.len() < 3 {
                 return Err(Error::input(
-                    format!("{what} line {}", n + 1),
+                    line_of(n),
                     "not a known_hosts entry",
                     "each line must be `HOST KEYTYPE BASE64`, e.g. from `ssh-keyscan HOST`",
                 ));
@@ -86,7 +96,7 @@ impl KnownHosts {
             let key = format!("{} {}", fields[1], fields[2]);
             ssh_key::PublicKey::from_openssh(&key).map_err(|e| {
                 Error::input(
-                    format!("{what} line {}", n + 1),
+                    line_of(n),
                     format!("host key does not parse ({e})"),
                     "copy the line from `ssh-keyscan HOST` or GitHub's /meta",
                 )
@@ -113,13 +123,17 @@ impl KnownHosts {
             return Err(Error::input(
                 format!("{api_url}/meta ssh_keys[{i}]"),
                 "not a `KEYTYPE BASE64` host key",
-                "check --api-url points at GitHub or GitHub Enterprise Server, or pass --known-hosts FILE",
+                crate::text!(
+                    "check {} points at GitHub or GitHub Enterprise Server, or pass {} FILE",
+                    Setting::ApiUrl,
+                    Setting::KnownHosts
+                ),
             ));
         }
         let text: String = ssh_keys.iter().map(|k| format!("{host} {k}\n")).collect();
         Self::parse(
             &text,
-            &format!("{api_url}/meta ssh_keys"),
+            format!("{api_url}/meta ssh_keys"),
             KnownHostsSource::Meta(api_url.to_string()),
         )
     }

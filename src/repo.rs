@@ -1,6 +1,7 @@
 //! `OWNER/REPO` references and the git URLs derived from them.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
+use crate::text;
 
 /// A GitHub repository, `OWNER/REPO`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -16,9 +17,12 @@ impl RepoRef {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |problem: &str| {
             Error::input(
-                format!("--repo {s}"),
+                text!("{} {}", Setting::Repo, s.to_string()),
                 problem.to_string(),
-                "give the repository as OWNER/REPO, e.g. --repo acme/dags",
+                text!(
+                    "give the repository as OWNER/REPO, e.g. {} acme/dags",
+                    Setting::Repo
+                ),
             )
         };
         let (owner, name) = s

@@ -210,11 +210,7 @@ pub fn audit_bytes(name: &str, bytes: &[u8], filter: RuleFilter, limits: &Limits
     if bytes.len() as u64 > limits.max_input_bytes {
         return unreadable(
             name.to_string(),
-            format!(
-                "refused: larger than the {} limit; audit it with a larger --max-file-size if it is \
-                 meant to be this big",
-                source::files::human_size(limits.max_input_bytes)
-            ),
+            source::files::too_large(limits.max_input_bytes),
         );
     }
     match std::str::from_utf8(bytes) {

@@ -266,7 +266,9 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
         OutputFormat::Json => {
             let errors: Vec<serde_json::Value> = failed
                 .iter()
-                .map(|(r, e)| serde_json::json!({"repo": r.slug(), "error": e.to_string()}))
+                .map(|(r, e)| {
+                    serde_json::json!({"repo": r.slug(), "error": super::spelling::show(e)})
+                })
                 .collect();
             let doc =
                 serde_json::json!({"summary": summary, "findings": findings, "errors": errors});

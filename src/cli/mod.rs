@@ -15,6 +15,7 @@ mod rotate;
 mod seal;
 mod ship;
 mod sops_config;
+pub mod spelling;
 mod store;
 mod ui;
 mod unseal;
@@ -107,7 +108,7 @@ pub fn main() -> ExitCode {
         .is_some_and(|a| a == "audit");
     if !is_audit {
         if let Err(err) = check_argv(argv.into_iter()) {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", spelling::show(&err));
             return ExitCode::from(exit::INPUT);
         }
     }

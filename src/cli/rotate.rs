@@ -378,7 +378,10 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 ui.info(&format!("deleted old key(s) {}", ids.join(", ")));
             }
             if let Some(why) = &done.kept_because {
-                ui.info(&format!("old key(s) kept: {why}"));
+                ui.info(&format!(
+                    "old key(s) kept: {}",
+                    why.render(&super::spelling::Flags)
+                ));
             }
         }
         Ok::<_, anyhow::Error>(())

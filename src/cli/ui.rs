@@ -89,7 +89,13 @@ impl Ui {
     /// The final error and its causes.
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{} {err}", self.label("error:", "31"));
+        let top: &(dyn std::error::Error + 'static) = err.as_ref();
+        let _ = writeln!(
+            stderr,
+            "{} {}",
+            self.label("error:", "31"),
+            super::spelling::show(top)
+        );
         let mut after_library_error = false;
         for (i, cause) in err.chain().enumerate() {
             let ours = cause.is::<crate::error::Error>() || cause.is::<Box<crate::error::Error>>();
@@ -101,7 +107,7 @@ impl Ui {
             }
             after_library_error = ours;
             if i > 0 {
-                let _ = writeln!(stderr, "  caused by: {cause}");
+                let _ = writeln!(stderr, "  caused by: {}", super::spelling::show(cause));
             }
         }
     }

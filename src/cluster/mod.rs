@@ -5,9 +5,10 @@
 //! Secret values never leave this module as plain strings: a read Secret becomes a [`LiveSecret`]
 //! whose values are [`SecretBytes`], and every JSON tree that held a value is wiped after use.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::secret::wipe_value;
 use crate::secret::SecretBytes;
+use crate::text;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -229,7 +230,7 @@ impl Cluster {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
                     Error::input(
-                        format!("--kubeconfig {}", path.display()),
+                        text!("{} {}", Setting::Kubeconfig, path.display().to_string()),
                         format!("cannot load it: {e}"),
                         "pass a readable kubeconfig file (the one kubectl uses)",
                     )
@@ -246,7 +247,10 @@ impl Cluster {
                 Error::input(
                     "kubeconfig",
                     format!("no cluster configured: {e}"),
-                    "pass --kubeconfig FILE, set KUBECONFIG, or run inside a pod with a service account",
+                    text!(
+                        "pass {} FILE, set KUBECONFIG, or run inside a pod with a service account",
+                        Setting::Kubeconfig
+                    ),
                 )
             })?,
         };
@@ -608,9 +612,15 @@ fn workload(
 
 fn context_error(settings: &ConnectSettings, e: String) -> Error {
     let input = match (&settings.kubeconfig, &settings.context) {
-        (Some(p), Some(c)) => format!("--kubeconfig {} --context {c}", p.display()),
-        (Some(p), None) => format!("--kubeconfig {}", p.display()),
-        (None, Some(c)) => format!("--context {c}"),
+        (Some(p), Some(c)) => text!(
+            "{} {} {} {}",
+            Setting::Kubeconfig,
+            p.display().to_string(),
+            Setting::Context,
+            c
+        ),
+        (Some(p), None) => text!("{} {}", Setting::Kubeconfig, p.display().to_string()),
+        (None, Some(c)) => text!("{} {}", Setting::Context, c),
         (None, None) => "kubeconfig".into(),
     };
     Error::input(
@@ -647,7 +657,7 @@ pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
     };
     Error::Kube {
         message,
-        hint: hint.to_string(),
+        hint: hint.into(),
         status,
         source: Box::new(e),
     }

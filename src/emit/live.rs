@@ -4,9 +4,10 @@
 use super::keys::{self, CONTENT_COPY_ANNOTATIONS, PREVIOUS_FINGERPRINT};
 use super::{b64, secret_value, Consumer, ManifestStream};
 use crate::cluster::LiveSecret;
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting};
 use crate::keygen::DeployKey;
 use crate::secret::PrivateKeyPem;
+use crate::text;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -52,7 +53,12 @@ pub fn key_in_secret(secret: &LiveSecret, consumer: Option<Consumer>) -> Result<
             "holds no passphrase-less OpenSSH private key under {}",
             fields.join(", ")
         ),
-        "pass --for CONSUMER matching how the Secret was made, or create it with `sealkey create --apply`",
+        text!(
+            "pass {} CONSUMER matching how the Secret was made, or create it with `{} {}`",
+            Setting::Consumer,
+            Command::Create,
+            Setting::Apply
+        ),
     ))
 }
 
@@ -171,7 +177,11 @@ pub fn with_rotated_extra_secret(
         return Err(Error::input(
             what,
             "is not a mapping of Secret keys to base64 values",
-            "fix the HelmRelease by hand, or make it again with `sealkey create --emit extra-secrets`",
+            text!(
+                "fix the HelmRelease by hand, or make it again with `{} {} extra-secrets`",
+                Command::Create,
+                Setting::Emit
+            ),
         ));
     };
     let pem = new.private_pem()?;

@@ -7,7 +7,8 @@
 //! with the original: it must be the same objects with only the owned values set, or the merge is
 //! refused and nothing is written.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
+use crate::text;
 use serde_json::Value;
 
 /// One value sealkey owns: its key path from the object root, and what it must hold.
@@ -58,7 +59,7 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         Error::input(
             what,
             format!("cannot merge sealkey's values safely: {why}"),
-            "nothing was written; set the values by hand (`--emit values` prints them), or write the HelmRelease in block style",
+            text!("nothing was written; set the values by hand (`{} values` prints them), or write the HelmRelease in block style", Setting::Emit),
         )
     };
     let docs = crate::yaml::parse_stream(text, what)?;
@@ -75,8 +76,10 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         )));
     };
     if docs[index].get("sops").is_some() && !sealed {
-        return Err(refuse(
-            "the HelmRelease is SOPS-encrypted; only a plain HelmRelease is merged (keep the key in its own sealed Secret: that is what --emit helmrelease does)".into(),
+        return Err(Error::input(
+            what,
+            "cannot merge sealkey's values safely: the HelmRelease is SOPS-encrypted and no identity to open it was given",
+            text!("keep the key in its own sealed Secret (what {} helmrelease does), or give the identity ({}) to merge into the sealed file", Setting::Emit, Setting::Identity),
         ));
     }
     // One owned value at a time, each planned on the text the previous one left.

@@ -13,11 +13,12 @@ pub mod live;
 pub mod merge;
 mod mount;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::keygen::DeployKey;
 use crate::known_hosts::KnownHosts;
 use crate::repo::RepoRef;
 use crate::secret::SecretText;
+use crate::text;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -280,34 +281,36 @@ impl EmitSettings {
                 .map(|d| d.as_str())
                 .collect();
             return Err(Error::input(
-                format!(
-                    "--for {} --emit {}",
+                text!(
+                    "{} {} {} {}",
+                    Setting::Consumer,
                     self.consumer.as_str(),
+                    Setting::Emit,
                     self.document.as_str()
                 ),
                 "this consumer cannot be emitted as that document",
-                format!("use --emit {}", allowed.join(" | ")),
+                text!("use {} {}", Setting::Emit, allowed.join(" | ")),
             ));
         }
-        check_dns_name("--namespace", &self.namespace, 63)?;
-        check_dns_name("--secret-name", &self.secret_name(), 253)?;
-        check_dns_name("--release-name", &self.release_name, 53)?;
-        check_dns_name("--workload", &self.workload, 253)?;
-        check_dns_name("--container", &self.container, 63)?;
+        check_dns_name(Setting::Namespace, &self.namespace, 63)?;
+        check_dns_name(Setting::SecretName, &self.secret_name(), 253)?;
+        check_dns_name(Setting::ReleaseName, &self.release_name, 53)?;
+        check_dns_name(Setting::Workload, &self.workload, 253)?;
+        check_dns_name(Setting::Container, &self.container, 63)?;
         check_branch(&self.branch)?;
         check_chart_version(&self.chart_version)?;
         if !self.chart_source.contains('/') {
             return Err(Error::input(
-                format!("--chart-source {}", self.chart_source),
+                text!("{} {}", Setting::ChartSource, &self.chart_source),
                 "not NAMESPACE/NAME",
-                "e.g. --chart-source flux-system/apache-airflow",
+                text!("e.g. {} flux-system/apache-airflow", Setting::ChartSource),
             ));
         }
         if self.git_host.is_empty() || self.git_host.contains(['/', ' ', '@']) {
             return Err(Error::input(
-                format!("--git-host {}", self.git_host),
+                text!("{} {}", Setting::GitHost, &self.git_host),
                 "not a host name",
-                "e.g. --git-host github.example.com",
+                text!("e.g. {} github.example.com", Setting::GitHost),
             ));
         }
         Ok(())
@@ -356,9 +359,12 @@ fn check_branch(branch: &str) -> Result<()> {
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
         return Err(Error::input(
-            format!("--branch {branch:?}"),
+            text!("{} {}", Setting::Branch, format!("{branch:?}")),
             "not a branch name git accepts",
-            "pass the branch as `git branch --list` shows it, e.g. --branch main",
+            text!(
+                "pass the branch as `git branch --list` shows it, e.g. {} main",
+                Setting::Branch
+            ),
         ));
     }
     Ok(())
@@ -376,15 +382,18 @@ fn check_chart_version(version: &str) -> Result<()> {
         && v.starts_with(|c: char| c.is_ascii_digit() || "vV^~<>=*".contains(c));
     if !ok {
         return Err(Error::input(
-            format!("--chart-version {version:?}"),
+            text!("{} {}", Setting::ChartVersion, format!("{version:?}")),
             "not a semver version or range (Flux resolves the chart version with semver)",
-            "e.g. --chart-version 1.18.0, or a range such as '1.x' or '>=1.15.0 <2.0.0'",
+            text!(
+                "e.g. {} 1.18.0, or a range such as '1.x' or '>=1.15.0 <2.0.0'",
+                Setting::ChartVersion
+            ),
         ));
     }
     Ok(())
 }
 
-fn check_dns_name(flag: &str, value: &str, max: usize) -> Result<()> {
+fn check_dns_name(setting: Setting, value: &str, max: usize) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= max
         && value
@@ -396,7 +405,7 @@ fn check_dns_name(flag: &str, value: &str, max: usize) -> Result<()> {
         Ok(())
     } else {
         Err(Error::input(
-            format!("{flag} {value}"),
+            text!("{} {}", setting, value.to_string()),
             "not a valid Kubernetes name",
             format!("use lowercase letters, digits, '-' and '.', at most {max} characters, starting and ending with a letter or digit"),
         ))

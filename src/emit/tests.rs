@@ -161,18 +161,19 @@ fn unsupported_document_for_consumer_is_an_input_error() {
     )
     .unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    assert!(err.to_string().contains("use --emit secret"), "{err}");
+    assert!(err.names(crate::error::Setting::Emit), "{err}");
+    let shown = err.render(&crate::cli::spelling::Flags);
+    assert!(shown.contains("use --emit secret"), "{shown}");
 }
 
 #[test]
 fn bad_names_are_rejected() {
     let mut s = settings(Consumer::AirflowChart, DocumentKind::Secret);
     s.secret_name = Some("Bad_Name".into());
-    assert!(s
-        .validate()
-        .unwrap_err()
-        .to_string()
-        .contains("--secret-name Bad_Name"));
+    let err = s.validate().unwrap_err();
+    assert!(err.to_string().contains("secret_name Bad_Name"), "{err}");
+    let shown = err.render(&crate::cli::spelling::Flags);
+    assert!(shown.contains("--secret-name Bad_Name"), "{shown}");
 }
 
 #[test]

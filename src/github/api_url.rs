@@ -1,7 +1,7 @@
 //! The API base URL: `https://api.github.com`, a GitHub Enterprise Server `https://HOST/api/v3`,
 //! or plain `http://` to a loopback address (tests, local proxies) and nowhere else.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 use reqwest::Url;
 
 /// A checked API base URL, without a trailing slash.
@@ -17,29 +17,33 @@ impl ApiUrl {
     /// Parses and checks `--api-url`: https anywhere, http only to 127.0.0.0/8, ::1 or localhost,
     /// no credentials, query or fragment in it.
     pub fn parse(text: &str) -> Result<Self> {
-        let bad = |problem: &str, hint: &str| {
+        let bad = |problem: &str, hint: Text| {
             Error::input(
-                format!("--api-url {text}"),
+                crate::text!("{} {}", Setting::ApiUrl, text.to_string()),
                 problem.to_string(),
-                hint.to_string(),
+                hint,
             )
         };
         let url = Url::parse(text.trim()).map_err(|e| {
             bad(
                 &format!("not a URL ({e})"),
-                "use https://api.github.com or https://HOST/api/v3 for GitHub Enterprise Server",
+                "use https://api.github.com or https://HOST/api/v3 for GitHub Enterprise Server"
+                    .into(),
             )
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad(
                 "credentials in the URL",
-                "drop user:password@ from the URL; pass the token with GITHUB_TOKEN or --token-stdin",
+                crate::text!(
+                    "drop user:password@ from the URL; pass the token with GITHUB_TOKEN or {}",
+                    Setting::TokenStdin
+                ),
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad(
                 "query or fragment in the URL",
-                "give just the base URL",
+                "give just the base URL".into(),
             ));
         }
         match url.scheme() {
@@ -48,18 +52,19 @@ impl ApiUrl {
             "http" => {
                 return Err(bad(
                     "plain http:// would send the token unencrypted",
-                    "use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)",
+                    "use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)"
+                        .into(),
                 ))
             }
             other => {
                 return Err(bad(
                     &format!("unsupported scheme {other}"),
-                    "use https://api.github.com or https://HOST/api/v3",
+                    "use https://api.github.com or https://HOST/api/v3".into(),
                 ))
             }
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad("no host", "use https://HOST/api/v3"));
+            return Err(bad("no host", "use https://HOST/api/v3".into()));
         }
         let mut url = url;
         let path = url.path().trim_end_matches('/').to_string();
@@ -86,7 +91,7 @@ impl ApiUrl {
     pub fn join(&self, path: &str) -> Result<Url> {
         Url::parse(&format!("{}{path}", self.as_str())).map_err(|e| {
             Error::input(
-                format!("--api-url {}", self.as_str()),
+                crate::text!("{} {}", Setting::ApiUrl, self.as_str().to_string()),
                 format!("cannot build a request URL ({e})"),
                 "check the base URL",
             )
@@ -159,7 +164,7 @@ mod tests {
         ] {
             let err = ApiUrl::parse(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
-            assert!(err.to_string().contains("--api-url"), "{err}");
+            assert!(err.names(Setting::ApiUrl), "{err}");
         }
     }
 

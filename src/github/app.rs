@@ -2,8 +2,9 @@
 //! for an installation token for one repository. Deploy keys made with such a token outlive any person's account,
 //! unlike keys made with a personal token (deleted with that token).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::secret::GithubToken;
+use crate::text;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -40,12 +41,12 @@ impl AppCredentials {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.');
         if !id_ok {
             return Err(Error::input(
-                format!("--app-id {app_id}"),
+                text!("{} {}", Setting::AppId, app_id.to_string()),
                 "not a GitHub App ID",
                 "pass the numeric App ID (or the Iv... client ID) from the App's settings page",
             ));
         }
-        let what = format!("--app-key {}", key_path.display());
+        let what = text!("{} {}", Setting::AppKey, key_path.display().to_string());
         let pem = std::fs::read(key_path).map_err(|e| {
             Error::input(
                 &what,
@@ -151,7 +152,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = AppCredentials::from_file("1", &dir.path().join("missing.pem")).unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("--app-key"), "{err}");
+        assert!(err.names(crate::error::Setting::AppKey), "{err}");
         let p = dir.path().join("x.pem");
         std::fs::write(&p, "not a key").unwrap();
         assert_eq!(

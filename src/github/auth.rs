@@ -4,9 +4,10 @@
 use super::app::AppCredentials;
 use super::transport::{check, expect_answer, Cred, Transport};
 use super::SERVICE;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::repo::RepoRef;
 use crate::secret::GithubToken;
+use crate::text;
 use reqwest::Method;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -118,7 +119,11 @@ async fn installation_token(
         return Err(Error::remote(
             SERVICE,
             format!("{what}: GitHub refused the App's JWT (401)"),
-            "check --app-id and that --app-key is a current private key of that App, and that this machine's clock is right",
+            text!(
+                "check {} and that {} is a current private key of that App, and that this machine's clock is right",
+                Setting::AppId,
+                Setting::AppKey
+            ),
         ));
     }
     #[derive(serde::Deserialize)]
@@ -158,7 +163,7 @@ async fn installation_token(
         Error::remote(
             SERVICE,
             format!("{what}: no token in GitHub's answer"),
-            "check --api-url points at the GitHub REST API",
+            text!("check {} points at the GitHub REST API", Setting::ApiUrl),
         )
     })
 }

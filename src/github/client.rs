@@ -7,8 +7,9 @@ use super::auth::Credentials;
 use super::transport::{check, expect_answer, host_of, next_link, Cred, Sent, Transport};
 pub use super::transport::{ClientSettings, WaitNotice};
 use super::SERVICE;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::repo::RepoRef;
+use crate::text;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
 use reqwest::{Method, Url};
 
@@ -139,11 +140,16 @@ impl GithubClient {
                 if !self.api_url().owns(&url) {
                     return Err(Error::remote(
                         SERVICE,
-                        format!(
-                            "{what}: the next page is at {}, outside --api-url",
-                            host_of(&url)
+                        text!(
+                            "{}: the next page is at {}, outside {}",
+                            what.to_string(),
+                            host_of(&url),
+                            Setting::ApiUrl
                         ),
-                        "refusing to send the token there; check --api-url",
+                        text!(
+                            "refusing to send the token there; check {}",
+                            Setting::ApiUrl
+                        ),
                     ));
                 }
                 next = Some(url);

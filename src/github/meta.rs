@@ -37,7 +37,10 @@ impl GithubClient {
             crate::error::Error::remote(
                 super::SERVICE,
                 format!("/meta did not list usable SSH host keys ({e})"),
-                "pass --known-hosts FILE (e.g. from `ssh-keyscan HOST`) instead",
+                crate::text!(
+                    "pass {} FILE (e.g. from `ssh-keyscan HOST`) instead",
+                    crate::error::Setting::KnownHosts
+                ),
             )
         })
     }

@@ -68,7 +68,7 @@ pub async fn register_read_only<R: DeployKeyRegistry>(
     registry: &R,
     title: &str,
     key: &DeployKey,
-) -> std::result::Result<u64, (Error, String)> {
+) -> std::result::Result<u64, (Error, crate::error::Text)> {
     register_key(registry, title, key, true).await.map(|k| k.id)
 }
 
@@ -80,7 +80,7 @@ pub async fn register_key<R: DeployKeyRegistry>(
     title: &str,
     key: &DeployKey,
     read_only: bool,
-) -> std::result::Result<DeployKeyInfo, (Error, String)> {
+) -> std::result::Result<DeployKeyInfo, (Error, crate::error::Text)> {
     match registry
         .register(title, &key.public_key_bare(), read_only)
         .await
@@ -121,7 +121,7 @@ fn access(read_only: bool) -> &'static str {
 #[derive(Debug)]
 pub struct Undone {
     /// One sentence for the error: what was deleted, or what is left and what to do.
-    pub said: String,
+    pub said: crate::error::Text,
     /// Whether a key this run registered may still be on GitHub.
     pub left_behind: bool,
 }
@@ -135,10 +135,10 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
     public: &str,
 ) -> Undone {
     let done = |said: String| Undone {
-        said,
+        said: said.into(),
         left_behind: false,
     };
-    let left = |said: String| Undone {
+    let left = |said: crate::error::Text| Undone {
         said,
         left_behind: true,
     };
@@ -152,8 +152,9 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
     let keys = match registry.list().await {
         Ok(k) => k,
         Err(e) => {
-            return left(format!(
-                "could not check whether GitHub created the new key ({e}): look for a key ending in {} under the repository's Deploy keys and delete it",
+            return left(crate::text!(
+                "could not check whether GitHub created the new key ({}): look for a key ending in {} under the repository's Deploy keys and delete it",
+                &e,
                 tail(public)
             ))
         }
@@ -163,9 +164,10 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
         match registry.delete(k.id).await {
             Ok(()) => undone.push(format!("deleted the new key {} that GitHub had created", k.id)),
             Err(e) => {
-                return left(format!(
-                    "GitHub created the new key {} but deleting it failed ({e}): delete it under the repository's Deploy keys",
-                    k.id
+                return left(crate::text!(
+                    "GitHub created the new key {} but deleting it failed ({}): delete it under the repository's Deploy keys",
+                    k.id.to_string(),
+                    &e
                 ))
             }
         }

@@ -17,9 +17,10 @@
 
 use super::api_url::ApiUrl;
 use super::SERVICE;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::repo::RepoRef;
 use crate::secret::GithubToken;
+use crate::text;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::{Arc, Mutex};
@@ -176,7 +177,10 @@ impl Answer {
                     e.line(),
                     e.column()
                 ),
-                "check --api-url points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
+                text!(
+                    "check {} points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
+                    Setting::ApiUrl
+                ),
             )
         })
     }
@@ -257,11 +261,15 @@ impl Transport {
         if !crate::http::may_send_to(&url) || !self.settings.api_url.owns(&url) {
             return Err(Error::remote(
                 SERVICE,
-                format!(
-                    "refusing to send a request to {}: not https, or outside --api-url",
-                    host_of(&url)
+                text!(
+                    "refusing to send a request to {}: not https, or outside {}",
+                    host_of(&url),
+                    Setting::ApiUrl
                 ),
-                "check --api-url (https://, or http:// to 127.0.0.1, ::1 or localhost only)",
+                text!(
+                    "check {} (https://, or http:// to 127.0.0.1, ::1 or localhost only)",
+                    Setting::ApiUrl
+                ),
             ));
         }
         let authorization = match cred {
@@ -402,13 +410,18 @@ impl Transport {
     fn deadline_error(&self, url: &Url) -> Error {
         Error::remote(
             SERVICE,
-            format!(
-                "stopped after {} waiting for answers from {}: that is the --deadline for all requests of this run ({} sent)",
+            text!(
+                "stopped after {} waiting for answers from {}: that is the {} for all requests of this run ({} sent)",
                 seconds(self.settings.deadline),
                 host_of(url),
-                self.request_count()
+                Setting::Deadline,
+                self.request_count().to_string()
             ),
-            "the server or a proxy on the way is answering very slowly; try again later, or raise --deadline (e.g. --deadline 10m, or SEALKEY_DEADLINE=10m)",
+            text!(
+                "the server or a proxy on the way is answering very slowly; try again later, or raise {} (e.g. {} 10m, or SEALKEY_DEADLINE=10m)",
+                Setting::Deadline,
+                Setting::Deadline
+            ),
         )
     }
 
@@ -480,13 +493,19 @@ impl Transport {
             if total > self.settings.max_wait {
                 return Err(Error::remote(
                     SERVICE,
-                    format!(
-                        "{reason}: GitHub asks to wait {} s, beyond --max-wait {} s ({} s already waited)",
-                        wait.as_secs(),
-                        self.settings.max_wait.as_secs(),
-                        waited.as_secs()
+                    text!(
+                        "{}: GitHub asks to wait {} s, beyond {} {} s ({} s already waited)",
+                        reason.to_string(),
+                        wait.as_secs().to_string(),
+                        Setting::MaxWait,
+                        self.settings.max_wait.as_secs().to_string(),
+                        waited.as_secs().to_string()
                     ),
-                    "try again later, or raise --max-wait (e.g. --max-wait 1h); an App installation token has a higher limit",
+                    text!(
+                        "try again later, or raise {} (e.g. {} 1h); an App installation token has a higher limit",
+                        Setting::MaxWait,
+                        Setting::MaxWait
+                    ),
                 ));
             }
             *waited = total;
@@ -597,35 +616,35 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
     let (message, hint) = match status.as_u16() {
         401 => (
             format!("{what}: GitHub answered 401 Unauthorized{said}: the token is invalid, expired or revoked"),
-            "create a new token (fine-grained, Administration: read and write on the repository) and pass it via GITHUB_TOKEN or --token-stdin".to_string(),
+            text!("create a new token (fine-grained, Administration: read and write on the repository) and pass it via GITHUB_TOKEN or {}", Setting::TokenStdin),
         ),
         403 => (
             format!("{what}: GitHub answered 403 Forbidden{on}{said}: the token lacks admin rights on the repository"),
-            "deploy keys need the fine-grained permission \"Administration: read and write\" on the repository (classic tokens: the repo scope and admin role; GitHub Apps: Administration write)".to_string(),
+            "deploy keys need the fine-grained permission \"Administration: read and write\" on the repository (classic tokens: the repo scope and admin role; GitHub Apps: Administration write)".into(),
         ),
         // A 404 with no repository involved (`/meta`) is a wrong API URL, not a repository.
         404 if repo.is_none() => (
             format!("{what}: GitHub answered 404 Not Found{said}: this API URL serves no such endpoint"),
-            "check --api-url: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server".to_string(),
+            text!("check {}: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server", Setting::ApiUrl),
         ),
         404 => (
             format!("{what}: GitHub answered 404 Not Found{on}{said}: no such repository, or the token cannot see it"),
-            "check OWNER/REPO; a fine-grained token must list the repository under \"Repository access\" with Administration: read and write".to_string(),
+            "check OWNER/REPO; a fine-grained token must list the repository under \"Repository access\" with Administration: read and write".into(),
         ),
         s if (300..400).contains(&s) => (
             format!(
                 "{what}: GitHub answered {status}{on}, a redirect to {} (not followed)",
                 answer.redirect.as_deref().unwrap_or("an unnamed Location")
             ),
-            "sealkey never follows redirects (they could carry the token elsewhere); check --api-url (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed".to_string(),
+            text!("sealkey never follows redirects (they could carry the token elsewhere); check {} (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed", Setting::ApiUrl),
         ),
         s if s >= 500 => (
             format!("{what}: GitHub answered {status}{on}{said}"),
-            "GitHub is having trouble; try again in a few minutes".to_string(),
+            "GitHub is having trouble; try again in a few minutes".into(),
         ),
         _ => (
             format!("{what}: GitHub answered {status}{on}{said}"),
-            "see the message above; GitHub's REST docs for deploy keys list the causes".to_string(),
+            "see the message above; GitHub's REST docs for deploy keys list the causes".into(),
         ),
     };
     Error::remote(SERVICE, message, hint)
@@ -716,7 +735,7 @@ mod tests {
         // /meta involves no repository: a 404 there is the API URL.
         let e = status_error(&answer(404), "reading host keys from /meta", None);
         assert!(
-            !e.to_string().contains("repository") && e.to_string().contains("--api-url"),
+            !e.to_string().contains("repository") && e.names(Setting::ApiUrl),
             "{e}"
         );
         assert_eq!(e.exit_code(), 3);

@@ -4,10 +4,11 @@ use super::plan::{delete_keys, helm_owner, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::{self, ConsumerAction, LiveSecret, SecretConsumer};
 use crate::emit::live::{fingerprint_in, rotated_secret};
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting, Text};
 use crate::github::registry::{register_read_only, undo_registration};
 use crate::github::title::key_title_at;
 use crate::github::DeployKeyInfo;
+use crate::text;
 
 /// What a finished rotation did.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub struct Rotated {
     /// Old keys left registered.
     pub kept: Vec<DeployKeyInfo>,
     /// Why old keys were left (and what to do), when they were.
-    pub kept_because: Option<String>,
+    pub kept_because: Option<Text>,
     /// Whether the old key was registered on GitHub when the run started.
     pub old_was_registered: bool,
 }
@@ -43,9 +44,16 @@ fn refuse_helm_owned(secret: &LiveSecret, settings: &RotateSettings, nothing: &s
     Err(failed(
         Step::ReadSecret,
         Error::input(
-            format!("--apply on Secret {}", settings.secret_ref()),
+            text!("{} on Secret {}", Setting::Apply, settings.secret_ref()),
             format!("Helm owns it ({mark}): the next helm upgrade (or Flux reconcile) would put the old key back after the old key was deleted from GitHub"),
-            "rotate where the Secret is defined: `sealkey rotate --gitops FILE --update FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `--finish --wait 10m` (docs/rotation.md)",
+            text!(
+                "rotate where the Secret is defined: `{} {} FILE {} FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `{} {} 10m` (docs/rotation.md)",
+                Command::Rotate,
+                Setting::Gitops,
+                Setting::Update,
+                Setting::Finish,
+                Setting::Wait
+            ),
         ),
         nothing,
     ))
@@ -124,14 +132,20 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
                 let undone = undo_registration(registry, Some(id), new.public_openssh())
                     .await
                     .said;
-                let undone = format!(
-                    "{undone}; the Secret still holds the old key {old_fp}, which stays registered"
+                let undone = text!(
+                    "{}; the Secret still holds the old key {}, which stays registered",
+                    undone,
+                    old_fp.to_string()
                 );
                 return Err(failed(Step::UpdateSecret, e, undone));
             }
             (None, Some(id)) => {
-                let undone = format!(
-                    "could not read the Secret back to see whether it changed, so both keys stay registered (old {old_fp}, new {new_fp} id {id}): either works; check `kubectl get secret -n {ns} {name} -o jsonpath='{{.metadata.annotations}}'` and run `sealkey rotate --finish` once it shows {new_fp}, or run rotate again"
+                let undone = text!(
+                    "{}`{} {}` once it shows {}, or run rotate again",
+                    format!("could not read the Secret back to see whether it changed, so both keys stay registered (old {old_fp}, new {new_fp} id {id}): either works; check `kubectl get secret -n {ns} {name} -o jsonpath='{{.metadata.annotations}}'` and run "),
+                    Command::Rotate,
+                    Setting::Finish,
+                    new_fp.clone()
                 );
                 return Err(failed(Step::UpdateSecret, e, undone));
             }
@@ -167,8 +181,16 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     // From here on the Secret holds the new key: never roll back (restarted pods may run it);
     // on failure keep the old keys too, so pods with either key keep working.
     let kept_both = |step: &str| {
-        format!(
-            "the Secret holds the new key {new_fp} (registered) and the old keys stay registered, so pods with either key work; once {step}, run `sealkey rotate --finish --namespace {ns} --secret-name {name} --repo ...` to delete the old keys"
+        text!(
+            "{}`{} {} {} {} {} {} {} ...` to delete the old keys",
+            format!("the Secret holds the new key {new_fp} (registered) and the old keys stay registered, so pods with either key work; once {step}, run "),
+            Command::Rotate,
+            Setting::Finish,
+            Setting::Namespace,
+            ns.to_string(),
+            Setting::SecretName,
+            name.to_string(),
+            Setting::Repo
         )
     };
 
@@ -235,15 +257,20 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
             .iter()
             .map(|c| format!("{}/{}", c.kind.as_str(), c.name))
             .collect();
-        kept_because = Some(format!(
-            "--no-restart: {} still run the old key; restart them (kubectl rollout restart), then run `sealkey rotate --finish`",
-            names.join(", ")
+        kept_because = Some(text!(
+            "{}: {} still run the old key; restart them (kubectl rollout restart), then run `{} {}`",
+            Setting::NoRestart,
+            names.join(", "),
+            Command::Rotate,
+            Setting::Finish
         ));
     }
     if !manual.is_empty() && kept_because.is_none() {
-        kept_because = Some(format!(
-            "{} read the Secret at start and have no controller to restart them; recreate them, then run `sealkey rotate --finish`",
-            manual.join(", ")
+        kept_because = Some(text!(
+            "{} read the Secret at start and have no controller to restart them; recreate them, then run `{} {}`",
+            manual.join(", "),
+            Command::Rotate,
+            Setting::Finish
         ));
     }
 
@@ -259,7 +286,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
 
     let old = plan.old_keys(settings, Some(&old_fp), &new_fp);
     if settings.keep_old && kept_because.is_none() {
-        kept_because = Some("--keep-old".into());
+        kept_because = Some(Setting::KeepOld.into());
     }
     if kept_because.is_some() {
         return Ok(rotated(consumers, restarted, vec![], old, kept_because));
@@ -269,7 +296,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         registry,
         &old,
         Step::DeleteOld,
-        &kept_both("GitHub answers again"),
+        kept_both("GitHub answers again"),
     )
     .await?;
     Ok(rotated(consumers, restarted, deleted, vec![], None))

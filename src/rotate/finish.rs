@@ -7,8 +7,9 @@
 use super::plan::{delete_keys, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::emit::keys::PREVIOUS_FINGERPRINT;
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting};
 use crate::github::DeployKeyInfo;
+use crate::text;
 
 /// What `rotate --finish` did.
 #[derive(Debug)]
@@ -74,7 +75,11 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
                             plan.old_fp,
                             ids.join(", ")
                         ),
-                        "commit and push the sealed file, let Flux or Argo CD apply it (for a HelmRelease: until helm-controller upgraded the release), then run --finish again, or with --wait DURATION",
+                        text!(
+                            "commit and push the sealed file, let Flux or Argo CD apply it (for a HelmRelease: until helm-controller upgraded the release), then run {} again, or with {} DURATION",
+                            Setting::Finish,
+                            Setting::Wait
+                        ),
                     ),
                     nothing,
                 ));
@@ -111,7 +116,11 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             Error::input(
                 format!("Secret {ns_name}"),
                 format!("no older key is titled for it (\"sealkey {}/{ns_name} ...\") and it has no {PREVIOUS_FINGERPRINT} annotation", settings.context),
-                "nothing to finish; run `sealkey rotate` first (or check --cluster: titles name the cluster)",
+                text!(
+                    "nothing to finish; run `{}` first (or check {}: titles name the cluster)",
+                    Command::Rotate,
+                    Setting::Cluster
+                ),
             ),
             nothing,
         ));
@@ -121,7 +130,10 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         registry,
         &old,
         Step::DeleteOld,
-        "the live key stays registered; run --finish again to retry",
+        text!(
+            "the live key stays registered; run {} again to retry",
+            Setting::Finish
+        ),
     )
     .await?;
     Ok(Finished {

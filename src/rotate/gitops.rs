@@ -63,7 +63,7 @@ where
             Step::DeleteOld,
             &format!("{} pending key(s)", pending.len()),
         );
-        delete_keys(registry, &pending, Step::DeleteOld, nothing).await?;
+        delete_keys(registry, &pending, Step::DeleteOld, nothing.into()).await?;
     }
     let new = plan.generate(settings, nothing)?;
     let now = jiff::Timestamp::now();

@@ -7,10 +7,11 @@ use super::{failed, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::LiveSecret;
 use crate::emit::keys::PREVIOUS_FINGERPRINT;
 use crate::emit::live::{key_in_secret, SecretKey};
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting, Text};
 use crate::github::registry::DeployKeyRegistry;
 use crate::github::DeployKeyInfo;
 use crate::keygen::DeployKey;
+use crate::text;
 
 /// The state a rotation starts from.
 #[derive(Debug)]
@@ -152,11 +153,16 @@ impl Plan {
             Error::input(
                 format!("Secret {}", settings.secret_ref()),
                 format!(
-                    "an earlier --gitops rotation is pending: key {} is registered for it, but the Secret still holds {}",
+                    "an earlier GitOps rotation is pending: key {} is registered for it, but the Secret still holds {}",
                     ids.join(", "),
                     self.old_fp
                 ),
-                "let Flux or Argo CD apply the committed file, then run `sealkey rotate --finish`; if that commit was reverted, pass --abandon-pending to delete the pending key as part of this rotation",
+                text!(
+                    "let Flux or Argo CD apply the committed file, then run `{} {}`; if that commit was reverted, pass {} to delete the pending key as part of this rotation",
+                    Command::Rotate,
+                    Setting::Finish,
+                    Setting::AbandonPending
+                ),
             ),
             nothing,
         ))
@@ -170,9 +176,19 @@ pub fn fingerprint(k: &DeployKeyInfo) -> Option<String> {
 
 fn missing(settings: &RotateSettings) -> Error {
     Error::input(
-        format!("--namespace {} --secret-name {}", settings.namespace, settings.secret_name),
+        text!(
+            "{} {} {} {}",
+            Setting::Namespace,
+            &settings.namespace,
+            Setting::SecretName,
+            &settings.secret_name
+        ),
         "no such Secret in the cluster",
-        "check the names (kubectl get secrets -n NAMESPACE); a new Secret is made with `sealkey create --apply`",
+        text!(
+            "check the names (kubectl get secrets -n NAMESPACE); a new Secret is made with `{} {}`",
+            Command::Create,
+            Setting::Apply
+        ),
     )
 }
 
@@ -182,7 +198,7 @@ pub async fn delete_keys<R: DeployKeyRegistry>(
     registry: &R,
     keys: &[DeployKeyInfo],
     step: Step,
-    state: &str,
+    state: Text,
 ) -> Result<Vec<DeployKeyInfo>> {
     let mut deleted = Vec::new();
     for k in keys {
@@ -197,11 +213,12 @@ pub async fn delete_keys<R: DeployKeyRegistry>(
                 .iter()
                 .map(|d: &DeployKeyInfo| d.id.to_string())
                 .collect();
-            let undone = format!(
-                "deleted [{}], key {} is still registered; {state}",
+            let mut undone = Text::from(format!(
+                "deleted [{}], key {} is still registered; ",
                 done.join(", "),
                 k.id
-            );
+            ));
+            undone.push(state);
             return Err(failed(step, e, undone));
         }
         deleted.push(k.clone());

@@ -862,10 +862,10 @@ fn apply_or_gitops_over_a_pending_gitops_rotation_refuses_and_changes_nothing() 
     ))
     .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
-    let mut msg = err.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut msg = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
-        msg.push_str(&format!(" / {e}"));
+        msg.push_str(&format!(" / {}", crate::cli::spelling::show(e)));
         source = e.source();
     }
     assert!(
@@ -1010,7 +1010,10 @@ fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
         ))
         .unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
-        let source = format!("{:?}", std::error::Error::source(&e));
+        let Error::Rotation { source, .. } = &e else {
+            panic!("not a rotation error: {e}")
+        };
+        let source = source.render(&crate::cli::spelling::Flags);
         assert!(
             source.contains("Helm owns it") && source.contains("--gitops"),
             "{source}"

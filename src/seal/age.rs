@@ -1,7 +1,8 @@
 //! age: recipients as `age -R` reads them, armored encryption, and decryption with identities.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 use crate::secret::{AgeIdentityText, SecretBytes};
+use crate::text;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -32,11 +33,17 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
         let spec = spec.trim();
         if looks_like_secret(spec) {
             // Said what it is, never repeated (not even as a file name).
-            parse_one(spec, "--seal-to (a secret given where a recipient belongs)")?;
+            parse_one(
+                spec,
+                &text!(
+                    "{} (a secret given where a recipient belongs)",
+                    Setting::SealTo
+                ),
+            )?;
         } else if looks_like_recipient(spec) {
             out.push((
                 spec.to_string(),
-                parse_one(spec, &format!("--seal-to {}", shorten(spec)))?,
+                parse_one(spec, &text!("{} {}", Setting::SealTo, shorten(spec)))?,
             ));
         } else {
             out.extend(read_recipients_file(Path::new(spec))?);
@@ -44,7 +51,7 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
     }
     if out.is_empty() {
         return Err(Error::input(
-            "--seal-to",
+            Setting::SealTo,
             "no recipients given",
             RECIPIENT_HINT,
         ));
@@ -80,7 +87,7 @@ pub(crate) fn shorten(s: &str) -> String {
 pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::input(
-            format!("--seal-to {}", path.display()),
+            text!("{} {}", Setting::SealTo, path.display().to_string()),
             format!("neither a recipient nor a readable recipients file ({e})"),
             RECIPIENT_HINT,
         )
@@ -89,7 +96,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| {
             Error::input(
-                format!("--seal-to {}", path.display()),
+                text!("{} {}", Setting::SealTo, path.display().to_string()),
                 format!("neither a recipient nor a readable recipients file ({e})"),
                 RECIPIENT_HINT,
             )
@@ -100,12 +107,12 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
         }
         out.push((
             line.to_string(),
-            parse_one(line, &format!("{} line {}", path.display(), n + 1))?,
+            parse_one(line, &format!("{} line {}", path.display(), n + 1).into())?,
         ));
     }
     if out.is_empty() {
         return Err(Error::input(
-            format!("--seal-to {}", path.display()),
+            text!("{} {}", Setting::SealTo, path.display().to_string()),
             "the file holds no recipients",
             RECIPIENT_HINT,
         ));
@@ -115,11 +122,11 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
 
 /// Parses one recipient (`age1...` X25519 or an `ssh-ed25519`/`ssh-rsa` public key line); `what`
 /// names it in errors.
-pub fn parse_recipient(s: &str, what: &str) -> Result<Recipient> {
-    parse_one(s.trim(), what)
+pub fn parse_recipient(s: &str, what: impl Into<Text>) -> Result<Recipient> {
+    parse_one(s.trim(), &what.into())
 }
 
-fn parse_one(s: &str, what: &str) -> Result<Recipient> {
+fn parse_one(s: &str, what: &Text) -> Result<Recipient> {
     // A secret where a public recipient belongs: say so (never echo it), and how to get the
     // public half.
     if s.starts_with("AGE-SECRET-KEY-") {

@@ -41,7 +41,13 @@ pub fn is_kms_arn(text: &str) -> bool {
 
 impl KmsKeyRef {
     /// Parses `ARN` or `ARN+ROLE_ARN` as sops's `--kms` does; a malformed ARN is an input error.
-    pub fn parse(text: &str, what: &str) -> Result<Self> {
+    pub fn parse(text: &str, what: impl Into<crate::error::Text>) -> Result<Self> {
+        let what = what.into();
+        let named = |value: &str| {
+            let mut t = what.clone();
+            t.push(format!(" {value}"));
+            t
+        };
         let (arn, role) = match text.split_once('+') {
             Some((a, r)) if r.starts_with("arn:") => (a.trim(), Some(r.trim().to_string())),
             _ => (text.trim(), None),
@@ -49,7 +55,7 @@ impl KmsKeyRef {
         let re = regex::Regex::new(ARN_RE).expect("ARN regex");
         let Some(caps) = re.captures(arn) else {
             return Err(Error::input(
-                format!("{what} {}", crate::seal::age::shorten(arn)),
+                named(&crate::seal::age::shorten(arn)),
                 "not a KMS key ARN",
                 "use arn:aws:kms:REGION:ACCOUNT:key/KEY-ID or arn:aws:kms:REGION:ACCOUNT:alias/NAME (`aws kms list-keys`, `aws kms list-aliases`)",
             ));
@@ -57,7 +63,7 @@ impl KmsKeyRef {
         let region = caps.get(1).map_or("", |m| m.as_str());
         if !crate::aws::is_region_name(region) {
             return Err(Error::input(
-                format!("{what} {arn}"),
+                named(arn),
                 format!("{region} is not an AWS region name"),
                 "check the ARN's region part (e.g. us-east-1)",
             ));
@@ -65,7 +71,7 @@ impl KmsKeyRef {
         if let Some(r) = &role {
             if !r.starts_with("arn:aws") || !r.contains(":role/") {
                 return Err(Error::input(
-                    format!("{what} {text}"),
+                    named(text),
                     "the part after `+` is not an IAM role ARN",
                     "use ARN+arn:aws:iam::ACCOUNT:role/NAME, as sops does",
                 ));
@@ -302,13 +308,13 @@ mod tests {
     fn key_and_alias_arns_parse_and_malformed_ones_are_refused() {
         let k = KmsKeyRef::parse(
             "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-            "--seal-to",
+            crate::error::Setting::SealTo,
         )
         .unwrap();
         assert_eq!(k.region(), "eu-west-1");
         let a = KmsKeyRef::parse(
             "arn:aws:kms:us-east-1:123456789012:alias/sops+arn:aws:iam::123456789012:role/sops",
-            "--seal-to",
+            crate::error::Setting::SealTo,
         )
         .unwrap();
         assert_eq!(
@@ -322,7 +328,10 @@ mod tests {
             "arn:aws:kms:eu-west-1:123456789012:key/",
             "arn:aws:kms:eu-west-1:123456789012:key/x+notarole",
         ] {
-            assert!(KmsKeyRef::parse(bad, "--seal-to").is_err(), "{bad}");
+            assert!(
+                KmsKeyRef::parse(bad, crate::error::Setting::SealTo).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -113,9 +113,17 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
         SealSettings::SealedSecrets(s) => {
             if stream.key_inline_in_values() {
                 return Err(Error::input(
-                    "--emit extra-secrets --seal sealed-secrets",
+                    crate::text!(
+                        "{} extra-secrets {} sealed-secrets",
+                        crate::error::Setting::Emit,
+                        crate::error::Setting::Seal
+                    ),
                     "the key sits inside the HelmRelease's values, which a SealedSecret cannot hold",
-                    "use --seal sops for this shape, or --emit secret/helmrelease with Sealed Secrets",
+                    crate::text!(
+                        "use {} sops for this shape, or {} secret/helmrelease with Sealed Secrets",
+                        crate::error::Setting::Seal,
+                        crate::error::Setting::Emit
+                    ),
                 ));
             }
             sealed_secrets::seal_documents(stream.expose_docs(), s, true)?
@@ -175,7 +183,10 @@ fn checked(
         Some(docs) => guard::Guard::for_plaintext(docs),
         None => guard::Guard::key_markers(),
     };
-    guard.check_text(&sealed, &format!("--seal {}", settings.method().as_str()))?;
+    guard.check_text(
+        &sealed,
+        &format!("the {} output", settings.method().as_str()),
+    )?;
     Ok(SealedOutput::Sealed(sealed))
 }
 

@@ -3,7 +3,7 @@
 //! controller opens: per value, a fresh AES-256-GCM session key wrapped with RSA-OAEP-SHA256,
 //! the OAEP label fixing the scope (bitnami-labs/sealed-secrets `pkg/crypto`, `v1alpha1`).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -178,14 +178,14 @@ const CERT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Error::input(
-            format!("--cert {url}"),
+            crate::text!("{} {}", Setting::Cert, url.to_string()),
             format!("not a URL ({e})"),
             CERT_HINT,
         )
     })?;
     if !crate::http::may_send_to(&parsed) {
         return Err(Error::input(
-            format!("--cert {url}"),
+            crate::text!("{} {}", Setting::Cert, url.to_string()),
             "plain http is only accepted to this machine (kubectl port-forward or proxy)",
             "use https://, or save the certificate with `kubeseal --fetch-cert > cert.pem`",
         ));
@@ -372,7 +372,12 @@ fn seal_one(
             doc["kind"].as_str().unwrap_or("not a Kubernetes object")
         ),
         "Sealed Secrets seals only v1 Secrets",
-        "pipe only Secrets into `sealkey seal --seal sealed-secrets`, or use --seal sops for other kinds",
+        crate::text!(
+            "pipe only Secrets into `{} {} sealed-secrets`, or use {} sops for other kinds",
+            crate::error::Command::Seal,
+            Setting::Seal,
+            Setting::Seal
+        ),
     ))
 }
 
@@ -398,7 +403,11 @@ fn seal_secret(secret: &Value, index: usize, settings: &SealedSecretsSettings) -
                 "the Secret has no metadata.namespace, which {} scope seals into",
                 settings.scope.as_str()
             ),
-            "set metadata.namespace (or --namespace), or use --scope cluster-wide",
+            crate::text!(
+                "set metadata.namespace (or {}), or use {} cluster-wide",
+                Setting::Namespace,
+                Setting::Scope
+            ),
         ));
     }
     let label = settings.scope.label(namespace, name);

@@ -113,7 +113,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
             "encrypted_suffix",
         ] {
             if !r[unsupported].is_null() {
-                return Err(Error::input(&at, format!("`{unsupported}` is not supported by sealkey"), "use age/kms recipients with encrypted_regex or unencrypted_suffix, or pass --seal-to to override the rule"));
+                return Err(Error::input(&at, format!("`{unsupported}` is not supported by sealkey"), crate::text!("use age/kms recipients with encrypted_regex or unencrypted_suffix, or pass {} to override the rule", crate::error::Setting::SealTo)));
             }
         }
         let mut rule = CreationRule {
@@ -129,7 +129,10 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
                 return Err(Error::input(
                     &at,
                     "several key_groups (Shamir secret sharing) are not supported",
-                    "use one key group, or pass --seal-to",
+                    crate::text!(
+                        "use one key group, or pass {}",
+                        crate::error::Setting::SealTo
+                    ),
                 ));
             }
             for g in groups {
@@ -140,7 +143,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
                     if !k["context"].is_null()
                         || !k["aws_profile"].as_str().unwrap_or_default().is_empty()
                     {
-                        return Err(Error::input(&at, "kms entries with context or aws_profile are not supported in .sops.yaml yet", "drop them from the rule, or pass --seal-to"));
+                        return Err(Error::input(&at, "kms entries with context or aws_profile are not supported in .sops.yaml yet", crate::text!("drop them from the rule, or pass {}", crate::error::Setting::SealTo)));
                     }
                     rule.kms.push(match k["role"].as_str() {
                         Some(role) if !role.is_empty() => format!("{arn}+{role}"),

@@ -27,12 +27,15 @@ pub struct StoreTarget {
 impl StoreTarget {
     /// Parses `aws-secrets-manager:NAME` (NAME: 1-512 of `A-Za-z0-9/_+=.@-`, as AWS accepts).
     pub fn parse(text: &str) -> Result<Self> {
-        let what = format!("--store {text}");
+        let what = crate::text!("{} {}", crate::error::Setting::Store, text.to_string());
         let Some(name) = text.strip_prefix("aws-secrets-manager:") else {
             return Err(Error::input(
-                what,
+                &what,
                 "unknown store",
-                "use --store aws-secrets-manager:NAME (the Secrets Manager secret's name)",
+                crate::text!(
+                    "use {} aws-secrets-manager:NAME (the Secrets Manager secret's name)",
+                    crate::error::Setting::Store
+                ),
             ));
         };
         let ok = !name.is_empty()
@@ -119,9 +122,17 @@ pub fn externalize(
     }
     let value = value.ok_or_else(|| {
         Error::input(
-            "--store",
-            "this --for/--emit has no Secret to keep in the store (the key sits in the HelmRelease's values)",
-            "use --emit secret, helmrelease or mount with --store",
+            crate::error::Setting::Store,
+            crate::text!(
+                "this {}/{} has no Secret to keep in the store (the key sits in the HelmRelease's values)",
+                crate::error::Setting::Consumer,
+                crate::error::Setting::Emit
+            ),
+            crate::text!(
+                "use {} secret, helmrelease or mount with {}",
+                crate::error::Setting::Emit,
+                crate::error::Setting::Store
+            ),
         )
     })?;
     Ok((value, out))
@@ -137,9 +148,17 @@ pub fn externalized_output(
 ) -> Result<(es::StoreValue, Vec<Value>, String)> {
     if stream.key_inline_in_values() {
         return Err(Error::input(
-            "--emit extra-secrets --store",
+            crate::text!(
+                "{} extra-secrets {}",
+                crate::error::Setting::Emit,
+                crate::error::Setting::Store
+            ),
             "the key would sit inside the HelmRelease's values, which an ExternalSecret cannot feed",
-            "use --emit secret or helmrelease with --store",
+            crate::text!(
+                "use {} secret or helmrelease with {}",
+                crate::error::Setting::Emit,
+                crate::error::Setting::Store
+            ),
         ));
     }
     let (value, documents) = externalize(stream.expose_docs(), secret_name, s)?;

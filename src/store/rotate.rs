@@ -75,7 +75,7 @@ pub struct StoreRotation {
     pub restarted: Vec<String>,
 }
 
-fn failed(step: &str, source: Error, undone: impl Into<String>) -> Error {
+fn failed(step: &str, source: Error, undone: impl Into<crate::error::Text>) -> Error {
     Error::Rotation {
         step: step.into(),
         undone: undone.into(),
@@ -107,9 +107,19 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             failed(
                 "read Secret",
                 Error::input(
-                    format!("--namespace {ns} --secret-name {name}"),
+                    crate::text!(
+                        "{} {} {} {}",
+                        crate::error::Setting::Namespace,
+                        ns.to_string(),
+                        crate::error::Setting::SecretName,
+                        name.to_string()
+                    ),
                     "no such Secret",
-                    "check the names; ESO creates it from the ExternalSecret `create --store` emitted",
+                    crate::text!(
+                        "check the names; ESO creates it from the ExternalSecret `{} {}` emitted",
+                        crate::error::Command::Create,
+                        crate::error::Setting::Store
+                    ),
                 ),
                 nothing,
             )
@@ -124,9 +134,17 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             failed(
                 "read store",
                 Error::input(
-                    format!("--store aws-secrets-manager:{remote}"),
+                    crate::text!(
+                        "{} aws-secrets-manager:{}",
+                        crate::error::Setting::Store,
+                        remote.to_string()
+                    ),
                     "no such secret",
-                    "create it with `sealkey create --store ...`",
+                    crate::text!(
+                        "create it with `{} {} ...`",
+                        crate::error::Command::Create,
+                        crate::error::Setting::Store
+                    ),
                 ),
                 nothing,
             )
@@ -136,7 +154,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             return Err(failed(
                 "read store",
                 Error::input(
-                    format!("--store aws-secrets-manager:{remote}"),
+                    crate::text!("{} aws-secrets-manager:{}", crate::error::Setting::Store, remote.to_string()),
                     format!("the store holds key {tagged}, the live Secret {ns}/{name} key {old_fp}: ESO has not synced, or they are not the same secret"),
                     "wait for ESO to sync (or fix the ExternalSecret), then rotate again",
                 ),
@@ -211,7 +229,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
                 es::FORCE_SYNC
             ),
         };
-        format!("{why}: {store_back}; {resync}; {}", undo_key().await)
+        crate::text!("{}: {}; {}; {}", why, store_back, resync, undo_key().await)
     };
 
     progress(

@@ -206,7 +206,7 @@ pub fn human_size(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
-fn too_large(max: u64) -> String {
+pub(crate) fn too_large(max: u64) -> String {
     format!(
         "refused: larger than the {} limit; audit it with a larger --max-file-size if it is \
          meant to be this big",

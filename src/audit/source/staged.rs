@@ -7,9 +7,9 @@
 //! read from what is reported.
 
 use crate::audit::report::text::printable;
-use crate::audit::source::files::{self, human_size};
+use crate::audit::source::files;
 use crate::audit::Input;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -52,9 +52,9 @@ fn git(dir: &Path) -> Command {
 fn run_git(mut cmd: Command, what: &str) -> Result<Output> {
     let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
         Error::input(
-            "--staged",
+            Setting::Staged,
             format!("cannot run git: {e}"),
-            "install git, or pass files without --staged",
+            crate::text!("install git, or pass files without {}", Setting::Staged),
         )
     })?;
     if !out.status.success() {
@@ -62,7 +62,7 @@ fn run_git(mut cmd: Command, what: &str) -> Result<Output> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         return Err(Error::input(
-            "--staged",
+            Setting::Staged,
             format!("{what} failed: {}", printable(first.trim())),
             "run it inside a git work tree (the pre-commit hook does)",
         ));
@@ -82,9 +82,9 @@ impl Repository {
         ]);
         let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
             Error::input(
-                "--staged",
+                Setting::Staged,
                 format!("cannot run git: {e}"),
-                "install git, or pass files without --staged",
+                crate::text!("install git, or pass files without {}", Setting::Staged),
             )
         })?;
         let stdout = out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout);
@@ -93,9 +93,9 @@ impl Repository {
         let root = lines.next().filter(|r| !r.is_empty());
         let (true, Some(root)) = (out.status.success() && inside, root) else {
             return Err(Error::input(
-                "--staged",
+                Setting::Staged,
                 "the current directory is not in a git repository's work tree",
-                "run it inside the repository (the pre-commit hook does), or pass files without --staged",
+                crate::text!("run it inside the repository (the pre-commit hook does), or pass files without {}", Setting::Staged),
             ));
         };
         Ok(Repository {
@@ -162,9 +162,9 @@ impl Repository {
                 .spawn()
                 .map_err(|e| {
                     Error::input(
-                        "--staged",
+                        Setting::Staged,
                         format!("cannot run git: {e}"),
-                        "install git, or pass files without --staged",
+                        crate::text!("install git, or pass files without {}", Setting::Staged),
                     )
                 })?;
             let stderr = child.stderr.take().map(|mut e| {
@@ -188,14 +188,18 @@ impl Repository {
                 }
             }
             let status = child.wait().map_err(|e| {
-                Error::input("--staged", format!("git ls-files failed: {e}"), "report it")
+                Error::input(
+                    Setting::Staged,
+                    format!("git ls-files failed: {e}"),
+                    "report it",
+                )
             })?;
             let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
             if !status.success() {
                 let stderr = String::from_utf8_lossy(&stderr);
                 let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 return Err(Error::input(
-                    "--staged",
+                    Setting::Staged,
                     format!("git ls-files failed: {}", printable(first.trim())),
                     "run it inside a git work tree (the pre-commit hook does)",
                 ));
@@ -292,10 +296,16 @@ impl Repository {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::input("--staged", format!("cannot run git: {e}"), "install git"))?;
+            .map_err(|e| {
+                Error::input(
+                    Setting::Staged,
+                    format!("cannot run git: {e}"),
+                    "install git",
+                )
+            })?;
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error::input(
-                "--staged",
+                Setting::Staged,
                 "git cat-file has no pipes",
                 "report it",
             ));
@@ -400,14 +410,7 @@ impl StagedBlobs {
             if !matches!(skipped, Ok(n) if n == size + 1) {
                 return Input::Unreadable(name, "git cat-file ended early".into());
             }
-            return Input::Unreadable(
-                name,
-                format!(
-                    "refused: larger than the {} limit; audit it with a larger --max-file-size if \
-                     it is meant to be this big",
-                    human_size(self.max_bytes)
-                ),
-            );
+            return Input::Unreadable(name, super::files::too_large(self.max_bytes));
         }
         let content = files::read_limited((&mut self.stdout).take(size + 1), size + 1, size);
         match content {

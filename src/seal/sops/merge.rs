@@ -35,7 +35,10 @@ pub fn merge_into_sealed_helm_release(
         Error::input(
             what,
             format!("cannot merge sealkey's values into this SOPS file safely: {why}"),
-            "nothing was written; set the values with `sops edit` (`--emit values` prints them)",
+            crate::text!(
+                "nothing was written; set the values with `sops edit` (`{} values` prints them)",
+                crate::error::Setting::Emit
+            ),
         )
     };
     let docs = crate::yaml::parse_stream(text, what)?;

@@ -8,9 +8,10 @@
 //! and the AAD `key:path:`; the MAC is SHA-512 over every leaf's plaintext bytes in document
 //! order, upper-case hex, encrypted with the `lastmodified` time as AAD.
 
-use crate::error::{Error, Result};
+use crate::error::{Command, Error, Result, Setting};
 use crate::seal::age::{self as agefmt, Identity, Recipient};
 use crate::secret::wipe_value;
+use crate::text;
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -102,7 +103,7 @@ impl SopsSettings {
             .partition(|t| crate::seal::kms::is_kms_arn(t.trim()));
         let kms = kms_texts
             .iter()
-            .map(|t| crate::seal::kms::KmsKeyRef::parse(t, "--seal-to"))
+            .map(|t| crate::seal::kms::KmsKeyRef::parse(t, Setting::SealTo))
             .collect::<Result<Vec<_>>>()?;
         let recipients: Vec<SopsRecipient> = if age_texts.is_empty() && !kms.is_empty() {
             Vec::new()
@@ -121,15 +122,19 @@ impl SopsSettings {
         };
         if kms.is_empty() && !recipients.iter().any(|r| r.text.starts_with("age1")) {
             return Err(Error::input(
-                "--seal sops --seal-to",
+                text!("{} sops {}", Setting::Seal, Setting::SealTo),
                 "no age1... recipient: Flux's kustomize-controller decrypts SOPS only with age X25519 identities, never with SSH keys",
-                "add --seal-to age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people. For a file only people open (a backup), pass --seal age",
+                text!(
+                    "add {} age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people. For a file only people open (a backup), pass {} age",
+                    Setting::SealTo,
+                    Setting::Seal
+                ),
             ));
         }
         let encrypted_regex = encrypted_regex
             .unwrap_or(DEFAULT_ENCRYPTED_REGEX)
             .to_string();
-        let rule = Rule::EncryptedRegex(compile(&encrypted_regex, "--encrypted-regex")?);
+        let rule = Rule::EncryptedRegex(compile(&encrypted_regex, Setting::EncryptedRegex)?);
         Ok(Self {
             recipients,
             encrypted_regex,
@@ -225,10 +230,10 @@ impl SopsSettings {
 
 use crate::seal::age::shorten as short;
 
-fn compile(re: &str, what: &str) -> Result<regex::Regex> {
+fn compile(re: &str, what: Setting) -> Result<regex::Regex> {
     regex::Regex::new(re).map_err(|e| {
         Error::input(
-            format!("{what} {re}"),
+            text!("{} {}", what, re.to_string()),
             format!("not a valid regular expression ({e})"),
             "write it as sops does, e.g. ^(data|stringData)$",
         )
@@ -297,7 +302,12 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
             return Err(Error::input(
                 &label,
                 "already has a top-level `sops` block",
-                "unseal it first, or use `sealkey seal --seal sops --update FILE` to re-seal a changed plaintext",
+                text!(
+                    "unseal it first, or use `{} {} sops {} FILE` to re-seal a changed plaintext",
+                    Command::Seal,
+                    Setting::Seal,
+                    Setting::Update
+                ),
             ));
         }
         // A last-applied copy holds every value in clear outside `data`: it never travels.
@@ -327,8 +337,12 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                 if !p.ours {
                     return Err(Error::input(
                         &label,
-                        "the --update file holds this object, and sealkey did not write it: re-sealing would replace it with sealkey's (its other settings, values and comments lost)",
-                        "keep your object and let sealkey own only its values: --emit helmrelease --merge-into FILE for a plain HelmRelease, or write sealkey's output to its own file",
+                        "the file being updated holds this object, and sealkey did not write it: re-sealing would replace it with sealkey's (its other settings, values and comments lost)",
+                        text!(
+                            "keep your object and let sealkey own only its values: {} helmrelease {} FILE for a HelmRelease, or write sealkey's output to its own file",
+                            Setting::Emit,
+                            Setting::MergeInto
+                        ),
                     ));
                 }
             }

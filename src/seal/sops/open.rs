@@ -51,7 +51,10 @@ pub fn unseal_with_kms(
         return Err(Error::input(
             what,
             "no SOPS document in it (no top-level `sops` block)",
-            "pass a file written by `sealkey ... --seal sops` or by sops",
+            crate::text!(
+                "pass a file written by `sealkey ... {} sops` or by sops",
+                crate::error::Setting::Seal
+            ),
         ));
     }
     let opened = open_stream(docs, what, identities, false, kms)?;
@@ -274,7 +277,10 @@ fn open_data_key(
             "none of the identities opens its data key (sealed to: {})",
             recipients.join(", ")
         ),
-        "pass --identity with the age identity of one of those recipients",
+        crate::text!(
+            "pass {} with the age identity of one of those recipients",
+            crate::error::Setting::Identity
+        ),
     ))
 }
 
@@ -292,7 +298,10 @@ fn open_kms_data_key(
     let mut last = Error::input(
         label,
         "its data key is sealed to no KMS key",
-        "pass --identity with an age identity of one of its recipients",
+        crate::text!(
+            "pass {} with an age identity of one of its recipients",
+            crate::error::Setting::Identity
+        ),
     );
     for entry in &entries {
         let key = match crate::seal::kms::KmsKeyRef::from_entry(entry, label) {

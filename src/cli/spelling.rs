@@ -1,0 +1,148 @@
+//! How the command line writes what library messages name: a [`Setting`] as its flag, a
+//! [`Command`] as the subcommand to run. The library never spells a flag; this table is the one
+//! place that does (a new [`Setting`] does not compile until it has a row), and a test checks
+//! each flag here exists on some subcommand.
+
+use crate::error::{Command, Error, Setting, Spelling};
+use std::borrow::Cow;
+
+/// The CLI's [`Spelling`]: `--seal-to`, `sealkey rotate`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags;
+
+impl Spelling for Flags {
+    fn setting(&self, setting: Setting) -> Cow<'static, str> {
+        Cow::Borrowed(flag(setting))
+    }
+
+    fn command(&self, command: Command) -> Cow<'static, str> {
+        Cow::Borrowed(match command {
+            Command::Audit => "sealkey audit",
+            Command::Create => "sealkey create",
+            Command::KeysPrune => "sealkey keys prune",
+            Command::Rotate => "sealkey rotate",
+            Command::Seal => "sealkey seal",
+        })
+    }
+}
+
+/// The flag that sets `setting`.
+pub fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::AbandonPending => "--abandon-pending",
+        Setting::Adopt => "--adopt",
+        Setting::ApiUrl => "--api-url",
+        Setting::Apply => "--apply",
+        Setting::AppId => "--app-id",
+        Setting::AppKey => "--app-key",
+        Setting::Branch => "--branch",
+        Setting::Cert => "--cert",
+        Setting::ChartSource => "--chart-source",
+        Setting::ChartVersion => "--chart-version",
+        Setting::Cluster => "--cluster",
+        Setting::Consumer => "--for",
+        Setting::Container => "--container",
+        Setting::Context => "--context",
+        Setting::Deadline => "--deadline",
+        Setting::Emit => "--emit",
+        Setting::EncryptedRegex => "--encrypted-regex",
+        Setting::Finish => "--finish",
+        Setting::GitHost => "--git-host",
+        Setting::Gitops => "--gitops",
+        Setting::Identity => "--identity",
+        Setting::KeepOld => "--keep-old",
+        Setting::Keep => "--keep",
+        Setting::KeyType => "--key-type",
+        Setting::KnownHosts => "--known-hosts",
+        Setting::Kubeconfig => "--kubeconfig",
+        Setting::MaxFileSize => "--max-file-size",
+        Setting::MaxWait => "--max-wait",
+        Setting::MergeInto => "--merge-into",
+        Setting::Namespace => "--namespace",
+        Setting::NoRestart => "--no-restart",
+        Setting::Out => "--out",
+        Setting::Region => "--region",
+        Setting::ReleaseName => "--release-name",
+        Setting::Repo => "--repo",
+        Setting::Scope => "--scope",
+        Setting::Seal => "--seal",
+        Setting::SealTo => "--seal-to",
+        Setting::SecretName => "--secret-name",
+        Setting::Staged => "--staged",
+        Setting::Store => "--store",
+        Setting::TokenStdin => "--token-stdin",
+        Setting::Update => "--update",
+        Setting::Wait => "--wait",
+        Setting::Workload => "--workload",
+    }
+}
+
+/// An error of the chain as the CLI shows it: sealkey's own errors with flags, others as they
+/// display themselves.
+pub fn show(cause: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(e) = cause.downcast_ref::<Error>() {
+        return e.render(&Flags);
+    }
+    if let Some(e) = cause.downcast_ref::<Box<Error>>() {
+        return e.render(&Flags);
+    }
+    if let Some(e) = cause.downcast_ref::<crate::aws::AwsFailure>() {
+        return e.render(&Flags);
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn all_long_flags(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                out.insert(format!("--{l}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            all_long_flags(sub, out);
+        }
+    }
+
+    #[test]
+    fn every_setting_is_spelled_as_a_flag_that_exists() {
+        let mut flags = Default::default();
+        all_long_flags(&crate::cli::Cli::command(), &mut flags);
+        for &s in Setting::ALL {
+            let f = flag(s);
+            assert!(
+                flags.contains(f),
+                "{s:?} is spelled {f}, which no subcommand takes"
+            );
+        }
+    }
+
+    #[test]
+    fn every_command_is_spelled_as_a_subcommand_that_exists() {
+        let root = crate::cli::Cli::command();
+        for &c in Command::ALL {
+            let spelled = Flags.command(c);
+            let mut cmd = &root;
+            for word in spelled.split(' ').skip(1) {
+                cmd = cmd
+                    .find_subcommand(word)
+                    .unwrap_or_else(|| panic!("{c:?} is spelled `{spelled}`: no `{word}` there"));
+            }
+        }
+    }
+
+    #[test]
+    fn library_errors_name_settings_and_the_cli_writes_them_as_flags() {
+        let e = crate::repo::RepoRef::parse("not-a-slug").unwrap_err();
+        let library = e.to_string();
+        let cli = show(&e);
+        assert!(library.starts_with("repo not-a-slug:"), "{library}");
+        assert!(!library.contains("--"), "{library}");
+        assert!(cli.starts_with("--repo not-a-slug:"), "{cli}");
+        assert!(cli.contains("e.g. --repo acme/dags"), "{cli}");
+    }
+}
