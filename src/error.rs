@@ -395,6 +395,9 @@ pub enum Error {
         problem: Text,
         /// What to do instead.
         hint: Text,
+        /// The parser's or the operating system's error, when one said why.
+        #[source]
+        source: Option<Cause>,
     },
 
     /// Reading or writing a named file failed.
@@ -426,6 +429,9 @@ pub enum Error {
         problem: Text,
         /// What to do next.
         hint: Text,
+        /// The cryptography library's error, when one said why.
+        #[source]
+        source: Option<Cause>,
     },
 
     /// A remote service (GitHub, the Kubernetes API, a certificate URL) refused or failed.
@@ -436,6 +442,9 @@ pub enum Error {
         message: Text,
         /// What to do next.
         hint: Text,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
 
     /// The Kubernetes API answered with an error status, or could not be reached.
@@ -500,6 +509,7 @@ impl Error {
             input: input.into(),
             problem: problem.into(),
             hint: hint.into(),
+            source: None,
         }
     }
 
@@ -509,6 +519,7 @@ impl Error {
             what: what.into(),
             problem: problem.into(),
             hint: hint.into(),
+            source: None,
         }
     }
 
@@ -522,7 +533,20 @@ impl Error {
             service: service.into(),
             message: message.into(),
             hint: hint.into(),
+            source: None,
         }
+    }
+
+    /// Keeps `cause` as the `#[source]` of an [`Error::Input`], [`Error::Crypto`] or
+    /// [`Error::Remote`] (whose message already says what it means); other kinds keep theirs.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if let Error::Input { source, .. }
+        | Error::Crypto { source, .. }
+        | Error::Remote { source, .. } = &mut self
+        {
+            *source = Some(Box::new(cause));
+        }
+        self
     }
 
     /// Shorthand for [`Error::File`].
@@ -547,6 +571,7 @@ impl Error {
                 input,
                 problem,
                 hint,
+                ..
             } => crate::text!("{}: {}; {}", input, problem, hint),
             Error::File {
                 action,
@@ -565,11 +590,13 @@ impl Error {
                 what,
                 problem,
                 hint,
+                ..
             } => crate::text!("{}: {}; {}", what, problem, hint),
             Error::Remote {
                 service,
                 message,
                 hint,
+                ..
             } => {
                 crate::text!("{}: {}; {}", service, message, hint)
             }
@@ -602,11 +629,13 @@ impl Error {
                 input,
                 problem,
                 hint,
+                ..
             } => vec![input, problem, hint],
             Error::Crypto {
                 what,
                 problem,
                 hint,
+                ..
             } => vec![what, problem, hint],
             Error::Remote { message, hint, .. } => vec![message, hint],
             Error::PlaintextRefused { hint, .. }
@@ -666,6 +695,9 @@ fn file_hint(e: &std::io::Error) -> &'static str {
         _ => "check the path, its permissions and free space",
     }
 }
+
+/// A foreign error kept as the `#[source]` of a library error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -112,6 +112,7 @@ impl DeployKey {
                 format!("not an OpenSSH private key ({e})"),
                 "expected an OpenSSH private key (ssh-keygen's default format)",
             )
+            .caused_by(e)
         })?;
         if private.is_encrypted() {
             return Err(Error::input(
@@ -235,6 +236,7 @@ pub fn fingerprint_of_public(line: &str) -> Result<String> {
             format!("not an OpenSSH public key ({e})"),
             "expected a line like `ssh-ed25519 AAAA... comment`",
         )
+        .caused_by(e)
     })?;
     Ok(key.fingerprint(HashAlg::Sha256).to_string())
 }

@@ -234,6 +234,7 @@ impl Cluster {
                         format!("cannot load it: {e}"),
                         "pass a readable kubeconfig file (the one kubectl uses)",
                     )
+                    .caused_by(e)
                 })?;
                 context = context.or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &options)
@@ -252,6 +253,7 @@ impl Cluster {
                         Setting::Kubeconfig
                     ),
                 )
+                .caused_by(e)
             })?,
         };
         if context.is_none() {

@@ -53,6 +53,7 @@ impl AppCredentials {
                 format!("cannot read the App's private key ({e})"),
                 "pass the .pem file downloaded from the App's settings (Private keys > Generate)",
             )
+            .caused_by(e)
         })?;
         let pem = Zeroizing::new(pem);
         let text = std::str::from_utf8(&pem).map_err(|_| {

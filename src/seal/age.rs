@@ -91,6 +91,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
             format!("neither a recipient nor a readable recipients file ({e})"),
             RECIPIENT_HINT,
         )
+        .caused_by(e)
     })?;
     let mut out = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -100,6 +101,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
                 format!("neither a recipient nor a readable recipients file ({e})"),
                 RECIPIENT_HINT,
             )
+            .caused_by(e)
         })?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -221,6 +223,7 @@ pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identi
                     format!("not a usable SSH identity ({e})"),
                     "use an ssh-ed25519 or ssh-rsa private key, or an age identity file",
                 )
+                .caused_by(e)
             })?;
         return match id {
             ::age::ssh::Identity::Unencrypted(_) => Ok(vec![Box::new(id.with_callbacks(NoPrompt))]),
@@ -242,6 +245,7 @@ pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identi
             format!("not an age identity file ({e})"),
             "expected AGE-SECRET-KEY-1... lines as written by age-keygen",
         )
+        .caused_by(e)
     })?;
     let ids = file.into_identities().map_err(|e| {
         Error::input(
@@ -249,6 +253,7 @@ pub fn parse_identities(text: &AgeIdentityText, what: &str) -> Result<Vec<Identi
             format!("unusable identity ({e})"),
             "expected AGE-SECRET-KEY-1... lines",
         )
+        .caused_by(e)
     })?;
     if ids.is_empty() {
         return Err(Error::input(
@@ -404,6 +409,7 @@ pub fn unseal(ciphertext: &[u8], identities: &[Identity], what: &str) -> Result<
                 format!("not a readable age file ({e})"),
                 "pass the file exactly as sealkey or age wrote it",
             )
+            .caused_by(e)
         })?;
     let mut stream = decryptor
         .decrypt(
@@ -430,6 +436,7 @@ pub fn unseal(ciphertext: &[u8], identities: &[Identity], what: &str) -> Result<
             format!("decryption failed ({e})"),
             "the file may be damaged or tampered with",
         )
+        .caused_by(e)
     })?;
     Ok(SecretBytes::from(plain))
 }

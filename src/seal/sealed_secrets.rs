@@ -93,6 +93,7 @@ impl ControllerCert {
                 format!("not a readable X.509 certificate ({e})"),
                 CERT_HINT,
             )
+            .caused_by(e)
         })?;
         let tbs = &cert.tbs_certificate;
         let to_ts = |t: &x509_cert::time::Time| {
@@ -134,6 +135,7 @@ impl ControllerCert {
                     format!("the certificate's RSA key is unreadable ({e})"),
                     CERT_HINT,
                 )
+                .caused_by(e)
             })?;
         if key.size() * 8 < 2048 {
             return Err(Error::input(
@@ -182,6 +184,7 @@ pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
             format!("not a URL ({e})"),
             CERT_HINT,
         )
+        .caused_by(e)
     })?;
     if !crate::http::may_send_to(&parsed) {
         return Err(Error::input(

@@ -237,6 +237,7 @@ fn compile(re: &str, what: Setting) -> Result<regex::Regex> {
             format!("not a valid regular expression ({e})"),
             "write it as sops does, e.g. ^(data|stringData)$",
         )
+        .caused_by(e)
     })
 }
 
