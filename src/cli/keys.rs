@@ -41,6 +41,21 @@ pub struct RepoSelection {
     pub repos_file: Option<PathBuf>,
 }
 
+/// `--format` of `keys list` and `keys audit`.
+#[derive(Debug, clap::Args)]
+struct FormatArg {
+    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
+    #[arg(
+        long = "format",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "table"
+    )]
+    output: OutputFormat,
+}
+
 /// Table or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -54,16 +69,8 @@ pub enum OutputFormat {
 struct ListArgs {
     #[command(flatten)]
     repos: RepoSelection,
-    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
-    #[arg(
-        long = "format",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "FORMAT",
-        value_enum,
-        default_value = "table"
-    )]
-    output: OutputFormat,
+    #[command(flatten)]
+    format: FormatArg,
     #[command(flatten)]
     github: GithubArgs,
 }
@@ -79,16 +86,8 @@ struct AuditArgs {
     /// 36500d).
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = duration_within(1, 36_500 * DAY))]
     unused_for: Duration,
-    /// Output format (`--format`, as in `audit` and `inspect`; `-o`/`--output` also work).
-    #[arg(
-        long = "format",
-        short = 'o',
-        visible_alias = "output",
-        value_name = "FORMAT",
-        value_enum,
-        default_value = "table"
-    )]
-    output: OutputFormat,
+    #[command(flatten)]
+    format: FormatArg,
     #[command(flatten)]
     github: GithubArgs,
 }
@@ -205,7 +204,7 @@ fn list(args: ListArgs, ui: &Ui) -> Result<Outcome> {
             Err(e) => failed.push((repo, e)),
         }
     }
-    match args.output {
+    match args.format.output {
         OutputFormat::Json => {
             write_stdout(format!("{}\n", serde_json::to_string_pretty(&json)?).as_bytes())?
         }
@@ -262,7 +261,7 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
             })
         })
         .collect();
-    match args.output {
+    match args.format.output {
         OutputFormat::Json => {
             let errors: Vec<serde_json::Value> = failed
                 .iter()

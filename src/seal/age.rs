@@ -85,24 +85,18 @@ pub(crate) fn shorten(s: &str) -> String {
 
 /// Reads a recipients file as `age -R` does, keeping each recipient's text.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
-    let file = std::fs::File::open(path).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         Error::input(
             text!("{} {}", Setting::SealTo, path.display().to_string()),
             format!("neither a recipient nor a readable recipients file ({e})"),
             RECIPIENT_HINT,
         )
         .caused_by(e)
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut out = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| {
-            Error::input(
-                text!("{} {}", Setting::SealTo, path.display().to_string()),
-                format!("neither a recipient nor a readable recipients file ({e})"),
-                RECIPIENT_HINT,
-            )
-            .caused_by(e)
-        })?;
+        let line = line.map_err(unreadable)?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;

@@ -128,25 +128,15 @@ pub(super) fn open_stream(
         let mut out = Vec::with_capacity(docs.len());
         for (i, doc) in docs.into_iter().enumerate() {
             let label = format!("{what} {}", doc_label(&doc, i));
-            let mut ivs = HashMap::new();
-            let plain = decrypt_doc(
+            out.push(open_doc(
                 doc,
                 &label,
                 &data_key,
                 &rule,
                 &block,
                 &mut mac,
-                collect_ivs.then_some(&mut ivs),
-            )?;
-            out.push(Opened {
-                plain,
-                sops: OpenedSops {
-                    data_key: data_key.clone(),
-                    block: block.clone(),
-                    mac_hex: String::new(),
-                    ivs,
-                },
-            });
+                collect_ivs,
+            )?);
         }
         let mac_hex = check_mac(&block, &data_key, mac, &label)?;
         for o in &mut out {
@@ -171,30 +161,43 @@ pub(super) fn open_stream(
         let data_key = open_data_key(&block, &label, identities, kms)?;
         let rule = Rule::from_block(&block, &label)?;
         let mut mac = mac_hasher(&block);
-        let mut ivs = HashMap::new();
-        let plain = decrypt_doc(
-            doc,
-            &label,
-            &data_key,
-            &rule,
-            &block,
-            &mut mac,
-            collect_ivs.then_some(&mut ivs),
-        )?;
-        // Owned by an `Opened` before the MAC check, so a failed check still wipes it.
-        let mut opened = Opened {
-            plain,
-            sops: OpenedSops {
-                data_key,
-                block,
-                mac_hex: String::new(),
-                ivs,
-            },
-        };
-        opened.sops.mac_hex = check_mac(&opened.sops.block, &opened.sops.data_key, mac, &label)?;
+        let mut opened = open_doc(doc, &label, &data_key, &rule, &block, &mut mac, collect_ivs)?;
+        opened.sops.mac_hex = check_mac(&block, &data_key, mac, &label)?;
         out.push(opened);
     }
     Ok(out)
+}
+
+/// Decrypts one document (feeding its values to `mac`) into an [`Opened`] at once, so its
+/// plaintext is wiped whatever fails next (the MAC check included). The MAC is left to the caller.
+fn open_doc(
+    doc: Value,
+    label: &str,
+    data_key: &Zeroizing<[u8; 32]>,
+    rule: &Rule,
+    block: &Map<String, Value>,
+    mac: &mut Sha512,
+    collect_ivs: bool,
+) -> Result<Opened> {
+    let mut ivs = HashMap::new();
+    let plain = decrypt_doc(
+        doc,
+        label,
+        data_key,
+        rule,
+        block,
+        mac,
+        collect_ivs.then_some(&mut ivs),
+    )?;
+    Ok(Opened {
+        plain,
+        sops: OpenedSops {
+            data_key: data_key.clone(),
+            block: block.clone(),
+            mac_hex: String::new(),
+            ivs,
+        },
+    })
 }
 
 fn mac_only_encrypted(block: &Map<String, Value>) -> bool {
