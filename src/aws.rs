@@ -7,7 +7,7 @@
 //! No SigV4 or credential chain is written here: the SDK does both. Its debug logging goes
 //! through `tracing`, which sealkey never subscribes to, so request bodies are never logged.
 
-use crate::error::{Error, Result, Setting, Text};
+use crate::error::{Error, Message, Result, Setting};
 use crate::text;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -97,7 +97,7 @@ async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConf
     Ok(conf)
 }
 
-fn check_region(region: &str, what: Text) -> Result<()> {
+fn check_region(region: &str, what: Message) -> Result<()> {
     if is_region_name(region) {
         return Ok(());
     }
@@ -199,7 +199,7 @@ where
         }
         _ => "see the AWS message".into(),
     };
-    let hint = Text::from(hint);
+    let hint = Message::from(hint);
     Error::Aws(Box::new(AwsFailure {
         service,
         action,
@@ -225,7 +225,7 @@ pub struct AwsFailure {
     /// AWS's message (answers carry no secret value; requests do, and are never logged).
     pub message: String,
     /// What to do next.
-    pub hint: crate::error::Text,
+    pub hint: crate::error::Message,
     /// The SDK's error.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
@@ -237,8 +237,8 @@ impl AwsFailure {
         self.text().render(spelling)
     }
 
-    /// The message as [`Text`], its settings not yet spelled.
-    pub fn text(&self) -> Text {
+    /// The message as [`Message`], its settings not yet spelled.
+    pub fn text(&self) -> Message {
         let message = if self.message.is_empty() {
             String::new()
         } else {

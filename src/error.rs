@@ -5,7 +5,7 @@
 //!
 //! The library does not know the command line. Where a message names a setting (`seal_to`) or
 //! suggests a command (`rotate --finish`), it holds a typed [`Setting`] or [`Command`] inside a
-//! [`Text`], and the front end chooses the spelling: [`Error`]'s `Display` writes the library's
+//! [`Message`], and the front end chooses the spelling: [`Error`]'s `Display` writes the library's
 //! names, [`Error::render`] takes a [`Spelling`] (the CLI's writes `--seal-to`, `sealkey rotate`).
 
 use std::borrow::Cow;
@@ -234,7 +234,7 @@ impl Spelling for LibrarySpelling {
     }
 }
 
-/// One piece of a [`Text`].
+/// One piece of a [`Message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Part {
@@ -249,17 +249,17 @@ pub enum Part {
 /// Message text whose settings and commands the front end spells (see [`Spelling`]). Made with
 /// [`text!`](crate::text) when it names one, or from a `String`/`&str` when it does not.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Text(Vec<Part>);
+pub struct Message(Vec<Part>);
 
-impl Text {
-    /// Text from its parts, in order.
+impl Message {
+    /// A message from its parts, in order.
     pub fn from_parts(parts: Vec<Part>) -> Self {
-        Text(parts)
+        Message(parts)
     }
 
     /// A template's `{}` holes filled with `args` in order (what [`text!`](crate::text) expands to).
     #[doc(hidden)]
-    pub fn template(template: &'static str, args: Vec<Text>) -> Self {
+    pub fn template(template: &'static str, args: Vec<Message>) -> Self {
         let mut parts = Vec::with_capacity(args.len() * 2 + 1);
         let mut args = args.into_iter();
         let mut pieces = template.split("{}").peekable();
@@ -279,11 +279,11 @@ impl Text {
                 parts.extend(args.next().into_iter().flat_map(|t| t.0));
             }
         }
-        Text(parts)
+        Message(parts)
     }
 
     /// Appends `more`.
-    pub fn push(&mut self, more: impl Into<Text>) {
+    pub fn push(&mut self, more: impl Into<Message>) {
         self.0.extend(more.into().0);
     }
 
@@ -311,50 +311,50 @@ impl Text {
     }
 }
 
-impl fmt::Display for Text {
+impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(&LibrarySpelling))
     }
 }
 
-impl From<String> for Text {
+impl From<String> for Message {
     fn from(s: String) -> Self {
-        Text(vec![Part::Words(Cow::Owned(s))])
+        Message(vec![Part::Words(Cow::Owned(s))])
     }
 }
-impl From<&String> for Text {
+impl From<&String> for Message {
     fn from(s: &String) -> Self {
-        Text(vec![Part::Words(Cow::Owned(s.clone()))])
+        Message(vec![Part::Words(Cow::Owned(s.clone()))])
     }
 }
-impl From<&Text> for Text {
-    fn from(t: &Text) -> Self {
+impl From<&Message> for Message {
+    fn from(t: &Message) -> Self {
         t.clone()
     }
 }
-impl From<&str> for Text {
+impl From<&str> for Message {
     fn from(s: &str) -> Self {
-        Text(vec![Part::Words(Cow::Owned(s.to_owned()))])
+        Message(vec![Part::Words(Cow::Owned(s.to_owned()))])
     }
 }
-impl From<Setting> for Text {
+impl From<Setting> for Message {
     fn from(s: Setting) -> Self {
-        Text(vec![Part::Setting(s)])
+        Message(vec![Part::Setting(s)])
     }
 }
-impl From<Command> for Text {
+impl From<Command> for Message {
     fn from(c: Command) -> Self {
-        Text(vec![Part::Command(c)])
+        Message(vec![Part::Command(c)])
     }
 }
-impl From<&Error> for Text {
+impl From<&Error> for Message {
     fn from(e: &Error) -> Self {
         e.text()
     }
 }
 
-/// A [`Text`] from a `format!`-style template whose `{}` holes take anything that converts into
-/// a [`Text`]: a [`Setting`], a [`Command`], a `String`, a `&str`, another `Text`, an `&Error`
+/// A [`Message`] from a `format!`-style template whose `{}` holes take anything that converts into
+/// a [`Message`]: a [`Setting`], a [`Command`], a `String`, a `&str`, another `Message`, an `&Error`
 /// (its message, spelled later with the rest). Checked at compile time like `format!`.
 #[macro_export]
 macro_rules! text {
@@ -363,7 +363,7 @@ macro_rules! text {
             // Arity and placeholder check only; never runs.
             let _ = format!($template $(, &$arg)*);
         }
-        $crate::error::Text::template($template, vec![$($crate::error::Text::from($arg)),*])
+        $crate::error::Message::template($template, vec![$($crate::error::Message::from($arg)),*])
     }};
 }
 
@@ -390,11 +390,11 @@ pub enum Error {
     /// A flag, a file or standard input held something sealkey cannot use.
     Input {
         /// What was wrong, as the user gave it: `repo acme` (`--repo acme`), `recipients.txt line 3`.
-        input: Text,
+        input: Message,
         /// What is wrong with it.
-        problem: Text,
+        problem: Message,
         /// What to do instead.
-        hint: Text,
+        hint: Message,
         /// The parser's or the operating system's error, when one said why.
         #[source]
         source: Option<Cause>,
@@ -418,17 +418,17 @@ pub enum Error {
         /// Where: `a terminal`, `a file`.
         target: String,
         /// What to do instead.
-        hint: Text,
+        hint: Message,
     },
 
     /// Encryption or decryption failed: wrong identity, tampered ciphertext, bad MAC.
     Crypto {
         /// The document or value concerned (never its content).
-        what: Text,
+        what: Message,
         /// What went wrong.
-        problem: Text,
+        problem: Message,
         /// What to do next.
-        hint: Text,
+        hint: Message,
         /// The cryptography library's error, when one said why.
         #[source]
         source: Option<Cause>,
@@ -439,9 +439,9 @@ pub enum Error {
         /// `GitHub`, `Kubernetes API`, `https://host/v1/cert.pem`.
         service: String,
         /// What it answered, or why it could not be reached.
-        message: Text,
+        message: Message,
         /// What to do next.
-        hint: Text,
+        hint: Message,
         /// The underlying error, when there is one.
         #[source]
         source: Option<Cause>,
@@ -452,7 +452,7 @@ pub enum Error {
         /// What was asked and what came back (`read Secret dev/x: 403 Forbidden: ...`).
         message: String,
         /// What to do next.
-        hint: Text,
+        hint: Message,
         /// The HTTP status, when the server answered.
         status: Option<u16>,
         /// kube's error.
@@ -467,7 +467,7 @@ pub enum Error {
         /// What failed, cleaned of anything the peer could inject.
         message: String,
         /// What to do next.
-        hint: Text,
+        hint: Message,
         /// reqwest's error.
         #[source]
         source: Box<reqwest::Error>,
@@ -479,7 +479,7 @@ pub enum Error {
         /// `register new key`, `update Secret`, ...
         step: String,
         /// What was undone and where things stand now.
-        undone: Text,
+        undone: Message,
         /// The failure itself; its kind decides the exit code.
         #[source]
         source: Box<Error>,
@@ -491,7 +491,7 @@ pub enum Error {
         /// The sources the chain tried, in order.
         tried: String,
         /// How to set one.
-        hint: Text,
+        hint: Message,
         /// The SDK's error, when it gave one.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -504,7 +504,11 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for [`Error::Input`].
-    pub fn input(input: impl Into<Text>, problem: impl Into<Text>, hint: impl Into<Text>) -> Self {
+    pub fn input(
+        input: impl Into<Message>,
+        problem: impl Into<Message>,
+        hint: impl Into<Message>,
+    ) -> Self {
         Error::Input {
             input: input.into(),
             problem: problem.into(),
@@ -514,7 +518,11 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Crypto`].
-    pub fn crypto(what: impl Into<Text>, problem: impl Into<Text>, hint: impl Into<Text>) -> Self {
+    pub fn crypto(
+        what: impl Into<Message>,
+        problem: impl Into<Message>,
+        hint: impl Into<Message>,
+    ) -> Self {
         Error::Crypto {
             what: what.into(),
             problem: problem.into(),
@@ -526,8 +534,8 @@ impl Error {
     /// Shorthand for [`Error::Remote`].
     pub fn remote(
         service: impl Into<String>,
-        message: impl Into<Text>,
-        hint: impl Into<Text>,
+        message: impl Into<Message>,
+        hint: impl Into<Message>,
     ) -> Self {
         Error::Remote {
             service: service.into(),
@@ -564,8 +572,8 @@ impl Error {
         self.text().render(spelling)
     }
 
-    /// The message as [`Text`], its settings and commands not yet spelled.
-    pub fn text(&self) -> Text {
+    /// The message as [`Message`], its settings and commands not yet spelled.
+    pub fn text(&self) -> Message {
         match self {
             Error::Input {
                 input,
@@ -624,7 +632,7 @@ impl Error {
     /// Whether the message names `setting` (what was wrong, or what to change): for programs that
     /// point at the field to fix, and for tests.
     pub fn names(&self, setting: Setting) -> bool {
-        let texts: Vec<&Text> = match self {
+        let texts: Vec<&Message> = match self {
             Error::Input {
                 input,
                 problem,

@@ -55,7 +55,7 @@ impl KnownHosts {
     /// (an optional `@cert-authority`/`@revoked` marker first).
     pub fn parse(
         text: &str,
-        what: impl Into<crate::error::Text>,
+        what: impl Into<crate::error::Message>,
         source: KnownHostsSource,
     ) -> Result<Self> {
         let what = what.into();

@@ -1,7 +1,7 @@
 //! The API base URL: `https://api.github.com`, a GitHub Enterprise Server `https://HOST/api/v3`,
 //! or plain `http://` to a loopback address (tests, local proxies) and nowhere else.
 
-use crate::error::{Error, Result, Setting, Text};
+use crate::error::{Error, Message, Result, Setting};
 use reqwest::Url;
 
 /// A checked API base URL, without a trailing slash.
@@ -17,7 +17,7 @@ impl ApiUrl {
     /// Parses and checks `--api-url`: https anywhere, http only to 127.0.0.0/8, ::1 or localhost,
     /// no credentials, query or fragment in it.
     pub fn parse(text: &str) -> Result<Self> {
-        let bad = |problem: &str, hint: Text| {
+        let bad = |problem: &str, hint: Message| {
             Error::input(
                 crate::text!("{} {}", Setting::ApiUrl, text.to_string()),
                 problem.to_string(),

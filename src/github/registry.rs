@@ -68,7 +68,7 @@ pub async fn register_read_only<R: DeployKeyRegistry>(
     registry: &R,
     title: &str,
     key: &DeployKey,
-) -> std::result::Result<u64, (Error, crate::error::Text)> {
+) -> std::result::Result<u64, (Error, crate::error::Message)> {
     register_key(registry, title, key, true).await.map(|k| k.id)
 }
 
@@ -80,7 +80,7 @@ pub async fn register_key<R: DeployKeyRegistry>(
     title: &str,
     key: &DeployKey,
     read_only: bool,
-) -> std::result::Result<DeployKeyInfo, (Error, crate::error::Text)> {
+) -> std::result::Result<DeployKeyInfo, (Error, crate::error::Message)> {
     match registry
         .register(title, &key.public_key_bare(), read_only)
         .await
@@ -121,7 +121,7 @@ fn access(read_only: bool) -> &'static str {
 #[derive(Debug)]
 pub struct Undone {
     /// One sentence for the error: what was deleted, or what is left and what to do.
-    pub said: crate::error::Text,
+    pub said: crate::error::Message,
     /// Whether a key this run registered may still be on GitHub.
     pub left_behind: bool,
 }
@@ -138,7 +138,7 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
         said: said.into(),
         left_behind: false,
     };
-    let left = |said: crate::error::Text| Undone {
+    let left = |said: crate::error::Message| Undone {
         said,
         left_behind: true,
     };

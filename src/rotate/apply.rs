@@ -4,7 +4,7 @@ use super::plan::{delete_keys, helm_owner, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::{self, ConsumerAction, LiveSecret, SecretConsumer};
 use crate::emit::live::{fingerprint_in, rotated_secret};
-use crate::error::{Command, Error, Result, Setting, Text};
+use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::{register_read_only, undo_registration};
 use crate::github::title::key_title_at;
 use crate::github::DeployKeyInfo;
@@ -30,7 +30,7 @@ pub struct Rotated {
     /// Old keys left registered.
     pub kept: Vec<DeployKeyInfo>,
     /// Why old keys were left (and what to do), when they were.
-    pub kept_because: Option<Text>,
+    pub kept_because: Option<Message>,
     /// Whether the old key was registered on GitHub when the run started.
     pub old_was_registered: bool,
 }

@@ -147,7 +147,7 @@ impl RotateSettings {
 }
 
 /// A step failed: the error, and what was undone and where things stand.
-fn failed(step: Step, source: Error, undone: impl Into<crate::error::Text>) -> Error {
+fn failed(step: Step, source: Error, undone: impl Into<crate::error::Message>) -> Error {
     Error::Rotation {
         step: step.as_str().into(),
         undone: undone.into(),

@@ -7,7 +7,7 @@ use super::{failed, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::LiveSecret;
 use crate::emit::keys::PREVIOUS_FINGERPRINT;
 use crate::emit::live::{key_in_secret, SecretKey};
-use crate::error::{Command, Error, Result, Setting, Text};
+use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::DeployKeyRegistry;
 use crate::github::DeployKeyInfo;
 use crate::keygen::DeployKey;
@@ -198,7 +198,7 @@ pub async fn delete_keys<R: DeployKeyRegistry>(
     registry: &R,
     keys: &[DeployKeyInfo],
     step: Step,
-    state: Text,
+    state: Message,
 ) -> Result<Vec<DeployKeyInfo>> {
     let mut deleted = Vec::new();
     for k in keys {
@@ -213,7 +213,7 @@ pub async fn delete_keys<R: DeployKeyRegistry>(
                 .iter()
                 .map(|d: &DeployKeyInfo| d.id.to_string())
                 .collect();
-            let mut undone = Text::from(format!(
+            let mut undone = Message::from(format!(
                 "deleted [{}], key {} is still registered; ",
                 done.join(", "),
                 k.id

@@ -1,6 +1,6 @@
 //! age: recipients as `age -R` reads them, armored encryption, and decryption with identities.
 
-use crate::error::{Error, Result, Setting, Text};
+use crate::error::{Error, Message, Result, Setting};
 use crate::secret::{AgeIdentityText, SecretBytes};
 use crate::text;
 use std::io::{BufRead, Read, Write};
@@ -118,11 +118,11 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
 
 /// Parses one recipient (`age1...` X25519 or an `ssh-ed25519`/`ssh-rsa` public key line); `what`
 /// names it in errors.
-pub fn parse_recipient(s: &str, what: impl Into<Text>) -> Result<Recipient> {
+pub fn parse_recipient(s: &str, what: impl Into<Message>) -> Result<Recipient> {
     parse_one(s.trim(), &what.into())
 }
 
-fn parse_one(s: &str, what: &Text) -> Result<Recipient> {
+fn parse_one(s: &str, what: &Message) -> Result<Recipient> {
     // A secret where a public recipient belongs: say so (never echo it), and how to get the
     // public half.
     if s.starts_with("AGE-SECRET-KEY-") {

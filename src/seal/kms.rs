@@ -41,7 +41,7 @@ pub fn is_kms_arn(text: &str) -> bool {
 
 impl KmsKeyRef {
     /// Parses `ARN` or `ARN+ROLE_ARN` as sops's `--kms` does; a malformed ARN is an input error.
-    pub fn parse(text: &str, what: impl Into<crate::error::Text>) -> Result<Self> {
+    pub fn parse(text: &str, what: impl Into<crate::error::Message>) -> Result<Self> {
         let what = what.into();
         let named = |value: &str| {
             let mut t = what.clone();

@@ -75,7 +75,7 @@ pub struct StoreRotation {
     pub restarted: Vec<String>,
 }
 
-fn failed(step: &str, source: Error, undone: impl Into<crate::error::Text>) -> Error {
+fn failed(step: &str, source: Error, undone: impl Into<crate::error::Message>) -> Error {
     Error::Rotation {
         step: step.into(),
         undone: undone.into(),
