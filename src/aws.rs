@@ -8,7 +8,7 @@
 //! through `tracing`, which sealkey never subscribes to, so request bodies are never logged.
 
 use crate::error::{Error, Message, Result, Setting};
-use crate::text;
+use crate::message;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -85,7 +85,7 @@ async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConf
             return Err(Error::input(
                 "AWS region",
                 "none set",
-                text!(
+                message!(
                     "pass {} REGION, or set AWS_REGION (or `region` in your AWS profile)",
                     Setting::Region
                 ),
@@ -102,7 +102,7 @@ fn check_region(region: &str, what: Message) -> Result<()> {
         return Ok(());
     }
     Err(Error::input(
-        text!("{} {}", what, region),
+        message!("{} {}", what, region),
         "not an AWS region name",
         "use a region such as us-east-1 or eu-west-1 (`aws ec2 describe-regions` lists them)",
     ))
@@ -244,7 +244,7 @@ impl AwsFailure {
         } else {
             format!(" ({})", self.message)
         };
-        text!(
+        message!(
             "{}; {}",
             format!(
                 "AWS {} {} on {}: {}{message}",

@@ -12,8 +12,8 @@ use crate::github::registry::{register_key, undo_registration, DeployKeyRegistry
 use crate::github::DeployKeyInfo;
 use crate::keygen::{DeployKey, KeyType};
 use crate::known_hosts::KnownHosts;
+use crate::message;
 use crate::seal::{self, SealSettings, SealedOutput};
-use crate::text;
 
 /// Everything `create` needs; no secrets in here.
 #[derive(Debug)]
@@ -248,7 +248,7 @@ async fn undo_after<R: DeployKeyRegistry>(
 ) -> Error {
     let mut undo = undo_registration(registry, Some(registered.id), key.public_openssh()).await;
     if let Some(before) = undone_before {
-        undo.said = text!("{}; {}", before, &undo.said);
+        undo.said = message!("{}; {}", before, &undo.said);
     }
     if undo.left_behind {
         return Error::Rotation {
@@ -256,12 +256,12 @@ async fn undo_after<R: DeployKeyRegistry>(
             undone: undo.said,
             source: Box::new(Error::remote(
                 crate::github::SERVICE,
-                text!(
+                message!(
                     "{}; and the rollback failed: deploy key {} is still registered",
                     &failure,
                     registered.id.to_string()
                 ),
-                text!(
+                message!(
                     "delete it under the repository's Settings > Deploy keys, or `{} {} OWNER/REPO {} FINGERPRINT...`",
                     Command::KeysPrune,
                     Setting::Repo,
@@ -275,7 +275,7 @@ async fn undo_after<R: DeployKeyRegistry>(
         // key withdrawn, which must not look like success.
         return Error::input(
             "standard output",
-            text!(
+            message!(
                 "the reader closed the pipe before the output was written; {} (rollback)",
                 undo.said
             ),
@@ -284,7 +284,7 @@ async fn undo_after<R: DeployKeyRegistry>(
     }
     Error::Rotation {
         step: step.into(),
-        undone: text!("{} (rollback); nothing was written", undo.said),
+        undone: message!("{} (rollback); nothing was written", undo.said),
         source: Box::new(failure),
     }
 }
@@ -299,7 +299,7 @@ async fn refuse_existing_key(settings: &CreateSettings, cluster: &Cluster) -> Re
             return Err(Error::input(
                 format!("Secret {ns}/{name}"),
                 "it already exists and holds a deploy key",
-                text!(
+                message!(
                     "rotate it with `{} {}` (keeps GitHub and the cluster in step), or pick another Secret name",
                     Command::Rotate,
                     Setting::Apply

@@ -247,7 +247,7 @@ pub enum Part {
 }
 
 /// Message text whose settings and commands the front end spells (see [`Spelling`]). Made with
-/// [`text!`](crate::text) when it names one, or from a `String`/`&str` when it does not.
+/// [`message!`](crate::message) when it names one, or from a `String`/`&str` when it does not.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message(Vec<Part>);
 
@@ -257,7 +257,7 @@ impl Message {
         Message(parts)
     }
 
-    /// A template's `{}` holes filled with `args` in order (what [`text!`](crate::text) expands to).
+    /// A template's `{}` holes filled with `args` in order (what [`message!`](crate::message) expands to).
     #[doc(hidden)]
     pub fn template(template: &'static str, args: Vec<Message>) -> Self {
         let mut parts = Vec::with_capacity(args.len() * 2 + 1);
@@ -271,7 +271,7 @@ impl Message {
             } else if !piece.is_empty() {
                 debug_assert!(
                     !piece.contains('{'),
-                    "text! takes only {{}} holes: {template}"
+                    "message! takes only {{}} holes: {template}"
                 );
                 parts.push(Part::Words(Cow::Borrowed(piece)));
             }
@@ -357,7 +357,7 @@ impl From<&Error> for Message {
 /// a [`Message`]: a [`Setting`], a [`Command`], a `String`, a `&str`, another `Message`, an `&Error`
 /// (its message, spelled later with the rest). Checked at compile time like `format!`.
 #[macro_export]
-macro_rules! text {
+macro_rules! message {
     ($template:literal $(, $arg:expr)* $(,)?) => {{
         if false {
             // Arity and placeholder check only; never runs.
@@ -580,7 +580,7 @@ impl Error {
                 problem,
                 hint,
                 ..
-            } => crate::text!("{}: {}; {}", input, problem, hint),
+            } => crate::message!("{}: {}; {}", input, problem, hint),
             Error::File {
                 action,
                 path,
@@ -592,24 +592,24 @@ impl Error {
             )
             .into(),
             Error::PlaintextRefused { what, target, hint } => {
-                crate::text!("refusing to write {} to {}; {}", what, target, hint)
+                crate::message!("refusing to write {} to {}; {}", what, target, hint)
             }
             Error::Crypto {
                 what,
                 problem,
                 hint,
                 ..
-            } => crate::text!("{}: {}; {}", what, problem, hint),
+            } => crate::message!("{}: {}; {}", what, problem, hint),
             Error::Remote {
                 service,
                 message,
                 hint,
                 ..
             } => {
-                crate::text!("{}: {}; {}", service, message, hint)
+                crate::message!("{}: {}; {}", service, message, hint)
             }
             Error::Kube { message, hint, .. } => {
-                crate::text!("Kubernetes API: {}; {}", message, hint)
+                crate::message!("Kubernetes API: {}; {}", message, hint)
             }
             Error::Http {
                 service,
@@ -617,13 +617,13 @@ impl Error {
                 hint,
                 ..
             } => {
-                crate::text!("{}: {}; {}", service, message, hint)
+                crate::message!("{}: {}; {}", service, message, hint)
             }
             Error::Rotation { step, undone, .. } => {
-                crate::text!("step `{}` failed; {}", step, undone)
+                crate::message!("step `{}` failed; {}", step, undone)
             }
             Error::AwsNoCredentials { tried, hint, .. } => {
-                crate::text!("AWS: no credentials (tried: {}); {}", tried, hint)
+                crate::message!("AWS: no credentials (tried: {}); {}", tried, hint)
             }
             Error::Aws(failure) => failure.text(),
         }
@@ -726,7 +726,7 @@ mod tests {
 
     #[test]
     fn text_keeps_settings_typed_until_a_front_end_spells_them() {
-        let t = crate::text!(
+        let t = crate::message!(
             "pass {} FILE to `{} {{x}}`",
             Setting::SealTo,
             Command::Rotate
@@ -741,11 +741,11 @@ mod tests {
         let inner = Error::input(
             Setting::ApiUrl,
             "not a URL",
-            crate::text!("check {}", Setting::ApiUrl),
+            crate::message!("check {}", Setting::ApiUrl),
         );
         let outer = Error::remote(
             "GitHub",
-            crate::text!("the rollback failed ({})", &inner),
+            crate::message!("the rollback failed ({})", &inner),
             "delete the key by hand",
         );
         assert!(outer.names(Setting::ApiUrl));

@@ -50,7 +50,7 @@ impl KeyType {
     pub fn parse(name: &str) -> Result<Self> {
         <KeyType as clap::ValueEnum>::from_str(name, true).map_err(|_| {
             Error::input(
-                crate::text!("{} {}", crate::error::Setting::KeyType, name.to_string()),
+                crate::message!("{} {}", crate::error::Setting::KeyType, name.to_string()),
                 "unknown key type",
                 "use one of ed25519 (default), ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096",
             )

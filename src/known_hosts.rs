@@ -43,7 +43,7 @@ impl KnownHosts {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file("read known_hosts file", path, e))?;
-        let what = crate::text!("{} {}", Setting::KnownHosts, path.display().to_string());
+        let what = crate::message!("{} {}", Setting::KnownHosts, path.display().to_string());
         Self::parse(
             &text,
             what,
@@ -123,7 +123,7 @@ impl KnownHosts {
             return Err(Error::input(
                 format!("{api_url}/meta ssh_keys[{i}]"),
                 "not a `KEYTYPE BASE64` host key",
-                crate::text!(
+                crate::message!(
                     "check {} points at GitHub or GitHub Enterprise Server, or pass {} FILE",
                     Setting::ApiUrl,
                     Setting::KnownHosts

@@ -1,7 +1,7 @@
 //! Writing results: atomic `--out` files (mode 0600, temp file + rename in the same directory).
 
 use crate::error::{Error, Result, Setting};
-use crate::text;
+use crate::message;
 use std::io::Write;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     };
     let file_name = path.file_name().ok_or_else(|| {
         Error::input(
-            text!("{} {}", Setting::Out, path.display().to_string()),
+            message!("{} {}", Setting::Out, path.display().to_string()),
             "not a file name",
             "give a file path such as sealed.yaml.age",
         )
@@ -61,7 +61,7 @@ pub fn check_target(path: &Path) -> Result<()> {
         if !meta.file_type().is_file() {
             let kind = describe(&meta.file_type());
             return Err(Error::input(
-                text!("{} {}", Setting::Out, path.display().to_string()),
+                message!("{} {}", Setting::Out, path.display().to_string()),
                 format!("exists and is {kind}, not a regular file"),
                 "write to a new path or over a regular file (give a symlink's target path itself)",
             ));

@@ -1,7 +1,7 @@
 //! `OWNER/REPO` references and the git URLs derived from them.
 
 use crate::error::{Error, Result, Setting};
-use crate::text;
+use crate::message;
 
 /// A GitHub repository, `OWNER/REPO`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -17,9 +17,9 @@ impl RepoRef {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |problem: &str| {
             Error::input(
-                text!("{} {}", Setting::Repo, s.to_string()),
+                message!("{} {}", Setting::Repo, s.to_string()),
                 problem.to_string(),
-                text!(
+                message!(
                     "give the repository as OWNER/REPO, e.g. {} acme/dags",
                     Setting::Repo
                 ),

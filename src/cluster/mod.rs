@@ -6,9 +6,9 @@
 //! whose values are [`SecretBytes`], and every JSON tree that held a value is wiped after use.
 
 use crate::error::{Error, Result, Setting};
+use crate::message;
 use crate::secret::wipe_value;
 use crate::secret::SecretBytes;
-use crate::text;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -230,7 +230,7 @@ impl Cluster {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
                     Error::input(
-                        text!("{} {}", Setting::Kubeconfig, path.display().to_string()),
+                        message!("{} {}", Setting::Kubeconfig, path.display().to_string()),
                         format!("cannot load it: {e}"),
                         "pass a readable kubeconfig file (the one kubectl uses)",
                     )
@@ -248,7 +248,7 @@ impl Cluster {
                 Error::input(
                     "kubeconfig",
                     format!("no cluster configured: {e}"),
-                    text!(
+                    message!(
                         "pass {} FILE, set KUBECONFIG, or run inside a pod with a service account",
                         Setting::Kubeconfig
                     ),
@@ -614,15 +614,15 @@ fn workload(
 
 fn context_error(settings: &ConnectSettings, e: String) -> Error {
     let input = match (&settings.kubeconfig, &settings.context) {
-        (Some(p), Some(c)) => text!(
+        (Some(p), Some(c)) => message!(
             "{} {} {} {}",
             Setting::Kubeconfig,
             p.display().to_string(),
             Setting::Context,
             c
         ),
-        (Some(p), None) => text!("{} {}", Setting::Kubeconfig, p.display().to_string()),
-        (None, Some(c)) => text!("{} {}", Setting::Context, c),
+        (Some(p), None) => message!("{} {}", Setting::Kubeconfig, p.display().to_string()),
+        (None, Some(c)) => message!("{} {}", Setting::Context, c),
         (None, None) => "kubeconfig".into(),
     };
     Error::input(

@@ -6,8 +6,8 @@ use super::{b64, secret_value, Consumer, ManifestStream};
 use crate::cluster::LiveSecret;
 use crate::error::{Command, Error, Result, Setting};
 use crate::keygen::DeployKey;
+use crate::message;
 use crate::secret::PrivateKeyPem;
-use crate::text;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -53,7 +53,7 @@ pub fn key_in_secret(secret: &LiveSecret, consumer: Option<Consumer>) -> Result<
             "holds no passphrase-less OpenSSH private key under {}",
             fields.join(", ")
         ),
-        text!(
+        message!(
             "pass {} CONSUMER matching how the Secret was made, or create it with `{} {}`",
             Setting::Consumer,
             Command::Create,
@@ -177,7 +177,7 @@ pub fn with_rotated_extra_secret(
         return Err(Error::input(
             what,
             "is not a mapping of Secret keys to base64 values",
-            text!(
+            message!(
                 "fix the HelmRelease by hand, or make it again with `{} {} extra-secrets`",
                 Command::Create,
                 Setting::Emit

@@ -8,7 +8,7 @@
 //! refused and nothing is written.
 
 use crate::error::{Error, Result, Setting};
-use crate::text;
+use crate::message;
 use serde_json::Value;
 
 /// One value sealkey owns: its key path from the object root, and what it must hold.
@@ -59,7 +59,7 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         Error::input(
             what,
             format!("cannot merge sealkey's values safely: {why}"),
-            text!("nothing was written; set the values by hand (`{} values` prints them), or write the HelmRelease in block style", Setting::Emit),
+            message!("nothing was written; set the values by hand (`{} values` prints them), or write the HelmRelease in block style", Setting::Emit),
         )
     };
     let docs = crate::yaml::parse_stream(text, what)?;
@@ -79,7 +79,7 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         return Err(Error::input(
             what,
             "cannot merge sealkey's values safely: the HelmRelease is SOPS-encrypted and no identity to open it was given",
-            text!("keep the key in its own sealed Secret (what {} helmrelease does), or give the identity ({}) to merge into the sealed file", Setting::Emit, Setting::Identity),
+            message!("keep the key in its own sealed Secret (what {} helmrelease does), or give the identity ({}) to merge into the sealed file", Setting::Emit, Setting::Identity),
         ));
     }
     // One owned value at a time, each planned on the text the previous one left.

@@ -16,9 +16,9 @@ mod mount;
 use crate::error::{Error, Result, Setting};
 use crate::keygen::DeployKey;
 use crate::known_hosts::KnownHosts;
+use crate::message;
 use crate::repo::RepoRef;
 use crate::secret::SecretText;
-use crate::text;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -281,7 +281,7 @@ impl EmitSettings {
                 .map(|d| d.as_str())
                 .collect();
             return Err(Error::input(
-                text!(
+                message!(
                     "{} {} {} {}",
                     Setting::Consumer,
                     self.consumer.as_str(),
@@ -289,7 +289,7 @@ impl EmitSettings {
                     self.document.as_str()
                 ),
                 "this consumer cannot be emitted as that document",
-                text!("use {} {}", Setting::Emit, allowed.join(" | ")),
+                message!("use {} {}", Setting::Emit, allowed.join(" | ")),
             ));
         }
         check_dns_name(Setting::Namespace, &self.namespace, 63)?;
@@ -301,16 +301,16 @@ impl EmitSettings {
         check_chart_version(&self.chart_version)?;
         if !self.chart_source.contains('/') {
             return Err(Error::input(
-                text!("{} {}", Setting::ChartSource, &self.chart_source),
+                message!("{} {}", Setting::ChartSource, &self.chart_source),
                 "not NAMESPACE/NAME",
-                text!("e.g. {} flux-system/apache-airflow", Setting::ChartSource),
+                message!("e.g. {} flux-system/apache-airflow", Setting::ChartSource),
             ));
         }
         if self.git_host.is_empty() || self.git_host.contains(['/', ' ', '@']) {
             return Err(Error::input(
-                text!("{} {}", Setting::GitHost, &self.git_host),
+                message!("{} {}", Setting::GitHost, &self.git_host),
                 "not a host name",
-                text!("e.g. {} github.example.com", Setting::GitHost),
+                message!("e.g. {} github.example.com", Setting::GitHost),
             ));
         }
         Ok(())
@@ -359,9 +359,9 @@ fn check_branch(branch: &str) -> Result<()> {
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
         return Err(Error::input(
-            text!("{} {}", Setting::Branch, format!("{branch:?}")),
+            message!("{} {}", Setting::Branch, format!("{branch:?}")),
             "not a branch name git accepts",
-            text!(
+            message!(
                 "pass the branch as `git branch --list` shows it, e.g. {} main",
                 Setting::Branch
             ),
@@ -382,9 +382,9 @@ fn check_chart_version(version: &str) -> Result<()> {
         && v.starts_with(|c: char| c.is_ascii_digit() || "vV^~<>=*".contains(c));
     if !ok {
         return Err(Error::input(
-            text!("{} {}", Setting::ChartVersion, format!("{version:?}")),
+            message!("{} {}", Setting::ChartVersion, format!("{version:?}")),
             "not a semver version or range (Flux resolves the chart version with semver)",
-            text!(
+            message!(
                 "e.g. {} 1.18.0, or a range such as '1.x' or '>=1.15.0 <2.0.0'",
                 Setting::ChartVersion
             ),
@@ -405,7 +405,7 @@ fn check_dns_name(setting: Setting, value: &str, max: usize) -> Result<()> {
         Ok(())
     } else {
         Err(Error::input(
-            text!("{} {}", setting, value.to_string()),
+            message!("{} {}", setting, value.to_string()),
             "not a valid Kubernetes name",
             format!("use lowercase letters, digits, '-' and '.', at most {max} characters, starting and ending with a letter or digit"),
         ))

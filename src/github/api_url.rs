@@ -19,7 +19,7 @@ impl ApiUrl {
     pub fn parse(text: &str) -> Result<Self> {
         let bad = |problem: &str, hint: Message| {
             Error::input(
-                crate::text!("{} {}", Setting::ApiUrl, text.to_string()),
+                crate::message!("{} {}", Setting::ApiUrl, text.to_string()),
                 problem.to_string(),
                 hint,
             )
@@ -34,7 +34,7 @@ impl ApiUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad(
                 "credentials in the URL",
-                crate::text!(
+                crate::message!(
                     "drop user:password@ from the URL; pass the token with GITHUB_TOKEN or {}",
                     Setting::TokenStdin
                 ),
@@ -91,7 +91,7 @@ impl ApiUrl {
     pub fn join(&self, path: &str) -> Result<Url> {
         Url::parse(&format!("{}{path}", self.as_str())).map_err(|e| {
             Error::input(
-                crate::text!("{} {}", Setting::ApiUrl, self.as_str().to_string()),
+                crate::message!("{} {}", Setting::ApiUrl, self.as_str().to_string()),
                 format!("cannot build a request URL ({e})"),
                 "check the base URL",
             )

@@ -3,8 +3,8 @@
 //! unlike keys made with a personal token (deleted with that token).
 
 use crate::error::{Error, Result, Setting};
+use crate::message;
 use crate::secret::GithubToken;
-use crate::text;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -41,12 +41,12 @@ impl AppCredentials {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.');
         if !id_ok {
             return Err(Error::input(
-                text!("{} {}", Setting::AppId, app_id.to_string()),
+                message!("{} {}", Setting::AppId, app_id.to_string()),
                 "not a GitHub App ID",
                 "pass the numeric App ID (or the Iv... client ID) from the App's settings page",
             ));
         }
-        let what = text!("{} {}", Setting::AppKey, key_path.display().to_string());
+        let what = message!("{} {}", Setting::AppKey, key_path.display().to_string());
         let pem = std::fs::read(key_path).map_err(|e| {
             Error::input(
                 &what,

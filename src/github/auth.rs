@@ -5,9 +5,9 @@ use super::app::AppCredentials;
 use super::transport::{check, expect_answer, Cred, Transport};
 use super::SERVICE;
 use crate::error::{Error, Result, Setting};
+use crate::message;
 use crate::repo::RepoRef;
 use crate::secret::GithubToken;
-use crate::text;
 use reqwest::Method;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -119,7 +119,7 @@ async fn installation_token(
         return Err(Error::remote(
             SERVICE,
             format!("{what}: GitHub refused the App's JWT (401)"),
-            text!(
+            message!(
                 "check {} and that {} is a current private key of that App, and that this machine's clock is right",
                 Setting::AppId,
                 Setting::AppKey
@@ -163,7 +163,7 @@ async fn installation_token(
         Error::remote(
             SERVICE,
             format!("{what}: no token in GitHub's answer"),
-            text!("check {} points at the GitHub REST API", Setting::ApiUrl),
+            message!("check {} points at the GitHub REST API", Setting::ApiUrl),
         )
     })
 }

@@ -8,8 +8,8 @@ use super::transport::{check, expect_answer, host_of, next_link, Cred, Sent, Tra
 pub use super::transport::{ClientSettings, WaitNotice};
 use super::SERVICE;
 use crate::error::{Error, Result, Setting};
+use crate::message;
 use crate::repo::RepoRef;
-use crate::text;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
 use reqwest::{Method, Url};
 
@@ -140,13 +140,13 @@ impl GithubClient {
                 if !self.api_url().owns(&url) {
                     return Err(Error::remote(
                         SERVICE,
-                        text!(
+                        message!(
                             "{}: the next page is at {}, outside {}",
                             what.to_string(),
                             host_of(&url),
                             Setting::ApiUrl
                         ),
-                        text!(
+                        message!(
                             "refusing to send the token there; check {}",
                             Setting::ApiUrl
                         ),

@@ -37,7 +37,7 @@ impl GithubClient {
             crate::error::Error::remote(
                 super::SERVICE,
                 format!("/meta did not list usable SSH host keys ({e})"),
-                crate::text!(
+                crate::message!(
                     "pass {} FILE (e.g. from `ssh-keyscan HOST`) instead",
                     crate::error::Setting::KnownHosts
                 ),

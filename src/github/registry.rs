@@ -152,7 +152,7 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
     let keys = match registry.list().await {
         Ok(k) => k,
         Err(e) => {
-            return left(crate::text!(
+            return left(crate::message!(
                 "could not check whether GitHub created the new key ({}): look for a key ending in {} under the repository's Deploy keys and delete it",
                 &e,
                 tail(public)
@@ -164,7 +164,7 @@ pub async fn undo_registration<R: DeployKeyRegistry>(
         match registry.delete(k.id).await {
             Ok(()) => undone.push(format!("deleted the new key {} that GitHub had created", k.id)),
             Err(e) => {
-                return left(crate::text!(
+                return left(crate::message!(
                     "GitHub created the new key {} but deleting it failed ({}): delete it under the repository's Deploy keys",
                     k.id.to_string(),
                     &e

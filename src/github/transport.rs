@@ -18,9 +18,9 @@
 use super::api_url::ApiUrl;
 use super::SERVICE;
 use crate::error::{Error, Result, Setting};
+use crate::message;
 use crate::repo::RepoRef;
 use crate::secret::GithubToken;
-use crate::text;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::{Arc, Mutex};
@@ -177,7 +177,7 @@ impl Answer {
                     e.line(),
                     e.column()
                 ),
-                text!(
+                message!(
                     "check {} points at a GitHub REST API (https://HOST/api/v3 for GitHub Enterprise Server)",
                     Setting::ApiUrl
                 ),
@@ -261,12 +261,12 @@ impl Transport {
         if !crate::http::may_send_to(&url) || !self.settings.api_url.owns(&url) {
             return Err(Error::remote(
                 SERVICE,
-                text!(
+                message!(
                     "refusing to send a request to {}: not https, or outside {}",
                     host_of(&url),
                     Setting::ApiUrl
                 ),
-                text!(
+                message!(
                     "check {} (https://, or http:// to 127.0.0.1, ::1 or localhost only)",
                     Setting::ApiUrl
                 ),
@@ -410,14 +410,14 @@ impl Transport {
     fn deadline_error(&self, url: &Url) -> Error {
         Error::remote(
             SERVICE,
-            text!(
+            message!(
                 "stopped after {} waiting for answers from {}: that is the {} for all requests of this run ({} sent)",
                 seconds(self.settings.deadline),
                 host_of(url),
                 Setting::Deadline,
                 self.request_count().to_string()
             ),
-            text!(
+            message!(
                 "the server or a proxy on the way is answering very slowly; try again later, or raise {} (e.g. {} 10m, or SEALKEY_DEADLINE=10m)",
                 Setting::Deadline,
                 Setting::Deadline
@@ -493,7 +493,7 @@ impl Transport {
             if total > self.settings.max_wait {
                 return Err(Error::remote(
                     SERVICE,
-                    text!(
+                    message!(
                         "{}: GitHub asks to wait {} s, beyond {} {} s ({} s already waited)",
                         reason.to_string(),
                         wait.as_secs().to_string(),
@@ -501,7 +501,7 @@ impl Transport {
                         self.settings.max_wait.as_secs().to_string(),
                         waited.as_secs().to_string()
                     ),
-                    text!(
+                    message!(
                         "try again later, or raise {} (e.g. {} 1h); an App installation token has a higher limit",
                         Setting::MaxWait,
                         Setting::MaxWait
@@ -616,7 +616,7 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
     let (message, hint) = match status.as_u16() {
         401 => (
             format!("{what}: GitHub answered 401 Unauthorized{said}: the token is invalid, expired or revoked"),
-            text!("create a new token (fine-grained, Administration: read and write on the repository) and pass it via GITHUB_TOKEN or {}", Setting::TokenStdin),
+            message!("create a new token (fine-grained, Administration: read and write on the repository) and pass it via GITHUB_TOKEN or {}", Setting::TokenStdin),
         ),
         403 => (
             format!("{what}: GitHub answered 403 Forbidden{on}{said}: the token lacks admin rights on the repository"),
@@ -625,7 +625,7 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
         // A 404 with no repository involved (`/meta`) is a wrong API URL, not a repository.
         404 if repo.is_none() => (
             format!("{what}: GitHub answered 404 Not Found{said}: this API URL serves no such endpoint"),
-            text!("check {}: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server", Setting::ApiUrl),
+            message!("check {}: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server", Setting::ApiUrl),
         ),
         404 => (
             format!("{what}: GitHub answered 404 Not Found{on}{said}: no such repository, or the token cannot see it"),
@@ -636,7 +636,7 @@ pub(crate) fn status_error(answer: &Answer, what: &str, repo: Option<&RepoRef>) 
                 "{what}: GitHub answered {status}{on}, a redirect to {} (not followed)",
                 answer.redirect.as_deref().unwrap_or("an unnamed Location")
             ),
-            text!("sealkey never follows redirects (they could carry the token elsewhere); check {} (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed", Setting::ApiUrl),
+            message!("sealkey never follows redirects (they could carry the token elsewhere); check {} (GitHub Enterprise Server: https://HOST/api/v3) or whether the repository was renamed", Setting::ApiUrl),
         ),
         s if s >= 500 => (
             format!("{what}: GitHub answered {status}{on}{said}"),

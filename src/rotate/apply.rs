@@ -8,7 +8,7 @@ use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::{register_read_only, undo_registration};
 use crate::github::title::key_title_at;
 use crate::github::DeployKeyInfo;
-use crate::text;
+use crate::message;
 
 /// What a finished rotation did.
 #[derive(Debug)]
@@ -44,9 +44,9 @@ fn refuse_helm_owned(secret: &LiveSecret, settings: &RotateSettings, nothing: &s
     Err(failed(
         Step::ReadSecret,
         Error::input(
-            text!("{} on Secret {}", Setting::Apply, settings.secret_ref()),
+            message!("{} on Secret {}", Setting::Apply, settings.secret_ref()),
             format!("Helm owns it ({mark}): the next helm upgrade (or Flux reconcile) would put the old key back after the old key was deleted from GitHub"),
-            text!(
+            message!(
                 "rotate where the Secret is defined: `{} {} FILE {} FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `{} {} 10m` (docs/rotation.md)",
                 Command::Rotate,
                 Setting::Gitops,
@@ -132,7 +132,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
                 let undone = undo_registration(registry, Some(id), new.public_openssh())
                     .await
                     .said;
-                let undone = text!(
+                let undone = message!(
                     "{}; the Secret still holds the old key {}, which stays registered",
                     undone,
                     old_fp.to_string()
@@ -140,7 +140,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
                 return Err(failed(Step::UpdateSecret, e, undone));
             }
             (None, Some(id)) => {
-                let undone = text!(
+                let undone = message!(
                     "{}`{} {}` once it shows {}, or run rotate again",
                     format!("could not read the Secret back to see whether it changed, so both keys stay registered (old {old_fp}, new {new_fp} id {id}): either works; check `kubectl get secret -n {ns} {name} -o jsonpath='{{.metadata.annotations}}'` and run "),
                     Command::Rotate,
@@ -181,7 +181,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     // From here on the Secret holds the new key: never roll back (restarted pods may run it);
     // on failure keep the old keys too, so pods with either key keep working.
     let kept_both = |step: &str| {
-        text!(
+        message!(
             "{}`{} {} {} {} {} {} {} ...` to delete the old keys",
             format!("the Secret holds the new key {new_fp} (registered) and the old keys stay registered, so pods with either key work; once {step}, run "),
             Command::Rotate,
@@ -257,7 +257,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
             .iter()
             .map(|c| format!("{}/{}", c.kind.as_str(), c.name))
             .collect();
-        kept_because = Some(text!(
+        kept_because = Some(message!(
             "{}: {} still run the old key; restart them (kubectl rollout restart), then run `{} {}`",
             Setting::NoRestart,
             names.join(", "),
@@ -266,7 +266,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         ));
     }
     if !manual.is_empty() && kept_because.is_none() {
-        kept_because = Some(text!(
+        kept_because = Some(message!(
             "{} read the Secret at start and have no controller to restart them; recreate them, then run `{} {}`",
             manual.join(", "),
             Command::Rotate,

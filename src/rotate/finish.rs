@@ -9,7 +9,7 @@ use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, 
 use crate::emit::keys::PREVIOUS_FINGERPRINT;
 use crate::error::{Command, Error, Result, Setting};
 use crate::github::DeployKeyInfo;
-use crate::text;
+use crate::message;
 
 /// What `rotate --finish` did.
 #[derive(Debug)]
@@ -75,7 +75,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
                             plan.old_fp,
                             ids.join(", ")
                         ),
-                        text!(
+                        message!(
                             "commit and push the sealed file, let Flux or Argo CD apply it (for a HelmRelease: until helm-controller upgraded the release), then run {} again, or with {} DURATION",
                             Setting::Finish,
                             Setting::Wait
@@ -116,7 +116,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             Error::input(
                 format!("Secret {ns_name}"),
                 format!("no older key is titled for it (\"sealkey {}/{ns_name} ...\") and it has no {PREVIOUS_FINGERPRINT} annotation", settings.context),
-                text!(
+                message!(
                     "nothing to finish; run `{}` first (or check {}: titles name the cluster)",
                     Command::Rotate,
                     Setting::Cluster
@@ -130,7 +130,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         registry,
         &old,
         Step::DeleteOld,
-        text!(
+        message!(
             "the live key stays registered; run {} again to retry",
             Setting::Finish
         ),

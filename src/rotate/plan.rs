@@ -11,7 +11,7 @@ use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::DeployKeyRegistry;
 use crate::github::DeployKeyInfo;
 use crate::keygen::DeployKey;
-use crate::text;
+use crate::message;
 
 /// The state a rotation starts from.
 #[derive(Debug)]
@@ -157,7 +157,7 @@ impl Plan {
                     ids.join(", "),
                     self.old_fp
                 ),
-                text!(
+                message!(
                     "let Flux or Argo CD apply the committed file, then run `{} {}`; if that commit was reverted, pass {} to delete the pending key as part of this rotation",
                     Command::Rotate,
                     Setting::Finish,
@@ -176,7 +176,7 @@ pub fn fingerprint(k: &DeployKeyInfo) -> Option<String> {
 
 fn missing(settings: &RotateSettings) -> Error {
     Error::input(
-        text!(
+        message!(
             "{} {} {} {}",
             Setting::Namespace,
             &settings.namespace,
@@ -184,7 +184,7 @@ fn missing(settings: &RotateSettings) -> Error {
             &settings.secret_name
         ),
         "no such Secret in the cluster",
-        text!(
+        message!(
             "check the names (kubectl get secrets -n NAMESPACE); a new Secret is made with `{} {}`",
             Command::Create,
             Setting::Apply

@@ -1,8 +1,8 @@
 //! age: recipients as `age -R` reads them, armored encryption, and decryption with identities.
 
 use crate::error::{Error, Message, Result, Setting};
+use crate::message;
 use crate::secret::{AgeIdentityText, SecretBytes};
-use crate::text;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -35,7 +35,7 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
             // Said what it is, never repeated (not even as a file name).
             parse_one(
                 spec,
-                &text!(
+                &message!(
                     "{} (a secret given where a recipient belongs)",
                     Setting::SealTo
                 ),
@@ -43,7 +43,7 @@ pub fn parse_recipient_lines(specs: &[String]) -> Result<Vec<(String, Recipient)
         } else if looks_like_recipient(spec) {
             out.push((
                 spec.to_string(),
-                parse_one(spec, &text!("{} {}", Setting::SealTo, shorten(spec)))?,
+                parse_one(spec, &message!("{} {}", Setting::SealTo, shorten(spec)))?,
             ));
         } else {
             out.extend(read_recipients_file(Path::new(spec))?);
@@ -87,7 +87,7 @@ pub(crate) fn shorten(s: &str) -> String {
 pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     let unreadable = |e: std::io::Error| {
         Error::input(
-            text!("{} {}", Setting::SealTo, path.display().to_string()),
+            message!("{} {}", Setting::SealTo, path.display().to_string()),
             format!("neither a recipient nor a readable recipients file ({e})"),
             RECIPIENT_HINT,
         )
@@ -108,7 +108,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
     }
     if out.is_empty() {
         return Err(Error::input(
-            text!("{} {}", Setting::SealTo, path.display().to_string()),
+            message!("{} {}", Setting::SealTo, path.display().to_string()),
             "the file holds no recipients",
             RECIPIENT_HINT,
         ));

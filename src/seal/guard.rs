@@ -188,7 +188,7 @@ fn refusal(what: &str, e: &Exposure) -> Error {
     Error::input(
         format!("{what}: {} at {}", e.document, e.path),
         format!("the sealed output would hold {} in clear", e.what),
-        crate::text!(
+        crate::message!(
             "nothing was written; make the sealing cover that value (for SOPS, an {} that matches a key on its path, e.g. ^(data|stringData)$), or remove it from the input",
             crate::error::Setting::EncryptedRegex
         ),

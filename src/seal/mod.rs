@@ -113,13 +113,13 @@ pub fn seal_stream(stream: &ManifestStream, settings: &SealSettings) -> Result<S
         SealSettings::SealedSecrets(s) => {
             if stream.key_inline_in_values() {
                 return Err(Error::input(
-                    crate::text!(
+                    crate::message!(
                         "{} extra-secrets {} sealed-secrets",
                         crate::error::Setting::Emit,
                         crate::error::Setting::Seal
                     ),
                     "the key sits inside the HelmRelease's values, which a SealedSecret cannot hold",
-                    crate::text!(
+                    crate::message!(
                         "use {} sops for this shape, or {} secret/helmrelease with Sealed Secrets",
                         crate::error::Setting::Seal,
                         crate::error::Setting::Emit

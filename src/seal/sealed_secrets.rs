@@ -180,7 +180,7 @@ const CERT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Error::input(
-            crate::text!("{} {}", Setting::Cert, url.to_string()),
+            crate::message!("{} {}", Setting::Cert, url.to_string()),
             format!("not a URL ({e})"),
             CERT_HINT,
         )
@@ -188,7 +188,7 @@ pub async fn fetch_cert_pem(url: &str) -> Result<Vec<u8>> {
     })?;
     if !crate::http::may_send_to(&parsed) {
         return Err(Error::input(
-            crate::text!("{} {}", Setting::Cert, url.to_string()),
+            crate::message!("{} {}", Setting::Cert, url.to_string()),
             "plain http is only accepted to this machine (kubectl port-forward or proxy)",
             "use https://, or save the certificate with `kubeseal --fetch-cert > cert.pem`",
         ));
@@ -375,7 +375,7 @@ fn seal_one(
             doc["kind"].as_str().unwrap_or("not a Kubernetes object")
         ),
         "Sealed Secrets seals only v1 Secrets",
-        crate::text!(
+        crate::message!(
             "pipe only Secrets into `{} {} sealed-secrets`, or use {} sops for other kinds",
             crate::error::Command::Seal,
             Setting::Seal,
@@ -406,7 +406,7 @@ fn seal_secret(secret: &Value, index: usize, settings: &SealedSecretsSettings) -
                 "the Secret has no metadata.namespace, which {} scope seals into",
                 settings.scope.as_str()
             ),
-            crate::text!(
+            crate::message!(
                 "set metadata.namespace (or {}), or use {} cluster-wide",
                 Setting::Namespace,
                 Setting::Scope

@@ -113,7 +113,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
             "encrypted_suffix",
         ] {
             if !r[unsupported].is_null() {
-                return Err(Error::input(&at, format!("`{unsupported}` is not supported by sealkey"), crate::text!("use age/kms recipients with encrypted_regex or unencrypted_suffix, or pass {} to override the rule", crate::error::Setting::SealTo)));
+                return Err(Error::input(&at, format!("`{unsupported}` is not supported by sealkey"), crate::message!("use age/kms recipients with encrypted_regex or unencrypted_suffix, or pass {} to override the rule", crate::error::Setting::SealTo)));
             }
         }
         let mut rule = CreationRule {
@@ -129,7 +129,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
                 return Err(Error::input(
                     &at,
                     "several key_groups (Shamir secret sharing) are not supported",
-                    crate::text!(
+                    crate::message!(
                         "use one key group, or pass {}",
                         crate::error::Setting::SealTo
                     ),
@@ -143,7 +143,7 @@ pub fn parse(text: &str, path: &Path) -> Result<SopsConfig> {
                     if !k["context"].is_null()
                         || !k["aws_profile"].as_str().unwrap_or_default().is_empty()
                     {
-                        return Err(Error::input(&at, "kms entries with context or aws_profile are not supported in .sops.yaml yet", crate::text!("drop them from the rule, or pass {}", crate::error::Setting::SealTo)));
+                        return Err(Error::input(&at, "kms entries with context or aws_profile are not supported in .sops.yaml yet", crate::message!("drop them from the rule, or pass {}", crate::error::Setting::SealTo)));
                     }
                     rule.kms.push(match k["role"].as_str() {
                         Some(role) if !role.is_empty() => format!("{arn}+{role}"),

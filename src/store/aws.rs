@@ -142,16 +142,16 @@ impl SecretsManagerStore {
         if let Some(d) = &found {
             if d.deleted {
                 return Err(Error::input(
-                    crate::text!("{} aws-secrets-manager:{}", crate::error::Setting::Store, name.to_string()),
+                    crate::message!("{} aws-secrets-manager:{}", crate::error::Setting::Store, name.to_string()),
                     "this secret is scheduled for deletion",
                     format!("restore it (`aws secretsmanager restore-secret --secret-id {name}`) or choose another name"),
                 ));
             }
             if !d.is_sealkeys() && !adopt {
                 return Err(Error::input(
-                    crate::text!("{} aws-secrets-manager:{}", crate::error::Setting::Store, name.to_string()),
+                    crate::message!("{} aws-secrets-manager:{}", crate::error::Setting::Store, name.to_string()),
                     format!("a secret of this name exists and sealkey did not create it (no tag {}=sealkey)", tags::MANAGED_BY),
-                    crate::text!(
+                    crate::message!(
                         "choose another name, or pass {} to let sealkey take it over (its value gets a new version; the old one stays as AWSPREVIOUS)",
                         crate::error::Setting::Adopt
                     ),

@@ -27,12 +27,12 @@ pub struct StoreTarget {
 impl StoreTarget {
     /// Parses `aws-secrets-manager:NAME` (NAME: 1-512 of `A-Za-z0-9/_+=.@-`, as AWS accepts).
     pub fn parse(text: &str) -> Result<Self> {
-        let what = crate::text!("{} {}", crate::error::Setting::Store, text.to_string());
+        let what = crate::message!("{} {}", crate::error::Setting::Store, text.to_string());
         let Some(name) = text.strip_prefix("aws-secrets-manager:") else {
             return Err(Error::input(
                 &what,
                 "unknown store",
-                crate::text!(
+                crate::message!(
                     "use {} aws-secrets-manager:NAME (the Secrets Manager secret's name)",
                     crate::error::Setting::Store
                 ),
@@ -123,12 +123,12 @@ pub fn externalize(
     let value = value.ok_or_else(|| {
         Error::input(
             crate::error::Setting::Store,
-            crate::text!(
+            crate::message!(
                 "this {}/{} has no Secret to keep in the store (the key sits in the HelmRelease's values)",
                 crate::error::Setting::Consumer,
                 crate::error::Setting::Emit
             ),
-            crate::text!(
+            crate::message!(
                 "use {} secret, helmrelease or mount with {}",
                 crate::error::Setting::Emit,
                 crate::error::Setting::Store
@@ -148,13 +148,13 @@ pub fn externalized_output(
 ) -> Result<(es::StoreValue, Vec<Value>, String)> {
     if stream.key_inline_in_values() {
         return Err(Error::input(
-            crate::text!(
+            crate::message!(
                 "{} extra-secrets {}",
                 crate::error::Setting::Emit,
                 crate::error::Setting::Store
             ),
             "the key would sit inside the HelmRelease's values, which an ExternalSecret cannot feed",
-            crate::text!(
+            crate::message!(
                 "use {} secret or helmrelease with {}",
                 crate::error::Setting::Emit,
                 crate::error::Setting::Store

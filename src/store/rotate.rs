@@ -107,7 +107,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             failed(
                 "read Secret",
                 Error::input(
-                    crate::text!(
+                    crate::message!(
                         "{} {} {} {}",
                         crate::error::Setting::Namespace,
                         ns.to_string(),
@@ -115,7 +115,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
                         name.to_string()
                     ),
                     "no such Secret",
-                    crate::text!(
+                    crate::message!(
                         "check the names; ESO creates it from the ExternalSecret `{} {}` emitted",
                         crate::error::Command::Create,
                         crate::error::Setting::Store
@@ -134,13 +134,13 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             failed(
                 "read store",
                 Error::input(
-                    crate::text!(
+                    crate::message!(
                         "{} aws-secrets-manager:{}",
                         crate::error::Setting::Store,
                         remote.to_string()
                     ),
                     "no such secret",
-                    crate::text!(
+                    crate::message!(
                         "create it with `{} {} ...`",
                         crate::error::Command::Create,
                         crate::error::Setting::Store
@@ -154,7 +154,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             return Err(failed(
                 "read store",
                 Error::input(
-                    crate::text!("{} aws-secrets-manager:{}", crate::error::Setting::Store, remote.to_string()),
+                    crate::message!("{} aws-secrets-manager:{}", crate::error::Setting::Store, remote.to_string()),
                     format!("the store holds key {tagged}, the live Secret {ns}/{name} key {old_fp}: ESO has not synced, or they are not the same secret"),
                     "wait for ESO to sync (or fix the ExternalSecret), then rotate again",
                 ),
@@ -229,7 +229,7 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
                 es::FORCE_SYNC
             ),
         };
-        crate::text!("{}: {}; {}; {}", why, store_back, resync, undo_key().await)
+        crate::message!("{}: {}; {}; {}", why, store_back, resync, undo_key().await)
     };
 
     progress(

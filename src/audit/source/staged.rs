@@ -54,7 +54,7 @@ fn run_git(mut cmd: Command, what: &str) -> Result<Output> {
         Error::input(
             Setting::Staged,
             format!("cannot run git: {e}"),
-            crate::text!("install git, or pass files without {}", Setting::Staged),
+            crate::message!("install git, or pass files without {}", Setting::Staged),
         )
     })?;
     if !out.status.success() {
@@ -84,7 +84,7 @@ impl Repository {
             Error::input(
                 Setting::Staged,
                 format!("cannot run git: {e}"),
-                crate::text!("install git, or pass files without {}", Setting::Staged),
+                crate::message!("install git, or pass files without {}", Setting::Staged),
             )
         })?;
         let stdout = out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout);
@@ -95,7 +95,7 @@ impl Repository {
             return Err(Error::input(
                 Setting::Staged,
                 "the current directory is not in a git repository's work tree",
-                crate::text!("run it inside the repository (the pre-commit hook does), or pass files without {}", Setting::Staged),
+                crate::message!("run it inside the repository (the pre-commit hook does), or pass files without {}", Setting::Staged),
             ));
         };
         Ok(Repository {
@@ -164,7 +164,7 @@ impl Repository {
                     Error::input(
                         Setting::Staged,
                         format!("cannot run git: {e}"),
-                        crate::text!("install git, or pass files without {}", Setting::Staged),
+                        crate::message!("install git, or pass files without {}", Setting::Staged),
                     )
                 })?;
             let stderr = child.stderr.take().map(|mut e| {

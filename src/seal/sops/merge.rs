@@ -35,7 +35,7 @@ pub fn merge_into_sealed_helm_release(
         Error::input(
             what,
             format!("cannot merge sealkey's values into this SOPS file safely: {why}"),
-            crate::text!(
+            crate::message!(
                 "nothing was written; set the values with `sops edit` (`{} values` prints them)",
                 crate::error::Setting::Emit
             ),

@@ -9,9 +9,9 @@
 //! order, upper-case hex, encrypted with the `lastmodified` time as AAD.
 
 use crate::error::{Command, Error, Result, Setting};
+use crate::message;
 use crate::seal::age::{self as agefmt, Identity, Recipient};
 use crate::secret::wipe_value;
-use crate::text;
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -122,9 +122,9 @@ impl SopsSettings {
         };
         if kms.is_empty() && !recipients.iter().any(|r| r.text.starts_with("age1")) {
             return Err(Error::input(
-                text!("{} sops {}", Setting::Seal, Setting::SealTo),
+                message!("{} sops {}", Setting::Seal, Setting::SealTo),
                 "no age1... recipient: Flux's kustomize-controller decrypts SOPS only with age X25519 identities, never with SSH keys",
-                text!(
+                message!(
                     "add {} age1... (the public half of the key in the cluster's sops-age Secret; `age-keygen -y KEYFILE` prints it); an ssh recipient may stay alongside for people. For a file only people open (a backup), pass {} age",
                     Setting::SealTo,
                     Setting::Seal
@@ -233,7 +233,7 @@ use crate::seal::age::shorten as short;
 fn compile(re: &str, what: Setting) -> Result<regex::Regex> {
     regex::Regex::new(re).map_err(|e| {
         Error::input(
-            text!("{} {}", what, re.to_string()),
+            message!("{} {}", what, re.to_string()),
             format!("not a valid regular expression ({e})"),
             "write it as sops does, e.g. ^(data|stringData)$",
         )
@@ -303,7 +303,7 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
             return Err(Error::input(
                 &label,
                 "already has a top-level `sops` block",
-                text!(
+                message!(
                     "unseal it first, or use `{} {} sops {} FILE` to re-seal a changed plaintext",
                     Command::Seal,
                     Setting::Seal,
@@ -339,7 +339,7 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                     return Err(Error::input(
                         &label,
                         "the file being updated holds this object, and sealkey did not write it: re-sealing would replace it with sealkey's (its other settings, values and comments lost)",
-                        text!(
+                        message!(
                             "keep your object and let sealkey own only its values: {} helmrelease {} FILE for a HelmRelease, or write sealkey's output to its own file",
                             Setting::Emit,
                             Setting::MergeInto

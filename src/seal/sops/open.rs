@@ -51,7 +51,7 @@ pub fn unseal_with_kms(
         return Err(Error::input(
             what,
             "no SOPS document in it (no top-level `sops` block)",
-            crate::text!(
+            crate::message!(
                 "pass a file written by `sealkey ... {} sops` or by sops",
                 crate::error::Setting::Seal
             ),
@@ -280,7 +280,7 @@ fn open_data_key(
             "none of the identities opens its data key (sealed to: {})",
             recipients.join(", ")
         ),
-        crate::text!(
+        crate::message!(
             "pass {} with the age identity of one of those recipients",
             crate::error::Setting::Identity
         ),
@@ -301,7 +301,7 @@ fn open_kms_data_key(
     let mut last = Error::input(
         label,
         "its data key is sealed to no KMS key",
-        crate::text!(
+        crate::message!(
             "pass {} with an age identity of one of its recipients",
             crate::error::Setting::Identity
         ),
