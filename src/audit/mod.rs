@@ -334,7 +334,7 @@ impl<'r> Run<'r> {
 /// How many inputs may be in flight (read, audited, waiting to be reported) per worker.
 const IN_FLIGHT_PER_WORKER: usize = 64;
 
-/// Most worker threads: more only cost memory (each holds up to [`IN_FLIGHT_PER_WORKER`]
+/// Most worker threads: more only cost memory (each holds up to `IN_FLIGHT_PER_WORKER`
 /// inputs in flight, each up to [`Limits::max_input_bytes`]).
 pub const MAX_THREADS: usize = 256;
 

@@ -5,7 +5,7 @@
 //!   then retire the old keys.
 //! - [`gitops`]: register a new key and hand the rebuilt Secret (or HelmRelease entry) to the
 //!   caller, which seals it into the GitOps repository; the old key stays.
-//! - [`finish`]: once the live Secret holds the new key, retire the old ones.
+//! - [`finish()`]: once the live Secret holds the new key, retire the old ones.
 //!
 //! All state lives in GitHub key titles (`sealkey CONTEXT/NAMESPACE/SECRET DATE`, see
 //! [`crate::github::title`]), GitHub's increasing key ids, and the Secret's key itself: no local

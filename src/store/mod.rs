@@ -4,7 +4,8 @@
 //!
 //! create --store: check the name is free (or sealkey's), generate,
 //! register (optional), store, and hand back the ExternalSecret and the consumer documents;
-//! [`undo_create`] takes it all back when writing those documents fails.
+//! [`aws::SecretsManagerStore::undo`] takes the store write back when writing those documents fails (the
+//! create pipeline withdraws the registered key).
 //! [`rotate_with_store`] is `rotate --store`.
 
 pub mod aws;
