@@ -49,14 +49,18 @@ fn git(dir: &Path) -> Command {
     c
 }
 
+/// git is not there (or cannot be started).
+fn cannot_run_git(e: std::io::Error) -> Error {
+    Error::input(
+        Setting::Staged,
+        format!("cannot run git: {e}"),
+        crate::message!("install git, or pass files without {}", Setting::Staged),
+    )
+    .caused_by(e)
+}
+
 fn run_git(mut cmd: Command, what: &str) -> Result<Output> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
-        Error::input(
-            Setting::Staged,
-            format!("cannot run git: {e}"),
-            crate::message!("install git, or pass files without {}", Setting::Staged),
-        )
-    })?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(cannot_run_git)?;
     if !out.status.success() {
         // git's first line only (its usage text would bury the point), shown safely.
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -80,13 +84,7 @@ impl Repository {
             "--show-toplevel",
             "--show-prefix",
         ]);
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
-            Error::input(
-                Setting::Staged,
-                format!("cannot run git: {e}"),
-                crate::message!("install git, or pass files without {}", Setting::Staged),
-            )
-        })?;
+        let out = cmd.stdin(Stdio::null()).output().map_err(cannot_run_git)?;
         let stdout = out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout);
         let mut lines = stdout.split(|b| *b == b'\n');
         let inside = lines.next() == Some(b"true".as_slice());
@@ -160,13 +158,7 @@ impl Repository {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .map_err(|e| {
-                    Error::input(
-                        Setting::Staged,
-                        format!("cannot run git: {e}"),
-                        crate::message!("install git, or pass files without {}", Setting::Staged),
-                    )
-                })?;
+                .map_err(cannot_run_git)?;
             let stderr = child.stderr.take().map(|mut e| {
                 std::thread::spawn(move || {
                     let mut buf = Vec::new();
@@ -296,13 +288,7 @@ impl Repository {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                Error::input(
-                    Setting::Staged,
-                    format!("cannot run git: {e}"),
-                    "install git",
-                )
-            })?;
+            .map_err(cannot_run_git)?;
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error::input(
                 Setting::Staged,
