@@ -17,11 +17,9 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                     key.unwrap_or("?")
                 ),
                 At {
-                    line: var.line,
-                    container: Some(cname),
-                    env: Some(vname),
                     secret: Some(secret),
                     key,
+                    ..At::env_var(var.line, cname, vname)
                 },
             );
         } else if let Some(value) = var.str_at(&["value"]) {
@@ -35,12 +33,7 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                             e.what(),
                             conn.to_ascii_lowercase()
                         ),
-                        At {
-                            line: var.line,
-                            container: Some(cname),
-                            env: Some(vname),
-                            ..At::default()
-                        },
+                        At::env_var(var.line, cname, vname),
                     );
                 }
             }
@@ -52,12 +45,7 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                         "env {vname} of container {cname} in {} holds a private key",
                         e.what()
                     ),
-                    At {
-                        line: var.line,
-                        container: Some(cname),
-                        env: Some(vname),
-                        ..At::default()
-                    },
+                    At::env_var(var.line, cname, vname),
                 );
             } else if let Some(why) = literal_credential(vname, value) {
                 e.emit(
@@ -67,12 +55,7 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                         "env {vname} of container {cname} in {} holds a literal credential ({why})",
                         e.what()
                     ),
-                    At {
-                        line: var.line,
-                        container: Some(cname),
-                        env: Some(vname),
-                        ..At::default()
-                    },
+                    At::env_var(var.line, cname, vname),
                 );
             }
         }

@@ -223,12 +223,9 @@ pub(super) fn audit_git_sync_password(c: &Node, cname: &str, e: &mut Emitter<'_,
                     e.what()
                 ),
                 At {
-                    line: var.line,
-                    container: Some(cname),
-                    env: Some(vname),
-                    secret: var.str_at(&["valueFrom", "secretKeyRef", "name"]),
-                    ..At::default()
-                },
+secret: var.str_at(&["valueFrom", "secretKeyRef", "name"]),
+..At::env_var(var.line, cname, vname)
+},
             );
         }
     }
@@ -294,12 +291,7 @@ pub(super) fn audit_host_key_settings(
                 "env {vname} of container {cname} in {} turns SSH host-key checking off ({why})",
                 e.what()
             ),
-            At {
-                line: var.line,
-                container: Some(cname),
-                env: Some(vname),
-                ..At::default()
-            },
+            At::env_var(var.line, cname, vname),
         );
     }
     for field in ["command", "args"] {

@@ -265,6 +265,18 @@ struct At<'n> {
     key: Option<&'n str>,
 }
 
+impl<'n> At<'n> {
+    /// An env var `env` of container `container`, at `line`.
+    fn env_var(line: u32, container: &'n str, env: &'n str) -> Self {
+        At {
+            line,
+            container: Some(container),
+            env: Some(env),
+            ..At::default()
+        }
+    }
+}
+
 struct Emitter<'a, 'o> {
     origin: Origin<'a>,
     filter: RuleFilter,
