@@ -54,42 +54,32 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
         );
     }
     let name = e.name;
-    for (k, v) in data {
-        if v.as_str().is_some_and(is_private_key_base64) {
-            e.emit(
-                Rule::Sk007,
-                Severity::Error,
-                format!(
-                    "{} holds an unsealed private key in data.{}",
-                    e.what(),
-                    k.as_str()
-                ),
-                At {
-                    line: v.line,
-                    secret: Some(name),
-                    key: Some(k.as_str()),
-                    ..At::default()
-                },
-            );
-        }
-    }
-    for (k, v) in string_data {
-        if v.as_str().is_some_and(is_private_key_text) {
-            e.emit(
-                Rule::Sk007,
-                Severity::Error,
-                format!(
-                    "{} holds an unsealed private key in stringData.{}",
-                    e.what(),
-                    k.as_str()
-                ),
-                At {
-                    line: v.line,
-                    secret: Some(name),
-                    key: Some(k.as_str()),
-                    ..At::default()
-                },
-            );
+    for (field, values, base64) in [("data", data, true), ("stringData", string_data, false)] {
+        let holds_key = |s: &str| {
+            if base64 {
+                is_private_key_base64(s)
+            } else {
+                is_private_key_text(s)
+            }
+        };
+        for (k, v) in values {
+            if v.as_str().is_some_and(holds_key) {
+                e.emit(
+                    Rule::Sk007,
+                    Severity::Error,
+                    format!(
+                        "{} holds an unsealed private key in {field}.{}",
+                        e.what(),
+                        k.as_str()
+                    ),
+                    At {
+                        line: v.line,
+                        secret: Some(name),
+                        key: Some(k.as_str()),
+                        ..At::default()
+                    },
+                );
+            }
         }
     }
 }
