@@ -262,10 +262,6 @@ impl Message {
                     piece.replace("{{", "{").replace("}}", "}"),
                 )));
             } else if !piece.is_empty() {
-                debug_assert!(
-                    !piece.contains('{'),
-                    "message! takes only {{}} holes: {template}"
-                );
                 parts.push(Part::Words(Cow::Borrowed(piece)));
             }
             if pieces.peek().is_some() {
@@ -346,14 +342,51 @@ impl From<&Error> for Message {
     }
 }
 
+/// Whether every `{` of `template` opens a plain `{}` hole or is escaped as `{{` (what
+/// [`message!`](crate::message) checks at compile time; `{:?}` would not be filled).
+#[doc(hidden)]
+pub const fn plain_holes_only(template: &str) -> bool {
+    let b = template.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'{' {
+            if i + 1 < b.len() && (b[i + 1] == b'{' || b[i + 1] == b'}') {
+                i += 2;
+                continue;
+            }
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A [`Message`] from a `format!`-style template whose `{}` holes take anything that converts into
 /// a [`Message`]: a [`Setting`], a [`Command`], a `String`, a `&str`, another `Message`, an `&Error`
 /// (its message, spelled later with the rest). Checked at compile time like `format!`.
+///
+/// ```
+/// use sealkey::error::{LibrarySpelling, Setting};
+/// let m = sealkey::message!("pass {} FILE", Setting::Identity);
+/// assert_eq!(m.render(&LibrarySpelling), "pass identity FILE");
+/// ```
+///
+/// A hole with a format spec is refused when the crate is built (it would not be filled):
+///
+/// ```compile_fail
+/// let _ = sealkey::message!("{:?}", "x");
+/// ```
 #[macro_export]
 macro_rules! message {
     ($template:literal $(, $arg:expr)* $(,)?) => {{
+        const {
+            assert!(
+                $crate::error::plain_holes_only($template),
+                "message! takes plain holes only: format a value first for a debug or width spec"
+            )
+        };
         if false {
-            // Arity and placeholder check only; never runs.
+            // Arity check only; never runs.
             let _ = format!($template $(, &$arg)*);
         }
         $crate::error::Message::template($template, vec![$($crate::error::Message::from($arg)),*])

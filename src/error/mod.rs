@@ -10,6 +10,8 @@
 
 mod message;
 
+#[doc(hidden)]
+pub use message::plain_holes_only;
 pub use message::{Command, LibrarySpelling, Message, Part, Setting, Spelling};
 use std::fmt;
 use std::path::PathBuf;
@@ -382,6 +384,13 @@ mod tests {
         assert!(t.names(Setting::SealTo) && !t.names(Setting::Repo));
         assert_eq!(t.to_string(), "pass seal_to FILE to `rotate {x}`");
         assert_eq!(t.render(&Shout), "pass --seal-to FILE to `tool rotate {x}`");
+    }
+
+    #[test]
+    fn only_plain_holes_pass_the_compile_time_check() {
+        assert!(plain_holes_only("a {} b {{c}} {}"));
+        assert!(!plain_holes_only("a {:?}"));
+        assert!(!plain_holes_only("{name}"));
     }
 
     #[test]
