@@ -146,3 +146,108 @@ mod tests {
         assert!(cli.contains("e.g. --repo acme/dags"), "{cli}");
     }
 }
+
+#[cfg(test)]
+mod no_flags_in_the_library {
+    use clap::CommandFactory;
+    use std::path::Path;
+
+    /// Text outside `src/cli/` that may spell a sealkey flag, and why: product copy read next to
+    /// the CLI (audit fix texts, the markdown report's footer, the note on an input too large to
+    /// audit), and other tools' command lines that happen to share a flag name.
+    const ALLOWED: &[(&str, &str)] = &[
+        (
+            "audit/model.rs",
+            "rule fix texts are product copy: `sealkey create --for flux`",
+        ),
+        (
+            "audit/report/markdown.rs",
+            "the PR comment's footer: run `sealkey audit --format json`",
+        ),
+        (
+            "audit/source/files.rs",
+            "a report entry: audit it with a larger --max-file-size",
+        ),
+        (
+            "audit/rules/git.rs",
+            "git-sync's own --ssh-known-hosts flag",
+        ),
+        (
+            "--dry-run=client",
+            "kubectl's flag in `kubectl apply --dry-run=client`",
+        ),
+        ("--list", "git's flag in `git branch --list`"),
+        ("--fetch-cert", "kubeseal's flag"),
+        ("--secret-id", "the aws CLI's flag"),
+        ("--key-id", "the aws CLI's flag"),
+        ("--batch", "git's flag in `git cat-file --batch`"),
+    ];
+
+    fn rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("cli") && !p.ends_with("tests") {
+                    rs_files(&p, out);
+                }
+            } else if p.extension().is_some_and(|e| e == "rs")
+                && p.file_name().is_none_or(|n| n != "tests.rs")
+            {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn library_code_outside_the_cli_spells_no_flag() {
+        let mut flags = std::collections::BTreeSet::new();
+        fn walk(c: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+            for a in c.get_arguments() {
+                if let Some(l) = a.get_long() {
+                    out.insert(format!("--{l}"));
+                }
+            }
+            c.get_subcommands().for_each(|s| walk(s, out));
+        }
+        walk(&crate::cli::Cli::command(), &mut flags);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rs_files(&src, &mut files);
+        let mut found = Vec::new();
+        for f in files {
+            let rel = f
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if ALLOWED.iter().any(|(a, _)| *a == rel) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            // Production code only: a file's unit tests start at its `#[cfg(test)]`.
+            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue; // documentation may name the flag a setting comes from
+                }
+                for (i, _) in line.match_indices("--") {
+                    let word: String = line[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '=')
+                        .collect();
+                    let flag = word.split('=').next().unwrap_or_default();
+                    let allowed = ALLOWED.iter().any(|(a, _)| *a == word || *a == flag);
+                    if flags.contains(flag) && !allowed {
+                        found.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "library code spells CLI flags (name a Setting in a message! instead):\n{}",
+            found.join("\n")
+        );
+    }
+}
