@@ -137,6 +137,11 @@ pub trait Report {
     fn usage(&mut self, _usage: &Usage) -> io::Result<()> {
         Ok(())
     }
+    /// Whether [`Report::finish`] reads the summary. A report that does not (SARIF) gets an
+    /// empty one, and the run does not build it: no memory per consumed or defined Secret.
+    fn wants_summary(&self) -> bool {
+        true
+    }
     /// The end: the Secret consumption summary and the counts.
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> io::Result<()>;
 }
@@ -274,6 +279,8 @@ fn audit_input(input: Input, filter: RuleFilter, limits: &Limits) -> InputResult
 pub struct Run<'r> {
     report: &'r mut dyn Report,
     summary: Summary,
+    /// [`Report::wants_summary`], asked once.
+    summarize: bool,
     stats: Stats,
 }
 
@@ -281,6 +288,7 @@ impl<'r> Run<'r> {
     /// Starts a run writing to `report`.
     pub fn new(report: &'r mut dyn Report) -> Self {
         Run {
+            summarize: report.wants_summary(),
             report,
             summary: Summary::default(),
             stats: Stats::default(),
@@ -313,10 +321,14 @@ impl<'r> Run<'r> {
         }
         for u in c.usages {
             self.report.usage(&u)?;
-            self.summary.add_usage(u);
+            if self.summarize {
+                self.summary.add_usage(u);
+            }
         }
-        for s in c.secrets {
-            self.summary.add_secret(s);
+        if self.summarize {
+            for s in c.secrets {
+                self.summary.add_secret(s);
+            }
         }
         Ok(())
     }
@@ -471,6 +483,47 @@ mod tests {
             if let Some(e) = result.error() {
                 assert!(e.line.is_some_and(|l| l >= 1), "{e}");
             }
+        }
+    }
+
+    /// Records what `finish` was given.
+    struct SummaryProbe {
+        wants: bool,
+        rows: Option<(usize, u64)>,
+    }
+
+    impl Report for SummaryProbe {
+        fn finding(&mut self, _: &Finding) -> io::Result<()> {
+            Ok(())
+        }
+        fn input_error(&mut self, _: &InputError) -> io::Result<()> {
+            Ok(())
+        }
+        fn wants_summary(&self) -> bool {
+            self.wants
+        }
+        fn finish(&mut self, summary: &Summary, _: &Stats) -> io::Result<()> {
+            self.rows = Some((summary.len(), summary.unconsumed()));
+            Ok(())
+        }
+    }
+
+    /// A report that does not read the summary (SARIF) gets an empty one: the run never built it.
+    #[test]
+    fn a_report_that_does_not_want_the_summary_is_spared_building_it() {
+        let yaml = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    envFrom: [{secretRef: {name: used}}]\n---\nkind: Secret\nmetadata: {name: unused}\n";
+        for (wants, expected) in [(true, (1, 1)), (false, (0, 0))] {
+            let mut probe = SummaryProbe { wants, rows: None };
+            let input = Input::Bytes("p.yaml".into(), Zeroizing::new(yaml.as_bytes().to_vec()));
+            audit_inputs(
+                std::iter::once(input),
+                RuleFilter::default(),
+                1,
+                &Limits::default(),
+                &mut probe,
+            )
+            .unwrap();
+            assert_eq!(probe.rows, Some(expected), "wants_summary {wants}");
         }
     }
 }
