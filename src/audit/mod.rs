@@ -4,7 +4,8 @@
 //! Inputs are audited in parallel on all cores; results are handed to the report in input order,
 //! so output is deterministic. Memory holds a bounded window of inputs in flight plus the
 //! per-Secret summary: a row per consumed Secret (at most [`summary::WORKLOADS_LISTED`]
-//! workloads named each) and about 16 bytes per Secret defined in the input.
+//! workloads named each) and the Secrets defined in the input, an exact set of which at most
+//! [`summary::defined::RESIDENT`] are in memory (the rest in temporary files).
 //!
 //! Inputs may be hostile (CI audits pull requests). Each one is bounded by [`Limits`]: only
 //! regular files are read, at most [`Limits::max_input_bytes`] of each, and parsing one may
@@ -327,7 +328,7 @@ impl<'r> Run<'r> {
         }
         if self.summarize {
             for s in c.secrets {
-                self.summary.add_secret(s);
+                self.summary.add_secret(s)?;
             }
         }
         Ok(())
@@ -341,7 +342,7 @@ impl<'r> Run<'r> {
 
     /// Writes the summary and closing counts.
     pub fn finish(mut self) -> io::Result<Stats> {
-        self.summary.finalize();
+        self.summary.finalize()?;
         self.report.finish(&self.summary, &self.stats)?;
         Ok(self.stats)
     }

@@ -2,14 +2,18 @@
 //! volume / env / envFrom / imagePullSecrets).
 //!
 //! Rows exist only for consumed Secrets (bounded by the names workloads reference). Secrets
-//! defined in the input are remembered as a 64-bit hash of their name and a small index into
-//! the (type, storage) pairs seen, about 16 bytes each, so a corpus that defines a new Secret in
-//! every file does not make memory grow by a row per file; unconsumed ones are counted.
+//! defined in the input are kept as an exact set, by name, with a small index into the (type,
+//! storage) pairs seen, in bounded memory ([`defined`]: past a few thousand they go to temporary
+//! files), so a corpus that defines a new Secret in every file does not make memory grow by an
+//! entry per file; the unconsumed ones are counted exactly.
+
+pub mod defined;
 
 use super::model::{SecretDecl, Usage, Via};
+use defined::Defined;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::BTreeMap;
+use std::io;
 
 /// Workloads named per Secret; the rest are counted, so memory is bounded by distinct Secrets.
 pub const WORKLOADS_LISTED: usize = 20;
@@ -85,21 +89,23 @@ impl SecretUse {
 #[derive(Debug, Default)]
 pub struct Summary {
     rows: BTreeMap<(Option<String>, String), SecretUse>,
-    /// Hash of (namespace, name) of each defined Secret -> index into `kinds`.
-    declared: HashMap<u64, u16>,
+    /// Each defined Secret once, with an index into `kinds`.
+    defined: Defined,
     /// The distinct (type, storage) pairs of defined Secrets.
     kinds: Vec<(Option<String>, &'static str)>,
     unconsumed: u64,
 }
 
-fn name_hash(namespace: Option<&str>, name: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    namespace.hash(&mut h);
-    name.hash(&mut h);
-    h.finish()
-}
-
 impl Summary {
+    /// A summary keeping at most `resident` defined Secrets in memory before it spills them
+    /// (the default is [`defined::RESIDENT`]); for tests of the spilled path.
+    pub fn with_resident(resident: usize) -> Self {
+        Summary {
+            defined: Defined::with_resident(resident),
+            ..Summary::default()
+        }
+    }
+
     fn row(&mut self, namespace: Option<String>, secret: String) -> &mut SecretUse {
         self.rows
             .entry((namespace.clone(), secret.clone()))
@@ -139,8 +145,9 @@ impl Summary {
         }
     }
 
-    /// Records a Secret defined in the input.
-    pub fn add_secret(&mut self, s: SecretDecl) {
+    /// Records a Secret defined in the input. Fails only when the defined Secrets had to be
+    /// spilled to a temporary file and writing it failed (the count would not be exact).
+    pub fn add_secret(&mut self, s: SecretDecl) -> io::Result<()> {
         let kind = (s.secret_type, s.storage);
         let index = match self.kinds.iter().position(|k| *k == kind) {
             Some(i) => i,
@@ -160,34 +167,42 @@ impl Summary {
                 }
             }
         };
-        self.declared
-            .insert(name_hash(s.namespace.as_deref(), &s.name), index as u16);
+        self.defined
+            .insert(s.namespace.as_deref(), &s.name, index as u16)
     }
 
-    /// Fills in the type and storage of consumed Secrets that were defined in the input, and
-    /// counts the defined Secrets no workload consumed. Call once, after the last input.
-    pub fn finalize(&mut self) {
-        let mut consumed = HashSet::new();
-        for ((ns, name), row) in self.rows.iter_mut() {
-            let h = name_hash(ns.as_deref(), name);
-            if let Some(&i) = self.declared.get(&h) {
-                consumed.insert(h);
-                let (t, storage) = &self.kinds[usize::from(i)];
+    /// Fills in the type and storage of consumed Secrets that were defined in the input (from
+    /// the last definition), and counts the defined Secrets no workload consumed. Call once,
+    /// after the last input.
+    pub fn finalize(&mut self) -> io::Result<()> {
+        let defined = std::mem::take(&mut self.defined);
+        let (rows, kinds) = (&mut self.rows, &self.kinds);
+        let mut unconsumed = 0u64;
+        // One lookup key, refilled for each defined Secret.
+        let mut probe: (Option<String>, String) = (None, String::new());
+        defined.settle(|ns, name, i| {
+            match ns {
+                Some(ns) => {
+                    let p = probe.0.get_or_insert_with(String::new);
+                    p.clear();
+                    p.push_str(ns);
+                }
+                None => probe.0 = None,
+            }
+            probe.1.clear();
+            probe.1.push_str(name);
+            let (t, storage) = &kinds[usize::from(i)];
+            if let Some(row) = rows.get_mut(&probe) {
                 row.secret_type = t.clone();
                 row.storage = Some(storage);
+            } else if *storage != super::rules::EXTERNAL_SECRET {
+                // issue 15: an ExternalSecret's Secret is fed from a store; its readers may be
+                // outside the input (a HelmRelease's values), so it is not counted as unconsumed.
+                unconsumed += 1;
             }
-        }
-        // issue 15: an ExternalSecret's Secret is fed from a store; its readers may be outside
-        // the input (a HelmRelease's values), so it is not counted as unconsumed.
-        let external = self
-            .declared
-            .iter()
-            .filter(|(h, &i)| {
-                !consumed.contains(*h)
-                    && self.kinds[usize::from(i)].1 == super::rules::EXTERNAL_SECRET
-            })
-            .count();
-        self.unconsumed = (self.declared.len() - consumed.len() - external) as u64;
+        })?;
+        self.unconsumed = unconsumed;
+        Ok(())
     }
 
     /// Secrets defined in the input that no workload in it consumes (after [`Summary::finalize`]).
@@ -208,5 +223,87 @@ impl Summary {
     /// Whether no Secret was seen.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(namespace: Option<&str>, name: &str, storage: &'static str) -> SecretDecl {
+        SecretDecl {
+            namespace: namespace.map(String::from),
+            name: name.into(),
+            secret_type: Some(format!("type-of-{storage}")),
+            storage,
+        }
+    }
+
+    fn usage(namespace: Option<&str>, secret: &str, workload: &str) -> Usage {
+        Usage {
+            namespace: namespace.map(String::from),
+            secret: secret.into(),
+            workload: workload.into(),
+            via: Via::Env.bit(),
+            uses: Vec::new(),
+        }
+    }
+
+    /// Whether the defined Secrets stay in memory or spill to temporary files, the counts and
+    /// the STORED column are the same: each defined Secret once (defined twice, in two
+    /// namespaces, with and without one), its last definition's storage, ExternalSecrets not
+    /// counted as unconsumed.
+    #[test]
+    fn unconsumed_and_stored_are_exact_whether_or_not_the_defined_secrets_spill() {
+        let mut results = Vec::new();
+        for resident in [0, 3] {
+            let mut s = Summary::with_resident(resident);
+            for i in 0..500 {
+                s.add_secret(decl(Some("prod"), &format!("unused-{i}"), "plaintext"))
+                    .unwrap();
+                // Defined again: still one Secret.
+                s.add_secret(decl(Some("prod"), &format!("unused-{i}"), "sops"))
+                    .unwrap();
+                s.add_secret(decl(None, &format!("unused-{i}"), "plaintext"))
+                    .unwrap();
+            }
+            for i in 0..40 {
+                s.add_secret(decl(Some("prod"), &format!("used-{i}"), "plaintext"))
+                    .unwrap();
+                s.add_secret(decl(
+                    Some("prod"),
+                    &format!("external-{i}"),
+                    "external-secret",
+                ))
+                .unwrap();
+            }
+            // Its last definition says sealed-secret.
+            s.add_secret(decl(Some("prod"), "used-0", "sealed-secret"))
+                .unwrap();
+            for i in 0..40 {
+                s.add_usage(usage(Some("prod"), &format!("used-{i}"), "Pod/p"));
+            }
+            s.add_usage(usage(Some("prod"), "not-defined", "Pod/p"));
+            s.finalize().unwrap();
+            let stored: Vec<(String, Option<&str>, Option<String>)> = s
+                .rows()
+                .map(|r| (r.secret.clone(), r.storage, r.secret_type.clone()))
+                .collect();
+            assert_eq!(s.unconsumed(), 1_000, "resident {resident}");
+            assert_eq!(stored.len(), 41);
+            assert!(stored.contains(&(
+                "used-0".into(),
+                Some("sealed-secret"),
+                Some("type-of-sealed-secret".into())
+            )));
+            assert!(stored.contains(&(
+                "used-7".into(),
+                Some("plaintext"),
+                Some("type-of-plaintext".into())
+            )));
+            assert!(stored.contains(&("not-defined".into(), None, None)));
+            results.push((s.unconsumed(), stored));
+        }
+        assert_eq!(results[0], results[1]);
     }
 }
