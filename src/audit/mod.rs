@@ -350,8 +350,8 @@ impl<'r> Run<'r> {
 
 /// How many inputs may be in flight (read, audited, waiting to be reported) per worker. Enough
 /// to keep workers busy behind a slow input or a slow writer; more only raises the memory the
-/// window holds when it fills (issue 14: at 64, a 10,000-file run's peak RSS was ~1 MiB above a
-/// 1,000-file run's, the window being full more often in a longer run).
+/// window holds when it fills (issue 14: at 64, a 10,000-file SARIF run's peak RSS was 0.7-1 MiB
+/// above a 1,000-file run's with a flat heap, the window being full more often in a longer run).
 const IN_FLIGHT_PER_WORKER: usize = 16;
 
 /// Most worker threads: more only cost memory (each holds up to [`IN_FLIGHT_PER_WORKER`]
