@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `sealkey audit` benchmarks for docs/benchmarks.md ("## Audit"): one run, same machine, same
 # corpus (written by benches/audit_corpus_gen.rs): sealkey's full rule set vs checkov's
-# CKV_K8S_35 at 1,000 files, then sealkey alone at 1x (1,000 files) and 10x (10,000 files), JSON
-# and SARIF, for linear time and flat memory (peak RSS from `/usr/bin/time -v`).
+# CKV_K8S_35 at 1,000 files, then both corpora scored against their ground truth, then sealkey
+# alone at 1x (1,000 files) and 10x (10,000 files), JSON and SARIF, for linear time and flat
+# memory (peak RSS from `/usr/bin/time -v`).
 # Usage: benches/audit.sh [RUNS]   (needs: cargo build --release; hyperfine; checkov is installed
 # from PyPI into target/checkov-venv when it is not there)
 set -euo pipefail
@@ -23,6 +24,25 @@ trap 'rm -rf "$work"' EXIT
 
 corpus() { # dir files
   cargo bench -q --bench audit_corpus_gen -- "$1" "$2" 7
+}
+
+score() { # dir -> recall per rule and false positives against DIR.truth.json (as tests/audit_corpus.rs)
+  "$bin" audit "$1" --format json --fail-on none > "$work/score.json"
+  python3 - "$work/score.json" "$1.truth.json" <<'PY'
+import json, sys, collections
+fields = ("rule", "file", "line", "kind", "name", "namespace", "container", "env", "secret", "key")
+key = lambda f: tuple(f.get(k) or (0 if k == "line" else None) for k in fields)
+report, truth = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+got = [key(f) for f in report["findings"]]
+want = {key(f) for f in truth["findings"]}
+per_rule = collections.Counter(k[0] for k in want)
+hit = collections.Counter(k[0] for k in want & set(got))
+fp = len(set(got) - want)
+print(f"score {sys.argv[2]}: {len(got)} findings ({len(got) - len(set(got))} twice), planted {len(want)}, "
+      f"recall {sum(hit.values())}/{len(want)}, false positives {fp}, input errors {len(report['errors'])}; "
+      f"unconsumedSecrets {report['unconsumedSecrets']}, summary rows {len(report['summary'])}")
+print("  per rule (recalled/planted): " + ", ".join(f"{r} {hit[r]}/{n}" for r, n in sorted(per_rule.items())))
+PY
 }
 
 peak() { # cmd... -> prints "wall_s peak_KiB" (GNU time -v: "Maximum resident set size (kbytes)")
@@ -58,6 +78,8 @@ PY
 
 echo "## corpus 10x: 10000 files"
 corpus "$work/c10k" 10000
+score "$work/c1k"
+score "$work/c10k"
 for files in 1k 10k; do
   for format in json sarif; do
     hyperfine -N --style basic --warmup 1 --runs "$runs" \

@@ -210,6 +210,30 @@ fn symlink_loops_finish_and_each_real_file_is_audited_once() {
     );
 }
 
+// The walk remembers a file only when it can be reached twice (issue 14, memory): a hard link,
+// a symlink sorted after its target and one sorted before it must still give one finding each.
+#[test]
+fn a_hardlinked_and_a_symlinked_file_are_audited_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("a.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(d.join("m.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(d.join("hard-1.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::hard_link(d.join("hard-1.yaml"), d.join("hard-2.yaml")).unwrap();
+    std::os::unix::fs::symlink("a.yaml", d.join("b-link.yaml")).unwrap();
+    std::os::unix::fs::symlink("m.yaml", d.join("0-link.yaml")).unwrap();
+    let w = audit(dir.path(), &["d", "--format", "json"]);
+    assert_eq!(w.code, Some(1), "{}", w.summary());
+    let files: Vec<String> = findings(&w).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        files.len(),
+        3,
+        "three real files, one finding each: {files:?}"
+    );
+    assert_eq!(w.json()["stats"]["inputs"], 3, "{}", w.summary());
+}
+
 // Was: `x.yaml -> /dev/zero` read forever, a FIFO named y.yaml blocked in open(2).
 #[test]
 fn devices_fifos_and_sockets_are_refused_without_blocking_and_the_others_are_audited() {

@@ -4,7 +4,8 @@
 //! Inputs are audited in parallel on all cores; results are handed to the report in input order,
 //! so output is deterministic. Memory holds a bounded window of inputs in flight plus the
 //! per-Secret summary: a row per consumed Secret (at most [`summary::WORKLOADS_LISTED`]
-//! workloads named each) and about 16 bytes per Secret defined in the input.
+//! workloads named each) and the Secrets defined in the input, an exact set of which at most
+//! [`summary::defined::RESIDENT`] are in memory (the rest in temporary files).
 //!
 //! Inputs may be hostile (CI audits pull requests). Each one is bounded by [`Limits`]: only
 //! regular files are read, at most [`Limits::max_input_bytes`] of each, and parsing one may
@@ -136,6 +137,11 @@ pub trait Report {
     /// report draws its matrix from these; the others need only the summary).
     fn usage(&mut self, _usage: &Usage) -> io::Result<()> {
         Ok(())
+    }
+    /// Whether [`Report::finish`] reads the summary. A report that does not (SARIF) gets an
+    /// empty one, and the run does not build it: no memory per consumed or defined Secret.
+    fn wants_summary(&self) -> bool {
+        true
     }
     /// The end: the Secret consumption summary and the counts.
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> io::Result<()>;
@@ -270,6 +276,8 @@ fn audit_input(input: Input, filter: RuleFilter, limits: &Limits) -> InputResult
 pub struct Run<'r> {
     report: &'r mut dyn Report,
     summary: Summary,
+    /// [`Report::wants_summary`], asked once.
+    summarize: bool,
     stats: Stats,
 }
 
@@ -277,6 +285,7 @@ impl<'r> Run<'r> {
     /// Starts a run writing to `report`.
     pub fn new(report: &'r mut dyn Report) -> Self {
         Run {
+            summarize: report.wants_summary(),
             report,
             summary: Summary::default(),
             stats: Stats::default(),
@@ -309,10 +318,14 @@ impl<'r> Run<'r> {
         }
         for u in c.usages {
             self.report.usage(&u)?;
-            self.summary.add_usage(u);
+            if self.summarize {
+                self.summary.add_usage(u);
+            }
         }
-        for s in c.secrets {
-            self.summary.add_secret(s);
+        if self.summarize {
+            for s in c.secrets {
+                self.summary.add_secret(s)?;
+            }
         }
         Ok(())
     }
@@ -325,14 +338,17 @@ impl<'r> Run<'r> {
 
     /// Writes the summary and closing counts.
     pub fn finish(mut self) -> io::Result<Stats> {
-        self.summary.finalize();
+        self.summary.finalize()?;
         self.report.finish(&self.summary, &self.stats)?;
         Ok(self.stats)
     }
 }
 
-/// How many inputs may be in flight (read, audited, waiting to be reported) per worker.
-const IN_FLIGHT_PER_WORKER: usize = 64;
+/// How many inputs may be in flight (read, audited, waiting to be reported) per worker. Enough
+/// to keep workers busy behind a slow input or a slow writer; more only raises the memory the
+/// window holds when it fills (issue 14: at 64, a 10,000-file SARIF run's peak RSS was 0.7-1 MiB
+/// above a 1,000-file run's with a flat heap, the window being full more often in a longer run).
+const IN_FLIGHT_PER_WORKER: usize = 16;
 
 /// Most worker threads: more only cost memory (each holds up to `IN_FLIGHT_PER_WORKER`
 /// inputs in flight, each up to [`Limits::max_input_bytes`]).
@@ -468,5 +484,109 @@ mod tests {
                 assert!(e.line.is_some_and(|l| l >= 1), "{e}");
             }
         }
+    }
+
+    /// Records what `finish` was given.
+    struct SummaryProbe {
+        wants: bool,
+        rows: Option<(usize, u64)>,
+    }
+
+    impl Report for SummaryProbe {
+        fn finding(&mut self, _: &Finding) -> io::Result<()> {
+            Ok(())
+        }
+        fn input_error(&mut self, _: &InputError) -> io::Result<()> {
+            Ok(())
+        }
+        fn wants_summary(&self) -> bool {
+            self.wants
+        }
+        fn finish(&mut self, summary: &Summary, _: &Stats) -> io::Result<()> {
+            self.rows = Some((summary.len(), summary.unconsumed()));
+            Ok(())
+        }
+    }
+
+    /// A report that does not read the summary (SARIF) gets an empty one: the run never built it.
+    #[test]
+    fn a_report_that_does_not_want_the_summary_is_spared_building_it() {
+        let yaml = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    envFrom: [{secretRef: {name: used}}]\n---\nkind: Secret\nmetadata: {name: unused}\n";
+        for (wants, expected) in [(true, (1, 1)), (false, (0, 0))] {
+            let mut probe = SummaryProbe { wants, rows: None };
+            let input = Input::Bytes("p.yaml".into(), Zeroizing::new(yaml.as_bytes().to_vec()));
+            audit_inputs(
+                std::iter::once(input),
+                RuleFilter::default(),
+                1,
+                &Limits::default(),
+                &mut probe,
+            )
+            .unwrap();
+            assert_eq!(probe.rows, Some(expected), "wants_summary {wants}");
+        }
+    }
+
+    /// Counts inputs the workers have taken against inputs the report has received.
+    struct SlowReport {
+        pulled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        reported: usize,
+        widest: usize,
+    }
+
+    impl Report for SlowReport {
+        fn finding(&mut self, _: &Finding) -> io::Result<()> {
+            self.reported += 1;
+            let pulled = self.pulled.load(std::sync::atomic::Ordering::SeqCst);
+            self.widest = self.widest.max(pulled - self.reported);
+            // A slow writer: the workers run ahead until the window is full.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            Ok(())
+        }
+        fn input_error(&mut self, e: &InputError) -> io::Result<()> {
+            panic!("{e}")
+        }
+        fn finish(&mut self, _: &Summary, _: &Stats) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Behind a slow writer, at most 16 inputs per worker are read, audited and waiting (issue
+    /// 14: 64 per worker held up to 128 results at once on two cores, about 1 MiB of a
+    /// 10,000-file run's peak RSS).
+    #[test]
+    fn inputs_in_flight_behind_a_slow_report_are_at_most_sixteen_per_worker() {
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let inputs = (0..300).map(move |i| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let yaml =
+                format!("kind: Secret\nmetadata: {{name: s{i}}}\nstringData: {{password: x}}\n");
+            Input::Bytes(format!("{i}.yaml"), Zeroizing::new(yaml.into_bytes()))
+        });
+        let mut report = SlowReport {
+            pulled,
+            reported: 0,
+            widest: 0,
+        };
+        audit_inputs(
+            inputs,
+            RuleFilter::default(),
+            2,
+            &Limits::default(),
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(report.reported, 300);
+        assert!(
+            report.widest > 8,
+            "the workers never ran ahead: {}",
+            report.widest
+        );
+        assert!(
+            report.widest <= 2 * 16,
+            "{} inputs in flight",
+            report.widest
+        );
     }
 }

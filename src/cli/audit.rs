@@ -141,6 +141,9 @@ impl Report for WithStderr<'_, '_> {
     fn usage(&mut self, usage: &audit::Usage) -> std::io::Result<()> {
         self.inner.usage(usage)
     }
+    fn wants_summary(&self) -> bool {
+        self.inner.wants_summary()
+    }
     fn finish(&mut self, summary: &Summary, stats: &Stats) -> std::io::Result<()> {
         self.inner.finish(summary, stats)
     }

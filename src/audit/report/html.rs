@@ -404,7 +404,7 @@ impl Report for HtmlReport<'_> {
         {
             write!(
                 self.out,
-                "<p class=\"mute\">Showing {} of {} Secrets and {} of {} workloads{}; the JSON report's summary has them all.</p>",
+                "<p class=\"mute\">Showing {} of {} Secrets and {} of {} workloads{}; the JSON report's summary has every Secret and counts every workload.</p>",
                 rows.len(),
                 self.matrix.len(),
                 columns.len(),

@@ -101,4 +101,24 @@ mod tests {
                 .unwrap();
         }
     }
+
+    /// SARIF has no place for the consumption summary, so a SARIF run builds none (issue 14:
+    /// its memory grew with every consumed and defined Secret); every other format renders it.
+    #[test]
+    fn only_sarif_goes_without_the_summary() {
+        for format in [
+            Format::Table,
+            Format::Json,
+            Format::Sarif,
+            Format::Html,
+            Format::Markdown,
+        ] {
+            let report = writer(format, Box::new(std::io::sink())).unwrap();
+            assert_eq!(
+                report.wants_summary(),
+                format != Format::Sarif,
+                "{format:?}"
+            );
+        }
+    }
 }

@@ -155,6 +155,11 @@ impl Report for SarifReport<'_> {
         Ok(())
     }
 
+    /// SARIF has no place for the consumption summary.
+    fn wants_summary(&self) -> bool {
+        false
+    }
+
     fn finish(&mut self, _summary: &Summary, _stats: &Stats) -> io::Result<()> {
         let notifications: Vec<serde_json::Value> = self
             .errors

@@ -82,7 +82,7 @@ impl Report for TableReport<'_> {
                 let mut workloads: Vec<String> = r
                     .workloads
                     .iter()
-                    .map(|w| printable(&w.workload).into_owned())
+                    .map(|w| printable(w.workload).into_owned())
                     .collect();
                 if r.more_workloads > 0 {
                     workloads.push(format!("+{} more", r.more_workloads));

@@ -6,6 +6,10 @@
 //! The tree may be hostile (CI audits pull requests): symlinks are followed, but every directory
 //! and every file is visited once by its (device, inode), so symlink loops end; only regular
 //! files are read, and no more than the size limit of them ([`read_regular`]).
+//!
+//! Memory does not grow with the number of files: the walk remembers the (device, inode) of every
+//! directory it enters, but of a file only when the file can be reached by a second path (see
+//! [`Walk`]).
 
 use crate::audit::Input;
 use std::collections::HashSet;
@@ -26,10 +30,18 @@ pub fn is_manifest(path: &Path) -> bool {
 }
 
 /// Inputs from command-line paths (`-` is stdin, read by the caller).
+///
+/// Every directory is entered once (by its (device, inode)), so a file directly in one is listed
+/// once; it has a second path only if it has more than one hard link, or a symlink (or a root
+/// path) names it. So the walk remembers a file's (device, inode) only when the file is one of
+/// those: one with several links, or one reached through a symlink or as a root whose own
+/// directory has not been entered yet (when it has, the file was or will be handed out from that
+/// directory's listing, so the link is skipped). A plain file is only looked up, never stored.
 pub struct Walk {
     roots: std::vec::IntoIter<PathBuf>,
     stack: Vec<std::vec::IntoIter<PathBuf>>,
-    /// (device, inode) of every directory and regular file handed out so far.
+    /// (device, inode) of every directory entered and of every file handed out that can be
+    /// reached by another path.
     seen: HashSet<(u64, u64)>,
     skipped: Option<std::sync::Arc<Skipped>>,
 }
@@ -85,10 +97,15 @@ pub fn walk_noting_skipped(paths: Vec<PathBuf>, skipped: std::sync::Arc<Skipped>
     }
 }
 
+/// Whether a directory listing keeps an entry of this name (hidden ones are skipped).
+fn listed(name: &std::ffi::OsStr) -> bool {
+    !name.to_string_lossy().starts_with('.')
+}
+
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| listed(&e.file_name()))
         .map(|e| e.path())
         .collect();
     // A Helm chart's templates are Go templates, not YAML: audit `helm template` output instead.
@@ -117,7 +134,16 @@ impl Iterator for Walk {
                 },
                 None => (self.roots.next()?, false),
             };
-            let meta = match std::fs::metadata(&path) {
+            // lstat first: for anything but a symlink it is the stat the walk needs.
+            let mut linked = false;
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    linked = true;
+                    std::fs::metadata(&path)
+                }
+                other => other,
+            };
+            let meta = match meta {
                 Ok(m) => m,
                 // A dangling link or a vanished entry the audit would not have read anyway.
                 Err(_) if from_dir && !is_manifest(&path) => continue,
@@ -152,11 +178,39 @@ impl Iterator for Walk {
                 continue;
             }
             // Non-regular files are refused (by the reader, with the reason) each time.
-            if meta.is_file() && !self.seen.insert(id) {
-                continue;
+            if meta.is_file() {
+                if self.seen.contains(&id) {
+                    // Handed out before, through a link or another hard link.
+                    continue;
+                }
+                if linked || !from_dir {
+                    if self.listed_where_it_lives(&path) {
+                        continue;
+                    }
+                    self.seen.insert(id);
+                } else if meta.nlink() > 1 {
+                    self.seen.insert(id);
+                }
             }
             return Some(Input::Path(path));
         }
+    }
+}
+
+impl Walk {
+    /// Whether `path` (a symlink or a root naming a regular file) is also handed out from the
+    /// listing of the directory the file really lives in: that directory has been entered
+    /// (its listing was taken then) and keeps the file's name.
+    fn listed_where_it_lives(&self, path: &Path) -> bool {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return false;
+        };
+        let (Some(dir), Some(name)) = (real.parent(), real.file_name()) else {
+            return false;
+        };
+        listed(name)
+            && is_manifest(&real)
+            && std::fs::metadata(dir).is_ok_and(|m| self.seen.contains(&(m.dev(), m.ino())))
     }
 }
 
@@ -300,6 +354,99 @@ pub fn read_limited(mut r: impl Read, max: u64, hint: u64) -> Result<Zeroizing<V
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
             Err(e) => return Err(Limited::Io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn handed_out(walk: &mut Walk) -> Vec<PathBuf> {
+        walk.by_ref()
+            .map(|i| match i {
+                Input::Path(p) => p,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Memory: a tree of plain files costs the walk one remembered (device, inode) per
+    /// directory, none per file. (Was one per file: 10,000 files, 0.27 MiB.)
+    #[test]
+    fn plain_files_are_not_remembered_only_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        for i in 0..40 {
+            fs::write(dir.path().join(format!("f{i}.yaml")), "a: 1\n").unwrap();
+            fs::write(dir.path().join(format!("sub/g{i}.yaml")), "a: 1\n").unwrap();
+        }
+        let mut w = walk(vec![dir.path().to_path_buf()]);
+        assert_eq!(handed_out(&mut w).len(), 80);
+        assert_eq!(w.seen.len(), 2, "the two directories only");
+    }
+
+    /// Each real file is handed out once whichever path comes first: a symlink sorted after its
+    /// target, one sorted before it, a hard link pair, a symlink to a hard link, a symlink to a
+    /// file in a directory entered later, and a root naming a file inside a root directory.
+    #[test]
+    fn a_hardlinked_and_a_symlinked_file_are_handed_out_once_whichever_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        fs::create_dir_all(d.join("z-later")).unwrap();
+        for f in ["a.yaml", "m.yaml", "hard-1.yaml", "z-later/t.yaml"] {
+            fs::write(d.join(f), f).unwrap();
+        }
+        fs::hard_link(d.join("hard-1.yaml"), d.join("hard-2.yaml")).unwrap();
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, d.join(name)).unwrap();
+        };
+        link("a.yaml", "b-after-target.yaml");
+        link("m.yaml", "0-before-target.yaml");
+        link("hard-2.yaml", "c-to-hard-link.yaml");
+        link("z-later/t.yaml", "1-into-later-dir.yaml");
+        // Kept only through the link: the listing skips hidden files and other extensions.
+        fs::write(d.join(".hidden.yaml"), "h").unwrap();
+        fs::write(d.join("notes.txt"), "n").unwrap();
+        link(".hidden.yaml", "h-link.yaml");
+        link("notes.txt", "n-link.yaml");
+        for roots in [
+            vec![d.clone()],
+            vec![d.clone(), d.join("a.yaml")],
+            vec![d.join("m.yaml"), d.clone()],
+        ] {
+            let mut w = walk(roots.clone());
+            let out = handed_out(&mut w);
+            let mut real: Vec<PathBuf> = out.iter().map(|p| fs::canonicalize(p).unwrap()).collect();
+            real.sort();
+            let mut names: Vec<String> = real
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            names.dedup();
+            assert_eq!(
+                names.len(),
+                real.len(),
+                "{roots:?}: a file twice in {out:?}"
+            );
+            // hard-1 and hard-2 are one file: whichever name was handed out.
+            let files: Vec<&str> = names
+                .iter()
+                .map(|n| if n.starts_with("hard-") { "hard" } else { n })
+                .collect();
+            assert_eq!(
+                files,
+                [
+                    ".hidden.yaml",
+                    "a.yaml",
+                    "hard",
+                    "m.yaml",
+                    "notes.txt",
+                    "t.yaml"
+                ],
+                "{roots:?}: {out:?}"
+            );
         }
     }
 }
