@@ -359,30 +359,15 @@ pub fn read_stdin(what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     read_wiped(&mut std::io::stdin().lock(), what)
 }
 
-/// Reads to the end into a buffer wiped on drop. It grows by copying into a fresh, twice as large
-/// buffer and wiping the old one: `Vec`'s own growth (as in `read_to_end`) reallocates and would
-/// leave earlier copies of the input in freed memory.
+/// Reads to the end into a buffer wiped on drop (see [`crate::secret::read_limited`]: it never
+/// leaves a copy of the input in freed memory).
 fn read_wiped(r: &mut impl std::io::Read, what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(64 * 1024));
-    loop {
-        if buf.len() == buf.capacity() {
-            let mut bigger = zeroize::Zeroizing::new(Vec::with_capacity(buf.capacity() * 2));
-            bigger.extend_from_slice(&buf);
-            buf = bigger; // the old buffer is wiped as it drops
+    crate::secret::read_limited(r, u64::MAX, 64 * 1024).map_err(|e| match e {
+        crate::secret::Limited::Io(e) => Error::file("read", what, e).into(),
+        crate::secret::Limited::TooLarge => {
+            Error::input(what, "larger than memory can hold", "pass a smaller input").into()
         }
-        let len = buf.len();
-        let capacity = buf.capacity();
-        buf.resize(capacity, 0); // within capacity: no reallocation
-        match r.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(buf);
-            }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => return Err(Error::file("read", what, e).into()),
-        }
-    }
+    })
 }
 
 /// Reads a named input (`-` is stdin) into a buffer that is wiped on drop.

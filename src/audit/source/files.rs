@@ -13,7 +13,6 @@
 
 use crate::audit::Input;
 use std::collections::HashSet;
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -312,51 +311,7 @@ fn refused(path: &Path, t: std::fs::FileType) -> String {
     )
 }
 
-/// Why [`read_limited`] stopped.
-#[derive(Debug)]
-pub enum Limited {
-    /// More than the limit.
-    TooLarge,
-    /// A read failed.
-    Io(std::io::Error),
-}
-
-/// Reads at most `max` bytes (`TooLarge` if there are more) into a buffer wiped on drop,
-/// growing it by copying into a fresh one and wiping the old (`Vec`'s own growth would leave
-/// copies of the input in freed memory). `hint` is the expected size.
-pub fn read_limited(mut r: impl Read, max: u64, hint: u64) -> Result<Zeroizing<Vec<u8>>, Limited> {
-    let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let first = usize::try_from(hint)
-        .unwrap_or(0)
-        .min(max)
-        .saturating_add(1)
-        .max(8 * 1024);
-    let mut buf = Zeroizing::new(Vec::with_capacity(first));
-    loop {
-        if buf.len() == buf.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity(buf.capacity().saturating_mul(2)));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        let len = buf.len();
-        let capacity = buf.capacity();
-        buf.resize(capacity, 0); // within capacity: no reallocation
-        match r.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(buf);
-            }
-            Ok(n) => {
-                buf.truncate(len + n);
-                if buf.len() > max {
-                    return Err(Limited::TooLarge);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => return Err(Limited::Io(e)),
-        }
-    }
-}
+pub use crate::secret::{read_limited, Limited};
 
 #[cfg(test)]
 mod tests {
