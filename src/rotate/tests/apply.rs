@@ -6,13 +6,7 @@ use super::*;
 #[test]
 fn happy_path_rotation_uses_three_github_requests_and_leaves_one_key_equal_to_the_live_secret() {
     let w = world(vec![subpath_deployment(), plain_volume_deployment()]);
-    let done = block_on(rotate_in_cluster(
-        &settings(),
-        &w.cluster,
-        &w.gh,
-        &no_progress,
-    ))
-    .unwrap();
+    let done = apply_rotation(&w).unwrap();
     assert_one_key_equal_to_live(&w, "happy path");
     assert_eq!(
         *w.gh.requests.borrow(),
@@ -97,12 +91,7 @@ fn direct_cell(op: &'static str, fault: Fault) -> String {
     } else {
         *w.cluster.fault.borrow_mut() = Some((op, fault));
     }
-    let result = block_on(rotate_in_cluster(
-        &settings(),
-        &w.cluster,
-        &w.gh,
-        &no_progress,
-    ));
+    let result = apply_rotation(&w);
     assert_invariant(&w, &cell);
     let keys_after = w.gh.keys.borrow().len();
     match &result {
@@ -160,13 +149,7 @@ fn fault_matrix_rotate_apply_keeps_the_invariant_in_every_cell() {
 fn missing_secret_and_secret_without_a_key_are_input_errors_and_change_nothing() {
     let w = world(vec![]);
     *w.cluster.secret.borrow_mut() = None;
-    let e = block_on(rotate_in_cluster(
-        &settings(),
-        &w.cluster,
-        &w.gh,
-        &no_progress,
-    ))
-    .unwrap_err();
+    let e = apply_rotation(&w).unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");
     assert!(w.gh.requests.borrow().is_empty());
 
@@ -237,13 +220,7 @@ fn a_lasting_kubernetes_refusal_after_the_swap_keeps_both_keys_and_finish_comple
             let cell = format!("lasting {op} x {fault:?}");
             *w.cluster.fault.borrow_mut() = Some((op, fault));
             w.cluster.persistent.set(true);
-            let e = block_on(rotate_in_cluster(
-                &settings(),
-                &w.cluster,
-                &w.gh,
-                &no_progress,
-            ))
-            .unwrap_err();
+            let e = apply_rotation(&w).unwrap_err();
             assert_eq!(e.exit_code(), 3, "{cell}: {e}");
             assert!(
                 e.to_string().contains("old keys stay registered"),
@@ -325,13 +302,7 @@ fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
             }
         }
         let before = w.cluster.secret.borrow().clone();
-        let e = block_on(rotate_in_cluster(
-            &settings(),
-            &w.cluster,
-            &w.gh,
-            &no_progress,
-        ))
-        .unwrap_err();
+        let e = apply_rotation(&w).unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
         let Error::Rotation { source, .. } = &e else {
             panic!("not a rotation error: {e}")

@@ -46,12 +46,7 @@ fn gitops_cell(op: &'static str, fault: Option<Fault>, write_fails: bool) {
         return;
     };
     // Success: the old (live) key and the new, pending key are registered, nothing else.
-    let fps: Vec<String> =
-        w.gh.keys
-            .borrow()
-            .iter()
-            .filter_map(super::plan::fingerprint)
-            .collect();
+    let fps = registered_fingerprints(&w);
     assert_eq!(
         fps,
         [
@@ -112,13 +107,7 @@ fn apply_or_gitops_over_a_pending_gitops_rotation_refuses_and_changes_nothing() 
     let (w, _, pending_fp) = pending_gitops();
     let keys_before: Vec<u64> = w.gh.keys.borrow().iter().map(|k| k.id).collect();
     w.gh.requests.borrow_mut().clear();
-    let err = block_on(rotate_in_cluster(
-        &settings(),
-        &w.cluster,
-        &w.gh,
-        &no_progress,
-    ))
-    .unwrap_err();
+    let err = apply_rotation(&w).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     let mut msg = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
@@ -162,13 +151,7 @@ fn the_pending_file_applied_then_finish_works_and_then_apply_is_allowed_again() 
     *w.cluster.secret.borrow_mut() = Some(doc);
     block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
     assert_eq!(w.cluster.live().annotations[keys::FINGERPRINT], pending_fp);
-    block_on(rotate_in_cluster(
-        &settings(),
-        &w.cluster,
-        &w.gh,
-        &no_progress,
-    ))
-    .unwrap();
+    apply_rotation(&w).unwrap();
     let keys = w.gh.keys.borrow();
     assert_eq!(keys.len(), 1, "{keys:?}");
     let live_fp = key_in_secret(&w.cluster.live(), None)
@@ -211,12 +194,7 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
         &no_progress,
     ))
     .unwrap();
-    let fps: Vec<String> =
-        w.gh.keys
-            .borrow()
-            .iter()
-            .filter_map(super::plan::fingerprint)
-            .collect();
+    let fps = registered_fingerprints(&w);
     assert_eq!(
         fps,
         [

@@ -340,6 +340,25 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 fn no_progress(_: Step, _: &str) {}
 
+/// `rotate --apply` with the default settings against the world's fakes.
+fn apply_rotation(w: &World) -> Result<super::apply::Rotated> {
+    block_on(rotate_in_cluster(
+        &settings(),
+        &w.cluster,
+        &w.gh,
+        &no_progress,
+    ))
+}
+
+/// The fingerprints of the keys registered on the fake GitHub, in order.
+fn registered_fingerprints(w: &World) -> Vec<String> {
+    w.gh.keys
+        .borrow()
+        .iter()
+        .filter_map(super::plan::fingerprint)
+        .collect()
+}
+
 struct World {
     old: DeployKey,
     gh: FakeGithub,
