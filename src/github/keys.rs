@@ -198,9 +198,10 @@ impl GithubClient {
                 format!(
                     "the key {fingerprint} is already in use on another repository or as a user's SSH key (GitHub answered 422: {joined}); GitHub accepts a key only once"
                 ),
-                format!(
-                    "use a separate key per repository: generate a new one for {} (`sealkey create`), or remove this one where it is registered",
-                    repo.slug()
+                crate::message!(
+                    "use a separate key per repository: generate a new one for {} (`{}`), or remove this one where it is registered",
+                    repo.slug(),
+                    crate::error::Command::Create
                 ),
             ));
         }

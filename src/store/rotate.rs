@@ -284,7 +284,11 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         &format!("readers of Secret {ns}/{name}"),
     );
     let kept_both = |what: &str| {
-        format!("the live Secret holds the new key; both keys stay registered until {what}: then run `sealkey keys prune` or rotate again")
+        crate::message!(
+            "the live Secret holds the new key; both keys stay registered until {}: then run `{}` or rotate again",
+            what,
+            crate::error::Command::KeysPrune
+        )
     };
     let mut restarted = Vec::new();
     if s.restart {
@@ -362,10 +366,17 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             &format!("{} old key(s)", old_keys.len()),
         );
         for id in &old_keys {
-            registry
-                .delete(*id)
-                .await
-                .map_err(|e| failed("delete old keys", e, format!("the new key is live; old key {id} is still registered: delete it with `sealkey keys prune`")))?;
+            registry.delete(*id).await.map_err(|e| {
+                failed(
+                    "delete old keys",
+                    e,
+                    crate::message!(
+                        "the new key is live; old key {} is still registered: delete it with `{}`",
+                        id.to_string(),
+                        crate::error::Command::KeysPrune
+                    ),
+                )
+            })?;
             deleted.push(*id);
         }
     }
