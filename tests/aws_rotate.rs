@@ -39,16 +39,24 @@ fn stderr(out: &std::process::Output) -> String {
 
 impl Rig {
     fn start() -> Rig {
+        Rig::start_with(&[])
+    }
+
+    /// The rig with `seed` objects (workloads) in the cluster from the start.
+    fn start_with(seed: &[Value]) -> Rig {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let moto = Moto::start();
         let github = support::fake_github::FakeGithub::start();
         let dir = tempfile::tempdir().unwrap();
         let portfile = dir.path().join("port");
+        let seed_path = dir.path().join("seed.json");
+        std::fs::write(&seed_path, serde_json::to_vec(seed).unwrap()).unwrap();
         let kmock = Killed(
             Command::new(support::moto::python())
                 .arg(root.join("tests/support/kube_standin.py"))
                 .arg(&portfile)
-                .args(["--mode", "kubectl", "--eso", "--lifetime", "150"])
+                .args(["--mode", "kubectl", "--eso", "--lifetime", "150", "--seed"])
+                .arg(&seed_path)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -324,4 +332,76 @@ fn a_store_whose_key_is_not_the_live_secrets_is_refused_before_anything_changes(
     );
     assert_eq!(github_fingerprints(&rig), vec![old_fp]);
     assert_eq!(rig.stages()["stages"], before["stages"]);
+}
+
+/// A Deployment whose git-sync mounts the key with `subPath`: the kubelet never updates such a
+/// file, so the pods keep the old key until they restart.
+fn subpath_deployment() -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "airflow-scheduler", "namespace": "dev"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
+            "template": {"metadata": {"labels": {"app": "s"}}, "spec": {
+                "containers": [{"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0",
+                    "volumeMounts": [{"name": "key", "mountPath": "/etc/git-secret/ssh", "subPath": "gitSshKey"}]}],
+                "volumes": [{"name": "key", "secret": {"secretName": "airflow-ssh-secret"}}]}}},
+        "status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1},
+    })
+}
+
+impl Rig {
+    fn restarted_at(&self) -> Option<String> {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!(
+                "{}/apis/apps/v1/namespaces/dev/deployments/airflow-scheduler",
+                self.kube_url
+            ))
+            .output()
+            .ok()?;
+        let d: Value = serde_json::from_slice(&out.stdout).ok()?;
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .map(String::from)
+    }
+}
+
+#[test]
+fn a_subpath_reader_is_restarted_before_the_old_key_is_deleted() {
+    let rig = Rig::start_with(&[subpath_deployment()]);
+    let out = rig.rotate(&["--timeout", "30s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("restarted [\"deployment/airflow-scheduler\"]"),
+        "{err}"
+    );
+    assert!(rig.restarted_at().is_some(), "no restartedAt on the Deployment");
+    let new_fp = err
+        .lines()
+        .find_map(|l| l.strip_prefix("new key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(github_fingerprints(&rig), vec![new_fp]);
+}
+
+/// Was: with `--no-restart` the old key was deleted while the subPath readers still used it, so
+/// their next `git fetch` failed. Now both keys stay registered and the output says why.
+#[test]
+fn with_no_restart_a_subpath_reader_keeps_its_old_key_registered() {
+    let rig = Rig::start_with(&[subpath_deployment()]);
+    let old_fp = rig.live_fingerprint().unwrap();
+    let out = rig.rotate(&["--no-restart"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(rig.restarted_at().is_none(), "restarted despite --no-restart");
+    let keys = github_fingerprints(&rig);
+    assert!(keys.contains(&old_fp), "old key deleted under a reader: {keys:?}\n{err}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        err.contains("old key(s) kept: --no-restart: deployment/airflow-scheduler still run the old key"),
+        "{err}"
+    );
+    assert!(err.contains("sealkey keys prune"), "{err}");
 }

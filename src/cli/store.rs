@@ -302,5 +302,11 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
         "stored as version {} (AWSCURRENT) of {}; registered as deploy key {}; deleted old key(s) {:?}; restarted {:?}",
         done.version_id, target.name, done.new_key_id, done.deleted, done.restarted
     ));
+    if let Some(why) = &done.kept_because {
+        ui.info(&format!(
+            "old key(s) kept: {}",
+            why.render(&super::spelling::Flags)
+        ));
+    }
     Ok(super::common::OK)
 }

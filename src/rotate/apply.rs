@@ -2,7 +2,7 @@
 
 use super::plan::{delete_keys, helm_owner, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
-use crate::cluster::{self, ConsumerAction, LiveSecret, SecretConsumer};
+use crate::cluster::{self, LiveSecret, SecretConsumer};
 use crate::emit::live::{fingerprint_in, rotated_secret};
 use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::{register_read_only, undo_registration};
@@ -194,95 +194,12 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
         )
     };
 
-    progress(Step::FindConsumers, ns);
-    // Listing is a read and a restart sets the same annotation value again: both are safe to
-    // repeat once after a hiccup (a dropped connection may have hidden a success).
-    let workloads = match cluster.list_workloads(ns).await {
-        Ok(w) => Ok(w),
-        Err(_) => cluster.list_workloads(ns).await,
-    };
-    let workloads = workloads.map_err(|e| {
-        failed(
-            Step::FindConsumers,
-            e,
-            kept_both("every pod reading the Secret has restarted"),
-        )
-    })?;
-    let consumers = cluster::consumers_of(name, &workloads);
-    let mut kept_because = None;
-    let mut restarted = Vec::new();
-    let to_restart: Vec<&SecretConsumer> = consumers
-        .iter()
-        .filter(|c| c.action == ConsumerAction::Restart)
-        .collect();
-    let manual: Vec<String> = consumers
-        .iter()
-        .filter(|c| c.action == ConsumerAction::ManualRestart)
-        .map(|c| format!("pod/{}", c.name))
-        .collect();
-    if !to_restart.is_empty() && settings.restart {
-        let at = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        for c in &to_restart {
-            let label = format!("{}/{}", c.kind.as_str(), c.name);
-            progress(Step::Restart, &label);
-            let result = match cluster.restart(c.kind, ns, &c.name, &at).await {
-                Ok(()) => Ok(()),
-                Err(_) => cluster.restart(c.kind, ns, &c.name, &at).await,
-            };
-            result.map_err(|e| {
-                failed(
-                    Step::Restart,
-                    e,
-                    kept_both(&format!("{label} runs the new Secret")),
-                )
-            })?;
-            restarted.push(label);
-        }
-        let targets: Vec<_> = to_restart
-            .iter()
-            .map(|c| (c.kind, c.name.clone()))
-            .collect();
-        cluster::wait_for_rollouts(
-            cluster,
-            ns,
-            &targets,
-            settings.timeout,
-            settings.poll_interval,
-            &|detail| progress(Step::Restart, detail),
-        )
-        .await
-        .map_err(|(until, e)| failed(Step::Restart, e, kept_both(&until)))?;
-    } else if !to_restart.is_empty() {
-        let names: Vec<String> = to_restart
-            .iter()
-            .map(|c| format!("{}/{}", c.kind.as_str(), c.name))
-            .collect();
-        kept_because = Some(message!(
-            "{}: {} still run the old key; restart them (kubectl rollout restart), then run `{} {}`",
-            Setting::NoRestart,
-            names.join(", "),
-            Command::Rotate,
-            Setting::Finish
-        ));
-    }
-    if !manual.is_empty() && kept_because.is_none() {
-        kept_because = Some(message!(
-            "{} read the Secret at start and have no controller to restart them; recreate them, then run `{} {}`",
-            manual.join(", "),
-            Command::Rotate,
-            Setting::Finish
-        ));
-    }
-
-    if consumers
-        .iter()
-        .any(|c| c.action == ConsumerAction::WaitForSync)
-        && kept_because.is_none()
-        && !settings.keep_old
-    {
-        progress(Step::SyncWait, &format!("{:?}", settings.sync_wait));
-        tokio::time::sleep(settings.sync_wait).await;
-    }
+    let finish = message!("{} {}", Command::Rotate, Setting::Finish);
+    let super::readers::Readers {
+        consumers,
+        restarted,
+        mut kept_because,
+    } = super::readers::refresh(cluster, settings, now, &finish, &kept_both, progress).await?;
 
     let old = plan.old_keys(settings, Some(&old_fp), &new_fp);
     if settings.keep_old && kept_because.is_none() {

@@ -21,6 +21,7 @@ pub mod apply;
 pub mod finish;
 pub mod gitops;
 pub mod plan;
+pub mod readers;
 
 pub use crate::cluster::SecretCluster;
 pub use crate::github::registry::DeployKeyRegistry;

@@ -7,7 +7,6 @@
 
 use super::aws::SecretsManagerStore;
 use super::StoreTarget;
-use crate::cluster::{consumers_of, ConsumerAction};
 use crate::emit::external_secrets as es;
 use crate::emit::live::key_in_secret;
 use crate::error::{Error, Result};
@@ -73,6 +72,8 @@ pub struct StoreRotation {
     pub deleted: Vec<u64>,
     /// Workloads restarted.
     pub restarted: Vec<String>,
+    /// Why the old keys stay registered (readers still on them), when they do.
+    pub kept_because: Option<crate::error::Message>,
 }
 
 fn failed(step: &str, source: Error, undone: impl Into<crate::error::Message>) -> Error {
@@ -279,10 +280,6 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         }
     }
 
-    progress(
-        StoreRotationStep::Restart,
-        &format!("readers of Secret {ns}/{name}"),
-    );
     let kept_both = |what: &str| {
         crate::message!(
             "the live Secret holds the new key; both keys stay registered until {}: then run `{}` or rotate again",
@@ -290,77 +287,19 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
             crate::error::Command::KeysPrune
         )
     };
-    let mut restarted = Vec::new();
-    if s.restart {
-        let workloads = cluster.list_workloads(ns).await.map_err(|e| {
-            failed(
-                "find consuming workloads",
-                e,
-                kept_both("you restart its readers"),
-            )
-        })?;
-        let at = jiff::Timestamp::now().to_string();
-        let to_restart: Vec<_> = consumers_of(name, &workloads)
-            .into_iter()
-            .filter(|c| c.action == ConsumerAction::Restart)
-            .collect();
-        for c in &to_restart {
-            cluster
-                .restart(c.kind, ns, &c.name, &at)
-                .await
-                .map_err(|e| {
-                    failed(
-                        "restart workloads",
-                        e,
-                        kept_both(&format!(
-                            "{} {} runs the new Secret",
-                            c.kind.as_str(),
-                            c.name
-                        )),
-                    )
-                })?;
-            restarted.push(format!("{}/{}", c.kind.as_str(), c.name));
-        }
-        let deadline = Instant::now() + s.timeout;
-        for c in &to_restart {
-            loop {
-                let st = cluster
-                    .rollout_status(c.kind, ns, &c.name)
-                    .await
-                    .map_err(|e| {
-                        failed("restart workloads", e, kept_both("the rollouts finish"))
-                    })?;
-                if st.done {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    let e = Error::remote(
-                        "Kubernetes API",
-                        format!(
-                            "rollout of {}/{} not finished after {:?}",
-                            c.kind.as_str(),
-                            c.name,
-                            s.timeout
-                        ),
-                        format!(
-                            "see `kubectl rollout status -n {ns} {}/{}`",
-                            c.kind.as_str(),
-                            c.name
-                        ),
-                    );
-                    return Err(failed(
-                        "restart workloads",
-                        e,
-                        kept_both("the rollouts finish"),
-                    ));
-                }
-                tokio::time::sleep(s.poll_interval).await;
-            }
-        }
-    }
+    let prune = crate::message!("{}", crate::error::Command::KeysPrune);
+    let readers = crate::rotate::readers::refresh(
+        cluster,
+        s,
+        jiff::Timestamp::now(),
+        &prune,
+        &kept_both,
+        &|_, detail| progress(StoreRotationStep::Restart, detail),
+    )
+    .await?;
 
     let mut deleted = Vec::new();
-    if !s.keep_old {
+    if !s.keep_old && readers.kept_because.is_none() {
         progress(
             StoreRotationStep::DeleteOld,
             &format!("{} old key(s)", old_keys.len()),
@@ -386,7 +325,8 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         version_id: stored.version_id.clone(),
         new_key_id: new_id,
         deleted,
-        restarted,
+        restarted: readers.restarted,
+        kept_because: readers.kept_because,
     })
 }
 
