@@ -376,7 +376,10 @@ fn a_subpath_reader_is_restarted_before_the_old_key_is_deleted() {
         err.contains("restarted [\"deployment/airflow-scheduler\"]"),
         "{err}"
     );
-    assert!(rig.restarted_at().is_some(), "no restartedAt on the Deployment");
+    assert!(
+        rig.restarted_at().is_some(),
+        "no restartedAt on the Deployment"
+    );
     let new_fp = err
         .lines()
         .find_map(|l| l.strip_prefix("new key:"))
@@ -395,12 +398,20 @@ fn with_no_restart_a_subpath_reader_keeps_its_old_key_registered() {
     let out = rig.rotate(&["--no-restart"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(rig.restarted_at().is_none(), "restarted despite --no-restart");
+    assert!(
+        rig.restarted_at().is_none(),
+        "restarted despite --no-restart"
+    );
     let keys = github_fingerprints(&rig);
-    assert!(keys.contains(&old_fp), "old key deleted under a reader: {keys:?}\n{err}");
+    assert!(
+        keys.contains(&old_fp),
+        "old key deleted under a reader: {keys:?}\n{err}"
+    );
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(
-        err.contains("old key(s) kept: --no-restart: deployment/airflow-scheduler still run the old key"),
+        err.contains(
+            "old key(s) kept: --no-restart: deployment/airflow-scheduler still run the old key"
+        ),
         "{err}"
     );
     assert!(err.contains("sealkey keys prune"), "{err}");
