@@ -352,6 +352,24 @@ spec:
     }
 
     #[test]
+    fn a_crlf_file_keeps_crlf_on_every_line_and_an_lf_file_stays_lf() {
+        // Was: the inserted lines ended in a bare LF, leaving a CRLF file with mixed endings.
+        let owned = git_sync_owned("airflow-ssh-secret", "github.com ssh-ed25519 AAAAnew\n");
+        let crlf = USER.replace('\n', "\r\n");
+        let merged = merge_into_helm_release(&crlf, "hr.yaml", &owned).unwrap();
+        let bare = merged.match_indices('\n').filter(|(i, _)| !merged[..*i].ends_with('\r'));
+        assert_eq!(bare.count(), 0, "{merged:?}");
+        assert!(merged.contains("sshKeySecret: airflow-ssh-secret\r\n"));
+        // Without a final line break, the line added at the end takes the file's ending too.
+        let short = "kind: HelmRelease\r\nspec:\r\n  values:\r\n    executor: K";
+        let merged = merge_into_helm_release(short, "t", &owned).unwrap();
+        assert!(merged.starts_with("kind: HelmRelease\r\nspec:\r\n  values:\r\n    executor: K\r\n"), "{merged:?}");
+        assert!(!merged.replace("\r\n", "").contains('\n'), "{merged:?}");
+        let lf = merge_into_helm_release(USER, "hr.yaml", &owned).unwrap();
+        assert!(!lf.contains('\r'));
+    }
+
+    #[test]
     fn missing_parents_are_added_under_the_deepest_existing_one() {
         let text = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: a\nspec:\n  values:\n    executor: KubernetesExecutor\n";
         let merged = merge_into_helm_release(text, "t", &git_sync_owned("s", "h k\n")).unwrap();

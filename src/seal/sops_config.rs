@@ -204,6 +204,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_walk_stops_at_the_repository_root_or_home_and_never_goes_above() {
+        // Was: with no `.git` on the way the walk went up to `/`, so a `.sops.yaml` planted in
+        // /tmp chose the recipients of a file written under /tmp.
+        let tmp = tempfile::tempdir().unwrap();
+        let t = std::fs::canonicalize(tmp.path()).unwrap();
+        let rules = "creation_rules:\n  - age: age1planted\n";
+        std::fs::write(t.join(".sops.yaml"), rules).unwrap();
+        let deep = t.join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let elsewhere = t.join("home");
+        // Neither a repository nor home above: only the file's own directory counts.
+        assert!(find_within(&deep, Some(&elsewhere)).unwrap().is_none());
+        assert!(find_within(&deep, None).unwrap().is_none());
+        std::fs::write(deep.join(".sops.yaml"), rules).unwrap();
+        assert_eq!(find_within(&deep, None).unwrap().unwrap().path, deep.join(".sops.yaml"));
+        std::fs::remove_file(deep.join(".sops.yaml")).unwrap();
+        // Under home: up to home, not above it.
+        assert!(find_within(&deep, Some(&t.join("a"))).unwrap().is_none());
+        std::fs::write(t.join("a/.sops.yaml"), rules).unwrap();
+        assert_eq!(
+            find_within(&deep, Some(&t.join("a"))).unwrap().unwrap().path,
+            t.join("a/.sops.yaml")
+        );
+        std::fs::remove_file(t.join("a/.sops.yaml")).unwrap();
+        // In a repository: up to its root, not above it.
+        std::fs::create_dir(t.join("a/.git")).unwrap();
+        assert!(find_within(&deep, None).unwrap().is_none());
+        assert!(find_within(&deep, Some(&t)).unwrap().is_none());
+    }
+
+    #[test]
     fn the_first_matching_rule_wins_and_key_groups_flatten() {
         let text = r#"
 creation_rules:

@@ -183,4 +183,15 @@ mod tests {
         );
         assert!(replace_block_line("sops:\n  a: 1\n", "mac", "x").is_none());
     }
+
+    #[test]
+    fn a_crlf_block_line_is_replaced_with_crlf() {
+        // Was: the new `mac:` line ended in a bare LF inside a CRLF file.
+        let text = "spec: {}\r\nsops:\r\n    lastmodified: \"x\"\r\n    mac: ENC[old]\r\n    version: 3.9.0\r\n";
+        let out = replace_block_line(text, "mac", "ENC[new]").unwrap();
+        assert_eq!(
+            out,
+            "spec: {}\r\nsops:\r\n    lastmodified: \"x\"\r\n    mac: ENC[new]\r\n    version: 3.9.0\r\n"
+        );
+    }
 }
