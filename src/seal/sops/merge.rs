@@ -165,7 +165,16 @@ fn replace_block_line(text: &str, key: &str, value: &str) -> Option<String> {
         end += 1;
     }
     let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    out.splice(at..end, [format!("{}{key}: {value}\n", " ".repeat(indent))]);
+    // The replaced line's own ending: a CRLF file stays CRLF.
+    let eol = if lines[at].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    out.splice(
+        at..end,
+        [format!("{}{key}: {value}{eol}", " ".repeat(indent))],
+    );
     Some(out.concat())
 }
 
