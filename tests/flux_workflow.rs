@@ -659,7 +659,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
     assert_eq!(docs[1]["sops"]["age_recipients"][0], recipient.as_str());
     assert_eq!(docs[1]["sops"]["encrypted_paths"][0], "data.gitSshKey");
     assert_eq!(docs[1]["sops"]["mac"], true);
-    assert_eq!(docs[1]["sealkey_fingerprint"], fp.as_str());
+    assert_eq!(docs[1]["fingerprint_claimed"], fp.as_str());
     assert!(docs
         .iter()
         .all(|d| d["readable_secret_paths"].as_array().unwrap().is_empty()));

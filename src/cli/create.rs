@@ -284,6 +284,14 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         }
     }
     args.check_unused_settings()?;
+    let mut paths = args.seal.named_paths();
+    if let Some(p) = &args.merge_into {
+        paths.push(("--merge-into", p.clone()));
+    }
+    if let Some(p) = &args.known_hosts {
+        paths.push(("--known-hosts", p.clone()));
+    }
+    super::common::refuse_shared_paths(&paths)?;
     if args.seal.identity.is_some() && args.seal.update.is_none() && args.merge_into.is_none() {
         return Err(Error::input(
             "--identity",
@@ -443,7 +451,12 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
     if let Some(merge) = &merged_hr {
-        crate::output::write_atomic_with_mode(&merge.path, merge.text.as_bytes(), merge.mode)?;
+        crate::output::write_atomic_with_mode(
+            &merge.path,
+            merge.text.as_bytes(),
+            merge.mode,
+            crate::error::Setting::MergeInto,
+        )?;
         ui.info(&format!(
             "set dags.gitSync.sshKeySecret and knownHosts in {} ({} line(s) changed, nothing else)",
             merge.path.display(),
@@ -539,7 +552,7 @@ fn plan_merge(
         )
         .into());
     }
-    crate::output::check_target(path)?;
+    crate::output::check_target(path, crate::error::Setting::MergeInto)?;
     let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)

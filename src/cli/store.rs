@@ -90,7 +90,7 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
         }
     }
     if let Some(out) = &args.seal.out {
-        crate::output::check_target(out)?;
+        crate::output::check_target(out, crate::error::Setting::Out)?;
     }
     args.require_host_keys(&emit)?;
     let github = if args.register.register {
