@@ -162,3 +162,30 @@ fn finish_from_a_differently_named_context_names_the_cluster_the_keys_are_titled
     block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
     assert_one_key_equal_to_live(&w, "finish with --cluster");
 }
+
+#[test]
+fn a_lasting_kubernetes_refusal_while_finish_brings_readers_over_deletes_nothing() {
+    // The readers step of --finish under faults: a lasting refusal (RBAC) to list, restart or
+    // read a rollout keeps both keys registered (exit 3); once it clears, --finish completes.
+    for op in ["list_workloads", "restart", "rollout_status"] {
+        for fault in Fault::KUBE {
+            let cell = format!("rotate --finish readers, {op} x {fault:?} (lasting)");
+            let (w, _) = gitops_applied(vec![subpath_deployment()]);
+            w.cluster.persistent.set(true);
+            *w.cluster.fault.borrow_mut() = Some((op, fault));
+            let mut s = settings();
+            s.timeout = Duration::from_millis(50);
+            let e = block_on(finish(&s, &w.cluster, &w.gh, &no_progress)).unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{cell}: {e}");
+            assert_eq!(
+                w.gh.keys.borrow().len(),
+                2,
+                "{cell}: deleted under a reader"
+            );
+            assert_invariant(&w, &cell);
+            *w.cluster.fault.borrow_mut() = None;
+            block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
+            assert_one_key_equal_to_live(&w, &cell);
+        }
+    }
+}
