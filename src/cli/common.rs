@@ -74,7 +74,7 @@ impl SealArgs {
                 return Err(Error::PlaintextRefused {
                     what: what.into(),
                     target: format!("--out {}", out.display()),
-                    hint: "plaintext is never written to a file; seal it (--seal age --seal-to ...) or pipe it: `... --seal none | kubectl apply -f -`".into(),
+                    hint: "plaintext is never written to a file; seal it (--seal age --seal-to ...) or pipe it: `... --seal none | kubectl create -f -`".into(),
                 }
                 .into());
             }
@@ -404,9 +404,9 @@ pub fn check_plaintext_stdout(what: &str, force_tty: bool) -> Result<()> {
             what: what.into(),
             target: "a terminal".into(),
             hint: if unsealing {
-                "pipe it where it is used (`| kubectl apply -f -`, `| kubectl diff -f -`), or pass --force-plaintext-to-tty to read it (it stays in your scrollback)".into()
+                "pipe it where it is used (`| kubectl create -f -`, `| kubectl diff -f -`), or pass --force-plaintext-to-tty to read it (it stays in your scrollback)".into()
             } else {
-                "pipe it (`| kubectl apply -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into()
+                "pipe it (`| kubectl create -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into()
             },
         }
         .into()),
@@ -414,7 +414,7 @@ pub fn check_plaintext_stdout(what: &str, force_tty: bool) -> Result<()> {
             what: what.into(),
             target: "a file (stdout is redirected to one)".into(),
             hint: if unsealing {
-                "plaintext is never written to a file: keep the sealed file and pipe `sealkey unseal` where it is used (`| kubectl apply -f -`); `sealkey inspect FILE` shows what it holds without decrypting".into()
+                "plaintext is never written to a file: keep the sealed file and pipe `sealkey unseal` where it is used (`| kubectl apply --server-side -f -`); `sealkey inspect FILE` shows what it holds without decrypting".into()
             } else {
                 "plaintext is never written to a file; seal it (--seal-to ...) or pipe it into kubectl".into()
             },

@@ -355,7 +355,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         ui.step(&format!("[{}/{total}] {what}", step_no.get()));
     };
     let rt = runtime()?;
-    let (created, settings, merged_hr, values_fragment) = rt.block_on(async {
+    let (created, settings, merged_hr, values_fragment, title) = rt.block_on(async {
         let cluster = if apply {
             step("connecting to the cluster");
             let c = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
@@ -445,7 +445,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             CreateStep::Check | CreateStep::Store => {}
         };
         let created = create(&settings, registration, delivery, &progress).await?;
-        Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment))
+        Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment, title))
     })?;
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
@@ -499,7 +499,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             k.title
         )),
         None if apply || method != SealMethod::None => ui.info(&format!(
-            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug} --title '{title}'`, or add it on GitHub as a read-only deploy key titled '{title}' (Settings > Deploy keys; leave \"Allow write access\" unticked)",
             slug = repo.slug()
         )),
         None => {}
