@@ -388,6 +388,38 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
     );
 }
 
+// Was: the 200 was trusted: exit 0, no Secret in the cluster, and a registered key whose private
+// half existed nowhere.
+#[test]
+fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stores_nothing() {
+    let w = world();
+    let proxy = FaultProxy::start(w.kmock.port);
+    proxy.arm(Rule {
+        method: "PATCH",
+        path: "/secrets/git-creds".into(),
+        fault: ProxyFault::WrongSuccess,
+    });
+    let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
+    let out = Command::new(support::sealkey_bin())
+        .args([
+            "create", "--repo", "acme/dags", "--namespace", "dev", "--for", "git-sync", "--apply",
+            "--register",
+        ])
+        .args(["--kubeconfig", kc.to_str().unwrap(), "--api-url", &w.github.url()])
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(proxy.fired());
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("does not hold what was written"), "{stderr}");
+    assert!(w.kmock.secret("dev", "git-creds").is_none());
+    let keys = w.github_keys();
+    assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
+    assert_eq!(keys[0]["key"].as_str().unwrap(), bare(&w.old_public));
+}
+
 #[test]
 fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change_nothing() {
     let w = world();

@@ -348,6 +348,13 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 done.live_fingerprint,
                 done.deleted.len()
             ));
+            for k in &done.left_alone {
+                ui.warn(&format!(
+                    "key {} (\"{}\") is named by the Secret's sealkey.io/previous-fingerprint annotation but not titled for this Secret: left registered; delete it by hand if it really was this Secret's",
+                    k.id,
+                    crate::http::sanitize_server_text(&k.title, &[])
+                ));
+            }
         } else {
             let done = rotate::rotate_in_cluster(&settings, &cluster, &registry, &progress).await?;
             if !done.old_was_registered {

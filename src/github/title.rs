@@ -1,22 +1,37 @@
-//! Deploy key titles: `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DD`. Built and read here only, so
+//! Deploy key titles: `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DDTHH:MM:SSZ` (titles made before
+//! 2026-12 end in the date only, and are still read). Built and read here only, so
 //! `create --register`, `rotate`, `register` and the hygiene checks agree on one format.
 //!
 //! The slot `CONTEXT/NAMESPACE/SECRET` keeps keys of different clusters on one repository apart
-//! (fluxcd/flux2#964); rotation finds its own keys by it.
+//! (fluxcd/flux2#964); rotation finds its own keys by it, and orders them by the moment in the
+//! title ([`title_time`]), never by GitHub's ids (a key deleted and registered again gets a
+//! higher id than a key registered after it).
 
 /// The title for the key of Secret `namespace/secret` in cluster `context`, registered on `date`.
 pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil::Date) -> String {
     format!("sealkey {context}/{namespace}/{secret} {date}")
 }
 
-/// [`key_title`] for a moment (its UTC date).
+/// The title for the key of Secret `namespace/secret` in cluster `context`, registered at `at`
+/// (UTC, to the second): rotation orders a slot's keys by it.
 pub fn key_title_at(context: &str, namespace: &str, secret: &str, at: jiff::Timestamp) -> String {
-    key_title(
-        context,
-        namespace,
-        secret,
-        at.to_zoned(jiff::tz::TimeZone::UTC).date(),
+    format!(
+        "sealkey {context}/{namespace}/{secret} {}",
+        at.strftime("%Y-%m-%dT%H:%M:%SZ")
     )
+}
+
+/// The moment a sealkey title records: `YYYY-MM-DDTHH:MM:SSZ`, or for an older title
+/// `YYYY-MM-DD` read as the start of that day (UTC). `None` when the title has neither.
+pub fn title_time(title: &str) -> Option<jiff::Timestamp> {
+    let when = title.strip_prefix("sealkey ")?.split_whitespace().nth(1)?;
+    if let Ok(t) = when.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    let date: jiff::civil::Date = when.parse().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 /// The title `sealkey register` gives a public key it was handed: `sealkey LABEL YYYY-MM-DD`,
@@ -65,8 +80,22 @@ mod tests {
     }
 
     #[test]
-    fn a_moment_is_titled_with_its_utc_date() {
-        let at: jiff::Timestamp = "2026-11-26T23:30:00-05:00".parse().unwrap();
-        assert_eq!(key_title_at("c", "n", "s", at), "sealkey c/n/s 2026-11-27");
+    fn a_moment_is_titled_with_its_utc_time_to_the_second_and_read_back() {
+        let at: jiff::Timestamp = "2026-11-26T23:30:00.75-05:00".parse().unwrap();
+        let t = key_title_at("c", "n", "s", at);
+        assert_eq!(t, "sealkey c/n/s 2026-11-27T04:30:00Z");
+        assert!(title_is_for(&t, "c", "n", "s"));
+        assert_eq!(title_time(&t), Some("2026-11-27T04:30:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn older_date_only_titles_read_as_the_start_of_their_day_and_other_titles_as_none() {
+        assert_eq!(
+            title_time("sealkey c/n/s 2026-11-27"),
+            Some("2026-11-27T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(title_time("sealkey c/n/s"), None);
+        assert_eq!(title_time("sealkey c/n/s yesterday"), None);
+        assert_eq!(title_time("deploy key 2026-11-27"), None);
     }
 }

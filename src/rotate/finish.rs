@@ -1,8 +1,9 @@
 //! `sealkey rotate --finish`: once the live Secret holds the newest key registered for it, delete
-//! the older ones. Works from key titles and GitHub's increasing ids, so it also finishes a
-//! Secret that Helm renders (the Airflow chart's `extraSecrets`), which carries none of
-//! sealkey's annotations. With a wait, it polls the live Secret until the GitOps controller has
-//! applied the new key.
+//! the older ones. Works from key titles (slot and the moment recorded in them), so it also
+//! finishes a Secret that Helm renders (the Airflow chart's `extraSecrets`), which carries none
+//! of sealkey's annotations. It deletes only keys titled for this Secret: the Secret's
+//! `previous-fingerprint` annotation is cluster data, which whoever can patch the Secret chooses.
+//! With a wait, it polls the live Secret until the GitOps controller has applied the new key.
 
 use super::plan::{delete_keys, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
@@ -18,6 +19,9 @@ pub struct Finished {
     pub live_fingerprint: String,
     /// Keys deleted.
     pub deleted: Vec<DeployKeyInfo>,
+    /// Keys the Secret's `previous-fingerprint` annotation names that are not titled for this
+    /// Secret: left registered (delete them by hand if they really were this Secret's).
+    pub left_alone: Vec<DeployKeyInfo>,
     /// How long it waited for the live Secret to hold the new key.
     pub waited: std::time::Duration,
 }
@@ -105,11 +109,20 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
+    // Only keys sealkey titled for this very Secret are deleted; the annotation is the
+    // cluster's word, so the key it names is only reported when its title is someone else's.
     let previous = plan
         .previous()
         .filter(|p| *p != live_fp)
         .map(str::to_string);
-    let old = plan.old_keys(settings, previous.as_deref(), &live_fp);
+    let old = plan.old_keys(settings, None, &live_fp);
+    let left_alone: Vec<DeployKeyInfo> = plan
+        .keys
+        .iter()
+        .filter(|k| !settings.owns_title(&k.title))
+        .filter(|k| previous.is_some() && super::plan::fingerprint(k) == previous)
+        .cloned()
+        .collect();
     if old.is_empty() && previous.is_none() {
         return Err(failed(
             Step::ListKeys,
@@ -125,6 +138,21 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
+    // Confirm from a fresh read, after the waits, that the Secret still holds the live key.
+    if saw_it_change || !old.is_empty() {
+        let again = Plan::read_secret(cluster, settings, &|_, _| {}, nothing).await?;
+        if again.2 != live_fp {
+            return Err(failed(
+                Step::DeleteOld,
+                Error::input(
+                    format!("Secret {ns_name}"),
+                    format!("changed while sealkey was finishing: it held {live_fp}, now {}", again.2),
+                    message!("run {} again once the Secret settled", Setting::Finish),
+                ),
+                nothing,
+            ));
+        }
+    }
     progress(Step::DeleteOld, &format!("{} key(s)", old.len()));
     let deleted = delete_keys(
         registry,
@@ -139,6 +167,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
     Ok(Finished {
         live_fingerprint: live_fp,
         deleted,
+        left_alone,
         waited: started.elapsed(),
     })
 }
