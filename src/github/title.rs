@@ -1,4 +1,5 @@
-//! Deploy key titles: `sealkey CONTEXT/NAMESPACE/SECRET YYYY-MM-DDTHH:MM:SSZ` (titles made before
+//! Deploy key titles: `sealkey CLUSTER/NAMESPACE/SECRET YYYY-MM-DDTHH:MM:SS.sssZ`, CLUSTER being
+//! `NAME#UID8` ([`cluster_part`]) or NAME (titles made before
 //! 2026-12 end in the date only, and are still read). Built and read here only, so
 //! `create --register`, `rotate`, `register` and the hygiene checks agree on one format.
 //!
@@ -12,16 +13,32 @@ pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil
     format!("sealkey {context}/{namespace}/{secret} {date}")
 }
 
+/// The cluster part of a slot: `NAME#UID8` (the first 8 characters of the cluster's
+/// `kube-system` namespace UID, with the context or `--cluster` name for people) when the
+/// cluster's identity is known, else NAME alone (the format of titles made before 2026-12).
+pub fn cluster_part(name: &str, uid: Option<&str>) -> String {
+    match uid.map(|u| u.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>()) {
+        Some(u) if !u.is_empty() => format!("{name}#{u}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The name part of a cluster part (`NAME#UID8` -> `NAME`), whose titles made before sealkey
+/// identified clusters read `sealkey NAME/NAMESPACE/SECRET DATE`.
+pub fn cluster_name(cluster_part: &str) -> &str {
+    cluster_part.split('#').next().unwrap_or(cluster_part)
+}
+
 /// The title for the key of Secret `namespace/secret` in cluster `context`, registered at `at`
-/// (UTC, to the second): rotation orders a slot's keys by it.
+/// (UTC, to the millisecond): rotation orders a slot's keys by it.
 pub fn key_title_at(context: &str, namespace: &str, secret: &str, at: jiff::Timestamp) -> String {
     format!(
         "sealkey {context}/{namespace}/{secret} {}",
-        at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
     )
 }
 
-/// The moment a sealkey title records: `YYYY-MM-DDTHH:MM:SSZ`, or for an older title
+/// The moment a sealkey title records: `YYYY-MM-DDTHH:MM:SS.sssZ`, or for an older title
 /// `YYYY-MM-DD` read as the start of that day (UTC). `None` when the title has neither.
 pub fn title_time(title: &str) -> Option<jiff::Timestamp> {
     let when = title.strip_prefix("sealkey ")?.split_whitespace().nth(1)?;
@@ -80,12 +97,28 @@ mod tests {
     }
 
     #[test]
-    fn a_moment_is_titled_with_its_utc_time_to_the_second_and_read_back() {
+    fn a_moment_is_titled_with_its_utc_time_to_the_millisecond_and_read_back() {
         let at: jiff::Timestamp = "2026-11-26T23:30:00.75-05:00".parse().unwrap();
         let t = key_title_at("c", "n", "s", at);
-        assert_eq!(t, "sealkey c/n/s 2026-11-27T04:30:00Z");
+        assert_eq!(t, "sealkey c/n/s 2026-11-27T04:30:00.750Z");
         assert!(title_is_for(&t, "c", "n", "s"));
-        assert_eq!(title_time(&t), Some("2026-11-27T04:30:00Z".parse().unwrap()));
+        assert_eq!(title_time(&t), Some("2026-11-27T04:30:00.75Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn clusters_named_alike_get_different_slots_by_their_kube_system_uid() {
+        let a = cluster_part("default", Some("3f2a9c1e-77aa-4b1c-9d3e-000000000001"));
+        let b = cluster_part("default", Some("9b0c11d2-77aa-4b1c-9d3e-000000000001"));
+        assert_eq!(a, "default#3f2a9c1e");
+        assert_ne!(a, b);
+        assert_eq!(cluster_part("default", None), "default");
+        assert_eq!(cluster_part("prod", Some("")), "prod");
+        assert_eq!(cluster_name(&a), "default");
+        assert_eq!(cluster_name("prod-eu"), "prod-eu");
+        let t = key_title_at(&a, "dev", "s", jiff::Timestamp::UNIX_EPOCH);
+        assert!(title_is_for(&t, &a, "dev", "s"));
+        assert!(!title_is_for(&t, &b, "dev", "s"));
+        assert!(!title_is_for(&t, "default", "dev", "s"));
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub struct Finished {
     pub live_fingerprint: String,
     /// Keys deleted.
     pub deleted: Vec<DeployKeyInfo>,
-    /// Keys the Secret's `previous-fingerprint` annotation names that are not titled for this
-    /// Secret: left registered (delete them by hand if they really were this Secret's).
+    /// Keys left registered although they may be this Secret's old keys: named by its
+    /// `previous-fingerprint` annotation but titled for something else, or titled for it in the
+    /// format made before sealkey identified clusters (another cluster of the same name may
+    /// hold them). Delete them by hand if they really were this Secret's.
     pub left_alone: Vec<DeployKeyInfo>,
     /// How long it waited for the live Secret to hold the new key.
     pub waited: std::time::Duration,
@@ -120,10 +122,14 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         .keys
         .iter()
         .filter(|k| !settings.owns_title(&k.title))
-        .filter(|k| previous.is_some() && super::plan::fingerprint(k) == previous)
+        .filter(|k| super::plan::fingerprint(k).as_deref() != Some(live_fp.as_str()))
+        .filter(|k| {
+            previous.is_some() && super::plan::fingerprint(k) == previous
+                || settings.legacy_title(&k.title)
+        })
         .cloned()
         .collect();
-    if old.is_empty() && previous.is_none() {
+    if old.is_empty() && previous.is_none() && left_alone.is_empty() {
         return Err(failed(
             Step::ListKeys,
             Error::input(

@@ -86,7 +86,8 @@ pub type Progress<'a> = &'a dyn Fn(Step, &str);
 /// What to rotate and how.
 #[derive(Clone, Debug)]
 pub struct RotateSettings {
-    /// Name of the cluster in key titles (the kubeconfig context).
+    /// The cluster part of key titles: `NAME#UID8` (see [`crate::github::title::cluster_part`]),
+    /// or the kubeconfig context / `--cluster` name alone when the cluster's identity is unknown.
     pub context: String,
     /// Namespace of the Secret.
     pub namespace: String,
@@ -152,6 +153,15 @@ impl RotateSettings {
     /// Whether `title` marks a key registered for this Secret in this cluster.
     pub fn owns_title(&self, title: &str) -> bool {
         crate::github::title::title_is_for(title, &self.context, &self.namespace, &self.secret_name)
+    }
+
+    /// Whether `title` is this Secret's in the format made before sealkey identified clusters
+    /// (`sealkey NAME/NAMESPACE/SECRET DATE`, while `context` is `NAME#UID8`): it may be another
+    /// cluster's of the same name, so such a key is never deleted for its title alone.
+    pub fn legacy_title(&self, title: &str) -> bool {
+        let name = crate::github::title::cluster_name(&self.context);
+        name != self.context
+            && crate::github::title::title_is_for(title, name, &self.namespace, &self.secret_name)
     }
 }
 

@@ -92,7 +92,7 @@ impl Plan {
     fn live_recorded_at(&self, settings: &RotateSettings) -> Option<jiff::Timestamp> {
         self.keys
             .iter()
-            .filter(|k| settings.owns_title(&k.title))
+            .filter(|k| settings.owns_title(&k.title) || settings.legacy_title(&k.title))
             .filter(|k| fingerprint(k).as_deref() == Some(self.old_fp.as_str()))
             .filter_map(|k| title_time(&k.title))
             .max()

@@ -141,9 +141,13 @@ fn the_old_key_is_not_deleted_when_a_fresh_read_before_deleting_shows_the_old_se
 }
 
 fn foreign_key(w: &World, title: &str) -> DeployKey {
+    foreign_key_with_id(w, title, 7)
+}
+
+fn foreign_key_with_id(w: &World, title: &str, id: u64) -> DeployKey {
     let k = DeployKey::generate(KeyType::Ed25519, "prod").unwrap();
     w.gh.keys.borrow_mut().push(DeployKeyInfo {
-        id: 7,
+        id,
         title: title.into(),
         key: bare(k.public_openssh()),
         read_only: true,
@@ -241,4 +245,50 @@ fn finish_orders_keys_by_what_sealkey_recorded_not_by_github_ids() {
         &[w.old.fingerprint(), &done.new_fingerprint],
         "reversed ids, then --apply",
     );
+}
+
+// Was: the slot named the cluster by its context name, `default` for every in-pod run and k3s:
+// rotating cluster B deleted cluster A's live key. Now the slot carries kube-system's UID, and
+// a key titled the old way is never deleted for its title alone (it may be the other cluster's).
+#[test]
+fn clusters_named_alike_keep_apart_by_identity_and_old_titles_are_never_deleted_for_their_title() {
+    let w = world(vec![]);
+    // Cluster A's live keys for a Secret of the same namespace and name.
+    let a_legacy = foreign_key_with_id(&w, "sealkey kind-test/dev/airflow-ssh-secret 2026-01-02", 7);
+    let a_id = foreign_key_with_id(
+        &w,
+        "sealkey kind-test#aaaaaaaa/dev/airflow-ssh-secret 2026-12-01T00:00:00Z",
+        8,
+    );
+    let mut s = settings();
+    s.context = crate::github::title::cluster_part("kind-test", Some("bbbbbbbb-0000-4000-8000-0000"));
+    let a = [a_legacy.fingerprint(), a_id.fingerprint()];
+    // --apply: B's old key goes (the run read it from B's Secret), A's keys stay.
+    let done = block_on(rotate_in_cluster(&s, &w.cluster, &w.gh, &no_progress)).unwrap();
+    assert_live_registered_and_kept(&w, &a, "B --apply");
+    assert!(!registered_fingerprints(&w).contains(&w.old.fingerprint().to_string()));
+    // Titles order a slot's keys to the millisecond; equal moments count as pending (kept).
+    std::thread::sleep(Duration::from_millis(5));
+    // --gitops, the file applied, --finish: B's previous key goes, A's keys stay.
+    let written: RefCell<Option<Value>> = RefCell::default();
+    let next = block_on(rotate_gitops(
+        &s,
+        &w.cluster,
+        &w.gh,
+        |doc: &NewKey<'_>| {
+            *written.borrow_mut() = Some(doc.secret.expose_docs()[0].clone());
+            Ok(())
+        },
+        &no_progress,
+    ))
+    .unwrap();
+    *w.cluster.secret.borrow_mut() = written.borrow().clone();
+    let fin = block_on(finish(&s, &w.cluster, &w.gh, &no_progress)).unwrap();
+    assert_live_registered_and_kept(&w, &a, "B --gitops, --finish");
+    let fps = registered_fingerprints(&w);
+    assert!(!fps.contains(&done.new_fingerprint), "{fps:?}");
+    assert!(fps.contains(&next.new_fingerprint));
+    assert_eq!(fin.deleted.len(), 1);
+    // A's old-style title is named as left alone, never deleted.
+    assert!(fin.left_alone.iter().any(|k| k.id == 7), "{:?}", fin.left_alone);
 }
