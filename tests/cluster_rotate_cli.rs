@@ -810,11 +810,18 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
         "type": "Opaque",
         "data": {"gitSshKey": b64(&pem)},
     });
-    // Cluster B: context `default`, its kube-system namespace has its own UID.
-    let kube_system = json!({"apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": "kube-system", "uid": "9b0c11d2-5e6f-4a1b-8c2d-00000000000b"}});
-    let kmock = Kmock::start(&[kube_system, secret]);
-    let kc_text = std::fs::read_to_string(kmock.kubeconfig("dev"))
+    // Cluster B: context `default`, its kube-system namespace has its own UID (served by the
+    // proxy: the stand-in has no cluster-scoped Namespaces).
+    let kmock = Kmock::start(&[secret]);
+    let proxy = FaultProxy::start(kmock.port);
+    proxy.arm(Rule {
+        method: "GET",
+        path: "/api/v1/namespaces/kube-system".into(),
+        fault: ProxyFault::Json(
+            r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-system","uid":"9b0c11d2-5e6f-4a1b-8c2d-00000000000b"}}"#,
+        ),
+    });
+    let kc_text = std::fs::read_to_string(kmock.kubeconfig_for(&proxy.url(), "dev"))
         .unwrap()
         .replace("kmock", "default");
     let kc = dir.path().join("kubeconfig-default");
@@ -824,7 +831,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     github.add_key("acme/dags", &bare(&b_old), "sealkey default/dev/airflow-ssh-secret 2026-01-01", true, "2026-01-01T00:00:00Z", None);
     // Cluster A's live keys for a Secret of the same namespace and name: one titled the old way,
     // one with A's identity.
-    github.add_key("acme/dags", &bare(&a_legacy), "sealkey default/dev/airflow-ssh-secret 2026-01-02", true, "2026-01-02T00:00:00Z", None);
+    github.add_key("acme/dags", &bare(&a_legacy), "sealkey default/dev/airflow-ssh-secret 2025-12-31", true, "2025-12-31T00:00:00Z", None);
     github.add_key("acme/dags", &bare(&a_new), "sealkey default#3f2a9c1e/dev/airflow-ssh-secret 2026-12-01T00:00:00Z", true, "2026-12-01T00:00:00Z", None);
     let out = Command::new(support::sealkey_bin())
         .args(["rotate", "--repo", "acme/dags", "-n", "dev", "--secret-name", "airflow-ssh-secret"])
@@ -849,4 +856,24 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     let new = keys.iter().find(|k| k["key"] == live.as_str()).expect("B's live key registered");
     let title = new["title"].as_str().unwrap();
     assert!(title.starts_with("sealkey default#9b0c11d2/dev/airflow-ssh-secret "), "{title}");
+    // A cluster named `default` whose identity cannot be read (the stand-in answers 404 for
+    // kube-system) is refused before anything changes, unless --cluster names it.
+    let direct = std::fs::read_to_string(kmock.kubeconfig("dev"))
+        .unwrap()
+        .replace("kmock", "default");
+    std::fs::write(&kc, direct).unwrap();
+    let before = github.keys("acme/dags");
+    let out = Command::new(support::sealkey_bin())
+        .args(["rotate", "--repo", "acme/dags", "-n", "dev", "--secret-name", "airflow-ssh-secret"])
+        .args(["--apply", "--sync-wait", "0"])
+        .args(["--kubeconfig", kc.to_str().unwrap(), "--api-url", &github.url()])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--cluster NAME"), "{stderr}");
+    assert_eq!(github.keys("acme/dags"), before, "something changed");
 }

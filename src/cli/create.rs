@@ -394,7 +394,8 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         });
         // The cluster's identity (kube-system's UID) in the title, as rotate reads it.
         let uid = match (&cluster, &args.register.title) {
-            (Some(c), None) => c.kube_system_uid().await?,
+            // An unreachable API server is reported by the apply step, named.
+            (Some(c), None) => c.kube_system_uid().await.ok().flatten(),
             _ => None,
         };
         let context = crate::github::title::cluster_part(&context, uid.as_deref());

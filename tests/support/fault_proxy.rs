@@ -27,6 +27,9 @@ pub enum ProxyFault {
     /// Close the connection without answering (the client gives up), and forward the request
     /// this many milliseconds later: a write that commits after the client's timeout.
     LateCommit(u64),
+    /// Do not forward: answer 200 with this JSON (an object the stand-in cannot serve, such as
+    /// the cluster-scoped kube-system Namespace).
+    Json(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -147,6 +150,14 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
         let _ = write!(
             client,
             "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    if let Some(ProxyFault::Json(body)) = fault {
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         return;
