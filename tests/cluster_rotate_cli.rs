@@ -402,10 +402,22 @@ fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stor
     let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
     let out = Command::new(support::sealkey_bin())
         .args([
-            "create", "--repo", "acme/dags", "--namespace", "dev", "--for", "git-sync", "--apply",
+            "create",
+            "--repo",
+            "acme/dags",
+            "--namespace",
+            "dev",
+            "--for",
+            "git-sync",
+            "--apply",
             "--register",
         ])
-        .args(["--kubeconfig", kc.to_str().unwrap(), "--api-url", &w.github.url()])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &w.github.url(),
+        ])
         .env("GITHUB_TOKEN", TOKEN)
         .stdin(Stdio::null())
         .output()
@@ -413,7 +425,10 @@ fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stor
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(proxy.fired());
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("does not hold what was written"), "{stderr}");
+    assert!(
+        stderr.contains("does not hold what was written"),
+        "{stderr}"
+    );
     assert!(w.kmock.secret("dev", "git-creds").is_none());
     let keys = w.github_keys();
     assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
@@ -828,15 +843,49 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     std::fs::write(&kc, kc_text).unwrap();
     let github = FakeGithub::start();
     // B's live key, registered before sealkey identified clusters.
-    github.add_key("acme/dags", &bare(&b_old), "sealkey default/dev/airflow-ssh-secret 2026-01-01", true, "2026-01-01T00:00:00Z", None);
+    github.add_key(
+        "acme/dags",
+        &bare(&b_old),
+        "sealkey default/dev/airflow-ssh-secret 2026-01-01",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
     // Cluster A's live keys for a Secret of the same namespace and name: one titled the old way,
     // one with A's identity.
-    github.add_key("acme/dags", &bare(&a_legacy), "sealkey default/dev/airflow-ssh-secret 2025-12-31", true, "2025-12-31T00:00:00Z", None);
-    github.add_key("acme/dags", &bare(&a_new), "sealkey default#3f2a9c1e/dev/airflow-ssh-secret 2026-12-01T00:00:00Z", true, "2026-12-01T00:00:00Z", None);
+    github.add_key(
+        "acme/dags",
+        &bare(&a_legacy),
+        "sealkey default/dev/airflow-ssh-secret 2025-12-31",
+        true,
+        "2025-12-31T00:00:00Z",
+        None,
+    );
+    github.add_key(
+        "acme/dags",
+        &bare(&a_new),
+        "sealkey default#3f2a9c1e/dev/airflow-ssh-secret 2026-12-01T00:00:00Z",
+        true,
+        "2026-12-01T00:00:00Z",
+        None,
+    );
     let out = Command::new(support::sealkey_bin())
-        .args(["rotate", "--repo", "acme/dags", "-n", "dev", "--secret-name", "airflow-ssh-secret"])
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+        ])
         .args(["--apply", "--sync-wait", "0", "--timeout", "20s"])
-        .args(["--kubeconfig", kc.to_str().unwrap(), "--api-url", &github.url()])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &github.url(),
+        ])
         .env("GITHUB_TOKEN", TOKEN)
         .env_remove("GH_TOKEN")
         .stdin(Stdio::null())
@@ -847,15 +896,30 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     let keys = github.keys("acme/dags");
     let registered: Vec<&str> = keys.iter().map(|k| k["key"].as_str().unwrap()).collect();
     for (who, k) in [("A's legacy-titled", &a_legacy), ("A's", &a_new)] {
-        assert!(registered.contains(&bare(k).as_str()), "{who} live key was deleted: {keys:#?}\n{stderr}");
+        assert!(
+            registered.contains(&bare(k).as_str()),
+            "{who} live key was deleted: {keys:#?}\n{stderr}"
+        );
     }
-    assert!(!registered.contains(&bare(&b_old).as_str()), "B's old key is kept: {keys:#?}");
+    assert!(
+        !registered.contains(&bare(&b_old).as_str()),
+        "B's old key is kept: {keys:#?}"
+    );
     assert_eq!(keys.len(), 3, "{keys:#?}");
     let secret = kmock.secret("dev", "airflow-ssh-secret").unwrap();
-    let live = bare(&ssh_public_of(dir.path(), &b64d(&secret["data"]["gitSshKey"])));
-    let new = keys.iter().find(|k| k["key"] == live.as_str()).expect("B's live key registered");
+    let live = bare(&ssh_public_of(
+        dir.path(),
+        &b64d(&secret["data"]["gitSshKey"]),
+    ));
+    let new = keys
+        .iter()
+        .find(|k| k["key"] == live.as_str())
+        .expect("B's live key registered");
     let title = new["title"].as_str().unwrap();
-    assert!(title.starts_with("sealkey default#9b0c11d2/dev/airflow-ssh-secret "), "{title}");
+    assert!(
+        title.starts_with("sealkey default#9b0c11d2/dev/airflow-ssh-secret "),
+        "{title}"
+    );
     // A cluster named `default` whose identity cannot be read (the stand-in answers 404 for
     // kube-system) is refused before anything changes, unless --cluster names it.
     let direct = std::fs::read_to_string(kmock.kubeconfig("dev"))
@@ -864,9 +928,22 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     std::fs::write(&kc, direct).unwrap();
     let before = github.keys("acme/dags");
     let out = Command::new(support::sealkey_bin())
-        .args(["rotate", "--repo", "acme/dags", "-n", "dev", "--secret-name", "airflow-ssh-secret"])
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+        ])
         .args(["--apply", "--sync-wait", "0"])
-        .args(["--kubeconfig", kc.to_str().unwrap(), "--api-url", &github.url()])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &github.url(),
+        ])
         .env("GITHUB_TOKEN", TOKEN)
         .env_remove("GH_TOKEN")
         .stdin(Stdio::null())

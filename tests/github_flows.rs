@@ -83,7 +83,10 @@ fn create_register_registers_read_only_with_cluster_title_in_two_requests() {
     let when = title
         .strip_prefix("sealkey prod-eu/airflow/airflow-ssh-secret ")
         .unwrap_or_else(|| panic!("{title}"));
-    assert!(when.starts_with(&format!("{today}T")) && when.ends_with('Z'), "{title}");
+    assert!(
+        when.starts_with(&format!("{today}T")) && when.ends_with('Z'),
+        "{title}"
+    );
     assert!(when.parse::<jiff::Timestamp>().is_ok(), "{title}");
     assert_eq!(
         key["key"].as_str().unwrap(),

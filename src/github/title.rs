@@ -17,7 +17,12 @@ pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil
 /// `kube-system` namespace UID, with the context or `--cluster` name for people) when the
 /// cluster's identity is known, else NAME alone (the format of titles made before 2026-12).
 pub fn cluster_part(name: &str, uid: Option<&str>) -> String {
-    match uid.map(|u| u.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>()) {
+    match uid.map(|u| {
+        u.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect::<String>()
+    }) {
         Some(u) if !u.is_empty() => format!("{name}#{u}"),
         _ => name.to_string(),
     }
@@ -102,7 +107,10 @@ mod tests {
         let t = key_title_at("c", "n", "s", at);
         assert_eq!(t, "sealkey c/n/s 2026-11-27T04:30:00.750Z");
         assert!(title_is_for(&t, "c", "n", "s"));
-        assert_eq!(title_time(&t), Some("2026-11-27T04:30:00.75Z".parse().unwrap()));
+        assert_eq!(
+            title_time(&t),
+            Some("2026-11-27T04:30:00.75Z".parse().unwrap())
+        );
     }
 
     #[test]

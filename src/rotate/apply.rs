@@ -118,8 +118,16 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     drop(doc);
     let at = (ns, name, field.as_str());
     if let Some(id) = new_id {
-        confirm_swap(cluster, registry, settings, written, at, (&old_fp, &new_fp, id), &new)
-            .await?;
+        confirm_swap(
+            cluster,
+            registry,
+            settings,
+            written,
+            at,
+            (&old_fp, &new_fp, id),
+            &new,
+        )
+        .await?;
     } else if let Err(e) = written {
         return Err(failed(
             Step::UpdateSecret,

@@ -152,7 +152,10 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
                 Step::DeleteOld,
                 Error::input(
                     format!("Secret {ns_name}"),
-                    format!("changed while sealkey was finishing: it held {live_fp}, now {}", again.2),
+                    format!(
+                        "changed while sealkey was finishing: it held {live_fp}, now {}",
+                        again.2
+                    ),
                     message!("run {} again once the Secret settled", Setting::Finish),
                 ),
                 nothing,

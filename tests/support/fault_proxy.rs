@@ -191,7 +191,11 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             let _ = upstream.write_all(&body);
             let _ = upstream.read_to_end(&mut Vec::new());
         }
-        state.lock().unwrap().log.push(format!("committed late: {method} {path}"));
+        state
+            .lock()
+            .unwrap()
+            .log
+            .push(format!("committed late: {method} {path}"));
         return;
     }
     let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {

@@ -48,7 +48,11 @@ fn a_secret_write_answered_200_that_stored_nothing_deletes_no_key() {
     let result = apply_rotation(&w);
     let cell = "wrong success";
     let live_fp = assert_live_registered_and_kept(&w, &[w.old.fingerprint()], cell);
-    assert_eq!(live_fp, w.old.fingerprint(), "{cell}: the fake stored nothing");
+    assert_eq!(
+        live_fp,
+        w.old.fingerprint(),
+        "{cell}: the fake stored nothing"
+    );
     let e = result.expect_err("a write that did not show must not end in success");
     assert_eq!(e.exit_code(), crate::error::exit::REMOTE, "{e}");
     let msg = e.to_string();
@@ -56,7 +60,10 @@ fn a_secret_write_answered_200_that_stored_nothing_deletes_no_key() {
     // The new key stays registered: the write may still land (see the late-commit cells).
     let new_fp = new_fingerprint(&w);
     assert!(msg.contains(&new_fp), "names the new key: {msg}");
-    assert!(w.cluster.restarted.borrow().is_empty(), "restarted for nothing");
+    assert!(
+        w.cluster.restarted.borrow().is_empty(),
+        "restarted for nothing"
+    );
     // --finish does not delete anything while the Secret still holds the old key.
     let fin = block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress));
     assert!(fin.is_err());
@@ -133,8 +140,7 @@ fn the_old_key_is_not_deleted_when_a_fresh_read_before_deleting_shows_the_old_se
     *w.cluster.lands_at_read.borrow_mut() = Some((3, original));
     let result = apply_rotation(&w);
     let new_fp = new_fingerprint(&w);
-    let live_fp =
-        assert_live_registered_and_kept(&w, &[w.old.fingerprint(), &new_fp], "reverted");
+    let live_fp = assert_live_registered_and_kept(&w, &[w.old.fingerprint(), &new_fp], "reverted");
     assert_eq!(live_fp, w.old.fingerprint());
     let e = result.expect_err("deleting nothing is not a completed rotation");
     assert_eq!(e.exit_code(), crate::error::exit::REMOTE, "{e}");
@@ -254,14 +260,16 @@ fn finish_orders_keys_by_what_sealkey_recorded_not_by_github_ids() {
 fn clusters_named_alike_keep_apart_by_identity_and_old_titles_are_never_deleted_for_their_title() {
     let w = world(vec![]);
     // Cluster A's live keys for a Secret of the same namespace and name.
-    let a_legacy = foreign_key_with_id(&w, "sealkey kind-test/dev/airflow-ssh-secret 2026-01-02", 7);
+    let a_legacy =
+        foreign_key_with_id(&w, "sealkey kind-test/dev/airflow-ssh-secret 2026-01-02", 7);
     let a_id = foreign_key_with_id(
         &w,
         "sealkey kind-test#aaaaaaaa/dev/airflow-ssh-secret 2026-12-01T00:00:00Z",
         8,
     );
     let mut s = settings();
-    s.context = crate::github::title::cluster_part("kind-test", Some("bbbbbbbb-0000-4000-8000-0000"));
+    s.context =
+        crate::github::title::cluster_part("kind-test", Some("bbbbbbbb-0000-4000-8000-0000"));
     let a = [a_legacy.fingerprint(), a_id.fingerprint()];
     // --apply: B's old key goes (the run read it from B's Secret), A's keys stay.
     let done = block_on(rotate_in_cluster(&s, &w.cluster, &w.gh, &no_progress)).unwrap();
@@ -290,5 +298,9 @@ fn clusters_named_alike_keep_apart_by_identity_and_old_titles_are_never_deleted_
     assert!(fps.contains(&next.new_fingerprint));
     assert_eq!(fin.deleted.len(), 1);
     // A's old-style title is named as left alone, never deleted.
-    assert!(fin.left_alone.iter().any(|k| k.id == 7), "{:?}", fin.left_alone);
+    assert!(
+        fin.left_alone.iter().any(|k| k.id == 7),
+        "{:?}",
+        fin.left_alone
+    );
 }

@@ -259,7 +259,8 @@ impl SecretCluster for FakeCluster {
             return Err(Fault::Kube409.error("apply Secret (stale resourceVersion)"));
         }
         let later = |n: u32| {
-            *self.lands_at_read.borrow_mut() = Some((self.reads.get().saturating_add(n), self.stored(doc)));
+            *self.lands_at_read.borrow_mut() =
+                Some((self.reads.get().saturating_add(n), self.stored(doc)));
         };
         if fault.is_none() {
             match self.write_behaviour.get() {
