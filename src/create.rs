@@ -322,6 +322,9 @@ async fn apply_secrets(
         .filter(|d| d["kind"] == "Secret")
     {
         method = Some(cluster.write_secret(doc).await?);
+        if !cluster.dry_run() {
+            confirm_stored(cluster, doc).await?;
+        }
         applied.push(format!(
             "{}/{}",
             doc["metadata"]["namespace"].as_str().unwrap_or_default(),
@@ -329,6 +332,38 @@ async fn apply_secrets(
         ));
     }
     Ok((applied, method))
+}
+
+/// An answer is not an effect: an API server (or a proxy) may answer 200 and store nothing.
+/// Reads the Secret back and checks that every data value written is there, so that a key
+/// registered moments before is withdrawn (by the caller) when it was not stored.
+async fn confirm_stored(cluster: &Cluster, doc: &serde_json::Value) -> Result<()> {
+    use base64::Engine as _;
+    let ns = doc["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    let live = cluster.get_secret(ns, name).await?;
+    let holds = |live: &crate::cluster::LiveSecret| {
+        doc["data"].as_object().is_some_and(|data| {
+            data.iter().all(|(k, v)| {
+                let want = v
+                    .as_str()
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(zeroize::Zeroizing::new);
+                match (want, live.value(k)) {
+                    (Some(want), Some(have)) => have.expose_secret() == want.as_slice(),
+                    _ => false,
+                }
+            })
+        })
+    };
+    if live.as_ref().is_some_and(holds) {
+        return Ok(());
+    }
+    Err(Error::remote(
+        "Kubernetes API",
+        format!("apply Secret {ns}/{name} was answered as done, but reading it back shows it does not hold what was written"),
+        "the API server (or something between sealkey and it) answers writes it does not carry out; check the cluster (kubectl get secret -n NAMESPACE NAME) before trying again",
+    ))
 }
 
 #[cfg(test)]

@@ -388,6 +388,53 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
     );
 }
 
+// Was: the 200 was trusted: exit 0, no Secret in the cluster, and a registered key whose private
+// half existed nowhere.
+#[test]
+fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stores_nothing() {
+    let w = world();
+    let proxy = FaultProxy::start(w.kmock.port);
+    proxy.arm(Rule {
+        method: "PATCH",
+        path: "/secrets/git-creds".into(),
+        fault: ProxyFault::WrongSuccess,
+    });
+    let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
+    let out = Command::new(support::sealkey_bin())
+        .args([
+            "create",
+            "--repo",
+            "acme/dags",
+            "--namespace",
+            "dev",
+            "--for",
+            "git-sync",
+            "--apply",
+            "--register",
+        ])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &w.github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(proxy.fired());
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("does not hold what was written"),
+        "{stderr}"
+    );
+    assert!(w.kmock.secret("dev", "git-creds").is_none());
+    let keys = w.github_keys();
+    assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
+    assert_eq!(keys[0]["key"].as_str().unwrap(), bare(&w.old_public));
+}
+
 #[test]
 fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change_nothing() {
     let w = world();
@@ -760,4 +807,150 @@ fn apply_over_a_pending_gitops_rotation_exits_2_until_abandon_pending_is_given()
         "20s",
     ]));
     w.assert_one_key_equal_to_live("rotate --apply --abandon-pending");
+}
+
+// Was: every in-pod run and k3s's kubeconfig use the context name `default`, so two clusters
+// shared one title slot and rotating cluster B deleted cluster A's live key.
+#[test]
+fn two_clusters_named_default_never_delete_each_others_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key_path, b_old) = ssh_keypair(dir.path(), "ed25519", "b.TEST-ONLY");
+    let (_, a_legacy) = ssh_keypair(dir.path(), "ed25519", "a1.TEST-ONLY");
+    let (_, a_new) = ssh_keypair(dir.path(), "ed25519", "a2.TEST-ONLY");
+    let pem = std::fs::read(&key_path).unwrap();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+            "annotations": {"sealkey.io/for": "airflow-chart"}},
+        "type": "Opaque",
+        "data": {"gitSshKey": b64(&pem)},
+    });
+    // Cluster B: context `default`, its kube-system namespace has its own UID (served by the
+    // proxy: the stand-in has no cluster-scoped Namespaces).
+    let kmock = Kmock::start(&[secret]);
+    let proxy = FaultProxy::start(kmock.port);
+    proxy.arm(Rule {
+        method: "GET",
+        path: "/api/v1/namespaces/kube-system".into(),
+        fault: ProxyFault::Json(
+            r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-system","uid":"9b0c11d2-5e6f-4a1b-8c2d-00000000000b"}}"#,
+        ),
+    });
+    let kc_text = std::fs::read_to_string(kmock.kubeconfig_for(&proxy.url(), "dev"))
+        .unwrap()
+        .replace("kmock", "default");
+    let kc = dir.path().join("kubeconfig-default");
+    std::fs::write(&kc, kc_text).unwrap();
+    let github = FakeGithub::start();
+    // B's live key, registered before sealkey identified clusters.
+    github.add_key(
+        "acme/dags",
+        &bare(&b_old),
+        "sealkey default/dev/airflow-ssh-secret 2026-01-01",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    // Cluster A's live keys for a Secret of the same namespace and name: one titled the old way,
+    // one with A's identity.
+    github.add_key(
+        "acme/dags",
+        &bare(&a_legacy),
+        "sealkey default/dev/airflow-ssh-secret 2025-12-31",
+        true,
+        "2025-12-31T00:00:00Z",
+        None,
+    );
+    github.add_key(
+        "acme/dags",
+        &bare(&a_new),
+        "sealkey default#3f2a9c1e/dev/airflow-ssh-secret 2026-12-01T00:00:00Z",
+        true,
+        "2026-12-01T00:00:00Z",
+        None,
+    );
+    let out = Command::new(support::sealkey_bin())
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+        ])
+        .args(["--apply", "--sync-wait", "0", "--timeout", "20s"])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let keys = github.keys("acme/dags");
+    let registered: Vec<&str> = keys.iter().map(|k| k["key"].as_str().unwrap()).collect();
+    for (who, k) in [("A's legacy-titled", &a_legacy), ("A's", &a_new)] {
+        assert!(
+            registered.contains(&bare(k).as_str()),
+            "{who} live key was deleted: {keys:#?}\n{stderr}"
+        );
+    }
+    assert!(
+        !registered.contains(&bare(&b_old).as_str()),
+        "B's old key is kept: {keys:#?}"
+    );
+    assert_eq!(keys.len(), 3, "{keys:#?}");
+    let secret = kmock.secret("dev", "airflow-ssh-secret").unwrap();
+    let live = bare(&ssh_public_of(
+        dir.path(),
+        &b64d(&secret["data"]["gitSshKey"]),
+    ));
+    let new = keys
+        .iter()
+        .find(|k| k["key"] == live.as_str())
+        .expect("B's live key registered");
+    let title = new["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("sealkey default#9b0c11d2/dev/airflow-ssh-secret "),
+        "{title}"
+    );
+    // A cluster named `default` whose identity cannot be read (the stand-in answers 404 for
+    // kube-system) is refused before anything changes, unless --cluster names it.
+    let direct = std::fs::read_to_string(kmock.kubeconfig("dev"))
+        .unwrap()
+        .replace("kmock", "default");
+    std::fs::write(&kc, direct).unwrap();
+    let before = github.keys("acme/dags");
+    let out = Command::new(support::sealkey_bin())
+        .args([
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+        ])
+        .args(["--apply", "--sync-wait", "0"])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--cluster NAME"), "{stderr}");
+    assert_eq!(github.keys("acme/dags"), before, "something changed");
 }

@@ -389,3 +389,92 @@ fn a_server_without_apply_gets_a_patch_carrying_the_read_resource_version() {
     );
     assert_eq!(secret["metadata"]["labels"]["team"], "data");
 }
+
+fn run_rotation_with(w: &World, s: &RotateSettings) -> Result<rotate::Rotated> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let kc = w.kmock.kubeconfig_for(&w.proxy.url(), "dev");
+        let cluster = Cluster::connect(&ConnectSettings {
+            kubeconfig: Some(kc),
+            ..Default::default()
+        })
+        .await?;
+        rotate::rotate_in_cluster(s, &cluster, &w.registry, &|_: Step, _: &str| {}).await
+    })
+}
+
+/// The promise when a write's outcome was open: the live key (curl + ssh-keygen) is registered
+/// and every key in `kept` (bare public keys) is still registered.
+fn assert_live_registered_and_kept(w: &World, kept: &[&str], cell: &str) -> String {
+    let (live, _) = live_public(w);
+    let keys = w.registry.keys.borrow();
+    assert!(
+        keys.iter().any(|k| k.key == live),
+        "{cell}: live key not registered"
+    );
+    for k in kept {
+        assert!(
+            keys.iter().any(|r| r.key == *k),
+            "{cell}: a key something depends on was deleted"
+        );
+    }
+    live
+}
+
+/// Issue 22 over real HTTP: a Secret write answered 200 with the old object and never carried
+/// out, and writes that commit after the client was dropped (within and after the bound).
+// Was: the 200 was trusted (old key deleted, the live Secret held an unregistered... the old
+// key, now deleted); the late write was "undone" by deleting the new key, then landed.
+#[test]
+fn secret_writes_that_succeed_wrongly_or_commit_late_never_cost_the_live_key_over_http() {
+    let path = "/api/v1/namespaces/dev/secrets/airflow-ssh-secret";
+    for (fault, bound_ms, completes) in [
+        (ProxyFault::WrongSuccess, 400, false),
+        (ProxyFault::WrongSuccessOld, 400, false),
+        (ProxyFault::LateCommit(300), 10_000, true),
+        (ProxyFault::LateCommit(1500), 300, false),
+    ] {
+        let w = world();
+        let old = bare(&w.old_public);
+        w.proxy.arm(Rule {
+            method: "PATCH",
+            path: path.into(),
+            fault,
+        });
+        let mut s = settings();
+        s.write_confirm_timeout = Duration::from_millis(bound_ms);
+        let cell = format!("update Secret x {fault:?}, bound {bound_ms} ms");
+        let result = run_rotation_with(&w, &s);
+        assert!(w.proxy.fired(), "{cell}");
+        let live = assert_live_registered_and_kept(&w, &[], &cell);
+        if completes {
+            result.unwrap_or_else(|e| panic!("{cell}: {e}"));
+            let keys = w.registry.keys.borrow();
+            assert_eq!(keys.len(), 1, "{cell}");
+            assert_eq!(keys[0].key, live, "{cell}");
+            assert_ne!(live, old, "{cell}");
+            continue;
+        }
+        let e = result.expect_err(&cell);
+        assert_eq!(e.exit_code(), 3, "{cell}: {e}");
+        assert_eq!(live, old, "{cell}: the Secret changed before the run ended");
+        assert_live_registered_and_kept(&w, &[&old], &cell);
+        assert_eq!(w.registry.keys.borrow().len(), 2, "{cell}: both keys kept");
+        if let ProxyFault::LateCommit(_) = fault {
+            // The write lands after the run gave up: the new key is live and still registered.
+            let mut landed = false;
+            for _ in 0..100 {
+                if live_public(&w).0 != old {
+                    landed = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(landed, "{cell}: the late write never landed");
+            assert_live_registered_and_kept(&w, &[&old], &format!("{cell}, landed"));
+        }
+    }
+}

@@ -78,10 +78,16 @@ fn create_register_registers_read_only_with_cluster_title_in_two_requests() {
     let today = jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::UTC)
         .date();
-    assert_eq!(
-        key["title"],
-        format!("sealkey prod-eu/airflow/airflow-ssh-secret {today}")
+    // The title records the moment, to the second (rotation orders a slot's keys by it).
+    let title = key["title"].as_str().unwrap();
+    let when = title
+        .strip_prefix("sealkey prod-eu/airflow/airflow-ssh-secret ")
+        .unwrap_or_else(|| panic!("{title}"));
+    assert!(
+        when.starts_with(&format!("{today}T")) && when.ends_with('Z'),
+        "{title}"
     );
+    assert!(when.parse::<jiff::Timestamp>().is_ok(), "{title}");
     assert_eq!(
         key["key"].as_str().unwrap(),
         public_key_from_stderr(&stderr)

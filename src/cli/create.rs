@@ -400,6 +400,13 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             Some(c) => c.context().to_string(),
             None => current_context(),
         });
+        // The cluster's identity (kube-system's UID) in the title, as rotate reads it.
+        let uid = match (&cluster, &args.register.title) {
+            // An unreachable API server is reported by the apply step, named.
+            (Some(c), None) => c.kube_system_uid().await.ok().flatten(),
+            _ => None,
+        };
+        let context = crate::github::title::cluster_part(&context, uid.as_deref());
         let title = args.register.title.clone().unwrap_or_else(|| {
             key_title_at(&context, &emit.namespace, &emit.secret_name(), emit.created)
         });

@@ -140,6 +140,31 @@ impl RotateArgs {
         settings.wait_for_live = self.wait;
         settings
     }
+
+    /// Puts the cluster's identity into the title slot (`NAME#UID8`, from the kube-system
+    /// namespace's UID). A cluster that cannot be identified and is named `default` (every
+    /// in-pod run, k3s's kubeconfig) without `--cluster` is refused: two such clusters would
+    /// share one slot, and rotating one would delete the other's live key.
+    pub async fn identify_cluster(
+        &self,
+        cluster: &Cluster,
+        settings: &mut RotateSettings,
+    ) -> crate::error::Result<()> {
+        // An unreachable API server is reported by the first step that needs it, named.
+        let uid = cluster.kube_system_uid().await.ok().flatten();
+        if uid.is_none() && self.cluster.is_none() && settings.context == "default" {
+            return Err(crate::error::Error::input(
+                "kubeconfig context `default`",
+                "cannot tell this cluster from other clusters named `default`: its kube-system namespace could not be read (deploy key titles name the cluster, and rotation deletes the old keys titled for it)",
+                crate::message!(
+                    "allow `get` on namespace kube-system, or pass {} NAME with a name unique to this cluster (the same on every run)",
+                    crate::error::Setting::Cluster
+                ),
+            ));
+        }
+        settings.context = crate::github::title::cluster_part(&settings.context, uid.as_deref());
+        Ok(())
+    }
 }
 
 fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
@@ -272,6 +297,7 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
     rt.block_on(async {
         let cluster = Cluster::connect(&args.kube.settings()).await?;
         let mut settings = args.settings(&cluster, &repo);
+        args.identify_cluster(&cluster, &mut settings).await?;
         let namespace = settings.namespace.clone();
         let registry = RepoKeys::new(&client, repo.clone());
         let secret_ref = format!("{namespace}/{}", args.secret_name);
@@ -359,6 +385,13 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 ui.info(&format!(
                     "old key(s) kept: {}",
                     why.render(&super::spelling::Flags)
+                ));
+            }
+            for k in &done.left_alone {
+                ui.warn(&format!(
+                    "key {} (\"{}\") left registered: named by the Secret's sealkey.io/previous-fingerprint annotation but titled for something else, or titled before sealkey identified clusters (another cluster of the same name may use it); delete it by hand if it really was this Secret's",
+                    k.id,
+                    crate::http::sanitize_server_text(&k.title, &[])
                 ));
             }
         } else {

@@ -264,6 +264,7 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
         let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
         let kube_client = cluster.clone().into_client();
         let mut rotate = args.settings(&cluster, &repo);
+        args.identify_cluster(&cluster, &mut rotate).await?;
         rotate.poll_interval = std::time::Duration::from_millis(500);
         let settings = crate::store::StoreRotationSettings {
             rotate,

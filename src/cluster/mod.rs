@@ -314,6 +314,19 @@ impl Cluster {
         &self.context
     }
 
+    /// The cluster's identity for deploy key titles: the UID of its `kube-system` namespace,
+    /// the same from every kubeconfig and in-pod config of one cluster and different between
+    /// clusters (context names are not: every in-pod run and k3s's kubeconfig say `default`).
+    /// `None` when it cannot be read (no RBAC `get` on that namespace, or no such namespace).
+    pub async fn kube_system_uid(&self) -> Result<Option<String>> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        match api.get("kube-system").await {
+            Ok(ns) => Ok(ns.metadata.uid.filter(|u| !u.is_empty())),
+            Err(kube::Error::Api(s)) if matches!(s.code, 401 | 403 | 404) => Ok(None),
+            Err(e) => Err(self.kube_error("get namespace kube-system", e)),
+        }
+    }
+
     /// The API server's URL.
     pub fn server(&self) -> &str {
         &self.server

@@ -1,14 +1,17 @@
 //! `sealkey rotate --apply`: the whole rotation straight into the cluster.
 
+use super::confirm::{self, Seen};
 use super::plan::{controller_owner, delete_keys, Owner, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::{self, LiveSecret, SecretConsumer};
-use crate::emit::live::{fingerprint_in, rotated_secret};
+use crate::emit::live::rotated_secret;
 use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::{register_read_only, undo_registration};
 use crate::github::title::key_title_at;
 use crate::github::DeployKeyInfo;
+use crate::keygen::DeployKey;
 use crate::message;
+use std::time::Duration;
 
 /// What a finished rotation did.
 #[derive(Debug)]
@@ -113,45 +116,26 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     );
     let doc = rotated_secret(&plan.secret, &field, &new, &old_fp, true, now)
         .map_err(|e| failed(Step::UpdateSecret, e, nothing))?;
-    if let Err(e) = cluster.write_secret(&doc.expose_docs()[0]).await {
-        drop(doc);
-        // The write may have landed although its answer was lost: look before undoing.
-        let landed = match cluster.read_secret(ns, name).await {
-            Ok(Some(s)) => Some(fingerprint_in(&s, &field).as_deref() == Some(new_fp.as_str())),
-            Ok(None) => Some(false),
-            Err(_) => None,
-        };
-        match (landed, new_id) {
-            (Some(true), _) => {} // it did land: carry on with the rotation
-            (_, None) => {
-                return Err(failed(
-                    Step::UpdateSecret,
-                    e,
-                    "dry run: nothing was registered",
-                ))
-            }
-            (Some(false), Some(id)) => {
-                let undone = undo_registration(registry, Some(id), new.public_openssh())
-                    .await
-                    .said;
-                let undone = message!(
-                    "{}; the Secret still holds the old key {}, which stays registered",
-                    undone,
-                    old_fp.to_string()
-                );
-                return Err(failed(Step::UpdateSecret, e, undone));
-            }
-            (None, Some(id)) => {
-                let undone = message!(
-                    "{}`{} {}` once it shows {}, or run rotate again",
-                    format!("could not read the Secret back to see whether it changed, so both keys stay registered (old {old_fp}, new {new_fp} id {id}): either works; check `kubectl get secret -n {ns} {name} -o jsonpath='{{.metadata.annotations}}'` and run "),
-                    Command::Rotate,
-                    Setting::Finish,
-                    new_fp.clone()
-                );
-                return Err(failed(Step::UpdateSecret, e, undone));
-            }
-        }
+    let written = cluster.write_secret(&doc.expose_docs()[0]).await;
+    drop(doc);
+    let at = (ns, name, field.as_str());
+    if let Some(id) = new_id {
+        confirm_swap(
+            cluster,
+            registry,
+            settings,
+            written,
+            at,
+            (&old_fp, &new_fp, id),
+            &new,
+        )
+        .await?;
+    } else if let Err(e) = written {
+        return Err(failed(
+            Step::UpdateSecret,
+            e,
+            "dry run: nothing was registered",
+        ));
     }
     let rotated = |consumers, restarted, deleted, kept, kept_because| Rotated {
         old_fingerprint: old_fp.clone(),
@@ -210,6 +194,27 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     if kept_because.is_some() {
         return Ok(rotated(consumers, restarted, vec![], old, kept_because));
     }
+    // A fresh read right before deleting: the Secret may have been written back (a GitOps
+    // controller, Helm, a person, a stale write landing late) while readers were refreshed.
+    match confirm::watch_for_key(cluster, at, &new_fp, Duration::ZERO, Duration::ZERO).await {
+        Seen::Key(fp) if fp == new_fp => {}
+        seen => {
+            let (now, why) = match seen {
+                Seen::Key(fp) => (fp, "something wrote it back".to_string()),
+                Seen::NoKey => ("no key".into(), "it was deleted or emptied".into()),
+                Seen::Unreadable(e) => ("unknown".into(), e.to_string()),
+            };
+            return Err(failed(
+                Step::DeleteOld,
+                Error::remote(
+                    "Kubernetes API",
+                    format!("before deleting the old keys, a fresh read of Secret {ns}/{name} showed {now} instead of the new key {new_fp} ({why})"),
+                    "find out what writes the Secret (kubectl get secret -o yaml: managedFields) before rotating it in place",
+                ),
+                kept_both("the Secret holds the new key again"),
+            ));
+        }
+    }
     progress(Step::DeleteOld, &format!("{} key(s)", old.len()));
     let deleted = delete_keys(
         registry,
@@ -219,4 +224,79 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     )
     .await?;
     Ok(rotated(consumers, restarted, deleted, vec![], None))
+}
+
+/// Step 4's check: whatever the write answered, a fresh read must show the new key before the
+/// rotation goes on. A refusal (4xx) undoes the registration; an unknown outcome (no answer, a
+/// 5xx, a 200 whose effect does not show) is watched for `write_confirm_timeout`, and if the
+/// Secret still does not show the new key, both keys stay registered: a late commit may yet
+/// put the new key into the Secret, and deleting either could strand it.
+async fn confirm_swap<C: SecretCluster, R: DeployKeyRegistry>(
+    cluster: &C,
+    registry: &R,
+    settings: &RotateSettings,
+    written: Result<()>,
+    at: (&str, &str, &str),
+    (old_fp, new_fp, id): (&str, &str, u64),
+    new: &DeployKey,
+) -> Result<()> {
+    let (ns, name, _) = at;
+    let refusal = matches!(&written, Err(e) if confirm::refused(e));
+    let bound = if refusal {
+        Duration::ZERO
+    } else {
+        settings.write_confirm_timeout
+    };
+    let seen = confirm::watch_for_key(cluster, at, new_fp, bound, settings.poll_interval).await;
+    if seen.holds(new_fp) {
+        return Ok(()); // it landed (even if the answer was lost): carry on with the rotation
+    }
+    let e = match written {
+        Err(e) => e,
+        Ok(()) => Error::remote(
+            "Kubernetes API",
+            format!(
+                "apply Secret {ns}/{name} was answered as done, but {} later the Secret does not hold the new key",
+                humantime(bound)
+            ),
+            "the API server (or something between sealkey and it) answers writes it does not carry out; check the cluster before rotating again",
+        ),
+    };
+    if refusal {
+        let undone = undo_registration(registry, Some(id), new.public_openssh())
+            .await
+            .said;
+        let undone = message!(
+            "{}; the Secret still holds the old key {}, which stays registered",
+            undone,
+            old_fp.to_string()
+        );
+        return Err(failed(Step::UpdateSecret, e, undone));
+    }
+    let shows = match &seen {
+        Seen::Key(fp) if fp == old_fp => format!("still holds the old key {old_fp}"),
+        Seen::Key(fp) => format!("holds {fp}, neither the old nor the new key"),
+        Seen::NoKey => "holds no key".into(),
+        Seen::Unreadable(_) => "could not be read".into(),
+    };
+    let undone = message!(
+        "{}`{} {} {} 10m` once it shows {}; if it never does, `{} {} {}` deletes the new key",
+        format!("the write's outcome is unknown: after {} the Secret {shows}, and a write can still land late, so both keys stay registered (old {old_fp}, new {new_fp} id {id}): either works. Check `kubectl get secret -n {ns} {name} -o jsonpath='{{.metadata.annotations}}'` and run ", humantime(bound)),
+        Command::Rotate,
+        Setting::Finish,
+        Setting::Wait,
+        new_fp.to_string(),
+        Command::Rotate,
+        Setting::Apply,
+        Setting::AbandonPending
+    );
+    Err(failed(Step::UpdateSecret, e, undone))
+}
+
+fn humantime(d: Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }

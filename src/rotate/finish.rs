@@ -1,8 +1,9 @@
 //! `sealkey rotate --finish`: once the live Secret holds the newest key registered for it, delete
-//! the older ones. Works from key titles and GitHub's increasing ids, so it also finishes a
-//! Secret that Helm renders (the Airflow chart's `extraSecrets`), which carries none of
-//! sealkey's annotations. With a wait, it polls the live Secret until the GitOps controller has
-//! applied the new key.
+//! the older ones. Works from key titles (slot and the moment recorded in them), so it also
+//! finishes a Secret that Helm renders (the Airflow chart's `extraSecrets`), which carries none
+//! of sealkey's annotations. It deletes only keys titled for this Secret: the Secret's
+//! `previous-fingerprint` annotation is cluster data, which whoever can patch the Secret chooses.
+//! With a wait, it polls the live Secret until the GitOps controller has applied the new key.
 
 use super::plan::{delete_keys, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
@@ -22,6 +23,11 @@ pub struct Finished {
     pub restarted: Vec<String>,
     /// Why the old keys stay registered (readers still on them), when they do.
     pub kept_because: Option<Message>,
+    /// Keys left registered although they may be this Secret's old keys: named by its
+    /// `previous-fingerprint` annotation but titled for something else, or titled for it in the
+    /// format made before sealkey identified clusters (another cluster of the same name may
+    /// hold them). Delete them by hand if they really were this Secret's.
+    pub left_alone: Vec<DeployKeyInfo>,
     /// How long it waited for the live Secret to hold the new key.
     pub waited: std::time::Duration,
 }
@@ -104,25 +110,40 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
+    // Only keys sealkey titled for this very Secret are deleted; the annotation is the
+    // cluster's word, so the key it names is only reported when its title is someone else's.
     let previous = plan
         .previous()
         .filter(|p| *p != live_fp)
         .map(str::to_string);
-    let old = plan.old_keys(settings, previous.as_deref(), &live_fp);
+    let old = plan.old_keys(settings, None, &live_fp);
+    let left_alone: Vec<DeployKeyInfo> = plan
+        .keys
+        .iter()
+        .filter(|k| !settings.owns_title(&k.title))
+        .filter(|k| super::plan::fingerprint(k).as_deref() != Some(live_fp.as_str()))
+        .filter(|k| {
+            previous.is_some() && super::plan::fingerprint(k) == previous
+                || settings.legacy_title(&k.title)
+        })
+        .cloned()
+        .collect();
     // Keys titled for this Secret under another cluster name (a teammate's kubeconfig context
     // names the cluster differently): say which name to pass rather than "nothing to finish".
     let mut elsewhere: Vec<String> = plan
         .keys
         .iter()
-        .filter(|k| !settings.owns_title(&k.title))
+        .filter(|k| !settings.owns_title(&k.title) && !settings.legacy_title(&k.title))
         .filter_map(|k| {
             crate::github::title::slot_cluster(&k.title, &settings.namespace, &settings.secret_name)
         })
-        .map(|c| crate::github::title::cluster_name(c).to_string())
+        .map(|c| {
+            crate::github::title::context_name(crate::github::title::cluster_name(c)).to_string()
+        })
         .collect();
     elsewhere.sort();
     elsewhere.dedup();
-    if old.is_empty() && !elsewhere.is_empty() {
+    if old.is_empty() && left_alone.is_empty() && !elsewhere.is_empty() {
         return Err(failed(
             Step::ListKeys,
             Error::input(
@@ -142,7 +163,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
-    if old.is_empty() && previous.is_none() {
+    if old.is_empty() && previous.is_none() && left_alone.is_empty() {
         return Err(failed(
             Step::ListKeys,
             Error::input(
@@ -188,6 +209,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
                 deleted: vec![],
                 restarted,
                 kept_because: Some(why),
+                left_alone,
                 waited: started.elapsed(),
             });
         }
@@ -196,6 +218,24 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         if nobody_read && saw_it_change && !settings.sync_wait.is_zero() {
             progress(Step::SyncWait, &format!("{:?}", settings.sync_wait));
             tokio::time::sleep(settings.sync_wait).await;
+        }
+    }
+    // Confirm from a fresh read, after the waits, that the Secret still holds the live key.
+    if saw_it_change || !old.is_empty() {
+        let again = Plan::read_secret(cluster, settings, &|_, _| {}, nothing).await?;
+        if again.2 != live_fp {
+            return Err(failed(
+                Step::DeleteOld,
+                Error::input(
+                    format!("Secret {ns_name}"),
+                    format!(
+                        "changed while sealkey was finishing: it held {live_fp}, now {}",
+                        again.2
+                    ),
+                    message!("run {} again once the Secret settled", Setting::Finish),
+                ),
+                nothing,
+            ));
         }
     }
     progress(Step::DeleteOld, &format!("{} key(s)", old.len()));
@@ -214,6 +254,7 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         deleted,
         restarted,
         kept_because: None,
+        left_alone,
         waited: started.elapsed(),
     })
 }

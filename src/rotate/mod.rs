@@ -8,9 +8,11 @@
 //! - [`finish()`]: once the live Secret holds the new key, retire the old ones.
 //!
 //! All state lives in GitHub key titles (`sealkey CONTEXT/NAMESPACE/SECRET DATE`, see
-//! [`crate::github::title`]), GitHub's increasing key ids, and the Secret's key itself: no local
-//! state file. A Secret that Helm renders carries no annotation of sealkey's, and rotation still
-//! knows which keys are older and which one is pending from titles and ids.
+//! [`crate::github::title`], whose moment orders a slot's keys) and the Secret's key itself: no
+//! local state file. A Secret that Helm renders carries no annotation of sealkey's, and rotation
+//! still knows which keys are older and which one is pending from titles. Neither GitHub's ids
+//! (a re-registered key gets a higher one) nor the Secret's annotations (cluster data) decide
+//! what is deleted; and no key is deleted before a fresh read shows what the live Secret holds.
 //!
 //! The invariant every run keeps, whatever step fails: the key in the live Secret is registered,
 //! and a key this run registered stays registered only if it is the key in the live Secret.
@@ -18,6 +20,7 @@
 //! plan and its rollback are tested against faults at every step without a network.
 
 pub mod apply;
+pub mod confirm;
 pub mod finish;
 pub mod gitops;
 pub mod plan;
@@ -83,7 +86,8 @@ pub type Progress<'a> = &'a dyn Fn(Step, &str);
 /// What to rotate and how.
 #[derive(Clone, Debug)]
 pub struct RotateSettings {
-    /// Name of the cluster in key titles (the kubeconfig context).
+    /// The cluster part of key titles: `NAME#UID8` (see [`crate::github::title::cluster_part`]),
+    /// or the kubeconfig context / `--cluster` name alone when the cluster's identity is unknown.
     pub context: String,
     /// Namespace of the Secret.
     pub namespace: String,
@@ -110,13 +114,17 @@ pub struct RotateSettings {
     /// Go ahead although an earlier `--gitops` rotation is pending (its key registered, its file
     /// not applied): that key is deleted as part of this rotation.
     pub abandon_pending: bool,
+    /// How long a Secret write whose outcome is unknown (no answer, a 5xx, or a 200 whose
+    /// effect does not show) is watched for before sealkey gives up and keeps both keys.
+    pub write_confirm_timeout: Duration,
     /// `finish` only: how long to wait for the live Secret to hold the pending key before giving
     /// up (`None`: do not wait, fail at once).
     pub wait_for_live: Option<Duration>,
 }
 
 impl RotateSettings {
-    /// Defaults: restart on, keep_old off, 5 min timeout, 90 s sync wait, 2 s polling.
+    /// Defaults: restart on, keep_old off, 5 min timeout, 90 s sync wait, 2 s polling, 90 s to
+    /// see a write whose outcome is unknown land.
     pub fn new(context: &str, namespace: &str, secret_name: &str, comment: &str) -> Self {
         Self {
             context: context.into(),
@@ -132,6 +140,7 @@ impl RotateSettings {
             poll_interval: Duration::from_secs(2),
             dry_run: false,
             abandon_pending: false,
+            write_confirm_timeout: Duration::from_secs(90),
             wait_for_live: None,
         }
     }
@@ -144,6 +153,15 @@ impl RotateSettings {
     /// Whether `title` marks a key registered for this Secret in this cluster.
     pub fn owns_title(&self, title: &str) -> bool {
         crate::github::title::title_is_for(title, &self.context, &self.namespace, &self.secret_name)
+    }
+
+    /// Whether `title` is this Secret's in the format made before sealkey identified clusters
+    /// (`sealkey NAME/NAMESPACE/SECRET DATE`, while `context` is `NAME#UID8`): it may be another
+    /// cluster's of the same name, so such a key is never deleted for its title alone.
+    pub fn legacy_title(&self, title: &str) -> bool {
+        let name = crate::github::title::cluster_name(&self.context);
+        name != self.context
+            && crate::github::title::title_is_for(title, name, &self.namespace, &self.secret_name)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::emit::keys::PREVIOUS_FINGERPRINT;
 use crate::emit::live::{key_in_secret, SecretKey};
 use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::registry::DeployKeyRegistry;
+use crate::github::title::title_time;
 use crate::github::DeployKeyInfo;
 use crate::keygen::DeployKey;
 use crate::message;
@@ -86,20 +87,33 @@ impl Plan {
             .map(|k| k.id)
     }
 
-    /// Keys registered for this Secret (by title) after the live key (GitHub's ids increase)
-    /// that are neither in it nor its predecessor: an earlier `--gitops` rotation whose file has
-    /// not been applied yet.
+    /// When sealkey registered the live key for this Secret, from its title (the latest, if it
+    /// is registered more than once); `None` when no key titled for this Secret holds it.
+    fn live_recorded_at(&self, settings: &RotateSettings) -> Option<jiff::Timestamp> {
+        self.keys
+            .iter()
+            .filter(|k| settings.owns_title(&k.title) || settings.legacy_title(&k.title))
+            .filter(|k| fingerprint(k).as_deref() == Some(self.old_fp.as_str()))
+            .filter_map(|k| title_time(&k.title))
+            .max()
+    }
+
+    /// Keys registered for this Secret (by title) that are not in it and are not older than the
+    /// live key: an earlier `--gitops` rotation whose file has not been applied yet. Older and
+    /// newer are what sealkey recorded in the titles, not GitHub's ids (a key deleted and
+    /// registered again gets a higher id) nor the Secret's annotations (cluster data). When the
+    /// order is not known (the live key has no title for this Secret, a title has no time, two
+    /// titles the same moment or day) the key counts as pending: it is kept, never deleted.
     pub fn pending(&self, settings: &RotateSettings) -> Vec<&DeployKeyInfo> {
-        let live_id = self.live_id();
-        let previous = self.previous();
+        let live_at = self.live_recorded_at(settings);
         self.keys
             .iter()
             .filter(|k| settings.owns_title(&k.title))
-            .filter(|k| {
-                let fp = fingerprint(k);
-                fp.as_deref() != Some(self.old_fp.as_str()) && fp.as_deref() != previous
+            .filter(|k| fingerprint(k).as_deref() != Some(self.old_fp.as_str()))
+            .filter(|k| match (live_at, title_time(&k.title)) {
+                (Some(live), Some(at)) => at >= live,
+                _ => true,
             })
-            .filter(|k| live_id.is_none_or(|live| k.id > live))
             .collect()
     }
 

@@ -2,6 +2,8 @@
 //! every request, except that the first request matching a rule gets the rule's fault instead:
 //! an error status with a Kubernetes `Status` body (the request never reaches the server), or a
 //! connection dropped *after* the server carried the request out (the answer is lost).
+//! Two more faults answer wrongly (issue 22): a write answered 200 with the unchanged object
+//! and never carried out, and a write that commits after the client was dropped.
 //! One request per connection (`Connection: close`), which keeps it small.
 #![allow(dead_code)]
 
@@ -16,6 +18,18 @@ pub enum ProxyFault {
     Status(u16),
     /// Forward, then close the connection without answering.
     DropAfterForward,
+    /// Do not forward: answer 200 with the request body, as an API server that says it stored
+    /// the object and stored nothing.
+    WrongSuccess,
+    /// Do not forward: answer with what a GET of the same path answers (200 and the old
+    /// object), as an API server that "succeeds" without storing anything.
+    WrongSuccessOld,
+    /// Close the connection without answering (the client gives up), and forward the request
+    /// this many milliseconds later: a write that commits after the client's timeout.
+    LateCommit(u64),
+    /// Do not forward: answer 200 with this JSON (an object the stand-in cannot serve, such as
+    /// the cluster-scoped kube-system Namespace).
+    Json(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +152,50 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
+        return;
+    }
+    if let Some(ProxyFault::Json(body)) = fault {
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
+    if fault == Some(ProxyFault::WrongSuccess) {
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = client.write_all(&body);
+        return;
+    }
+    if fault == Some(ProxyFault::WrongSuccessOld) {
+        let plain = path.split('?').next().unwrap_or_default();
+        let get = format!("GET {plain} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+        if let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) {
+            let _ = upstream.write_all(get.as_bytes());
+            let mut response = Vec::new();
+            let _ = upstream.read_to_end(&mut response);
+            let _ = client.write_all(&response);
+        }
+        return;
+    }
+    if let Some(ProxyFault::LateCommit(ms)) = fault {
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        drop(client);
+        std::thread::sleep(Duration::from_millis(ms));
+        if let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) {
+            let _ = upstream.write_all(head.as_bytes());
+            let _ = upstream.write_all(&body);
+            let _ = upstream.read_to_end(&mut Vec::new());
+        }
+        state
+            .lock()
+            .unwrap()
+            .log
+            .push(format!("committed late: {method} {path}"));
         return;
     }
     let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {

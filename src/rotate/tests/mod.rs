@@ -39,6 +39,20 @@ impl Fault {
     pub(super) const KUBE: [Fault; 3] = [Fault::Kube409, Fault::Kube403, Fault::KubeDropped];
 
     fn error(self, op: &str) -> Error {
+        // A Kubernetes refusal is an answer with a status (sealkey's real client maps it to
+        // Error::Kube with the code): the write was not carried out.
+        let refused = |code: u16, reason: &str| {
+            let status: kube::core::Status = serde_json::from_value(
+                json!({"code": code, "reason": reason, "message": format!("{op}: test fault")}),
+            )
+            .unwrap();
+            crate::cluster::kube_error("https://127.0.0.1", op, kube::Error::Api(Box::new(status)))
+        };
+        match self {
+            Fault::Kube409 => return refused(409, "Conflict"),
+            Fault::Kube403 => return refused(403, "Forbidden"),
+            _ => {}
+        }
         let (service, message) = match self {
             Fault::Github5xx => ("GitHub", format!("{op}: 502 Bad Gateway")),
             Fault::Github422 => ("GitHub", format!("{op}: 422 Validation Failed")),
@@ -146,8 +160,27 @@ impl DeployKeyRegistry for FakeGithub {
     }
 }
 
+/// How the fake API server carries out a Secret write it was not told to fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WriteBehaviour {
+    /// Stores it and answers.
+    Honest,
+    /// Answers 200 and stores nothing, ever (an overloaded or hostile API server).
+    WrongSuccess,
+    /// Answers 200 and stores it only when the Secret has been read this many more times.
+    LateAfterSuccess(u32),
+    /// Gives no answer (the client times out) and stores it when the Secret has been read this
+    /// many more times: a write that commits after the client gave up.
+    LateAfterTimeout(u32),
+}
+
 pub(super) struct FakeCluster {
     pub secret: RefCell<Option<Value>>,
+    pub write_behaviour: Cell<WriteBehaviour>,
+    /// A document stored when the read counter reaches the number (a late commit, or a
+    /// controller putting the old Secret back).
+    pub lands_at_read: RefCell<Option<(u32, Value)>>,
+    pub reads: Cell<u32>,
     pub workloads: Vec<Workload>,
     pub restarted: RefCell<Vec<String>>,
     pub fault: RefCell<Option<(&'static str, Fault)>>,
@@ -161,6 +194,9 @@ impl FakeCluster {
     pub fn new(secret: Value, workloads: Vec<Workload>) -> Self {
         FakeCluster {
             secret: RefCell::new(Some(secret)),
+            write_behaviour: Cell::new(WriteBehaviour::Honest),
+            lands_at_read: RefCell::default(),
+            reads: Cell::new(0),
             workloads,
             restarted: RefCell::default(),
             fault: RefCell::default(),
@@ -183,12 +219,31 @@ impl FakeCluster {
     pub fn live(&self) -> LiveSecret {
         LiveSecret::from_json(self.secret.borrow().clone().unwrap()).unwrap()
     }
+    /// Stores a write held back by a late-commit mode now.
+    pub fn land_late_write(&self) {
+        if let Some((_, doc)) = self.lands_at_read.borrow_mut().take() {
+            *self.secret.borrow_mut() = Some(doc);
+        }
+    }
+    fn stored(&self, doc: &Value) -> Value {
+        let current_rv =
+            self.secret.borrow().as_ref().unwrap()["metadata"]["resourceVersion"].clone();
+        let mut stored = doc.clone();
+        let rv: u64 = current_rv.as_str().unwrap().parse().unwrap();
+        stored["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
+        stored
+    }
 }
 
 impl SecretCluster for FakeCluster {
     async fn read_secret(&self, _ns: &str, _name: &str) -> Result<Option<LiveSecret>> {
         if let Some(f) = self.take_fault("read") {
             return Err(f.error("get Secret dev/airflow-ssh-secret"));
+        }
+        let n = self.reads.get() + 1;
+        self.reads.set(n);
+        if matches!(*self.lands_at_read.borrow(), Some((at, _)) if n >= at) {
+            self.land_late_write();
         }
         self.secret
             .borrow()
@@ -203,10 +258,26 @@ impl SecretCluster for FakeCluster {
         if doc["metadata"]["resourceVersion"] != current_rv {
             return Err(Fault::Kube409.error("apply Secret (stale resourceVersion)"));
         }
+        let later = |n: u32| {
+            *self.lands_at_read.borrow_mut() =
+                Some((self.reads.get().saturating_add(n), self.stored(doc)));
+        };
+        if fault.is_none() {
+            match self.write_behaviour.get() {
+                WriteBehaviour::Honest => {}
+                WriteBehaviour::WrongSuccess => return Ok(()),
+                WriteBehaviour::LateAfterSuccess(n) => {
+                    later(n);
+                    return Ok(());
+                }
+                WriteBehaviour::LateAfterTimeout(n) => {
+                    later(n);
+                    return Err(Fault::KubeDropped.error("apply Secret dev/airflow-ssh-secret"));
+                }
+            }
+        }
         if fault.is_none_or(Fault::effect_lands) {
-            let mut stored = doc.clone();
-            let rv: u64 = current_rv.as_str().unwrap().parse().unwrap();
-            stored["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
+            let stored = self.stored(doc);
             *self.secret.borrow_mut() = Some(stored);
         }
         match fault {
@@ -319,6 +390,7 @@ pub(super) fn settings() -> RotateSettings {
     s.sync_wait = Duration::from_millis(1);
     s.poll_interval = Duration::from_millis(1);
     s.timeout = Duration::from_secs(5);
+    s.write_confirm_timeout = Duration::from_millis(50);
     s
 }
 
@@ -447,5 +519,6 @@ fn assert_one_key_equal_to_live(w: &World, cell: &str) {
 }
 
 mod apply;
+mod faults;
 mod finish;
 mod gitops;
