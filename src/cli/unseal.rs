@@ -71,6 +71,7 @@ pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
         ui.detail(&format!("{what}: SOPS YAML (MAC checked)"));
         let text = into_text(input, &what)?;
         let plain = seal::sops::unseal(text.expose_secret(), &what, &identities)?;
+        warn_plain_documents(text.expose_secret(), &what, ui);
         write_stdout(plain.expose_secret().as_bytes())?;
         return Ok(OK);
     }
@@ -103,7 +104,18 @@ fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<Outcome>> {
     ));
     let service = seal::kms::KmsService::connect(&crate::aws::AwsSettings::default())?;
     let plain = seal::sops::unseal_with_kms(text.expose_secret(), &what, &[], Some(&service))?;
+    warn_plain_documents(text.expose_secret(), &what, ui);
     ui.detail(&format!("{} KMS call(s)", service.calls()));
     write_stdout(plain.expose_secret().as_bytes())?;
     Ok(Some(OK))
+}
+
+/// Documents written without a `sops` block (nothing secret in them) are left out of the
+/// output: say so, and that no MAC vouches for them.
+fn warn_plain_documents(text: &str, what: &str, ui: &Ui) {
+    for label in seal::sops::plain_documents(text, what) {
+        ui.warn(&format!(
+            "{what} {label}: no sops block, so not authenticated and not printed; it holds nothing the file's rule encrypts and Flux applies it as written: review it in the git diff"
+        ));
+    }
 }
