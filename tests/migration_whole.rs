@@ -239,6 +239,13 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     let plain = support::yaml_docs(&un.stdout);
     assert_eq!(plain.len(), 1);
     assert_eq!(plain[0]["kind"], "Secret");
+    // --with-plain prints it too, as written (as Flux applies it), and still says so.
+    let un = run_in(dir.path(), &["unseal", "--with-plain", "--identity", identity.to_str().unwrap(), "f.sops.yaml"], b"");
+    let err = stderr(&un);
+    assert_eq!(un.status.code(), Some(0), "{err}");
+    assert!(err.contains("not authenticated"), "{err}");
+    let plain = support::yaml_docs(&un.stdout);
+    assert_eq!(plain, flux);
     // A plain Secret appended to the file is still refused: its values would be in clear.
     std::fs::write(&file, format!("{bumped}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n")).unwrap();
     let un = run_in(dir.path(), &["unseal", "--identity", identity.to_str().unwrap(), "f.sops.yaml"], b"");

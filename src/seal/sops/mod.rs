@@ -35,6 +35,7 @@ pub use merge::merge_into_sealed_helm_release;
 use open::open_stream;
 pub use open::{
     has_kms_entries, looks_like_sops, plain_documents, unseal, unseal_documents, unseal_with_kms,
+    unseal_with_plain,
 };
 use values::*;
 

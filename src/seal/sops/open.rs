@@ -45,6 +45,28 @@ pub fn unseal_with_kms(
     identities: &[Identity],
     kms: Option<&crate::seal::kms::KmsService>,
 ) -> Result<crate::secret::SecretText> {
+    unseal_stream(text, what, identities, kms, false)
+}
+
+/// [`unseal_with_kms`], printing the documents without a `sops` block too, in their places and
+/// as written (Flux applies them that way); only those [`split_plain`] lets through, and no MAC
+/// vouches for them: the caller says so.
+pub fn unseal_with_plain(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    kms: Option<&crate::seal::kms::KmsService>,
+) -> Result<crate::secret::SecretText> {
+    unseal_stream(text, what, identities, kms, true)
+}
+
+fn unseal_stream(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    kms: Option<&crate::seal::kms::KmsService>,
+    with_plain: bool,
+) -> Result<crate::secret::SecretText> {
     let docs = crate::yaml::parse_stream(text, what)?;
     if !docs
         .iter()
@@ -61,12 +83,17 @@ pub fn unseal_with_kms(
     }
     // Documents without a `sops` block are left out: nothing printed is unauthenticated
     // ([`plain_documents`] names them for the front end to say so).
-    let (docs, _unauthenticated) = split_plain(docs, what)?;
+    let (docs, unauthenticated) = split_plain(docs, what)?;
     let opened = open_stream(docs, what, identities, false, kms)?;
-    let mut plain: Vec<Value> = opened
+    let opened: Vec<Value> = opened
         .into_iter()
         .map(|mut o| std::mem::take(&mut o.plain))
         .collect();
+    let mut plain = if with_plain {
+        with_plain_docs(opened, unauthenticated)
+    } else {
+        opened
+    };
     let text = crate::yaml::to_yaml_stream(&plain);
     plain.iter_mut().for_each(wipe_value);
     Ok(crate::secret::SecretText::from(text))
@@ -84,7 +111,7 @@ pub fn unseal_documents(
     let docs = crate::yaml::parse_stream(text, what)?;
     let (docs, passed) = split_plain(docs, what)?;
     let opened = open_stream(docs, what, identities, false, None)?;
-    Ok(crate::emit::ManifestStream::from_docs(with_plain(
+    Ok(crate::emit::ManifestStream::from_docs(with_plain_docs(
         opened
             .into_iter()
             .map(|mut o| std::mem::take(&mut o.plain))
@@ -147,7 +174,7 @@ pub(super) fn split_plain(docs: Vec<Value>, what: &str) -> Result<(Vec<Value>, V
 }
 
 /// Puts the passed-through documents back at their places among the opened ones.
-fn with_plain(opened: Vec<Value>, passed: Vec<(usize, Value)>) -> Vec<Value> {
+fn with_plain_docs(opened: Vec<Value>, passed: Vec<(usize, Value)>) -> Vec<Value> {
     let mut out = opened;
     for (i, doc) in passed {
         out.insert(i.min(out.len()), doc);
