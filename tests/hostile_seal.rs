@@ -442,7 +442,12 @@ fn unseal_never_prints_documents_no_mac_covers() {
         let f = dir.path().join("t.yaml");
         std::fs::write(&f, &text).unwrap();
         let out = run(
-            &["unseal", "--identity", identity.to_str().unwrap(), f.to_str().unwrap()],
+            &[
+                "unseal",
+                "--identity",
+                identity.to_str().unwrap(),
+                f.to_str().unwrap(),
+            ],
             b"",
         );
         let err = stderr(&out);
@@ -455,12 +460,16 @@ fn unseal_never_prints_documents_no_mac_covers() {
             "{name}: {err}"
         );
     }
-    let clear_secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: added\nstringData:\n  k: v\n";
+    let clear_secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: added\nstringData:\n  k: v\n";
     let clear_data = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added\ndata:\n  k: v\n";
     for (name, text) in [
         ("sops renamed", sealed.replace("\nsops:", "\nsops_:")),
         ("secret appended", format!("{sealed}---\n{clear_secret}")),
-        ("selected values appended", format!("{clear_data}---\n{sealed}")),
+        (
+            "selected values appended",
+            format!("{clear_data}---\n{sealed}"),
+        ),
     ] {
         let f = dir.path().join("t.yaml");
         std::fs::write(&f, &text).unwrap();
@@ -523,7 +532,11 @@ fn a_mount_patch_with_nothing_to_encrypt_is_written_without_a_sops_block_and_flu
     let raw = support::yaml_docs(text.as_bytes());
     assert_eq!(raw.len(), 2);
     for d in &raw {
-        assert_eq!(d["kind"] == "Secret", d["sops"]["mac"].is_string(), "{text}");
+        assert_eq!(
+            d["kind"] == "Secret",
+            d["sops"]["mac"].is_string(),
+            "{text}"
+        );
     }
     assert_eq!(npm_decode(&file, &identity).unwrap().len(), 2);
 }

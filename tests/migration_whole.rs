@@ -17,7 +17,11 @@ fn stderr(out: &Output) -> String {
 
 /// `ssh-keygen -l` of a public key file: `SHA256:...`.
 fn fingerprint_of(public_file: &Path) -> String {
-    let out = tool("ssh-keygen", &["-l", "-f", public_file.to_str().unwrap()], b"");
+    let out = tool(
+        "ssh-keygen",
+        &["-l", "-f", public_file.to_str().unwrap()],
+        b"",
+    );
     String::from_utf8(out)
         .unwrap()
         .split_whitespace()
@@ -115,20 +119,27 @@ fn migrating_off_clear_extra_secrets_takes_the_clear_entry_out_and_names_the_old
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let merged = std::fs::read_to_string(dir.path().join("hr.yaml")).unwrap();
-    assert!(!merged.contains(&encoded[..40]), "old key still in clear:\n{merged}");
+    assert!(
+        !merged.contains(&encoded[..40]),
+        "old key still in clear:\n{merged}"
+    );
     let doc = &support::yaml_docs(merged.as_bytes())[0];
     let values = &doc["spec"]["values"];
-    assert!(values["extraSecrets"].get("private-dags-repo").is_none(), "{merged}");
+    assert!(
+        values["extraSecrets"].get("private-dags-repo").is_none(),
+        "{merged}"
+    );
     assert!(values["extraSecrets"]["airflow-webserver-config"].is_object());
-    assert_eq!(values["dags"]["gitSync"]["sshKeySecret"], "airflow-ssh-secret");
+    assert_eq!(
+        values["dags"]["gitSync"]["sshKeySecret"],
+        "airflow-ssh-secret"
+    );
     assert_eq!(values["webserver"]["replicas"], 1);
     // Every line outside the entry and the owned values is kept byte for byte.
     let kept: Vec<&str> = original
         .lines()
         .filter(|l| {
-            !l.contains("private-dags-repo")
-                && !l.contains("gitSshKey")
-                && l.trim() != "data: |"
+            !l.contains("private-dags-repo") && !l.contains("gitSshKey") && l.trim() != "data: |"
         })
         .collect();
     let merged_lines: Vec<&str> = merged.lines().collect();
@@ -136,14 +147,22 @@ fn migrating_off_clear_extra_secrets_takes_the_clear_entry_out_and_names_the_old
         assert!(merged_lines.contains(l), "line lost: {l:?}\n{merged}");
     }
     // What was removed, what stays in history, how to retire the old key once the new is live.
-    assert!(err.contains("values.extraSecrets.private-dags-repo"), "{err}");
+    assert!(
+        err.contains("values.extraSecrets.private-dags-repo"),
+        "{err}"
+    );
     assert!(err.contains(&old_fp), "old fingerprint not named: {err}");
     assert!(err.contains("git history"), "{err}");
     assert!(
-        err.contains(&format!("sealkey keys prune --repo acme/dags --retire {old_fp}")),
+        err.contains(&format!(
+            "sealkey keys prune --repo acme/dags --retire {old_fp}"
+        )),
         "{err}"
     );
-    assert!(err.contains("kubectl -n dev delete secret private-dags-repo"), "{err}");
+    assert!(
+        err.contains("kubectl -n dev delete secret private-dags-repo"),
+        "{err}"
+    );
 
     // The only entry: `extraSecrets` goes with it.
     let dir = tempfile::tempdir().unwrap();
@@ -153,18 +172,28 @@ fn migrating_off_clear_extra_secrets_takes_the_clear_entry_out_and_names_the_old
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let merged = std::fs::read_to_string(dir.path().join("hr.yaml")).unwrap();
     assert!(!merged.contains("extraSecrets"), "{merged}");
-    assert!(merged.contains("    webserver:\n      replicas: 1\n"), "{merged}");
+    assert!(
+        merged.contains("    webserver:\n      replicas: 1\n"),
+        "{merged}"
+    );
 
     // An entry of the new Secret's name that holds no key: refused, nothing written.
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = age_keypair(dir.path());
-    let text = seed_release(&encoded, true).replace("airflow-webserver-config", "airflow-ssh-secret");
+    let text =
+        seed_release(&encoded, true).replace("airflow-webserver-config", "airflow-ssh-secret");
     std::fs::write(dir.path().join("hr.yaml"), &text).unwrap();
     let out = merge_seed(dir.path(), &recipient, &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("extraSecrets.airflow-ssh-secret") && err.contains("--secret-name"), "{err}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("hr.yaml")).unwrap(), text);
+    assert!(
+        err.contains("extraSecrets.airflow-ssh-secret") && err.contains("--secret-name"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hr.yaml")).unwrap(),
+        text
+    );
     assert!(!dir.path().join("airflow-ssh-secret.sops.yaml").exists());
 }
 
@@ -177,12 +206,33 @@ fn keys_prune_retire_deletes_only_that_key_and_never_one_a_file_still_holds() {
     let (_, old_pub) = ssh_keypair(dir.path(), "ed25519", "old.TEST-ONLY");
     let (_, other_pub) = ssh_keypair(dir.path(), "ed25519", "other.TEST-ONLY");
     let old_fp = fingerprint_of(&dir.path().join("old.TEST-ONLY.pub"));
-    fake.add_key("acme/dags", &old_pub, "by hand", false, "2026-01-01T00:00:00Z", None);
-    fake.add_key("acme/dags", &other_pub, "sealkey prod/dev/airflow-ssh-secret 2026-02-01", true, "2026-02-01T00:00:00Z", None);
+    fake.add_key(
+        "acme/dags",
+        &old_pub,
+        "by hand",
+        false,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    fake.add_key(
+        "acme/dags",
+        &other_pub,
+        "sealkey prod/dev/airflow-ssh-secret 2026-02-01",
+        true,
+        "2026-02-01T00:00:00Z",
+        None,
+    );
     let prune = |extra: &[&str]| {
         let mut c = sealkey();
         c.env("GITHUB_TOKEN", TOKEN)
-            .args(["keys", "prune", "--repo", "acme/dags", "--api-url", &fake.url()])
+            .args([
+                "keys",
+                "prune",
+                "--repo",
+                "acme/dags",
+                "--api-url",
+                &fake.url(),
+            ])
             .args(extra);
         support::run_cmd(c, None)
     };
@@ -196,14 +246,20 @@ fn keys_prune_retire_deletes_only_that_key_and_never_one_a_file_still_holds() {
     let out = prune(&["--retire", &old_fp, "--held-by", held.to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("held.sops.yaml") && err.contains(&old_fp), "{err}");
+    assert!(
+        err.contains("held.sops.yaml") && err.contains(&old_fp),
+        "{err}"
+    );
     assert_eq!(fake.keys("acme/dags").len(), 2);
     // Retired alone: the other key stays.
     let out = prune(&["--retire", &old_fp]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let left = fake.keys("acme/dags");
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(support::bare(left[0]["key"].as_str().unwrap()), support::bare(&other_pub));
+    assert_eq!(
+        support::bare(left[0]["key"].as_str().unwrap()),
+        support::bare(&other_pub)
+    );
 }
 
 /// Item 6. Was: the HelmRelease got its own `sops` block although it holds no secret, so a
@@ -214,7 +270,19 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     let (identity, recipient) = age_keypair(dir.path());
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "-n", "dev", "--emit", "helmrelease", "--seal-to", &recipient, "--out", "f.sops.yaml"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "f.sops.yaml",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -232,15 +300,37 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     let flux = support::npm_sops_decode(&file, &identity).unwrap_or_else(|e| panic!("Flux: {e}"));
     assert_eq!(flux[0]["spec"]["chart"]["spec"]["version"], "1.19.0");
     // sealkey unseal opens the file, prints only what a MAC authenticates, and names the rest.
-    let un = run_in(dir.path(), &["unseal", "--identity", identity.to_str().unwrap(), "f.sops.yaml"], b"");
+    let un = run_in(
+        dir.path(),
+        &[
+            "unseal",
+            "--identity",
+            identity.to_str().unwrap(),
+            "f.sops.yaml",
+        ],
+        b"",
+    );
     let err = stderr(&un);
     assert_eq!(un.status.code(), Some(0), "{err}");
-    assert!(err.contains("not authenticated") && err.contains("HelmRelease"), "{err}");
+    assert!(
+        err.contains("not authenticated") && err.contains("HelmRelease"),
+        "{err}"
+    );
     let plain = support::yaml_docs(&un.stdout);
     assert_eq!(plain.len(), 1);
     assert_eq!(plain[0]["kind"], "Secret");
     // --with-plain prints it too, as written (as Flux applies it), and still says so.
-    let un = run_in(dir.path(), &["unseal", "--with-plain", "--identity", identity.to_str().unwrap(), "f.sops.yaml"], b"");
+    let un = run_in(
+        dir.path(),
+        &[
+            "unseal",
+            "--with-plain",
+            "--identity",
+            identity.to_str().unwrap(),
+            "f.sops.yaml",
+        ],
+        b"",
+    );
     let err = stderr(&un);
     assert_eq!(un.status.code(), Some(0), "{err}");
     assert!(err.contains("not authenticated"), "{err}");
@@ -248,12 +338,31 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     assert_eq!(plain, flux);
     // A plain Secret appended to the file is still refused: its values would be in clear.
     std::fs::write(&file, format!("{bumped}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n")).unwrap();
-    let un = run_in(dir.path(), &["unseal", "--identity", identity.to_str().unwrap(), "f.sops.yaml"], b"");
+    let un = run_in(
+        dir.path(),
+        &[
+            "unseal",
+            "--identity",
+            identity.to_str().unwrap(),
+            "f.sops.yaml",
+        ],
+        b"",
+    );
     assert_eq!(un.status.code(), Some(2), "{}", stderr(&un));
     // The extra-secrets shape keeps the key inside the HelmRelease: sealed whole, as before.
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--emit", "extra-secrets", "--seal-to", &recipient, "--out", "x.sops.yaml"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--emit",
+            "extra-secrets",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "x.sops.yaml",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -281,7 +390,10 @@ fn merge_into_takes_host_keys_for_the_host_of_the_repository_in_the_file() {
     let out = run(&ghe_release(), &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("ghe.example.com") && err.contains("--known-hosts"), "{err}");
+    assert!(
+        err.contains("ghe.example.com") && err.contains("--known-hosts"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&hr).unwrap(), ghe_release());
     assert!(!dir.path().join("airflow-ssh-secret.sops.yaml").exists());
     // github.com's keys do not cover it either.
@@ -290,18 +402,36 @@ fn merge_into_takes_host_keys_for_the_host_of_the_repository_in_the_file() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // With that host's keys: they are what the HelmRelease gets.
     let (_, host_pub) = ssh_keypair(dir.path(), "ed25519", "hostkey.TEST-ONLY");
-    std::fs::write(dir.path().join("ghe.kh"), format!("ghe.example.com {}\n", support::bare(&host_pub))).unwrap();
+    std::fs::write(
+        dir.path().join("ghe.kh"),
+        format!("ghe.example.com {}\n", support::bare(&host_pub)),
+    )
+    .unwrap();
     let out = run(&ghe_release(), &["--known-hosts", "ghe.kh"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc = &support::yaml_docs(&std::fs::read(&hr).unwrap())[0];
-    let kh = doc["spec"]["values"]["dags"]["gitSync"]["knownHosts"].as_str().unwrap();
+    let kh = doc["spec"]["values"]["dags"]["gitSync"]["knownHosts"]
+        .as_str()
+        .unwrap();
     assert!(kh.starts_with("ghe.example.com ssh-ed25519 "), "{kh}");
     assert!(!kh.contains("github.com"), "{kh}");
     // A --git-host other than the file's, a file for another repository, an HTTPS repo: refused.
     for (text, extra, says) in [
-        (ghe_release(), vec!["--git-host", "github.com"], "ghe.example.com"),
-        (ghe_release().replace("acme/dags.git", "acme/other.git"), vec!["--known-hosts", "ghe.kh"], "acme/other"),
-        (ghe_release().replace("git@ghe.example.com:", "https://ghe.example.com/"), vec!["--known-hosts", "ghe.kh"], "https://"),
+        (
+            ghe_release(),
+            vec!["--git-host", "github.com"],
+            "ghe.example.com",
+        ),
+        (
+            ghe_release().replace("acme/dags.git", "acme/other.git"),
+            vec!["--known-hosts", "ghe.kh"],
+            "acme/other",
+        ),
+        (
+            ghe_release().replace("git@ghe.example.com:", "https://ghe.example.com/"),
+            vec!["--known-hosts", "ghe.kh"],
+            "https://",
+        ),
     ] {
         let out = run(&text, &extra);
         let err = stderr(&out);
@@ -314,13 +444,28 @@ fn merge_into_takes_host_keys_for_the_host_of_the_repository_in_the_file() {
     std::fs::write(&hr, ghe_release()).unwrap();
     let mut c = sealkey();
     c.current_dir(dir.path()).env("GITHUB_TOKEN", TOKEN).args([
-        "create", "--repo", "acme/dags", "--emit", "helmrelease", "--merge-into", "hr.yaml",
-        "--seal-to", &recipient, "--out", "s.sops.yaml", "--register", "--api-url", &fake.url(),
+        "create",
+        "--repo",
+        "acme/dags",
+        "--emit",
+        "helmrelease",
+        "--merge-into",
+        "hr.yaml",
+        "--seal-to",
+        &recipient,
+        "--out",
+        "s.sops.yaml",
+        "--register",
+        "--api-url",
+        &fake.url(),
     ]);
     let out = support::run_cmd(c, None);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("ghe.example.com") && err.contains("127.0.0.1"), "{err}");
+    assert!(
+        err.contains("ghe.example.com") && err.contains("127.0.0.1"),
+        "{err}"
+    );
     assert!(fake.keys("acme/dags").is_empty());
 }
 
@@ -334,8 +479,18 @@ fn create_force_over_a_sealed_file_names_the_key_it_held_and_how_to_retire_it() 
     let create = |extra: &[&str]| {
         let mut c = sealkey();
         c.current_dir(dir.path()).env("GITHUB_TOKEN", TOKEN).args([
-            "create", "--repo", "acme/dags", "--seal-to", &recipient, "--out", "s.sops.yaml",
-            "--register", "--api-url", &fake.url(), "--git-host", "github.com",
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "s.sops.yaml",
+            "--register",
+            "--api-url",
+            &fake.url(),
+            "--git-host",
+            "github.com",
         ]);
         c.args(extra);
         support::run_cmd(c, None)
@@ -357,7 +512,16 @@ fn create_force_over_a_sealed_file_names_the_key_it_held_and_how_to_retire_it() 
     // Without a token, still named.
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--seal-to", &recipient, "--out", "s.sops.yaml", "--force"],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "s.sops.yaml",
+            "--force",
+        ],
         b"",
     );
     let err = stderr(&out);
@@ -377,14 +541,32 @@ fn argocd_known_hosts_are_added_to_the_users_configmap_never_replaced() {
         support::root().join("tests/fixtures/argocd-ssh-known-hosts-cm.upstream.yaml"),
     )
     .unwrap();
-    let base = ["create", "--repo", "acme/dags", "--for", "argocd", "--seal", "none", "--git-host", "ghe.example.com", "--known-hosts", "known_hosts"];
+    let base = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--for",
+        "argocd",
+        "--seal",
+        "none",
+        "--git-host",
+        "ghe.example.com",
+        "--known-hosts",
+        "known_hosts",
+    ];
     // Without a ConfigMap to merge into: no ConfigMap is emitted, stderr says how to add the line.
     let out = run_in(dir.path(), &base, b"");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let docs = support::yaml_docs(&out.stdout);
-    assert!(docs.iter().all(|d| d["kind"] != "ConfigMap"), "a ConfigMap that would replace Argo CD's list: {docs:?}");
-    assert!(err.contains("argocd cert add-ssh") && err.contains("--argocd-known-hosts"), "{err}");
+    assert!(
+        docs.iter().all(|d| d["kind"] != "ConfigMap"),
+        "a ConfigMap that would replace Argo CD's list: {docs:?}"
+    );
+    assert!(
+        err.contains("argocd cert add-ssh") && err.contains("--argocd-known-hosts"),
+        "{err}"
+    );
     // With the user's ConfigMap file: the missing line added, every other line kept.
     std::fs::write(dir.path().join("cm.yaml"), &upstream).unwrap();
     let mut args = base.to_vec();
@@ -402,14 +584,21 @@ fn argocd_known_hosts_are_added_to_the_users_configmap_never_replaced() {
     // Again: nothing to add, nothing changed.
     let out = run_in(dir.path(), &args, b"");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(dir.path().join("cm.yaml")).unwrap(), merged);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("cm.yaml")).unwrap(),
+        merged
+    );
     let _ = Value::Null;
     let _ = Command::new("true");
 }
 
 fn upstream_hosts(upstream: &str) -> usize {
     let cm = &support::yaml_docs(upstream.as_bytes())[0];
-    cm["data"]["ssh_known_hosts"].as_str().unwrap().lines().count()
+    cm["data"]["ssh_known_hosts"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .count()
 }
 
 /// Item 9, `--apply`: was the Secret only, so Argo CD never learned the host's keys; now the
@@ -421,7 +610,10 @@ fn argocd_apply_adds_the_host_keys_to_the_live_configmap_keeping_every_other_hos
     let line = format!("ghe.example.com {}", support::bare(&host_pub));
     std::fs::write(dir.path().join("known_hosts"), format!("{line}\n")).unwrap();
     let upstream = &support::yaml_docs(
-        &std::fs::read(support::root().join("tests/fixtures/argocd-ssh-known-hosts-cm.upstream.yaml")).unwrap(),
+        &std::fs::read(
+            support::root().join("tests/fixtures/argocd-ssh-known-hosts-cm.upstream.yaml"),
+        )
+        .unwrap(),
     )[0];
     let mut cm = upstream.clone();
     cm["metadata"]["namespace"] = "argocd".into();
@@ -429,7 +621,20 @@ fn argocd_apply_adds_the_host_keys_to_the_live_configmap_keeping_every_other_hos
     let kc = k.kubeconfig("argocd");
     let out = run_in(
         dir.path(),
-        &["create", "--repo", "acme/dags", "--for", "argocd", "--git-host", "ghe.example.com", "--known-hosts", "known_hosts", "--apply", "--kubeconfig", kc.to_str().unwrap()],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--for",
+            "argocd",
+            "--git-host",
+            "ghe.example.com",
+            "--known-hosts",
+            "known_hosts",
+            "--apply",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

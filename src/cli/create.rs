@@ -689,7 +689,10 @@ fn tell_about_removed_entries(
 ) {
     let new_secret = emit.secret_name();
     for e in &merge.removed {
-        let held = e.fingerprint.as_deref().unwrap_or("(not an OpenSSH key sealkey reads)");
+        let held = e
+            .fingerprint
+            .as_deref()
+            .unwrap_or("(not an OpenSSH key sealkey reads)");
         ui.info(&format!(
             "removed values.extraSecrets.{} from {}: it held deploy key {held}; the new key is only in its sealed Secret {new_secret}, so one writer owns it",
             e.name,
@@ -741,15 +744,32 @@ fn tell_about_replaced_key(
                 let found: Vec<String> = keys
                     .iter()
                     .filter(|k| crate::github::hygiene::same_fingerprint(old, &k.fingerprint()))
-                    .map(|k| format!("deploy key {} \"{}\" ({})", k.id, k.title, if k.read_only { "read-only" } else { "read-write" }))
+                    .map(|k| {
+                        format!(
+                            "deploy key {} \"{}\" ({})",
+                            k.id,
+                            k.title,
+                            if k.read_only {
+                                "read-only"
+                            } else {
+                                "read-write"
+                            }
+                        )
+                    })
                     .collect();
                 if found.is_empty() {
-                    ui.info(&format!("no deploy key on {} has that fingerprint", repo.slug()));
+                    ui.info(&format!(
+                        "no deploy key on {} has that fingerprint",
+                        repo.slug()
+                    ));
                 } else {
                     ui.info(&format!("on {}: {}", repo.slug(), found.join(", ")));
                 }
             }
-            Err(e) => ui.warn(&format!("could not list the deploy keys of {}: {e}", repo.slug())),
+            Err(e) => ui.warn(&format!(
+                "could not list the deploy keys of {}: {e}",
+                repo.slug()
+            )),
         }
     }
     ui.info(&format!(
@@ -803,7 +823,10 @@ fn follow_repo_of_file(
     let (host, port) = probe.ssh_endpoint();
     let path_part = match url::Url::parse(url) {
         Ok(u) if u.host_str().is_some() => u.path().to_string(),
-        _ => url.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default(),
+        _ => url
+            .split_once(':')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default(),
     };
     let slug = path_part
         .trim_matches('/')
@@ -812,7 +835,10 @@ fn follow_repo_of_file(
     if slug != repo.slug().to_ascii_lowercase() {
         return Err(Error::input(
             &what,
-            format!("its dags.gitSync.repo ({url}) is {slug}, not --repo {}", repo.slug()),
+            format!(
+                "its dags.gitSync.repo ({url}) is {slug}, not --repo {}",
+                repo.slug()
+            ),
             "pass the --repo the HelmRelease syncs, or fix its repo first; nothing was written",
         )
         .into());

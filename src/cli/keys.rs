@@ -97,7 +97,12 @@ struct PruneArgs {
     #[command(flatten)]
     repos: RepoSelection,
     /// Fingerprint (SHA256:...) of a key to keep; repeatable. Every other key is deleted.
-    #[arg(long, value_name = "FINGERPRINT", required_unless_present = "retire", conflicts_with = "retire")]
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        required_unless_present = "retire",
+        conflicts_with = "retire"
+    )]
     keep: Vec<String>,
     /// Fingerprint (SHA256:...) of a key to delete; repeatable. Only these keys are deleted,
     /// every other stays (e.g. the old key a migration or `create --force` named).
@@ -331,10 +336,7 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
     let repos = args.repos.resolve()?;
     let held = held_fingerprints(&args.held_by)?;
     for fp in &args.retire {
-        if let Some((file, _)) = held
-            .iter()
-            .find(|(_, h)| hygiene::same_fingerprint(fp, h))
-        {
+        if let Some((file, _)) = held.iter().find(|(_, h)| hygiene::same_fingerprint(fp, h)) {
             return Err(Error::input(
                 format!("--retire {fp}"),
                 format!("{file} still holds this key (its sealkey.io/fingerprint annotation)"),
@@ -372,7 +374,11 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
             .any(|k| hygiene::same_fingerprint(fp, &k.fingerprint()));
         if !found {
             return Err(Error::input(
-                if args.retire.is_empty() { format!("--keep {fp}") } else { format!("--retire {fp}") },
+                if args.retire.is_empty() {
+                    format!("--keep {fp}")
+                } else {
+                    format!("--retire {fp}")
+                },
                 "no deploy key with this fingerprint on the given repositories",
                 "check the fingerprint with `sealkey keys list`; nothing was deleted",
             )

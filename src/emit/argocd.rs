@@ -2,10 +2,10 @@
 //! the user's `argocd-ssh-known-hosts-cm` (never a whole ConfigMap of sealkey's).
 
 use super::{b64, secret_object, secret_value, EmitSettings};
+use crate::error::{Error, Result};
 use crate::keygen::DeployKey;
 use crate::known_hosts::KnownHosts;
 use crate::secret::PrivateKeyPem;
-use crate::error::{Error, Result};
 use serde_json::{json, Map, Value};
 
 /// The repository Secret. Argo CD's default `argocd-ssh-known-hosts-cm` already lists
@@ -48,7 +48,11 @@ pub fn missing_known_hosts(existing: &str, kh: &KnownHosts, what: &str) -> Resul
         if hosts.starts_with('@') || hosts.starts_with('#') {
             return None;
         }
-        Some((hosts.to_ascii_lowercase(), f.next()?.to_string(), f.next()?.to_string()))
+        Some((
+            hosts.to_ascii_lowercase(),
+            f.next()?.to_string(),
+            f.next()?.to_string(),
+        ))
     };
     let have: Vec<(String, String, String)> = existing.lines().filter_map(fields).collect();
     let mut missing = Vec::new();
@@ -56,7 +60,10 @@ pub fn missing_known_hosts(existing: &str, kh: &KnownHosts, what: &str) -> Resul
         let Some((hosts, kind, key)) = fields(line) else {
             continue;
         };
-        if have.iter().any(|(h, k, b)| *h == hosts && *k == kind && *b == key) {
+        if have
+            .iter()
+            .any(|(h, k, b)| *h == hosts && *k == kind && *b == key)
+        {
             continue;
         }
         if have.iter().any(|(h, k, _)| *h == hosts && *k == kind) {
@@ -74,7 +81,11 @@ pub fn missing_known_hosts(existing: &str, kh: &KnownHosts, what: &str) -> Resul
 /// Adds the host keys of `kh` that the `argocd-ssh-known-hosts-cm` ConfigMap in `text` lacks,
 /// changing only its `data.ssh_known_hosts` lines (every other line byte for byte); `None` when
 /// nothing is missing. `what` names the file in errors.
-pub fn add_known_hosts(text: &str, what: &str, kh: &KnownHosts) -> Result<Option<(String, Vec<String>)>> {
+pub fn add_known_hosts(
+    text: &str,
+    what: &str,
+    kh: &KnownHosts,
+) -> Result<Option<(String, Vec<String>)>> {
     let docs = crate::yaml::parse_stream(text, what)?;
     let cms: Vec<&Value> = docs
         .iter()
@@ -100,7 +111,10 @@ pub fn add_known_hosts(text: &str, what: &str, kh: &KnownHosts) -> Result<Option
         value.push_str(l);
         value.push('\n');
     }
-    let owned = [super::merge::Owned::new(&["data", "ssh_known_hosts"], Value::String(value))];
+    let owned = [super::merge::Owned::new(
+        &["data", "ssh_known_hosts"],
+        Value::String(value),
+    )];
     let merged = super::merge::merge_object_lines(text, what, "ConfigMap", &owned, &[], false)?;
     Ok(Some((merged, missing)))
 }

@@ -167,7 +167,9 @@ pub(crate) fn removal_paths(doc: Option<&Value>, entries: &[ClearKeyEntry]) -> V
     if entries.is_empty() {
         return Vec::new();
     }
-    let base = ["spec", "values", "extraSecrets"].map(String::from).to_vec();
+    let base = ["spec", "values", "extraSecrets"]
+        .map(String::from)
+        .to_vec();
     let total = doc
         .and_then(|d| d["spec"]["values"]["extraSecrets"].as_object())
         .map_or(0, |m| m.len());

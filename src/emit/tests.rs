@@ -133,7 +133,10 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
     assert!(super::argocd::add_known_hosts(&merged, "cm.yaml", &ghes)
         .unwrap()
         .is_none());
-    let conflicting = cm.replace("gitlab.com ssh-ed25519 AAAAgitlab", "ghe.example.com ssh-ed25519 AAAAother");
+    let conflicting = cm.replace(
+        "gitlab.com ssh-ed25519 AAAAgitlab",
+        "ghe.example.com ssh-ed25519 AAAAother",
+    );
     assert!(super::argocd::add_known_hosts(&conflicting, "cm.yaml", &ghes).is_err());
     let generic = emit(&settings(Consumer::Generic, DocumentKind::Secret), &k, &kh).unwrap();
     assert_eq!(generic.expose_docs()[0]["type"], "kubernetes.io/ssh-auth");

@@ -12,7 +12,7 @@
 use super::open::{decrypt_doc, mac_hasher, open_stream};
 use super::{aad_of, encrypt_value, rfc3339, Rule, SopsAes};
 use crate::emit::merge::{
-    clear_entries_to_remove, merge_lines, remove_path, removal_paths, ClearKeyEntry, Owned,
+    clear_entries_to_remove, merge_lines, removal_paths, remove_path, ClearKeyEntry, Owned,
 };
 use crate::error::{Error, Result};
 use crate::seal::age::Identity;

@@ -143,7 +143,10 @@ pub fn plain_documents(text: &str, what: &str) -> Vec<String> {
 /// objects with nothing secret (issue 21 item 6), editable by people and bots, and what Flux
 /// applies without decrypting. Anything else is refused as before: a Secret or a secret value
 /// in clear added to a sealed file.
-pub(super) fn split_plain(docs: Vec<Value>, what: &str) -> Result<(Vec<Value>, Vec<(usize, Value)>)> {
+pub(super) fn split_plain(
+    docs: Vec<Value>,
+    what: &str,
+) -> Result<(Vec<Value>, Vec<Positioned>)> {
     let first_block = docs
         .iter()
         .find_map(|d| d.get("sops").and_then(Value::as_object))
@@ -173,8 +176,11 @@ pub(super) fn split_plain(docs: Vec<Value>, what: &str) -> Result<(Vec<Value>, V
     Ok((sealed, plain))
 }
 
+/// A document and its position in the stream.
+pub(super) type Positioned = (usize, Value);
+
 /// Puts the passed-through documents back at their places among the opened ones.
-fn with_plain_docs(opened: Vec<Value>, passed: Vec<(usize, Value)>) -> Vec<Value> {
+fn with_plain_docs(opened: Vec<Value>, passed: Vec<Positioned>) -> Vec<Value> {
     let mut out = opened;
     for (i, doc) in passed {
         out.insert(i.min(out.len()), doc);
