@@ -649,3 +649,69 @@ fn argocd_apply_adds_the_host_keys_to_the_live_configmap_keeping_every_other_hos
     assert!(hosts.lines().any(|h| h == line), "{hosts}");
     assert!(k.secret("argocd", "repo-dags").is_some());
 }
+
+/// Item 4 on a SOPS-sealed HelmRelease (the seed once sealed whole, `--emit extra-secrets`):
+/// the merge opens it, takes the `extraSecrets` entry out, renews the MAC, and Flux still opens it.
+#[test]
+fn migrating_a_sealed_extra_secrets_helmrelease_takes_the_entry_out_and_flux_still_decrypts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let made = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--emit",
+            "extra-secrets",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "hr.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let old_fp = stderr(&made)
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint: ").map(str::to_string))
+        .unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--emit",
+            "helmrelease",
+            "--merge-into",
+            "hr.sops.yaml",
+            "--identity",
+            identity.to_str().unwrap(),
+            "--seal-to",
+            &recipient,
+            "--out",
+            "airflow-ssh-secret.sops.yaml",
+        ],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("--retire {old_fp}")), "{err}");
+    let docs = support::npm_sops_decode(&dir.path().join("hr.sops.yaml"), &identity)
+        .unwrap_or_else(|e| panic!("Flux: {e}"));
+    assert_eq!(docs.len(), 1);
+    assert!(
+        docs[0]["spec"]["values"].get("extraSecrets").is_none(),
+        "{:?}",
+        docs[0]
+    );
+    assert_eq!(
+        docs[0]["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"],
+        "airflow-ssh-secret"
+    );
+}

@@ -353,7 +353,14 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
         {
             return Err(Error::input(
-                format!("--keep {fp}"),
+                format!(
+                    "{} {fp}",
+                    if args.retire.is_empty() {
+                        "--keep"
+                    } else {
+                        "--retire"
+                    }
+                ),
                 "not a SHA256 key fingerprint",
                 "copy it from `sealkey keys list` or `ssh-keygen -l -f KEY.pub` (SHA256:...)",
             )

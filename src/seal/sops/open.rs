@@ -143,10 +143,7 @@ pub fn plain_documents(text: &str, what: &str) -> Vec<String> {
 /// objects with nothing secret (issue 21 item 6), editable by people and bots, and what Flux
 /// applies without decrypting. Anything else is refused as before: a Secret or a secret value
 /// in clear added to a sealed file.
-pub(super) fn split_plain(
-    docs: Vec<Value>,
-    what: &str,
-) -> Result<(Vec<Value>, Vec<Positioned>)> {
+pub(super) fn split_plain(docs: Vec<Value>, what: &str) -> Result<(Vec<Value>, Vec<Positioned>)> {
     let first_block = docs
         .iter()
         .find_map(|d| d.get("sops").and_then(Value::as_object))
