@@ -411,8 +411,8 @@ fn argocd_output_for_github_com_leaves_argo_cds_default_known_hosts_alone() {
     assert_eq!(kinds, ["Secret"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no ConfigMap was emitted"));
 
-    // Another host (GitHub Enterprise Server): Argo CD does not know it, so the ConfigMap comes
-    // with its warning annotation.
+    // Another host (GitHub Enterprise Server): still no ConfigMap (issue 21 item 9: one would
+    // replace Argo CD's whole list); stderr says how to add the host's keys instead.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("known_hosts"),
@@ -437,17 +437,6 @@ fn argocd_output_for_github_com_leaves_argo_cds_default_known_hosts_alone() {
         b"",
     );
     let docs = yaml_docs(&ok(&out));
-    let cm = docs
-        .iter()
-        .find(|d| d["kind"] == "ConfigMap")
-        .expect("a ConfigMap for ghe");
-    assert_eq!(cm["metadata"]["name"], "argocd-ssh-known-hosts-cm");
-    assert!(cm["data"]["ssh_known_hosts"]
-        .as_str()
-        .unwrap()
-        .starts_with("ghe.example.com "));
-    assert!(cm["metadata"]["annotations"]["sealkey.io/note"]
-        .as_str()
-        .unwrap()
-        .contains("replaces"));
+    assert!(docs.iter().all(|d| d["kind"] != "ConfigMap"), "{docs:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argocd cert add-ssh"));
 }

@@ -420,7 +420,7 @@ fn update_with_a_changed_value_seals_it_under_a_fresh_data_key() {
 // ---- class 4: unseal prints only what a MAC authenticated ----
 
 #[test]
-fn unseal_refuses_documents_no_mac_covers() {
+fn unseal_never_prints_documents_no_mac_covers() {
     // Was: an appended document, or one whose `sops` key was renamed, printed with exit 0.
     let dir = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_keypair(dir.path());
@@ -432,10 +432,44 @@ fn unseal_refuses_documents_no_mac_covers() {
     )))
     .unwrap();
     let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\n";
+    // Issue 21 item 6: objects with nothing secret are written without a `sops` block (so people
+    // and bots can edit them); unseal opens such a file but never prints what no MAC covers: an
+    // added object is left out and named on stderr.
     for (name, text) in [
         ("appended", format!("{sealed}---\n{crb}")),
         ("prepended", format!("{crb}---\n{sealed}")),
+    ] {
+        let f = dir.path().join("t.yaml");
+        std::fs::write(&f, &text).unwrap();
+        let out = run(
+            &[
+                "unseal",
+                "--identity",
+                identity.to_str().unwrap(),
+                f.to_str().unwrap(),
+            ],
+            b"",
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(0), "{name}: {err}");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(!printed.contains("pwned"), "{name}: printed {printed}");
+        assert!(printed.contains("kind: Secret"), "{name}: {printed}");
+        assert!(
+            err.contains("ClusterRoleBinding pwned") && err.contains("not authenticated"),
+            "{name}: {err}"
+        );
+    }
+    let clear_secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: added\nstringData:\n  k: v\n";
+    let clear_data = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added\ndata:\n  k: v\n";
+    for (name, text) in [
         ("sops renamed", sealed.replace("\nsops:", "\nsops_:")),
+        ("secret appended", format!("{sealed}---\n{clear_secret}")),
+        (
+            "selected values appended",
+            format!("{clear_data}---\n{sealed}"),
+        ),
     ] {
         let f = dir.path().join("t.yaml");
         std::fs::write(&f, &text).unwrap();
@@ -464,7 +498,9 @@ fn unseal_refuses_documents_no_mac_covers() {
 }
 
 #[test]
-fn every_document_of_a_sops_file_carries_a_mac_even_with_nothing_to_encrypt() {
+fn a_mount_patch_with_nothing_to_encrypt_is_written_without_a_sops_block_and_flux_reads_both() {
+    // Issue 21 item 6: a `sops` block on an object with nothing secret made it uneditable
+    // (any edit broke its MAC and Flux stalled); now only the Secret carries one.
     let dir = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_keypair(dir.path());
     let out = run_in(
@@ -495,7 +531,13 @@ fn every_document_of_a_sops_file_carries_a_mac_even_with_nothing_to_encrypt() {
     let text = std::fs::read_to_string(&file).unwrap();
     let raw = support::yaml_docs(text.as_bytes());
     assert_eq!(raw.len(), 2);
-    assert!(raw.iter().all(|d| d["sops"]["mac"].is_string()), "{text}");
+    for d in &raw {
+        assert_eq!(
+            d["kind"] == "Secret",
+            d["sops"]["mac"].is_string(),
+            "{text}"
+        );
+    }
     assert_eq!(npm_decode(&file, &identity).unwrap().len(), 2);
 }
 

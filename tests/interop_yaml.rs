@@ -322,9 +322,12 @@ fn seal_and_unseal_of_hostile_keys_and_values_are_read_identically_by_four_parse
     streams.push(sealed_text.clone());
     let f = dir.path().join("s.sops.yaml");
     std::fs::write(&f, &sealed_text).unwrap();
+    // --with-plain: the Widget, with nothing selected, is written without a `sops` block
+    // (issue 21 item 6) and printed only on request.
     let opened = run(
         &[
             "unseal",
+            "--with-plain",
             "--identity",
             identity.to_str().unwrap(),
             f.to_str().unwrap(),

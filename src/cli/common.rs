@@ -126,6 +126,23 @@ impl SealArgs {
         .into())
     }
 
+    /// The key `--force` is about to replace: the fingerprint the existing `--out` file's
+    /// sealkey annotation claims (a claim: nothing here decrypts the file).
+    pub fn replaced_key(&self) -> Option<String> {
+        let out = self.out.as_ref().filter(|_| self.force)?;
+        if !std::fs::symlink_metadata(out).ok()?.file_type().is_file() {
+            return None;
+        }
+        use std::io::Read;
+        let mut head = Vec::new();
+        std::fs::File::open(out)
+            .ok()?
+            .take(256 * 1024)
+            .read_to_end(&mut head)
+            .ok()?;
+        sealkey_fingerprint_in(&head)
+    }
+
     /// Refuses flags that belong to another method, so a typo never silently changes the output.
     fn check_flag_combinations(&self, method: SealMethod) -> Result<()> {
         let refuse = |flag: &str, only: &str| -> Result<()> {

@@ -74,6 +74,12 @@ pub struct CreateArgs {
         conflicts_with = "apply"
     )]
     pub merge_into: Option<PathBuf>,
+    /// Argo CD's `argocd-ssh-known-hosts-cm` ConfigMap file (your copy in git): the host keys
+    /// it lacks are added to `ssh_known_hosts`, every other line kept, as `argocd cert add-ssh`
+    /// adds them. sealkey never emits a whole ConfigMap (applying one would drop every other
+    /// host Argo CD trusts). With --for argocd.
+    #[arg(long, value_name = "FILE", conflicts_with = "apply")]
+    pub argocd_known_hosts: Option<PathBuf>,
     #[command(flatten)]
     pub chart: ChartArgs,
     #[command(flatten)]
@@ -283,6 +289,31 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             emit.git_host = api.git_host();
         }
     }
+    // Issue 21 item 7: the repository in the HelmRelease decides which host keys it needs.
+    if let Some(path) = &args.merge_into {
+        if let Some(url) = repo_in_merge_target(path)? {
+            follow_repo_of_file(&args, &mut emit, &repo, path, &url)?;
+            if let Some(api) = &api_url {
+                let (host, _) = emit.ssh_endpoint();
+                if host != api.git_host() {
+                    return Err(Error::input(
+                        format!("--merge-into {} with --register", path.display()),
+                        format!("its repository is on {host}, but the key would be registered through the API of {}", api.git_host()),
+                        format!("pass --api-url https://{host}/api/v3 (GitHub Enterprise Server) so the key lands where git-sync connects, or drop --register and register it there"),
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    if args.argocd_known_hosts.is_some() && args.consumer != Consumer::Argocd {
+        return Err(Error::input(
+            "--argocd-known-hosts",
+            "it adds host keys to Argo CD's known-hosts ConfigMap",
+            "use it with --for argocd, or drop it",
+        )
+        .into());
+    }
     args.check_unused_settings()?;
     let mut paths = args.seal.named_paths();
     if let Some(p) = &args.merge_into {
@@ -354,6 +385,8 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         step_no.set(step_no.get() + 1);
         ui.step(&format!("[{}/{total}] {what}", step_no.get()));
     };
+    // Issue 21 item 8: the key of the file --force replaces, read before it is gone.
+    let replaced = args.seal.replaced_key();
     let rt = runtime()?;
     let (created, settings, merged_hr, values_fragment, title) = rt.block_on(async {
         let cluster = if apply {
@@ -377,6 +410,17 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             _ => KnownHosts::github_pinned(),
         };
         check_known_hosts_cover(&known_hosts, &emit, args.known_hosts.as_deref())?;
+        // Issue 21 item 9: with --apply, Argo CD learns the host's keys too, added to its live
+        // list (planned and conflict-checked before a key exists).
+        let argocd_hosts = match &cluster {
+            Some(c) if emit.consumer == Consumer::Argocd && !known_hosts.equals_pinned_github() => {
+                Some(c.plan_argocd_known_hosts(&emit.namespace, &known_hosts).await?)
+            }
+            _ => None,
+        };
+        if let Some(path) = &args.argocd_known_hosts {
+            plan_argocd_known_hosts(path, &known_hosts)?;
+        }
         // --merge-into and --emit values: planned (and refused) before a key exists; the sealed
         // stream then holds only the Secret.
         let merged_hr = match &args.merge_into {
@@ -452,6 +496,19 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             CreateStep::Check | CreateStep::Store => {}
         };
         let created = create(&settings, registration, delivery, &progress).await?;
+        if let (Some(c), Some(plan)) = (&cluster, &argocd_hosts) {
+            c.add_argocd_known_hosts(plan).await?;
+            let dry = if args.kube.dry_run { " (server-side dry run: nothing stored)" } else { "" };
+            if plan.missing.is_empty() {
+                ui.info(&format!("ConfigMap {}/argocd-ssh-known-hosts-cm already trusts these host keys", plan.namespace));
+            } else {
+                ui.info(&format!(
+                    "added {} host key line(s) to ConfigMap {}/argocd-ssh-known-hosts-cm, every other line kept{dry}",
+                    plan.missing.len(),
+                    plan.namespace
+                ));
+            }
+        }
         Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment, title))
     })?;
     if let Some(out) = &args.seal.out {
@@ -464,10 +521,51 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             merge.mode,
             crate::error::Setting::MergeInto,
         )?;
+        let removed = if merge.removed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = merge
+                .removed
+                .iter()
+                .map(|e| format!("values.extraSecrets.{}", e.name))
+                .collect();
+            format!(" and removed {}", names.join(", "))
+        };
         ui.info(&format!(
-            "set dags.gitSync.sshKeySecret and knownHosts in {} ({} line(s) changed, nothing else)",
+            "set dags.gitSync.sshKeySecret and knownHosts{removed} in {} ({} line(s) changed, nothing else)",
             merge.path.display(),
             merge.changed_lines
+        ));
+        tell_about_removed_entries(merge, &settings.emit, &repo, ui);
+    }
+    if let Some(path) = &args.argocd_known_hosts {
+        match plan_argocd_known_hosts(path, &settings.known_hosts)? {
+            Some((text, added)) => {
+                crate::output::write_atomic_with_mode(
+                    path,
+                    text.as_bytes(),
+                    file_mode(path),
+                    crate::error::Setting::ArgocdKnownHosts,
+                )?;
+                ui.info(&format!(
+                    "added {} host key line(s) to {} (argocd-ssh-known-hosts-cm), every other line kept: {}",
+                    added.len(),
+                    path.display(),
+                    added.join("; ")
+                ));
+            }
+            None => ui.info(&format!(
+                "{} already trusts these host keys: nothing added",
+                path.display()
+            )),
+        }
+    } else if settings.emit.consumer == Consumer::Argocd
+        && !settings.known_hosts.equals_pinned_github()
+        && !apply
+    {
+        ui.info(&format!(
+            "known hosts: Argo CD must trust {}'s host keys and sealkey never emits a whole argocd-ssh-known-hosts-cm (applying one drops every other host): add them with `argocd cert add-ssh --batch < known_hosts`, or to your ConfigMap file with --argocd-known-hosts FILE",
+            settings.emit.ssh_endpoint().0
         ));
     }
     if let Some(values) = &values_fragment {
@@ -496,6 +594,9 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
     }
     if settings.emit.consumer == Consumer::Argocd && settings.known_hosts.equals_pinned_github() {
         ui.info("known hosts: Argo CD's default argocd-ssh-known-hosts-cm already trusts github.com's keys, so no ConfigMap was emitted (one would replace Argo CD's whole list)");
+    }
+    if let Some(old) = replaced.as_deref().filter(|fp| *fp != key.fingerprint()) {
+        tell_about_replaced_key(old, &args, client.as_ref(), &repo, &rt, ui);
     }
     match &created.registered {
         Some(k) => ui.info(&format!(
@@ -542,6 +643,8 @@ struct MergedHelmRelease {
     text: String,
     mode: u32,
     changed_lines: usize,
+    /// `extraSecrets` entries taken out (they held a deploy key for the Secret sealkey now writes).
+    removed: Vec<crate::emit::merge::ClearKeyEntry>,
 }
 
 fn plan_merge(
@@ -568,7 +671,7 @@ fn plan_merge(
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::input(&what, "not UTF-8 text", "pass the HelmRelease YAML file"))?;
     let owned = crate::emit::merge::git_sync_owned(&emit.secret_name(), &known_hosts.to_text());
-    let merged = if crate::seal::sops::looks_like_sops(text.as_bytes()) {
+    let (merged, removed) = if crate::seal::sops::looks_like_sops(text.as_bytes()) {
         // A SOPS-encrypted HelmRelease: opened with --identity, the owned values set (encrypted
         // where the file's rule says so), the MAC renewed; every other line kept.
         let Some(identity) = &args.seal.identity else {
@@ -585,10 +688,11 @@ fn plan_merge(
             &what,
             &ids,
             &owned,
+            &emit.secret_name(),
             jiff::Timestamp::now(),
         )?
     } else {
-        crate::emit::merge::merge_into_helm_release(&text, &what, &owned)?
+        crate::emit::merge::migrate_helm_release(&text, &what, &owned, &emit.secret_name())?
     };
     let old: std::collections::HashSet<&str> = text.lines().collect();
     let changed_lines = merged.lines().filter(|l| !old.contains(l)).count();
@@ -597,7 +701,209 @@ fn plan_merge(
         text: merged,
         mode,
         changed_lines,
+        removed,
     })
+}
+
+/// Issue 21 item 4: what a migration off a clear `extraSecrets` entry leaves to do.
+fn tell_about_removed_entries(
+    merge: &MergedHelmRelease,
+    emit: &EmitSettings,
+    repo: &RepoRef,
+    ui: &Ui,
+) {
+    let new_secret = emit.secret_name();
+    for e in &merge.removed {
+        let held = e
+            .fingerprint
+            .as_deref()
+            .unwrap_or("(not an OpenSSH key sealkey reads)");
+        ui.info(&format!(
+            "removed values.extraSecrets.{} from {}: it held deploy key {held}; the new key is only in its sealed Secret {new_secret}, so one writer owns it",
+            e.name,
+            merge.path.display()
+        ));
+        ui.info("the old key stays in the git history of this repository (every commit that held it) and in any clone: treat it as exposed; rewriting history does not recall copies");
+        match &e.fingerprint {
+            Some(fp) => ui.info(&format!(
+                "once the cluster uses the new key (DAGs sync after Flux applied this commit), revoke the old one on GitHub: `sealkey keys prune --repo {} --retire {fp}` (add --held-by FILE for sealed files that must keep their key)",
+                repo.slug()
+            )),
+            None => ui.info(&format!(
+                "once the cluster uses the new key, delete the old one under {}'s Settings > Deploy keys (`sealkey keys list --repo {}` shows fingerprints)",
+                repo.slug(),
+                repo.slug()
+            )),
+        }
+        if e.name != new_secret {
+            ui.info(&format!(
+                "the chart made Secret {ns}/{name} as a Helm hook, and Helm never deletes hook objects: once nothing mounts it, `kubectl -n {ns} delete secret {name}`",
+                ns = emit.namespace,
+                name = e.name
+            ));
+        }
+    }
+}
+
+/// Issue 21 item 8: `--force` replaced a file that named a key; say which, and how to retire it.
+fn tell_about_replaced_key(
+    old: &str,
+    args: &CreateArgs,
+    client: Option<&crate::github::GithubClient>,
+    repo: &RepoRef,
+    rt: &tokio::runtime::Runtime,
+    ui: &Ui,
+) {
+    let out = args
+        .seal
+        .out
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    ui.info(&format!(
+        "replaced {out}, which held key {old} (as its sealkey.io/fingerprint annotation claims): if that key is registered it still opens the repository"
+    ));
+    if let Some(c) = client {
+        match rt.block_on(c.list_deploy_keys(repo)) {
+            Ok(keys) => {
+                let found: Vec<String> = keys
+                    .iter()
+                    .filter(|k| crate::github::hygiene::same_fingerprint(old, &k.fingerprint()))
+                    .map(|k| {
+                        format!(
+                            "deploy key {} \"{}\" ({})",
+                            k.id,
+                            k.title,
+                            if k.read_only {
+                                "read-only"
+                            } else {
+                                "read-write"
+                            }
+                        )
+                    })
+                    .collect();
+                if found.is_empty() {
+                    ui.info(&format!(
+                        "no deploy key on {} has that fingerprint",
+                        repo.slug()
+                    ));
+                } else {
+                    ui.info(&format!("on {}: {}", repo.slug(), found.join(", ")));
+                }
+            }
+            Err(e) => ui.warn(&format!(
+                "could not list the deploy keys of {}: {e}",
+                repo.slug()
+            )),
+        }
+    }
+    ui.info(&format!(
+        "once the cluster uses the new key, retire the old one: `sealkey keys prune --repo {} --retire {old}`",
+        repo.slug()
+    ));
+}
+
+/// `spec.values.dags.gitSync.repo` of the HelmRelease in `path`, when it can be read in clear.
+fn repo_in_merge_target(path: &std::path::Path) -> Result<Option<String>> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None); // plan_merge reports the read error
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(None);
+    };
+    let Ok(docs) = crate::yaml::parse_stream(&text, "--merge-into") else {
+        return Ok(None);
+    };
+    let url = docs
+        .iter()
+        .find(|d| d["kind"] == "HelmRelease")
+        .and_then(|d| d["spec"]["values"]["dags"]["gitSync"]["repo"].as_str())
+        .filter(|u| !u.starts_with("ENC["))
+        .map(str::to_string);
+    Ok(url)
+}
+
+/// The HelmRelease's repository decides the SSH endpoint (and so the host keys): refuses an
+/// HTTPS repo (git-sync would never use the key), another repository than --repo, and a
+/// --git-host/--repo-url naming another host; else makes the emitted settings follow it.
+fn follow_repo_of_file(
+    args: &CreateArgs,
+    emit: &mut EmitSettings,
+    repo: &RepoRef,
+    path: &std::path::Path,
+    url: &str,
+) -> Result<()> {
+    let what = format!("--merge-into {}", path.display());
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return Err(Error::input(
+            &what,
+            format!("its dags.gitSync.repo is {url}: git-sync clones that over HTTPS and would never use a deploy key"),
+            format!("change it to the SSH form first (git@HOST:{}.git), then run this again; nothing was written", repo.slug()),
+        )
+        .into());
+    }
+    let mut probe = EmitSettings::new(repo.clone(), "x", emit.consumer, emit.document);
+    probe.repo_url = Some(url.to_string());
+    let (host, port) = probe.ssh_endpoint();
+    let path_part = match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => u.path().to_string(),
+        _ => url
+            .split_once(':')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default(),
+    };
+    let slug = path_part
+        .trim_matches('/')
+        .trim_end_matches(".git")
+        .to_ascii_lowercase();
+    if slug != repo.slug().to_ascii_lowercase() {
+        return Err(Error::input(
+            &what,
+            format!(
+                "its dags.gitSync.repo ({url}) is {slug}, not --repo {}",
+                repo.slug()
+            ),
+            "pass the --repo the HelmRelease syncs, or fix its repo first; nothing was written",
+        )
+        .into());
+    }
+    if args.git_host.is_some() || args.repo_url.is_some() {
+        let given = emit.ssh_endpoint();
+        if given != (host.clone(), port) {
+            return Err(Error::input(
+                &what,
+                format!("its dags.gitSync.repo ({url}) is on {host}, but --git-host/--repo-url say {}", given.0),
+                "the repository in the file decides the host: drop --git-host/--repo-url, or fix the file's repo; nothing was written",
+            )
+            .into());
+        }
+    } else {
+        emit.repo_url = Some(url.to_string());
+        emit.git_host = host;
+    }
+    Ok(())
+}
+
+/// The user's Argo CD known-hosts ConfigMap with the missing host keys added (`None`: nothing
+/// to add); checked before a key exists, written after.
+fn plan_argocd_known_hosts(
+    path: &std::path::Path,
+    kh: &KnownHosts,
+) -> Result<Option<(String, Vec<String>)>> {
+    crate::output::check_target(path, crate::error::Setting::ArgocdKnownHosts)?;
+    let what = format!("--argocd-known-hosts {}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(&what, "not UTF-8 text", "pass the ConfigMap's YAML file"))?;
+    Ok(crate::emit::argocd::add_known_hosts(&text, &what, kh)?)
+}
+
+fn file_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644)
 }
 
 /// With host-key checking on, git refuses a host no known_hosts line names: refuse now (exit 2)

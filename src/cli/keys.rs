@@ -97,8 +97,22 @@ struct PruneArgs {
     #[command(flatten)]
     repos: RepoSelection,
     /// Fingerprint (SHA256:...) of a key to keep; repeatable. Every other key is deleted.
-    #[arg(long, value_name = "FINGERPRINT", required = true)]
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        required_unless_present = "retire",
+        conflicts_with = "retire"
+    )]
     keep: Vec<String>,
+    /// Fingerprint (SHA256:...) of a key to delete; repeatable. Only these keys are deleted,
+    /// every other stays (e.g. the old key a migration or `create --force` named).
+    #[arg(long, value_name = "FINGERPRINT")]
+    retire: Vec<String>,
+    /// A sealkey file (SOPS, Sealed Secrets, plain) whose key must stay: the key its
+    /// `sealkey.io/fingerprint` annotation names is never deleted (asking to retire it is
+    /// refused); repeatable.
+    #[arg(long, value_name = "FILE")]
+    held_by: Vec<std::path::PathBuf>,
     /// Show what would be deleted; delete nothing.
     #[arg(long)]
     dry_run: bool,
@@ -320,7 +334,18 @@ fn audit_cmd(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
 
 fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
     let repos = args.repos.resolve()?;
-    for fp in &args.keep {
+    let held = held_fingerprints(&args.held_by)?;
+    for fp in &args.retire {
+        if let Some((file, _)) = held.iter().find(|(_, h)| hygiene::same_fingerprint(fp, h)) {
+            return Err(Error::input(
+                format!("--retire {fp}"),
+                format!("{file} still holds this key (its sealkey.io/fingerprint annotation)"),
+                "retire a key only once no sealed file and no live Secret holds it; nothing was deleted",
+            )
+            .into());
+        }
+    }
+    for fp in args.keep.iter().chain(&args.retire) {
         let body = fp.trim().strip_prefix("SHA256:").unwrap_or(fp.trim());
         if body.len() != 43
             || !body
@@ -328,7 +353,14 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
         {
             return Err(Error::input(
-                format!("--keep {fp}"),
+                format!(
+                    "{} {fp}",
+                    if args.retire.is_empty() {
+                        "--keep"
+                    } else {
+                        "--retire"
+                    }
+                ),
                 "not a SHA256 key fingerprint",
                 "copy it from `sealkey keys list` or `ssh-keygen -l -f KEY.pub` (SHA256:...)",
             )
@@ -341,15 +373,19 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
     for repo in &repos {
         listed.push((repo.clone(), rt.block_on(client.list_deploy_keys(repo))?));
     }
-    // A --keep that matches nothing is most likely a typo: stop before deleting anything.
-    for fp in &args.keep {
+    // A --keep or --retire that matches nothing is most likely a typo: stop before deleting anything.
+    for fp in args.keep.iter().chain(&args.retire) {
         let found = listed
             .iter()
             .flat_map(|(_, keys)| keys)
             .any(|k| hygiene::same_fingerprint(fp, &k.fingerprint()));
         if !found {
             return Err(Error::input(
-                format!("--keep {fp}"),
+                if args.retire.is_empty() {
+                    format!("--keep {fp}")
+                } else {
+                    format!("--retire {fp}")
+                },
                 "no deploy key with this fingerprint on the given repositories",
                 "check the fingerprint with `sealkey keys list`; nothing was deleted",
             )
@@ -358,7 +394,14 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
     }
     let mut rows = Vec::new();
     for (repo, keys) in &listed {
-        for key in hygiene::prune_plan(keys, &args.keep) {
+        let plan = if args.retire.is_empty() {
+            let mut keep = args.keep.clone();
+            keep.extend(held.iter().map(|(_, fp)| fp.clone()));
+            hygiene::prune_plan(keys, &keep)
+        } else {
+            hygiene::retire_plan(keys, &args.retire)
+        };
+        for key in plan {
             let action = if args.dry_run {
                 "would delete".to_string()
             } else if rt.block_on(client.delete_deploy_key(repo, key.id))? {
@@ -381,6 +424,35 @@ fn prune(args: PruneArgs, ui: &Ui) -> Result<Outcome> {
         write_stdout(table(&["ACTION", "REPO", "ID", "FINGERPRINT", "TITLE"], &rows).as_bytes())?;
     }
     Ok(OK)
+}
+
+/// `(file, fingerprint)` for every `sealkey.io/fingerprint` annotation in the `--held-by` files.
+fn held_fingerprints(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| Error::file("read", f, e))?;
+        let before = out.len();
+        for (at, m) in text.match_indices("sealkey.io/fingerprint:") {
+            let fp: String = text[at + m.len()..]
+                .trim_start()
+                .trim_start_matches(['"', '\''])
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "+/=:".contains(*c))
+                .collect();
+            if fp.starts_with("SHA256:") {
+                out.push((f.display().to_string(), fp));
+            }
+        }
+        if out.len() == before {
+            return Err(Error::input(
+                format!("--held-by {}", f.display()),
+                "it names no key (no sealkey.io/fingerprint annotation)",
+                "pass a file sealkey wrote, or check the live Secret's key with `sealkey inspect`; nothing was deleted",
+            )
+            .into());
+        }
+    }
+    Ok(out)
 }
 
 /// Reports per-repository failures on stderr; any failure makes the exit code 3.

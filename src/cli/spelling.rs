@@ -32,6 +32,7 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::AbandonPending => "--abandon-pending",
         Setting::Adopt => "--adopt",
         Setting::ApiUrl => "--api-url",
+        Setting::ArgocdKnownHosts => "--argocd-known-hosts",
         Setting::Apply => "--apply",
         Setting::AppId => "--app-id",
         Setting::AppKey => "--app-key",

@@ -26,6 +26,12 @@ pub struct UnsealArgs {
     /// Allow plaintext output to a terminal.
     #[arg(long)]
     pub force_plaintext_to_tty: bool,
+    /// Also print the documents of a SOPS file that have no `sops` block (objects with nothing
+    /// secret, such as the HelmRelease of `create --emit helmrelease`), in their places and as
+    /// written, the way Flux applies them. No MAC authenticates them; without this flag they
+    /// are left out. Either way stderr names them.
+    #[arg(long)]
+    pub with_plain: bool,
 }
 
 pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
@@ -70,7 +76,12 @@ pub fn run(args: UnsealArgs, ui: &Ui) -> Result<Outcome> {
     if seal::sops::looks_like_sops(&input) {
         ui.detail(&format!("{what}: SOPS YAML (MAC checked)"));
         let text = into_text(input, &what)?;
-        let plain = seal::sops::unseal(text.expose_secret(), &what, &identities)?;
+        let plain = if args.with_plain {
+            seal::sops::unseal_with_plain(text.expose_secret(), &what, &identities, None)?
+        } else {
+            seal::sops::unseal(text.expose_secret(), &what, &identities)?
+        };
+        warn_plain_documents(text.expose_secret(), &what, args.with_plain, ui);
         write_stdout(plain.expose_secret().as_bytes())?;
         return Ok(OK);
     }
@@ -102,8 +113,28 @@ fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<Outcome>> {
         "{what}: SOPS YAML with AWS KMS entries (MAC checked)"
     ));
     let service = seal::kms::KmsService::connect(&crate::aws::AwsSettings::default())?;
-    let plain = seal::sops::unseal_with_kms(text.expose_secret(), &what, &[], Some(&service))?;
+    let plain = if args.with_plain {
+        seal::sops::unseal_with_plain(text.expose_secret(), &what, &[], Some(&service))?
+    } else {
+        seal::sops::unseal_with_kms(text.expose_secret(), &what, &[], Some(&service))?
+    };
+    warn_plain_documents(text.expose_secret(), &what, args.with_plain, ui);
     ui.detail(&format!("{} KMS call(s)", service.calls()));
     write_stdout(plain.expose_secret().as_bytes())?;
     Ok(Some(OK))
+}
+
+/// Documents written without a `sops` block (nothing secret in them): say that no MAC vouches
+/// for them, and whether they were printed.
+fn warn_plain_documents(text: &str, what: &str, printed: bool, ui: &Ui) {
+    for label in seal::sops::plain_documents(text, what) {
+        let how = if printed {
+            "printed as written"
+        } else {
+            "left out (--with-plain prints it as written)"
+        };
+        ui.warn(&format!(
+            "{what} {label}: no sops block, so not authenticated, {how}; it holds nothing the file's rule encrypts and Flux applies it as written: review it in the git diff"
+        ));
+    }
 }

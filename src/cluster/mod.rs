@@ -688,8 +688,10 @@ pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
 }
 
 mod consumers;
+mod known_hosts_cm;
 mod rollout;
 pub use consumers::*;
+pub use known_hosts_cm::KnownHostsAddition;
 pub use rollout::*;
 
 #[cfg(test)]

@@ -49,12 +49,177 @@ pub fn git_sync_owned(secret_name: &str, known_hosts: &str) -> Vec<Owned> {
 /// owned keys stays byte for byte. `what` names the file in errors. A SOPS-encrypted HelmRelease
 /// goes through [`crate::seal::sops::merge_into_sealed_helm_release`], which needs its identity.
 pub fn merge_into_helm_release(text: &str, what: &str, owned: &[Owned]) -> Result<String> {
-    merge_lines(text, what, owned, false)
+    merge_lines(text, what, owned, &[], false)
+}
+
+/// [`merge_into_helm_release`] for a migration: also takes out the `values.extraSecrets`
+/// entries [`clear_entries_to_remove`] found (their lines, and `extraSecrets:` itself when
+/// nothing else is under it), every other line byte for byte.
+pub fn migrate_helm_release(
+    text: &str,
+    what: &str,
+    owned: &[Owned],
+    new_secret: &str,
+) -> Result<(String, Vec<ClearKeyEntry>)> {
+    let docs = crate::yaml::parse_stream(text, what)?;
+    let entries = match docs.iter().find(|d| d["kind"] == "HelmRelease") {
+        Some(hr) if hr.get("sops").is_none() => clear_entries_to_remove(hr, new_secret, what)?,
+        _ => Vec::new(),
+    };
+    let removed = removal_paths(docs.iter().find(|d| d["kind"] == "HelmRelease"), &entries);
+    let merged = merge_lines(text, what, owned, &removed, false)?;
+    Ok((merged, entries))
+}
+
+/// An `extraSecrets` entry of the HelmRelease that a migration takes out: the chart renders it
+/// as Secret `name` (a Helm hook), holding a deploy key in the HelmRelease's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearKeyEntry {
+    /// The entry's name, which is the Secret's.
+    pub name: String,
+    /// `SHA256:...` of the private key it holds, when it reads as an OpenSSH key.
+    pub fingerprint: Option<String>,
+}
+
+/// The `values.extraSecrets` entries of HelmRelease `doc` (plaintext) a migration to sealkey's
+/// own Secret `new_secret` must take out: the one named `new_secret` (two writers, Helm's hook
+/// and the sealed Secret, would own one Secret) and the one `dags.gitSync.sshKeySecret` names
+/// today, when they hold a private key. An entry named `new_secret` without a key is refused:
+/// sealkey would overwrite someone else's Secret.
+pub fn clear_entries_to_remove(
+    doc: &Value,
+    new_secret: &str,
+    what: &str,
+) -> Result<Vec<ClearKeyEntry>> {
+    let extra = &doc["spec"]["values"]["extraSecrets"];
+    let mut names = vec![new_secret.to_string()];
+    if let Some(old) = doc["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"].as_str() {
+        if old != new_secret {
+            names.push(old.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Some(entry) = extra.get(&name).filter(|e| !e.is_null()) else {
+            continue;
+        };
+        match private_key_in_entry(entry) {
+            Some(fingerprint) => out.push(ClearKeyEntry { name, fingerprint }),
+            None if name == new_secret => {
+                return Err(Error::input(
+                    what,
+                    format!("values.extraSecrets.{name} already defines Secret {name}, and it holds no deploy key: the chart and sealkey's sealed Secret would both write it"),
+                    message!("pick another name with {}, or move that entry's values elsewhere first; nothing was written", Setting::SecretName),
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `Some(fingerprint)` when an `extraSecrets` entry holds a private key (in `data`, base64, or
+/// in `stringData`); the fingerprint when the key reads as OpenSSH.
+fn private_key_in_entry(entry: &Value) -> Option<Option<String>> {
+    use base64::Engine;
+    let mut found = None;
+    for (field, encoded) in [("data", true), ("stringData", false)] {
+        let map = match &entry[field] {
+            Value::String(text) => crate::yaml::parse_stream(text, "extraSecrets entry")
+                .ok()
+                .and_then(|mut d| (!d.is_empty()).then(|| d.remove(0))),
+            v @ Value::Object(_) => Some(v.clone()),
+            _ => None,
+        };
+        let Some(mut map) = map else { continue };
+        if let Some(m) = map.as_object() {
+            for v in m.values() {
+                let Some(s) = v.as_str() else { continue };
+                let text = if encoded {
+                    let compact: zeroize::Zeroizing<String> =
+                        zeroize::Zeroizing::new(s.split_whitespace().collect());
+                    match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+                        Ok(b) => {
+                            let b = zeroize::Zeroizing::new(b);
+                            zeroize::Zeroizing::new(String::from_utf8_lossy(&b).into_owned())
+                        }
+                        Err(_) => continue,
+                    }
+                } else {
+                    zeroize::Zeroizing::new(s.to_string())
+                };
+                if text.contains("PRIVATE KEY-----") {
+                    let pem = crate::secret::PrivateKeyPem::new(text.to_string());
+                    let fp = crate::keygen::DeployKey::from_openssh(&pem, "extraSecrets entry")
+                        .ok()
+                        .map(|k| k.fingerprint().to_string());
+                    found = Some(found.flatten().or(fp));
+                }
+            }
+        }
+        crate::secret::wipe_value(&mut map);
+    }
+    found
+}
+
+/// The paths a migration removes: each entry, or `extraSecrets` itself when it would be empty.
+pub(crate) fn removal_paths(doc: Option<&Value>, entries: &[ClearKeyEntry]) -> Vec<Vec<String>> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let base = ["spec", "values", "extraSecrets"]
+        .map(String::from)
+        .to_vec();
+    let total = doc
+        .and_then(|d| d["spec"]["values"]["extraSecrets"].as_object())
+        .map_or(0, |m| m.len());
+    if total == entries.len() {
+        return vec![base];
+    }
+    entries
+        .iter()
+        .map(|e| [base.clone(), vec![e.name.clone()]].concat())
+        .collect()
+}
+
+/// Removes the value at `path`, if there.
+pub(crate) fn remove_path(v: &mut Value, path: &[String]) {
+    let mut cur = v;
+    for k in &path[..path.len() - 1] {
+        match cur.get_mut(k.as_str()) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        if let Some(mut old) = m.remove(&path[path.len() - 1]) {
+            crate::secret::wipe_value(&mut old);
+        }
+    }
 }
 
 /// The text edit behind both merges. With `sealed`, the HelmRelease may carry a `sops` block
 /// (the caller encrypts owned values the file's rule encrypts, and renews the MAC afterwards).
-pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool) -> Result<String> {
+/// `removed` paths are taken out (their whole block) before the owned values are set.
+pub(crate) fn merge_lines(
+    text: &str,
+    what: &str,
+    owned: &[Owned],
+    removed: &[Vec<String>],
+    sealed: bool,
+) -> Result<String> {
+    merge_object_lines(text, what, "HelmRelease", owned, removed, sealed)
+}
+
+/// [`merge_lines`] on the one object of `kind` in `text`.
+pub(crate) fn merge_object_lines(
+    text: &str,
+    what: &str,
+    kind: &str,
+    owned: &[Owned],
+    removed: &[Vec<String>],
+    sealed: bool,
+) -> Result<String> {
     let refuse = |why: String| {
         Error::input(
             what,
@@ -66,12 +231,12 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
     let hr: Vec<usize> = docs
         .iter()
         .enumerate()
-        .filter(|(_, d)| d["kind"] == "HelmRelease")
+        .filter(|(_, d)| d["kind"] == kind)
         .map(|(i, _)| i)
         .collect();
     let [index] = hr[..] else {
         return Err(refuse(format!(
-            "it holds {} HelmRelease objects, not one",
+            "it holds {} {kind} objects, not one",
             hr.len()
         )));
     };
@@ -90,8 +255,19 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         }
         line
     };
-    // One owned value at a time, each planned on the text the previous one left.
+    // One removal, then one owned value at a time, each planned on the text the previous left.
     let mut merged = text.to_string();
+    for path in removed {
+        let lines: Vec<&str> = merged.split_inclusive('\n').collect();
+        let (start, end) = document_lines(&lines, index)
+            .ok_or_else(|| refuse("its documents could not be told apart by `---` lines".into()))?;
+        let Some(e) = plan_removal(&lines, start, end, path).map_err(refuse)? else {
+            continue;
+        };
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out.splice(e.at..e.at + e.remove, e.insert.into_iter().map(eol));
+        merged = out.concat();
+    }
     for o in owned {
         let lines: Vec<&str> = merged.split_inclusive('\n').collect();
         let (start, end) = document_lines(&lines, index)
@@ -108,6 +284,9 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
     }
     // The proof: the same objects, with exactly the owned values set.
     let mut expected = docs;
+    for path in removed {
+        remove_path(&mut expected[index], path);
+    }
     for o in owned {
         set_path(&mut expected[index], &o.path, o.value.clone());
     }
@@ -284,6 +463,34 @@ fn plan(
         }
     }
     Err("empty path".into())
+}
+
+/// Plans taking out the block of `path` (its key line and everything under it); `None` when the
+/// path is not there.
+fn plan_removal(
+    lines: &[&str],
+    start: usize,
+    end: usize,
+    path: &[String],
+) -> std::result::Result<Option<Edit>, String> {
+    let (mut from, mut to) = (start, end);
+    for (depth, key) in path.iter().enumerate() {
+        let (found, child_indent) = child(lines, from, to, key)?;
+        let (Some(line), Some(ind)) = (found, child_indent) else {
+            return Ok(None);
+        };
+        let block_to = block_end(lines, line, to, ind);
+        if depth + 1 == path.len() {
+            return Ok(Some(Edit {
+                at: line,
+                remove: block_to - line,
+                insert: Vec::new(),
+            }));
+        }
+        from = line + 1;
+        to = block_to;
+    }
+    Ok(None)
 }
 
 /// `path` (nested keys) ending in `value`, rendered by sealkey's emitter and indented by `ind`.

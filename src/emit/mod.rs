@@ -5,7 +5,7 @@
 //! sealkey` and annotations naming the key's fingerprint, type, creation time and repository.
 
 mod airflow;
-mod argocd;
+pub mod argocd;
 pub mod external_secrets;
 mod flux;
 mod git_sync;

@@ -120,12 +120,24 @@ fn flux_argocd_generic_and_bundle_have_their_keys() {
         crate::known_hosts::KnownHostsSource::File("test".into()),
     )
     .unwrap();
+    // Issue 21 item 9: no whole ConfigMap for another host either (applying it would drop
+    // every host Argo CD trusts); its lines are added to the user's ConfigMap instead.
     let argo = emit(&settings(Consumer::Argocd, DocumentKind::Secret), &k, &ghes).unwrap();
-    assert_eq!(argo.expose_docs()[1]["kind"], "ConfigMap");
-    assert_eq!(
-        argo.expose_docs()[1]["data"]["ssh_known_hosts"],
-        ghes.to_text()
+    assert_eq!(argo.expose_docs().len(), 1);
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-ssh-known-hosts-cm\ndata:\n  ssh_known_hosts: |\n    gitlab.com ssh-ed25519 AAAAgitlab\n";
+    let (merged, added) = super::argocd::add_known_hosts(cm, "cm.yaml", &ghes)
+        .unwrap()
+        .unwrap();
+    assert_eq!(added.len(), 1);
+    assert!(merged.starts_with(cm), "{merged}");
+    assert!(super::argocd::add_known_hosts(&merged, "cm.yaml", &ghes)
+        .unwrap()
+        .is_none());
+    let conflicting = cm.replace(
+        "gitlab.com ssh-ed25519 AAAAgitlab",
+        "ghe.example.com ssh-ed25519 AAAAother",
     );
+    assert!(super::argocd::add_known_hosts(&conflicting, "cm.yaml", &ghes).is_err());
     let generic = emit(&settings(Consumer::Generic, DocumentKind::Secret), &k, &kh).unwrap();
     assert_eq!(generic.expose_docs()[0]["type"], "kubernetes.io/ssh-auth");
     let bundle = emit(

@@ -216,6 +216,13 @@ pub fn prune_plan<'a>(keys: &'a [DeployKeyInfo], keep: &[String]) -> Vec<&'a Dep
         .collect()
 }
 
+/// The keys `prune --retire` deletes: only those whose fingerprint is given.
+pub fn retire_plan<'a>(keys: &'a [DeployKeyInfo], retire: &[String]) -> Vec<&'a DeployKeyInfo> {
+    keys.iter()
+        .filter(|k| retire.iter().any(|f| same_fingerprint(f, &k.fingerprint())))
+        .collect()
+}
+
 /// Compares fingerprints with or without the `SHA256:` prefix.
 pub fn same_fingerprint(a: &str, b: &str) -> bool {
     let strip = |s: &str| {

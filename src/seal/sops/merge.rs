@@ -11,7 +11,9 @@
 
 use super::open::{decrypt_doc, mac_hasher, open_stream};
 use super::{aad_of, encrypt_value, rfc3339, Rule, SopsAes};
-use crate::emit::merge::{merge_lines, Owned};
+use crate::emit::merge::{
+    clear_entries_to_remove, merge_lines, removal_paths, remove_path, ClearKeyEntry, Owned,
+};
 use crate::error::{Error, Result};
 use crate::seal::age::Identity;
 use crate::secret::wipe_value;
@@ -24,13 +26,17 @@ use sha2::Digest;
 /// Sets `owned` in the one SOPS-encrypted HelmRelease of `text`, opened with `identities`; every
 /// line outside the owned keys and the `sops` block's `mac` and `lastmodified` stays byte for
 /// byte. `what` names the file in errors. A file that cannot be merged safely is refused.
+/// The `values.extraSecrets` entries that hold a deploy key for `new_secret` (or for the Secret
+/// `dags.gitSync.sshKeySecret` names today) are taken out, as
+/// [`crate::emit::merge::migrate_helm_release`] does, and returned.
 pub fn merge_into_sealed_helm_release(
     text: &str,
     what: &str,
     identities: &[Identity],
     owned: &[Owned],
+    new_secret: &str,
     now: jiff::Timestamp,
-) -> Result<String> {
+) -> Result<(String, Vec<ClearKeyEntry>)> {
     let refuse = |why: &str| {
         Error::input(
             what,
@@ -54,6 +60,8 @@ pub fn merge_into_sealed_helm_release(
     // Opened (the MAC checked) for the data key and the plaintext the proof compares with.
     let mut before = open_stream(docs.clone(), what, identities, false, None)?;
     let data_key = before[0].sops.data_key.clone();
+    let entries = clear_entries_to_remove(&before[0].plain, new_secret, what)?;
+    let removed = removal_paths(Some(&before[0].plain), &entries);
     let rule = Rule::from_block(&block, what)?;
     let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
     let mut rendered = Vec::with_capacity(owned.len());
@@ -80,7 +88,7 @@ pub fn merge_into_sealed_helm_release(
             value,
         });
     }
-    let merged = merge_lines(text, what, &rendered, true)?;
+    let merged = merge_lines(text, what, &rendered, &removed, true)?;
 
     // The new MAC: every value of the document as it now reads, in its order.
     let mut merged_doc = crate::yaml::parse_stream(&merged, what)?.remove(0);
@@ -116,6 +124,9 @@ pub fn merge_into_sealed_helm_release(
     )
     .map_err(|_| refuse("the edited file would not open with its own MAC"))?;
     let mut expected = std::mem::take(&mut before[0].plain);
+    for path in &removed {
+        remove_path(&mut expected, path);
+    }
     for o in owned {
         crate::emit::merge::set_path(&mut expected, &o.path, o.value.clone());
     }
@@ -127,7 +138,7 @@ pub fn merge_into_sealed_helm_release(
             "the edited file would not decrypt to the same objects",
         ));
     }
-    Ok(out)
+    Ok((out, entries))
 }
 
 /// Replaces the line `KEY: ...` directly under the top-level `sops:` (and any continuation lines

@@ -33,7 +33,10 @@ mod open;
 mod values;
 pub use merge::merge_into_sealed_helm_release;
 use open::open_stream;
-pub use open::{has_kms_entries, looks_like_sops, unseal, unseal_documents, unseal_with_kms};
+pub use open::{
+    has_kms_entries, looks_like_sops, plain_documents, unseal, unseal_documents, unseal_with_kms,
+    unseal_with_plain,
+};
 use values::*;
 
 /// The selection Flux users write for Kubernetes Secrets.
@@ -59,6 +62,8 @@ pub struct SopsSettings {
     encrypted_regex: String,
     rule: Rule,
     previous: Vec<Previous>,
+    // Objects of the previous file written without a `sops` block: (id, written by sealkey).
+    previous_plain: Vec<(ObjectId, bool)>,
     lastmodified: Option<String>,
     keep_foreign: bool,
     // issue 15: AWS KMS master keys (see seal/kms.rs) and the service that calls KMS.
@@ -140,6 +145,7 @@ impl SopsSettings {
             encrypted_regex,
             rule,
             previous: Vec::new(),
+            previous_plain: Vec::new(),
             lastmodified: None,
             keep_foreign: false,
             kms,
@@ -185,6 +191,14 @@ impl SopsSettings {
         identities: &[Identity],
     ) -> Result<Self> {
         let docs = crate::yaml::parse_stream(previous, what)?;
+        let (docs, plain) = open::split_plain(docs, what)?;
+        self.previous_plain = plain
+            .iter()
+            .filter_map(|(_, d)| {
+                let ours = d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "sealkey";
+                object_id(d).map(|id| (id, ours))
+            })
+            .collect();
         let sealed = docs.clone();
         let opened = open_stream(docs, what, identities, true, None)?;
         self.previous = opened
@@ -272,9 +286,9 @@ fn object_id(doc: &Value) -> Option<ObjectId> {
     ))
 }
 
-/// Seals each object of `docs` as its own SOPS document (own data key, own `sops` block and MAC,
-/// even when the rule selects none of its values, so every document of the file is authenticated)
-/// and renders the YAML stream.
+/// Seals each object of `docs` as its own SOPS document (own data key, own `sops` block and MAC)
+/// and renders the YAML stream. An object other than a Secret of which the rule selects no value
+/// is written as it is, without a `sops` block (see [`unseal`] for how such documents are read).
 ///
 /// With a previous file (`--update`), an object's old data key is kept only when the re-sealed
 /// object comes out byte for byte as before; any change gets a fresh data key, so a file whose
@@ -332,10 +346,23 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
             })
         });
         if settings.keep_foreign {
-            if let Some(p) =
-                object_id(doc).and_then(|id| settings.previous.iter().find(|p| p.id == id))
-            {
-                if !p.ours {
+            let id = object_id(doc);
+            let ours = id.as_ref().and_then(|id| {
+                settings
+                    .previous
+                    .iter()
+                    .find(|p| &p.id == id)
+                    .map(|p| p.ours)
+                    .or_else(|| {
+                        settings
+                            .previous_plain
+                            .iter()
+                            .find(|(p, _)| p == id)
+                            .map(|(_, ours)| *ours)
+                    })
+            });
+            if let Some(ours) = ours {
+                if !ours {
                     return Err(Error::input(
                         &label,
                         "the file being updated holds this object, and sealkey did not write it: re-sealing would replace it with sealkey's (its other settings, values and comments lost)",
@@ -347,6 +374,15 @@ pub fn seal_documents(docs: &[Value], settings: &SopsSettings) -> Result<String>
                     ));
                 }
             }
+        }
+        // Issue 21 item 6: an object the rule encrypts nothing of (a HelmRelease that only
+        // names the Secret, a mount patch) is written as it is, without a `sops` block, so
+        // people and bots (a Renovate chart bump) can edit it and Flux still applies it
+        // (kustomize-controller decrypts only documents with a `sops` block). `unseal` passes
+        // such documents through and says no MAC authenticates them. A Secret is always sealed.
+        if doc["kind"] != "Secret" && !encrypts_any(doc, &settings.rule) {
+            out_docs.push(doc.clone());
+            continue;
         }
         if let Some(p) = previous {
             let again = seal_one(doc, settings, Some(p), &lastmodified)?;
@@ -541,6 +577,18 @@ impl EncryptWalk<'_> {
             ty,
         )?))
     }
+}
+
+/// Whether `rule` encrypts any value of `doc`.
+fn encrypts_any(doc: &Value, rule: &Rule) -> bool {
+    let mut any = false;
+    let mut copy = map_leaves(doc, &mut Vec::new(), &mut |leaf, path| {
+        any |= rule.should_encrypt(path);
+        Ok(leaf.clone())
+    })
+    .unwrap_or(Value::Null);
+    wipe_value(&mut copy);
+    any
 }
 
 /// `document 2 (Secret dev/airflow-ssh-secret)`: names a document in messages, never its content.

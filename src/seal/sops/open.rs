@@ -17,8 +17,10 @@ pub fn looks_like_sops(bytes: &[u8]) -> bool {
 }
 
 /// Opens every SOPS document of `text` with `identities`, verifying each MAC, and returns the
-/// plaintext YAML stream (documents without a `sops` block pass through). A document whose value
-/// or MAC was altered is refused, naming it.
+/// plaintext YAML stream of those documents. Documents without a `sops` block that hold nothing
+/// the file's rule encrypts (how sealkey writes objects with nothing secret) are left out, since
+/// no MAC authenticates them ([`plain_documents`] names them); any other is refused, as is a
+/// document whose value or MAC was altered, naming it.
 pub fn unseal(
     text: &str,
     what: &str,
@@ -43,6 +45,28 @@ pub fn unseal_with_kms(
     identities: &[Identity],
     kms: Option<&crate::seal::kms::KmsService>,
 ) -> Result<crate::secret::SecretText> {
+    unseal_stream(text, what, identities, kms, false)
+}
+
+/// [`unseal_with_kms`], printing the documents without a `sops` block too, in their places and
+/// as written (Flux applies them that way); only those [`split_plain`] lets through, and no MAC
+/// vouches for them: the caller says so.
+pub fn unseal_with_plain(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    kms: Option<&crate::seal::kms::KmsService>,
+) -> Result<crate::secret::SecretText> {
+    unseal_stream(text, what, identities, kms, true)
+}
+
+fn unseal_stream(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    kms: Option<&crate::seal::kms::KmsService>,
+    with_plain: bool,
+) -> Result<crate::secret::SecretText> {
     let docs = crate::yaml::parse_stream(text, what)?;
     if !docs
         .iter()
@@ -57,31 +81,108 @@ pub fn unseal_with_kms(
             ),
         ));
     }
+    // Documents without a `sops` block are left out: nothing printed is unauthenticated
+    // ([`plain_documents`] names them for the front end to say so).
+    let (docs, unauthenticated) = split_plain(docs, what)?;
     let opened = open_stream(docs, what, identities, false, kms)?;
-    let mut plain: Vec<Value> = opened
+    let opened: Vec<Value> = opened
         .into_iter()
         .map(|mut o| std::mem::take(&mut o.plain))
         .collect();
+    let mut plain = if with_plain {
+        with_plain_docs(opened, unauthenticated)
+    } else {
+        opened
+    };
     let text = crate::yaml::to_yaml_stream(&plain);
     plain.iter_mut().for_each(wipe_value);
     Ok(crate::secret::SecretText::from(text))
 }
 
 /// [`unseal`], keeping the documents as a [`crate::emit::ManifestStream`] (wiped on drop) for
-/// callers that change them and seal again (`rotate --gitops` of a HelmRelease).
+/// callers that change them and seal again (`rotate --gitops` of a HelmRelease). Documents
+/// without a `sops` block stay in their places as written (sealing them again writes them
+/// without a block again: nothing unauthenticated is ever sealed as if it had been).
 pub fn unseal_documents(
     text: &str,
     what: &str,
     identities: &[Identity],
 ) -> Result<crate::emit::ManifestStream> {
     let docs = crate::yaml::parse_stream(text, what)?;
+    let (docs, passed) = split_plain(docs, what)?;
     let opened = open_stream(docs, what, identities, false, None)?;
-    Ok(crate::emit::ManifestStream::from_docs(
+    Ok(crate::emit::ManifestStream::from_docs(with_plain_docs(
         opened
             .into_iter()
             .map(|mut o| std::mem::take(&mut o.plain))
             .collect(),
-    ))
+        passed,
+    )))
+}
+
+/// The documents of a SOPS file that have no `sops` block (labels such as `document 1
+/// (HelmRelease dev/airflow)`): [`unseal`] leaves them out, since no MAC authenticates them, and
+/// a front end says so.
+pub fn plain_documents(text: &str, what: &str) -> Vec<String> {
+    let Ok(docs) = crate::yaml::parse_stream(text, what) else {
+        return Vec::new();
+    };
+    if docs.len() < 2 {
+        return Vec::new();
+    }
+    docs.iter()
+        .enumerate()
+        .filter(|(_, d)| d.get("sops").is_none())
+        .map(|(i, d)| doc_label(d, i))
+        .collect()
+}
+
+/// Splits a stream of several documents into those with a `sops` block and those without
+/// (with their positions). A document without one passes only when it is not a Secret and holds
+/// no value the rule of the file's sealed documents would encrypt: that is how sealkey writes
+/// objects with nothing secret (issue 21 item 6), editable by people and bots, and what Flux
+/// applies without decrypting. Anything else is refused as before: a Secret or a secret value
+/// in clear added to a sealed file.
+pub(super) fn split_plain(docs: Vec<Value>, what: &str) -> Result<(Vec<Value>, Vec<Positioned>)> {
+    let first_block = docs
+        .iter()
+        .find_map(|d| d.get("sops").and_then(Value::as_object))
+        .cloned();
+    let Some(block) = first_block else {
+        return Ok((docs, Vec::new()));
+    };
+    let rule = Rule::from_block(&block, what)?;
+    let mut sealed = Vec::with_capacity(docs.len());
+    let mut plain = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        if doc.get("sops").is_some() {
+            sealed.push(doc);
+        } else if doc["kind"] != "Secret" && !super::encrypts_any(&doc, &rule) {
+            plain.push((i, doc));
+        } else {
+            let label = format!("{what} {}", doc_label(&doc, i));
+            let mut doc = doc;
+            wipe_value(&mut doc);
+            return Err(Error::crypto(
+                label,
+                "has no `sops` block, so no MAC authenticates it, and it holds values the file's rule encrypts",
+                "every document with secret values must be sealed: remove what was added after sealing, or re-seal the whole file",
+            ));
+        }
+    }
+    Ok((sealed, plain))
+}
+
+/// A document and its position in the stream.
+pub(super) type Positioned = (usize, Value);
+
+/// Puts the passed-through documents back at their places among the opened ones.
+fn with_plain_docs(opened: Vec<Value>, passed: Vec<Positioned>) -> Vec<Value> {
+    let mut out = opened;
+    for (i, doc) in passed {
+        out.insert(i.min(out.len()), doc);
+    }
+    out
 }
 
 /// One document, opened.
