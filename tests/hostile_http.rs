@@ -719,7 +719,11 @@ fn a_link_next_loop_back_to_an_earlier_page_stops_at_the_first_repeat() {
         "{stderr}"
     );
     // Three requests (the first URL, page=2, page=1); page=2 again is refused unsent.
-    assert!(server.heads().len() <= 3, "{} requests", server.heads().len());
+    assert!(
+        server.heads().len() <= 3,
+        "{} requests",
+        server.heads().len()
+    );
 }
 
 #[test]
@@ -728,7 +732,7 @@ fn a_listing_of_endless_distinct_pages_stops_at_the_total_byte_bound_with_bounde
     // held (3.5 GB); now the listing as a whole stops at 32 MiB.
     let server = Server::start("127.0.0.1", |s, head, port| {
         let page: u64 = head
-            .split_once("page=")
+            .split_once("&page=")
             .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
@@ -755,10 +759,7 @@ fn a_listing_of_endless_distinct_pages_stops_at_the_total_byte_bound_with_bounde
     let stderr = text(&w.out.stderr);
     assert_eq!(w.killed, None, "{stderr}");
     assert_eq!(w.out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("larger than 33554432 bytes"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("larger than 33554432 bytes"), "{stderr}");
     assert!(server.heads().len() <= 11, "{} pages", server.heads().len());
     assert!(w.peak_rss_kib < 256 * 1024, "{} KiB", w.peak_rss_kib);
 }

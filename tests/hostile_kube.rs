@@ -101,7 +101,9 @@ fn hostile_message() -> String {
 fn assert_clean(what: &str, stderr: &str) {
     for c in stderr.chars() {
         assert!(
-            c == '\n' || !(c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+            c == '\n'
+                || !(c.is_control()
+                    || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
             "{what}: {c:?} reached stderr: {stderr:?}"
         );
     }
@@ -168,7 +170,11 @@ fn endless_kubernetes_answers_are_cut_at_the_cap_in_bounded_time_and_memory() {
             stderr.contains(&format!("larger than {cap} bytes")) && stderr.contains(&server),
             "{what}: the cap and the server are named: {stderr}"
         );
-        assert!(w.elapsed < Duration::from_secs(20), "{what}: {:?}", w.elapsed);
+        assert!(
+            w.elapsed < Duration::from_secs(20),
+            "{what}: {:?}",
+            w.elapsed
+        );
         assert!(
             w.peak_rss_kib < 200 * 1024,
             "{what}: {} KiB",

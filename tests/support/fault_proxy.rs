@@ -203,9 +203,10 @@ fn answer(client: &mut TcpStream, status: &str, extra: &str, body: &str) {
 fn hostile(client: &mut TcpStream, fault: ProxyFault) -> bool {
     match fault {
         ProxyFault::StatusSaying(code, message) => {
-            let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            let body =
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                 "message": message, "reason": "Forbidden", "code": code})
-            .to_string();
+                .to_string();
             answer(client, &format!("{code} Refused"), "", &body);
         }
         ProxyFault::LoopingContinue => {
@@ -219,7 +220,8 @@ fn hostile(client: &mut TcpStream, fault: ProxyFault) -> bool {
         ProxyFault::EndlessBody => {
             let _ = client.set_write_timeout(Some(Duration::from_secs(5)));
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-            let start = r#"{"kind":"List","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":""#;
+            let start =
+                r#"{"kind":"List","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":""#;
             if client.write_all(head.as_bytes()).is_err()
                 || client
                     .write_all(format!("{:x}\r\n{start}\r\n", start.len()).as_bytes())
