@@ -233,3 +233,50 @@ fn a_429_storm_is_retried_a_bounded_number_of_times_and_every_wait_is_told() {
     assert_eq!(proxy.fired_count(), 5, "one request and four retries");
     assert!(w.elapsed < Duration::from_secs(25), "{:?}", w.elapsed);
 }
+
+#[test]
+fn a_token_from_a_kubeconfig_exec_plugin_is_redacted_from_server_text() {
+    // Before: only the kubeconfig's literal credentials were known; a token an exec plugin
+    // (aws eks get-token, gke-gcloud-auth-plugin, kubelogin) printed was shown when the server
+    // reflected it without a `Bearer ` in front.
+    const EXEC_TOKEN: &str = "exec-plugin-token-canary-7f3a";
+    let kmock = cluster();
+    let proxy = FaultProxy::start(kmock.port);
+    let message = format!("user with token {EXEC_TOKEN} cannot list pods");
+    proxy.arm_every(Rule {
+        method: "GET",
+        path: "/".into(),
+        fault: ProxyFault::StatusSaying(403, Box::leak(message.into_boxed_str())),
+    });
+    let plugin = kmock.dir.path().join("exec-credential.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{EXEC_TOKEN}\"}}}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let kubeconfig = kmock.dir.path().join("kubeconfig-exec");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: {}\n\
+             users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n\
+             contexts:\n- name: k\n  context:\n    cluster: k\n    user: u\n    namespace: dev\ncurrent-context: k\n",
+            proxy.url(),
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let mut c = support::sealkey();
+    c.args(["audit", "--cluster", "--format", "json", "--kubeconfig"])
+        .arg(&kubeconfig);
+    let w = watched(c, 30);
+    let stderr = text(&w.out.stderr);
+    assert_eq!(w.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("cannot list pods"), "{stderr}");
+    assert!(!stderr.contains(EXEC_TOKEN), "{stderr}");
+    assert!(stderr.contains("[redacted]"), "{stderr}");
+}
