@@ -275,10 +275,9 @@ impl Cluster {
         config.write_timeout = Some(Duration::from_secs(60));
         // kube's own retries wait up to 1,000 s each, silently; transport's are bounded and told.
         config.default_retry = false;
-        transport::remember_credentials(&config.auth_info);
         let server = config.cluster_url.to_string();
         let default_namespace = config.default_namespace.clone();
-        let inner = kube::Client::try_from(config).map_err(|e| {
+        let inner = transport::kube_client(config).map_err(|e| {
             Error::input(
                 "kubeconfig",
                 format!(

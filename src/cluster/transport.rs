@@ -2,7 +2,8 @@
 //! list page and a single object separately) and in time, 429/503/504 retried a bounded number
 //! of times within a bounded total wait (each wait announced to whoever listens), list pages
 //! bounded (a repeated continue token, too many pages, too long), and the kubeconfig's
-//! credentials remembered so that no server text shows them.
+//! credentials (and whatever `Authorization` kube's auth layer sends, exec-plugin tokens
+//! included) remembered so that no server text shows them.
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -146,73 +147,71 @@ fn retry_after(res: &Response<Body>) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn send(
+async fn send(
     inner: kube::Client,
     shared: Arc<Shared>,
     req: Request<Body>,
-) -> impl Future<Output = std::result::Result<Response<GuardedBody>, BoxError>> + Send {
-    async move {
-        let cap = if is_list(&req) {
-            MAX_LIST_PAGE_BYTES
+) -> std::result::Result<Response<GuardedBody>, BoxError> {
+    let cap = if is_list(&req) {
+        MAX_LIST_PAGE_BYTES
+    } else {
+        MAX_OBJECT_BYTES
+    };
+    let mut next = Some(req);
+    let mut retry = 0;
+    while let Some(req) = next.take() {
+        let spare = if retry < MAX_RETRIES {
+            copy_of(&req)
         } else {
-            MAX_OBJECT_BYTES
+            None
         };
-        let mut next = Some(req);
-        let mut retry = 0;
-        while let Some(req) = next.take() {
-            let spare = if retry < MAX_RETRIES {
-                copy_of(&req)
-            } else {
-                None
-            };
-            let deadline = Instant::now() + ANSWER_TIME;
-            let res = match tokio::time::timeout_at(deadline, inner.send(req)).await {
-                Err(_) => return Err(Box::new(AnswerCut::TooSlow(ANSWER_TIME)) as BoxError),
-                Ok(res) => res.map_err(|e| Box::new(e) as BoxError)?,
-            };
-            let status = res.status();
-            if matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS
-                    | StatusCode::SERVICE_UNAVAILABLE
-                    | StatusCode::GATEWAY_TIMEOUT
-            ) {
-                if let Some(spare) = spare {
-                    if let Some(wait) = shared.next_wait(retry_after(&res), retry + 1) {
-                        retry += 1;
-                        shared.tell(&WaitNotice {
-                            reason: format!(
-                                "the API server answered {} {}",
-                                status.as_u16(),
-                                status.canonical_reason().unwrap_or_default()
-                            ),
-                            retry,
-                            wait,
-                        });
-                        drop(res);
-                        tokio::time::sleep(wait).await;
-                        next = Some(spare);
-                        continue;
-                    }
+        let deadline = Instant::now() + ANSWER_TIME;
+        let res = match tokio::time::timeout_at(deadline, inner.send(req)).await {
+            Err(_) => return Err(Box::new(AnswerCut::TooSlow(ANSWER_TIME)) as BoxError),
+            Ok(res) => res.map_err(|e| Box::new(e) as BoxError)?,
+        };
+        let status = res.status();
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+        ) {
+            if let Some(spare) = spare {
+                if let Some(wait) = shared.next_wait(retry_after(&res), retry + 1) {
+                    retry += 1;
+                    shared.tell(&WaitNotice {
+                        reason: format!(
+                            "the API server answered {} {}",
+                            status.as_u16(),
+                            status.canonical_reason().unwrap_or_default()
+                        ),
+                        retry,
+                        wait,
+                    });
+                    drop(res);
+                    tokio::time::sleep(wait).await;
+                    next = Some(spare);
+                    continue;
                 }
             }
-            let announced = res
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if announced.is_some_and(|n| n > cap as u64) {
-                return Err(Box::new(AnswerCut::TooLarge(cap)) as BoxError);
-            }
-            return Ok(res.map(|body| GuardedBody {
-                inner: body,
-                read: 0,
-                cap,
-                deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            }));
         }
-        unreachable!("the loop returns")
+        let announced = res
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > cap as u64) {
+            return Err(Box::new(AnswerCut::TooLarge(cap)) as BoxError);
+        }
+        return Ok(res.map(|body| GuardedBody {
+            inner: body,
+            read: 0,
+            cap,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+        }));
     }
+    unreachable!("the loop returns")
 }
 
 /// An answer body read under a byte cap and a deadline.
@@ -260,6 +259,74 @@ impl HttpBody for GuardedBody {
     }
 }
 
+/// kube's client for `config`, with the `Authorization` each request carries remembered for
+/// [`redact`]: the credential an exec plugin or token file yields exists only inside kube's
+/// auth layer, so that layer is moved out of kube's stack and a recorder put under it. Only
+/// done when the user authenticates by header; otherwise (client certificates, none) kube's
+/// stack is used as it is.
+pub(crate) fn kube_client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt as _;
+    remember_credentials(&config.auth_info);
+    let namespace = config.default_namespace.clone();
+    let Some(auth) = config.auth_layer()? else {
+        return kube::Client::try_from(config);
+    };
+    // The same stack without the header credentials (client certificates stay): an auth layer
+    // exists only when the user's credential is a header, which then takes precedence anyway.
+    let mut base = config;
+    let user = &mut base.auth_info;
+    user.token = None;
+    user.token_file = None;
+    user.username = None;
+    user.password = None;
+    user.auth_provider = None;
+    user.exec = None;
+    let plain = kube::Client::try_from(base)?;
+    let send = tower::service_fn(move |req: Request<Body>| {
+        let plain = plain.clone();
+        async move { plain.send(req).await.map_err(|e| Box::new(e) as BoxError) }
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(auth)
+        .map_request(remember_authorization)
+        .service(send);
+    Ok(kube::Client::new(service, namespace))
+}
+
+fn remember_authorization(req: Request<Body>) -> Request<Body> {
+    use base64::Engine as _;
+    let header = req.headers().get(http::header::AUTHORIZATION);
+    if let Some(value) = header.and_then(|v| v.to_str().ok()) {
+        let (scheme, credential) = value.split_once(' ').unwrap_or(("", value));
+        let mut found = vec![Zeroizing::new(credential.trim().to_string())];
+        if scheme.eq_ignore_ascii_case("basic") {
+            let plain = base64::engine::general_purpose::STANDARD
+                .decode(credential.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .map(Zeroizing::new);
+            if let Some(plain) = plain {
+                if let Some((_, password)) = plain.split_once(':') {
+                    found.push(Zeroizing::new(password.to_string()));
+                }
+                found.push(plain);
+            }
+        }
+        remember(found);
+    }
+    req
+}
+
+fn remember(found: Vec<Zeroizing<String>>) {
+    let mut all = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
+    for c in found {
+        // Too short to be a credential worth redacting (and it would blank out ordinary words).
+        if c.len() >= 6 && !all.iter().any(|k| **k == *c) {
+            all.push(c);
+        }
+    }
+}
+
 /// The credentials of every kubeconfig user this process connected with (token, token file,
 /// password, `user:password`, client key), removed from any server text shown.
 static CREDENTIALS: Mutex<Vec<Zeroizing<String>>> = Mutex::new(Vec::new());
@@ -268,13 +335,7 @@ static CREDENTIALS: Mutex<Vec<Zeroizing<String>>> = Mutex::new(Vec::new());
 pub(crate) fn remember_credentials(auth: &kube::config::AuthInfo) {
     use secrecy::ExposeSecret as _;
     let mut found: Vec<Zeroizing<String>> = Vec::new();
-    let mut add = |s: &str| {
-        let s = s.trim();
-        // Too short to be a credential worth redacting (and it would blank out ordinary words).
-        if s.len() >= 6 {
-            found.push(Zeroizing::new(s.to_string()));
-        }
-    };
+    let mut add = |s: &str| found.push(Zeroizing::new(s.trim().to_string()));
     if let Some(t) = &auth.token {
         add(t.expose_secret());
     }
@@ -299,12 +360,7 @@ pub(crate) fn remember_credentials(auth: &kube::config::AuthInfo) {
             }
         }
     }
-    let mut all = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
-    for c in found {
-        if !all.iter().any(|k| **k == *c) {
-            all.push(c);
-        }
-    }
+    remember(found);
 }
 
 /// Server text (or a client error quoting it) made fit to show: [`crate::http::sanitize_server_text`]
