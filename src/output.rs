@@ -8,34 +8,40 @@ use std::path::Path;
 /// Writes `bytes` to `path` with mode 0600 via a temporary file in the same directory and a
 /// rename, so a crash or a full disk never leaves a half-written file in place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, 0o600)
+    write_atomic_mode(path, bytes, 0o600, Setting::Out)
 }
 
 /// Like [`write_atomic`], mode 0644: for files meant to be read by everyone (man pages). Never
 /// for anything derived from a secret.
 pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, 0o644)
+    write_atomic_mode(path, bytes, 0o644, Setting::Out)
 }
 
 /// Like [`write_atomic`] with the given mode: for replacing a user's own file (a HelmRelease
-/// sealkey merged into) with the mode it had. Never for anything holding a secret.
-pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    write_atomic_mode(path, bytes, mode)
+/// sealkey merged into) with the mode it had. Never for anything holding a secret. `setting` is
+/// the one that named `path`, for errors.
+pub fn write_atomic_with_mode(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    setting: Setting,
+) -> Result<()> {
+    write_atomic_mode(path, bytes, mode, setting)
 }
 
-fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32, setting: Setting) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let file_name = path.file_name().ok_or_else(|| {
         Error::input(
-            message!("{} {}", Setting::Out, path.display().to_string()),
+            message!("{} {}", setting, path.display().to_string()),
             "not a file name",
             "give a file path such as sealed.yaml.age",
         )
     })?;
-    check_target(path)?;
+    check_target(path, setting)?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".sealkey-{}.tmp", std::process::id()));
@@ -55,13 +61,13 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 /// Refuses a target that exists and is not a regular file: the rename would replace whatever is
 /// there, so a device node (`--out /dev/sda`), a FIFO, a directory's entry or a symlink (not what
-/// it points to) would silently become this file.
-pub fn check_target(path: &Path) -> Result<()> {
+/// it points to) would silently become this file. `setting` is the one that named `path`.
+pub fn check_target(path: &Path, setting: Setting) -> Result<()> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_file() {
             let kind = describe(&meta.file_type());
             return Err(Error::input(
-                message!("{} {}", Setting::Out, path.display().to_string()),
+                message!("{} {}", setting, path.display().to_string()),
                 format!("exists and is {kind}, not a regular file"),
                 "write to a new path or over a regular file (give a symlink's target path itself)",
             ));

@@ -211,3 +211,75 @@ fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
     assert!(!comparable(&full).is_empty());
     assert_eq!(comparable(&full), comparable(&skipped));
 }
+
+/// Issue 21.11: `sealkey create --seal none | kubectl apply -f -` leaves the private key in
+/// clear in `kubectl.kubernetes.io/last-applied-configuration`, and after a rotation the old key
+/// stays there. `audit --cluster` reports it (SK007, naming the annotation and data key), and the
+/// report never carries the key.
+#[test]
+fn a_private_key_in_a_secrets_last_applied_annotation_is_reported_without_its_value() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-ONLY-not-a-key-CANARY-21-11\n-----END OPENSSH PRIVATE KEY-----\n";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+    let applied = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "airflow-ssh-secret", "namespace": "airflow"},
+        "data": {"gitSshKey": b64}});
+    let objects = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "airflow-ssh-secret", "namespace": "airflow",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied.to_string()}},
+            "data": {"gitSshKey": b64}}),
+        // Created with `kubectl create`: no copy, no finding.
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "clean", "namespace": "airflow"},
+            "data": {"gitSshKey": b64}}),
+    ];
+    let objects_path = dir.path().join("objects.json");
+    std::fs::write(&objects_path, serde_json::to_vec(&objects).unwrap()).unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let server = Kmock::start_paginated(&objects_path, &log);
+    let port = server.port;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kmock\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\ncontexts:\n- name: kmock\n  context: {{cluster: kmock, user: test}}\ncurrent-context: kmock\nusers:\n- name: test\n  user: {{token: not-a-real-token}}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(support::sealkey_bin())
+        .env("KUBECONFIG", &kubeconfig)
+        .args([
+            "audit",
+            "--cluster",
+            "--format",
+            "json",
+            "--fail-on",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("CANARY-21-11") && !stdout.contains(&b64[..40]));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let hits: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "SK007")
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert_eq!(hits[0]["name"], "airflow-ssh-secret");
+    let key = hits[0]["key"].as_str().unwrap();
+    assert!(
+        key.contains("last-applied-configuration") && key.contains("gitSshKey"),
+        "{key}"
+    );
+}

@@ -24,18 +24,18 @@ fn sealkey(args: &[&str], dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Cells of a GitHub table row (`\|` is a literal bar, not a separator).
+/// Cells of a GitHub table row (`\|` is a literal bar, not a separator), split as cmark-gfm does.
 fn cells(line: &str) -> Vec<String> {
     let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
     let mut out = vec![String::new()];
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
+            // As GitHub's table scanner reads a row: `\|` is a bar inside the cell, whatever
+            // precedes it (`\\|` too); any other backslash is just a character here.
+            '\\' if chars.peek() == Some(&'|') => {
                 out.last_mut().unwrap().push(c);
-                if let Some(n) = chars.next() {
-                    out.last_mut().unwrap().push(n);
-                }
+                out.last_mut().unwrap().push(chars.next().unwrap());
             }
             '|' => out.push(String::new()),
             c => out.last_mut().unwrap().push(c),
@@ -172,4 +172,158 @@ fn a_huge_audit_stays_under_githubs_comment_limit_and_says_it_truncated() {
         })
         .sum();
     assert_eq!(counted, total as u64);
+}
+
+/// GitHub's renderer (cmark-gfm with its extensions) as a PR comment is rendered; `--unsafe`
+/// keeps raw HTML, so a tag that got through shows up (GitHub sanitises it, after linking).
+fn cmark_gfm(markdown: &str) -> String {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new("cmark-gfm")
+        .args([
+            "--unsafe",
+            "-e",
+            "autolink",
+            "-e",
+            "table",
+            "-e",
+            "strikethrough",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cmark-gfm ({e}): run scripts/install-test-deps"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(markdown.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every form of link GFM knows: extended autolinks (schemes, `www.`, emails, `mailto:`, `xmpp:`
+/// and the delimiters allowed before them), angle autolinks, inline links and images, and text
+/// built to break out of a code span or a table cell first.
+const AUTOLINK_FORMS: &[&str] = &[
+    "https://evil.example/login",
+    "http://evil.example",
+    "ftp://evil.example/f",
+    "HTTPS://EVIL.EXAMPLE/UP",
+    "www.phish.example",
+    "WWW.PHISH.EXAMPLE",
+    "www.evil.example@x.yaml",
+    "user@evil.example",
+    "user.name+tag@evil.example",
+    "mailto:user@evil.example",
+    "xmpp:user@evil.example/r",
+    "<https://evil.example/angle>",
+    "<user@evil.example>",
+    "[click](https://evil.example/inline)",
+    "![img](https://evil.example/i.png)",
+    "(www.evil.example)",
+    "*www.evil.example*",
+    "_www.evil.example_",
+    "~www.evil.example~",
+    "x https://evil.example/space",
+    "`a` www.evil.example `b`",
+    "``` www.evil.example ```",
+    "`",
+    "a|www.evil.example|b",
+    "a\\|www.evil.example",
+    "\\`www.evil.example",
+    "&#104;ttps://evil.example/entity",
+    "javascript:alert(1)",
+];
+
+#[test]
+fn hostile_names_never_become_links_in_the_comment_as_github_renders_it() {
+    // Before: `https://evil.example/login`, `www.phish.example` and `www.evil.example\@x.yaml`
+    // rendered as links (and `user\@evil.example` as a mailto: link) despite the escaping.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for (i, h) in AUTOLINK_FORMS.iter().enumerate() {
+        let q = serde_json::to_string(h).unwrap();
+        text.push_str(&format!(
+            "---\nkind: Pod\nmetadata: {{name: {q}, namespace: {q}}}\nspec:\n  volumes: [{{name: v{i}, secret: {{secretName: {q}}}}}]\n  containers:\n  - name: {q}\n    env:\n    - name: {q}\n      valueFrom: {{secretKeyRef: {{name: {q}, key: {q}}}}}\n    volumeMounts: [{{name: v{i}, mountPath: {q}, subPath: {q}}}]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("pods.yaml"), &text).unwrap();
+    // File names in every form a path can take.
+    for name in [
+        "www.evil.example@x.yaml",
+        "user@evil.example.yaml",
+        "www.phish.example",
+    ] {
+        std::fs::write(
+            dir.path().join(name),
+            "kind: Secret\nmetadata: {name: s}\nstringData: {password: CANARY-hunter2}\n",
+        )
+        .unwrap();
+    }
+    let sub = dir.path().join("https:").join("www.evil.example");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(
+        sub.join("login.yaml"),
+        "kind: Secret\nmetadata: {name: t}\nstringData: {password: CANARY-hunter2}\n",
+    )
+    .unwrap();
+    let comment = sealkey(
+        &["audit", "--format", "markdown", "--fail-on", "none"],
+        dir.path(),
+    );
+    assert!(
+        comment.contains("evil.example"),
+        "the names are shown: {comment}"
+    );
+    let html = cmark_gfm(&comment);
+    let rules = format!(
+        "{}/blob/main/docs/audit-rules.md#",
+        env!("CARGO_PKG_REPOSITORY")
+    );
+    let links: Vec<&str> = html
+        .match_indices("<a ")
+        .map(|(i, _)| &html[i..(i + 120).min(html.len())])
+        .collect();
+    assert!(!links.is_empty(), "the rule links are there: {html}");
+    for l in &links {
+        assert!(
+            l.starts_with(&format!("<a href=\"{rules}")),
+            "a link from a name: {l}\n{comment}"
+        );
+    }
+    // No other element or link target either (the names themselves are shown, as text).
+    for bad in [
+        "<img",
+        "<script",
+        "href=\"mailto",
+        "href=\"xmpp",
+        "href=\"http://www",
+        "src=",
+    ] {
+        assert!(!html.contains(bad), "{bad} in {html}");
+    }
+    assert!(html.contains("www.evil.example@x.yaml</code>:1"), "{html}");
+    // Every table row kept its header's columns: no cell was split by a name.
+    assert_eq!(tables(&comment).len(), 2, "{comment}");
+    for table in html.split("<table>").skip(1) {
+        let table = &table[..table.find("</table>").unwrap()];
+        let head = table.split("</thead>").next().unwrap();
+        let cols = head.matches("<th>").count() + head.matches("<th ").count();
+        for row in table
+            .split("</thead>")
+            .nth(1)
+            .unwrap()
+            .split("<tr>")
+            .skip(1)
+        {
+            assert_eq!(
+                row.matches("<td").count(),
+                cols,
+                "a row split by a name: {row}"
+            );
+        }
+    }
 }

@@ -414,5 +414,77 @@ fn with_no_restart_a_subpath_reader_keeps_its_old_key_registered() {
         ),
         "{err}"
     );
-    assert!(err.contains("sealkey keys prune"), "{err}");
+    assert!(err.contains("sealkey rotate --finish"), "{err}");
+}
+
+/// Was (issue 21.3): when the rollout of a restarted reader failed, the hint said "run `sealkey
+/// keys prune` or rotate again" (rotating again registers a third key), and a later `--finish`
+/// deleted the old key without looking at the rollout. Now the hint names `rotate --finish`, and
+/// `--finish` restarts the reader and keeps the old key until its rollout completes.
+#[test]
+fn a_failed_rollout_keeps_the_old_key_through_finish_until_the_reader_rolled_out() {
+    let mut stuck = subpath_deployment();
+    stuck["metadata"]["generation"] = serde_json::json!(2);
+    stuck["status"]["observedGeneration"] = serde_json::json!(1);
+    let rig = Rig::start_with(&[stuck]);
+    let old_fp = rig.live_fingerprint().unwrap();
+    let out = rig.rotate(&["--timeout", "2s"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("sealkey rotate --finish"), "{err}");
+    assert!(
+        !err.contains("keys prune") && !err.contains("rotate again"),
+        "{err}"
+    );
+    assert!(github_fingerprints(&rig).contains(&old_fp), "{err}");
+    assert_eq!(github_fingerprints(&rig).len(), 2);
+    let finish = |timeout: &str| {
+        rig.sealkey(&[
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--cluster",
+            "kmock",
+            "--finish",
+            "--timeout",
+            timeout,
+            "--sync-wait",
+            "0s",
+        ])
+    };
+    let out = finish("2s");
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "--finish under a stuck rollout: {err}"
+    );
+    assert!(
+        github_fingerprints(&rig).contains(&old_fp),
+        "--finish deleted the old key while the reader had not rolled out: {err}"
+    );
+    // The reader rolls out; --finish completes.
+    let st = Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null", "-X", "PATCH", "-H"])
+        .arg("Content-Type: application/merge-patch+json")
+        .args([
+            "--data-binary",
+            r#"{"status": {"observedGeneration": 1000}}"#,
+        ])
+        .arg(format!(
+            "{}/apis/apps/v1/namespaces/dev/deployments/airflow-scheduler",
+            rig.kube_url
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = finish("10s");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keys = github_fingerprints(&rig);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_ne!(keys[0], old_fp);
 }

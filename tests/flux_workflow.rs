@@ -144,6 +144,20 @@ fn create_points_at_registering_this_key_not_at_making_another() {
     let err = stderr(&out);
     assert!(err.contains("sealkey register --repo acme/dags"), "{err}");
     assert!(!err.contains("run again with --register"), "{err}");
+    // Issue 21.10: the hinted command titled the key `sealkey acme/dags DATE`, not the
+    // `sealkey CLUSTER/NAMESPACE/SECRET DATE` of --register, so rotate never found it.
+    let title = err
+        .split("--title '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no --title in the register hint: {err}"));
+    let (slot, date) = title
+        .strip_prefix("sealkey ")
+        .and_then(|t| t.split_once(' '))
+        .unwrap_or_else(|| panic!("not a sealkey title: {title}"));
+    assert_eq!(slot.split('/').count(), 3, "{title}");
+    assert!(slot.ends_with("/airflow-ssh-secret"), "{title}");
+    assert_eq!(date.len(), 10, "{title}");
 }
 
 #[test]
@@ -659,7 +673,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
     assert_eq!(docs[1]["sops"]["age_recipients"][0], recipient.as_str());
     assert_eq!(docs[1]["sops"]["encrypted_paths"][0], "data.gitSshKey");
     assert_eq!(docs[1]["sops"]["mac"], true);
-    assert_eq!(docs[1]["sealkey_fingerprint"], fp.as_str());
+    assert_eq!(docs[1]["fingerprint_claimed"], fp.as_str());
     assert!(docs
         .iter()
         .all(|d| d["readable_secret_paths"].as_array().unwrap().is_empty()));

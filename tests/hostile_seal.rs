@@ -647,3 +647,357 @@ fn out_over_a_fifo_a_device_a_directory_or_a_symlink_is_refused_and_left_alone()
         .to_string_lossy()
         .contains(".sealkey-")));
 }
+
+// ---- issue 20 item 7: one file named as two of a command's paths ----
+
+const PLAIN_HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: airflow\n  namespace: airflow\nspec:\n  values:\n    executor: CeleryExecutor\n    dags:\n      gitSync:\n        enabled: true\n        repo: git@github.com:acme/dags.git\n";
+
+fn create_merge(dir: &Path, recipient: &str, out: &str, merge: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "create",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "airflow",
+        "--emit",
+        "helmrelease",
+        "--seal-to",
+        recipient,
+        "--out",
+        out,
+        "--merge-into",
+        merge,
+        "--force",
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args, b"")
+}
+
+#[test]
+fn out_and_merge_into_naming_one_file_by_any_path_are_refused_before_a_key_exists() {
+    // Was: `--out F --merge-into F --force` wrote the sealed key to F, then replaced F with the
+    // merged HelmRelease: the only sealed copy of the key was lost.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, recipient) = age_keypair(d);
+    std::fs::write(d.join("hr.yaml"), PLAIN_HELM_RELEASE).unwrap();
+    std::fs::hard_link(d.join("hr.yaml"), d.join("hard.yaml")).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    std::os::unix::fs::symlink(d.join("hr.yaml"), d.join("sub/link.yaml")).unwrap();
+    let abs = d.join("hr.yaml").display().to_string();
+    let pairs: [(&str, &str); 6] = [
+        ("hr.yaml", "hr.yaml"),
+        ("./hr.yaml", "hr.yaml"),
+        ("sub/../hr.yaml", "./hr.yaml"),
+        (&abs, "hr.yaml"),
+        ("hard.yaml", "hr.yaml"),
+        ("hr.yaml", "hard.yaml"),
+    ];
+    for (out, merge) in pairs {
+        let run = create_merge(d, &recipient, out, merge, &[]);
+        let err = stderr(&run);
+        assert_eq!(
+            code(&run),
+            Some(2),
+            "--out {out} --merge-into {merge}: {err}"
+        );
+        assert!(
+            err.contains("--out") && err.contains("--merge-into") && err.contains("same file"),
+            "{out} {merge}: {err}"
+        );
+        assert!(
+            !err.contains("fingerprint: SHA256"),
+            "a key was made: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("hr.yaml")).unwrap(),
+            PLAIN_HELM_RELEASE
+        );
+    }
+    // Any other pair of one command's paths: the known_hosts file read, the identity.
+    std::fs::write(d.join("kh"), "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n").unwrap();
+    let run = create_merge(d, &recipient, "kh", "hr.yaml", &["--known-hosts", "./kh"]);
+    let err = stderr(&run);
+    assert_eq!(code(&run), Some(2), "{err}");
+    assert!(
+        err.contains("--known-hosts") && err.contains("same file"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(d.join("kh"))
+        .unwrap()
+        .starts_with("github.com"));
+    // The symlink refusal names the flag that gave the symlink.
+    let run = create_merge(d, &recipient, "new.sops.yaml", "sub/link.yaml", &[]);
+    let err = stderr(&run);
+    assert_eq!(code(&run), Some(2), "{err}");
+    assert!(err.contains("--merge-into sub/link.yaml"), "{err}");
+    assert!(!err.contains("--out sub/link.yaml"), "{err}");
+    assert!(!d.join("new.sops.yaml").exists());
+}
+
+// ---- issue 20 item 8: Secret values in the encodings a copy-paste produces ----
+
+fn encodings_of(value: &[u8]) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let e = base64::engine::general_purpose::STANDARD;
+    let u = base64::engine::general_purpose::URL_SAFE;
+    let n = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut out = Vec::new();
+    for prefix in ["", "k", "ke", "key", "key=", "key=x"] {
+        let mut p = prefix.as_bytes().to_vec();
+        p.extend_from_slice(value);
+        out.push((format!("base64 after {prefix:?}"), e.encode(&p)));
+        out.push((format!("base64url after {prefix:?}"), u.encode(&p)));
+        out.push((format!("base64 no pad after {prefix:?}"), n.encode(&p)));
+    }
+    let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+    out.push(("hex".into(), hex.clone()));
+    out.push(("HEX".into(), hex.to_uppercase()));
+    let mut rev = value.to_vec();
+    rev.reverse();
+    out.push(("reversed".into(), String::from_utf8(rev).unwrap()));
+    let pct: String = value
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    out.push(("url-encoded".into(), pct.clone()));
+    out.push(("url-encoded lower".into(), pct.to_lowercase()));
+    out.push(("form-encoded".into(), pct.replace("%20", "+")));
+    let json = serde_json::to_string(std::str::from_utf8(value).unwrap()).unwrap();
+    out.push(("json-escaped".into(), json[1..json.len() - 1].to_string()));
+    out
+}
+
+#[test]
+fn secret_values_in_any_copy_paste_encoding_are_refused_and_short_values_are_not() {
+    // Was: the base64 (and hex, and reversed) of a stringData value in a ConfigMap annotation
+    // passed the guard; only the plain value was a needle.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let string_value = "correct horse/battery+\"staple\"\n!";
+    let data_value = "s3cr3t d@ta?&=value\t";
+    for (field, value) in [("stringData", string_value), ("data", data_value)] {
+        let stored = if field == "data" {
+            base64::engine::general_purpose::STANDARD.encode(value)
+        } else {
+            value.to_string()
+        };
+        for (form, enc) in encodings_of(value.as_bytes()) {
+            let docs = [
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+                    field: {"password": stored, "flag": "dHJ1ZQ=="}}),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg",
+                    "annotations": {"note": format!("copied: {enc} (from db)")}}}),
+            ];
+            let out = run(
+                &[
+                    "seal",
+                    "--seal",
+                    "sops",
+                    "--seal-to",
+                    &recipient,
+                    "--encrypted-regex",
+                    "^(data|stringData)$",
+                ],
+                yaml(&docs).as_bytes(),
+            );
+            let err = stderr(&out);
+            assert_eq!(
+                code(&out),
+                Some(2),
+                "{field} as {form} ({enc:?}) passed: {err}"
+            );
+            assert!(
+                err.contains("ConfigMap cfg) at metadata.annotations.note"),
+                "{form}: {err}"
+            );
+        }
+    }
+    // Short values are not needles: `true` in any encoding seals fine.
+    let docs = [
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"flag": "true", "port": "5432"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+            "data": {"a": "true", "b": "dHJ1ZQ==", "c": "74727565", "d": "eurt", "e": "5432"}}),
+    ];
+    let out = run(
+        &[
+            "seal",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+        ],
+        yaml(&docs).as_bytes(),
+    );
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_secret_value_used_as_a_mapping_key_is_never_printed_in_the_refusal() {
+    // Was: the refusal named the path `data.correct-horse-battery-staple`: the value itself.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let value = "correct-horse-battery-staple";
+    for key_doc in [
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+            "data": {value: "x"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+            "data": {format!("pre-{value}-post"): {"nested": "x"}}}),
+    ] {
+        let docs = [
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+                "stringData": {"password": value}}),
+            key_doc,
+        ];
+        let out = run(
+            &[
+                "seal",
+                "--seal",
+                "sops",
+                "--seal-to",
+                &recipient,
+                "--encrypted-regex",
+                "^stringData$",
+            ],
+            yaml(&docs).as_bytes(),
+        );
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(2), "{err}");
+        assert!(err.contains("document 2 (ConfigMap cfg) at data."), "{err}");
+        assert!(!err.contains("horse"), "the value was printed: {err}");
+    }
+}
+
+// ---- issue 20 item 9: inspect shows what it cannot verify as claimed ----
+
+#[test]
+fn inspect_labels_the_fingerprint_annotation_as_claimed_in_text_and_json() {
+    // Was: `deploy key: SHA256:<whatever the file's author wrote>` as fact, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, recipient) = age_keypair(dir.path());
+    let made = run_in(
+        dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+            "--out",
+            "f.sops.yaml",
+        ],
+        b"",
+    );
+    assert_eq!(code(&made), Some(0), "{}", stderr(&made));
+    let text = std::fs::read_to_string(dir.path().join("f.sops.yaml")).unwrap();
+    let forged = "SHA256:FORGEDFORGEDFORGEDFORGEDFORGEDFORGEDFORGED0";
+    let at = text.find("sealkey.io/fingerprint: ").unwrap() + "sealkey.io/fingerprint: ".len();
+    let end = at + text[at..].find('\n').unwrap();
+    let text = format!("{}{forged}{}", &text[..at], &text[end..]);
+    std::fs::write(dir.path().join("f.sops.yaml"), text).unwrap();
+    let out = run_in(dir.path(), &["inspect", "f.sops.yaml"], b"");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains(&format!("claimed deploy key: {forged}")),
+        "{shown}"
+    );
+    assert!(
+        !shown
+            .lines()
+            .any(|l| l.trim_start().starts_with("deploy key:")),
+        "stated as fact: {shown}"
+    );
+    assert!(shown.contains("not verified"), "{shown}");
+    let out = run_in(
+        dir.path(),
+        &["inspect", "f.sops.yaml", "--format", "json"],
+        b"",
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let docs = v["documents"].as_array().unwrap();
+    assert!(
+        docs.iter().any(|d| d["fingerprint_claimed"] == forged),
+        "{v}"
+    );
+    assert!(
+        docs.iter().all(|d| d.get("sealkey_fingerprint").is_none()),
+        "{v}"
+    );
+}
+
+// ---- issue 20 "also": a .sops.yaml above the repository root or home ----
+
+#[test]
+fn a_sops_yaml_above_the_stop_point_is_never_used_even_under_quiet() {
+    // Was: a `.sops.yaml` planted in /tmp chose the recipients of `create --out
+    // /tmp/work/x.sops.yaml -q` silently (no repository, so the walk went up to /).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, planted) = age_keypair(d);
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {planted}\n"),
+    )
+    .unwrap();
+    let home = d.join("home");
+    let work = d.join("work/clusters");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let mut cmd = support::sealkey();
+    cmd.current_dir(&work).env("HOME", &home).args([
+        "-q",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--out",
+        "x.sops.yaml",
+    ]);
+    let out = support::output_of(&mut cmd, None);
+    let err = stderr(&out);
+    assert_eq!(
+        code(&out),
+        Some(2),
+        "the planted file chose the recipients: {err}"
+    );
+    assert!(!work.join("x.sops.yaml").exists());
+    // Inside a repository, the repository's own file is still used, and named.
+    std::fs::create_dir(d.join("work/.git")).unwrap();
+    let (_, own) = age_keypair(&home);
+    std::fs::write(
+        d.join("work/.sops.yaml"),
+        format!("creation_rules:\n  - age: {own}\n"),
+    )
+    .unwrap();
+    let mut cmd = support::sealkey();
+    cmd.current_dir(&work).env("HOME", &home).args([
+        "create",
+        "--repo",
+        "acme/dags",
+        "--out",
+        "x.sops.yaml",
+    ]);
+    let out = support::output_of(&mut cmd, None);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(0), "{err}");
+    assert!(
+        err.contains(&d.join("work/.sops.yaml").display().to_string()),
+        "{err}"
+    );
+    let sealed = std::fs::read_to_string(work.join("x.sops.yaml")).unwrap();
+    assert!(
+        sealed.contains(&own) && !sealed.contains(&planted),
+        "{sealed}"
+    );
+}

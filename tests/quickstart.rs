@@ -1,6 +1,6 @@
 //! docs/quickstart.md runs (issue 12, J): every ```` ```sh offline ```` block of the page, in order,
 //! in one bash session with a fresh HOME and working directory, `sealkey` on PATH and `kubectl`
-//! replaced by a recorder (the page's last step pipes into `kubectl apply -f -`). Then the end state
+//! replaced by a recorder (the page's last step pipes into `kubectl apply --server-side -f -`). Then the end state
 //! is checked the way its consumers would check it: Flux's view of the committed file (the npm
 //! SOPS decoders), the key matching the printed public key (ssh-keygen), and what kubectl got.
 //! A page edit that breaks a step, or a binary change that breaks the page, fails here.
@@ -55,7 +55,7 @@ fn the_quickstarts_offline_steps_run_in_order_and_leave_what_they_promise() {
     let applied = tmp.path().join("kubectl-applied.yaml");
     write_exec(
         &bin.join("kubectl"),
-        &format!("#!/bin/sh\n[ \"$1 $2 $3\" = \"apply -f -\" ] || {{ echo \"kubectl stand-in: $*\" >&2; exit 2; }}\ncat > '{}'\n", applied.display()),
+        &format!("#!/bin/sh\n# Only forms that keep no clear copy of the Secret in last-applied-configuration (issue 21.11).\ncase \"$*\" in \"create -f -\"|\"apply --server-side -f -\") ;; *) echo \"kubectl stand-in: $*\" >&2; exit 2;; esac\ncat > '{}'\n", applied.display()),
     );
     support::required_tool("age-keygen");
     // One bash session, so variables (RECIPIENT) carry from block to block; a marker line after

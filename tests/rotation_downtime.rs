@@ -58,6 +58,23 @@ fn subpath_deployment() -> Value {
     })
 }
 
+/// The Airflow chart's git-sync after `--merge-into`: the key mounted with `subPath`, which the
+/// kubelet copies once at container start. Its rollout is not done until the reader (the new
+/// pod) has started with the key the Secret holds then: [`Rig::subpath_pulls_while`] marks it
+/// done (`observedGeneration`), as a real rollout finishes only when the new pod is ready.
+fn real_subpath_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "dags-sync", "namespace": "dev", "generation": 2},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
+            "template": {"metadata": {"labels": {"app": "s"}}, "spec": {
+                "containers": [{"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0",
+                    "volumeMounts": [{"name": "key", "mountPath": "/etc/git-secret/ssh", "subPath": "ssh", "readOnly": true}]}],
+                "volumes": [{"name": "key", "secret": {"secretName": "git-creds", "defaultMode": 288}}]}}},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1},
+    })
+}
+
 /// One rig at a time: each runs an sshd and polls it, and timings are what is measured.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -105,6 +122,11 @@ fn parts() -> Parts {
 }
 
 fn rig() -> Rig {
+    rig_with(json!({}), subpath_deployment())
+}
+
+/// The rig with `labels` added to the Secret and `workload` reading it.
+fn rig_with(labels: Value, workload: Value) -> Rig {
     let Parts {
         dir,
         github,
@@ -121,7 +143,7 @@ fn rig() -> Rig {
         "2026-01-01T00:00:00Z",
         None,
     );
-    let secret = json!({
+    let mut secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "git-creds", "namespace": "dev",
             "labels": {"app.kubernetes.io/managed-by": "sealkey"},
@@ -129,7 +151,10 @@ fn rig() -> Rig {
         "type": "Opaque",
         "data": {"ssh": b64(&pem), "known_hosts": b64(server.known_hosts().as_bytes())},
     });
-    let kmock = Kmock::start(&[secret, subpath_deployment()]);
+    for (k, v) in labels.as_object().unwrap() {
+        secret["metadata"]["labels"][k] = v.clone();
+    }
+    let kmock = Kmock::start(&[secret, workload]);
     Rig {
         secret: "git-creds",
         field: "ssh",
@@ -228,6 +253,106 @@ impl Rig {
             reader.join().unwrap();
         });
         Arc::try_unwrap(pulls).unwrap().into_inner().unwrap()
+    }
+}
+
+impl Rig {
+    /// Like [`Rig::pulls_while`], but the reader is a subPath pod: it keeps the key it read at
+    /// start until the Deployment is restarted (`kubectl.kubernetes.io/restartedAt` changes);
+    /// then the new pod reads the Secret as it is now, and its rollout is marked done. The old
+    /// pod's pulls end before the new pod takes over (one reader), as a rolling update replaces
+    /// an old pod only once the new one is ready.
+    fn subpath_pulls_while(&self, settle: Duration, during: impl FnOnce()) -> Vec<Pull> {
+        let deployment = "/apis/apps/v1/namespaces/dev/deployments/dags-sync";
+        let restarted_at = || {
+            self.kmock.get(deployment).expect("the Deployment")["spec"]["template"]["metadata"]
+                ["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .clone()
+        };
+        let read_key = || {
+            let secret = self.kmock.secret("dev", self.secret).expect("the Secret");
+            let kh = support::b64d(&secret["data"]["known_hosts"]);
+            (support::b64d(&secret["data"][self.field]), kh)
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let pulls = Arc::new(Mutex::new(Vec::new()));
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            let reader = {
+                let (stop, pulls) = (stop.clone(), pulls.clone());
+                scope.spawn(move || {
+                    let mut seen = restarted_at();
+                    let (mut key, mut kh) = read_key();
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::Relaxed) && n < 6000 {
+                        let tick = Instant::now();
+                        let now = restarted_at();
+                        if now != seen {
+                            // The new pod starts with the Secret as it is now; the rollout ends.
+                            seen = now;
+                            (key, kh) = read_key();
+                            let st = Command::new("curl")
+                                .args(["-sSf", "-o", "/dev/null", "-X", "PATCH", "-H"])
+                                .arg("Content-Type: application/merge-patch+json")
+                                .args([
+                                    "--data-binary",
+                                    r#"{"status": {"observedGeneration": 1000}}"#,
+                                ])
+                                .arg(format!("{}{deployment}", self.kmock.url()))
+                                .status()
+                                .unwrap();
+                            assert!(st.success(), "marking the rollout done");
+                        }
+                        let (ok, why) = self.server.ls_remote_with(&key, &kh, "subpath-reader");
+                        let registered = self.github.keys("acme/dags").len();
+                        pulls.lock().unwrap().push(Pull {
+                            at: start.elapsed(),
+                            ok,
+                            registered,
+                            why,
+                        });
+                        n += 1;
+                        if let Some(rest) = Duration::from_millis(100).checked_sub(tick.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                })
+            };
+            std::thread::sleep(settle);
+            during();
+            std::thread::sleep(settle);
+            stop.store(true, Ordering::Relaxed);
+            reader.join().unwrap();
+        });
+        Arc::try_unwrap(pulls).unwrap().into_inner().unwrap()
+    }
+
+    /// The controller stand-in: decrypts `file` as Flux would (npm SOPS decoders) and applies
+    /// the Secret (curl, merge patch).
+    fn controller_applies(&self, file: &std::path::Path, identity: &std::path::Path) {
+        let docs = support::npm_sops_decode(file, identity).unwrap();
+        let patch = self.dir.path().join("apply.json");
+        std::fs::write(&patch, serde_json::to_vec(&docs[0]).unwrap()).unwrap();
+        let st = Command::new("curl")
+            .args([
+                "-sSf",
+                "-o",
+                "/dev/null",
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/merge-patch+json",
+                "--data-binary",
+            ])
+            .arg(format!("@{}", patch.display()))
+            .arg(format!(
+                "{}/api/v1/namespaces/dev/secrets/{}",
+                self.kmock.url(),
+                self.secret
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
 }
 
@@ -606,4 +731,101 @@ impl Rig {
             .unwrap_or_default()
             .to_string()
     }
+}
+
+/// Issue 21.1: the Airflow chart mounts the key with `subPath`, which never sees a Secret update.
+/// After `--gitops` and the controller's apply, `--finish` deleted the old key at once and
+/// restarted nothing: every pull of the running pod failed from then on. Now `--finish` restarts
+/// the reader and waits for its rollout before the old key goes.
+#[test]
+fn rotate_gitops_then_controller_then_finish_with_a_subpath_reader_keeps_every_pull_working() {
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let r = rig_with(json!({}), real_subpath_deployment());
+    let (identity, recipient) = support::age_keypair(r.dir.path());
+    let file = r.dir.path().join("git-creds.sops.yaml");
+    let mut finish_err = String::new();
+    let pulls = r.subpath_pulls_while(Duration::from_millis(1500), || {
+        r.rotate(&[
+            "--for",
+            "git-sync",
+            "--gitops",
+            file.to_str().unwrap(),
+            "--seal-to",
+            &recipient,
+        ]);
+        std::thread::sleep(Duration::from_millis(500));
+        r.controller_applies(&file, &identity);
+        // The operator checked `kubectl get secret` and finishes (no --wait: nothing polled).
+        std::thread::sleep(Duration::from_millis(1000));
+        let out = r.rotate(&["--for", "git-sync", "--finish"]);
+        finish_err = String::from_utf8_lossy(&out.stderr).to_string();
+    });
+    report("rotate --gitops, apply, --finish (subPath reader)", &pulls);
+    let (n, failed, _) = summary(&pulls);
+    assert_eq!(
+        failed,
+        0,
+        "{finish_err}\n{:#?}",
+        pulls.iter().filter(|p| !p.ok).collect::<Vec<_>>()
+    );
+    // Each poll also reads the Deployment: fewer pulls than the volume rig, still one every
+    // few hundred ms through the whole rotation.
+    assert!(n >= 5, "too few pulls: {n}");
+    assert!(
+        finish_err.contains("deployment/dags-sync: restarted"),
+        "{finish_err}"
+    );
+    assert_eq!(r.github.keys("acme/dags").len(), 1, "{finish_err}");
+    assert!(pulls.last().unwrap().ok);
+}
+
+/// Issue 21.2: a Secret Flux's kustomize-controller applies was rotated in place by `--apply`
+/// (and the monthly CronJob, which runs `--apply`); Flux's next reconcile put the committed key
+/// back, which GitHub no longer accepted. Now `--apply` refuses before registering anything and
+/// names the route that works; no pull fails and nothing changes.
+#[test]
+fn rotate_apply_refuses_a_secret_flux_applies_and_changes_nothing() {
+    support::required_tool("sshd");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let r = rig_with(
+        json!({"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}),
+        subpath_deployment(),
+    );
+    let keys_before = r.github.keys("acme/dags");
+    let secret_before = r.kmock.secret("dev", "git-creds").unwrap()["data"].clone();
+    let mut out = None;
+    let pulls = r.pulls_while(Duration::from_millis(500), || {
+        out = Some(r.sealkey(&[
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "git-creds",
+            "--for",
+            "git-sync",
+            "--apply",
+            "--sync-wait",
+            "0s",
+        ]));
+    });
+    let out = out.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("kustomize-controller")
+            && err.contains("--gitops")
+            && err.contains("--finish"),
+        "{err}"
+    );
+    assert_eq!(r.github.keys("acme/dags"), keys_before, "GitHub changed");
+    assert_eq!(
+        r.kmock.secret("dev", "git-creds").unwrap()["data"],
+        secret_before,
+        "the Secret changed"
+    );
+    let (_, failed, _) = summary(&pulls);
+    assert_eq!(failed, 0);
 }

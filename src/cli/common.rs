@@ -74,7 +74,7 @@ impl SealArgs {
                 return Err(Error::PlaintextRefused {
                     what: what.into(),
                     target: format!("--out {}", out.display()),
-                    hint: "plaintext is never written to a file; seal it (--seal age --seal-to ...) or pipe it: `... --seal none | kubectl apply -f -`".into(),
+                    hint: "plaintext is never written to a file; seal it (--seal age --seal-to ...) or pipe it: `... --seal none | kubectl create -f -`".into(),
                 }
                 .into());
             }
@@ -96,7 +96,7 @@ impl SealArgs {
         // Never opened unless it is a regular file: reading a FIFO would block, a device could
         // be endless. write_atomic refuses such targets whatever --force says.
         if !meta.file_type().is_file() {
-            crate::output::check_target(out)?;
+            crate::output::check_target(out, crate::error::Setting::Out)?;
         }
         if self.force {
             return Ok(());
@@ -276,6 +276,83 @@ impl SealArgs {
     }
 }
 
+impl SealArgs {
+    /// The file paths these flags name (`--seal-to` entries only when they are files).
+    pub fn named_paths(&self) -> Vec<(&'static str, std::path::PathBuf)> {
+        let mut paths = Vec::new();
+        if let Some(p) = &self.out {
+            paths.push(("--out", p.clone()));
+        }
+        if let Some(p) = &self.update {
+            paths.push(("--update", p.clone()));
+        }
+        if let Some(p) = &self.identity {
+            paths.push(("--identity", p.clone()));
+        }
+        if let Some(c) = self.cert.as_deref().filter(|c| !c.contains("://")) {
+            paths.push(("--cert", c.into()));
+        }
+        for r in &self.seal_to {
+            if std::path::Path::new(r).is_file() {
+                paths.push(("--seal-to", r.into()));
+            }
+        }
+        paths
+    }
+}
+
+/// What makes two paths one file: (device, inode) when it exists (symlinks followed, so hard
+/// links, symlinks, `./` and `..` all meet), else the canonical directory plus the name.
+#[derive(PartialEq, Eq)]
+enum FileIdentity {
+    Inode(u64, u64),
+    Name(std::path::PathBuf),
+}
+
+fn file_identity(path: &std::path::Path) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(FileIdentity::Inode(m.dev(), m.ino()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path.file_name()?;
+    Some(FileIdentity::Name(
+        std::fs::canonicalize(dir).ok()?.join(name),
+    ))
+}
+
+/// Refuses (exit 2) when two of one command's paths name the same file by any path: an output
+/// written over an input, or two outputs where the second replaces the first (`--out F
+/// --merge-into F` lost the only sealed copy of a registered key). `--out` over `--update` is the
+/// one pair allowed: re-sealing that very file is what `--update` is for. Call it before a key
+/// exists.
+pub fn refuse_shared_paths(paths: &[(&'static str, std::path::PathBuf)]) -> Result<()> {
+    let ids: Vec<Option<FileIdentity>> = paths.iter().map(|(_, p)| file_identity(p)).collect();
+    for (i, (flag_a, a)) in paths.iter().enumerate() {
+        for (j, (flag_b, b)) in paths.iter().enumerate().skip(i + 1) {
+            let pair = [*flag_a, *flag_b];
+            if pair.contains(&"--out") && pair.contains(&"--update") {
+                continue;
+            }
+            if *flag_a == *flag_b && *flag_a == "--seal-to" {
+                continue;
+            }
+            if ids[i].is_some() && ids[i] == ids[j] {
+                return Err(Error::input(
+                    format!("{flag_a} {} and {flag_b} {}", a.display(), b.display()),
+                    "they name the same file; writing one would destroy the other",
+                    "give each its own file (nothing was generated or written)",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The key fingerprint in a sealkey file's clear metadata (`sealkey.io/fingerprint: SHA256:...`).
 fn sealkey_fingerprint_in(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
@@ -327,9 +404,9 @@ pub fn check_plaintext_stdout(what: &str, force_tty: bool) -> Result<()> {
             what: what.into(),
             target: "a terminal".into(),
             hint: if unsealing {
-                "pipe it where it is used (`| kubectl apply -f -`, `| kubectl diff -f -`), or pass --force-plaintext-to-tty to read it (it stays in your scrollback)".into()
+                "pipe it where it is used (`| kubectl create -f -`, `| kubectl diff -f -`), or pass --force-plaintext-to-tty to read it (it stays in your scrollback)".into()
             } else {
-                "pipe it (`| kubectl apply -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into()
+                "pipe it (`| kubectl create -f -`), seal it (--seal-to ...), or pass --force-plaintext-to-tty".into()
             },
         }
         .into()),
@@ -337,7 +414,7 @@ pub fn check_plaintext_stdout(what: &str, force_tty: bool) -> Result<()> {
             what: what.into(),
             target: "a file (stdout is redirected to one)".into(),
             hint: if unsealing {
-                "plaintext is never written to a file: keep the sealed file and pipe `sealkey unseal` where it is used (`| kubectl apply -f -`); `sealkey inspect FILE` shows what it holds without decrypting".into()
+                "plaintext is never written to a file: keep the sealed file and pipe `sealkey unseal` where it is used (`| kubectl apply --server-side -f -`); `sealkey inspect FILE` shows what it holds without decrypting".into()
             } else {
                 "plaintext is never written to a file; seal it (--seal-to ...) or pipe it into kubectl".into()
             },

@@ -284,6 +284,14 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         }
     }
     args.check_unused_settings()?;
+    let mut paths = args.seal.named_paths();
+    if let Some(p) = &args.merge_into {
+        paths.push(("--merge-into", p.clone()));
+    }
+    if let Some(p) = &args.known_hosts {
+        paths.push(("--known-hosts", p.clone()));
+    }
+    super::common::refuse_shared_paths(&paths)?;
     if args.seal.identity.is_some() && args.seal.update.is_none() && args.merge_into.is_none() {
         return Err(Error::input(
             "--identity",
@@ -347,7 +355,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         ui.step(&format!("[{}/{total}] {what}", step_no.get()));
     };
     let rt = runtime()?;
-    let (created, settings, merged_hr, values_fragment) = rt.block_on(async {
+    let (created, settings, merged_hr, values_fragment, title) = rt.block_on(async {
         let cluster = if apply {
             step("connecting to the cluster");
             let notices = ui.clone();
@@ -440,13 +448,18 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             CreateStep::Check | CreateStep::Store => {}
         };
         let created = create(&settings, registration, delivery, &progress).await?;
-        Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment))
+        Ok::<_, anyhow::Error>((created, settings, merged_hr, values_fragment, title))
     })?;
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {} (mode 0600)", out.display()));
     }
     if let Some(merge) = &merged_hr {
-        crate::output::write_atomic_with_mode(&merge.path, merge.text.as_bytes(), merge.mode)?;
+        crate::output::write_atomic_with_mode(
+            &merge.path,
+            merge.text.as_bytes(),
+            merge.mode,
+            crate::error::Setting::MergeInto,
+        )?;
         ui.info(&format!(
             "set dags.gitSync.sshKeySecret and knownHosts in {} ({} line(s) changed, nothing else)",
             merge.path.display(),
@@ -489,7 +502,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
             k.title
         )),
         None if apply || method != SealMethod::None => ui.info(&format!(
-            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug}`, or add it on GitHub as a read-only deploy key (Settings > Deploy keys; leave \"Allow write access\" unticked)",
+            "next: register THIS key (running again would make a second one): `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {slug} --title '{title}'`, or add it on GitHub as a read-only deploy key titled '{title}' (Settings > Deploy keys; leave \"Allow write access\" unticked)",
             slug = repo.slug()
         )),
         None => {}
@@ -542,7 +555,7 @@ fn plan_merge(
         )
         .into());
     }
-    crate::output::check_target(path)?;
+    crate::output::check_target(path, crate::error::Setting::MergeInto)?;
     let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)

@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Show what a sealed file holds without decrypting it: the format, who can open it, which
-/// objects and encrypted paths it carries, and the deploy key it holds (sealkey's fingerprint
-/// annotation). Exit 1 when a document holds a Secret value or key material in clear.
+/// objects and encrypted paths it carries, and the deploy key its author claims it holds
+/// (sealkey's fingerprint annotation, which nothing verifies without opening the file). Exit 1
+/// when a document holds a Secret value or key material in clear.
 ///
 /// Example: sealkey inspect clusters/dev/airflow-dags.sops.yaml
 #[derive(Debug, clap::Args)]
@@ -104,13 +105,18 @@ fn document(out: &mut String, i: usize, d: &DocumentInfo) {
         safe(&d.api_version),
         d.protection
     );
-    if let Some(fp) = &d.sealkey_fingerprint {
-        let _ = writeln!(out, "   deploy key: {}", safe(fp));
+    if let Some(fp) = &d.fingerprint_claimed {
+        // An annotation anyone can write: shown as a claim, never as the key the file holds.
+        let _ = writeln!(
+            out,
+            "   claimed deploy key: {} (the file's annotation, not verified; `sealkey unseal` with an identity shows the key itself)",
+            safe(fp)
+        );
     }
     if let Some(s) = &d.sops {
         let _ = writeln!(
             out,
-            "   age recipients: {}",
+            "   age recipients (as listed, not verified): {}",
             if s.age_recipients.is_empty() {
                 "none".into()
             } else {
@@ -150,7 +156,7 @@ fn document(out: &mut String, i: usize, d: &DocumentInfo) {
             out,
             "   MAC: {}; lastmodified {}",
             if s.mac {
-                "present (checked when opened)"
+                "present (not verified: checked only when opened with an identity)"
             } else {
                 "MISSING"
             },

@@ -74,8 +74,8 @@ enum Command {
     Seal(seal::SealCmdArgs),
     /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),
-    /// Show what a sealed file holds (format, recipients, objects, encrypted paths, key) without
-    /// decrypting it.
+    /// Show what a sealed file holds (format, recipients, objects, encrypted paths, claimed key)
+    /// without decrypting it.
     Inspect(inspect::InspectArgs),
     /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
     Register(register::RegisterArgs),

@@ -25,8 +25,9 @@ use std::time::Duration;
 Modes (one is required):
   --apply          straight into the cluster; old keys deleted at the end
   --gitops FILE    write the sealed Secret to FILE for your GitOps repo; the old key stays
-  --finish         after the live Secret holds FILE's key (Flux applied it): delete the old keys
-                   (--wait 10m polls until it does)
+  --finish         after the live Secret holds FILE's key (Flux applied it): restart its
+                   subPath/env readers, wait --sync-wait for volume readers, then delete the old
+                   keys (--wait 10m polls until it does)
 
 Examples:
   GITHUB_TOKEN=... sealkey rotate --repo acme/dags -n airflow \\
@@ -63,13 +64,13 @@ pub struct RotateArgs {
     #[arg(long, value_name = "FILE", group = "mode", help_heading = "Mode")]
     pub gitops: Option<PathBuf>,
     /// Delete the old keys once the live Secret holds the new one (after --gitops, or after an
-    /// --apply that kept them).
+    /// --apply that kept them), after bringing its readers onto it as --apply does (restart
+    /// subPath/env readers, wait --sync-wait for volume readers).
     #[arg(long, group = "mode", help_heading = "Mode")]
     pub finish: bool,
     /// With --finish: wait up to this long for the live Secret to hold the new key (Flux or
     /// Argo CD applying the commit, helm-controller upgrading the release), polling every 2 s,
-    /// instead of failing at once (e.g. 10m; 1s to 1d); once it changes, --sync-wait more for
-    /// kubelets to update mounted files before the old key goes.
+    /// instead of failing at once (e.g. 10m; 1s to 1d).
     #[arg(long, value_name = "DURATION", requires = "finish", value_parser = duration_within(1, DAY), help_heading = "Mode")]
     pub wait: Option<Duration>,
     /// Algorithm of the new key (default: the old key's).
@@ -155,6 +156,9 @@ fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
             Step::ReadSecret,
             Step::ListKeys,
             Step::WaitLive,
+            Step::FindConsumers,
+            Step::Restart,
+            Step::SyncWait,
             Step::DeleteOld,
         ]
     } else {
@@ -332,7 +336,7 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 crate::seal::SealMethod::Sops => "once Flux's kustomize-controller decrypted and applied it (Argo CD needs a SOPS plugin)",
                 crate::seal::SealMethod::SealedSecrets => "once the Sealed Secrets controller unsealed it",
                 // No controller decrypts an armored age file: someone applies it by hand.
-                _ => "once it is applied (no GitOps controller decrypts an age file: `sealkey unseal FILE | kubectl apply -f -`)",
+                _ => "once it is applied (no GitOps controller decrypts an age file: `sealkey unseal FILE | kubectl apply --server-side -f -`)",
             };
             ui.info(&format!(
                 "then, {applied_by}: sealkey rotate --repo {} -n {namespace} --secret-name {} --finish",
@@ -346,11 +350,20 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
             } else {
                 String::new()
             };
+            for r in &done.restarted {
+                ui.info(&format!("{r}: restarted"));
+            }
             ui.info(&format!(
                 "{secret_ref} holds {} (registered){waited}; deleted {} old key(s)",
                 done.live_fingerprint,
                 done.deleted.len()
             ));
+            if let Some(why) = &done.kept_because {
+                ui.info(&format!(
+                    "old key(s) kept: {}",
+                    why.render(&super::spelling::Flags)
+                ));
+            }
         } else {
             let done = rotate::rotate_in_cluster(&settings, &cluster, &registry, &progress).await?;
             if !done.old_was_registered {

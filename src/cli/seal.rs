@@ -18,6 +18,7 @@ pub struct SealCmdArgs {
 
 pub fn run(mut args: SealCmdArgs, ui: &Ui) -> Result<Outcome> {
     // issue 15: .sops.yaml creation_rules (see cli/sops_config.rs).
+    super::common::refuse_shared_paths(&args.seal.named_paths())?;
     let sops_rule = super::sops_config::apply(&mut args.seal, ui)?;
     if args.seal.identity.is_some() && args.seal.update.is_none() {
         return Err(crate::error::Error::input(

@@ -90,7 +90,7 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
         }
     }
     if let Some(out) = &args.seal.out {
-        crate::output::check_target(out)?;
+        crate::output::check_target(out, crate::error::Setting::Out)?;
     }
     args.require_host_keys(&emit)?;
     let github = if args.register.register {
@@ -184,9 +184,9 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
             CreateStep::Seal | CreateStep::Apply => {}
         };
         let created = create(&settings, registration, delivery, &progress).await?;
-        Ok::<_, anyhow::Error>((created, region))
+        Ok::<_, anyhow::Error>((created, region, title))
     });
-    let (created, region) = result?;
+    let (created, region, title) = result?;
     if let Some(out) = &args.seal.out {
         ui.info(&format!("wrote {}", out.display()));
     }
@@ -212,7 +212,7 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
             emit.repo.slug()
         )),
         None => ui.info(&format!(
-            "next: register THIS key: `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {}`",
+            "next: register THIS key: `echo 'PUBLIC KEY ABOVE' | sealkey register --repo {} --title '{title}'`",
             emit.repo.slug()
         )),
     }

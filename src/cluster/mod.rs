@@ -86,6 +86,8 @@ pub struct LiveSecret {
     pub annotations: BTreeMap<String, String>,
     /// `type`.
     pub type_: Option<String>,
+    /// `metadata.ownerReferences[].kind` (e.g. `ExternalSecret`, `SealedSecret`).
+    pub owner_kinds: Vec<String>,
     /// `data`, decoded.
     pub data: BTreeMap<String, SecretBytes>,
 }
@@ -98,6 +100,7 @@ impl std::fmt::Debug for LiveSecret {
             .field("resource_version", &self.resource_version)
             .field("labels", &self.labels)
             .field("annotations", &self.annotations)
+            .field("owner_kinds", &self.owner_kinds)
             .field("data_keys", &self.data.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -123,6 +126,12 @@ impl LiveSecret {
             labels: strings(&meta["labels"]),
             annotations: strings(&meta["annotations"]),
             type_: obj["type"].as_str().map(str::to_string),
+            owner_kinds: meta["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["kind"].as_str().map(str::to_string))
+                .collect(),
             data: BTreeMap::new(),
             name,
             namespace,

@@ -76,16 +76,20 @@ fn key_at(secret: &LiveSecret, field: &str, what: &str) -> Option<DeployKey> {
 /// The Secret with the new key in place of the old: every other data key, label and annotation
 /// kept (Flux's `identity.pub` follows the new key); fingerprint, key type, creation time and
 /// previous fingerprint annotations updated; content-copy annotations (kubectl's last-applied,
-/// which holds the old key in clear) dropped. With `with_resource_version`, the write fails
-/// (409) if the Secret changed since it was read.
+/// which holds the old key in clear) dropped. `in_place`: the document replaces the live object
+/// (its `resourceVersion` goes with it, so the write fails with 409 if the Secret changed since
+/// it was read). Otherwise it is a file for git or a store, which carries only what sealkey and
+/// the user put there: the labels and annotations of Helm, Flux, Argo CD, ESO and Sealed Secrets
+/// ([`controller_metadata`]) are dropped, or the next reader would take the file for theirs.
 pub fn rotated_secret(
     secret: &LiveSecret,
     field: &str,
     new: &DeployKey,
     old_fingerprint: &str,
-    with_resource_version: bool,
+    in_place: bool,
     now: jiff::Timestamp,
 ) -> Result<ManifestStream> {
+    let kept = |k: &str, v: &str| in_place || !controller_metadata(k, v);
     let mut data = Map::new();
     for (k, v) in &secret.data {
         data.insert(k.clone(), secret_value(b64(v.expose_secret())));
@@ -105,7 +109,7 @@ pub fn rotated_secret(
     let mut annotations: Map<String, Value> = secret
         .annotations
         .iter()
-        .filter(|(k, _)| !CONTENT_COPY_ANNOTATIONS.contains(&k.as_str()))
+        .filter(|(k, v)| !CONTENT_COPY_ANNOTATIONS.contains(&k.as_str()) && kept(k, v))
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     annotations.insert(keys::FINGERPRINT.into(), json!(new.fingerprint()));
@@ -119,13 +123,19 @@ pub fn rotated_secret(
         "name": secret.name,
         "namespace": secret.namespace,
     });
-    if with_resource_version {
+    if in_place {
         if let Some(rv) = &secret.resource_version {
             metadata["resourceVersion"] = json!(rv);
         }
     }
-    if !secret.labels.is_empty() {
-        metadata["labels"] = json!(secret.labels);
+    let labels: Map<String, Value> = secret
+        .labels
+        .iter()
+        .filter(|(k, v)| kept(k, v))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    if !labels.is_empty() {
+        metadata["labels"] = Value::Object(labels);
     }
     metadata["annotations"] = Value::Object(annotations);
     let mut doc = json!({
@@ -138,6 +148,27 @@ pub fn rotated_secret(
     }
     doc["data"] = Value::Object(data);
     Ok(ManifestStream::from_docs(vec![doc]))
+}
+
+/// Whether label or annotation `key` (with `value`) was put on a live object by a controller
+/// (Helm and its hooks, Flux's helm- and kustomize-controllers, Argo CD, ESO, Sealed Secrets,
+/// kubectl) rather than by the user or sealkey; so do `app.kubernetes.io/managed-by: Helm` and
+/// the Airflow chart's `heritage: Helm`. Argo CD's tracking label
+/// `app.kubernetes.io/instance` does not: users set it too, and Argo CD puts it back.
+pub fn controller_metadata(key: &str, value: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "meta.helm.sh/",
+        "helm.sh/",
+        "helm.toolkit.fluxcd.io/",
+        "kustomize.toolkit.fluxcd.io/",
+        "argocd.argoproj.io/",
+        "reconcile.external-secrets.io/",
+        "sealedsecrets.bitnami.com/",
+        "kubectl.kubernetes.io/",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p))
+        || (key == "app.kubernetes.io/managed-by" && value == "Helm")
+        || (key == "heritage" && value == "Helm")
 }
 
 /// The index of the HelmRelease in `docs` whose `spec.values.extraSecrets` has an entry

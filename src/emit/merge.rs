@@ -82,6 +82,14 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
             message!("keep the key in its own sealed Secret (what {} helmrelease does), or give the identity ({}) to merge into the sealed file", Setting::Emit, Setting::Identity),
         ));
     }
+    // Lines sealkey writes take the file's line ending (its first one), so a CRLF file stays CRLF.
+    let crlf = text.find('\n').is_some_and(|i| text[..i].ends_with('\r'));
+    let eol = |mut line: String| {
+        if crlf && line.ends_with('\n') && !line.ends_with("\r\n") {
+            line.insert(line.len() - 1, '\r');
+        }
+        line
+    };
     // One owned value at a time, each planned on the text the previous one left.
     let mut merged = text.to_string();
     for o in owned {
@@ -91,9 +99,11 @@ pub(crate) fn merge_lines(text: &str, what: &str, owned: &[Owned], sealed: bool)
         let e = plan(&lines, start, end, o).map_err(refuse)?;
         let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         if e.at == out.len() && out.last().is_some_and(|l| !l.ends_with('\n')) {
-            out.last_mut().expect("non-empty").push('\n');
+            out.last_mut()
+                .expect("non-empty")
+                .push_str(if crlf { "\r\n" } else { "\n" });
         }
-        out.splice(e.at..e.at + e.remove, e.insert);
+        out.splice(e.at..e.at + e.remove, e.insert.into_iter().map(eol));
         merged = out.concat();
     }
     // The proof: the same objects, with exactly the owned values set.
@@ -349,6 +359,29 @@ spec:
         );
         assert!(merged.contains("# pinned: 1.16 breaks our plugins"));
         assert!(merged.contains("        # keep the sync fast\n        period: 5s\n"));
+    }
+
+    #[test]
+    fn a_crlf_file_keeps_crlf_on_every_line_and_an_lf_file_stays_lf() {
+        // Was: the inserted lines ended in a bare LF, leaving a CRLF file with mixed endings.
+        let owned = git_sync_owned("airflow-ssh-secret", "github.com ssh-ed25519 AAAAnew\n");
+        let crlf = USER.replace('\n', "\r\n");
+        let merged = merge_into_helm_release(&crlf, "hr.yaml", &owned).unwrap();
+        let bare = merged
+            .match_indices('\n')
+            .filter(|(i, _)| !merged[..*i].ends_with('\r'));
+        assert_eq!(bare.count(), 0, "{merged:?}");
+        assert!(merged.contains("sshKeySecret: airflow-ssh-secret\r\n"));
+        // Without a final line break, the line added at the end takes the file's ending too.
+        let short = "kind: HelmRelease\r\nspec:\r\n  values:\r\n    executor: K";
+        let merged = merge_into_helm_release(short, "t", &owned).unwrap();
+        assert!(
+            merged.starts_with("kind: HelmRelease\r\nspec:\r\n  values:\r\n    executor: K\r\n"),
+            "{merged:?}"
+        );
+        assert!(!merged.replace("\r\n", "").contains('\n'), "{merged:?}");
+        let lf = merge_into_helm_release(USER, "hr.yaml", &owned).unwrap();
+        assert!(!lf.contains('\r'));
     }
 
     #[test]

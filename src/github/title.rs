@@ -5,8 +5,27 @@
 //! (fluxcd/flux2#964); rotation finds its own keys by it.
 
 /// The title for the key of Secret `namespace/secret` in cluster `context`, registered on `date`.
+/// An EKS context (an ARN) is titled by its cluster name: the ARN would put the AWS account id
+/// on GitHub.
 pub fn key_title(context: &str, namespace: &str, secret: &str, date: jiff::civil::Date) -> String {
-    format!("sealkey {context}/{namespace}/{secret} {date}")
+    let cluster = cluster_name(context);
+    format!("sealkey {cluster}/{namespace}/{secret} {date}")
+}
+
+/// The cluster's name in a kubeconfig context: `NAME` of an EKS ARN
+/// (`arn:PARTITION:eks:REGION:ACCOUNT:cluster/NAME`, what `aws eks update-kubeconfig` names its
+/// context), else the context itself.
+pub fn cluster_name(context: &str) -> &str {
+    let mut parts = context.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.nth(2).and_then(|r| r.strip_prefix("cluster/")),
+    ) {
+        (Some("arn"), Some(_), Some("eks"), Some(name)) if !name.is_empty() => name,
+        _ => context,
+    }
 }
 
 /// [`key_title`] for a moment (its UTC date).
@@ -26,8 +45,19 @@ pub fn label_title(label: &str, date: jiff::civil::Date) -> String {
 }
 
 /// Whether `title` marks a key registered for Secret `namespace/secret` in cluster `context`.
+/// A key titled before with the whole EKS ARN still matches its cluster name.
 pub fn title_is_for(title: &str, context: &str, namespace: &str, secret: &str) -> bool {
-    sealkey_slot(title).is_some_and(|slot| slot == format!("{context}/{namespace}/{secret}"))
+    slot_cluster(title, namespace, secret).is_some_and(|c| cluster_name(c) == cluster_name(context))
+}
+
+/// The cluster part of a title whose slot is `CLUSTER/NAMESPACE/SECRET` for this Secret, whatever
+/// the cluster: `None` for titles of other Secrets or no sealkey title. Lets `rotate --finish`
+/// name the cluster a teammate's context titled the keys with.
+pub fn slot_cluster<'t>(title: &'t str, namespace: &str, secret: &str) -> Option<&'t str> {
+    let slot = sealkey_slot(title)?;
+    let mut parts = slot.rsplitn(3, '/');
+    let (s, n, c) = (parts.next()?, parts.next()?, parts.next()?);
+    (s == secret && n == namespace && !c.is_empty()).then_some(c)
 }
 
 /// The `CONTEXT/NAMESPACE/SECRET` (or LABEL) of a sealkey title; `None` for other titles.
@@ -62,6 +92,46 @@ mod tests {
         ));
         assert_eq!(sealkey_slot(&t), Some("prod-eu/airflow/airflow-ssh-secret"));
         assert_eq!(sealkey_slot("deploy key for CI"), None);
+    }
+
+    #[test]
+    fn an_eks_arn_context_is_titled_by_its_cluster_name_without_the_account_id() {
+        // Issue 21.10: `aws eks update-kubeconfig` names the context by the cluster's ARN, and
+        // the title put the AWS account id on GitHub.
+        let d = jiff::civil::date(2026, 12, 6);
+        let arn = "arn:aws:eks:eu-west-1:123456789012:cluster/prod-eu";
+        let t = key_title(arn, "airflow", "airflow-ssh-secret", d);
+        assert_eq!(t, "sealkey prod-eu/airflow/airflow-ssh-secret 2026-12-06");
+        assert!(!t.contains("123456789012"));
+        assert_eq!(
+            cluster_name("arn:aws-us-gov:eks:us-gov-west-1:1:cluster/c"),
+            "c"
+        );
+        assert_eq!(cluster_name("kind-dev"), "kind-dev");
+        assert_eq!(
+            cluster_name("arn:aws:iam::1:role/x"),
+            "arn:aws:iam::1:role/x"
+        );
+        // Keys titled with the whole ARN before still belong to the same Secret.
+        let old = format!("sealkey {arn}/airflow/airflow-ssh-secret 2026-11-01");
+        assert!(title_is_for(
+            &old,
+            "prod-eu",
+            "airflow",
+            "airflow-ssh-secret"
+        ));
+        assert!(title_is_for(&t, arn, "airflow", "airflow-ssh-secret"));
+        assert!(!title_is_for(
+            &old,
+            "prod-us",
+            "airflow",
+            "airflow-ssh-secret"
+        ));
+        assert_eq!(
+            slot_cluster(&old, "airflow", "airflow-ssh-secret"),
+            Some(arn)
+        );
+        assert_eq!(slot_cluster(&t, "airflow", "other"), None);
     }
 
     #[test]

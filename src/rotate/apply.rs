@@ -1,6 +1,6 @@
 //! `sealkey rotate --apply`: the whole rotation straight into the cluster.
 
-use super::plan::{delete_keys, helm_owner, Plan};
+use super::plan::{controller_owner, delete_keys, Owner, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::cluster::{self, LiveSecret, SecretConsumer};
 use crate::emit::live::{fingerprint_in, rotated_secret};
@@ -35,25 +35,27 @@ pub struct Rotated {
     pub old_was_registered: bool,
 }
 
-/// `--apply` on a Helm-owned Secret would be undone by the next upgrade, after the old key was
-/// deleted from GitHub: an outage. Refused (exit 2) before anything is registered.
-fn refuse_helm_owned(secret: &LiveSecret, settings: &RotateSettings, nothing: &str) -> Result<()> {
-    let Some(mark) = helm_owner(secret) else {
+/// `--apply` on a Secret a controller writes back (Helm, Flux, Argo CD, ESO, Sealed Secrets)
+/// would be undone by its next reconcile, after the old key was deleted from GitHub: an outage.
+/// Refused (exit 2) before anything is registered, with the route that works for that owner.
+fn refuse_controller_owned(
+    secret: &LiveSecret,
+    settings: &RotateSettings,
+    nothing: &str,
+) -> Result<()> {
+    let Some((owner, mark)) = controller_owner(secret) else {
         return Ok(());
+    };
+    let reconcile = match owner {
+        Owner::Helm => "the next helm upgrade (or Flux's helm-controller reconcile)",
+        _ => "its next reconcile",
     };
     Err(failed(
         Step::ReadSecret,
         Error::input(
             message!("{} on Secret {}", Setting::Apply, settings.secret_ref()),
-            format!("Helm owns it ({mark}): the next helm upgrade (or Flux reconcile) would put the old key back after the old key was deleted from GitHub"),
-            message!(
-                "rotate where the Secret is defined: `{} {} FILE {} FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `{} {} 10m` (docs/rotation.md)",
-                Command::Rotate,
-                Setting::Gitops,
-                Setting::Update,
-                Setting::Finish,
-                Setting::Wait
-            ),
+            format!("{} owns it ({mark}): {reconcile} would put the old key back after the old key was deleted from GitHub", owner.name()),
+            owner.route(),
         ),
         nothing,
     ))
@@ -70,7 +72,7 @@ pub async fn rotate_in_cluster<C: SecretCluster, R: DeployKeyRegistry>(
     let nothing = "nothing was changed";
 
     let (secret, old, old_fp) = Plan::read_secret(cluster, settings, progress, nothing).await?;
-    refuse_helm_owned(&secret, settings, nothing)?;
+    refuse_controller_owned(&secret, settings, nothing)?;
     progress(Step::ListKeys, &old_fp);
     let keys = registry
         .list()

@@ -7,7 +7,7 @@
 use super::plan::{delete_keys, Plan};
 use super::{failed, DeployKeyRegistry, Progress, RotateSettings, SecretCluster, Step};
 use crate::emit::keys::PREVIOUS_FINGERPRINT;
-use crate::error::{Command, Error, Result, Setting};
+use crate::error::{Command, Error, Message, Result, Setting};
 use crate::github::DeployKeyInfo;
 use crate::message;
 
@@ -18,14 +18,20 @@ pub struct Finished {
     pub live_fingerprint: String,
     /// Keys deleted.
     pub deleted: Vec<DeployKeyInfo>,
+    /// Workloads restarted (subPath and env readers) before the old keys went.
+    pub restarted: Vec<String>,
+    /// Why the old keys stay registered (readers still on them), when they do.
+    pub kept_because: Option<Message>,
     /// How long it waited for the live Secret to hold the new key.
     pub waited: std::time::Duration,
 }
 
 /// Deletes the old keys once the live Secret carries the new key. Before that (a key registered
 /// for this Secret after the live one is not in it yet) it waits up to
-/// `settings.wait_for_live`, then fails having deleted nothing; when it saw the Secret change,
-/// it also waits `settings.sync_wait` for kubelets to update mounted files before deleting.
+/// `settings.wait_for_live`, then fails having deleted nothing. Before deleting, it brings every
+/// reader onto the live key as `--apply` does ([`super::readers::refresh`]): restarts subPath and
+/// env readers and waits for their rollouts (or, without restarts, keeps the old keys and says
+/// why), and waits `settings.sync_wait` for volume readers, whether or not it polled.
 pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
     settings: &RotateSettings,
     cluster: &C,
@@ -87,13 +93,6 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         }
     }
     let live_fp = plan.old_fp.clone();
-    // The Secret changed while we watched: readers that mount it as files see the change only
-    // after their kubelet's next sync, and a pull in flight may still use the old key. Both
-    // keys stay registered for that long (the same wait `--apply` makes).
-    if saw_it_change && !settings.sync_wait.is_zero() {
-        progress(Step::SyncWait, &format!("{:?}", settings.sync_wait));
-        tokio::time::sleep(settings.sync_wait).await;
-    }
     if !plan.old_was_registered() {
         return Err(failed(
             Step::ListKeys,
@@ -110,6 +109,39 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
         .filter(|p| *p != live_fp)
         .map(str::to_string);
     let old = plan.old_keys(settings, previous.as_deref(), &live_fp);
+    // Keys titled for this Secret under another cluster name (a teammate's kubeconfig context
+    // names the cluster differently): say which name to pass rather than "nothing to finish".
+    let mut elsewhere: Vec<String> = plan
+        .keys
+        .iter()
+        .filter(|k| !settings.owns_title(&k.title))
+        .filter_map(|k| {
+            crate::github::title::slot_cluster(&k.title, &settings.namespace, &settings.secret_name)
+        })
+        .map(|c| crate::github::title::cluster_name(c).to_string())
+        .collect();
+    elsewhere.sort();
+    elsewhere.dedup();
+    if old.is_empty() && !elsewhere.is_empty() {
+        return Err(failed(
+            Step::ListKeys,
+            Error::input(
+                format!("Secret {ns_name}"),
+                format!(
+                    "no older key is titled for it in cluster \"{}\", but keys are titled for it in cluster(s) {}",
+                    crate::github::title::cluster_name(&settings.context),
+                    elsewhere.join(", ")
+                ),
+                message!(
+                    "titles name the cluster by the kubeconfig context that registered them: pass {} {} (the name they were registered under) and run {} again",
+                    Setting::Cluster,
+                    elsewhere[0].clone(),
+                    Setting::Finish
+                ),
+            ),
+            nothing,
+        ));
+    }
     if old.is_empty() && previous.is_none() {
         return Err(failed(
             Step::ListKeys,
@@ -125,6 +157,47 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
+    let mut restarted = Vec::new();
+    if !old.is_empty() {
+        // Readers that took the old key before the Secret changed keep it until they restart
+        // (subPath, env) or their kubelet syncs (a volume): the same step `--apply` runs, whether
+        // or not this run saw the change happen.
+        let kept_both = |until: &str| {
+            message!(
+                "{}; once {}, run {} again",
+                format!("nothing was deleted: the live key {live_fp} and the old keys stay registered, so pods with either key work"),
+                until.to_string(),
+                Setting::Finish
+            )
+        };
+        let then = message!("{} {}", Command::Rotate, Setting::Finish);
+        let readers = super::readers::refresh(
+            cluster,
+            settings,
+            jiff::Timestamp::now(),
+            &then,
+            &kept_both,
+            progress,
+        )
+        .await?;
+        restarted = readers.restarted;
+        let nobody_read = readers.consumers.is_empty();
+        if let Some(why) = readers.kept_because {
+            return Ok(Finished {
+                live_fingerprint: live_fp,
+                deleted: vec![],
+                restarted,
+                kept_because: Some(why),
+                waited: started.elapsed(),
+            });
+        }
+        // No reader found in the namespace (readers elsewhere, or none): when this run saw the
+        // Secret change, a pull in flight may still hold the old key for a kubelet sync period.
+        if nobody_read && saw_it_change && !settings.sync_wait.is_zero() {
+            progress(Step::SyncWait, &format!("{:?}", settings.sync_wait));
+            tokio::time::sleep(settings.sync_wait).await;
+        }
+    }
     progress(Step::DeleteOld, &format!("{} key(s)", old.len()));
     let deleted = delete_keys(
         registry,
@@ -139,6 +212,8 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
     Ok(Finished {
         live_fingerprint: live_fp,
         deleted,
+        restarted,
+        kept_because: None,
         waited: started.elapsed(),
     })
 }

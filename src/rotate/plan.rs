@@ -226,25 +226,121 @@ pub async fn delete_keys<R: DeployKeyRegistry>(
     Ok(deleted)
 }
 
-/// Marks of a Secret that Helm renders (the Airflow chart's `extraSecrets` are Helm hooks) or
-/// that Flux's helm-controller owns: the next upgrade writes the Secret back from the release.
-pub fn helm_owner(secret: &LiveSecret) -> Option<String> {
-    if secret
-        .labels
-        .get("app.kubernetes.io/managed-by")
-        .map(String::as_str)
-        == Some("Helm")
-    {
-        return Some("label app.kubernetes.io/managed-by: Helm".into());
+/// A controller that writes a Secret back from its own source (a release, a commit, a store, a
+/// sealed object): a key rotated in place would be put back by its next reconcile, after the old
+/// key was deleted from GitHub. Rotation goes through that source instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// Helm (a release's object or hook, as the Airflow chart's `extraSecrets`), also under
+    /// Flux's helm-controller.
+    Helm,
+    /// Flux's kustomize-controller (a file in the GitOps repository).
+    FluxKustomize,
+    /// Argo CD (a file in the repository an Application tracks).
+    ArgoCd,
+    /// The External Secrets Operator (a store).
+    ExternalSecrets,
+    /// The Sealed Secrets controller (a SealedSecret).
+    SealedSecrets,
+}
+
+impl Owner {
+    /// Who it is, as the refusal names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Owner::Helm => "Helm",
+            Owner::FluxKustomize => "Flux's kustomize-controller",
+            Owner::ArgoCd => "Argo CD",
+            Owner::ExternalSecrets => "the External Secrets Operator",
+            Owner::SealedSecrets => "the Sealed Secrets controller",
+        }
     }
-    secret
+
+    /// The rotation that works for a Secret it owns.
+    pub fn route(self) -> Message {
+        match self {
+            Owner::Helm => message!(
+                "rotate where the Secret is defined: `{} {} FILE {} FILE` on the HelmRelease or sealed file in your GitOps repository (for the chart's extraSecrets, the HelmRelease), then `{} {} 10m` (docs/rotation.md)",
+                Command::Rotate,
+                Setting::Gitops,
+                Setting::Update,
+                Setting::Finish,
+                Setting::Wait
+            ),
+            Owner::FluxKustomize | Owner::ArgoCd => message!(
+                "rotate the committed file: `{} {} FILE` (a SOPS file: with {} FILE), commit and push it, then `{} {} 10m` once it is applied (docs/rotation.md)",
+                Command::Rotate,
+                Setting::Gitops,
+                Setting::Update,
+                Setting::Finish,
+                Setting::Wait
+            ),
+            Owner::ExternalSecrets => message!(
+                "rotate the key in the store ESO reads: `{} {} aws-secrets-manager:NAME` (docs/rotation.md)",
+                Command::Rotate,
+                Setting::Store
+            ),
+            Owner::SealedSecrets => message!(
+                "rotate the SealedSecret: `{} {} FILE {} sealed-secrets`, commit and push it, then `{} {} 10m` (docs/rotation.md)",
+                Command::Rotate,
+                Setting::Gitops,
+                Setting::Seal,
+                Setting::Finish,
+                Setting::Wait
+            ),
+        }
+    }
+}
+
+/// The controller that owns `secret` and the mark that says so (a label, annotation or owner
+/// reference), if any. Argo CD's default tracking label `app.kubernetes.io/instance` counts too:
+/// Helm and kustomize set it as well, and both also write the Secret back.
+pub fn controller_owner(secret: &LiveSecret) -> Option<(Owner, String)> {
+    let label = |k: &str| secret.labels.get(k).map(String::as_str);
+    if label("app.kubernetes.io/managed-by") == Some("Helm") {
+        return Some((
+            Owner::Helm,
+            "label app.kubernetes.io/managed-by: Helm".into(),
+        ));
+    }
+    for kind in &secret.owner_kinds {
+        match kind.as_str() {
+            "ExternalSecret" => {
+                return Some((
+                    Owner::ExternalSecrets,
+                    "owner reference ExternalSecret".into(),
+                ))
+            }
+            "SealedSecret" => {
+                return Some((Owner::SealedSecrets, "owner reference SealedSecret".into()))
+            }
+            "HelmRelease" => return Some((Owner::Helm, "owner reference HelmRelease".into())),
+            _ => {}
+        }
+    }
+    let marks = secret
         .annotations
         .keys()
-        .chain(secret.labels.keys())
-        .find(|k| {
-            k.starts_with("meta.helm.sh/")
-                || k.starts_with("helm.sh/")
-                || k.starts_with("helm.toolkit.fluxcd.io/")
-        })
-        .map(|k| k.to_string())
+        .map(|k| (k, "annotation"))
+        .chain(secret.labels.keys().map(|k| (k, "label")));
+    for (k, what) in marks {
+        let owner = if k.starts_with("meta.helm.sh/")
+            || k.starts_with("helm.sh/")
+            || k.starts_with("helm.toolkit.fluxcd.io/")
+        {
+            Owner::Helm
+        } else if k.starts_with("kustomize.toolkit.fluxcd.io/") {
+            Owner::FluxKustomize
+        } else if k.starts_with("argocd.argoproj.io/") || k == "app.kubernetes.io/instance" {
+            Owner::ArgoCd
+        } else if k.starts_with("reconcile.external-secrets.io/") {
+            Owner::ExternalSecrets
+        } else if k.starts_with("sealedsecrets.bitnami.com/") {
+            Owner::SealedSecrets
+        } else {
+            continue;
+        };
+        return Some((owner, format!("{what} {k}")));
+    }
+    None
 }

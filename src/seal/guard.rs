@@ -100,10 +100,9 @@ impl Guard {
                     if s.len() >= MIN_VALUE_LEN {
                         guard.needles.push(Zeroizing::new(s.as_bytes().to_vec()));
                     }
-                    if let Some(d) = decoded {
-                        if d.len() >= MIN_VALUE_LEN {
-                            guard.needles.push(d);
-                        }
+                    match &decoded {
+                        Some(d) => push_value_encodings(&mut guard.needles, d),
+                        None => push_value_encodings(&mut guard.needles, s.as_bytes()),
                     }
                 }
             }
@@ -116,23 +115,30 @@ impl Guard {
             .expect("needles are short enough for an automaton")
     }
 
-    /// Checks rendered sealed output. On a hit, the output is parsed (when it is YAML) to name
-    /// the document and path; the error never carries the value.
+    /// Checks rendered sealed output: its bytes, and (when it is YAML) every key and value as
+    /// the YAML reads, since the emitter writes a value holding a line break, a quote or a
+    /// backslash escaped, so its bytes differ from the value. A hit is named by document and
+    /// path where it can be; the error never carries the value.
     pub fn check_text(&self, sealed: &str, what: &str) -> Result<()> {
         let ac = self.searcher();
-        let Some(hit) = ac.find(sealed.as_bytes()) else {
-            return Ok(());
-        };
-        let kind = self.kind_of(hit.pattern().as_usize());
+        let hit = ac.find(sealed.as_bytes());
         let located = crate::yaml::parse_stream(sealed, what)
             .ok()
             .and_then(|docs| locate(&docs, &ac, self));
-        let exposure = located.unwrap_or(Exposure {
-            document: what.to_string(),
-            path: format!("byte {}", hit.start()),
-            what: kind,
-        });
-        Err(refusal(what, &exposure))
+        if let Some(exposure) = located {
+            return Err(refusal(what, &exposure));
+        }
+        match hit {
+            None => Ok(()),
+            Some(hit) => Err(refusal(
+                what,
+                &Exposure {
+                    document: what.to_string(),
+                    path: format!("byte {}", hit.start()),
+                    what: self.kind_of(hit.pattern().as_usize()),
+                },
+            )),
+        }
     }
 
     /// Checks sealed documents before they are rendered.
@@ -152,7 +158,7 @@ impl Guard {
                 }
                 Value::Object(m) => {
                     for (k, child) in m {
-                        path.push(k.clone());
+                        path.push(shown_key(k, ac));
                         if ac.is_match(k.as_bytes()) {
                             out.push(path.join("."));
                         }
@@ -195,6 +201,16 @@ fn refusal(what: &str, e: &Exposure) -> Error {
     )
 }
 
+/// A mapping key as a path shows it: a key that itself holds a needle (a Secret value or key
+/// material used as a key) is replaced, so the refusal never prints the value.
+fn shown_key(k: &str, ac: &AhoCorasick) -> String {
+    if ac.is_match(k.as_bytes()) {
+        "<key holding the value>".into()
+    } else {
+        k.to_string()
+    }
+}
+
 /// Finds the first string (map key or value) holding a needle.
 fn locate(docs: &[Value], ac: &AhoCorasick, guard: &Guard) -> Option<Exposure> {
     fn walk(
@@ -209,7 +225,7 @@ fn locate(docs: &[Value], ac: &AhoCorasick, guard: &Guard) -> Option<Exposure> {
                 .map(|m| (path.join("."), guard.kind_of(m.pattern().as_usize()))),
             Value::Object(m) => {
                 for (k, child) in m {
-                    path.push(k.clone());
+                    path.push(shown_key(k, ac));
                     if let Some(m) = ac.find(k.as_bytes()) {
                         let found = (path.join("."), guard.kind_of(m.pattern().as_usize()));
                         path.pop();
@@ -276,6 +292,74 @@ pub(crate) fn is_public(bytes: &[u8]) -> bool {
         any = true;
     }
     any
+}
+
+/// Pushes a Secret value (at least [`MIN_VALUE_LEN`] bytes) in the forms a copy-paste produces:
+/// as is, reversed, hex (lower and upper case), base64 (standard and URL-safe alphabets, at the
+/// three alignments, so with or without padding and inside any surrounding text),
+/// percent-encoded (upper and lower case hex, `+` for a space as forms write it) and
+/// JSON-escaped. The forms equal to the value itself add nothing and are skipped.
+fn push_value_encodings(out: &mut Vec<Zeroizing<Vec<u8>>>, value: &[u8]) {
+    if value.len() < MIN_VALUE_LEN {
+        return;
+    }
+    let mut forms: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(value.to_vec())];
+    let mut reversed = Zeroizing::new(value.to_vec());
+    reversed.reverse();
+    forms.push(reversed);
+    let hex = Zeroizing::new(hex::encode(value).into_bytes());
+    forms.push(Zeroizing::new(hex.to_ascii_uppercase()));
+    forms.push(hex);
+    for b64 in aligned_base64(value) {
+        let b64 = Zeroizing::new(b64);
+        let url: Vec<u8> = b64
+            .iter()
+            .map(|&c| match c {
+                b'+' => b'-',
+                b'/' => b'_',
+                c => c,
+            })
+            .collect();
+        forms.push(Zeroizing::new(url));
+        forms.push(b64);
+    }
+    let mut pct = Zeroizing::new(Vec::with_capacity(value.len() * 3));
+    for &b in value {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            pct.push(b);
+        } else {
+            pct.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    let mut lower = Zeroizing::new(Vec::with_capacity(value.len() * 3));
+    for &b in value {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            lower.push(b);
+        } else {
+            lower.extend_from_slice(format!("%{b:02x}").as_bytes());
+        }
+    }
+    forms.push(lower);
+    let mut form = Zeroizing::new(Vec::with_capacity(pct.len()));
+    let mut i = 0;
+    while i < pct.len() {
+        if pct[i..].starts_with(b"%20") {
+            form.push(b'+');
+            i += 3;
+        } else {
+            form.push(pct[i]);
+            i += 1;
+        }
+    }
+    forms.push(form);
+    forms.push(pct);
+    if let Ok(text) = std::str::from_utf8(value) {
+        let json = Zeroizing::new(serde_json::to_string(text).unwrap_or_default());
+        if json.len() >= 2 {
+            forms.push(Zeroizing::new(json.as_bytes()[1..json.len() - 1].to_vec()));
+        }
+    }
+    out.extend(forms);
 }
 
 /// Pushes `marker`, its base64 at the three alignments, and the base64 of each of those at the

@@ -55,8 +55,11 @@ pub struct DocumentInfo {
     /// SealedSecret details when `protection` is `sealed-secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_secret: Option<SealedSecretInfo>,
-    /// sealkey's `sealkey.io/fingerprint` annotation: the deploy key this file holds.
-    pub sealkey_fingerprint: Option<String>,
+    /// sealkey's `sealkey.io/fingerprint` annotation: the deploy key the file's author *claims*
+    /// it holds. Nothing authenticates it without opening the file: anyone can write any
+    /// fingerprint there, and anyone with the recipients' public keys can build a validly MACed
+    /// file around another key. `unseal` (with an identity) shows the key itself.
+    pub fingerprint_claimed: Option<String>,
     /// Paths whose values are readable and hold a Secret value or key material: a sealed file
     /// should have none.
     pub readable_secret_paths: Vec<String>,
@@ -65,7 +68,8 @@ pub struct DocumentInfo {
 /// A document's `sops` block, summarised.
 #[derive(Debug, Serialize)]
 pub struct SopsInfo {
-    /// age recipients (`age1...`, or SSH public keys).
+    /// age recipients (`age1...`, or SSH public keys) as the `sops` block lists them: a claim
+    /// too (a stanza's recipient line is not checked against what it encrypts to).
     pub age_recipients: Vec<String>,
     /// Other key services present (`kms`, `pgp`, `gcp_kms`, `azure_kv`, `hc_vault`) and how many
     /// entries each.
@@ -177,7 +181,7 @@ fn document(d: &Value) -> DocumentInfo {
         protection: "none",
         sops: None,
         sealed_secret: None,
-        sealkey_fingerprint: s(&d["metadata"]["annotations"]["sealkey.io/fingerprint"]),
+        fingerprint_claimed: s(&d["metadata"]["annotations"]["sealkey.io/fingerprint"]),
         readable_secret_paths: Vec::new(),
     };
     if let Some(block) = d.get("sops").and_then(Value::as_object) {
@@ -241,8 +245,8 @@ fn document(d: &Value) -> DocumentInfo {
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
         });
-        if info.sealkey_fingerprint.is_none() {
-            info.sealkey_fingerprint =
+        if info.fingerprint_claimed.is_none() {
+            info.fingerprint_claimed =
                 s(&d["spec"]["template"]["metadata"]["annotations"]["sealkey.io/fingerprint"]);
         }
     }

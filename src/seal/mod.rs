@@ -21,7 +21,7 @@ pub enum SealMethod {
     Sops,
     /// Bitnami SealedSecrets for a controller's certificate (Secrets only; other objects pass).
     SealedSecrets,
-    /// No sealing: plaintext, allowed only to a pipe (`| kubectl apply -f -`), never a file or terminal.
+    /// No sealing: plaintext, allowed only to a pipe (`| kubectl create -f -`), never a file or terminal.
     None,
 }
 

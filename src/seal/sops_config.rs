@@ -1,5 +1,6 @@
 //! `.sops.yaml` as sops reads it: the nearest one in the output file's directory or above (not
-//! past the enclosing repository's root), its `creation_rules` tried in order, the first whose
+//! past the enclosing repository's root or the user's home, and not above the directory itself
+//! when neither encloses it), its `creation_rules` tried in order, the first whose
 //! `path_regex` matches the file's path relative to the `.sops.yaml` directory (a rule without
 //! one matches every file) decides the recipients (`age`, `kms`, or a single `key_groups` entry)
 //! and the selection (`encrypted_regex`, `unencrypted_suffix`).
@@ -41,19 +42,32 @@ pub struct SopsConfig {
     pub rules: Vec<CreationRule>,
 }
 
-/// The nearest `.sops.yaml` for a file in `dir`: `dir`, then its parents, stopping after the
-/// first directory that holds `.git` (the repository root).
+/// The nearest `.sops.yaml` for a file in `dir`, never above the stop point (see
+/// [`find_within`]), with `$HOME` as the user's home.
 pub fn find(dir: &Path) -> Result<Option<SopsConfig>> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    find_within(dir, home.as_deref())
+}
+
+/// The nearest `.sops.yaml` for a file in `dir`: `dir`, then its parents up to the stop point,
+/// the nearest directory that holds `.git` (the repository root) or is `home`. With neither
+/// above `dir`, only `dir` itself is looked at: a `.sops.yaml` anyone could plant higher up
+/// (`/tmp/.sops.yaml` for a file under `/tmp`) never chooses recipients.
+pub fn find_within(dir: &Path, home: Option<&Path>) -> Result<Option<SopsConfig>> {
     let start = std::fs::canonicalize(dir).map_err(|e| Error::file("resolve", dir, e))?;
-    for d in start.ancestors() {
+    let stop = start
+        .ancestors()
+        .position(|d| d.join(".git").exists() || Some(d) == home)
+        .unwrap_or(0);
+    for d in start.ancestors().take(stop + 1) {
         let candidate = d.join(".sops.yaml");
         if candidate.is_file() {
             let text = std::fs::read_to_string(&candidate)
                 .map_err(|e| Error::file("read", &candidate, e))?;
             return parse(&text, &candidate).map(Some);
-        }
-        if d.join(".git").exists() {
-            break;
         }
     }
     Ok(None)
@@ -202,6 +216,43 @@ impl SopsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_walk_stops_at_the_repository_root_or_home_and_never_goes_above() {
+        // Was: with no `.git` on the way the walk went up to `/`, so a `.sops.yaml` planted in
+        // /tmp chose the recipients of a file written under /tmp.
+        let tmp = tempfile::tempdir().unwrap();
+        let t = std::fs::canonicalize(tmp.path()).unwrap();
+        let rules = "creation_rules:\n  - age: age1planted\n";
+        std::fs::write(t.join(".sops.yaml"), rules).unwrap();
+        let deep = t.join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let elsewhere = t.join("home");
+        // Neither a repository nor home above: only the file's own directory counts.
+        assert!(find_within(&deep, Some(&elsewhere)).unwrap().is_none());
+        assert!(find_within(&deep, None).unwrap().is_none());
+        std::fs::write(deep.join(".sops.yaml"), rules).unwrap();
+        assert_eq!(
+            find_within(&deep, None).unwrap().unwrap().path,
+            deep.join(".sops.yaml")
+        );
+        std::fs::remove_file(deep.join(".sops.yaml")).unwrap();
+        // Under home: up to home, not above it.
+        assert!(find_within(&deep, Some(&t.join("a"))).unwrap().is_none());
+        std::fs::write(t.join("a/.sops.yaml"), rules).unwrap();
+        assert_eq!(
+            find_within(&deep, Some(&t.join("a")))
+                .unwrap()
+                .unwrap()
+                .path,
+            t.join("a/.sops.yaml")
+        );
+        std::fs::remove_file(t.join("a/.sops.yaml")).unwrap();
+        // In a repository: up to its root, not above it.
+        std::fs::create_dir(t.join("a/.git")).unwrap();
+        assert!(find_within(&deep, None).unwrap().is_none());
+        assert!(find_within(&deep, Some(&t)).unwrap().is_none());
+    }
 
     #[test]
     fn the_first_matching_rule_wins_and_key_groups_flatten() {

@@ -280,19 +280,33 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         }
     }
 
+    // From here the live Secret holds the new key: never roll back. What finishes the job is
+    // `rotate --finish`, which brings the readers onto the new key (restart, rollout, sync wait)
+    // before it deletes the old key; not `keys prune` or another rotation (which would only
+    // register a third key).
     let kept_both = |what: &str| {
         crate::message!(
-            "the live Secret holds the new key; both keys stay registered until {}: then run `{}` or rotate again",
+            "the live Secret holds the new key; both keys stay registered until {}: then run `{} {} {} {} {} {} {} ...`",
             what,
-            crate::error::Command::KeysPrune
+            crate::error::Command::Rotate,
+            crate::error::Setting::Finish,
+            crate::error::Setting::Namespace,
+            ns.to_string(),
+            crate::error::Setting::SecretName,
+            name.to_string(),
+            crate::error::Setting::Repo
         )
     };
-    let prune = crate::message!("{}", crate::error::Command::KeysPrune);
+    let then = crate::message!(
+        "{} {}",
+        crate::error::Command::Rotate,
+        crate::error::Setting::Finish
+    );
     let readers = crate::rotate::readers::refresh(
         cluster,
         s,
         jiff::Timestamp::now(),
-        &prune,
+        &then,
         &kept_both,
         &|_, detail| progress(StoreRotationStep::Restart, detail),
     )
@@ -310,9 +324,10 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
                     "delete old keys",
                     e,
                     crate::message!(
-                        "the new key is live; old key {} is still registered: delete it with `{}`",
+                        "the new key is live; old key {} is still registered: run `{} {}` to delete it",
                         id.to_string(),
-                        crate::error::Command::KeysPrune
+                        crate::error::Command::Rotate,
+                        crate::error::Setting::Finish
                     ),
                 )
             })?;

@@ -15,6 +15,7 @@ pub mod fault_proxy;
 pub mod git_server;
 pub mod kmock;
 pub mod moto;
+pub mod real_cluster;
 pub mod watchdog;
 pub mod yaml_gen;
 

@@ -47,6 +47,10 @@ impl<'w> MarkdownReport<'w> {
 
 /// Text that renders as itself in GitHub Markdown, inside a table cell: markup characters are
 /// backslash-escaped, HTML is spelled as entities, newlines become spaces, long text is cut.
+///
+/// Only for sealkey's own text (rule titles): escaping cannot stop GitHub's extended autolinks
+/// (`www.`, `https:`, e-mail addresses are found in the rendered text), so anything a file or a
+/// cluster controls goes through [`code`].
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(CELL_CHARS * 2));
     for (n, c) in s.chars().enumerate() {
@@ -68,6 +72,44 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Input-controlled text (names, paths, messages holding them) as an inert code span inside a
+/// table cell: nothing in a code span is markup, a link or an autolink, and HTML in it is shown,
+/// not parsed. The fence is one backtick longer than the longest run inside; content that starts
+/// or ends with a backtick or a space is padded so the fence stays a fence; `|` is escaped,
+/// which GitHub's table parser undoes before the span is read; controls and line breaks become
+/// spaces; long text is cut with `…`. Empty text stays empty.
+pub fn code(s: &str) -> String {
+    let mut body = String::with_capacity(s.len().min(CELL_CHARS * 2));
+    for (n, c) in s.chars().enumerate() {
+        if n == CELL_CHARS {
+            body.push('…');
+            break;
+        }
+        match c {
+            '|' => body.push_str("\\|"),
+            // Line and paragraph separators and controls would end the row or the span.
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => body.push(' '),
+            c => body.push(c),
+        }
+    }
+    if body.trim().is_empty() {
+        return String::new();
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if body.starts_with(['`', ' ']) || body.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
 }
 
 fn severity_index(s: Severity) -> usize {
@@ -133,14 +175,14 @@ impl Report for MarkdownReport<'_> {
         for e in &self.errors {
             rows.push(format!(
                 "| not audited | | {} | {} |\n",
-                escape(&e.file),
-                escape(&e.problem)
+                code(&e.file),
+                code(&e.problem)
             ));
         }
         for f in self.top.values() {
             let place = match (&f.file, f.line) {
-                (Some(file), Some(line)) => format!("{}:{line}", escape(file)),
-                _ => escape(f.namespace.as_deref().unwrap_or("")),
+                (Some(file), Some(line)) => format!("{}:{line}", code(file)),
+                _ => code(f.namespace.as_deref().unwrap_or("")),
             };
             rows.push(format!(
                 "| {} | [{}]({}) | {} | {} |\n",
@@ -148,7 +190,7 @@ impl Report for MarkdownReport<'_> {
                 f.rule.id(),
                 super::html::rule_url(f.rule),
                 place,
-                escape(&f.message)
+                code(&f.message)
             ));
         }
         let listed_total = stats.findings + stats.input_errors;
@@ -211,5 +253,15 @@ mod tests {
         assert!(!e.contains('<') && !e.contains('\n'));
         assert!(e.contains("\\|") && e.contains("\\*\\*") && e.contains("\\[link\\]"));
         assert!(escape(&"a".repeat(10_000)).chars().count() <= CELL_CHARS + 1);
+    }
+
+    #[test]
+    fn code_spans_are_fenced_past_any_backtick_run_and_keep_the_row() {
+        assert_eq!(code("www.evil.example"), "`www.evil.example`");
+        assert_eq!(code("a``b"), "```a``b```");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a|b\nc"), "`a\\|b c`");
+        assert_eq!(code(""), "");
+        assert!(code(&"a".repeat(10_000)).chars().count() <= CELL_CHARS + 3);
     }
 }

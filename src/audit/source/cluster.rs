@@ -9,7 +9,7 @@
 
 use crate::audit::doc::from_json;
 use crate::audit::rules::{audit_document, Collected};
-use crate::audit::{Origin, RuleFilter, Run, SecretDecl};
+use crate::audit::{Finding, Origin, Rule, RuleFilter, Run, SecretDecl, Severity};
 use crate::cluster::{Cluster, Pages};
 use crate::error::{Error, Result};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -121,6 +121,64 @@ pub async fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> Re
     Cluster::connect(&settings).await
 }
 
+/// SK007 for each private key a Secret keeps in a content-copy annotation (`kubectl apply`'s
+/// `last-applied-configuration` holds every value of the applied manifest, and keeps a key that
+/// rotation replaced). Names the annotation and the data key, never the value; the annotation's
+/// text is wiped once read.
+fn key_copies(s: &mut SecretShape) -> Vec<Finding> {
+    use zeroize::Zeroize;
+    let mut found = Vec::new();
+    let name = s.metadata.name.clone().unwrap_or_default();
+    let namespace = s.metadata.namespace.clone();
+    let Some(annotations) = s.metadata.annotations.as_mut() else {
+        return found;
+    };
+    for copy in crate::emit::keys::CONTENT_COPY_ANNOTATIONS {
+        let Some(text) = annotations.get_mut(*copy) else {
+            continue;
+        };
+        let parsed: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        text.zeroize();
+        let Some(mut parsed) = parsed else { continue };
+        for (field, base64) in [("data", true), ("stringData", false)] {
+            let Some(values) = parsed.get(field).and_then(serde_json::Value::as_object) else {
+                continue;
+            };
+            for (k, v) in values {
+                let holds_key = v.as_str().is_some_and(|v| {
+                    if base64 {
+                        crate::audit::rules::is_private_key_base64(v)
+                    } else {
+                        crate::audit::rules::is_private_key_text(v)
+                    }
+                });
+                if holds_key {
+                    found.push(Finding {
+                        rule: Rule::Sk007,
+                        severity: Severity::Error,
+                        message: format!(
+                            "Secret {}{name} keeps a copy of the private key {field}.{k} in annotation {copy} (written by `kubectl apply`; it stays there after the key is rotated)",
+                            namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default()
+                        ),
+                        hint: "remove the annotation (`kubectl annotate secret NAME kubectl.kubernetes.io/last-applied-configuration-`), rotate the key if others could read it, and create such Secrets with `kubectl create -f -` or `kubectl apply --server-side` instead",
+                        file: None,
+                        line: None,
+                        namespace: namespace.clone(),
+                        kind: "Secret".into(),
+                        name: name.clone(),
+                        container: None,
+                        env: None,
+                        secret: Some(name.clone()),
+                        key: Some(format!("{copy}:{field}.{k}")),
+                    });
+                }
+            }
+        }
+        crate::secret::wipe_value(&mut parsed);
+    }
+    found
+}
+
 /// Lists and audits every workload kind, then the Secrets, page by page.
 pub async fn audit_cluster(
     cluster: &Cluster,
@@ -192,7 +250,10 @@ pub async fn audit_cluster(
             .await
             .map_err(|e| listing(cluster, "secrets", e))?;
         let mut collected = Collected::default();
-        for s in list.items {
+        for mut s in list.items {
+            if filter.enabled(Rule::Sk007) {
+                collected.findings.extend(key_copies(&mut s));
+            }
             collected.secrets.push(SecretDecl {
                 namespace: s.metadata.namespace.clone(),
                 name: s.metadata.name.clone().unwrap_or_default(),

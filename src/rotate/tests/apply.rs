@@ -34,7 +34,13 @@ fn keep_old_and_no_restart_leave_the_old_key_registered_and_finish_removes_it() 
         assert!(done.kept_because.is_some());
         assert_eq!(w.gh.keys.borrow().len(), 2);
         assert_eq!(w.cluster.restarted.borrow().is_empty(), !restart);
-        let fin = block_on(finish(&s, &w.cluster, &w.gh, &no_progress)).unwrap();
+        if !restart {
+            // `--finish --no-restart` cannot know the reader was restarted: it keeps the key.
+            let fin = block_on(finish(&s, &w.cluster, &w.gh, &no_progress)).unwrap();
+            assert!(fin.deleted.is_empty() && fin.kept_because.is_some());
+        }
+        // A plain `--finish` restarts the subPath reader, then deletes the old key.
+        let fin = block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
         assert_eq!(fin.deleted.len(), 1);
         assert_one_key_equal_to_live(&w, "keep-old/no-restart then finish");
     }
@@ -314,5 +320,97 @@ fn apply_on_a_helm_owned_secret_is_refused_before_anything_is_registered() {
         );
         assert!(w.gh.requests.borrow().is_empty(), "GitHub was called");
         assert_eq!(*w.cluster.secret.borrow(), before, "the Secret changed");
+    }
+}
+
+#[test]
+fn apply_on_a_secret_any_gitops_controller_owns_is_refused_with_the_route_that_works() {
+    // Issue 21.2: only Helm was recognised; a Secret Flux's kustomize-controller applies (or Argo
+    // CD syncs, ESO renders, Sealed Secrets unseals) was rotated in place, and the controller put
+    // the committed key back after the old one was deleted from GitHub.
+    let owner_ref = |kind: &str, api: &str| json!([{"apiVersion": api, "kind": kind, "name": "airflow-ssh-secret", "uid": "u-1", "controller": true}]);
+    let cases = [
+        (
+            json!({"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}),
+            json!({}),
+            Value::Null,
+            "kustomize-controller",
+            "--gitops",
+        ),
+        (
+            json!({}),
+            json!({"argocd.argoproj.io/tracking-id": "airflow:/Secret:dev/airflow-ssh-secret"}),
+            Value::Null,
+            "Argo CD",
+            "--gitops",
+        ),
+        (
+            json!({"app.kubernetes.io/instance": "airflow"}),
+            json!({}),
+            Value::Null,
+            "Argo CD",
+            "--gitops",
+        ),
+        (
+            json!({"reconcile.external-secrets.io/created-by": "abc"}),
+            json!({}),
+            Value::Null,
+            "External Secrets",
+            "--store",
+        ),
+        (
+            json!({}),
+            json!({}),
+            owner_ref("ExternalSecret", "external-secrets.io/v1"),
+            "External Secrets",
+            "--store",
+        ),
+        (
+            json!({}),
+            json!({}),
+            owner_ref("SealedSecret", "bitnami.com/v1alpha1"),
+            "Sealed Secrets",
+            "--seal sealed-secrets",
+        ),
+        (
+            json!({"helm.toolkit.fluxcd.io/name": "airflow"}),
+            json!({}),
+            Value::Null,
+            "helm-controller",
+            "--update",
+        ),
+    ];
+    for (labels, annotations, owners, who, route) in cases {
+        let w = world(vec![]);
+        {
+            let mut secret = w.cluster.secret.borrow_mut();
+            let doc = secret.as_mut().unwrap();
+            for (k, v) in labels.as_object().unwrap() {
+                doc["metadata"]["labels"][k] = v.clone();
+            }
+            for (k, v) in annotations.as_object().unwrap() {
+                doc["metadata"]["annotations"][k] = v.clone();
+            }
+            if !owners.is_null() {
+                doc["metadata"]["ownerReferences"] = owners.clone();
+            }
+        }
+        let before = w.cluster.secret.borrow().clone();
+        let e = apply_rotation(&w).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{who}: {e}");
+        let text = whole(&e);
+        assert!(
+            text.contains(who) && text.contains(route),
+            "{who}: no {route} in: {text}"
+        );
+        assert!(
+            w.gh.requests.borrow().is_empty(),
+            "{who}: GitHub was called"
+        );
+        assert_eq!(
+            *w.cluster.secret.borrow(),
+            before,
+            "{who}: the Secret changed"
+        );
     }
 }

@@ -209,3 +209,83 @@ fn abandon_pending_lets_apply_and_gitops_proceed_and_deletes_the_abandoned_key()
     block_on(finish(&settings(), &w.cluster, &w.gh, &no_progress)).unwrap();
     assert_one_key_equal_to_live(&w, "gitops --abandon-pending then finish");
 }
+
+#[test]
+fn the_gitops_file_carries_no_helm_flux_argo_or_eso_metadata_of_the_live_secret() {
+    // Issue 21.5: --gitops built the file from the live object and committed Helm's hook
+    // annotations, meta.helm.sh/*, helm.toolkit.fluxcd.io/* (and Flux's kustomize labels); from
+    // then on --apply refused the Secret as Helm-owned forever.
+    let w = world(vec![]);
+    {
+        let mut secret = w.cluster.secret.borrow_mut();
+        let meta = &mut secret.as_mut().unwrap()["metadata"];
+        for (k, v) in [
+            ("app.kubernetes.io/managed-by", "Helm"),
+            ("helm.toolkit.fluxcd.io/name", "airflow"),
+            ("helm.toolkit.fluxcd.io/namespace", "flux-system"),
+            ("kustomize.toolkit.fluxcd.io/name", "apps"),
+            ("kustomize.toolkit.fluxcd.io/namespace", "flux-system"),
+            ("reconcile.external-secrets.io/created-by", "abc"),
+            ("helm.sh/chart", "airflow-1.15.0"),
+            ("heritage", "Helm"),
+        ] {
+            meta["labels"][k] = json!(v);
+        }
+        for (k, v) in [
+            ("helm.sh/hook", "pre-install,pre-upgrade"),
+            ("helm.sh/hook-delete-policy", "before-hook-creation"),
+            ("helm.sh/hook-weight", "0"),
+            ("meta.helm.sh/release-name", "airflow"),
+            ("meta.helm.sh/release-namespace", "dev"),
+            (
+                "argocd.argoproj.io/tracking-id",
+                "a:/Secret:dev/airflow-ssh-secret",
+            ),
+            ("kustomize.toolkit.fluxcd.io/checksum", "abc"),
+            ("reconcile.external-secrets.io/data-hash", "abc"),
+            ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+        ] {
+            meta["annotations"][k] = json!(v);
+        }
+        meta["uid"] = json!("6f1c-uid");
+        meta["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+        meta["managedFields"] = json!([{"manager": "helm", "operation": "Update"}]);
+        meta["ownerReferences"] =
+            json!([{"kind": "HelmRelease", "name": "airflow", "uid": "x", "apiVersion": "v1"}]);
+    }
+    let written: RefCell<Option<Value>> = RefCell::default();
+    block_on(rotate_gitops(
+        &settings(),
+        &w.cluster,
+        &w.gh,
+        |doc: &NewKey<'_>| {
+            *written.borrow_mut() = Some(doc.secret.expose_docs()[0].clone());
+            Ok(())
+        },
+        &no_progress,
+    ))
+    .unwrap();
+    let doc = written.borrow_mut().take().unwrap();
+    let meta = &doc["metadata"];
+    let text = serde_json::to_string(meta).unwrap();
+    for gone in [
+        "helm",
+        "fluxcd",
+        "argocd",
+        "external-secrets",
+        "Helm",
+        "uid",
+        "managedFields",
+        "ownerReferences",
+        "creationTimestamp",
+        "last-applied",
+        "resourceVersion",
+    ] {
+        assert!(!text.contains(gone), "{gone} committed: {text}");
+    }
+    // What the user and sealkey put there stays.
+    assert_eq!(meta["labels"]["team"], "data");
+    assert_eq!(meta["labels"]["app.kubernetes.io/managed-by"], Value::Null);
+    assert_eq!(meta["annotations"]["owner"], "data-eng");
+    assert_eq!(meta["annotations"][keys::CONSUMER], "airflow-chart");
+}

@@ -340,6 +340,17 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 fn no_progress(_: Step, _: &str) {}
 
+/// An error and all its causes, as the CLI spells them.
+fn whole(e: &Error) -> String {
+    let mut msg = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = source {
+        msg.push_str(&format!(" / {}", crate::cli::spelling::show(e)));
+        source = e.source();
+    }
+    msg
+}
+
 /// `rotate --apply` with the default settings against the world's fakes.
 fn apply_rotation(w: &World) -> Result<super::apply::Rotated> {
     block_on(rotate_in_cluster(

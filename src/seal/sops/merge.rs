@@ -165,7 +165,16 @@ fn replace_block_line(text: &str, key: &str, value: &str) -> Option<String> {
         end += 1;
     }
     let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    out.splice(at..end, [format!("{}{key}: {value}\n", " ".repeat(indent))]);
+    // The replaced line's own ending: a CRLF file stays CRLF.
+    let eol = if lines[at].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    out.splice(
+        at..end,
+        [format!("{}{key}: {value}{eol}", " ".repeat(indent))],
+    );
     Some(out.concat())
 }
 
@@ -182,5 +191,16 @@ mod tests {
             "spec:\n  mac: keep\nsops:\n    lastmodified: \"x\"\n    mac: ENC[new]\n    version: 3.9.0\n"
         );
         assert!(replace_block_line("sops:\n  a: 1\n", "mac", "x").is_none());
+    }
+
+    #[test]
+    fn a_crlf_block_line_is_replaced_with_crlf() {
+        // Was: the new `mac:` line ended in a bare LF inside a CRLF file.
+        let text = "spec: {}\r\nsops:\r\n    lastmodified: \"x\"\r\n    mac: ENC[old]\r\n    version: 3.9.0\r\n";
+        let out = replace_block_line(text, "mac", "ENC[new]").unwrap();
+        assert_eq!(
+            out,
+            "spec: {}\r\nsops:\r\n    lastmodified: \"x\"\r\n    mac: ENC[new]\r\n    version: 3.9.0\r\n"
+        );
     }
 }

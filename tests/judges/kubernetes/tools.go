@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package judges pins the programs built from this module.
+package judges
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
