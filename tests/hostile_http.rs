@@ -672,3 +672,94 @@ fn cert_url_error_text_is_shown_stripped_and_redacted() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 11: listings bounded as a whole, not only per answer.
+
+/// A deploy key list page as GitHub sends it, holding one key whose title is `title_len` bytes.
+fn key_page(id: u64, title_len: usize) -> String {
+    serde_json::json!([{"id": id, "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake", "title": "t".repeat(title_len),
+        "verified": true, "created_at": "2026-01-01T00:00:00Z", "read_only": true}])
+    .to_string()
+}
+
+#[test]
+fn a_link_next_loop_back_to_an_earlier_page_stops_at_the_first_repeat() {
+    // Before: page 2 linked back to page 1, and sealkey went round until its 1,000-page stop
+    // (3.9 GB with big pages); now a URL already read ends the listing with exit 3.
+    let server = Server::start("127.0.0.1", |s, head, port| {
+        let body = key_page(1, 10);
+        let next = if head.contains("page=2") {
+            "page=1"
+        } else {
+            "page=2"
+        };
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nLink: <http://127.0.0.1:{port}/repos/acme/dags/keys?per_page=100&{next}>; rel=\"next\"\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    });
+    let w = run_watched(
+        keys_list(
+            &format!("http://127.0.0.1:{}", server.port),
+            &fake_credential(),
+        ),
+        b"",
+        Duration::from_secs(30),
+        1 << 20,
+    );
+    let stderr = text(&w.out.stderr);
+    assert_eq!(w.killed, None, "{stderr}");
+    assert_eq!(w.out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("links back to a page already read"),
+        "{stderr}"
+    );
+    // Three requests (the first URL, page=2, page=1); page=2 again is refused unsent.
+    assert!(
+        server.heads().len() <= 3,
+        "{} requests",
+        server.heads().len()
+    );
+}
+
+#[test]
+fn a_listing_of_endless_distinct_pages_stops_at_the_total_byte_bound_with_bounded_memory() {
+    // Before: each 3.5 MB page was under the per-answer cap, so 1,000 of them were read and
+    // held (3.5 GB); now the listing as a whole stops at 32 MiB.
+    let server = Server::start("127.0.0.1", |s, head, port| {
+        let page: u64 = head
+            .split_once("&page=")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let body = key_page(page, 3_500_000);
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nLink: <http://127.0.0.1:{port}/repos/acme/dags/keys?per_page=100&page={}>; rel=\"next\"\r\nConnection: close\r\n\r\n",
+                body.len(),
+                page + 1
+            )
+            .as_bytes(),
+        );
+        let _ = s.write_all(body.as_bytes());
+    });
+    let w = run_watched(
+        keys_list(
+            &format!("http://127.0.0.1:{}", server.port),
+            &fake_credential(),
+        ),
+        b"",
+        Duration::from_secs(60),
+        512 * 1024,
+    );
+    let stderr = text(&w.out.stderr);
+    assert_eq!(w.killed, None, "{stderr}");
+    assert_eq!(w.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("larger than 33554432 bytes"), "{stderr}");
+    assert!(server.heads().len() <= 11, "{} pages", server.heads().len());
+    assert!(w.peak_rss_kib < 256 * 1024, "{} KiB", w.peak_rss_kib);
+}

@@ -192,13 +192,16 @@ pub fn run(args: AuditArgs, ui: &Ui) -> Result<Outcome> {
         let runtime = super::github_args::runtime()?;
         let mut run = audit::Run::new(&mut report);
         runtime.block_on(async {
-            let client = cluster::connect(args.kubeconfig.clone(), args.context.clone()).await?;
+            let notices = ui.clone();
+            let client = cluster::connect(args.kubeconfig.clone(), args.context.clone())
+                .await?
+                .on_wait(move |n| super::cluster::tell_wait(&notices, n));
             ui.step(if settings.list_secrets {
                 "listing workloads and Secrets"
             } else {
                 "listing workloads (not Secrets: --skip-secrets)"
             });
-            cluster::audit_cluster(client, &settings, filter, &mut run).await
+            cluster::audit_cluster(&client, &settings, filter, &mut run).await
         })?;
         run.finish()?
     } else if args.staged {

@@ -28,3 +28,14 @@ impl ClusterArgs {
         }
     }
 }
+
+/// Tells the user on stderr that the client waits before retrying a request.
+pub fn tell_wait(ui: &super::ui::Ui, notice: &crate::cluster::WaitNotice) {
+    ui.info(&format!(
+        "{}; retry {} of at most {} in {:.1} s",
+        notice.reason,
+        notice.retry,
+        crate::cluster::MAX_RETRIES,
+        notice.wait.as_secs_f64()
+    ));
+}

@@ -391,7 +391,10 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
     let (created, settings, merged_hr, values_fragment, title) = rt.block_on(async {
         let cluster = if apply {
             step("connecting to the cluster");
-            let c = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
+            let notices = ui.clone();
+            let c = crate::cluster::Cluster::connect(&args.kube.settings())
+                .await?
+                .on_wait(move |n| super::cluster::tell_wait(&notices, n));
             ui.detail(&format!("API server {}", c.server()));
             Some(c)
         } else {

@@ -295,7 +295,10 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
         ui.step(&format!("[{n}/{total}] {}: {detail}", step.as_str()));
     };
     rt.block_on(async {
-        let cluster = Cluster::connect(&args.kube.settings()).await?;
+        let notices = ui.clone();
+        let cluster = Cluster::connect(&args.kube.settings())
+            .await?
+            .on_wait(move |n| super::cluster::tell_wait(&notices, n));
         let mut settings = args.settings(&cluster, &repo);
         args.identify_cluster(&cluster, &mut settings).await?;
         let namespace = settings.namespace.clone();

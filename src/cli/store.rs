@@ -261,7 +261,10 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
     let done = rt.block_on(async {
         let conf = crate::aws::load(&aws_settings).await?;
         let store = crate::store::aws::SecretsManagerStore::new(&conf);
-        let cluster = crate::cluster::Cluster::connect(&args.kube.settings()).await?;
+        let notices = ui.clone();
+        let cluster = crate::cluster::Cluster::connect(&args.kube.settings())
+            .await?
+            .on_wait(move |n| super::cluster::tell_wait(&notices, n));
         let kube_client = cluster.clone().into_client();
         let mut rotate = args.settings(&cluster, &repo);
         args.identify_cluster(&cluster, &mut rotate).await?;

@@ -43,6 +43,7 @@ pub struct ConnectSettings {
 #[derive(Clone)]
 pub struct Cluster {
     client: kube::Client,
+    shared: std::sync::Arc<transport::Shared>,
     context: String,
     default_namespace: String,
     server: String,
@@ -275,22 +276,31 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// A client for an explicit configuration (tests point it at a local stand-in).
+    /// A client for an explicit configuration (tests point it at a local stand-in). Every
+    /// request goes through `transport`: answers capped in bytes and time, bounded retries.
     pub fn from_config(mut config: kube::Config, dry_run: bool) -> Result<Self> {
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         config.write_timeout = Some(Duration::from_secs(60));
+        // kube's own retries wait up to 1,000 s each, silently; transport's are bounded and told.
+        config.default_retry = false;
         let server = config.cluster_url.to_string();
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| {
+        let inner = transport::kube_client(config).map_err(|e| {
             Error::input(
                 "kubeconfig",
-                format!("cannot build a client for {server}: {e}"),
+                format!(
+                    "cannot build a client for {server}: {}",
+                    transport::redact(&e.to_string())
+                ),
                 "check the cluster's certificate-authority and the user's credentials in the kubeconfig",
             )
         })?;
+        let shared = std::sync::Arc::new(transport::Shared::default());
+        let client = transport::guarded(inner, shared.clone(), default_namespace.clone());
         Ok(Self {
             client,
+            shared,
             context: "default".into(),
             default_namespace,
             server,
@@ -301,6 +311,17 @@ impl Cluster {
     /// The underlying client, for read-only listing elsewhere (`audit --cluster`).
     pub fn into_client(self) -> kube::Client {
         self.client
+    }
+
+    /// The underlying client, borrowed.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Calls `f` before every wait for a retry (the server answered 429, 503 or 504).
+    pub fn on_wait(self, f: impl Fn(&WaitNotice) + Send + Sync + 'static) -> Self {
+        self.shared.set_notify(std::sync::Arc::new(f));
+        self
     }
 
     /// The namespace of the kubeconfig context (or the pod's own), like kubectl's default.
@@ -512,8 +533,10 @@ impl Cluster {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let mut items = Vec::new();
         let mut token: Option<String> = None;
-        // Bounded: a server that keeps handing out continue tokens cannot keep us here forever.
-        for _ in 0..10_000 {
+        // Bounded: a server that keeps handing out continue tokens (new or repeated) cannot keep
+        // us here forever, nor make us return a partial list.
+        let mut pages = Pages::new(format!("{plural} in {namespace}"));
+        loop {
             let mut lp = ListParams::default().limit(250);
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
@@ -523,12 +546,11 @@ impl Cluster {
                 .await
                 .map_err(|e| self.kube_error(&format!("list {plural} in {namespace}"), e))?;
             items.extend(page.items);
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            token = pages.next(page.metadata.continue_)?;
             if token.is_none() {
-                break;
+                return Ok(items);
             }
         }
-        Ok(items)
     }
 
     /// `kubectl rollout restart`: sets the pod template's `restartedAt` annotation to `at`.
@@ -654,8 +676,23 @@ fn context_error(settings: &ConnectSettings, e: String) -> Error {
     )
 }
 
-/// Maps a client error to [`Error::Remote`] with a hint for the usual causes.
+/// Maps a client error to [`Error::Kube`] with a hint for the usual causes. Every piece of
+/// server text in it goes through [`redact`] (terminal controls out, credentials, the
+/// kubeconfig's included, redacted): the one path for what the API server says.
 pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
+    let server = redact(server);
+    if let Some(cut) = answer_cut(&e) {
+        let hint = match cut {
+            AnswerCut::TooLarge(_) => "check that the kubeconfig's server is the API server; a proxy or server on the way may be misbehaving",
+            AnswerCut::TooSlow(_) => "check that the cluster is reachable and answering (`kubectl get ns` with the same kubeconfig and context)",
+        };
+        return Error::Kube {
+            message: format!("{what}: {cut} (from {server})"),
+            hint: hint.into(),
+            status: None,
+            source: Box::new(e),
+        };
+    }
     let (message, hint, status) = match &e {
         kube::Error::Api(s) => {
             let hint = match s.code {
@@ -664,16 +701,17 @@ pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
                 404 => "check the namespace and name (kubectl get -n NAMESPACE ...)",
                 409 => "the object changed while sealkey was working on it; nothing was overwritten, run the command again",
                 422 => "the server rejected the object; report this as a bug with the message",
+                429 => "the API server kept answering 429 Too Many Requests after sealkey's retries; try again later",
                 c if c >= 500 => "the API server failed; try again later",
                 _ => "see the message",
             };
-            let said = crate::http::sanitize_server_text(&format!("{}: {}", s.reason, s.message), &[]);
+            let said = redact(&format!("{}: {}", s.reason, s.message));
             (format!("{what}: {} {said}", s.code), hint, Some(s.code))
         }
         other => (
             format!(
                 "{what}: no answer from {server}: {}",
-                crate::http::sanitize_server_text(&other.to_string(), &[])
+                redact(&other.to_string())
             ),
             "check that the cluster is reachable (`kubectl get ns` with the same kubeconfig and context)",
             None,
@@ -690,9 +728,14 @@ pub fn kube_error(server: &str, what: &str, e: kube::Error) -> Error {
 mod consumers;
 mod known_hosts_cm;
 mod rollout;
+mod transport;
 pub use consumers::*;
 pub use known_hosts_cm::KnownHostsAddition;
 pub use rollout::*;
+pub use transport::{
+    answer_cut, redact, AnswerCut, Pages, WaitNotice, ANSWER_TIME, MAX_LIST_PAGE_BYTES,
+    MAX_OBJECT_BYTES, MAX_RETRIES,
+};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,13 @@ use crate::repo::RepoRef;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
 use reqwest::{Method, Url};
 
+/// The most pages one listing reads.
+pub const MAX_LIST_PAGES: usize = 1000;
+/// The most bytes all answers of one listing may hold together.
+pub const MAX_LIST_BYTES: usize = 32 << 20;
+/// The most entries one listing may hold (a repository has far fewer deploy keys).
+pub const MAX_LIST_ITEMS: usize = 100_000;
+
 /// A GitHub REST client. Cheap to share by reference; one per command run.
 pub struct GithubClient {
     transport: Transport,
@@ -106,7 +113,10 @@ impl GithubClient {
             .await
     }
 
-    /// GETs every page of a list, following `Link: <...>; rel="next"` (at most 1000 pages).
+    /// GETs every page of a list, following `Link: <...>; rel="next"`. The whole listing is
+    /// bounded, not only each answer: no URL is fetched twice (a `next` link back to an earlier
+    /// page is a loop), at most [`MAX_LIST_PAGES`] pages, [`MAX_LIST_BYTES`] bytes and
+    /// [`MAX_LIST_ITEMS`] items.
     pub(crate) async fn get_all_pages<T: serde::de::DeserializeOwned>(
         &self,
         repo: &RepoRef,
@@ -114,20 +124,39 @@ impl GithubClient {
         what: &str,
     ) -> Result<Vec<T>> {
         let mut items = Vec::new();
+        let mut visited = std::collections::HashSet::new();
+        let mut bytes = 0usize;
         let mut next = Some(first);
-        let mut pages = 0;
+        let stop = |problem: String| {
+            Err(Error::remote(
+                SERVICE,
+                format!("{what}: {problem}; stopped"),
+                "the server (or a proxy on the way) is misbehaving; check the API URL and try again later",
+            ))
+        };
         while let Some(url) = next.take() {
-            pages += 1;
-            if pages > 1000 {
-                return Err(Error::remote(
-                    SERVICE,
-                    format!("{what}: more than 1000 pages"),
-                    "report it",
+            if !visited.insert(url.to_string()) {
+                return stop(format!(
+                    "page {} links back to a page already read ({}), so the listing would never end",
+                    visited.len(),
+                    host_of(&url)
                 ));
+            }
+            if visited.len() > MAX_LIST_PAGES {
+                return stop(format!("more than {MAX_LIST_PAGES} pages"));
             }
             let answer = expect_answer(self.repo_request(Method::GET, repo, url, None).await?)?;
             let answer = check(answer, what, Some(repo))?;
+            bytes = bytes.saturating_add(answer.body.len());
+            if bytes > MAX_LIST_BYTES {
+                return stop(format!(
+                    "the answers together are larger than {MAX_LIST_BYTES} bytes"
+                ));
+            }
             let page: Vec<T> = answer.json(what)?;
+            if items.len() + page.len() > MAX_LIST_ITEMS {
+                return stop(format!("more than {MAX_LIST_ITEMS} entries"));
+            }
             items.extend(page);
             if let Some(link) = next_link(&answer.headers) {
                 let url = Url::parse(&link).map_err(|e| {

@@ -4,6 +4,9 @@
 //! connection dropped *after* the server carried the request out (the answer is lost).
 //! Two more faults answer wrongly (issue 22): a write answered 200 with the unchanged object
 //! and never carried out, and a write that commits after the client was dropped.
+//! Hostile modes, usually armed for every matching request (`arm_every`): a Status whose message
+//! is given text (terminal escapes, reflected credentials), a body that never ends, a list whose
+//! continue token comes back every time, a 429 storm.
 //! One request per connection (`Connection: close`), which keeps it small.
 #![allow(dead_code)]
 
@@ -30,6 +33,15 @@ pub enum ProxyFault {
     /// Do not forward: answer 200 with this JSON (an object the stand-in cannot serve, such as
     /// the cluster-scoped kube-system Namespace).
     Json(&'static str),
+    /// Answer with this status and a `Status` whose `message` is this text, without forwarding.
+    StatusSaying(u16, &'static str),
+    /// Answer 200 with a chunked JSON body that never ends (until the client hangs up, 30 s
+    /// or 16 GiB), without forwarding.
+    EndlessBody,
+    /// Answer an empty list whose `metadata.continue` is the same token every time.
+    LoopingContinue,
+    /// Answer 429 Too Many Requests with `Retry-After: 1`.
+    TooManyRequests,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +55,9 @@ pub struct Rule {
 #[derive(Default)]
 struct State {
     rule: Option<Rule>,
+    /// The rule stays armed after it fired.
+    every: bool,
+    fired: usize,
     log: Vec<String>,
 }
 
@@ -73,12 +88,26 @@ impl FaultProxy {
 
     /// Arms a fault for the first request that matches.
     pub fn arm(&self, rule: Rule) {
-        self.state.lock().unwrap().rule = Some(rule);
+        let mut st = self.state.lock().unwrap();
+        st.rule = Some(rule);
+        st.every = false;
     }
 
-    /// Whether the armed fault has fired.
+    /// Arms a fault for every request that matches.
+    pub fn arm_every(&self, rule: Rule) {
+        let mut st = self.state.lock().unwrap();
+        st.rule = Some(rule);
+        st.every = true;
+    }
+
+    /// Whether the armed fault has fired (for `arm_every`: at least once).
     pub fn fired(&self) -> bool {
-        self.state.lock().unwrap().rule.is_none()
+        self.state.lock().unwrap().fired > 0
+    }
+
+    /// How many requests got the fault.
+    pub fn fired_count(&self) -> usize {
+        self.state.lock().unwrap().fired
     }
 
     /// `METHOD PATH` of every request seen.
@@ -132,12 +161,20 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
         match &st.rule {
             Some(r) if r.method == method && path.contains(&r.path) => {
                 let f = r.fault;
-                st.rule = None;
+                if !st.every {
+                    st.rule = None;
+                }
+                st.fired += 1;
                 Some(f)
             }
             _ => None,
         }
     };
+    if let Some(f) = fault {
+        if hostile(&mut client, f) {
+            return;
+        }
+    }
     if let Some(ProxyFault::Status(code)) = fault {
         let reason = match code {
             409 => "Conflict",
@@ -210,4 +247,66 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
         return;
     }
     let _ = client.write_all(&response);
+}
+
+fn answer(client: &mut TcpStream, status: &str, extra: &str, body: &str) {
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// Carries out a hostile fault; `false` for the faults `handle` deals with itself.
+fn hostile(client: &mut TcpStream, fault: ProxyFault) -> bool {
+    match fault {
+        ProxyFault::StatusSaying(code, message) => {
+            let body =
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": message, "reason": "Forbidden", "code": code})
+                .to_string();
+            answer(client, &format!("{code} Refused"), "", &body);
+        }
+        ProxyFault::LoopingContinue => {
+            let body = r#"{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"1","continue":"c2FtZS10b2tlbg=="},"items":[]}"#;
+            answer(client, "200 OK", "", body);
+        }
+        ProxyFault::TooManyRequests => {
+            let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests","reason":"TooManyRequests","code":429}"#;
+            answer(client, "429 Too Many Requests", "Retry-After: 1\r\n", body);
+        }
+        ProxyFault::EndlessBody => {
+            let _ = client.set_write_timeout(Some(Duration::from_secs(5)));
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+            let start =
+                r#"{"kind":"List","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":""#;
+            if client.write_all(head.as_bytes()).is_err()
+                || client
+                    .write_all(format!("{:x}\r\n{start}\r\n", start.len()).as_bytes())
+                    .is_err()
+            {
+                return true;
+            }
+            let filler = vec![b'a'; 64 * 1024];
+            let chunk_head = format!("{:x}\r\n", filler.len());
+            let began = std::time::Instant::now();
+            let mut sent = 0u64;
+            while began.elapsed() < Duration::from_secs(30) && sent < 16 << 30 {
+                if client.write_all(chunk_head.as_bytes()).is_err()
+                    || client.write_all(&filler).is_err()
+                    || client.write_all(b"\r\n").is_err()
+                {
+                    break;
+                }
+                sent += filler.len() as u64;
+            }
+        }
+        ProxyFault::Status(_)
+        | ProxyFault::DropAfterForward
+        | ProxyFault::WrongSuccess
+        | ProxyFault::WrongSuccessOld
+        | ProxyFault::LateCommit(_)
+        | ProxyFault::Json(_) => return false,
+    }
+    true
 }

@@ -16,6 +16,7 @@ pub mod git_server;
 pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
+pub mod watchdog;
 pub mod yaml_gen;
 
 use std::io::Write;

@@ -2,10 +2,15 @@
 //! `continue`), each page audited and dropped before the next is fetched, so memory stays flat
 //! whatever the cluster's size. Secrets are read as names, types and key names only: their
 //! values are skipped while the response is parsed and never held.
+//!
+//! The requests go through [`crate::cluster::Cluster`]'s client, so answers are capped, retries
+//! bounded and told, listings bounded ([`Pages`]), and server text shown only through
+//! [`crate::cluster::kube_error`], as for `create` and `rotate`.
 
 use crate::audit::doc::from_json;
 use crate::audit::rules::{audit_document, Collected};
 use crate::audit::{Finding, Origin, Rule, RuleFilter, Run, SecretDecl, Severity};
+use crate::cluster::{Cluster, Pages};
 use crate::error::{Error, Result};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -81,11 +86,15 @@ impl kube::Resource for SecretShape {
     }
 }
 
-fn remote(what: &str, e: impl std::fmt::Display) -> Error {
+fn listing(cluster: &Cluster, what: &str, e: kube::Error) -> Error {
+    crate::cluster::kube_error(cluster.server(), &format!("list {what}"), e)
+}
+
+fn unreadable(what: &str, e: serde_json::Error) -> Error {
     Error::remote(
         "Kubernetes API",
-        format!("listing {what} failed: {e}"),
-        format!("check the kubeconfig context (`kubectl get {what}` should work) and that you may list {what}"),
+        format!("listing {what}: an object could not be read back ({e})"),
+        "report this as a bug",
     )
 }
 
@@ -103,15 +112,13 @@ fn workload_resources() -> Vec<ApiResource> {
 
 /// Connects like kubectl (and `sealkey rotate`): `--kubeconfig`, else `KUBECONFIG` /
 /// `~/.kube/config`, else the in-cluster service account; `--context` picks a context.
-pub async fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> Result<kube::Client> {
+pub async fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> Result<Cluster> {
     let settings = crate::cluster::ConnectSettings {
         kubeconfig,
         context,
         dry_run: false,
     };
-    Ok(crate::cluster::Cluster::connect(&settings)
-        .await?
-        .into_client())
+    Cluster::connect(&settings).await
 }
 
 /// SK007 for each private key a Secret keeps in a content-copy annotation (`kubectl apply`'s
@@ -174,11 +181,12 @@ fn key_copies(s: &mut SecretShape) -> Vec<Finding> {
 
 /// Lists and audits every workload kind, then the Secrets, page by page.
 pub async fn audit_cluster(
-    client: kube::Client,
+    cluster: &Cluster,
     settings: &ClusterSettings,
     filter: RuleFilter,
     run: &mut Run<'_>,
 ) -> Result<()> {
+    let client = cluster.client();
     let page = settings.page_size.clamp(1, MAX_PAGE);
     for ar in workload_resources() {
         let api: Api<DynamicObject> = match &settings.namespace {
@@ -186,15 +194,20 @@ pub async fn audit_cluster(
             None => Api::all_with(client.clone(), &ar),
         };
         let mut token: Option<String> = None;
+        let mut pages = Pages::new(ar.plural.clone());
         loop {
             let mut lp = ListParams::default().limit(page);
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
-            let list = api.list(&lp).await.map_err(|e| remote(&ar.plural, e))?;
+            let list = api
+                .list(&lp)
+                .await
+                .map_err(|e| listing(cluster, &ar.plural, e))?;
             let mut collected = Collected::default();
             for obj in list.items {
-                let mut value = serde_json::to_value(&obj).map_err(|e| remote(&ar.plural, e))?;
+                let mut value =
+                    serde_json::to_value(&obj).map_err(|e| unreadable(&ar.plural, e))?;
                 // List items carry no kind of their own.
                 if let Some(map) = value.as_object_mut() {
                     map.insert("kind".into(), ar.kind.clone().into());
@@ -212,7 +225,7 @@ pub async fn audit_cluster(
             }
             run.absorb_page(collected)
                 .map_err(|e| Error::file("write", "stdout", e))?;
-            token = list.metadata.continue_.filter(|t| !t.is_empty());
+            token = pages.next(list.metadata.continue_)?;
             if token.is_none() {
                 break;
             }
@@ -226,12 +239,16 @@ pub async fn audit_cluster(
         None => Api::all(client.clone()),
     };
     let mut token: Option<String> = None;
+    let mut pages = Pages::new("secrets");
     loop {
         let mut lp = ListParams::default().limit(page);
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        let list = secrets.list(&lp).await.map_err(|e| remote("secrets", e))?;
+        let list = secrets
+            .list(&lp)
+            .await
+            .map_err(|e| listing(cluster, "secrets", e))?;
         let mut collected = Collected::default();
         for mut s in list.items {
             if filter.enabled(Rule::Sk007) {
@@ -246,7 +263,7 @@ pub async fn audit_cluster(
         }
         run.absorb_page(collected)
             .map_err(|e| Error::file("write", "stdout", e))?;
-        token = list.metadata.continue_.filter(|t| !t.is_empty());
+        token = pages.next(list.metadata.continue_)?;
         if token.is_none() {
             break;
         }
