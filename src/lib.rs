@@ -26,6 +26,7 @@
 //! ```
 
 pub mod audit;
+pub mod child;
 pub mod aws;
 pub mod cli;
 pub mod cluster;
@@ -35,6 +36,7 @@ pub mod error;
 pub mod github;
 pub mod harden;
 pub mod http;
+pub mod input_file;
 pub mod keygen;
 pub mod known_hosts;
 pub mod output;

@@ -617,6 +617,23 @@ fn every_numeric_flag_refuses_absurd_values_with_exit_2_and_no_panic() {
                 max,
             ],
         ),
+        // Was: no upper bound (`--deadline 18446744073709551615` was accepted).
+        (
+            "--deadline",
+            vec!["known-hosts", "--api-url", "http://127.0.0.1:9", "--deadline", max],
+        ),
+        (
+            "--deadline",
+            vec!["keys", "list", "--repo", "a/b", "--deadline", "3000000w"],
+        ),
+        (
+            "--deadline",
+            vec!["register", "--repo", "a/b", "--deadline", "0"],
+        ),
+        (
+            "--deadline",
+            vec!["known-hosts", "--api-url", "http://127.0.0.1:9", "--deadline", "25h"],
+        ),
     ];
     let mut failures = Vec::new();
     for (flag, args) in &cases {
@@ -716,4 +733,126 @@ fn markup_in_names_paths_and_values_is_inert_in_html_and_markdown_reports() {
         let cells = line.replace("\\|", "").matches('|').count();
         assert!(cells == 5 || cells == 6, "{cells} bars: {line}");
     }
+}
+
+/// A repository whose `.git/config` names a program in every setting git might run while
+/// `audit --staged` reads the index; each program leaves a marker.
+fn repository_with_hostile_config(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = root.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let markers = root.join("markers");
+    std::fs::create_dir(&markers).unwrap();
+    let script = root.join("hostile.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$0 $*\" >> '{}/ran'\ncat >/dev/null 2>&1 </dev/null\nexit 0\n",
+            markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(repo.join("secret.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(repo.join(".gitattributes"), "*.yaml filter=evil diff=evil\n").unwrap();
+    git(&repo, &["add", "."]);
+    let s = script.display().to_string();
+    for (key, value) in [
+        ("core.fsmonitor", s.as_str()),
+        ("core.hooksPath", root.to_str().unwrap()),
+        ("core.pager", s.as_str()),
+        ("diff.external", s.as_str()),
+        ("diff.evil.textconv", s.as_str()),
+        ("filter.evil.process", s.as_str()),
+        ("filter.evil.smudge", s.as_str()),
+        ("filter.evil.clean", s.as_str()),
+        ("core.sshCommand", s.as_str()),
+    ] {
+        git(&repo, &["config", key, value]);
+    }
+    (repo, markers.join("ran"))
+}
+
+// Was: `git diff --cached` and `git ls-files` ran the repository's `core.fsmonitor` program
+// (anyone who hands over a repository or a tarball chooses it): code execution on `audit --staged`.
+#[test]
+fn staged_audit_runs_nothing_a_repositorys_own_git_config_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, marker) = repository_with_hostile_config(dir.path());
+    for args in [
+        vec!["--staged", "--format", "json"],
+        vec!["--staged", "--format", "json", "--", "secret.yaml"],
+        vec!["--staged", "--format", "json", "--", "."],
+    ] {
+        let w = audit(&repo, &args);
+        assert_eq!(w.code, Some(1), "{args:?}: {}", w.summary());
+        assert!(has_finding(&w, "secret.yaml", "SK006"), "{}", w.stdout());
+        assert!(
+            !marker.exists(),
+            "{args:?}: the repository's config ran: {}",
+            std::fs::read_to_string(&marker).unwrap_or_default()
+        );
+    }
+}
+
+// Was: git (and whatever git starts) inherited sealkey's whole environment: the GitHub token
+// and the AWS credentials reached a `git` on PATH.
+#[test]
+fn git_started_by_audit_staged_sees_no_token_or_cloud_credential() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("secret.yaml"), PLAIN_SECRET).unwrap();
+    git(&repo, &["add", "."]);
+    let real_git = support::required_tool("git");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let dump = dir.path().join("env-seen");
+    std::fs::write(
+        bin.join("git"),
+        format!(
+            "#!/bin/sh\nenv >> '{}'\nexec '{}' \"$@\"\n",
+            dump.display(),
+            real_git.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let canaries = [
+        ("GITHUB_TOKEN", "ghp_CANARYgithubtoken000000000000000000"),
+        ("GH_TOKEN", "gho_CANARYghtoken0000000000000000000000"),
+        ("AWS_ACCESS_KEY_ID", "AKIACANARYACCESSKEY0"),
+        ("AWS_SECRET_ACCESS_KEY", "CANARYsecretaccesskey/0000000000000000000"),
+        ("AWS_SESSION_TOKEN", "CANARYsessiontoken000000000000"),
+        ("SEALKEY_DEADLINE", "7m"),
+        ("KUBECONFIG", "/CANARY/kubeconfig"),
+    ];
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "--staged", "--format", "json"])
+        .current_dir(&repo)
+        .env("PATH", &path)
+        .env("GIT_CEILING_DIRECTORIES", dir.path())
+        .envs(canaries)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = std::fs::read_to_string(&dump).expect("the fake git ran");
+    for (name, value) in canaries {
+        assert!(
+            !seen.contains(value) && !seen.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} reached git:\n{seen}"
+        );
+    }
+    // What git needs still arrives.
+    assert!(seen.contains(&format!("PATH={path}")), "{seen}");
 }
