@@ -856,3 +856,50 @@ fn git_started_by_audit_staged_sees_no_token_or_cloud_credential() {
     // What git needs still arrives.
     assert!(seen.contains(&format!("PATH={path}")), "{seen}");
 }
+
+/// A file defining `n` distinct Secrets (no values: nothing to find in them).
+fn many_secrets(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s-{i}, namespace: ns}}\ntype: Opaque\n---\n"))
+        .collect()
+}
+
+// Was: with no writable TMPDIR the defined Secrets silently stayed in memory (growing with the
+// input, against the documented bound), exit 0.
+#[test]
+fn audit_that_cannot_make_a_spill_file_fails_naming_tmpdir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("many.yaml"), many_secrets(3_000)).unwrap();
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "many.yaml", "--format", "json"])
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("no-such-dir"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TMPDIR"), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+}
+
+// Was: under `ulimit -f` the spill write killed sealkey with SIGXFSZ: no message, no exit code.
+#[test]
+fn audit_under_a_file_size_limit_says_so_instead_of_dying_by_sigxfsz() {
+    let prlimit = support::required_tool("prlimit");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("many.yaml"), many_secrets(6_000)).unwrap();
+    let out = Command::new(prlimit)
+        .arg("--fsize=2048")
+        .arg("--")
+        .arg(support::sealkey_bin())
+        .args(["audit", "many.yaml", "--format", "json"])
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{:?}: {err}", out.status);
+    assert!(err.contains("ulimit -f"), "{err}");
+}

@@ -539,12 +539,13 @@ fn plan_merge(
         )
         .into());
     }
-    crate::output::check_target(path)?;
+    // Read first: a device or FIFO is refused naming this flag, never opened.
     let (bytes, meta) = crate::input_file::read_named_with_metadata(
         path,
         what.clone(),
         crate::input_file::DOCUMENT_MAX,
     )?;
+    crate::output::check_target(path)?;
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o777;
     let text = String::from_utf8(bytes.to_vec())

@@ -87,11 +87,11 @@ fn spill_file() -> io::Result<File> {
         Ok(fd) => Ok(File::from(fd)),
         Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::NOENT) => {
             use std::os::unix::fs::PermissionsExt;
-            let named = tempfile::Builder::new()
+            // `into_file` unlinks the name, keeps the open file.
+            tempfile::Builder::new()
                 .permissions(std::fs::Permissions::from_mode(0o600))
-                .tempfile_in(&dir)?;
-            // Unlinks the name, keeps the open file.
-            Ok(named.into_file())
+                .tempfile_in(&dir)
+                .map(tempfile::NamedTempFile::into_file)
         }
         Err(e) => Err(e.into()),
     }
