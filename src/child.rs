@@ -32,6 +32,10 @@ pub const GIT_ENV: &[&str] = &[
     "GIT_CONFIG_NOSYSTEM",
 ];
 
+/// The GitHub credentials sealkey reads from its environment: a program that must inherit an
+/// environment (a kubeconfig's exec plugin needs its cloud's variables) still never gets these.
+pub const GITHUB_CREDENTIALS: &[&str] = &["GITHUB_TOKEN", "GH_TOKEN"];
+
 /// `program`, to be started with an empty environment plus [`BASE_ENV`], the `LC_*` locale
 /// variables and the variables named in `extra`, each only when sealkey's own environment has it.
 pub fn command(program: impl AsRef<OsStr>, extra: &[&str]) -> Command {

@@ -28,6 +28,8 @@ pub const PUBLIC_KEY_MAX: u64 = 64 * KIB;
 pub const LIST_MAX: u64 = MIB;
 /// A known_hosts file: thousands of hosts.
 pub const KNOWN_HOSTS_MAX: u64 = 16 * MIB;
+/// A kubeconfig (`--kubeconfig`).
+pub const KUBECONFIG_MAX: u64 = 16 * MIB;
 /// A manifest or sealed file (`seal`/`unseal`/`inspect` input, standard input, `--update`,
 /// `--merge-into`).
 pub const DOCUMENT_MAX: u64 = 64 * MIB;

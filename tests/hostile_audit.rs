@@ -903,3 +903,50 @@ fn audit_under_a_file_size_limit_says_so_instead_of_dying_by_sigxfsz() {
     assert_eq!(out.status.code(), Some(2), "{:?}: {err}", out.status);
     assert!(err.contains("ulimit -f"), "{err}");
 }
+
+// Was: a kubeconfig's exec plugin (`aws eks get-token` and the like) inherited GITHUB_TOKEN
+// and GH_TOKEN with the rest of sealkey's environment.
+#[test]
+fn a_kubeconfig_exec_plugin_never_sees_the_github_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env-seen");
+    let plugin = dir.path().join("plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nenv >> '{}'\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"t\"}}}}'\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:9'}}}}]\nusers: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1beta1, command: '{}', interactiveMode: Never}}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "--cluster", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .current_dir(dir.path())
+        .env("GITHUB_TOKEN", "ghp_CANARYgithubtoken000000000000000000")
+        .env("GH_TOKEN", "gho_CANARYghtoken0000000000000000000000")
+        .env("AWS_PROFILE", "the-plugin-needs-this")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let seen = std::fs::read_to_string(&dump).unwrap_or_else(|_| {
+        panic!(
+            "the plugin never ran: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(!seen.contains("CANARY"), "a GitHub token reached the plugin:\n{seen}");
+    // It keeps what it needs for its own cloud.
+    assert!(seen.contains("AWS_PROFILE=the-plugin-needs-this"), "{seen}");
+}
