@@ -130,6 +130,20 @@ pub fn read_named(path: &Path, what: impl Into<Message>, max: u64) -> Result<Zer
     read_named_with_metadata(path, what, max).map(|(bytes, _)| bytes)
 }
 
+/// [`read_named`], with `action` naming what failed when opening or reading does (`read identity
+/// file`: "cannot read identity file PATH: ...").
+pub fn read_named_for(
+    path: &Path,
+    what: impl Into<Message>,
+    max: u64,
+    action: &'static str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    read_named(path, what, max).map_err(|e| match e {
+        Error::File { path, source, .. } => Error::file(action, path, source),
+        other => other,
+    })
+}
+
 /// [`read_named`], also handing back the metadata of the descriptor read (its mode, owner).
 pub fn read_named_with_metadata(
     path: &Path,
@@ -189,8 +203,12 @@ mod tests {
     fn devices_fifos_and_directories_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         let link = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
         for (path, kind) in [
@@ -224,7 +242,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key.pem");
         std::fs::write(&p, "x").unwrap();
-        for (mode, ok) in [(0o644, false), (0o640, false), (0o602, false), (0o600, true), (0o400, true)] {
+        for (mode, ok) in [
+            (0o644, false),
+            (0o640, false),
+            (0o602, false),
+            (0o600, true),
+            (0o400, true),
+        ] {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
             let (_, meta) = read_named_with_metadata(&p, "key", 10).unwrap();
             let r = refuse_open_permissions(&p, "key", &meta);

@@ -42,10 +42,11 @@ impl KnownHosts {
     /// Reads and validates a known_hosts file (`--known-hosts FILE`).
     pub fn from_file(path: &Path) -> Result<Self> {
         let what = crate::message!("{} {}", Setting::KnownHosts, path.display().to_string());
-        let bytes = crate::input_file::read_named(
+        let bytes = crate::input_file::read_named_for(
             path,
             what.clone(),
             crate::input_file::KNOWN_HOSTS_MAX,
+            "read known_hosts file",
         )?;
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Error::input(

@@ -26,8 +26,8 @@
 //! ```
 
 pub mod audit;
-pub mod child;
 pub mod aws;
+pub mod child;
 pub mod cli;
 pub mod cluster;
 pub mod create;

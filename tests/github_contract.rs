@@ -296,7 +296,8 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
         )
         .unwrap();
         // sealkey refuses a private key other users can read, as ssh does.
-        std::fs::set_permissions(&pem, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&pem, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let mut c = sealkey();
         c.args([
             "keys",

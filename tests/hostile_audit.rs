@@ -620,7 +620,13 @@ fn every_numeric_flag_refuses_absurd_values_with_exit_2_and_no_panic() {
         // Was: no upper bound (`--deadline 18446744073709551615` was accepted).
         (
             "--deadline",
-            vec!["known-hosts", "--api-url", "http://127.0.0.1:9", "--deadline", max],
+            vec![
+                "known-hosts",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--deadline",
+                max,
+            ],
         ),
         (
             "--deadline",
@@ -632,7 +638,13 @@ fn every_numeric_flag_refuses_absurd_values_with_exit_2_and_no_panic() {
         ),
         (
             "--deadline",
-            vec!["known-hosts", "--api-url", "http://127.0.0.1:9", "--deadline", "25h"],
+            vec![
+                "known-hosts",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--deadline",
+                "25h",
+            ],
         ),
     ];
     let mut failures = Vec::new();
@@ -755,7 +767,11 @@ fn repository_with_hostile_config(root: &Path) -> (std::path::PathBuf, std::path
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(repo.join("secret.yaml"), PLAIN_SECRET).unwrap();
-    std::fs::write(repo.join(".gitattributes"), "*.yaml filter=evil diff=evil\n").unwrap();
+    std::fs::write(
+        repo.join(".gitattributes"),
+        "*.yaml filter=evil diff=evil\n",
+    )
+    .unwrap();
     git(&repo, &["add", "."]);
     let s = script.display().to_string();
     for (key, value) in [
@@ -821,12 +837,19 @@ fn git_started_by_audit_staged_sees_no_token_or_cloud_credential() {
     )
     .unwrap();
     std::fs::set_permissions(bin.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let canaries = [
         ("GITHUB_TOKEN", "ghp_CANARYgithubtoken000000000000000000"),
         ("GH_TOKEN", "gho_CANARYghtoken0000000000000000000000"),
         ("AWS_ACCESS_KEY_ID", "AKIACANARYACCESSKEY0"),
-        ("AWS_SECRET_ACCESS_KEY", "CANARYsecretaccesskey/0000000000000000000"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "CANARYsecretaccesskey/0000000000000000000",
+        ),
         ("AWS_SESSION_TOKEN", "CANARYsessiontoken000000000000"),
         ("SEALKEY_DEADLINE", "7m"),
         ("KUBECONFIG", "/CANARY/kubeconfig"),
@@ -946,7 +969,10 @@ fn a_kubeconfig_exec_plugin_never_sees_the_github_token() {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    assert!(!seen.contains("CANARY"), "a GitHub token reached the plugin:\n{seen}");
+    assert!(
+        !seen.contains("CANARY"),
+        "a GitHub token reached the plugin:\n{seen}"
+    );
     // It keeps what it needs for its own cloud.
     assert!(seen.contains("AWS_PROFILE=the-plugin-needs-this"), "{seen}");
 }

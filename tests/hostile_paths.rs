@@ -82,14 +82,32 @@ fn cases(identity: &str) -> Vec<(&'static str, Vec<String>)> {
         (
             "--app-key",
             v(&[
-                "keys", "list", "--repo", "a/b", "--app-id", "1", "--app-key", "BAD",
-                "--api-url", "http://127.0.0.1:9",
+                "keys",
+                "list",
+                "--repo",
+                "a/b",
+                "--app-id",
+                "1",
+                "--app-key",
+                "BAD",
+                "--api-url",
+                "http://127.0.0.1:9",
             ]),
         ),
         ("--identity", v(&["unseal", "--identity", "BAD", "in.age"])),
         (
             "--known-hosts",
-            v(&["create", "--repo", "a/b", "-n", "d", "--seal-to", RECIPIENT, "--known-hosts", "BAD"]),
+            v(&[
+                "create",
+                "--repo",
+                "a/b",
+                "-n",
+                "d",
+                "--seal-to",
+                RECIPIENT,
+                "--known-hosts",
+                "BAD",
+            ]),
         ),
         (
             "--seal-to",
@@ -97,26 +115,72 @@ fn cases(identity: &str) -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "--cert",
-            v(&["create", "--repo", "a/b", "-n", "d", "--seal", "sealed-secrets", "--cert", "BAD"]),
+            v(&[
+                "create",
+                "--repo",
+                "a/b",
+                "-n",
+                "d",
+                "--seal",
+                "sealed-secrets",
+                "--cert",
+                "BAD",
+            ]),
         ),
         (
             "--merge-into",
             v(&[
-                "create", "--repo", "a/b", "-n", "d", "--for", "airflow-chart", "--emit",
-                "helmrelease", "--seal-to", RECIPIENT, "--merge-into", "BAD",
+                "create",
+                "--repo",
+                "a/b",
+                "-n",
+                "d",
+                "--for",
+                "airflow-chart",
+                "--emit",
+                "helmrelease",
+                "--seal-to",
+                RECIPIENT,
+                "--merge-into",
+                "BAD",
             ]),
         ),
         (
             "--update",
-            v(&["seal", "--seal", "sops", "--seal-to", RECIPIENT, "--identity", identity, "--update", "BAD"]),
+            v(&[
+                "seal",
+                "--seal",
+                "sops",
+                "--seal-to",
+                RECIPIENT,
+                "--identity",
+                identity,
+                "--update",
+                "BAD",
+            ]),
         ),
         (
             "--key-file",
-            v(&["register", "--repo", "a/b", "--key-file", "BAD", "--api-url", "http://127.0.0.1:9"]),
+            v(&[
+                "register",
+                "--repo",
+                "a/b",
+                "--key-file",
+                "BAD",
+                "--api-url",
+                "http://127.0.0.1:9",
+            ]),
         ),
         (
             "--repos-file",
-            v(&["keys", "list", "--repos-file", "BAD", "--api-url", "http://127.0.0.1:9"]),
+            v(&[
+                "keys",
+                "list",
+                "--repos-file",
+                "BAD",
+                "--api-url",
+                "http://127.0.0.1:9",
+            ]),
         ),
         ("BAD", v(&["unseal", "BAD"])),
         ("BAD", v(&["inspect", "BAD"])),
@@ -130,16 +194,17 @@ fn every_path_argument_refuses_devices_fifos_and_oversized_files_with_exit_2_nam
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     let fifo = p.join("fifo");
-    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
     let big = p.join("big.yaml");
     let f = std::fs::File::create(&big).unwrap();
     f.set_len(100 << 20).unwrap();
     drop(f);
-    std::fs::set_permissions(
-        &big,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(&big, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let identity = p.join("id.TEST-ONLY.txt");
     {
         use age::secrecy::ExposeSecret;
@@ -207,8 +272,16 @@ fn an_app_key_other_users_can_read_is_refused_with_the_chmod_hint() {
         let w = watch(
             dir.path(),
             &[
-                "keys", "list", "--repo", "a/b", "--app-id", "1", "--app-key",
-                pem.to_str().unwrap(), "--api-url", "http://127.0.0.1:9",
+                "keys",
+                "list",
+                "--repo",
+                "a/b",
+                "--app-id",
+                "1",
+                "--app-key",
+                pem.to_str().unwrap(),
+                "--api-url",
+                "http://127.0.0.1:9",
             ],
             Stdio::null(),
         );
@@ -222,8 +295,18 @@ fn an_app_key_other_users_can_read_is_refused_with_the_chmod_hint() {
     let w = watch(
         dir.path(),
         &[
-            "keys", "list", "--repo", "a/b", "--app-id", "1", "--app-key",
-            pem.to_str().unwrap(), "--api-url", "http://127.0.0.1:9", "--deadline", "5s",
+            "keys",
+            "list",
+            "--repo",
+            "a/b",
+            "--app-id",
+            "1",
+            "--app-key",
+            pem.to_str().unwrap(),
+            "--api-url",
+            "http://127.0.0.1:9",
+            "--deadline",
+            "5s",
         ],
         Stdio::null(),
     );

@@ -216,10 +216,11 @@ impl SealArgs {
                         cert.to_string(),
                     )
                 } else {
-                    let pem = read_flag_file(
-                        "--cert",
+                    let pem = crate::input_file::read_named_for(
                         std::path::Path::new(cert),
+                        format!("--cert {cert}"),
                         crate::input_file::PUBLIC_KEY_MAX,
+                        "read certificate",
                     )?
                     .to_vec();
                     (pem, format!("--cert {cert}"))
@@ -439,7 +440,12 @@ pub fn identity_text_from_file(
     path: &std::path::Path,
 ) -> Result<(crate::secret::AgeIdentityText, String)> {
     let name = format!("--identity {}", path.display());
-    let bytes = read_flag_file("--identity", path, crate::input_file::IDENTITY_MAX)?;
+    let bytes = crate::input_file::read_named_for(
+        path,
+        name.clone(),
+        crate::input_file::IDENTITY_MAX,
+        "read identity file",
+    )?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::input(
             &name,
