@@ -56,7 +56,7 @@ impl KnownHosts {
             )
         })?;
         Self::parse(
-            &text,
+            text,
             what,
             KnownHostsSource::File(path.display().to_string()),
         )
