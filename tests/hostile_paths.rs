@@ -1,9 +1,9 @@
 //! Every path argument sealkey reads (`--app-key`, `--identity`, `--known-hosts`, `--seal-to`
-//! recipients files, `--cert`, `--merge-into`, `--update`, `--key-file`, `--repos-file`, the
-//! inputs of `unseal` and `inspect`) and standard input, given what an attacker or a slip would
-//! give: `/dev/zero`, a FIFO nobody writes to, a file over the cap, a private key others can
-//! read. Each run is watched (time and peak RSS): exit 2 naming the flag, quickly, in bounded
-//! memory.
+//! recipients files, `--cert`, `--merge-into`, `--update`, `--key-file`, `--repos-file`,
+//! `--kubeconfig`, the inputs of `unseal` and `inspect`) and standard input, given what an
+//! attacker or a slip would give: `/dev/zero`, a FIFO nobody writes to, a file over the cap, a
+//! private key others can read. Each run is watched (time and peak RSS): exit 2 naming the flag,
+//! quickly, in bounded memory.
 
 mod support;
 
@@ -181,6 +181,10 @@ fn cases(identity: &str) -> Vec<(&'static str, Vec<String>)> {
                 "--api-url",
                 "http://127.0.0.1:9",
             ]),
+        ),
+        (
+            "--kubeconfig",
+            v(&["audit", "--cluster", "--kubeconfig", "BAD"]),
         ),
         ("BAD", v(&["unseal", "BAD"])),
         ("BAD", v(&["inspect", "BAD"])),

@@ -101,14 +101,16 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
         Err(crate::input_file::Unreadable::NotRegular {
             kind,
             through_symlink,
-        }) => return Err(Error::input(
-            what,
-            format!(
+        }) => {
+            return Err(Error::input(
+                what,
+                format!(
                 "neither a recipient nor a readable recipients file ({}{kind}, not a regular file)",
                 if through_symlink { "a symlink to " } else { "" }
             ),
-            RECIPIENT_HINT,
-        )),
+                RECIPIENT_HINT,
+            ))
+        }
         Err(e) => {
             return Err(crate::input_file::refusal(
                 path,
