@@ -41,11 +41,22 @@ impl KnownHosts {
 
     /// Reads and validates a known_hosts file (`--known-hosts FILE`).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file("read known_hosts file", path, e))?;
         let what = crate::message!("{} {}", Setting::KnownHosts, path.display().to_string());
+        let bytes = crate::input_file::read_named_for(
+            path,
+            what.clone(),
+            crate::input_file::KNOWN_HOSTS_MAX,
+            "read known_hosts file",
+        )?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            Error::input(
+                what.clone(),
+                "not UTF-8 text",
+                "pass a known_hosts file (HOST KEYTYPE BASE64 lines)",
+            )
+        })?;
         Self::parse(
-            &text,
+            text,
             what,
             KnownHostsSource::File(path.display().to_string()),
         )

@@ -27,6 +27,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod child;
 pub mod cli;
 pub mod cluster;
 pub mod create;
@@ -35,6 +36,7 @@ pub mod error;
 pub mod github;
 pub mod harden;
 pub mod http;
+pub mod input_file;
 pub mod keygen;
 pub mod known_hosts;
 pub mod output;

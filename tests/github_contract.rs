@@ -295,6 +295,9 @@ fn every_request_sealkey_makes_validates_against_githubs_openapi_description() {
             app_key.to_pkcs1_pem(Default::default()).unwrap().as_bytes(),
         )
         .unwrap();
+        // sealkey refuses a private key other users can read, as ssh does.
+        std::fs::set_permissions(&pem, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let mut c = sealkey();
         c.args([
             "keys",

@@ -600,6 +600,8 @@ fn github_app_auth_signs_a_jwt_and_uses_the_installation_token() {
         key.to_pkcs1_pem(Default::default()).unwrap().as_bytes(),
     )
     .unwrap();
+    // sealkey refuses a private key other users can read, as ssh does.
+    std::fs::set_permissions(&pem, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut c = sealkey();
     c.args([
         "create",

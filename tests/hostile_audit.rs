@@ -617,6 +617,35 @@ fn every_numeric_flag_refuses_absurd_values_with_exit_2_and_no_panic() {
                 max,
             ],
         ),
+        // Was: no upper bound (`--deadline 18446744073709551615` was accepted).
+        (
+            "--deadline",
+            vec![
+                "known-hosts",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--deadline",
+                max,
+            ],
+        ),
+        (
+            "--deadline",
+            vec!["keys", "list", "--repo", "a/b", "--deadline", "3000000w"],
+        ),
+        (
+            "--deadline",
+            vec!["register", "--repo", "a/b", "--deadline", "0"],
+        ),
+        (
+            "--deadline",
+            vec![
+                "known-hosts",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--deadline",
+                "25h",
+            ],
+        ),
     ];
     let mut failures = Vec::new();
     for (flag, args) in &cases {
@@ -751,4 +780,234 @@ fn cmark_gfm(markdown: &str) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A repository whose `.git/config` names a program in every setting git might run while
+/// `audit --staged` reads the index; each program leaves a marker.
+fn repository_with_hostile_config(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = root.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let markers = root.join("markers");
+    std::fs::create_dir(&markers).unwrap();
+    let script = root.join("hostile.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$0 $*\" >> '{}/ran'\ncat >/dev/null 2>&1 </dev/null\nexit 0\n",
+            markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(repo.join("secret.yaml"), PLAIN_SECRET).unwrap();
+    std::fs::write(
+        repo.join(".gitattributes"),
+        "*.yaml filter=evil diff=evil\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "."]);
+    let s = script.display().to_string();
+    for (key, value) in [
+        ("core.fsmonitor", s.as_str()),
+        ("core.hooksPath", root.to_str().unwrap()),
+        ("core.pager", s.as_str()),
+        ("diff.external", s.as_str()),
+        ("diff.evil.textconv", s.as_str()),
+        ("filter.evil.process", s.as_str()),
+        ("filter.evil.smudge", s.as_str()),
+        ("filter.evil.clean", s.as_str()),
+        ("core.sshCommand", s.as_str()),
+    ] {
+        git(&repo, &["config", key, value]);
+    }
+    (repo, markers.join("ran"))
+}
+
+// Was: `git diff --cached` and `git ls-files` ran the repository's `core.fsmonitor` program
+// (anyone who hands over a repository or a tarball chooses it): code execution on `audit --staged`.
+#[test]
+fn staged_audit_runs_nothing_a_repositorys_own_git_config_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, marker) = repository_with_hostile_config(dir.path());
+    for args in [
+        vec!["--staged", "--format", "json"],
+        vec!["--staged", "--format", "json", "--", "secret.yaml"],
+        vec!["--staged", "--format", "json", "--", "."],
+    ] {
+        let w = audit(&repo, &args);
+        assert_eq!(w.code, Some(1), "{args:?}: {}", w.summary());
+        assert!(has_finding(&w, "secret.yaml", "SK006"), "{}", w.stdout());
+        assert!(
+            !marker.exists(),
+            "{args:?}: the repository's config ran: {}",
+            std::fs::read_to_string(&marker).unwrap_or_default()
+        );
+    }
+}
+
+// Was: git (and whatever git starts) inherited sealkey's whole environment: the GitHub token
+// and the AWS credentials reached a `git` on PATH.
+#[test]
+fn git_started_by_audit_staged_sees_no_token_or_cloud_credential() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("secret.yaml"), PLAIN_SECRET).unwrap();
+    git(&repo, &["add", "."]);
+    let real_git = support::required_tool("git");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let dump = dir.path().join("env-seen");
+    std::fs::write(
+        bin.join("git"),
+        format!(
+            "#!/bin/sh\nenv >> '{}'\nexec '{}' \"$@\"\n",
+            dump.display(),
+            real_git.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let canaries = [
+        ("GITHUB_TOKEN", "ghp_CANARYgithubtoken000000000000000000"),
+        ("GH_TOKEN", "gho_CANARYghtoken0000000000000000000000"),
+        ("AWS_ACCESS_KEY_ID", "AKIACANARYACCESSKEY0"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "CANARYsecretaccesskey/0000000000000000000",
+        ),
+        ("AWS_SESSION_TOKEN", "CANARYsessiontoken000000000000"),
+        ("SEALKEY_DEADLINE", "7m"),
+        ("KUBECONFIG", "/CANARY/kubeconfig"),
+    ];
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "--staged", "--format", "json"])
+        .current_dir(&repo)
+        .env("PATH", &path)
+        .env("GIT_CEILING_DIRECTORIES", dir.path())
+        .envs(canaries)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = std::fs::read_to_string(&dump).expect("the fake git ran");
+    for (name, value) in canaries {
+        assert!(
+            !seen.contains(value) && !seen.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} reached git:\n{seen}"
+        );
+    }
+    // What git needs still arrives.
+    assert!(seen.contains(&format!("PATH={path}")), "{seen}");
+}
+
+/// A file defining `n` distinct Secrets (no values: nothing to find in them).
+fn many_secrets(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s-{i}, namespace: ns}}\ntype: Opaque\n---\n"))
+        .collect()
+}
+
+// Was: with no writable TMPDIR the defined Secrets silently stayed in memory (growing with the
+// input, against the documented bound), exit 0.
+#[test]
+fn audit_that_cannot_make_a_spill_file_fails_naming_tmpdir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("many.yaml"), many_secrets(3_000)).unwrap();
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "many.yaml", "--format", "json"])
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("no-such-dir"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TMPDIR"), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+}
+
+// Was: under `ulimit -f` the spill write killed sealkey with SIGXFSZ: no message, no exit code.
+#[test]
+fn audit_under_a_file_size_limit_says_so_instead_of_dying_by_sigxfsz() {
+    let prlimit = support::required_tool("prlimit");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("many.yaml"), many_secrets(6_000)).unwrap();
+    let out = Command::new(prlimit)
+        .arg("--fsize=2048")
+        .arg("--")
+        .arg(support::sealkey_bin())
+        .args(["audit", "many.yaml", "--format", "json"])
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{:?}: {err}", out.status);
+    assert!(err.contains("ulimit -f"), "{err}");
+}
+
+// Was: a kubeconfig's exec plugin (`aws eks get-token` and the like) inherited GITHUB_TOKEN
+// and GH_TOKEN with the rest of sealkey's environment.
+#[test]
+fn a_kubeconfig_exec_plugin_never_sees_the_github_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env-seen");
+    let plugin = dir.path().join("plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nenv >> '{}'\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"t\"}}}}'\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:9'}}}}]\nusers: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1beta1, command: '{}', interactiveMode: Never}}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(support::sealkey_bin())
+        .args(["audit", "--cluster", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .current_dir(dir.path())
+        .env("GITHUB_TOKEN", "ghp_CANARYgithubtoken000000000000000000")
+        .env("GH_TOKEN", "gho_CANARYghtoken0000000000000000000000")
+        .env("AWS_PROFILE", "the-plugin-needs-this")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let seen = std::fs::read_to_string(&dump).unwrap_or_else(|_| {
+        panic!(
+            "the plugin never ran: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        !seen.contains("CANARY"),
+        "a GitHub token reached the plugin:\n{seen}"
+    );
+    // It keeps what it needs for its own cloud.
+    assert!(seen.contains("AWS_PROFILE=the-plugin-needs-this"), "{seen}");
 }

@@ -696,6 +696,8 @@ fn github_app_key(dir: &Path, fake: &FakeGithub) -> (PathBuf, Vec<u8>) {
         .to_vec();
     let path = dir.join("app.TEST-ONLY.pem");
     std::fs::write(&path, &pem).unwrap();
+    // sealkey refuses a private key other users can read, as ssh does.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     (path, pem)
 }
 

@@ -212,7 +212,8 @@ impl SealArgs {
                 }
                 if let (Some(update), Some(identity)) = (&self.update, &self.identity) {
                     let ids = read_identity_file(identity)?;
-                    let (old, what) = read_input(Some(update))?;
+                    let what = format!("--update {}", update.display());
+                    let old = read_flag_file("--update", update, crate::input_file::DOCUMENT_MAX)?;
                     let old = into_text(old, &what)?;
                     settings = settings.with_previous(old.expose_secret(), &what, &ids)?;
                     ui.detail(&format!(
@@ -232,8 +233,13 @@ impl SealArgs {
                         cert.to_string(),
                     )
                 } else {
-                    let pem = std::fs::read(cert)
-                        .map_err(|e| Error::file("read certificate", cert, e))?;
+                    let pem = crate::input_file::read_named_for(
+                        std::path::Path::new(cert),
+                        format!("--cert {cert}"),
+                        crate::input_file::PUBLIC_KEY_MAX,
+                        "read certificate",
+                    )?
+                    .to_vec();
                     (pem, format!("--cert {cert}"))
                 };
                 let cert = seal::sealed_secrets::ControllerCert::from_pem(
@@ -453,15 +459,38 @@ pub fn read_stdin(what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     read_wiped(&mut std::io::stdin().lock(), what)
 }
 
-/// Reads to the end into a buffer wiped on drop (see [`crate::secret::read_limited`]: it never
-/// leaves a copy of the input in freed memory).
+/// Reads to the end, at most [`crate::input_file::DOCUMENT_MAX`] bytes, into a buffer wiped on
+/// drop (see [`crate::secret::read_limited`]: it never leaves a copy of the input in freed
+/// memory).
 fn read_wiped(r: &mut impl std::io::Read, what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    crate::secret::read_limited(r, u64::MAX, 64 * 1024).map_err(|e| match e {
+    let max = crate::input_file::DOCUMENT_MAX;
+    crate::secret::read_limited(r, max, 64 * 1024).map_err(|e| match e {
         crate::secret::Limited::Io(e) => Error::file("read", what, e).into(),
-        crate::secret::Limited::TooLarge => {
-            Error::input(what, "larger than memory can hold", "pass a smaller input").into()
-        }
+        crate::secret::Limited::TooLarge => Error::input(
+            what,
+            format!(
+                "larger than the {} this input may hold",
+                crate::input_file::human_size(max)
+            ),
+            "check that it is the right input",
+        )
+        .into(),
     })
+}
+
+/// Reads the regular file a flag names (`--update FILE`), at most `max` bytes, into a buffer
+/// wiped on drop; anything else (a FIFO, `/dev/zero`, a file over the cap) is exit 2 naming the
+/// flag.
+pub fn read_flag_file(
+    flag: &str,
+    path: &std::path::Path,
+    max: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    Ok(crate::input_file::read_named(
+        path,
+        format!("{flag} {}", path.display()),
+        max,
+    )?)
 }
 
 /// Reads a named input (`-` is stdin) into a buffer that is wiped on drop.
@@ -470,8 +499,10 @@ pub fn read_input(path: Option<&std::path::Path>) -> Result<(zeroize::Zeroizing<
         None => Ok((read_stdin("stdin")?, "stdin".into())),
         Some(p) if p.as_os_str() == "-" => Ok((read_stdin("stdin")?, "stdin".into())),
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| Error::file("read", p, e))?;
-            Ok((zeroize::Zeroizing::new(bytes), p.display().to_string()))
+            let name = p.display().to_string();
+            let bytes =
+                crate::input_file::read_named(p, name.clone(), crate::input_file::DOCUMENT_MAX)?;
+            Ok((bytes, name))
         }
     }
 }
@@ -503,9 +534,12 @@ pub fn identity_text_from_file(
     path: &std::path::Path,
 ) -> Result<(crate::secret::AgeIdentityText, String)> {
     let name = format!("--identity {}", path.display());
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| Error::file("read identity file", path, e))?,
-    );
+    let bytes = crate::input_file::read_named_for(
+        path,
+        name.clone(),
+        crate::input_file::IDENTITY_MAX,
+        "read identity file",
+    )?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::input(
             &name,

@@ -665,13 +665,16 @@ fn plan_merge(
         )
         .into());
     }
+    // Read first: a device or FIFO is refused naming this flag, never opened.
+    let (bytes, meta) = crate::input_file::read_named_with_metadata(
+        path,
+        what.clone(),
+        crate::input_file::DOCUMENT_MAX,
+    )?;
     crate::output::check_target(path, crate::error::Setting::MergeInto)?;
-    let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o644);
-    let text = String::from_utf8(bytes)
+    let mode = meta.permissions().mode() & 0o777;
+    let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::input(&what, "not UTF-8 text", "pass the HelmRelease YAML file"))?;
     let owned = crate::emit::merge::git_sync_owned(&emit.secret_name(), &known_hosts.to_text());
     let (merged, removed) = if crate::seal::sops::looks_like_sops(text.as_bytes()) {

@@ -24,13 +24,13 @@ pub struct ApiArgs {
     pub max_wait: Duration,
     /// Longest total time for all of this run's GitHub requests (pages, retries and back-offs;
     /// rate-limit waits count against --max-wait instead). Stops a server or proxy that answers
-    /// at a trickle.
+    /// at a trickle (1s to 1d).
     #[arg(
         long,
         value_name = "DURATION",
         default_value = "5m",
         env = "SEALKEY_DEADLINE",
-        value_parser = parse_duration
+        value_parser = duration_within(1, DAY)
     )]
     pub deadline: Duration,
 }

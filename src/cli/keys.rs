@@ -136,7 +136,12 @@ impl RepoSelection {
             out.push(RepoRef::parse(r)?);
         }
         if let Some(path) = &self.repos_file {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?;
+            let bytes = crate::input_file::read_named(
+                path,
+                format!("--repos-file {}", path.display()),
+                crate::input_file::LIST_MAX,
+            )?;
+            let text = String::from_utf8_lossy(&bytes);
             for (n, line) in text.lines().enumerate() {
                 let line = line.split('#').next().unwrap_or("").trim();
                 if line.is_empty() {

@@ -49,7 +49,21 @@ pub fn run(args: RegisterArgs, ui: &Ui) -> Result<Outcome> {
         // Wiped on drop: a private key passed by mistake must not linger.
         Some(path) => (
             zeroize::Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?,
+                String::from_utf8(
+                    super::common::read_flag_file(
+                        "--key-file",
+                        path,
+                        crate::input_file::PUBLIC_KEY_MAX,
+                    )?
+                    .to_vec(),
+                )
+                .map_err(|_| {
+                    Error::input(
+                        format!("--key-file {}", path.display()),
+                        "not UTF-8 text",
+                        "pass the .pub file",
+                    )
+                })?,
             ),
             format!("--key-file {}", path.display()),
         ),

@@ -268,7 +268,9 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
     ) {
         (Some(_), Some(update), Some(identity), Some(crate::seal::SealSettings::Sops(_))) => {
             let ids = super::common::read_identity_file(identity)?;
-            let (old, what) = super::common::read_input(Some(update))?;
+            let what = format!("--update {}", update.display());
+            let old =
+                super::common::read_flag_file("--update", update, crate::input_file::DOCUMENT_MAX)?;
             let old = super::common::into_text(old, &what)?;
             Some(crate::seal::sops::unseal_documents(
                 old.expose_secret(),

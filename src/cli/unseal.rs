@@ -99,8 +99,7 @@ fn unseal_through_kms(args: &UnsealArgs, ui: &Ui) -> Result<Option<Outcome>> {
     let Some(path) = &args.input else {
         return Ok(None);
     };
-    let bytes =
-        zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::file("read", path, e))?);
+    let (bytes, _) = super::common::read_input(Some(path))?;
     if !seal::sops::looks_like_sops(&bytes) {
         return Ok(None);
     }

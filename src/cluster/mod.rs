@@ -238,6 +238,12 @@ impl Cluster {
         let mut context = settings.context.clone();
         let config = match &settings.kubeconfig {
             Some(path) => {
+                // A regular file of sane size first: a FIFO or /dev/zero is refused by name.
+                crate::input_file::read_named(
+                    path,
+                    message!("{} {}", Setting::Kubeconfig, path.display().to_string()),
+                    crate::input_file::KUBECONFIG_MAX,
+                )?;
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
                     Error::input(
                         message!("{} {}", Setting::Kubeconfig, path.display().to_string()),
@@ -279,6 +285,15 @@ impl Cluster {
     /// A client for an explicit configuration (tests point it at a local stand-in). Every
     /// request goes through `transport`: answers capped in bytes and time, bounded retries.
     pub fn from_config(mut config: kube::Config, dry_run: bool) -> Result<Self> {
+        // An exec plugin (`aws eks get-token`, `gke-gcloud-auth-plugin`) inherits sealkey's
+        // environment, which it needs for its cloud's credentials, but never the GitHub token.
+        if let Some(exec) = config.auth_info.exec.as_mut() {
+            exec.drop_env.get_or_insert_with(Vec::new).extend(
+                crate::child::GITHUB_CREDENTIALS
+                    .iter()
+                    .map(|name| name.to_string()),
+            );
+        }
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         config.write_timeout = Some(Duration::from_secs(60));

@@ -11,7 +11,6 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
 
 /// A GitHub App's id and private key (`--app-id`, `--app-key FILE`).
 pub struct AppCredentials {
@@ -47,15 +46,23 @@ impl AppCredentials {
             ));
         }
         let what = message!("{} {}", Setting::AppKey, key_path.display().to_string());
-        let pem = std::fs::read(key_path).map_err(|e| {
-            Error::input(
-                &what,
-                format!("cannot read the App's private key ({e})"),
+        // A regular file of at most 64 KiB (`/dev/zero` or a FIFO is refused, never read), kept
+        // from other users as ssh requires of its keys.
+        let (pem, meta) = crate::input_file::read_named_with_metadata(
+            key_path,
+            what.clone(),
+            crate::input_file::PRIVATE_KEY_MAX,
+        )
+        .map_err(|e| match e {
+            Error::File { source, .. } => Error::input(
+                what.clone(),
+                format!("cannot read the App's private key ({source})"),
                 "pass the .pem file downloaded from the App's settings (Private keys > Generate)",
             )
-            .caused_by(e)
+            .caused_by(source),
+            other => other,
         })?;
-        let pem = Zeroizing::new(pem);
+        crate::input_file::refuse_open_permissions(key_path, what.clone(), &meta)?;
         let text = std::str::from_utf8(&pem).map_err(|_| {
             Error::input(&what, "not a PEM file", "pass the App's .pem private key")
         })?;
@@ -117,6 +124,8 @@ mod tests {
             key.to_pkcs1_pem(Default::default()).unwrap().as_bytes(),
         )
         .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let app = AppCredentials::from_file("12345", &path).unwrap();
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let jwt = app.jwt(now);

@@ -93,9 +93,35 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<(String, Recipient)>> {
         )
         .caused_by(e)
     };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let what = message!("{} {}", Setting::SealTo, path.display().to_string());
+    let bytes = match crate::input_file::read_regular(path, crate::input_file::LIST_MAX) {
+        Ok((bytes, _)) => bytes,
+        Err(crate::input_file::Unreadable::Io(e)) => return Err(unreadable(e)),
+        // Perhaps a mistyped recipient that names a directory or a device: never opened.
+        Err(crate::input_file::Unreadable::NotRegular {
+            kind,
+            through_symlink,
+        }) => {
+            return Err(Error::input(
+                what,
+                format!(
+                "neither a recipient nor a readable recipients file ({}{kind}, not a regular file)",
+                if through_symlink { "a symlink to " } else { "" }
+            ),
+                RECIPIENT_HINT,
+            ))
+        }
+        Err(e) => {
+            return Err(crate::input_file::refusal(
+                path,
+                what,
+                crate::input_file::LIST_MAX,
+                e,
+            ))
+        }
+    };
     let mut out = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (n, line) in bytes.as_slice().lines().enumerate() {
         let line = line.map_err(unreadable)?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -65,8 +65,12 @@ pub fn find_within(dir: &Path, home: Option<&Path>) -> Result<Option<SopsConfig>
     for d in start.ancestors().take(stop + 1) {
         let candidate = d.join(".sops.yaml");
         if candidate.is_file() {
-            let text = std::fs::read_to_string(&candidate)
-                .map_err(|e| Error::file("read", &candidate, e))?;
+            let bytes = crate::input_file::read_named(
+                &candidate,
+                candidate.display().to_string(),
+                crate::input_file::LIST_MAX,
+            )?;
+            let text = String::from_utf8_lossy(&bytes);
             return parse(&text, &candidate).map(Some);
         }
     }

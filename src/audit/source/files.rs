@@ -13,7 +13,7 @@
 
 use crate::audit::Input;
 use std::collections::HashSet;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -226,38 +226,7 @@ fn unreadable_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// What kind of non-regular file a file type is, for the refusal message.
-fn not_regular(t: std::fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// Sizes in messages: `16 MiB`, `1 KiB`, `300 bytes`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{} {unit}", bytes / size);
-        }
-    }
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            return format!("{:.1} {unit}", bytes as f64 / size as f64);
-        }
-    }
-    format!("{bytes} bytes")
-}
+pub use crate::input_file::human_size;
 
 pub(crate) fn too_large(max: u64) -> String {
     format!(
@@ -267,48 +236,24 @@ pub(crate) fn too_large(max: u64) -> String {
     )
 }
 
-/// Reads a regular file of at most `max` bytes, into a buffer wiped on drop. Anything else is
-/// refused with the reason, without blocking: the path is stat'ed first (a device, FIFO or
-/// socket is never opened), then opened non-blocking and checked again on the open descriptor
-/// (it may have been swapped in between), and the read stops at `max + 1` bytes whatever the
-/// size said (files in /proc say 0).
+/// Reads a regular file of at most `max` bytes, into a buffer wiped on drop; anything else is
+/// refused with the reason, without blocking ([`crate::input_file::read_regular`], the one
+/// opener for every file sealkey is told to read).
 pub fn read_regular(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, String> {
-    let cannot = |e: std::io::Error| format!("cannot read: {e}; {}", unreadable_hint(&e));
-    let meta = std::fs::metadata(path).map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(refused(path, meta.file_type()));
-    }
-    if meta.len() > max {
-        return Err(too_large(max));
-    }
-    use rustix::fs::{Mode, OFlags};
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| cannot(e.into()))?;
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(refused(path, meta.file_type()));
-    }
-    if meta.len() > max {
-        return Err(too_large(max));
-    }
-    read_limited(file, max, meta.len()).map_err(|e| match e {
-        Limited::TooLarge => too_large(max),
-        Limited::Io(e) => cannot(e),
-    })
-}
-
-fn refused(path: &Path, t: std::fs::FileType) -> String {
-    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    format!(
-        "refused: {}{}, not a regular file (audit reads regular files only)",
-        if link { "a symlink to " } else { "" },
-        not_regular(t)
-    )
+    use crate::input_file::Unreadable;
+    crate::input_file::read_regular(path, max)
+        .map(|(bytes, _)| bytes)
+        .map_err(|e| match e {
+            Unreadable::NotRegular {
+                kind,
+                through_symlink,
+            } => format!(
+                "refused: {}{kind}, not a regular file (audit reads regular files only)",
+                if through_symlink { "a symlink to " } else { "" },
+            ),
+            Unreadable::TooLarge => too_large(max),
+            Unreadable::Io(e) => format!("cannot read: {e}; {}", unreadable_hint(&e)),
+        })
 }
 
 pub use crate::secret::{read_limited, Limited};

@@ -43,8 +43,37 @@ pub struct Repository {
     prefix: Vec<u8>,
 }
 
+/// Settings that make git run a program, or write, while it answers a plumbing question; each
+/// is overridden on the command line, which beats every configuration file, so a repository's
+/// own `.git/config` (anyone who can hand over a repository or a tarball writes it) runs
+/// nothing. Filters and textconv never run: blobs are read with `cat-file --batch` (no
+/// `--filters`, no `--textconv`), diffs are `--raw` with `--no-ext-diff`.
+const NEUTRAL_CONFIG: &[&str] = &[
+    // A hook script git runs to ask which files changed (`diff --cached`, `ls-files`).
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "diff.external=",
+    // A partial clone fetches missing blobs, through `core.sshCommand` or a remote helper.
+    "protocol.allow=never",
+    "core.sshCommand=false",
+];
+
+/// git in `dir`, for reading only: the repository's configuration neutralised
+/// ([`NEUTRAL_CONFIG`]), no pager, no optional lock (the index is not refreshed or rewritten),
+/// and an environment holding nothing but what git needs ([`crate::child::GIT_ENV`]): no
+/// token or cloud credential reaches it or anything it might start.
 fn git(dir: &Path) -> Command {
-    let mut c = Command::new("git");
+    let mut c = crate::child::command("git", crate::child::GIT_ENV);
+    c.env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .env("GIT_PROTOCOL_FROM_USER", "0");
+    c.arg("--no-pager");
+    for setting in NEUTRAL_CONFIG {
+        c.arg("-c").arg(setting);
+    }
     c.arg("-C").arg(dir);
     c
 }

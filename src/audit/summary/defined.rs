@@ -8,8 +8,11 @@
 //! keyed per run, so input cannot aim names at one bucket), it never decides whether two names
 //! are the same. A bucket larger than [`RESIDENT`] is split again the same way, a few levels deep
 //! at most. Memory is therefore about [`RESIDENT`] names plus the write buffers, whatever the
-//! number of Secrets; disk holds the names (namespaces and names, never values). When no
-//! temporary file can be created the set stays in memory: exact, only larger.
+//! number of Secrets; disk holds the names (namespaces and names, never values). The files are
+//! 0600 whatever the umask. When no temporary file can be created, or writing one fails (a full
+//! disk, the file size limit of `ulimit -f`), the audit fails with a message saying so: a wrong
+//! count, or memory growing with the input, would break the promise above. The file size limit
+//! is checked before each write, so the kernel never has to stop the process with SIGXFSZ.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -64,17 +67,77 @@ fn split(key: &[u8]) -> (Option<&str>, &str) {
 struct Bucket {
     file: BufWriter<File>,
     records: u64,
+    /// Bytes written so far (the file's size once flushed).
+    bytes: u64,
+    /// The file size limit (`ulimit -f`), if any.
+    size_limit: Option<u64>,
+}
+
+/// An anonymous temporary file in the temporary directory, readable by its owner only: opened
+/// `O_TMPFILE` with mode 0600 (tempfile's default mode there is 0666 & ~umask), or, where the
+/// file system has no `O_TMPFILE`, created 0600 under a random name and unlinked at once.
+fn spill_file() -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = std::env::temp_dir();
+    match rustix::fs::open(
+        &dir,
+        OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::RUSR | Mode::WUSR,
+    ) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::NOENT) => {
+            use std::os::unix::fs::PermissionsExt;
+            // `into_file` unlinks the name, keeps the open file.
+            tempfile::Builder::new()
+                .permissions(std::fs::Permissions::from_mode(0o600))
+                .tempfile_in(&dir)
+                .map(tempfile::NamedTempFile::into_file)
+        }
+        Err(e) => Err(e.into()),
+    }
+    .map_err(|e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create a temporary file in {} for the list of defined Secrets (more than \
+                 {RESIDENT} distinct ones: past that they are counted on disk): {e}; set TMPDIR \
+                 to a writable directory",
+                dir.display()
+            ),
+        )
+    })
+}
+
+/// The soft file size limit (`ulimit -f`, RLIMIT_FSIZE), if there is one.
+fn file_size_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Fsize).current
 }
 
 impl Bucket {
     fn new() -> io::Result<Self> {
         Ok(Bucket {
-            file: BufWriter::with_capacity(BUFFER, tempfile::tempfile()?),
+            file: BufWriter::with_capacity(BUFFER, spill_file()?),
             records: 0,
+            bytes: 0,
+            size_limit: file_size_limit(),
         })
     }
 
     fn push(&mut self, key: &[u8], kind: u16) -> io::Result<()> {
+        // Past the file size limit the kernel would kill the process with SIGXFSZ, silently:
+        // refuse the write before it happens instead.
+        let size = 2 + 8 + key.len() as u64;
+        if let Some(limit) = self.size_limit {
+            if self.bytes.saturating_add(size) > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    format!(
+                        "the file size limit (ulimit -f) of {limit} bytes is reached; raise it"
+                    ),
+                ));
+            }
+        }
+        self.bytes += size;
         self.file.write_all(&kind.to_le_bytes())?;
         self.file.write_all(&(key.len() as u64).to_le_bytes())?;
         self.file.write_all(key)?;
@@ -127,12 +190,14 @@ impl Spill {
 
 /// Why spilling failed: the count would no longer be exact, so the run fails with this.
 fn spill_error(e: io::Error) -> io::Error {
+    let hint = if e.kind() == io::ErrorKind::FileTooLarge {
+        ""
+    } else {
+        "; set TMPDIR to a writable directory with free space"
+    };
     io::Error::new(
         e.kind(),
-        format!(
-            "cannot write the list of defined Secrets to a temporary file: {e}; set TMPDIR to a \
-             writable directory with free space"
-        ),
+        format!("cannot write the list of defined Secrets to a temporary file: {e}{hint}"),
     )
 }
 
@@ -141,8 +206,6 @@ fn spill_error(e: io::Error) -> io::Error {
 pub struct Defined {
     recent: HashMap<Key, u16>,
     spill: Option<Spill>,
-    /// No temporary file could be created: everything stays in `recent`.
-    in_memory: bool,
     resident: usize,
 }
 
@@ -180,16 +243,11 @@ impl Defined {
     /// Records a definition; a later one of the same (namespace, name) replaces its kind.
     pub fn insert(&mut self, namespace: Option<&str>, name: &str, kind: u16) -> io::Result<()> {
         self.recent.insert(key(namespace, name), kind);
-        if self.recent.len() >= self.limit() && !self.in_memory {
+        if self.recent.len() >= self.limit() {
             if self.spill.is_none() {
-                match Spill::new() {
-                    Ok(s) => self.spill = Some(s),
-                    Err(_) => {
-                        // Exact in memory instead of failing the audit.
-                        self.in_memory = true;
-                        return Ok(());
-                    }
-                }
+                // No silent fallback to memory: it would grow with the input (see the module
+                // documentation). The error says which directory and what to set.
+                self.spill = Some(Spill::new()?);
             }
             self.drain_recent().map_err(spill_error)?;
         }
@@ -260,6 +318,34 @@ fn settle_bucket(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    // Was: tempfile's O_TMPFILE files are 0666 & ~umask (0644 here); unlinked, but reachable
+    // through /proc/PID/fd by anyone allowed to open it.
+    #[test]
+    fn spill_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::MetadataExt;
+        let bucket = Bucket::new().unwrap();
+        let mode = bucket.file.get_ref().metadata().unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+
+    #[test]
+    fn a_bucket_refuses_to_grow_past_the_file_size_limit_instead_of_being_killed() {
+        let mut bucket = Bucket::new().unwrap();
+        bucket.size_limit = Some(100);
+        let key = key(Some("ns"), "name");
+        let mut pushed = 0;
+        let err = loop {
+            match bucket.push(&key, 1) {
+                Ok(()) => pushed += 1,
+                Err(e) => break e,
+            }
+            assert!(pushed < 100, "never refused");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert!(err.to_string().contains("ulimit -f"), "{err}");
+        assert!(bucket.bytes <= 100);
+    }
 
     #[test]
     fn keys_round_trip_with_and_without_a_namespace() {
