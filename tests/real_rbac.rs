@@ -70,7 +70,13 @@ fn world(overlays: &[&str]) -> World {
 /// ConfigMap the real server holds, as the kubelet would.
 fn cronjob_args(c: &RealCluster, name: &str) -> Vec<String> {
     let cj: Value = serde_json::from_str(&c.kubectl_ok(&[
-        "get", "cronjob", name, "-n", "sealkey-system", "-o", "json",
+        "get",
+        "cronjob",
+        name,
+        "-n",
+        "sealkey-system",
+        "-o",
+        "json",
     ]))
     .unwrap();
     let container = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
@@ -163,13 +169,18 @@ fn assert_all_allowed(c: &RealCluster, sa: &str) -> Vec<(String, String, u16)> {
     calls
 }
 
-/// `(what, method, path, body)` that `token` must not be allowed to do: each answered 403.
-fn assert_refused(c: &RealCluster, sa: &str, token: &str, table: &[(&str, &str, &str, Option<(&str, &str)>)]) {
+/// A call outside a role: (what, method, path, optional (content type, body)).
+type Call<'a> = (&'a str, &'a str, &'a str, Option<(&'a str, &'a str)>);
+
+/// Calls that `token` must not be allowed to make: each answered 403 by the real authorizer.
+fn assert_refused(c: &RealCluster, sa: &str, token: &str, table: &[Call]) {
     let mut wrong = vec![];
     for (what, method, path, body) in table {
         let code = c.status_as(token, method, path, *body);
         if code != 403 {
-            wrong.push(format!("{sa}: {what} ({method} {path}) answered {code}, not 403"));
+            wrong.push(format!(
+                "{sa}: {what} ({method} {path}) answered {code}, not 403"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -189,7 +200,9 @@ fn the_rotate_cronjob_rotates_with_its_own_token_and_the_real_authorizer_allows_
         .to_string();
     let (github, app_key) = github_with_app(&w, &cluster_name);
     let token = w.cluster.token_for("sealkey-system", "sealkey-rotate");
-    let kc = w.cluster.kubeconfig_for_token("sealkey-rotate", &token, "airflow");
+    let kc = w
+        .cluster
+        .kubeconfig_for_token("sealkey-rotate", &token, "airflow");
 
     // The job's own arguments; only the App key's path (mounted in the pod), the GitHub API (the
     // fake on 127.0.0.1) and the kubelet sync wait (no kubelet here) are the test's.
@@ -221,7 +234,10 @@ fn the_rotate_cronjob_rotates_with_its_own_token_and_the_real_authorizer_allows_
         "json",
     ]))
     .unwrap();
-    let live = bare(&ssh_public_of(w.dir.path(), &b64d(&secret["data"]["gitSshKey"])));
+    let live = bare(&ssh_public_of(
+        w.dir.path(),
+        &b64d(&secret["data"]["gitSshKey"]),
+    ));
     assert_ne!(live, bare(&w.old_public), "the key did not change");
     let keys = github.keys("acme/dags");
     assert_eq!(keys.len(), 1, "{keys:#?}");
@@ -237,21 +253,76 @@ fn the_rotate_cronjob_rotates_with_its_own_token_and_the_real_authorizer_allows_
         "sealkey-rotate",
         &token,
         &[
-            ("read another Secret in its namespace", "GET", "/api/v1/namespaces/airflow/secrets/other", None),
-            ("list Secrets in its namespace", "GET", "/api/v1/namespaces/airflow/secrets", None),
-            ("list Secrets in another namespace", "GET", "/api/v1/namespaces/default/secrets", None),
+            (
+                "read another Secret in its namespace",
+                "GET",
+                "/api/v1/namespaces/airflow/secrets/other",
+                None,
+            ),
+            (
+                "list Secrets in its namespace",
+                "GET",
+                "/api/v1/namespaces/airflow/secrets",
+                None,
+            ),
+            (
+                "list Secrets in another namespace",
+                "GET",
+                "/api/v1/namespaces/default/secrets",
+                None,
+            ),
             ("list Secrets cluster-wide", "GET", "/api/v1/secrets", None),
-            ("read its own App key Secret", "GET", "/api/v1/namespaces/sealkey-system/secrets/sealkey-github-app", None),
-            ("delete the Secret it rotates", "DELETE", "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret", None),
-            ("create a Secret", "POST", "/api/v1/namespaces/airflow/secrets",
-                Some(("application/json", r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#))),
-            ("patch a Deployment in another namespace", "PATCH", "/apis/apps/v1/namespaces/default/deployments/web",
-                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#))),
-            ("create a ClusterRoleBinding", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-                Some(("application/json", r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-rotate","namespace":"sealkey-system"}]}"#))),
-            ("bind itself a Role", "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/airflow/rolebindings",
-                Some(("application/json", r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-rotate","namespace":"sealkey-system"}]}"#))),
-            ("exec into a pod", "POST", "/api/v1/namespaces/airflow/pods/x/exec", None),
+            (
+                "read its own App key Secret",
+                "GET",
+                "/api/v1/namespaces/sealkey-system/secrets/sealkey-github-app",
+                None,
+            ),
+            (
+                "delete the Secret it rotates",
+                "DELETE",
+                "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
+                None,
+            ),
+            (
+                "create a Secret",
+                "POST",
+                "/api/v1/namespaces/airflow/secrets",
+                Some((
+                    "application/json",
+                    r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#,
+                )),
+            ),
+            (
+                "patch a Deployment in another namespace",
+                "PATCH",
+                "/apis/apps/v1/namespaces/default/deployments/web",
+                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#)),
+            ),
+            (
+                "create a ClusterRoleBinding",
+                "POST",
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                Some((
+                    "application/json",
+                    r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-rotate","namespace":"sealkey-system"}]}"#,
+                )),
+            ),
+            (
+                "bind itself a Role",
+                "POST",
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/airflow/rolebindings",
+                Some((
+                    "application/json",
+                    r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-rotate","namespace":"sealkey-system"}]}"#,
+                )),
+            ),
+            (
+                "exec into a pod",
+                "POST",
+                "/api/v1/namespaces/airflow/pods/x/exec",
+                None,
+            ),
         ],
     );
 }
@@ -262,7 +333,9 @@ fn the_audit_cronjob_audits_with_its_own_token_and_cannot_read_or_change_anythin
     let w = world(&["."]);
     let args = cronjob_args(&w.cluster, "sealkey-audit");
     let token = w.cluster.token_for("sealkey-system", "sealkey-audit");
-    let kc = w.cluster.kubeconfig_for_token("sealkey-audit", &token, "sealkey-system");
+    let kc = w
+        .cluster
+        .kubeconfig_for_token("sealkey-audit", &token, "sealkey-system");
     let out = run_as(&kc, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 0 (nothing found) or 1 (findings): the audit ran; 2 or 3 would be a refusal or an error.
@@ -286,21 +359,48 @@ fn the_audit_cronjob_audits_with_its_own_token_and_cannot_read_or_change_anythin
         "sealkey-audit",
         &token,
         &[
-            ("read a Secret", "GET", "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret", None),
+            (
+                "read a Secret",
+                "GET",
+                "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
+                None,
+            ),
             ("list Secrets cluster-wide", "GET", "/api/v1/secrets", None),
-            ("patch a Deployment", "PATCH", "/apis/apps/v1/namespaces/airflow/deployments/airflow-dag-processor",
-                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#))),
-            ("delete a Pod", "DELETE", "/api/v1/namespaces/airflow/pods/x", None),
-            ("read ConfigMaps", "GET", "/api/v1/namespaces/sealkey-system/configmaps/sealkey-rotate", None),
-            ("create a ClusterRoleBinding", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-                Some(("application/json", r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-audit","namespace":"sealkey-system"}]}"#))),
+            (
+                "patch a Deployment",
+                "PATCH",
+                "/apis/apps/v1/namespaces/airflow/deployments/airflow-dag-processor",
+                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#)),
+            ),
+            (
+                "delete a Pod",
+                "DELETE",
+                "/api/v1/namespaces/airflow/pods/x",
+                None,
+            ),
+            (
+                "read ConfigMaps",
+                "GET",
+                "/api/v1/namespaces/sealkey-system/configmaps/sealkey-rotate",
+                None,
+            ),
+            (
+                "create a ClusterRoleBinding",
+                "POST",
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                Some((
+                    "application/json",
+                    r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"pwn"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"sealkey-audit","namespace":"sealkey-system"}]}"#,
+                )),
+            ),
         ],
     );
 }
 
 #[test]
 #[ignore = "needs the judges etcd and kube-apiserver (scripts/install-test-deps)"]
-fn the_aws_overlay_role_may_read_the_secret_and_patch_its_externalsecret_but_never_write_the_secret() {
+fn the_aws_overlay_role_may_read_the_secret_and_patch_its_externalsecret_but_never_write_the_secret(
+) {
     let w = world(&[".", "aws"]);
     let token = w.cluster.token_for("sealkey-system", "sealkey-rotate-aws");
     // Allowed: what `rotate --store` does on the cluster side.
@@ -311,25 +411,52 @@ fn the_aws_overlay_role_may_read_the_secret_and_patch_its_externalsecret_but_nev
         None,
     );
     assert_eq!(read, 200, "the aws job cannot read the Secret it rotates");
-    let list = w
-        .cluster
-        .status_as(&token, "GET", "/apis/apps/v1/namespaces/airflow/deployments", None);
+    let list = w.cluster.status_as(
+        &token,
+        "GET",
+        "/apis/apps/v1/namespaces/airflow/deployments",
+        None,
+    );
     assert_eq!(list, 200, "the aws job cannot list the readers");
     assert_refused(
         &w.cluster,
         "sealkey-rotate-aws",
         &token,
         &[
-            ("patch the Secret (the store writes it, through ESO)", "PATCH", "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
-                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#))),
-            ("update the Secret", "PUT", "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
-                Some(("application/json", r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"airflow-ssh-secret","namespace":"airflow"}}"#))),
-            ("read another Secret", "GET", "/api/v1/namespaces/airflow/secrets/other", None),
-            ("patch another ExternalSecret", "PATCH", "/apis/external-secrets.io/v1/namespaces/airflow/externalsecrets/other",
-                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#))),
+            (
+                "patch the Secret (the store writes it, through ESO)",
+                "PATCH",
+                "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
+                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#)),
+            ),
+            (
+                "update the Secret",
+                "PUT",
+                "/api/v1/namespaces/airflow/secrets/airflow-ssh-secret",
+                Some((
+                    "application/json",
+                    r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"airflow-ssh-secret","namespace":"airflow"}}"#,
+                )),
+            ),
+            (
+                "read another Secret",
+                "GET",
+                "/api/v1/namespaces/airflow/secrets/other",
+                None,
+            ),
+            (
+                "patch another ExternalSecret",
+                "PATCH",
+                "/apis/external-secrets.io/v1/namespaces/airflow/externalsecrets/other",
+                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#)),
+            ),
             ("list Secrets cluster-wide", "GET", "/api/v1/secrets", None),
-            ("patch a Deployment in another namespace", "PATCH", "/apis/apps/v1/namespaces/default/deployments/web",
-                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#))),
+            (
+                "patch a Deployment in another namespace",
+                "PATCH",
+                "/apis/apps/v1/namespaces/default/deployments/web",
+                Some((MERGE, r#"{"metadata":{"annotations":{"x":"y"}}}"#)),
+            ),
         ],
     );
 }

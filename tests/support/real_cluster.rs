@@ -167,23 +167,45 @@ impl RealCluster {
 
     /// The HTTP status the real server answers to `method path` with `token` (and an optional
     /// JSON or apply-patch body), read with curl.
-    pub fn status_as(&self, token: &str, method: &str, path: &str, body: Option<(&str, &str)>) -> u16 {
+    pub fn status_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+    ) -> u16 {
         let mut c = Command::new(super::required_tool("curl"));
-        c.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"])
-            .arg("--cacert")
-            .arg(self.ca())
-            .args(["-X", method, "-H"])
-            .arg(format!("Authorization: Bearer {token}"));
+        c.args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .arg("--cacert")
+        .arg(self.ca())
+        .args(["-X", method, "-H"])
+        .arg(format!("Authorization: Bearer {token}"));
         if let Some((content_type, data)) = body {
-            c.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", data]);
+            c.args([
+                "-H",
+                &format!("Content-Type: {content_type}"),
+                "--data-binary",
+                data,
+            ]);
         }
         c.arg(format!("{}{path}", self.url()));
         let out = c.output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "curl {method} {path}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| {
+                panic!(
+                    "curl {method} {path}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
     }
 }
