@@ -1315,7 +1315,15 @@ fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials(
 
     let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     let t = sb.trace(
-        &["create", "--repo", "acme/dags", "-n", "dev", "--seal-to", arn],
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--seal-to",
+            arn,
+        ],
         b"",
     );
     assert_eq!(t.code, Some(3), "{}", t.stderr);
@@ -1336,7 +1344,10 @@ fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials(
             c2,
             Secret {
                 what: "the SOPS data key".into(),
-                needles: vec![plaintext[..24].to_string(), hex::encode(&data_key)[..24].to_string()],
+                needles: vec![
+                    plaintext[..24].to_string(),
+                    hex::encode(&data_key)[..24].to_string(),
+                ],
             },
         ],
         false,

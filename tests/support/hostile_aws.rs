@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 pub const REGION: &str = "eu-west-1";
 /// A session token the run holds (a canary: it must never be shown).
-pub const SESSION_TOKEN: &str = "FwoGZXIvYXdzSESSIONcanary0123456789abcdefghijklmnopqrstuvwxyzTOKEN";
+pub const SESSION_TOKEN: &str =
+    "FwoGZXIvYXdzSESSIONcanary0123456789abcdefghijklmnopqrstuvwxyzTOKEN";
 /// The secret access key the run holds (never sent, only used to sign; must never be shown).
 pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMIsecretCANARYbPxRfiCYEXAMPLEKEY";
 
