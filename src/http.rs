@@ -548,7 +548,7 @@ mod tests {
             "bad Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/eu-west-1/kms/aws4_request, \
              SignedHeaders=host;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
              X-Amz-Security-Token: FwoGZXIvYXdzEXAMPLEtoken== key ASIAEXAMPLEEXAMPLE12 \u{200b}value {}",
-            &sent[40..]
+            &sent[41..]
         );
         let shown = sanitize_server_text(&text, &[]);
         for gone in [
