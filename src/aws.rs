@@ -6,6 +6,16 @@
 //!
 //! No SigV4 or credential chain is written here: the SDK does both. Its debug logging goes
 //! through `tracing`, which sealkey never subscribes to, so request bodies are never logged.
+//!
+//! Every request of every client the SDK makes (Secrets Manager, KMS, STS, and the credential
+//! providers' own: web identity, SSO, container, instance metadata) goes through one HTTP client
+//! wrapper, [`GuardedHttp`]: its URL must pass [`crate::http::may_send_to`] (https anywhere, plain
+//! http to loopback only; the SDK's fixed link-local metadata and container addresses excepted),
+//! its credentials are registered for redaction ([`crate::sent`]), and its answer body is read
+//! under [`MAX_ANSWER_BYTES`]. The endpoints configured for the services sealkey calls are also
+//! checked when the configuration loads, so a bad one is refused (exit 2, naming the variable
+//! or profile setting) before any key exists. AWS's text reaches people only through
+//! [`crate::http::sanitize_server_text`].
 
 use crate::error::{Error, Message, Result, Setting};
 use crate::message;
@@ -55,11 +65,13 @@ async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConf
     if let Some(r) = &settings.region {
         check_region(r, Setting::Region.into())?;
     }
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+    let http = GuardedHttp::new(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https(),
+    );
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(
@@ -93,6 +105,7 @@ async fn load_inner(settings: &AwsSettings, need_region: bool) -> Result<SdkConf
         }
         Some(r) => check_region(r.as_ref(), "AWS_REGION".into())?,
     }
+    check_endpoints(&conf)?;
     check_credentials(&conf).await?;
     Ok(conf)
 }
@@ -117,7 +130,15 @@ async fn check_credentials(conf: &SdkConfig) -> Result<()> {
         return Err(no_credentials(None));
     };
     match provider.provide_credentials().await {
-        Ok(_) => Ok(()),
+        Ok(creds) => {
+            // Held, never sent (only signatures are): still never shown from an answer.
+            crate::sent::register(creds.secret_access_key().as_bytes());
+            if let Some(token) = creds.session_token() {
+                crate::sent::register(token.as_bytes());
+            }
+            Ok(())
+        }
+        Err(e) if guard_error(&e).is_some() => Err(guard_error(&e).expect("checked")),
         Err(e @ CredentialsError::CredentialsNotLoaded(_)) => Err(no_credentials(Some(e))),
         Err(e) => Err(Error::AwsNoCredentials {
             tried: CREDENTIAL_SOURCES.into(),
@@ -160,6 +181,9 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
+    if let Some(e) = guard_error(&err) {
+        return e;
+    }
     let (code, message) = match &err {
         SdkError::ServiceError(se) => (
             se.err().code().unwrap_or("unknown").to_string(),
@@ -204,8 +228,8 @@ where
         service,
         action,
         resource: resource.to_string(),
-        code,
-        message: truncate(&message, 300),
+        code: crate::http::sanitize_server_text(&code, &[]),
+        message: crate::http::sanitize_server_text(&message, &[]),
         hint,
         source: Box::new(err),
     }))
@@ -222,7 +246,8 @@ pub struct AwsFailure {
     pub resource: String,
     /// AWS's error code, e.g. `AccessDeniedException`.
     pub code: String,
-    /// AWS's message (answers carry no secret value; requests do, and are never logged).
+    /// AWS's message, through [`crate::http::sanitize_server_text`]: a server may echo what
+    /// was sent (a secret value, a data key) or a credential, and those are redacted.
     pub message: String,
     /// What to do next.
     pub hint: crate::error::Message,
@@ -269,9 +294,300 @@ fn service_prefix(service: &str) -> &'static str {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    let cleaned: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
-    cleaned
+/// The largest answer body accepted from AWS (a Secrets Manager or KMS answer is a few KiB;
+/// GitHub's cap).
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// The SDK's own plain-http credential endpoints: instance metadata (IMDS) and the ECS/EKS
+/// container credential addresses, link-local by design (the SDK itself limits
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI` over http to loopback and these).
+fn is_aws_metadata_address(url: &url::Url) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => [
+            Ipv4Addr::new(169, 254, 169, 254),
+            Ipv4Addr::new(169, 254, 170, 2),
+            Ipv4Addr::new(169, 254, 170, 23),
+        ]
+        .contains(&ip),
+        Some(url::Host::Ipv6(ip)) => [
+            Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+            Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+        ]
+        .contains(&ip),
+        _ => false,
+    }
+}
+
+/// The variables that can point the SDK at an endpoint, most specific first.
+const ENDPOINT_VARIABLES: [&str; 8] = [
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_ENDPOINT_URL_SSO_OIDC",
+    "AWS_ENDPOINT_URL",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+];
+
+/// Which setting names `url`: the first variable whose value is that URL (same scheme, host and
+/// port), else the profile's `endpoint_url` (top level or a `services` section).
+fn endpoint_source(url: &url::Url) -> String {
+    let same = |v: &str| {
+        url::Url::parse(v.trim()).is_ok_and(|u| {
+            u.scheme() == url.scheme()
+                && u.host_str() == url.host_str()
+                && u.port_or_known_default() == url.port_or_known_default()
+        })
+    };
+    ENDPOINT_VARIABLES
+        .iter()
+        .find(|name| std::env::var(name).is_ok_and(|v| same(&v)))
+        .map(|name| name.to_string())
+        .unwrap_or_else(|| {
+            "endpoint_url in the AWS profile (AWS_CONFIG_FILE or ~/.aws/config, top level or a `services` section)".into()
+        })
+}
+
+/// A request the guard refused to send: plain http to a host that is not this machine.
+#[derive(Debug, thiserror::Error)]
+#[error("plain http to {host} refused (set by {source_name})")]
+pub struct EndpointRefused {
+    /// `host[:port]` of the request.
+    pub host: String,
+    /// The variable or profile setting that named it.
+    pub source_name: String,
+}
+
+impl EndpointRefused {
+    fn of(url: &url::Url) -> Self {
+        Self {
+            host: crate::http::sanitize_server_text(&crate::http::host_port(url), &[]),
+            source_name: endpoint_source(url),
+        }
+    }
+
+    fn into_error(self) -> Error {
+        Error::input(
+            message!(
+                "AWS endpoint http://{} ({})",
+                self.host,
+                self.source_name.clone()
+            ),
+            "plain http to a host other than this machine: the request (a key, a data key, signed credentials) would cross the network in clear",
+            message!(
+                "use https://, or http only to 127.0.0.1/localhost (a local test server); fix or unset {}",
+                self.source_name
+            ),
+        )
+    }
+}
+
+/// An answer body longer than [`MAX_ANSWER_BYTES`] (announced or read).
+#[derive(Debug, thiserror::Error)]
+#[error("answer from {host} larger than {cap} bytes")]
+pub struct AnswerTooLarge {
+    /// `host[:port]` that answered.
+    pub host: String,
+    /// The cap, in bytes.
+    pub cap: usize,
+}
+
+/// The guard's refusal somewhere in `err`'s causes, as sealkey's error.
+fn guard_error(err: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(r) = e.downcast_ref::<EndpointRefused>() {
+            return Some(
+                EndpointRefused {
+                    host: r.host.clone(),
+                    source_name: r.source_name.clone(),
+                }
+                .into_error(),
+            );
+        }
+        if let Some(t) = e.downcast_ref::<AnswerTooLarge>() {
+            return Some(Error::remote(
+                "AWS",
+                format!(
+                    "answer from {} larger than {} bytes; stopped reading",
+                    t.host, t.cap
+                ),
+                "check AWS_ENDPOINT_URL (and the profile's endpoint_url) points at AWS or a real test server; a proxy or server on the way may be misbehaving",
+            ));
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// Refuses, before any call, an endpoint configured for a service sealkey calls (Secrets
+/// Manager, KMS, STS) that [`crate::http::may_send_to`] refuses, naming where it was set.
+fn check_endpoints(conf: &SdkConfig) -> Result<()> {
+    use aws_types::service_config::ServiceConfigKey;
+    let mut urls: Vec<String> = conf
+        .endpoint_url()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    if let Some(services) = conf.service_config() {
+        for service in ["Secrets Manager", "KMS", "STS"] {
+            let key = ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .expect("every field set");
+            urls.extend(services.load_config(key));
+        }
+    }
+    for url in urls {
+        let parsed = url::Url::parse(url.trim()).map_err(|_| {
+            Error::input(
+                message!(
+                    "AWS endpoint {}",
+                    crate::http::sanitize_server_text(&url, &[])
+                ),
+                "not a URL",
+                "set AWS_ENDPOINT_URL (or the profile's endpoint_url) to https://HOST[:PORT]",
+            )
+        })?;
+        if !crate::http::may_send_to(&parsed) {
+            return Err(EndpointRefused::of(&parsed).into_error());
+        }
+    }
+    Ok(())
+}
+
+/// The SDK's HTTP client with sealkey's rules around every request (see the module docs).
+#[derive(Debug)]
+pub struct GuardedHttp {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+}
+
+impl GuardedHttp {
+    /// Wraps `inner`.
+    pub fn new(inner: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Self {
+        Self { inner }
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for GuardedHttp {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(GuardedConnector {
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct GuardedConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for GuardedConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::http::HttpConnectorFuture;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let url = match url::Url::parse(request.uri()) {
+            Ok(u) if crate::http::may_send_to(&u) || is_aws_metadata_address(&u) => u,
+            Ok(u) => {
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(
+                    Box::new(EndpointRefused::of(&u)),
+                    None,
+                )))
+            }
+            Err(_) => {
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(
+                    "the request URL does not parse".into(),
+                    None,
+                )))
+            }
+        };
+        // Credentials on the wire (a session token, SigV4's signature) are never shown back.
+        let headers = request.headers();
+        if let Some(token) = headers.get("x-amz-security-token") {
+            crate::sent::register(token.as_bytes());
+        }
+        if let Some(auth) = headers.get("authorization") {
+            if let Some(sig) = auth.split("Signature=").nth(1) {
+                crate::sent::register(sig.trim().as_bytes());
+            }
+        }
+        let host = crate::http::host_port(&url);
+        let answer = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let mut resp = answer.await?;
+            let too_large = || AnswerTooLarge {
+                host: host.clone(),
+                cap: MAX_ANSWER_BYTES,
+            };
+            let announced = resp
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if announced.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+                return Err(ConnectorError::other(Box::new(too_large()), None));
+            }
+            let body = resp.take_body();
+            *resp.body_mut() = aws_smithy_types::body::SdkBody::from_body_1_x(CappedBody {
+                inner: body,
+                read: 0,
+                too_large: Some(too_large()),
+            });
+            Ok(resp)
+        })
+    }
+}
+
+/// A body that fails once more than [`MAX_ANSWER_BYTES`] have come through.
+struct CappedBody {
+    inner: aws_smithy_types::body::SdkBody,
+    read: usize,
+    too_large: Option<AnswerTooLarge>,
+}
+
+impl http_body::Body for CappedBody {
+    type Data = bytes::Bytes;
+    type Error = aws_smithy_runtime_api::box_error::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>>
+    {
+        use std::task::Poll;
+        let frame = http_body::Body::poll_frame(std::pin::Pin::new(&mut self.inner), cx);
+        if let Poll::Ready(Some(Ok(f))) = &frame {
+            if let Some(data) = f.data_ref() {
+                self.read = self.read.saturating_add(data.len());
+                if self.read > MAX_ANSWER_BYTES {
+                    let err = self.too_large.take().unwrap_or(AnswerTooLarge {
+                        host: String::new(),
+                        cap: MAX_ANSWER_BYTES,
+                    });
+                    return Poll::Ready(Some(Err(Box::new(err))));
+                }
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! CIDR, `*`) is honoured.
 
 use crate::error::{Error, Result};
-use base64::Engine as _;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::Url;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -314,13 +313,27 @@ static JWT: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*").expect("regex")
 });
 
-/// Server text made fit to show: terminal controls removed (C0, DEL, C1, line and paragraph
+static SIGV4: LazyLock<regex::Regex> = LazyLock::new(|| {
+    // SigV4 in a header (`Credential=AKID/date/region/service/aws4_request, Signature=hex`), in a
+    // presigned query (`X-Amz-Credential=`, `X-Amz-Signature=`) and the session token header.
+    regex::Regex::new(
+        r"(?i)((?:x-amz-)?(?:credential|signature|security-token)\s*[=:]\s*)[^\s,;&]+",
+    )
+    .expect("regex")
+});
+static AWS_KEY_ID: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b").expect("regex"));
+
+/// Server text made fit to show, the one path for every remote's words (GitHub, AWS,
+/// Kubernetes, certificate URLs): terminal controls removed (C0, DEL, C1, line and paragraph
 /// separators, bidi and zero-width characters; tabs and line breaks become spaces), credentials
-/// replaced by `[redacted]` (each of `secrets` as given and in base64, `Bearer`/`Basic` values,
-/// GitHub token shapes, JWTs), then cut to [`SHOWN_CHARS`] characters.
+/// replaced by `[redacted]` (every secret this run sent or holds, see [`crate::sent`], and each
+/// of `secrets`, in any encoding and any slice of [`crate::sent::WINDOW`] characters or more;
+/// `Bearer`/`Basic` values, GitHub token shapes, JWTs, SigV4 credentials, signatures and
+/// session tokens, AWS access key ids), then cut to [`SHOWN_CHARS`] characters.
 pub fn sanitize_server_text(text: &str, secrets: &[&str]) -> String {
     // Controls go first: a token split by an escape sequence is whole again afterwards.
-    let mut clean: String = text
+    let clean: String = text
         .chars()
         .filter_map(|c| match c {
             '\t' | '\n' | '\r' => Some(' '),
@@ -328,22 +341,14 @@ pub fn sanitize_server_text(text: &str, secrets: &[&str]) -> String {
             c => Some(c),
         })
         .collect();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        let engines = [
-            &base64::engine::general_purpose::STANDARD_NO_PAD,
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        ];
-        let mut forms = vec![secret.to_string()];
-        forms.extend(engines.iter().map(|e| e.encode(secret)));
-        for form in forms {
-            if clean.contains(&form) {
-                clean = clean.replace(&form, "[redacted]");
-            }
-        }
-    }
+    // Everything this run sent as a secret or holds as a credential, in any encoding and any
+    // long enough slice (`crate::sent`), plus the caller's own.
+    let clean = crate::sent::redact(&clean, secrets);
     let clean = BEARER.replace_all(&clean, "$1 [redacted]");
     let clean = GITHUB_TOKEN.replace_all(&clean, "[redacted]");
     let clean = JWT.replace_all(&clean, "[redacted]");
+    let clean = SIGV4.replace_all(&clean, "$1[redacted]");
+    let clean = AWS_KEY_ID.replace_all(&clean, "[redacted]");
     let clean = clean.trim();
     if clean.chars().count() > SHOWN_CHARS {
         let mut cut: String = clean.chars().take(SHOWN_CHARS).collect();
@@ -368,6 +373,7 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
@@ -530,6 +536,33 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("end  line"), "{shown}");
+    }
+
+    #[test]
+    fn aws_credentials_signatures_and_sent_secrets_are_redacted_from_server_text() {
+        // Issue 20: an AWS error echoed the session token, the SigV4 header and a slice of the
+        // SecretString; only C0/C1 controls were removed.
+        let sent = "{\"gitSshKey\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\\n-----END OPENSSH PRIVATE KEY-----\"}";
+        crate::sent::register(sent.as_bytes());
+        let text = format!(
+            "bad Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/eu-west-1/kms/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+             X-Amz-Security-Token: FwoGZXIvYXdzEXAMPLEtoken== key ASIAEXAMPLEEXAMPLE12 \u{200b}value {}",
+            &sent[41..]
+        );
+        let shown = sanitize_server_text(&text, &[]);
+        for gone in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "0123456789abcdef",
+            "FwoGZXIvYXdz",
+            "ASIAEXAMPLEEXAMPLE12",
+            "\u{200b}",
+            "b3BlbnNzaC1rZXkt",
+        ] {
+            assert!(!shown.contains(gone), "{gone:?} in {shown:?}");
+        }
+        assert!(shown.contains("Signature=[redacted]"), "{shown}");
+        assert!(shown.ends_with("value [redacted]"), "{shown}");
     }
 
     #[test]

@@ -45,5 +45,6 @@ pub mod repo;
 pub mod rotate;
 pub mod seal;
 pub mod secret;
+pub mod sent;
 pub mod store;
 pub mod yaml;

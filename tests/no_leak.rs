@@ -1255,3 +1255,103 @@ fn aws_commands_leak_neither_key_nor_aws_credentials() {
     );
     sb.check("unseal KMS", &opened, None, &[aws()], true);
 }
+
+/// issue 20: the same AWS commands against an endpoint whose every error echoes the request
+/// back (the SecretString or the KMS `Plaintext` first, then the whole body and the signed
+/// headers): the key, the data key and the credentials never reach stderr, stdout or a file.
+/// What was sent is read from the endpoint's own record of the requests.
+#[test]
+fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials() {
+    use support::hostile_aws::{HostileAws, Mode, Request, SECRET_ACCESS_KEY, SESSION_TOKEN};
+    let echo = |r: &Request| {
+        let first = r
+            .field("SecretString")
+            .or_else(|| r.field("Plaintext"))
+            .unwrap_or_default();
+        format!(
+            "{first} | {} | {}",
+            String::from_utf8_lossy(&r.body),
+            r.head
+        )
+    };
+    let server = HostileAws::start(Mode::Echo(std::sync::Arc::new(echo)));
+    let mut sb = Sandbox::new();
+    for (k, v) in server.env() {
+        sb = sb.with_env(&k, &v);
+    }
+    let creds = || {
+        [
+            Secret::value("the AWS secret access key", SECRET_ACCESS_KEY),
+            Secret::value("the AWS session token", SESSION_TOKEN),
+        ]
+    };
+
+    let t = sb.trace(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            "aws-secrets-manager:dev/echo",
+        ],
+        b"",
+    );
+    assert_eq!(t.code, Some(3), "{}", t.stderr);
+    assert!(t.stderr.contains("ValidationException"), "{}", t.stderr);
+    let sent = server
+        .request("CreateSecret")
+        .and_then(|r| r.field("SecretString"))
+        .expect("CreateSecret was sent");
+    let fields: Value = serde_json::from_str(&sent).unwrap();
+    let key = fields["gitSshKey"].as_str().unwrap().as_bytes().to_vec();
+    let [c1, c2] = creds();
+    sb.check(
+        "create --store (echoing endpoint)",
+        &t,
+        None,
+        &[c1, c2, Secret::pem("the key sent to the store", &key)],
+        false,
+    );
+
+    let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let t = sb.trace(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--seal-to",
+            arn,
+        ],
+        b"",
+    );
+    assert_eq!(t.code, Some(3), "{}", t.stderr);
+    let plaintext = server
+        .request("Encrypt")
+        .and_then(|r| r.field("Plaintext"))
+        .expect("Encrypt was sent");
+    let data_key = base64::engine::general_purpose::STANDARD
+        .decode(&plaintext)
+        .unwrap();
+    let [c1, c2] = creds();
+    sb.check(
+        "create --seal-to KMS (echoing endpoint)",
+        &t,
+        None,
+        &[
+            c1,
+            c2,
+            Secret {
+                what: "the SOPS data key".into(),
+                needles: vec![
+                    plaintext[..24].to_string(),
+                    hex::encode(&data_key)[..24].to_string(),
+                ],
+            },
+        ],
+        false,
+    );
+}

@@ -131,19 +131,20 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => ship::run_completions(args, &ui),
         Command::Man(args) => ship::run_man(args, &ui),
     };
-    match result {
+    let code = match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::from(exit::OK);
-            }
             ui.error(&err);
             if let Some(hint) = flag_hint(&err) {
                 ui.hint(hint);
             }
             ExitCode::from(exit_code_of(&err))
         }
-    }
+    };
+    // The secrets this run sent, kept to redact server echoes until the last message is out.
+    crate::sent::forget_all();
+    code
 }
 
 /// Refuses arguments holding control characters, Unicode line or paragraph separators or bidi

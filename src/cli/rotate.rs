@@ -416,7 +416,12 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                     ConsumerAction::NextRun => "next run reads the new key",
                     ConsumerAction::ManualRestart => "bare pod: recreate it yourself",
                 };
-                ui.info(&format!("{}/{}: {what}", c.kind.as_str(), c.name));
+                // The name comes from the cluster's answer.
+                ui.info(&format!(
+                    "{}/{}: {what}",
+                    c.kind.as_str(),
+                    crate::audit::report::text::printable(&c.name)
+                ));
             }
             let dry = if settings.dry_run { " (dry run: nothing registered, stored, restarted or deleted)" } else { "" };
             ui.info(&format!(

@@ -4,6 +4,7 @@
 use super::create::{current_context, CreateArgs};
 use super::github_args::runtime;
 use super::Ui;
+use crate::audit::report::text::printable;
 use crate::create::CreateSettings;
 use crate::create::{create, CreateStep, Delivery, Registration, StoreDelivery};
 use crate::emit::external_secrets::{ExternalSecretSettings, StoreKind};
@@ -198,8 +199,8 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
         .expect("the store delivery stored the key");
     ui.info(&format!(
         "stored as {} version {} in {region}{}",
-        stored.stored.arn,
-        stored.stored.version_id,
+        printable(&stored.stored.arn),
+        printable(&stored.stored.version_id),
         if stored.replaced {
             " (the previous version is AWSPREVIOUS)"
         } else {
@@ -304,7 +305,7 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
     ui.result(&format!("new key:     {}", done.new_fingerprint));
     ui.info(&format!(
         "stored as version {} (AWSCURRENT) of {}; registered as deploy key {}; deleted old key(s) {:?}; restarted {:?}",
-        done.version_id, target.name, done.new_key_id, done.deleted, done.restarted
+        printable(&done.version_id), target.name, done.new_key_id, done.deleted, done.restarted
     ));
     if let Some(why) = &done.kept_because {
         ui.info(&format!(

@@ -294,6 +294,14 @@ impl Cluster {
                     .map(|name| name.to_string()),
             );
         }
+        // Held credentials: never shown back from an answer ([`crate::sent`]).
+        {
+            use secrecy::ExposeSecret as _;
+            let auth = &config.auth_info;
+            for held in [&auth.token, &auth.password].into_iter().flatten() {
+                crate::sent::register(held.expose_secret().as_bytes());
+            }
+        }
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         config.write_timeout = Some(Duration::from_secs(60));
@@ -418,6 +426,7 @@ impl Cluster {
                 "report this as a bug",
             ));
         }
+        register_sent_values(doc);
         let api = self.secrets(namespace);
         let what = format!("apply Secret {namespace}/{name}");
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
@@ -689,6 +698,24 @@ fn context_error(settings: &ConnectSettings, e: String) -> Error {
         format!("cannot use it: {e}"),
         "check the names with `kubectl config get-contexts`",
     )
+}
+
+/// Registers the values a Secret document carries (`data` as sent and decoded, `stringData`) so
+/// that no answer can show them back ([`crate::sent`]).
+fn register_sent_values(doc: &Value) {
+    if let Some(data) = doc["data"].as_object() {
+        for b64 in data.values().filter_map(Value::as_str) {
+            crate::sent::register(b64.as_bytes());
+            if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) {
+                crate::sent::register(&zeroize::Zeroizing::new(raw));
+            }
+        }
+    }
+    if let Some(data) = doc["stringData"].as_object() {
+        for text in data.values().filter_map(Value::as_str) {
+            crate::sent::register(text.as_bytes());
+        }
+    }
 }
 
 /// Maps a client error to [`Error::Kube`] with a hint for the usual causes. Every piece of

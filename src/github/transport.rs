@@ -241,6 +241,7 @@ impl Transport {
 
     /// Remembers a credential of this run, to redact it from every answer.
     pub(crate) fn remember(&self, token: Arc<GithubToken>) {
+        crate::sent::register(token.expose_secret().as_bytes());
         self.secrets.lock().expect("lock").push(token);
     }
 

@@ -244,6 +244,8 @@ impl KmsService {
     /// KMS `Encrypt` of the data key; returns the base64 ciphertext blob for `enc`.
     pub fn encrypt(&self, key: &KmsKeyRef, data_key: &[u8]) -> Result<String> {
         let (client, ctx) = self.call(key)?;
+        // An error may echo `Plaintext`: never shown back ([`crate::sent`]).
+        crate::sent::register(data_key);
         let out = self
             .run(
                 client

@@ -87,6 +87,20 @@ pub fn request_token(name: &str, fingerprint: &str) -> String {
     )
 }
 
+/// Registers what a put sends (the JSON text and each of its values, e.g. the PEM with its line
+/// breaks) so that no answer can show it back ([`crate::sent`]).
+fn register_sent(value: &StoreValue) {
+    crate::sent::register(value.expose_secret().as_bytes());
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(value.expose_secret()) {
+        if let Some(fields) = v.as_object() {
+            for field in fields.values().filter_map(serde_json::Value::as_str) {
+                crate::sent::register(field.as_bytes());
+            }
+        }
+        crate::secret::wipe_value(&mut v);
+    }
+}
+
 impl SecretsManagerStore {
     /// A client for the configuration's region (and `AWS_ENDPOINT_URL`, if set).
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
@@ -174,6 +188,7 @@ impl SecretsManagerStore {
         new_tags: &[(String, String)],
     ) -> Result<Stored> {
         let token = request_token(name, fingerprint);
+        register_sent(value);
         let tag_list: Vec<Tag> = new_tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -282,6 +297,11 @@ impl SecretsManagerStore {
                 ),
             },
             Some(prev) => {
+                // Version ids come from AWS's answers: shown cleaned, sent as they came.
+                let (shown_prev, shown_new) = (
+                    crate::http::sanitize_server_text(prev, &[]),
+                    crate::http::sanitize_server_text(&stored.version_id, &[]),
+                );
                 let moved = self
                     .client
                     .update_secret_version_stage()
@@ -298,15 +318,14 @@ impl SecretsManagerStore {
                 };
                 match (moved, tags_back) {
                     (Ok(_), Ok(())) => format!(
-                        "secret {name}: AWSCURRENT moved back to version {prev}, tags restored"
+                        "secret {name}: AWSCURRENT moved back to version {shown_prev}, tags restored"
                     ),
                     (Err(e), _) => format!(
-                        "moving AWSCURRENT of {name} back to version {prev} FAILED ({}): run `aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSCURRENT --move-to-version-id {prev} --remove-from-version-id {}`",
+                        "moving AWSCURRENT of {name} back to version {shown_prev} FAILED ({}): run `aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSCURRENT --move-to-version-id {shown_prev} --remove-from-version-id {shown_new}`",
                         sdk_error(SM, "UpdateSecretVersionStage", name, e),
-                        stored.version_id
                     ),
                     (Ok(_), Err(e)) => format!(
-                        "secret {name}: AWSCURRENT moved back to version {prev}, but restoring its tags failed ({e})"
+                        "secret {name}: AWSCURRENT moved back to version {shown_prev}, but restoring its tags failed ({e})"
                     ),
                 }
             }

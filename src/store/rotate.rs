@@ -152,6 +152,8 @@ pub async fn rotate_with_store<C: ExternalSecretCluster, R: DeployKeyRegistry>(
         })?;
     if let Some(tagged) = existing.tag(super::aws::tags::FINGERPRINT) {
         if tagged != old_fp {
+            // The tag's value is what the store answered.
+            let tagged = crate::http::sanitize_server_text(tagged, &[]);
             return Err(failed(
                 "read store",
                 Error::input(
