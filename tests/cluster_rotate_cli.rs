@@ -954,3 +954,86 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     assert!(stderr.contains("--cluster NAME"), "{stderr}");
     assert_eq!(github.keys("acme/dags"), before, "something changed");
 }
+
+// Was: sealkey had no signal handling. SIGINT or SIGTERM while the new key was being registered
+// left it registered with its private half gone, and the next run called it "an earlier GitOps
+// rotation is pending ... let Flux apply the committed file" (there was none).
+#[test]
+fn a_signal_during_registration_deletes_the_key_it_registered_and_changes_nothing_else() {
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let w = world();
+        // GitHub stores the key at once but answers 8 s later: the signal lands in between.
+        w.github.state().stall_registrations_ms = 8_000;
+        let kc = w.kmock.kubeconfig("dev");
+        let mut child = Command::new(support::sealkey_bin())
+            .args([
+                "rotate",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--secret-name",
+                "airflow-ssh-secret",
+                "--apply",
+                "--sync-wait",
+                "0",
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "--api-url",
+                &w.github.url(),
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .env_remove("GH_TOKEN")
+            .current_dir(w.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let began = std::time::Instant::now();
+        while w.github_keys().len() < 2 {
+            assert!(
+                began.elapsed() < std::time::Duration::from_secs(60),
+                "SIG{signal}: the new key was never registered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let killed = Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let waited = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(40),
+                "SIG{signal}: sealkey did not exit within 40 s of the signal"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        use std::io::Read as _;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("stopped by SIG{signal}"))
+                && stderr.contains("deleted the new key"),
+            "SIG{signal}: {stderr}"
+        );
+        assert!(!stderr.contains("PRIVATE KEY") && !stderr.contains(TOKEN));
+        // Invariant: the live key is registered and it is the only key; the Secret is as before.
+        let keys = w.github_keys();
+        assert_eq!(keys.len(), 1, "SIG{signal}: {keys:#?}");
+        let (live, _) = w.live();
+        assert_eq!(live, bare(&w.old_public), "SIG{signal}: the Secret changed");
+        assert_eq!(bare(keys[0]["key"].as_str().unwrap()), live);
+    }
+}

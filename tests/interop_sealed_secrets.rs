@@ -203,25 +203,17 @@ fn strict_scope_values_do_not_open_under_another_name_or_namespace() {
 #[test]
 fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     let cert = controller().1.to_str().unwrap().to_string();
-    // A GitHub Enterprise host, so that Argo CD's known-hosts ConfigMap comes along.
-    let dir = tempfile::tempdir().unwrap();
-    let kh = dir.path().join("known_hosts");
-    std::fs::write(
-        &kh,
-        "ghe.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
-    )
-    .unwrap();
+    // A HelmRelease comes along with the Secret. (Argo CD's known-hosts ConfigMap no longer
+    // does: sealkey adds host keys to the user's ConfigMap, never emits a whole one.)
     let sealed = ok(run(
         &[
             "create",
             "--repo",
             "acme/dags",
             "--for",
-            "argocd",
-            "--git-host",
-            "ghe.example.com",
-            "--known-hosts",
-            kh.to_str().unwrap(),
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
             "--seal",
             "sealed-secrets",
             "--cert",
@@ -232,15 +224,15 @@ fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     ));
     let docs = sealkey::yaml::parse_stream(&sealed, "t").unwrap();
     assert!(docs.iter().any(|d| d["kind"] == "SealedSecret"));
-    // The ConfigMap holds no secret: passed through as it is.
-    let cm = docs
+    // The HelmRelease holds no secret: passed through as it is.
+    let hr = docs
         .iter()
-        .find(|d| d["kind"] == "ConfigMap")
-        .expect("the known-hosts ConfigMap passes through");
-    assert!(cm["data"]["ssh_known_hosts"]
+        .find(|d| d["kind"] == "HelmRelease")
+        .expect("the HelmRelease passes through");
+    assert!(hr["spec"]["values"]["dags"]["gitSync"]["knownHosts"]
         .as_str()
         .unwrap()
-        .starts_with("ghe.example.com "));
+        .starts_with("github.com "));
     assert!(
         !sealed.contains("LS0tLS1CRUdJTiBPUEVOU1NI"),
         "base64 of the key header leaked"
@@ -249,13 +241,13 @@ fn create_emits_a_sealed_secret_and_passes_other_objects_through() {
     let secret = opened.iter().find(|d| d.get("data").is_some()).unwrap();
     use base64::Engine as _;
     let pem = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["sshPrivateKey"].as_str().unwrap())
+        .decode(secret["data"]["gitSshKey"].as_str().unwrap())
         .unwrap();
     assert!(pem.starts_with(sealkey::keygen::OPENSSH_PRIVATE_KEY_HEADER.as_bytes()));
-    // Argo CD's repository Secret needs its label to be picked up.
+    // The Secret the HelmRelease's sshKeySecret names.
     assert_eq!(
-        secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
-        "repository"
+        secret["metadata"]["name"],
+        hr["spec"]["values"]["dags"]["gitSync"]["sshKeySecret"]
     );
 }
 

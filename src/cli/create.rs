@@ -480,25 +480,56 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
                 args.seal.write_output(out)
             })),
         };
+        // What a signal would have to undo: a key registered under the title sealkey made (its
+        // moment to the millisecond makes it this run's; a --title given by hand may not be).
+        let journal = super::interrupt::Journal::default();
+        let undo_title = args.register.title.is_none().then(|| title.clone());
         let progress = |s: CreateStep| match s {
+            CreateStep::Register => {
+                journal.registering(None, undo_title.as_deref());
+                step(&format!(
+                    "registering the deploy key on {} as \"{title}\"",
+                    repo.slug()
+                ))
+            }
+            CreateStep::Seal | CreateStep::Apply => {
+                journal.delivering();
+                match s {
+                    CreateStep::Seal => step(&format!("sealing with {}", method.as_str())),
+                    _ => step(&format!(
+                        "applying Secret {}/{}",
+                        settings.emit.namespace,
+                        settings.emit.secret_name()
+                    )),
+                }
+            }
             CreateStep::Generate => step(&format!(
                 "generating {} key in memory",
                 settings.key_type.as_str()
             )),
-            CreateStep::Register => step(&format!(
-                "registering the deploy key on {} as \"{title}\"",
-                repo.slug()
-            )),
-            CreateStep::Seal => step(&format!("sealing with {}", method.as_str())),
-            CreateStep::Apply => step(&format!(
-                "applying Secret {}/{}",
-                settings.emit.namespace,
-                settings.emit.secret_name()
-            )),
             // The store delivery runs through cli/store.rs.
             CreateStep::Check | CreateStep::Store => {}
         };
-        let created = create(&settings, registration, delivery, &progress).await?;
+        let created = tokio::select! {
+            created = create(&settings, registration, delivery, &progress) => created?,
+            signal = super::interrupt::signalled() => {
+                let stopped = match &registry {
+                    Some(r) => {
+                        let retire = format!(
+                            "delete it under the repository's Deploy keys (titled \"{title}\"), or with `sealkey keys prune --repo {} --retire FINGERPRINT`",
+                            repo.slug()
+                        );
+                        let then = "if the sealed file was written (or the Secret applied) it holds the key: keep it; if not, delete the key titled as above".to_string();
+                        super::interrupt::undo_after(signal, &journal, r, &retire, &then).await
+                    }
+                    None => super::interrupt::Interrupted {
+                        signal,
+                        said: "nothing was registered".into(),
+                    },
+                };
+                return Err(anyhow::Error::new(stopped));
+            }
+        };
         if let (Some(c), Some(plan)) = (&cluster, &argocd_hosts) {
             c.add_argocd_known_hosts(plan).await?;
             let dry = if args.kube.dry_run { " (server-side dry run: nothing stored)" } else { "" };
@@ -811,13 +842,25 @@ fn tell_about_replaced_key(
 
 /// `spec.values.dags.gitSync.repo` of the HelmRelease in `path`, when it can be read in clear.
 fn repo_in_merge_target(path: &std::path::Path) -> Result<Option<String>> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Ok(None); // plan_merge reports the read error
+    // Bounded and regular-file only, as plan_merge reads it: a FIFO or /dev/zero is refused by
+    // name here, before anything else reads it.
+    let bytes = match crate::input_file::read_regular(path, crate::input_file::DOCUMENT_MAX) {
+        Ok((bytes, _)) => bytes,
+        Err(crate::input_file::Unreadable::Io(_)) => return Ok(None), // plan_merge reports it
+        Err(e) => {
+            return Err(crate::input_file::refusal(
+                path,
+                format!("--merge-into {}", path.display()),
+                crate::input_file::DOCUMENT_MAX,
+                e,
+            )
+            .into())
+        }
     };
-    let Ok(text) = String::from_utf8(bytes) else {
+    let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
-    let Ok(docs) = crate::yaml::parse_stream(&text, "--merge-into") else {
+    let Ok(docs) = crate::yaml::parse_stream(text, "--merge-into") else {
         return Ok(None);
     };
     let url = docs

@@ -7,6 +7,7 @@ mod common;
 mod create;
 mod github_args;
 mod inspect;
+mod interrupt;
 mod keygen;
 mod keys;
 mod known_hosts;
@@ -236,6 +237,9 @@ pub fn flag_hint(err: &anyhow::Error) -> Option<&'static str> {
 
 /// The exit code for an error: the library's classification if there is one, else 2.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if let Some(i) = err.downcast_ref::<interrupt::Interrupted>() {
+        return i.signal.exit_code();
+    }
     err.chain()
         .find_map(|e| e.downcast_ref::<Error>())
         .map(Error::exit_code)

@@ -292,11 +292,26 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
     let rt = runtime()?;
     let gitops = args.gitops.is_some();
     let finish = args.finish;
+    // What a signal would have to undo: the new key between its registration and its delivery.
+    let journal = super::interrupt::Journal::default();
     let progress = |step: Step, detail: &str| {
+        match step {
+            // The library reports the new key's fingerprint first, then `as "TITLE"`.
+            Step::Register => journal.registering(
+                detail
+                    .split_whitespace()
+                    .next()
+                    .filter(|t| t.starts_with("SHA256:")),
+                detail.split('"').nth(1),
+            ),
+            Step::UpdateSecret | Step::WriteManifest => journal.delivering(),
+            _ => {}
+        }
         let (n, total) = step_number(step, gitops, finish);
         ui.step(&format!("[{n}/{total}] {}: {detail}", step.as_str()));
     };
     rt.block_on(async {
+        let work = async {
         let notices = ui.clone();
         let cluster = Cluster::connect(&args.kube.settings())
             .await?
@@ -441,6 +456,30 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
             }
         }
         Ok::<_, anyhow::Error>(())
+        };
+        tokio::select! {
+            done = work => done,
+            signal = super::interrupt::signalled() => {
+                let registry = RepoKeys::new(&client, repo.clone());
+                let again = format!(
+                    "sealkey rotate --repo {} -n NAMESPACE --secret-name {}",
+                    repo.slug(),
+                    args.secret_name
+                );
+                let retire = format!(
+                    "delete it with `sealkey keys prune --repo {} --retire FINGERPRINT` (the next rotation also names it as pending)",
+                    repo.slug()
+                );
+                let then = if gitops {
+                    format!("if the file holds it, commit it and run `{again} --finish` once Flux applied it; if not, `{again} --apply --abandon-pending` (or --gitops again with --abandon-pending) deletes it")
+                } else {
+                    format!("run `{again} --finish` (it deletes the old key once the Secret holds the new one and readers use it), or `{again} --apply --abandon-pending` if the Secret kept the old key")
+                };
+                let stopped =
+                    super::interrupt::undo_after(signal, &journal, &registry, &retire, &then).await;
+                Err(anyhow::Error::new(stopped))
+            }
+        }
     })?;
     Ok(OK)
 }

@@ -243,7 +243,15 @@ impl Cluster {
                     path,
                     message!("{} {}", Setting::Kubeconfig, path.display().to_string()),
                     crate::input_file::KUBECONFIG_MAX,
-                )?;
+                )
+                .map_err(|e| match e {
+                    Error::File { source, .. } => Error::input(
+                        message!("{} {}", Setting::Kubeconfig, path.display().to_string()),
+                        format!("cannot read it: {source}"),
+                        "pass a readable kubeconfig file (the one kubectl uses)",
+                    ),
+                    other => other,
+                })?;
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
                     Error::input(
                         message!("{} {}", Setting::Kubeconfig, path.display().to_string()),

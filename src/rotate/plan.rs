@@ -167,12 +167,12 @@ impl Plan {
             Error::input(
                 format!("Secret {}", settings.secret_ref()),
                 format!(
-                    "an earlier GitOps rotation is pending: key {} is registered for it, but the Secret still holds {}",
+                    "a newer key is registered for it but not in it: key {} (an earlier GitOps rotation waiting for its commit to be applied, or an earlier run stopped after registering it, which then said so), while the Secret still holds {}",
                     ids.join(", "),
                     self.old_fp
                 ),
                 message!(
-                    "let Flux or Argo CD apply the committed file, then run `{} {}`; if that commit was reverted, pass {} to delete the pending key as part of this rotation",
+                    "if a committed file holds it, let Flux or Argo CD apply it, then run `{} {}`; if no file holds it (the commit was reverted, or the run that registered it was stopped), pass {} to delete it as part of this rotation",
                     Command::Rotate,
                     Setting::Finish,
                     Setting::AbandonPending

@@ -173,6 +173,9 @@ pub struct State {
     /// GitHub App: the App's public key (PKCS#1 PEM) and the installation token it buys.
     pub app_public_pem: Option<String>,
     pub installation_token: String,
+    /// Registrations (POST .../keys) are carried out at once but answered only after this many
+    /// milliseconds: a run can be interrupted with its key registered and the answer not yet in.
+    pub stall_registrations_ms: u64,
 }
 
 /// A stateful fake of GitHub's REST deploy key endpoints, `/meta` and GitHub App token exchange.
@@ -283,6 +286,24 @@ fn bare(key: &str) -> String {
 }
 
 fn handle(state: &Arc<Mutex<State>>, prefix: &str, port: u16, req: Request) -> Option<Response> {
+    let stall = {
+        let st = state.lock().unwrap();
+        (req.method == "POST" && req.path.ends_with("/keys") && st.stall_registrations_ms > 0)
+            .then_some(st.stall_registrations_ms)
+    };
+    let answer = handle_now(state, prefix, port, req);
+    if let Some(ms) = stall {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    answer
+}
+
+fn handle_now(
+    state: &Arc<Mutex<State>>,
+    prefix: &str,
+    port: u16,
+    req: Request,
+) -> Option<Response> {
     let mut st = state.lock().unwrap();
     st.log.push(req.clone());
     let Some(path) = req.path.strip_prefix(prefix).map(str::to_string) else {
