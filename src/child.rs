@@ -13,7 +13,7 @@ use std::process::Command;
 /// the user's own configuration there), locale and time zone, the temporary directory.
 const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"];
 
-/// What git needs beyond [`BASE_ENV`] to find the repository a hook runs in: a pre-commit hook
+/// What git needs beyond `BASE_ENV` to find the repository a hook runs in: a pre-commit hook
 /// under `git commit -a` or `git commit FILE` runs with `GIT_INDEX_FILE` naming a temporary
 /// index, and worktrees and `--git-dir` set the others. Never `GIT_CONFIG_PARAMETERS`,
 /// `GIT_CONFIG_COUNT` or `GIT_SSH*`: configuration and programs come from sealkey, not from a
@@ -36,7 +36,7 @@ pub const GIT_ENV: &[&str] = &[
 /// environment (a kubeconfig's exec plugin needs its cloud's variables) still never gets these.
 pub const GITHUB_CREDENTIALS: &[&str] = &["GITHUB_TOKEN", "GH_TOKEN"];
 
-/// `program`, to be started with an empty environment plus [`BASE_ENV`], the `LC_*` locale
+/// `program`, to be started with an empty environment plus `BASE_ENV`, the `LC_*` locale
 /// variables and the variables named in `extra`, each only when sealkey's own environment has it.
 pub fn command(program: impl AsRef<OsStr>, extra: &[&str]) -> Command {
     let mut cmd = Command::new(program);

@@ -168,23 +168,53 @@ pub fn run_create(args: CreateArgs, emit: EmitSettings, ui: &Ui) -> Result<super
                 }
             }),
         });
+        // What a signal would have to undo (see cli/interrupt.rs): a key registered under
+        // sealkey's own title whose private half is not stored yet.
+        let journal = super::interrupt::Journal::default();
+        let undo_title = args.register.title.is_none().then(|| title.clone());
         let progress = |step: CreateStep| match step {
+            CreateStep::Register | CreateStep::Store => {
+                if step == CreateStep::Register {
+                    journal.registering(None, undo_title.as_deref());
+                    ui.step(&format!(
+                        "[4/5] registering the deploy key on {}",
+                        emit.repo.slug()
+                    ))
+                } else {
+                    journal.delivering();
+                    ui.step(&format!(
+                        "[5/5] storing the key as secret {} (AWSCURRENT) and writing the ExternalSecret",
+                        target.name
+                    ))
+                }
+            }
             CreateStep::Check => ui.step(&format!(
                 "[2/5] checking secret {} in Secrets Manager",
                 target.name
             )),
             CreateStep::Generate => ui.step("[3/5] generating the key in memory"),
-            CreateStep::Register => ui.step(&format!(
-                "[4/5] registering the deploy key on {}",
-                emit.repo.slug()
-            )),
-            CreateStep::Store => ui.step(&format!(
-                "[5/5] storing the key as secret {} (AWSCURRENT) and writing the ExternalSecret",
-                target.name
-            )),
             CreateStep::Seal | CreateStep::Apply => {}
         };
-        let created = create(&settings, registration, delivery, &progress).await?;
+        let created = tokio::select! {
+            created = create(&settings, registration, delivery, &progress) => created?,
+            signal = super::interrupt::signalled() => {
+                let stopped = match &registry {
+                    Some(r) => {
+                        let retire = format!(
+                            "delete the key titled \"{title}\" under the repository's Deploy keys (or `sealkey keys prune --repo {} --retire FINGERPRINT`)",
+                            emit.repo.slug()
+                        );
+                        let then = format!("if secret {} has a new AWSCURRENT version it holds the key: keep it; if not, delete the key titled as above", target.name);
+                        super::interrupt::undo_after(signal, &journal, r, &retire, &then).await
+                    }
+                    None => super::interrupt::Interrupted {
+                        signal,
+                        said: "nothing was registered".into(),
+                    },
+                };
+                return Err(anyhow::Error::new(stopped));
+            }
+        };
         Ok::<_, anyhow::Error>((created, region, title))
     });
     let (created, region, title) = result?;
@@ -285,7 +315,17 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
             cluster,
             client: kube_client,
         };
+        let journal = super::interrupt::Journal::default();
         let progress = |step: StoreRotationStep, detail: &str| {
+            match step {
+                // The new key's fingerprint first, then `as "TITLE"`.
+                StoreRotationStep::Register => journal.registering(
+                    detail.split_whitespace().next().filter(|t| t.starts_with("SHA256:")),
+                    detail.split('"').nth(1),
+                ),
+                StoreRotationStep::Store => journal.delivering(),
+                _ => {}
+            }
             let n = match step {
                 StoreRotationStep::Read => 1,
                 StoreRotationStep::Register => 2,
@@ -296,9 +336,24 @@ pub fn run_rotate(args: super::rotate::RotateArgs, ui: &Ui) -> Result<super::Out
             };
             ui.step(&format!("[{n}/6] {detail}"));
         };
-        let done =
-            crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress)
-                .await?;
+        let done = tokio::select! {
+            done = crate::store::rotate_with_store(&settings, &store, &es_cluster, &registry, &progress) => done?,
+            signal = super::interrupt::signalled() => {
+                let again = format!(
+                    "sealkey rotate --repo {} -n NAMESPACE --secret-name {} --store ...",
+                    repo.slug(),
+                    args.secret_name
+                );
+                let retire = format!(
+                    "delete it with `sealkey keys prune --repo {} --retire FINGERPRINT` (the next rotation also names it as pending)",
+                    repo.slug()
+                );
+                let then = format!("if the store's AWSCURRENT version holds it, run `{again} --finish` once ESO synced it; if not, `{again} --abandon-pending` deletes it");
+                let stopped =
+                    super::interrupt::undo_after(signal, &journal, &registry, &retire, &then).await;
+                return Err(anyhow::Error::new(stopped));
+            }
+        };
         Ok::<_, anyhow::Error>(done)
     })?;
     ui.result(&format!("old key:     {}", done.old_fingerprint));

@@ -371,8 +371,8 @@ pub fn redact(text: &str) -> String {
     crate::http::sanitize_server_text(text, &secrets)
 }
 
-/// The bounds of one paginated listing: every continue token used once, at most [`MAX_PAGES`]
-/// pages, at most [`LISTING_TIME`].
+/// The bounds of one paginated listing: every continue token used once, at most `MAX_PAGES`
+/// pages, at most `LISTING_TIME`.
 pub struct Pages {
     what: String,
     seen: HashSet<String>,

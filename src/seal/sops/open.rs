@@ -49,7 +49,7 @@ pub fn unseal_with_kms(
 }
 
 /// [`unseal_with_kms`], printing the documents without a `sops` block too, in their places and
-/// as written (Flux applies them that way); only those [`split_plain`] lets through, and no MAC
+/// as written (Flux applies them that way); only those `split_plain` lets through, and no MAC
 /// vouches for them: the caller says so.
 pub fn unseal_with_plain(
     text: &str,
