@@ -488,3 +488,57 @@ fn a_failed_rollout_keeps_the_old_key_through_finish_until_the_reader_rolled_out
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_ne!(keys[0], old_fp);
 }
+
+/// The pids of sealkey processes running in `dir` (each rig has its own directory).
+fn sealkey_pids_in(dir: &std::path::Path) -> Vec<u32> {
+    let mut pids = vec![];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+        if exe.is_some_and(|e| e.ends_with("sealkey")) && cwd.as_deref() == Some(dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+// Was: no signal handling. SIGTERM while `rotate --store` waited for GitHub's answer to the new
+// key left it registered with its private half gone; nothing had been stored.
+#[test]
+fn a_signal_while_the_store_rotation_registers_deletes_the_new_key_and_stores_nothing() {
+    let rig = Rig::start();
+    let old_fp = rig.live_fingerprint().unwrap();
+    let before = rig.stages();
+    rig.github.state().stall_registrations_ms = 8_000;
+    let dir = rig.dir.path().to_path_buf();
+    let github = rig.github.clone();
+    let killer = std::thread::spawn(move || {
+        let began = Instant::now();
+        while github.keys("acme/dags").len() < 2 {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "never registered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in sealkey_pids_in(&dir) {
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &pid.to_string()])
+                .status();
+        }
+    });
+    let out = rig.rotate(&[]);
+    killer.join().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("stopped by SIGTERM") && err.contains("deleted the new key"),
+        "{err}"
+    );
+    assert_eq!(github_fingerprints(&rig), vec![old_fp.clone()], "{err}");
+    assert_eq!(rig.live_fingerprint().as_deref(), Some(old_fp.as_str()));
+    assert_eq!(rig.stages(), before, "the store changed");
+}

@@ -1133,3 +1133,76 @@ fn deploy_key_titles_with_terminal_escapes_are_shown_escaped_in_tables() {
         );
     }
 }
+
+// Was: no signal handling. SIGTERM while `create --register` waited for GitHub's answer left the
+// key registered and its private half gone (nothing sealed, nothing written).
+#[test]
+fn a_signal_while_create_registers_deletes_the_registered_key_and_writes_nothing() {
+    let fake = FakeGithub::start();
+    // GitHub stores the key at once and answers 8 s later: the signal lands in between.
+    fake.state().stall_registrations_ms = 8_000;
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("dags.age");
+    let mut c = sealkey();
+    c.env("GITHUB_TOKEN", TOKEN)
+        .args([
+            "create",
+            "--repo",
+            "acme/dags",
+            "--register",
+            "--seal",
+            "age",
+            "--seal-to",
+            AGE_RECIPIENT,
+            "--out",
+            out_file.to_str().unwrap(),
+            "--api-url",
+            &fake.url(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let began = Instant::now();
+    while fake.keys("acme/dags").is_empty() {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the key was never registered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(40),
+            "sealkey did not exit within 40 s of the signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM") && stderr.contains("deleted the new key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY") && !stderr.contains(TOKEN));
+    assert!(
+        fake.keys("acme/dags").is_empty(),
+        "a key was left registered"
+    );
+    assert!(!out_file.exists(), "a file was written");
+}
