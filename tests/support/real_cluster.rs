@@ -149,6 +149,42 @@ impl RealCluster {
         path
     }
 
+    /// Starts `program` as if it ran in a pod of namespace `namespace` with `token`: the
+    /// in-cluster environment client-go reads (KUBERNETES_SERVICE_HOST/PORT, and the token, CA
+    /// and namespace files under /var/run/secrets/kubernetes.io/serviceaccount), laid out in a
+    /// private mount namespace (`unshare -m`, a tmpfs over /run) so the machine's files are
+    /// untouched. Output goes to `log`. Killed when the returned guard drops.
+    pub fn run_in_cluster(
+        &self,
+        program: &Path,
+        args: &[&str],
+        namespace: &str,
+        token: &str,
+        log: &Path,
+    ) -> InClusterProcess {
+        let sa = self.dir.path().join(format!("sa-{namespace}"));
+        std::fs::create_dir_all(&sa).unwrap();
+        std::fs::write(sa.join("token"), token).unwrap();
+        std::fs::copy(self.ca(), sa.join("ca.crt")).unwrap();
+        std::fs::write(sa.join("namespace"), namespace).unwrap();
+        let script = "mount -t tmpfs tmpfs /run && d=/var/run/secrets/kubernetes.io/serviceaccount && mkdir -p $d && cp \"$SA\"/* $d/ && exec \"$@\"";
+        let out = std::fs::File::create(log).unwrap();
+        let child = Command::new(super::required_tool("unshare"))
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(program)
+            .args(args)
+            .env("SA", &sa)
+            .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", self.port.to_string())
+            .env("POD_NAMESPACE", namespace)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start the in-cluster program");
+        InClusterProcess(child)
+    }
+
     /// Every request `user` made, from the server's own audit log: (verb, request URI, status).
     pub fn calls_by(&self, user: &str) -> Vec<(String, String, u16)> {
         let log = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
@@ -207,5 +243,22 @@ impl RealCluster {
                     String::from_utf8_lossy(&out.stderr)
                 )
             })
+    }
+}
+
+/// A program started by [`RealCluster::run_in_cluster`]; killed on drop.
+pub struct InClusterProcess(std::process::Child);
+
+impl Drop for InClusterProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl InClusterProcess {
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
     }
 }
