@@ -280,3 +280,101 @@ fn a_token_from_a_kubeconfig_exec_plugin_is_redacted_from_server_text() {
     assert!(!stderr.contains(EXEC_TOKEN), "{stderr}");
     assert!(stderr.contains("[redacted]"), "{stderr}");
 }
+
+/// The key in the Secret bodies a [`ProxyFault::StatusEchoingBody`] answered: each `data`
+/// value as a slice of its base64 and, decoded, as a PEM body line.
+fn needles_in(bodies: &[Vec<u8>]) -> Vec<String> {
+    use base64::Engine as _;
+    let mut needles = Vec::new();
+    for body in bodies {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        for value in v["data"].as_object().into_iter().flatten().map(|(_, v)| v) {
+            let b64 = value.as_str().unwrap();
+            needles.push(b64[40..100].to_string());
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            let pem = String::from_utf8(pem).unwrap();
+            needles.extend(pem.lines().nth(2).map(str::to_string));
+        }
+    }
+    needles
+}
+
+#[test]
+fn a_status_echoing_the_secret_written_shows_no_key_for_rotate_and_create_apply() {
+    // The Kubernetes echo cell of issue 20's no-leak matrix: the API server refuses the Secret
+    // write with a Status whose message quotes the object sent (each data value as base64 and
+    // decoded, then the whole body). Neither the new key nor the old one reaches stdout or
+    // stderr; the server's words still do, with the key redacted.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (old, old_public) = support::ssh_keypair(dir.path(), "ed25519", "live.TEST-ONLY");
+    let old_pem = std::fs::read(old).unwrap();
+    let kmock = Kmock::start(&[json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "git-creds", "namespace": "dev"},
+        "type": "Opaque",
+        "data": {"gitSshKey": base64::engine::general_purpose::STANDARD.encode(&old_pem)},
+    })]);
+    let github = FakeGithub::start();
+    github.add_key(
+        "acme/dags",
+        &support::bare(&old_public),
+        "sealkey kmock/dev/git-creds",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let proxy = FaultProxy::start(kmock.port);
+    for (what, cmd, decoded_first) in [
+        ("rotate --apply", rotate(&kmock, &proxy, &github), false),
+        ("rotate --apply", rotate(&kmock, &proxy, &github), true),
+        ("create --apply", create(&kmock, &proxy), false),
+        ("create --apply", create(&kmock, &proxy), true),
+    ] {
+        proxy.arm_every(Rule {
+            method: "PATCH",
+            path: "/secrets/".into(),
+            fault: ProxyFault::StatusEchoingBody(422, decoded_first),
+        });
+        let before = proxy.echoed().len();
+        let w = watched(cmd, 60);
+        let stderr = text(&w.out.stderr);
+        let stdout = text(&w.out.stdout);
+        assert_eq!(w.killed, None, "{what}: {stderr}");
+        assert_eq!(w.out.status.code(), Some(3), "{what}: {stderr}");
+        let echoed = proxy.echoed()[before..].to_vec();
+        assert!(!echoed.is_empty(), "{what}: the Secret write was answered");
+        assert!(
+            stderr.contains("Invalid value") && stderr.contains("[redacted]"),
+            "{what}: the server's words are shown, the key redacted: {stderr}"
+        );
+        let old_line = String::from_utf8_lossy(&old_pem)
+            .lines()
+            .nth(2)
+            .unwrap()
+            .to_string();
+        for needle in needles_in(&echoed).iter().chain([&old_line]) {
+            assert!(
+                !stderr.contains(needle.as_str()),
+                "{what}: stderr holds a key: {stderr}"
+            );
+            assert!(
+                !stdout.contains(needle.as_str()),
+                "{what}: stdout holds a key"
+            );
+        }
+        assert_clean(what, &stderr);
+    }
+    let left: Vec<String> = github
+        .keys("acme/dags")
+        .iter()
+        .map(|k| k["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        vec![support::bare(&old_public)],
+        "the failed write withdrew rotate's new key"
+    );
+}

@@ -1355,3 +1355,116 @@ fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials(
         false,
     );
 }
+
+/// issue 20: `rotate --store` against the echoing endpoint. The live Secret (kmock) and the
+/// store's description (DescribeSecret finds sealkey's secret, tagged with the live key) let the
+/// rotation go as far as registering the new key on the fake GitHub and putting it in the store,
+/// whose every write answers with the request quoted back (the SecretString first, then the
+/// body and the signed headers). The run fails with exit 3, shows neither key nor token nor AWS
+/// credential anywhere, and GitHub ends with only the old key: the failed store step deleted
+/// the new one.
+#[test]
+fn rotate_store_against_an_echoing_endpoint_leaks_nothing_and_withdraws_the_new_key() {
+    use support::hostile_aws::{HostileAws, Mode, Request, SECRET_ACCESS_KEY, SESSION_TOKEN};
+    let sb = Sandbox::new();
+    let (old_key_path, old_public) = ssh_keypair(&sb.keys, "ed25519", "old.TEST-ONLY");
+    let old_pem = std::fs::read(&old_key_path).unwrap();
+    let old_fp = sealkey::keygen::fingerprint_of_public(&bare(&old_public)).unwrap();
+    let kmock = Kmock::start(&[json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+            "annotations": {"sealkey.io/for": "airflow-chart", "sealkey.io/fingerprint": old_fp}},
+        "type": "Opaque", "data": {"gitSshKey": b64(&old_pem)}})]);
+    let fake = FakeGithub::start();
+    fake.add_key(
+        "acme/dags",
+        &bare(&old_public),
+        "sealkey kmock/dev/airflow-ssh-secret",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let echo = |r: &Request| {
+        let first = r.field("SecretString").unwrap_or_default();
+        format!(
+            "{first} | {} | {}",
+            String::from_utf8_lossy(&r.body),
+            r.head
+        )
+    };
+    let name = "dev/airflow-ssh";
+    let server = HostileAws::start(Mode::EchoAfterDescribe {
+        describe: json!({
+            "ARN": format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:{name}-AbCdEf"),
+            "Name": name,
+            "Tags": [
+                {"Key": "sealkey:managed-by", "Value": "sealkey"},
+                {"Key": "sealkey:fingerprint", "Value": old_fp},
+                {"Key": "sealkey:repo", "Value": "acme/dags"},
+            ],
+            "VersionIdsToStages": {"11111111-2222-3333-4444-555555555555": ["AWSCURRENT"]},
+        }),
+        echo: std::sync::Arc::new(echo),
+    });
+    let mut sb = sb.with_env("GITHUB_TOKEN", TOKEN);
+    for (k, v) in server.env() {
+        sb = sb.with_env(&k, &v);
+    }
+    let kubeconfig = kmock.kubeconfig("dev");
+    let store = format!("aws-secrets-manager:{name}");
+    let t = sb.trace(
+        &[
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--secret-name",
+            "airflow-ssh-secret",
+            "--store",
+            &store,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--api-url",
+            &fake.url(),
+            "-v",
+        ],
+        b"",
+    );
+    assert_eq!(t.code, Some(3), "{}", t.stderr);
+    assert!(
+        t.stderr.contains("ValidationException") && t.stderr.contains("deleted the new key"),
+        "{}",
+        t.stderr
+    );
+    let sent = server
+        .request("PutSecretValue")
+        .and_then(|r| r.field("SecretString"))
+        .expect("PutSecretValue was sent");
+    let fields: Value = serde_json::from_str(&sent).unwrap();
+    let new_key = fields["gitSshKey"].as_str().unwrap().as_bytes().to_vec();
+    assert_ne!(new_key, old_pem);
+    sb.check(
+        "rotate --store (echoing endpoint)",
+        &t,
+        None,
+        &[
+            Secret::value("the GitHub token", TOKEN),
+            Secret::value("the AWS secret access key", SECRET_ACCESS_KEY),
+            Secret::value("the AWS session token", SESSION_TOKEN),
+            Secret::pem("the old key", &old_pem),
+            Secret::pem("the new key sent to the store", &new_key),
+        ],
+        false,
+    );
+    let left: Vec<String> = fake
+        .keys("acme/dags")
+        .iter()
+        .map(|k| k["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        vec![bare(&old_public)],
+        "only the old key stays registered"
+    );
+    assert_table_lists(&sb.checked.borrow());
+}

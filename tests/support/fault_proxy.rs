@@ -6,7 +6,7 @@
 //! and never carried out, and a write that commits after the client was dropped.
 //! Hostile modes, usually armed for every matching request (`arm_every`): a Status whose message
 //! is given text (terminal escapes, reflected credentials), a body that never ends, a list whose
-//! continue token comes back every time, a 429 storm.
+//! continue token comes back every time, a 429 storm, a Status that quotes the object written.
 //! One request per connection (`Connection: close`), which keeps it small.
 #![allow(dead_code)]
 
@@ -42,6 +42,11 @@ pub enum ProxyFault {
     LoopingContinue,
     /// Answer 429 Too Many Requests with `Retry-After: 1`.
     TooManyRequests,
+    /// Answer with this status and a `Status` whose `message` echoes the request: each `data`
+    /// value as sent (base64) and decoded (decoded first when the flag is set: clients cut long
+    /// messages), each `stringData` value, then the whole body; without forwarding. The bodies
+    /// are kept ([`FaultProxy::echoed`]).
+    StatusEchoingBody(u16, bool),
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +64,8 @@ struct State {
     every: bool,
     fired: usize,
     log: Vec<String>,
+    /// Bodies of the requests answered by [`ProxyFault::StatusEchoingBody`].
+    echoed: Vec<Vec<u8>>,
 }
 
 pub struct FaultProxy {
@@ -108,6 +115,11 @@ impl FaultProxy {
     /// How many requests got the fault.
     pub fn fired_count(&self) -> usize {
         self.state.lock().unwrap().fired
+    }
+
+    /// The request bodies a [`ProxyFault::StatusEchoingBody`] answered.
+    pub fn echoed(&self) -> Vec<Vec<u8>> {
+        self.state.lock().unwrap().echoed.clone()
     }
 
     /// `METHOD PATH` of every request seen.
@@ -170,6 +182,14 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             _ => None,
         }
     };
+    if let Some(ProxyFault::StatusEchoingBody(code, decoded_first)) = fault {
+        state.lock().unwrap().echoed.push(body.clone());
+        let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": echo_of(&body, decoded_first), "reason": "Invalid", "code": code})
+        .to_string();
+        answer(&mut client, &format!("{code} Refused"), "", &body);
+        return;
+    }
     if let Some(f) = fault {
         if hostile(&mut client, f) {
             return;
@@ -249,6 +269,35 @@ fn handle(mut client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
     let _ = client.write_all(&response);
 }
 
+/// What [`ProxyFault::StatusEchoingBody`] says: every value of the object sent, in the forms a
+/// careless API server might quote it, then the body itself.
+fn echo_of(body: &[u8], decoded_first: bool) -> String {
+    use base64::Engine as _;
+    let mut said = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for (field, value) in v["data"].as_object().into_iter().flatten() {
+            let b64 = value.as_str().unwrap_or_default();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            let decoded = String::from_utf8_lossy(&decoded);
+            said.push(if decoded_first {
+                format!("data.{field}: Invalid value: ({decoded}) \"{b64}\"")
+            } else {
+                format!("data.{field}: Invalid value: \"{b64}\" ({decoded})")
+            });
+        }
+        for (field, value) in v["stringData"].as_object().into_iter().flatten() {
+            said.push(format!(
+                "stringData.{field}: {}",
+                value.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    said.push(String::from_utf8_lossy(body).into_owned());
+    said.join("; ")
+}
+
 fn answer(client: &mut TcpStream, status: &str, extra: &str, body: &str) {
     let _ = write!(
         client,
@@ -306,7 +355,8 @@ fn hostile(client: &mut TcpStream, fault: ProxyFault) -> bool {
         | ProxyFault::WrongSuccess
         | ProxyFault::WrongSuccessOld
         | ProxyFault::LateCommit(_)
-        | ProxyFault::Json(_) => return false,
+        | ProxyFault::Json(_)
+        | ProxyFault::StatusEchoingBody(..) => return false,
     }
     true
 }

@@ -1,6 +1,7 @@
 //! A hostile AWS endpoint on 127.0.0.1 speaking JSON 1.1 (as Secrets Manager, KMS and STS do):
 //! it records every request and answers as its [`Mode`] says: errors whose message echoes what
-//! was sent (through a function the test picks: any slice, any encoding), successful answers with
+//! was sent (through a function the test picks: any slice, any encoding; optionally after a
+//! DescribeSecret that finds the secret, so that `rotate --store` writes), successful answers with
 //! terminal escapes in the ARN and version id, or an endless body. Also a watchdog that runs
 //! sealkey with bounds on time and resident memory.
 #![allow(dead_code)]
@@ -55,6 +56,12 @@ pub enum Mode {
     /// DescribeSecret: not found; every other call: a 400 ValidationException whose message is
     /// `echo(request)`.
     Echo(Echo),
+    /// DescribeSecret: 200 with this answer (a secret sealkey manages, so a rotation goes on to
+    /// write); every other call: a 400 ValidationException whose message is `echo(request)`.
+    EchoAfterDescribe {
+        describe: serde_json::Value,
+        echo: Echo,
+    },
     /// DescribeSecret: not found; CreateSecret, PutSecretValue: 200 with this ARN and VersionId.
     Succeed { arn: String, version: String },
     /// Every call: 200 with zeros poured until the client hangs up (30 s / 4 GiB at most);
@@ -177,6 +184,13 @@ fn serve(mut stream: TcpStream, mode: &Mode, seen: &Mutex<Vec<Request>>) {
                 pour(&mut stream, &head, announce.is_none());
                 return;
             }
+            Mode::EchoAfterDescribe { describe, .. } if req.target.ends_with("DescribeSecret") => {
+                ("200 OK", describe.clone())
+            }
+            Mode::EchoAfterDescribe { echo, .. } => (
+                "400 Bad Request",
+                serde_json::json!({"__type": "ValidationException", "message": echo(&req)}),
+            ),
             _ if req.target.ends_with("DescribeSecret") => (
                 "400 Bad Request",
                 serde_json::json!({"__type": "ResourceNotFoundException", "message": "Secrets Manager can't find the specified secret."}),
