@@ -151,6 +151,14 @@ impl Report for MarkdownReport<'_> {
             summary.len(),
             summary.unconsumed()
         ));
+        if summary.unconsumed() > 0 {
+            let (labels, more) = summary.unconsumed_labels();
+            let mut named: Vec<String> = labels.iter().map(|l| code(l)).collect();
+            if more > 0 {
+                named.push(format!("+{more} more"));
+            }
+            head.push_str(&format!(" Consumed by none: {}.", named.join(", ")));
+        }
         if stats.input_errors > 0 {
             head.push_str(&format!(
                 " **{} input(s) could not be audited** (the run is incomplete).",
