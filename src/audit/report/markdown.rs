@@ -240,7 +240,7 @@ impl Report for MarkdownReport<'_> {
                 "_{shown} of {listed_total} shown; run `sealkey audit --format json` or see the SARIF upload for all of them._\n"
             ));
         }
-        // The head alone (15 rules at most, escaped titles) is far below the limit; this is the
+        // The head alone (16 rules at most, escaped titles) is far below the limit; this is the
         // last guard for a tiny custom limit.
         if text.chars().count() > self.limit {
             text = text.chars().take(self.limit.saturating_sub(1)).collect();
