@@ -201,7 +201,8 @@ const SEED_HELMRELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: Hel
 // issue 21 item 12: the HTML grid said "not in input" for a Secret the same input defines in
 // clear under `extraSecrets`, and "N consumed by none" named none of them.
 #[test]
-fn a_secret_defined_in_clear_extra_secrets_is_plaintext_in_the_grid_and_unconsumed_ones_are_named() {
+fn a_secret_defined_in_clear_extra_secrets_is_plaintext_in_the_grid_and_unconsumed_ones_are_named()
+{
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hr.yaml"), SEED_HELMRELEASE).unwrap();
     let out = run_in(dir.path(), &["audit", "hr.yaml", "--format", "html"], b"");
@@ -220,16 +221,30 @@ fn a_secret_defined_in_clear_extra_secrets_is_plaintext_in_the_grid_and_unconsum
     let out = run_in(dir.path(), &["audit", "hr.yaml"], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1 Secret(s) defined in the input are consumed by none of its workloads: dev/alerts"),
+        stdout.contains(
+            "1 Secret(s) defined in the input are consumed by none of its workloads: dev/alerts"
+        ),
         "{stdout}"
     );
-    let report = json(&run_in(dir.path(), &["audit", "hr.yaml", "--format", "json"], b""));
-    assert_eq!(report["unconsumedSecretNames"], serde_json::json!(["dev/alerts"]));
+    let report = json(&run_in(
+        dir.path(),
+        &["audit", "hr.yaml", "--format", "json"],
+        b"",
+    ));
+    assert_eq!(
+        report["unconsumedSecretNames"],
+        serde_json::json!(["dev/alerts"])
+    );
     let rules: Vec<(&str, &str)> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["rule"].as_str().unwrap(), f["secret"].as_str().unwrap_or("")))
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap(),
+                f["secret"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert!(rules.contains(&("SK006", "private-dags-repo")), "{rules:?}");
     assert!(rules.contains(&("SK006", "alerts")), "{rules:?}");

@@ -189,10 +189,9 @@ fn scanner_finds_commands_across_continuations_pipes_and_comments() {
 // sealkey` at once, which fails where that directory is not on PATH.
 #[test]
 fn the_kubectl_plugin_link_says_how_to_check_and_add_local_bin_to_path() {
-    let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
-    )
-    .unwrap();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
     assert!(readme.contains("~/.local/bin/kubectl-sealkey"));
     assert!(readme.contains("kubectl plugin list"), "no way to check");
     assert!(

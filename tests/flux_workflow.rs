@@ -925,7 +925,15 @@ fn seal_help_says_what_happens_to_yaml_comments_and_it_is_so() {
         let out = format!("o.{method}");
         let sealed = run_in(
             dir.path(),
-            &["seal", "--seal", method, "--seal-to", &recipient, "--out", &out],
+            &[
+                "seal",
+                "--seal",
+                method,
+                "--seal-to",
+                &recipient,
+                "--out",
+                &out,
+            ],
             input.as_bytes(),
         );
         assert_eq!(sealed.status.code(), Some(0), "{}", stderr(&sealed));
@@ -936,6 +944,10 @@ fn seal_help_says_what_happens_to_yaml_comments_and_it_is_so() {
         );
         assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
         let text = String::from_utf8_lossy(&opened.stdout);
-        assert_eq!(text.contains("# note: rotated monthly"), kept, "{method}: {text}");
+        assert_eq!(
+            text.contains("# note: rotated monthly"),
+            kept,
+            "{method}: {text}"
+        );
     }
 }

@@ -505,10 +505,14 @@ mod tests {
         let hr = finish_command("acme/dags", "airflow", "airflow-ssh-secret", true);
         assert!(hr.ends_with("--finish --wait 15m"), "{hr}");
         let doc = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/consumers/airflow-chart.md"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs/consumers/airflow-chart.md"),
         )
         .unwrap();
-        assert!(doc.contains(&hr), "docs/consumers/airflow-chart.md does not show: {hr}");
+        assert!(
+            doc.contains(&hr),
+            "docs/consumers/airflow-chart.md does not show: {hr}"
+        );
         let plain = finish_command("acme/dags", "airflow", "s", false);
         assert!(plain.ends_with("--finish"), "{plain}");
     }

@@ -331,10 +331,9 @@ fn extra_secrets_paths(d: &Value, out: &mut Vec<String>) {
                 for (k, v) in doc.as_object().into_iter().flatten() {
                     let clear = v.as_str().is_some_and(|s| {
                         let t = s.trim();
-                        !t.is_empty()
-                            && !t.starts_with("ENC[")
-                            && !(t.starts_with("{{") && t.ends_with("}}"))
-                            && !public_value(field, t)
+                        let template = t.starts_with("{{") && t.ends_with("}}");
+                        let hidden = t.is_empty() || t.starts_with("ENC[") || template;
+                        !hidden && !public_value(field, t)
                     });
                     if clear {
                         out.push(format!("{prefix}.{name}.{field}.{k}"));
@@ -391,6 +390,9 @@ mod tests {
             ]
         );
         let json = serde_json::to_string(&documents).unwrap();
-        assert!(!json.contains("CANARY") && !json.contains("Q0FOQVJZ"), "{json}");
+        assert!(
+            !json.contains("CANARY") && !json.contains("Q0FOQVJZ"),
+            "{json}"
+        );
     }
 }

@@ -348,5 +348,6 @@ pub(super) fn audit_airflow_values<'a>(
 /// and not a Helm template expression (the chart renders these with `tpl`).
 fn is_clear_value(s: &str) -> bool {
     let t = s.trim();
-    !t.is_empty() && !t.starts_with("ENC[") && !(t.starts_with("{{") && t.ends_with("}}"))
+    let template = t.starts_with("{{") && t.ends_with("}}");
+    !(t.is_empty() || t.starts_with("ENC[") || template)
 }

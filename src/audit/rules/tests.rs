@@ -259,10 +259,21 @@ fn clear_extra_secrets_values_that_are_not_keys_are_a_plaintext_secret_finding()
     let sk006: Vec<_> = f.iter().filter(|f| f.rule == Rule::Sk006).collect();
     assert_eq!(sk006.len(), 1, "{f:#?}");
     assert_eq!(sk006[0].secret.as_deref(), Some("alerts"));
-    assert!(sk006[0].message.contains("SLACK_WEBHOOK_URL"), "{}", sk006[0].message);
-    assert!(sk006[0].message.contains("SMTP_PASSWORD"), "{}", sk006[0].message);
+    assert!(
+        sk006[0].message.contains("SLACK_WEBHOOK_URL"),
+        "{}",
+        sk006[0].message
+    );
+    assert!(
+        sk006[0].message.contains("SMTP_PASSWORD"),
+        "{}",
+        sk006[0].message
+    );
     assert_eq!(sk006[0].line, Some(8));
-    assert!(!format!("{f:?}").contains("CANARY"), "a value leaked: {f:?}");
+    assert!(
+        !format!("{f:?}").contains("CANARY"),
+        "a value leaked: {f:?}"
+    );
 }
 
 // issue 21 item 12: a webhook URL and a `*PASSWORD*` literal in env were not flagged, in pods
@@ -274,13 +285,22 @@ fn literal_webhook_urls_and_password_names_in_env_are_credentials() {
         "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
     )
     .is_some());
-    assert!(literal_credential("ALERT_WEBHOOK_URL", "https://example.org/hook/abcdef123456").is_some());
-    assert!(literal_credential("ANY", "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX").is_some());
+    assert!(
+        literal_credential("ALERT_WEBHOOK_URL", "https://example.org/hook/abcdef123456").is_some()
+    );
+    assert!(literal_credential(
+        "ANY",
+        "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
+    )
+    .is_some());
     assert!(literal_credential("PGPASSWORD", "hunter2").is_some());
     assert!(literal_credential("SMTPPASSWD", "hunter2").is_some());
     // Not credentials: an empty webhook, a reference, a password file, a non-URL setting.
     assert_eq!(literal_credential("SLACK_WEBHOOK_URL", "$(HOOK)"), None);
-    assert_eq!(literal_credential("PGPASSWORD_FILE", "/run/secrets/pg"), None);
+    assert_eq!(
+        literal_credential("PGPASSWORD_FILE", "/run/secrets/pg"),
+        None
+    );
     assert_eq!(literal_credential("WEBHOOK_TIMEOUT", "30"), None);
     assert_eq!(literal_credential("WEBHOOK_URL", "http://localhost"), None);
 
