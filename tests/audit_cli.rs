@@ -194,3 +194,59 @@ fn secrets_named_by_airflow_helmrelease_values_count_as_consumed() {
         "only `unused` is unconsumed"
     );
 }
+
+/// The seed's HelmRelease: the deploy key once in clear under `extraSecrets`, plus a webhook.
+const SEED_HELMRELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: airflow, namespace: flux-system}\nspec:\n  targetNamespace: dev\n  values:\n    dags:\n      gitSync:\n        enabled: true\n        repo: https://github.com/o/dags.git\n        sshKeySecret: private-dags-repo\n    extraSecrets:\n      private-dags-repo:\n        data: |\n          gitSshKey: Q0FOQVJZ\n      alerts:\n        stringData: |\n          SLACK_WEBHOOK_URL: https://hooks.slack.com/services/T0/B0/CANARY\n";
+
+// issue 21 item 12: the HTML grid said "not in input" for a Secret the same input defines in
+// clear under `extraSecrets`, and "N consumed by none" named none of them.
+#[test]
+fn a_secret_defined_in_clear_extra_secrets_is_plaintext_in_the_grid_and_unconsumed_ones_are_named()
+{
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hr.yaml"), SEED_HELMRELEASE).unwrap();
+    let out = run_in(dir.path(), &["audit", "hr.yaml", "--format", "html"], b"");
+    let html = String::from_utf8_lossy(&out.stdout);
+    let row = html
+        .split("<tr class=\"secret\">")
+        .find(|r| r.contains("dev/private-dags-repo"))
+        .unwrap_or_else(|| panic!("no grid row: {html}"));
+    assert!(
+        row.contains("<td class=\"st\">plaintext</td>"),
+        "{}",
+        &row[..row.len().min(300)]
+    );
+    assert!(html.contains("title=\"dev/alerts\""), "unconsumed card");
+
+    let out = run_in(dir.path(), &["audit", "hr.yaml"], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "1 Secret(s) defined in the input are consumed by none of its workloads: dev/alerts"
+        ),
+        "{stdout}"
+    );
+    let report = json(&run_in(
+        dir.path(),
+        &["audit", "hr.yaml", "--format", "json"],
+        b"",
+    ));
+    assert_eq!(
+        report["unconsumedSecretNames"],
+        serde_json::json!(["dev/alerts"])
+    );
+    let rules: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap(),
+                f["secret"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(rules.contains(&("SK006", "private-dags-repo")), "{rules:?}");
+    assert!(rules.contains(&("SK006", "alerts")), "{rules:?}");
+    assert!(!report.to_string().contains("CANARY"));
+}

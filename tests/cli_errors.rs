@@ -414,3 +414,24 @@ fn a_secret_passed_as_seal_to_is_named_not_echoed() {
         assert!(!dir.path().join("x.yaml").exists());
     }
 }
+
+// issue 21 item 14: `known-hosts` without network failed naming the network only; the offline
+// way to github.com's keys is `--pinned`.
+#[test]
+fn known_hosts_offline_points_at_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "known-hosts",
+            "--api-url",
+            "http://127.0.0.1:9/",
+            "--host",
+            "github.com",
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("sealkey known-hosts --pinned"), "{err}");
+}

@@ -184,3 +184,18 @@ fn scanner_finds_commands_across_continuations_pipes_and_comments() {
     let stale = ["sealkey", "create", "--repo", "a/b", "--no-such-flag"];
     assert!(sealkey::cli::Cli::try_parse_from(stale).is_err());
 }
+
+// issue 21 item 14: the README linked `kubectl-sealkey` into `~/.local/bin` and ran `kubectl
+// sealkey` at once, which fails where that directory is not on PATH.
+#[test]
+fn the_kubectl_plugin_link_says_how_to_check_and_add_local_bin_to_path() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(readme.contains("~/.local/bin/kubectl-sealkey"));
+    assert!(readme.contains("kubectl plugin list"), "no way to check");
+    assert!(
+        readme.contains("export PATH=\"$HOME/.local/bin:$PATH\""),
+        "no way to add it"
+    );
+}

@@ -905,3 +905,49 @@ fn merge_into_a_sops_helmrelease_changes_only_owned_lines_and_flux_still_decrypt
         assert_eq!(std::fs::read_to_string(&hr).unwrap(), merged);
     }
 }
+
+// issue 21 item 14: `seal --seal sops` drops YAML comments (the sops CLI keeps them) and nothing
+// said so. `seal --help` and docs/gitops.md now say what each method does; this checks they are
+// right.
+#[test]
+fn seal_help_says_what_happens_to_yaml_comments_and_it_is_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let help = run_in(dir.path(), &["seal", "--help"], b"");
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(
+        help.contains("`--seal age` keeps the input byte for byte, comments included")
+            && help.contains("without its comments"),
+        "{help}"
+    );
+    let input = "# note: rotated monthly\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: aGk=\n";
+    for (method, kept) in [("age", true), ("sops", false)] {
+        let out = format!("o.{method}");
+        let sealed = run_in(
+            dir.path(),
+            &[
+                "seal",
+                "--seal",
+                method,
+                "--seal-to",
+                &recipient,
+                "--out",
+                &out,
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(sealed.status.code(), Some(0), "{}", stderr(&sealed));
+        let opened = run_in(
+            dir.path(),
+            &["unseal", "--identity", identity.to_str().unwrap(), &out],
+            b"",
+        );
+        assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
+        let text = String::from_utf8_lossy(&opened.stdout);
+        assert_eq!(
+            text.contains("# note: rotated monthly"),
+            kept,
+            "{method}: {text}"
+        );
+    }
+}

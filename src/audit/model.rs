@@ -67,6 +67,8 @@ pub enum Rule {
     Sk014,
     /// git-sync password passed as an env value instead of a file.
     Sk015,
+    /// One Secret defined more than once in one input (two writers of one object).
+    Sk016,
 }
 
 impl Serialize for Rule {
@@ -77,7 +79,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -93,6 +95,7 @@ impl Rule {
         Rule::Sk013,
         Rule::Sk014,
         Rule::Sk015,
+        Rule::Sk016,
     ];
 
     /// `SK001` ...
@@ -113,6 +116,7 @@ impl Rule {
             Rule::Sk013 => "SK013",
             Rule::Sk014 => "SK014",
             Rule::Sk015 => "SK015",
+            Rule::Sk016 => "SK016",
         }
     }
 
@@ -141,6 +145,7 @@ impl Rule {
             Rule::Sk013 => "airflow-git-connection-host-key",
             Rule::Sk014 => "flux-git-repository-without-known-hosts",
             Rule::Sk015 => "git-sync-password-in-env",
+            Rule::Sk016 => "secret-defined-twice",
         }
     }
 
@@ -159,7 +164,8 @@ impl Rule {
             | Rule::Sk008
             | Rule::Sk011
             | Rule::Sk012
-            | Rule::Sk013 => Severity::Error,
+            | Rule::Sk013
+            | Rule::Sk016 => Severity::Error,
         }
     }
 
@@ -188,6 +194,7 @@ impl Rule {
             Rule::Sk013 => "Airflow git connection with SSH host-key checking off or trust-on-first-use",
             Rule::Sk014 => "Flux GitRepository over SSH whose Secret has no known_hosts",
             Rule::Sk015 => "git-sync password passed as an env value instead of a file",
+            Rule::Sk016 => "One Secret defined more than once in the same input",
         }
     }
 
@@ -208,6 +215,7 @@ impl Rule {
             Rule::Sk013 => "set strict_host_key_checking to \"yes\" and known_hosts_file to a mounted known_hosts file in the connection's extra",
             Rule::Sk014 => "add a known_hosts key to the Secret (`sealkey create --for flux` emits one)",
             Rule::Sk015 => "put the password in a Secret mounted as a file and pass GITSYNC_PASSWORD_FILE (git-sync re-reads it on every sync)",
+            Rule::Sk016 => "keep one definition: after moving a Secret out of the chart's extraSecrets into a sealed Secret, delete the extraSecrets entry (and revoke what it held: it stays in git history)",
         }
     }
 
@@ -229,6 +237,7 @@ impl Rule {
             Rule::Sk013 => "The git provider's GitHook builds ssh -o StrictHostKeyChecking from the extra strict_host_key_checking: no or off accepts any key (with UserKnownHostsFile=/dev/null), and the default accept-new trusts whatever key the first connection sees.",
             Rule::Sk014 => "Flux's source-controller needs the known_hosts key in the Secret of an ssh:// GitRepository; without it it refuses to connect and the source never becomes ready.",
             Rule::Sk015 => "git-sync re-reads GITSYNC_PASSWORD_FILE on every sync; a password in an env var is fixed at container start, so the credential cannot rotate without a restart, and it is visible wherever the environment is.",
+            Rule::Sk016 => "Two definitions of one Secret (a chart's extraSecrets and a sealed Secret, or two manifests) are two writers of one object: Helm and the GitOps controller overwrite each other on every reconcile, so which value pods read changes under them, and the clear one stays committed.",
         }
     }
 }

@@ -21,6 +21,10 @@ use std::io;
 /// more at 10,000 files than at 1,000).
 pub const WORKLOADS_LISTED: usize = 5;
 
+/// Unconsumed Secrets named in the reports (the first by namespace and name); the rest are
+/// counted.
+pub const UNCONSUMED_LISTED: usize = 20;
+
 /// One Secret's row.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +176,8 @@ pub struct Summary {
     /// The distinct (type, storage) pairs of defined Secrets.
     kinds: Vec<(Option<String>, &'static str)>,
     unconsumed: u64,
+    /// The first [`UNCONSUMED_LISTED`] unconsumed Secrets by (namespace, name).
+    unconsumed_named: Vec<(Option<String>, String)>,
 }
 
 impl Summary {
@@ -248,6 +254,9 @@ impl Summary {
         let defined = std::mem::take(&mut self.defined);
         let (rows, kinds) = (&mut self.rows, &self.kinds);
         let mut unconsumed = 0u64;
+        // Bounded: the smallest names seen so far, whatever order `settle` gives them in.
+        let mut named: std::collections::BTreeSet<(Option<String>, String)> =
+            std::collections::BTreeSet::new();
         // One lookup key, refilled for each defined Secret.
         let mut probe: (Option<String>, String) = (None, String::new());
         defined.settle(|ns, name, i| {
@@ -269,15 +278,45 @@ impl Summary {
                 // issue 15: an ExternalSecret's Secret is fed from a store; its readers may be
                 // outside the input (a HelmRelease's values), so it is not counted as unconsumed.
                 unconsumed += 1;
+                let smaller = named.len() < UNCONSUMED_LISTED
+                    || named.last().is_some_and(|last| {
+                        (last.0.as_deref(), last.1.as_str()) > (probe.0.as_deref(), name)
+                    });
+                if smaller {
+                    named.insert(probe.clone());
+                    if named.len() > UNCONSUMED_LISTED {
+                        named.pop_last();
+                    }
+                }
             }
         })?;
         self.unconsumed = unconsumed;
+        self.unconsumed_named = named.into_iter().collect();
         Ok(())
     }
 
     /// Secrets defined in the input that no workload in it consumes (after [`Summary::finalize`]).
     pub fn unconsumed(&self) -> u64 {
         self.unconsumed
+    }
+
+    /// The first [`UNCONSUMED_LISTED`] of them by (namespace, name), as (namespace, name).
+    pub fn unconsumed_named(&self) -> &[(Option<String>, String)] {
+        &self.unconsumed_named
+    }
+
+    /// The named unconsumed Secrets as `namespace/name` (or `name`), and how many more there are.
+    pub fn unconsumed_labels(&self) -> (Vec<String>, u64) {
+        let labels = self
+            .unconsumed_named
+            .iter()
+            .map(|(ns, name)| match ns {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.clone(),
+            })
+            .collect::<Vec<_>>();
+        let more = self.unconsumed.saturating_sub(labels.len() as u64);
+        (labels, more)
     }
 
     /// Rows in (namespace, name) order.
@@ -438,5 +477,33 @@ mod tests {
             ]
         );
         assert_eq!((row.env, row.volume, row.more_workloads), (12, 4, 7));
+    }
+
+    /// issue 21 item 12: "N Secret(s) consumed by none" named none of them. The first
+    /// [`UNCONSUMED_LISTED`] by (namespace, name) are named, the same whether or not the defined
+    /// Secrets spilled.
+    #[test]
+    fn unconsumed_secrets_are_named_first_twenty_in_order() {
+        for resident in [0, 3, defined::RESIDENT] {
+            let mut s = Summary::with_resident(resident);
+            for i in (0..50).rev() {
+                s.add_secret(decl(Some("prod"), &format!("unused-{i:02}"), "plaintext"))
+                    .unwrap();
+            }
+            s.add_secret(decl(None, "bare", "plaintext")).unwrap();
+            s.add_secret(decl(Some("prod"), "used", "plaintext"))
+                .unwrap();
+            s.add_usage(usage(Some("prod"), "used", "Pod/p"));
+            s.finalize().unwrap();
+            assert_eq!(s.unconsumed(), 51);
+            let named: Vec<String> = s
+                .unconsumed_named()
+                .iter()
+                .map(|(ns, n)| format!("{}/{n}", ns.as_deref().unwrap_or("-")))
+                .collect();
+            let mut expected = vec!["-/bare".to_string()];
+            expected.extend((0..19).map(|i| format!("prod/unused-{i:02}")));
+            assert_eq!(named, expected, "resident {resident}");
+        }
     }
 }

@@ -39,7 +39,19 @@ pub fn run(args: KnownHostsArgs, ui: &Ui) -> Result<Outcome> {
         .map(Auth::Token)
         .unwrap_or(Auth::Anonymous);
     let client = args.api.client(auth, ui)?;
-    let known_hosts = runtime()?.block_on(client.known_hosts(&host))?;
+    let known_hosts = runtime()?
+        .block_on(client.known_hosts(&host))
+        .map_err(anyhow::Error::from)
+        .map_err(|e| {
+            // issue 21 item 14: offline, the github.com keys compiled in are the way.
+            if host == "github.com" {
+                e.context(
+                    "could not read GitHub's /meta; offline, `sealkey known-hosts --pinned` prints the github.com host keys compiled into this sealkey (check them with `ssh-keygen -lf FILE` against GitHub's published fingerprints)",
+                )
+            } else {
+                e
+            }
+        })?;
     if host == "github.com" {
         warn_if_not_pinned(known_hosts.lines(), ui);
     }

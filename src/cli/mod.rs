@@ -72,6 +72,11 @@ enum Command {
     /// Generate a key; print its public half and fingerprint (and the private half, sealed).
     Keygen(keygen::KeygenArgs),
     /// Seal YAML read from stdin (e.g. `kubectl create secret ... --dry-run=client -o yaml`).
+    ///
+    /// YAML comments: `--seal age` keeps the input byte for byte, comments included. `--seal
+    /// sops` and `--seal sealed-secrets` write each object without its comments (the sops CLI
+    /// would keep them, encrypted); keep notes in `metadata.annotations`, which SOPS files hold in
+    /// clear, or next to the file.
     Seal(seal::SealCmdArgs),
     /// Decrypt age or SOPS output with an age identity (MAC checked); plaintext only to a pipe.
     Unseal(unseal::UnsealArgs),

@@ -167,6 +167,17 @@ impl RotateArgs {
     }
 }
 
+/// The `--finish` to run after a `--gitops` file is committed. A HelmRelease's `extraSecrets`
+/// reach the cluster through two controllers (kustomize-controller applies the HelmRelease,
+/// helm-controller upgrades the release), so its `--finish` waits for the change as
+/// docs/consumers/airflow-chart.md says (issue 21 item 14: the hint said a bare `--finish`).
+fn finish_command(repo: &str, namespace: &str, secret: &str, helm_release: bool) -> String {
+    format!(
+        "sealkey rotate --repo {repo} -n {namespace} --secret-name {secret} --finish{}",
+        if helm_release { " --wait 15m" } else { "" }
+    )
+}
+
 fn step_number(step: Step, gitops: bool, finish: bool) -> (usize, usize) {
     let order: &[Step] = if gitops {
         &[
@@ -382,9 +393,8 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 _ => "once it is applied (no GitOps controller decrypts an age file: `sealkey unseal FILE | kubectl apply --server-side -f -`)",
             };
             ui.info(&format!(
-                "then, {applied_by}: sealkey rotate --repo {} -n {namespace} --secret-name {} --finish",
-                repo.slug(),
-                args.secret_name
+                "then, {applied_by}: {}",
+                finish_command(&repo.slug(), &namespace, &args.secret_name, release.is_some())
             ));
         } else if args.finish {
             let done = rotate::finish(&settings, &cluster, &registry, &progress).await?;
@@ -482,4 +492,28 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
         }
     })?;
     Ok(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::finish_command;
+
+    // issue 21 item 14: after `--gitops` on a HelmRelease's extraSecrets the hint said
+    // `--finish`, the docs `--finish --wait 15m`.
+    #[test]
+    fn the_extra_secrets_finish_hint_waits_as_the_docs_say() {
+        let hr = finish_command("acme/dags", "airflow", "airflow-ssh-secret", true);
+        assert!(hr.ends_with("--finish --wait 15m"), "{hr}");
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs/consumers/airflow-chart.md"),
+        )
+        .unwrap();
+        assert!(
+            doc.contains(&hr),
+            "docs/consumers/airflow-chart.md does not show: {hr}"
+        );
+        let plain = finish_command("acme/dags", "airflow", "s", false);
+        assert!(plain.ends_with("--finish"), "{plain}");
+    }
 }

@@ -294,12 +294,55 @@ fn readable_secret_paths(d: &Value, guard: &super::guard::Guard) -> Vec<String> 
             }
         }
     }
+    if d.get("sops").is_none() {
+        extra_secrets_paths(d, &mut out);
+    }
     for p in guard.paths_in(d) {
         if !out.contains(&p) {
             out.push(p);
         }
     }
     out
+}
+
+/// issue 21 item 12: the Apache Airflow chart's `extraSecrets.<name>.data|stringData` (a YAML
+/// string of `key: value` lines) of a HelmRelease's `spec.values` or a bare values file: each
+/// readable, non-public value's path, down to its key. A text that is not YAML counts whole.
+fn extra_secrets_paths(d: &Value, out: &mut Vec<String>) {
+    let (prefix, extra) = match d["spec"]["values"]["extraSecrets"].as_object() {
+        Some(m) if d["kind"] == "HelmRelease" => ("spec.values.extraSecrets", m),
+        _ => match d["extraSecrets"].as_object() {
+            Some(m) if d.get("kind").is_none() => ("extraSecrets", m),
+            _ => return,
+        },
+    };
+    for (name, spec) in extra {
+        for field in ["data", "stringData"] {
+            let Some(text) = spec[field].as_str() else {
+                continue;
+            };
+            let Ok(mut inner) = crate::yaml::parse_stream(text, "extraSecrets") else {
+                if !text.trim().is_empty() {
+                    out.push(format!("{prefix}.{name}.{field}"));
+                }
+                continue;
+            };
+            for doc in &inner {
+                for (k, v) in doc.as_object().into_iter().flatten() {
+                    let clear = v.as_str().is_some_and(|s| {
+                        let t = s.trim();
+                        let template = t.starts_with("{{") && t.ends_with("}}");
+                        let hidden = t.is_empty() || t.starts_with("ENC[") || template;
+                        !hidden && !public_value(field, t)
+                    });
+                    if clear {
+                        out.push(format!("{prefix}.{name}.{field}.{k}"));
+                    }
+                }
+            }
+            inner.iter_mut().for_each(crate::secret::wipe_value);
+        }
+    }
 }
 
 fn public_value(field: &str, s: &str) -> bool {
@@ -329,5 +372,27 @@ mod tests {
         assert_eq!(documents[0].readable_secret_paths, ["data.k"]);
         let json = serde_json::to_string(&documents).unwrap();
         assert!(!json.contains("c2VjcmV0"), "{json}");
+    }
+
+    // issue 21 item 12: a clear webhook URL or password in a HelmRelease's `extraSecrets` did
+    // not make `inspect` exit 1.
+    #[test]
+    fn clear_extra_secrets_of_chart_values_are_readable_secret_paths() {
+        let text = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: airflow}\nspec:\n  values:\n    extraSecrets:\n      alerts:\n        stringData: |\n          SLACK_WEBHOOK_URL: https://hooks.slack.com/services/T0/B0/CANARY\n        data: |\n          SMTP_PASSWORD: Q0FOQVJZ\n      sealed:\n        stringData: |\n          K: ENC[AES256_GCM,data:x,type:str]\n";
+        let Inspection::Documents { documents } = inspect(text.as_bytes(), "t").unwrap() else {
+            panic!("not documents")
+        };
+        assert_eq!(
+            documents[0].readable_secret_paths,
+            [
+                "spec.values.extraSecrets.alerts.data.SMTP_PASSWORD",
+                "spec.values.extraSecrets.alerts.stringData.SLACK_WEBHOOK_URL"
+            ]
+        );
+        let json = serde_json::to_string(&documents).unwrap();
+        assert!(
+            !json.contains("CANARY") && !json.contains("Q0FOQVJZ"),
+            "{json}"
+        );
     }
 }

@@ -406,7 +406,8 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
                 workload: false,
             };
         }
-        // Airflow HelmRelease: SK008, SK007 in extraSecrets and dags.gitSync.sshKey.
+        // Airflow HelmRelease: SK008, SK007 in extraSecrets and dags.gitSync.sshKey, SK006 for
+        // the clear extraSecrets entry (issue 21 item 12).
         8 => {
             let hr = format!("airflow-{id}");
             planted.push(("gitSync:".into(), exp("SK008", "HelmRelease", &hr, &ns)));
@@ -419,6 +420,10 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
                 exp("SK007", "HelmRelease", &hr, &ns)
                     .s("airflow-ssh-secret")
                     .k("gitSshKey"),
+            ));
+            planted.push((
+                "    data: ".into(),
+                exp("SK006", "HelmRelease", &hr, &ns).s("airflow-ssh-secret"),
             ));
             json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": hr, "namespace": ns},

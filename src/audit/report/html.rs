@@ -167,6 +167,15 @@ impl<'w> HtmlReport<'w> {
     }
 }
 
+/// The unconsumed Secrets' names for the card's tooltip (the first 20, then a count).
+fn unconsumed_title(summary: &Summary) -> String {
+    let (mut labels, more) = summary.unconsumed_labels();
+    if more > 0 {
+        labels.push(format!("+{more} more"));
+    }
+    labels.join(", ")
+}
+
 fn severity_index(s: Severity) -> usize {
     match s {
         Severity::Error => 0,
@@ -255,7 +264,7 @@ impl Report for HtmlReport<'_> {
              data-inputs=\"{}\" data-secrets=\"{}\" data-input-errors=\"{}\"></div><div id=\"dom-counts\"></div>\
              <div class=\"cards\"><div class=\"card error\"><b>{}</b>errors</div><div class=\"card warning\"><b>{}</b>warnings</div>\
              <div class=\"card info\"><b>{}</b>info</div><div class=\"card\"><b>{}</b>Secrets consumed</div>\
-             <div class=\"card\"><b>{}</b>Secrets consumed by none</div><div class=\"card\"><b>{}</b>inputs ({} objects)</div>",
+             <div class=\"card\" title=\"{}\"><b>{}</b>Secrets consumed by none</div><div class=\"card\"><b>{}</b>inputs ({} objects)</div>",
             stats.findings,
             stats.errors,
             stats.warnings,
@@ -267,6 +276,7 @@ impl Report for HtmlReport<'_> {
             stats.warnings,
             stats.info,
             summary.len(),
+            escape(&unconsumed_title(summary)),
             summary.unconsumed(),
             stats.inputs,
             stats.objects,

@@ -5,6 +5,7 @@ use crate::audit::{Finding, InputError, Report, Stats};
 use std::io::{self, Write};
 
 /// Writes `{"findings": [...], "errors": [...], "summary": [...], "unconsumedSecrets": N,
+/// "unconsumedSecretNames": [the first 20],
 /// "stats": {...}}`.
 pub struct JsonReport<'w> {
     out: Box<dyn Write + 'w>,
@@ -49,9 +50,11 @@ impl Report for JsonReport<'_> {
         }
         write!(
             self.out,
-            "\n],\n\"unconsumedSecrets\": {},\n\"stats\": ",
+            "\n],\n\"unconsumedSecrets\": {},\n\"unconsumedSecretNames\": ",
             summary.unconsumed()
         )?;
+        serde_json::to_writer(&mut self.out, &summary.unconsumed_labels().0)?;
+        self.out.write_all(b",\n\"stats\": ")?;
         serde_json::to_writer(&mut self.out, stats)?;
         self.out.write_all(b"}\n")?;
         self.out.flush()

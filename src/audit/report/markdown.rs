@@ -151,6 +151,14 @@ impl Report for MarkdownReport<'_> {
             summary.len(),
             summary.unconsumed()
         ));
+        if summary.unconsumed() > 0 {
+            let (labels, more) = summary.unconsumed_labels();
+            let mut named: Vec<String> = labels.iter().map(|l| code(l)).collect();
+            if more > 0 {
+                named.push(format!("+{more} more"));
+            }
+            head.push_str(&format!(" Consumed by none: {}.", named.join(", ")));
+        }
         if stats.input_errors > 0 {
             head.push_str(&format!(
                 " **{} input(s) could not be audited** (the run is incomplete).",
@@ -232,7 +240,7 @@ impl Report for MarkdownReport<'_> {
                 "_{shown} of {listed_total} shown; run `sealkey audit --format json` or see the SARIF upload for all of them._\n"
             ));
         }
-        // The head alone (15 rules at most, escaped titles) is far below the limit; this is the
+        // The head alone (16 rules at most, escaped titles) is far below the limit; this is the
         // last guard for a tiny custom limit.
         if text.chars().count() > self.limit {
             text = text.chars().take(self.limit.saturating_sub(1)).collect();

@@ -100,10 +100,18 @@ impl Report for TableReport<'_> {
             }
         }
         if summary.unconsumed() > 0 {
+            let (mut labels, more) = summary.unconsumed_labels();
+            for l in &mut labels {
+                *l = printable(l).into_owned();
+            }
+            if more > 0 {
+                labels.push(format!("+{more} more"));
+            }
             writeln!(
                 self.out,
-                "{} Secret(s) defined in the input are consumed by none of its workloads",
-                summary.unconsumed()
+                "{} Secret(s) defined in the input are consumed by none of its workloads: {}",
+                summary.unconsumed(),
+                labels.join(", ")
             )?;
         }
         writeln!(

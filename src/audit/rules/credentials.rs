@@ -38,6 +38,11 @@ pub fn literal_credential(name: &str, value: &str) -> Option<&'static str> {
     if url_with_password(v) {
         return Some("URL with a password");
     }
+    // issue 21 item 12: a webhook URL is its own credential (the token is in its path), though
+    // `*_URL` names are otherwise settings.
+    if known_webhook_url(v) || (webhook_name(name) && url_with_secret_path(v)) {
+        return Some("webhook URL");
+    }
     if !credential_name(name) {
         return None;
     }
@@ -48,6 +53,48 @@ pub fn literal_credential(name: &str, value: &str) -> Option<&'static str> {
         return None;
     }
     Some("credential-like name")
+}
+
+/// Webhook URLs of chat and alerting services: whoever has one can post as the integration.
+fn known_webhook_url(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix("https://") else {
+        return false;
+    };
+    let host_and_path = rest.to_ascii_lowercase();
+    [
+        "hooks.slack.com/services/",
+        "hooks.slack.com/workflows/",
+        "discord.com/api/webhooks/",
+        "discordapp.com/api/webhooks/",
+        "outlook.office.com/webhook",
+        "api.telegram.org/bot",
+    ]
+    .iter()
+    .any(|p| host_and_path.starts_with(p))
+        || host_and_path
+            .split('/')
+            .next()
+            .is_some_and(|h| h.ends_with(".webhook.office.com"))
+}
+
+/// `SLACK_WEBHOOK_URL`, `ALERT_WEBHOOK`, `WEBHOOKURL`: names of webhook URLs.
+fn webhook_name(name: &str) -> bool {
+    name.to_ascii_uppercase()
+        .split(['_', '-', '.'])
+        .any(|w| w.contains("WEBHOOK"))
+}
+
+/// An http(s) URL whose path or query is long enough to carry a token (`http://localhost` or
+/// `https://host/` is a setting, not a credential).
+fn url_with_secret_path(v: &str) -> bool {
+    let Some(rest) = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+    !v.contains(char::is_whitespace) && tail.trim_matches(['/', '?']).len() >= 8
 }
 
 pub(super) fn is_reference(v: &str) -> bool {
@@ -189,6 +236,10 @@ pub(super) fn credential_name(name: &str) -> bool {
     }
     words.iter().enumerate().any(|(i, w)| {
         let next = words.get(i + 1).copied();
+        // `PGPASSWORD`, `SMTPPASSWD`: run together with a prefix.
+        if w.contains("PASSWORD") || w.contains("PASSWD") {
+            return true;
+        }
         matches!(
             *w,
             "PASSWORD"

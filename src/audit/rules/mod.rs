@@ -55,6 +55,17 @@ pub struct Collected {
     flux_pending: Vec<(Option<String>, String, Finding)>,
     /// Secrets (and SealedSecrets) in this input by name: (namespace, has a `known_hosts` key).
     secret_keys: HashMap<String, Vec<(Option<String>, bool)>>,
+    /// Secrets defined in this input (file input only) by name, in input order: (namespace,
+    /// `Kind/name` of what defines it, the SK016 finding should it be a second definition).
+    definitions: BTreeMap<String, Vec<Definition>>,
+}
+
+/// One definition of a Secret in an input (SK016).
+#[derive(Debug)]
+struct Definition {
+    namespace: Option<String>,
+    by: String,
+    finding: Option<Finding>,
 }
 
 impl Collected {
@@ -74,6 +85,26 @@ impl Collected {
             }
         }
         self.secret_keys.clear();
+        // SK016: a definition after one of the same name in a matching namespace.
+        for (name, mut defs) in std::mem::take(&mut self.definitions) {
+            for j in 1..defs.len() {
+                let ns = defs[j].namespace.clone();
+                let Some(i) = (0..j).find(|&i| {
+                    let other = &defs[i].namespace;
+                    other.is_none() || ns.is_none() || *other == ns
+                }) else {
+                    continue;
+                };
+                let earlier = defs[i].by.clone();
+                if let Some(mut f) = defs[j].finding.take() {
+                    f.message = format!(
+                        "{} defines Secret {name} again: {earlier} defines it earlier in this input, so two writers own one Secret",
+                        defs[j].by
+                    );
+                    self.findings.push(f);
+                }
+            }
+        }
     }
 }
 
@@ -178,6 +209,7 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                 .get_or_null("encryptedData")
                 .entries();
             e.note_secret_keys(keys.iter().any(|(k, _)| k.as_str() == "known_hosts"));
+            e.note_definition(name, namespace, kind_line(obj));
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),
                 name: name.to_string(),
@@ -195,12 +227,11 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                 .is_some_and(|a| a.starts_with("external-secrets.io/")) =>
         {
             e.out.objects += 1;
+            let target = obj.str_at(&["spec", "target", "name"]).unwrap_or(name);
+            e.note_definition(target, namespace, kind_line(obj));
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),
-                name: obj
-                    .str_at(&["spec", "target", "name"])
-                    .unwrap_or(name)
-                    .to_string(),
+                name: target.to_string(),
                 secret_type: obj
                     .str_at(&["spec", "target", "template", "type"])
                     .map(str::to_string),
@@ -211,7 +242,9 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
             e.out.objects += 1;
             if !sops {
                 if let Some(values) = obj.at(&["spec", "values"]) {
-                    audit_airflow_values(values, &mut e);
+                    // Helm installs the chart's objects in the release namespace.
+                    let release_ns = obj.str_at(&["spec", "targetNamespace"]).or(namespace);
+                    audit_airflow_values(values, release_ns, &mut e);
                 }
             }
         }
@@ -224,10 +257,15 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
         {
             // A bare values file for the Apache Airflow chart.
             e.out.objects += 1;
-            audit_airflow_values(obj, &mut e);
+            audit_airflow_values(obj, None, &mut e);
         }
         _ => {}
     }
+}
+
+/// The line of an object's `kind`, where findings about the whole object point.
+fn kind_line(obj: &Node) -> u32 {
+    obj.get("kind").map_or(obj.line, |k| k.line)
 }
 
 fn is_controlled(meta: &Node) -> bool {
@@ -329,6 +367,35 @@ impl Emitter<'_, '_> {
 
     fn what(&self) -> String {
         format!("{}/{}", self.kind, self.name)
+    }
+
+    /// Remembers that this object defines Secret `secret` (at `line`) for SK016, which resolves
+    /// at the end of the input. Files only: in a cluster, a HelmRelease's `extraSecrets` and
+    /// the Secret Helm made from them are one definition.
+    fn note_definition(&mut self, secret: &str, namespace: Option<&str>, line: u32) {
+        if self.origin.file.is_none() || self.origin.cluster {
+            return;
+        }
+        let finding = self.finding(
+            Rule::Sk016,
+            Severity::Error,
+            String::new(),
+            At {
+                line,
+                secret: Some(secret),
+                ..At::default()
+            },
+        );
+        let by = self.what();
+        self.out
+            .definitions
+            .entry(secret.to_string())
+            .or_default()
+            .push(Definition {
+                namespace: namespace.map(str::to_string),
+                by,
+                finding,
+            });
     }
 
     /// Remembers this Secret (or SealedSecret) for SK014, which resolves at the end of the input.

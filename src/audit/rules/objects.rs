@@ -5,6 +5,7 @@ use super::*;
 pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     let data = obj.get_or_null("data").entries();
     let string_data = obj.get_or_null("stringData").entries();
+    e.note_definition(e.name, e.namespace, kind_line(obj));
     e.out.secrets.push(SecretDecl {
         namespace: e.namespace.map(str::to_string),
         name: e.name.to_string(),
@@ -47,7 +48,7 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
                 data.len() + string_data.len()
             ),
             At {
-                line: obj.get("kind").map_or(obj.line, |k| k.line),
+                line: kind_line(obj),
                 secret: Some(e.name),
                 ..At::default()
             },
@@ -136,7 +137,14 @@ pub(super) const AIRFLOW_VALUES_SECRETS: [(&[&str], Via); 9] = [
 ];
 
 /// HelmRelease (or values file) references to Secrets count as consumers in the summary.
-pub(super) fn airflow_values_usages(values: &Node, e: &mut Emitter<'_, '_>) {
+///
+/// The chart's pods run in the release namespace (`release_ns`), which a HelmRelease's
+/// `targetNamespace` may set apart from its own.
+pub(super) fn airflow_values_usages<'a>(
+    values: &Node,
+    release_ns: Option<&'a str>,
+    e: &mut Emitter<'a, '_>,
+) {
     let mut usage: Uses<'_> = BTreeMap::new();
     for (path, via) in AIRFLOW_VALUES_SECRETS {
         if let Some(name) = values.str_at(path).filter(|n| !n.trim().is_empty()) {
@@ -170,7 +178,10 @@ pub(super) fn airflow_values_usages(values: &Node, e: &mut Emitter<'_, '_>) {
             None,
         );
     }
+    let own = e.namespace;
+    e.namespace = release_ns;
     push_usages(usage, e);
+    e.namespace = own;
 }
 
 pub(super) fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
@@ -197,8 +208,17 @@ pub(super) fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
     }
 }
 
-pub(super) fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
-    airflow_values_usages(values, e);
+/// Key names named in a finding about several keys; the rest are counted.
+const KEYS_NAMED: usize = 10;
+
+pub(super) fn audit_airflow_values<'a>(
+    values: &Node,
+    release_ns: Option<&'a str>,
+    e: &mut Emitter<'a, '_>,
+) {
+    airflow_values_usages(values, release_ns, e);
+    // The chart's `env: [{name, value}]` goes into every Airflow container.
+    audit_env(values, "(chart values env)", e);
     let git_sync = values.at(&["dags", "gitSync"]);
     if let Some(gs) = git_sync {
         if let Some(key) = gs.get("sshKey").filter(|k| {
@@ -243,6 +263,14 @@ pub(super) fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
         }
     }
     for (sname, spec) in values.get_or_null("extraSecrets").entries() {
+        // The chart makes a Secret of each entry: one defined in the input, stored in clear.
+        e.note_definition(sname.as_str(), release_ns, spec.line);
+        e.out.secrets.push(SecretDecl {
+            namespace: release_ns.map(str::to_string),
+            name: sname.as_str().to_string(),
+            secret_type: spec.str_at(&["type"]).map(str::to_string),
+            storage: "plaintext",
+        });
         for (field, b64) in [("data", true), ("stringData", false)] {
             let Some(text) = spec.str_at(&[field]) else {
                 continue;
@@ -254,6 +282,38 @@ pub(super) fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
             else {
                 continue;
             };
+            let clear_keys: Vec<&str> = inner
+                .iter()
+                .flat_map(|doc| doc.entries())
+                .filter(|(_, v)| v.as_str().is_some_and(is_clear_value))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !clear_keys.is_empty() && e.origin.file.is_some() {
+                let mut named = clear_keys
+                    .iter()
+                    .take(KEYS_NAMED)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if clear_keys.len() > KEYS_NAMED {
+                    named.push_str(&format!(", +{} more", clear_keys.len() - KEYS_NAMED));
+                }
+                e.emit(
+                    Rule::Sk006,
+                    Severity::Error,
+                    format!(
+                        "{} defines Secret {} in clear in extraSecrets.{}.{field} (key(s) {named}), neither SOPS-encrypted nor sealed",
+                        e.what(),
+                        sname.as_str(),
+                        sname.as_str(),
+                    ),
+                    At {
+                        line: spec.get_or_null(field).line,
+                        secret: Some(sname.as_str()),
+                        ..At::default()
+                    },
+                );
+            }
             for doc in &inner {
                 for (k, v) in doc.entries() {
                     let hit = v.as_str().is_some_and(|s| {
@@ -282,4 +342,12 @@ pub(super) fn audit_airflow_values(values: &Node, e: &mut Emitter<'_, '_>) {
             }
         }
     }
+}
+
+/// A value in chart `extraSecrets` that is readable as committed: not empty, not SOPS-encrypted
+/// and not a Helm template expression (the chart renders these with `tpl`).
+fn is_clear_value(s: &str) -> bool {
+    let t = s.trim();
+    let template = t.starts_with("{{") && t.ends_with("}}");
+    !(t.is_empty() || t.starts_with("ENC[") || template)
 }

@@ -249,3 +249,112 @@ fn airflow_git_connections_follow_githook_extras() {
     assert_eq!(sev("ssh://user@box?strict_host_key_checking=no"), None);
     assert_eq!(sev("postgresql://u:p@db/airflow"), None);
 }
+
+const CLEAR_EXTRA_SECRETS: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: airflow, namespace: dev}\nspec:\n  values:\n    extraSecrets:\n      alerts:\n        stringData: |\n          SLACK_WEBHOOK_URL: https://hooks.slack.com/services/T0000/B0000/CANARYwebhook\n          SMTP_PASSWORD: CANARYsmtp\n      empty:\n        stringData: \"\"\n";
+
+// issue 21 item 12: a clear webhook URL or SMTP password in `extraSecrets` was no finding.
+#[test]
+fn clear_extra_secrets_values_that_are_not_keys_are_a_plaintext_secret_finding() {
+    let f = audit(CLEAR_EXTRA_SECRETS);
+    let sk006: Vec<_> = f.iter().filter(|f| f.rule == Rule::Sk006).collect();
+    assert_eq!(sk006.len(), 1, "{f:#?}");
+    assert_eq!(sk006[0].secret.as_deref(), Some("alerts"));
+    assert!(
+        sk006[0].message.contains("SLACK_WEBHOOK_URL"),
+        "{}",
+        sk006[0].message
+    );
+    assert!(
+        sk006[0].message.contains("SMTP_PASSWORD"),
+        "{}",
+        sk006[0].message
+    );
+    assert_eq!(sk006[0].line, Some(8));
+    assert!(
+        !format!("{f:?}").contains("CANARY"),
+        "a value leaked: {f:?}"
+    );
+}
+
+// issue 21 item 12: a webhook URL and a `*PASSWORD*` literal in env were not flagged, in pods
+// or in the Airflow chart's `env` values.
+#[test]
+fn literal_webhook_urls_and_password_names_in_env_are_credentials() {
+    assert!(literal_credential(
+        "SLACK_WEBHOOK_URL",
+        "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
+    )
+    .is_some());
+    assert!(
+        literal_credential("ALERT_WEBHOOK_URL", "https://example.org/hook/abcdef123456").is_some()
+    );
+    assert!(literal_credential(
+        "ANY",
+        "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
+    )
+    .is_some());
+    assert!(literal_credential("PGPASSWORD", "hunter2").is_some());
+    assert!(literal_credential("SMTPPASSWD", "hunter2").is_some());
+    // Not credentials: an empty webhook, a reference, a password file, a non-URL setting.
+    assert_eq!(literal_credential("SLACK_WEBHOOK_URL", "$(HOOK)"), None);
+    assert_eq!(
+        literal_credential("PGPASSWORD_FILE", "/run/secrets/pg"),
+        None
+    );
+    assert_eq!(literal_credential("WEBHOOK_TIMEOUT", "30"), None);
+    assert_eq!(literal_credential("WEBHOOK_URL", "http://localhost"), None);
+
+    let f = audit("kind: HelmRelease\nmetadata: {name: airflow}\nspec:\n  values:\n    env:\n    - name: AIRFLOW__SMTP__SMTP_PASSWORD\n      value: CANARYpw\n    - name: SLACK_WEBHOOK_URL\n      value: https://hooks.slack.com/services/T0000/B0000/CANARY\n    - name: AIRFLOW__CORE__LOAD_EXAMPLES\n      value: \"False\"\n");
+    let sk004: Vec<_> = f
+        .iter()
+        .filter(|f| f.rule == Rule::Sk004)
+        .map(|f| (f.env.as_deref(), f.line))
+        .collect();
+    assert_eq!(
+        sk004,
+        [
+            (Some("AIRFLOW__SMTP__SMTP_PASSWORD"), Some(6)),
+            (Some("SLACK_WEBHOOK_URL"), Some(8))
+        ],
+        "{f:#?}"
+    );
+    assert!(!format!("{f:?}").contains("CANARY"));
+}
+
+// issue 21 item 12: clear `extraSecrets` and a sealed Secret of the same name gave two writers
+// of one Secret, and nothing said so.
+#[test]
+fn a_secret_defined_twice_in_one_input_is_reported() {
+    let mut out = Collected::default();
+    let text = format!("{CLEAR_EXTRA_SECRETS}---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {{name: alerts, namespace: dev}}\nspec:\n  encryptedData: {{SMTP_PASSWORD: AgB}}\n---\nkind: Secret\nmetadata: {{name: other, namespace: dev}}\n---\nkind: Secret\nmetadata: {{name: other, namespace: prod}}\n");
+    for doc in parse_all(&text).unwrap() {
+        audit_document(
+            &doc,
+            Origin {
+                file: Some("t.yaml"),
+                cluster: false,
+            },
+            RuleFilter::default(),
+            &mut out,
+        );
+    }
+    out.finish_input();
+    let dup: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::Sk016)
+        .collect();
+    assert_eq!(dup.len(), 1, "{:#?}", out.findings);
+    assert_eq!(dup[0].secret.as_deref(), Some("alerts"));
+    assert_eq!(dup[0].kind, "SealedSecret");
+    assert!(
+        dup[0].message.contains("HelmRelease/airflow"),
+        "{}",
+        dup[0].message
+    );
+    // The clear entry is a Secret defined in the input (the HTML grid's "stored" column).
+    assert!(out
+        .secrets
+        .iter()
+        .any(|s| s.name == "alerts" && s.storage == "plaintext"));
+}
