@@ -24,7 +24,11 @@ fn free_port() -> u16 {
 /// running in kube-system; returns the certificate URL.
 fn controller_running(
     c: &RealCluster,
-) -> (support::real_cluster::InClusterProcess, String, std::path::PathBuf) {
+) -> (
+    support::real_cluster::InClusterProcess,
+    String,
+    std::path::PathBuf,
+) {
     let crd = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(".judges/crds/sealedsecrets.yaml")
         .to_path_buf();
@@ -217,7 +221,10 @@ fn a_sealed_secret_tampered_after_sealing_is_refused_by_the_real_controller() {
         .find(|d| d["kind"] == "SealedSecret")
         .unwrap();
     // Flip one base64 character in the middle of the sealed key.
-    let enc = doc["spec"]["encryptedData"]["ssh"].as_str().unwrap().to_string();
+    let enc = doc["spec"]["encryptedData"]["ssh"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mid = enc.len() / 2;
     let flipped = if &enc[mid..mid + 1] == "A" { "B" } else { "A" };
     let tampered = format!("{}{flipped}{}", &enc[..mid], &enc[mid + 1..]);
@@ -258,7 +265,9 @@ fn a_sealed_secret_tampered_after_sealing_is_refused_by_the_real_controller() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(
-        !c.kubectl(&["get", "secret", &name, "-n", "dev"]).status.success(),
+        !c.kubectl(&["get", "secret", &name, "-n", "dev"])
+            .status
+            .success(),
         "a Secret was made from a tampered SealedSecret"
     );
 }
