@@ -2,8 +2,9 @@
 //! proxy) judges sealkey's SealedSecrets: it runs against a real kube-apiserver
 //! (scripts/dev-cluster) with the in-cluster environment it expects, sealkey fetches the
 //! controller's certificate from it with `--cert URL`, and the controller unseals sealkey's output
-//! of every scope into Secrets on the server, whose key is the one sealkey printed. A SealedSecret
-//! tampered after sealing is refused by the controller.
+//! of every scope into Secrets on the server, whose key is the one sealkey printed; kubeseal's
+//! `--recovery-unseal` opens them offline with the controller's key into the same key. A
+//! SealedSecret tampered after sealing is refused by the controller.
 
 mod support;
 
@@ -120,11 +121,12 @@ fn fingerprint_of_pem(dir: &Path, pem: &[u8]) -> String {
 }
 
 #[test]
-#[ignore = "needs the judges etcd, kube-apiserver and sealed-secrets-controller (scripts/install-test-deps)"]
+#[ignore = "needs the judges etcd, kube-apiserver, sealed-secrets-controller and kubeseal (scripts/install-test-deps)"]
 fn the_real_controller_unseals_every_scope_into_the_key_sealkey_printed() {
     let c = RealCluster::start();
     let (_controller, cert_url, log) = controller_running(&c);
     let dir = tempfile::tempdir().unwrap();
+    let mut sealed_outputs = vec![];
     for (scope, ns) in [
         ("strict", "strict"),
         ("namespace-wide", "nswide"),
@@ -186,6 +188,50 @@ fn the_real_controller_unseals_every_scope_into_the_key_sealkey_printed() {
             "{scope}: the Secret the controller made holds another key"
         );
         assert!(secret["data"]["known_hosts"].is_string(), "{scope}");
+        sealed_outputs.push((scope, sealed, printed));
+    }
+    // Offline too: `kubeseal --recovery-unseal` with the controller's own sealing key (the
+    // Secret it keeps in kube-system) opens every one of them into the same key.
+    let keys = c.kubectl_ok(&[
+        "get",
+        "secret",
+        "-n",
+        "kube-system",
+        "-l",
+        "sealedsecrets.bitnami.com/sealed-secrets-key",
+        "-o",
+        "yaml",
+    ]);
+    let key_file = dir.path().join("controller-keys.TEST-ONLY.yaml");
+    support::write_private(&key_file, keys.as_bytes());
+    for (scope, sealed, printed) in sealed_outputs {
+        let only_sealed: Vec<Value> = sealkey::yaml::parse_stream(&sealed, "sealed")
+            .unwrap()
+            .into_iter()
+            .filter(|d| d["kind"] == "SealedSecret")
+            .collect();
+        assert_eq!(only_sealed.len(), 1, "{scope}");
+        let mut kubeseal = std::process::Command::new(judge("kubeseal"));
+        kubeseal
+            .args(["--recovery-unseal", "--recovery-private-key"])
+            .arg(&key_file)
+            .args(["-o", "json"]);
+        let out = support::output_of(
+            &mut kubeseal,
+            Some(serde_json::to_string(&only_sealed[0]).unwrap().as_bytes()),
+        );
+        assert!(
+            out.status.success(),
+            "{scope}: kubeseal --recovery-unseal failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let secret: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pem = support::b64d(&secret["data"]["ssh"]);
+        assert_eq!(
+            fingerprint_of_pem(dir.path(), &pem),
+            printed,
+            "{scope}: kubeseal --recovery-unseal opened another key"
+        );
     }
 }
 
