@@ -542,7 +542,9 @@ mod tests {
     fn aws_credentials_signatures_and_sent_secrets_are_redacted_from_server_text() {
         // Issue 20: an AWS error echoed the session token, the SigV4 header and a slice of the
         // SecretString; only C0/C1 controls were removed.
-        let sent = "{\"gitSshKey\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\\n-----END OPENSSH PRIVATE KEY-----\"}";
+        let key = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "t").unwrap();
+        let pem = key.private_pem().unwrap();
+        let sent = serde_json::json!({ "gitSshKey": pem.expose_secret() }).to_string();
         crate::sent::register(sent.as_bytes());
         let text = format!(
             "bad Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/eu-west-1/kms/aws4_request, \

@@ -220,7 +220,10 @@ fn skip_secrets_never_lists_secrets_and_keeps_every_workload_finding() {
 fn a_private_key_in_a_secrets_last_applied_annotation_is_reported_without_its_value() {
     use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
-    let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-ONLY-not-a-key-CANARY-21-11\n-----END OPENSSH PRIVATE KEY-----\n";
+    let (key_path, _) = support::ssh_keypair(dir.path(), "ed25519", "last-applied.TEST-ONLY");
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    // A run of the key's body that only the key holds.
+    let body = pem.lines().nth(2).unwrap().to_string();
     let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
     let applied = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "airflow-ssh-secret", "namespace": "airflow"},
@@ -267,7 +270,7 @@ fn a_private_key_in_a_secrets_last_applied_annotation_is_reported_without_its_va
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!stdout.contains("CANARY-21-11") && !stdout.contains(&b64[..40]));
+    assert!(!stdout.contains(&body) && !stdout.contains(&b64[..40]));
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let hits: Vec<&serde_json::Value> = report["findings"]
         .as_array()
