@@ -6,13 +6,14 @@
 mod support;
 
 use base64::Engine as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::fake_github::{FakeGithub, TOKEN};
+use support::watchdog::run_watched;
 use support::{sealkey, text};
 
 // ---------------------------------------------------------------------------------------------
@@ -118,77 +119,6 @@ fn pour_zeros(s: &mut TcpStream, head: &str, chunked: bool) {
             return;
         }
         sent += zeros.len() as u64;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running sealkey under a watchdog: killed past a time limit or a resident-memory limit.
-
-struct Watched {
-    out: Output,
-    elapsed: Duration,
-    peak_rss_kib: u64,
-    killed: Option<String>,
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-fn run_watched(mut cmd: Command, stdin: &[u8], limit: Duration, rss_cap_kib: u64) -> Watched {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stdout.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stderr.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let mut peak = 0;
-    let mut killed = None;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        let rss = rss_kib(child.id()).unwrap_or(0);
-        peak = peak.max(rss);
-        if killed.is_none() {
-            if rss > rss_cap_kib {
-                killed = Some(format!("killed at {rss} KiB resident"));
-            } else if start.elapsed() > limit {
-                killed = Some(format!("killed, still running after {limit:?}"));
-            }
-            if killed.is_some() {
-                let _ = child.kill();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Watched {
-        out: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        elapsed: start.elapsed(),
-        peak_rss_kib: peak,
-        killed,
     }
 }
 

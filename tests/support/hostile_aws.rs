@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -239,70 +239,10 @@ fn pour(s: &mut TcpStream, head: &str, chunked: bool) {
     }
 }
 
-/// A run under a watchdog: its output, time, and the highest resident memory seen.
-pub struct Watched {
-    pub out: Output,
-    pub elapsed: Duration,
-    pub peak_rss_kib: u64,
-    pub killed: Option<String>,
-}
+pub use super::watchdog::Watched;
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// Runs `cmd` (stdin closed), killing it past `limit` or past `rss_cap_kib` resident.
-pub fn run_watched(mut cmd: Command, limit: Duration, rss_cap_kib: u64) -> Watched {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stdout.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stderr.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let (mut peak, mut killed) = (0, None);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        let rss = rss_kib(child.id()).unwrap_or(0);
-        peak = peak.max(rss);
-        if killed.is_none() {
-            if rss > rss_cap_kib {
-                killed = Some(format!("killed at {rss} KiB resident"));
-            } else if start.elapsed() > limit {
-                killed = Some(format!("killed, still running after {limit:?}"));
-            }
-            if killed.is_some() {
-                let _ = child.kill();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Watched {
-        out: Output {
-            status,
-            stdout: out_t.join().unwrap(),
-            stderr: err_t.join().unwrap(),
-        },
-        elapsed: start.elapsed(),
-        peak_rss_kib: peak,
-        killed,
-    }
+/// Runs `cmd` with nothing on stdin under [`super::watchdog::run_watched`]: killed past `limit`
+/// or past `rss_cap_kib` resident.
+pub fn run_watched(cmd: Command, limit: Duration, rss_cap_kib: u64) -> Watched {
+    super::watchdog::run_watched(cmd, b"", limit, rss_cap_kib)
 }
