@@ -123,7 +123,11 @@ impl RealCluster {
         }
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
         let text = serde_json::to_vec(&list).unwrap();
-        let out = self.kubectl_with(&self.kubeconfig(), &["create", "-n", ns, "-f", "-"], Some(&text));
+        let out = self.kubectl_with(
+            &self.kubeconfig(),
+            &["create", "-n", ns, "-f", "-"],
+            Some(&text),
+        );
         assert!(
             out.status.success(),
             "kubectl create failed: {}",
