@@ -115,8 +115,8 @@ impl RealCluster {
         self.kubeconfig_for_token(&format!("admin-{ns}"), &self.admin_token(), ns)
     }
 
-    /// Creates `objects` (as the admin, `kubectl create`); each names its namespace or lands in
-    /// `ns`.
+    /// Creates `objects` in namespace `ns` (as the admin, `kubectl create -n`; an object naming
+    /// another namespace is refused by kubectl).
     pub fn create(&self, ns: &str, objects: &[serde_json::Value]) {
         if objects.is_empty() {
             return;
