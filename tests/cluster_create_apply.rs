@@ -37,9 +37,7 @@ fn create_apply_writes_a_secret_whose_key_ssh_keygen_reads_and_prints_nothing_se
     assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
     let public = printed_public_key(&out.stderr);
 
-    let secret = k
-        .secret(&ns, "airflow-ssh-secret")
-        .expect("Secret created");
+    let secret = k.secret(&ns, "airflow-ssh-secret").expect("Secret created");
     let dir = tempfile::tempdir().unwrap();
     let pem = b64d(&secret["data"]["gitSshKey"]);
     assert_eq!(bare(&ssh_public_of(dir.path(), &pem)), bare(&public));
