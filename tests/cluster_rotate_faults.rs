@@ -391,7 +391,8 @@ fn dry_run_sends_every_write_as_a_server_side_dry_run_and_registers_nothing() {
         !writes.iter().any(|l| l.contains("/deployments/")),
         "a dry run restarted something: {writes:?}"
     );
-    // The real server honours dryRun (kmock ignored it): the Secret still holds the old key.
+    // The real server honours dryRun (the stand-in it replaced ignored it): the Secret still
+    // holds the old key.
     assert_eq!(live_public(&w).0, bare(&w.old_public));
 }
 
@@ -462,8 +463,8 @@ fn a_server_without_apply_gets_a_patch_carrying_the_read_resource_version() {
     assert_eq!(b64d(&secret["data"]["extra"]), b"changed");
     assert_eq!(secret["metadata"]["labels"]["team"], "data");
     // The precondition travelled in the patch: the same write again, now with a stale
-    // resourceVersion, is refused by the real server (409 Conflict) and changes nothing. (kmock
-    // kept no resourceVersion: it stored the one in the patch, and could not refuse.)
+    // resourceVersion, is refused by the real server (409 Conflict) and changes nothing. (A stand-in
+    // that keeps no resourceVersion stored the one in the patch and could not refuse.)
     assert_ne!(secret["metadata"]["resourceVersion"], rv.as_str());
     let e = write_without_apply(&w, &rv, "stale").unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
