@@ -6,6 +6,7 @@
 
 mod airflow;
 pub mod argocd;
+pub mod dag_bundle;
 pub mod external_secrets;
 mod flux;
 mod git_sync;
