@@ -381,3 +381,52 @@ fn a_sops_encrypted_helm_release_migrates_with_its_identity_and_opens_again() {
     );
     assert!(!String::from_utf8_lossy(&after).contains("c2VjcmV0LWtleS1URVNULU9OTFk"));
 }
+
+#[test]
+fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = GitServer::start(dir.path());
+    let (age_id, recipient) = age_keypair(dir.path());
+    let kh_file = dir.path().join("server.known_hosts");
+    std::fs::write(&kh_file, server.known_hosts()).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "create", "--repo", "acme/dags", "-n", "airflow", "--for", "airflow-chart",
+            "--emit", "helmrelease", "--dag-bundle", "--known-hosts", kh_file.to_str().unwrap(),
+            "--repo-url", &server.url(), "--seal", "age", "--seal-to", &recipient,
+        ],
+        b"",
+    );
+    let sealed = ok(&out);
+    server.authorize(&printed_public_key(&out.stderr));
+    let docs = yaml_docs(&tool("age", &["-d", "-i", age_id.to_str().unwrap()], &sealed));
+    let hr = docs.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
+    let secret = airflow_secret(&docs);
+    let values = &hr["spec"]["values"];
+    assert_eq!(values["dags"]["gitSync"]["enabled"], false);
+    // No key anywhere in the HelmRelease: only in the Secret.
+    let hr_text = serde_json::to_string(hr).unwrap();
+    assert!(!hr_text.contains("PRIVATE KEY"));
+    let home = dir.path().join("home");
+    let env = render_container(values, secret, &home, &dir.path().join("mnt"));
+    let name = values["dagProcessor"]["dagBundleConfigList"][0]["name"]
+        .as_str()
+        .unwrap();
+    let result = fetch_bundle(name, &env, &home);
+    assert_eq!(result["ok"], true, "Airflow could not fetch the bundle: {result}");
+    assert_eq!(result["version"], head_commit(&server).as_str());
+
+    // --dag-bundle is refused where it would be ignored, and with --merge-into.
+    for extra in [
+        &["--for", "git-sync", "--dag-bundle"][..],
+        &["--for", "airflow-chart", "--emit", "secret", "--dag-bundle"][..],
+        &["--for", "airflow-chart", "--emit", "helmrelease", "--dag-bundle", "--merge-into", "hr.yaml"][..],
+    ] {
+        let mut args = vec!["create", "--repo", "acme/dags", "--seal", "none"];
+        args.extend_from_slice(extra);
+        let out = run_in(dir.path(), &args, b"");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--dag-bundle"), "{}", text(&out.stderr));
+    }
+}

@@ -208,6 +208,9 @@ pub struct EmitSettings {
     pub fs_group: Option<i64>,
     /// Airflow connection id for the GitDagBundle.
     pub conn_id: String,
+    /// The Airflow chart's values use a GitDagBundle (`dagProcessor.dagBundleConfigList`, the
+    /// key mounted into every Airflow container) instead of `dags.gitSync`.
+    pub dag_bundle: bool,
     /// Creation time written into annotations.
     pub created: jiff::Timestamp,
 }
@@ -233,6 +236,7 @@ impl EmitSettings {
             container: "git-sync".into(),
             fs_group: None,
             conn_id: "git_default".into(),
+            dag_bundle: false,
             created: jiff::Timestamp::now(),
         }
     }
@@ -540,6 +544,9 @@ pub fn emit(
 
 /// The chart values sealkey sets (`dags.gitSync`), as a values fragment: no secret in it.
 pub fn chart_values(settings: &EmitSettings, known_hosts: &KnownHosts) -> Value {
+    if settings.dag_bundle {
+        return airflow::bundle_values(settings, known_hosts).values();
+    }
     json!({ "dags": { "gitSync": airflow::git_sync_values(settings, known_hosts) } })
 }
 
