@@ -74,7 +74,12 @@ fn airflow_secret(docs: &[Value]) -> &Value {
 
 /// Renders the HelmRelease's values as the chart would into one Airflow container: airflow.cfg
 /// in `home`, the env, and the projected volume's files in `mount` (standing in for MOUNT_DIR).
-fn render_container(values: &Value, key_secret: &Value, home: &Path, mount: &Path) -> Vec<(String, String)> {
+fn render_container(
+    values: &Value,
+    key_secret: &Value,
+    home: &Path,
+    mount: &Path,
+) -> Vec<(String, String)> {
     std::fs::create_dir_all(home).unwrap();
     std::fs::create_dir_all(mount).unwrap();
     let list = &values["dagProcessor"]["dagBundleConfigList"];
@@ -174,7 +179,8 @@ fn fetch_bundle(name: &str, env: &[(String, String)], home: &Path) -> Value {
 
 fn head_commit(server: &GitServer) -> String {
     let url = server.url();
-    let path = &url[url.find(&format!(":{}", server.port)).unwrap() + 1 + server.port.to_string().len()..];
+    let path =
+        &url[url.find(&format!(":{}", server.port)).unwrap() + 1 + server.port.to_string().len()..];
     String::from_utf8(tool("git", &["--git-dir", path, "rev-parse", "HEAD"], b""))
         .unwrap()
         .trim()
@@ -191,9 +197,19 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
     let out = run_in(
         dir.path(),
         &[
-            "create", "--repo", "acme/dags", "-n", "dev", "--for", "airflow-chart",
-            "--known-hosts", kh_file.to_str().unwrap(), "--repo-url", &server.url(),
-            "--seal", "none",
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--for",
+            "airflow-chart",
+            "--known-hosts",
+            kh_file.to_str().unwrap(),
+            "--repo-url",
+            &server.url(),
+            "--seal",
+            "none",
         ],
         b"",
     );
@@ -219,14 +235,26 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
         b"",
     );
     let diff = String::from_utf8(ok(&out)).unwrap();
-    assert!(diff.contains("-        enabled: True    # git-sync sidecar on"), "{diff}");
+    assert!(
+        diff.contains("-        enabled: True    # git-sync sidecar on"),
+        "{diff}"
+    );
     assert!(diff.contains("+        enabled: false"), "{diff}");
     assert_eq!(std::fs::read_to_string(&hr_path).unwrap(), before);
 
-    let out = run_in(dir.path(), &["to-dag-bundle", hr_path.to_str().unwrap()], b"");
+    let out = run_in(
+        dir.path(),
+        &["to-dag-bundle", hr_path.to_str().unwrap()],
+        b"",
+    );
     ok(&out);
     let stderr = text(&out.stderr);
-    for named in ["dags.gitSync.wait 60", "dags.gitSync.maxFailures", "restarts", "roll back"] {
+    for named in [
+        "dags.gitSync.wait 60",
+        "dags.gitSync.maxFailures",
+        "restarts",
+        "roll back",
+    ] {
         assert!(stderr.contains(named), "{named} not reported:\n{stderr}");
     }
     let after = std::fs::read_to_string(&hr_path).unwrap();
@@ -235,7 +263,11 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
     // turned git-sync on, and the new lines are only the set values.
     let new_lines: Vec<&str> = after.lines().collect();
     let gone: Vec<&str> = before.lines().filter(|l| !new_lines.contains(l)).collect();
-    assert_eq!(gone, ["        enabled: True    # git-sync sidecar on"], "{after}");
+    assert_eq!(
+        gone,
+        ["        enabled: True    # git-sync sidecar on"],
+        "{after}"
+    );
     let hr = &yaml_docs(after.as_bytes())[0];
     let old = &yaml_docs(before.as_bytes())[0];
     let values = &hr["spec"]["values"];
@@ -247,16 +279,35 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
     assert_eq!(bundle["kwargs"]["refresh_interval"], 60);
     assert!(bundle["kwargs"].get("subdir").is_none());
     // The connection: no key inline, host-key checking on.
-    let env = render_container(values, &secret, &dir.path().join("home"), &dir.path().join("mnt"));
+    let env = render_container(
+        values,
+        &secret,
+        &dir.path().join("home"),
+        &dir.path().join("mnt"),
+    );
     let conn: Value = serde_json::from_str(&env[0].1).unwrap();
     assert_eq!(env[0].0, "AIRFLOW_CONN_GIT_DEFAULT");
     assert!(conn["extra"].get("private_key").is_none());
     assert_eq!(conn["extra"]["strict_host_key_checking"], "yes");
 
     // After: Airflow clones the bundle, at the commit git-sync had.
-    let result = fetch_bundle(bundle["name"].as_str().unwrap(), &env, &dir.path().join("home"));
-    assert_eq!(result["ok"], true, "Airflow could not fetch the bundle: {result}");
-    assert!(result["files"].as_array().unwrap().iter().any(|f| f == "dag.py"), "{result}");
+    let result = fetch_bundle(
+        bundle["name"].as_str().unwrap(),
+        &env,
+        &dir.path().join("home"),
+    );
+    assert_eq!(
+        result["ok"], true,
+        "Airflow could not fetch the bundle: {result}"
+    );
+    assert!(
+        result["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "dag.py"),
+        "{result}"
+    );
     assert_eq!(result["version"], commit.as_str(), "{result}");
 
     // A known_hosts that is not the server's: refused by Airflow's clone.
@@ -268,7 +319,11 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
     .unwrap();
     let home2 = dir.path().join("home2");
     std::fs::create_dir_all(&home2).unwrap();
-    std::fs::copy(dir.path().join("home/airflow.cfg"), home2.join("airflow.cfg")).unwrap();
+    std::fs::copy(
+        dir.path().join("home/airflow.cfg"),
+        home2.join("airflow.cfg"),
+    )
+    .unwrap();
     let result = fetch_bundle(bundle["name"].as_str().unwrap(), &env, &home2);
     assert_eq!(result["ok"], false, "{result}");
     let error = result["error"].as_str().unwrap();
@@ -279,7 +334,11 @@ fn a_git_sync_helm_release_moves_to_a_bundle_that_airflow_clones_at_the_same_com
     );
 
     // Running it again is refused: git-sync is off, nothing to migrate; the file stays.
-    let out = run_in(dir.path(), &["to-dag-bundle", hr_path.to_str().unwrap()], b"");
+    let out = run_in(
+        dir.path(),
+        &["to-dag-bundle", hr_path.to_str().unwrap()],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&hr_path).unwrap(), after);
 }
@@ -313,7 +372,11 @@ fn settings_without_an_equivalent_are_refused_by_name_and_nothing_is_written() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{named}: {err}");
         assert!(err.contains(named), "{named} not named:\n{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), body, "{named}: file changed");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            body,
+            "{named}: file changed"
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -356,9 +419,18 @@ fn a_sops_encrypted_helm_release_migrates_with_its_identity_and_opens_again() {
     std::fs::write(&path, &sealed).unwrap();
     let out = run(&["to-dag-bundle", path.to_str().unwrap()], b"");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("--identity"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--identity"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(
-        &["to-dag-bundle", path.to_str().unwrap(), "--identity", id.to_str().unwrap()],
+        &[
+            "to-dag-bundle",
+            path.to_str().unwrap(),
+            "--identity",
+            id.to_str().unwrap(),
+        ],
         b"",
     );
     ok(&out);
@@ -374,7 +446,10 @@ fn a_sops_encrypted_helm_release_migrates_with_its_identity_and_opens_again() {
         values["dagProcessor"]["dagBundleConfigList"][0]["kwargs"]["tracking_ref"],
         "main"
     );
-    assert_eq!(values["dags"]["gitSync"]["sshKeySecret"], "airflow-ssh-secret");
+    assert_eq!(
+        values["dags"]["gitSync"]["sshKeySecret"],
+        "airflow-ssh-secret"
+    );
     assert_eq!(
         values["extraSecrets"]["airflow-ssh-secret"]["data"],
         "gitSshKey: 'c2VjcmV0LWtleS1URVNULU9OTFk='\n"
@@ -392,15 +467,34 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
     let out = run_in(
         dir.path(),
         &[
-            "create", "--repo", "acme/dags", "-n", "airflow", "--for", "airflow-chart",
-            "--emit", "helmrelease", "--dag-bundle", "--known-hosts", kh_file.to_str().unwrap(),
-            "--repo-url", &server.url(), "--seal", "age", "--seal-to", &recipient,
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
+            "--dag-bundle",
+            "--known-hosts",
+            kh_file.to_str().unwrap(),
+            "--repo-url",
+            &server.url(),
+            "--seal",
+            "age",
+            "--seal-to",
+            &recipient,
         ],
         b"",
     );
     let sealed = ok(&out);
     server.authorize(&printed_public_key(&out.stderr));
-    let docs = yaml_docs(&tool("age", &["-d", "-i", age_id.to_str().unwrap()], &sealed));
+    let docs = yaml_docs(&tool(
+        "age",
+        &["-d", "-i", age_id.to_str().unwrap()],
+        &sealed,
+    ));
     let hr = docs.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
     let secret = airflow_secret(&docs);
     let values = &hr["spec"]["values"];
@@ -414,19 +508,39 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
         .as_str()
         .unwrap();
     let result = fetch_bundle(name, &env, &home);
-    assert_eq!(result["ok"], true, "Airflow could not fetch the bundle: {result}");
+    assert_eq!(
+        result["ok"], true,
+        "Airflow could not fetch the bundle: {result}"
+    );
     assert_eq!(result["version"], head_commit(&server).as_str());
 
     // --dag-bundle is refused where it would be ignored, and with --merge-into.
     for extra in [
         &["--for", "git-sync", "--dag-bundle"][..],
         &["--for", "airflow-chart", "--emit", "secret", "--dag-bundle"][..],
-        &["--for", "airflow-chart", "--emit", "helmrelease", "--dag-bundle", "--merge-into", "hr.yaml"][..],
+        &[
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
+            "--dag-bundle",
+            "--merge-into",
+            "hr.yaml",
+        ][..],
     ] {
         let mut args = vec!["create", "--repo", "acme/dags", "--seal", "none"];
         args.extend_from_slice(extra);
         let out = run_in(dir.path(), &args, b"");
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("--dag-bundle"), "{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("--dag-bundle"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }

@@ -481,9 +481,22 @@ fn dag_bundle_chart_values_and_a_migrated_helm_release_are_read_identically_by_f
     // extraConfigMaps data).
     let fresh = String::from_utf8(support::ok(&run(
         &[
-            "create", "--repo", "acme/dags", "-n", "airflow", "--for", "airflow-chart", "--emit",
-            "helmrelease", "--dag-bundle", "--sub-path", "dags/: #x", "--branch", "rel/2.0",
-            "--seal", "none",
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
+            "--dag-bundle",
+            "--sub-path",
+            "dags/: #x",
+            "--branch",
+            "rel/2.0",
+            "--seal",
+            "none",
         ],
         b"",
     )))

@@ -55,7 +55,11 @@ pub fn run(args: DagBundleArgs, ui: &Ui) -> Result<Outcome> {
         .into());
     }
     if let Some(name) = &args.bundle_name {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(crate::error::Error::input(
                 format!("--bundle-name {name}"),
                 "not a bundle name",
@@ -103,7 +107,10 @@ pub fn run(args: DagBundleArgs, ui: &Ui) -> Result<Outcome> {
     let verb = if args.dry_run { "would set" } else { "set" };
     ui.result(&format!(
         "{what}: {verb} bundle {} (tracking_ref {}, connection {}) on Secret {}",
-        plan.bundle.bundle_name, plan.bundle.tracking_ref, plan.bundle.conn_id, plan.bundle.key_secret
+        plan.bundle.bundle_name,
+        plan.bundle.tracking_ref,
+        plan.bundle.conn_id,
+        plan.bundle.key_secret
     ));
     for line in &r.changed {
         ui.info(&format!("{verb} values.{line}"));

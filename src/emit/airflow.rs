@@ -176,7 +176,10 @@ pub(crate) fn git_bundle_mount_patch(settings: &EmitSettings) -> Value {
 
 /// The chart's GitDagBundle values for a fresh install: the chart's key Secret (`gitSshKey`),
 /// known_hosts in a ConfigMap the chart makes, both mounted into every Airflow container.
-pub(crate) fn bundle_values(settings: &EmitSettings, kh: &KnownHosts) -> super::dag_bundle::BundleValues {
+pub(crate) fn bundle_values(
+    settings: &EmitSettings,
+    kh: &KnownHosts,
+) -> super::dag_bundle::BundleValues {
     super::dag_bundle::BundleValues {
         bundle_name: settings.repo.k8s_name(),
         repo_url: settings.repo_url(),

@@ -268,10 +268,7 @@ pub fn plan_migration(doc: &Value, what: &str, opts: &MigrateOptions) -> Result<
         }
         if let Some((_, why)) = REFUSED.iter().find(|(n, _)| n == k) {
             if is_set(v) {
-                return Err(refuse(
-                    what,
-                    format!("dags.gitSync.{k} is set: {why}"),
-                ));
+                return Err(refuse(what, format!("dags.gitSync.{k} is set: {why}")));
             }
             continue;
         }
@@ -304,7 +301,9 @@ pub fn plan_migration(doc: &Value, what: &str, opts: &MigrateOptions) -> Result<
     if !is_ssh_url(repo) {
         return Err(refuse(
             what,
-            format!("dags.gitSync.repo {repo:?} is not an SSH URL, but sshKeySecret names an SSH key"),
+            format!(
+                "dags.gitSync.repo {repo:?} is not an SSH URL, but sshKeySecret names an SSH key"
+            ),
         ));
     }
 
@@ -379,7 +378,9 @@ pub fn plan_migration(doc: &Value, what: &str, opts: &MigrateOptions) -> Result<
                 )
             })?;
             if gs.get("wait").is_some_and(is_set) {
-                report.reported.push("dags.gitSync.wait: ignored, period is set (git-sync v4 reads period)".into());
+                report.reported.push(
+                    "dags.gitSync.wait: ignored, period is set (git-sync v4 reads period)".into(),
+                );
             }
             Some(secs)
         }
@@ -419,9 +420,10 @@ pub fn plan_migration(doc: &Value, what: &str, opts: &MigrateOptions) -> Result<
             parsed.to_text()
         }
         None => {
-            let given = opts.known_hosts.clone().or_else(|| {
-                (host == "github.com").then(KnownHosts::github_pinned)
-            });
+            let given = opts
+                .known_hosts
+                .clone()
+                .or_else(|| (host == "github.com").then(KnownHosts::github_pinned));
             let Some(kh) = given.filter(|k| k.covers(&host, port)) else {
                 return Err(Error::input(
                     what,
@@ -521,7 +523,11 @@ pub fn migrate_text(
         }
         let plan = planned?;
         let out = crate::seal::sops::set_in_sealed_helm_release(
-            text, what, identities, &plan.owned, now,
+            text,
+            what,
+            identities,
+            &plan.owned,
+            now,
         )?;
         Ok((out, plan))
     } else {
@@ -562,7 +568,10 @@ fn owned_values(
     if list.iter().any(|e| e["name"] == b.bundle_name.as_str()) {
         return Err(refuse(
             what,
-            format!("dagProcessor.dagBundleConfigList already has a bundle named {}", b.bundle_name),
+            format!(
+                "dagProcessor.dagBundleConfigList already has a bundle named {}",
+                b.bundle_name
+            ),
         ));
     }
     if list.is_empty() {
@@ -595,7 +604,10 @@ fn owned_values(
             ))
         }
     };
-    if values["extraEnv"].as_str().is_some_and(|s| s.contains("{{")) {
+    if values["extraEnv"]
+        .as_str()
+        .is_some_and(|s| s.contains("{{"))
+    {
         return Err(refuse(
             what,
             "values.extraEnv is templated: add the connection by hand".into(),
@@ -623,10 +635,16 @@ fn owned_values(
         Value::String(extra_env_text(&env_items)),
     ));
 
-    if values["extraConfigMaps"].get(&b.known_hosts_config_map).is_some() {
+    if values["extraConfigMaps"]
+        .get(&b.known_hosts_config_map)
+        .is_some()
+    {
         return Err(refuse(
             what,
-            format!("values.extraConfigMaps already has {}", b.known_hosts_config_map),
+            format!(
+                "values.extraConfigMaps already has {}",
+                b.known_hosts_config_map
+            ),
         ));
     }
     owned.push(Owned::new(
@@ -691,8 +709,7 @@ fn is_set(v: &Value) -> bool {
 }
 
 fn is_ssh_url(url: &str) -> bool {
-    url.starts_with("ssh://")
-        || (!url.contains("://") && url.contains('@') && url.contains(':'))
+    url.starts_with("ssh://") || (!url.contains("://") && url.contains('@') && url.contains(':'))
 }
 
 /// Host and port (when not 22) of an SSH clone URL.
@@ -731,10 +748,7 @@ fn check_ref(r: &str, what: &str) -> Result<()> {
         || r.chars()
             .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
-        return Err(refuse(
-            what,
-            format!("{r:?} is not a ref git accepts"),
-        ));
+        return Err(refuse(what, format!("{r:?} is not a ref git accepts")));
     }
     Ok(())
 }
@@ -866,7 +880,10 @@ mod tests {
 
     #[test]
     fn repo_names() {
-        assert_eq!(repo_name("git@github.com:acme/dags.git").as_deref(), Some("dags"));
+        assert_eq!(
+            repo_name("git@github.com:acme/dags.git").as_deref(),
+            Some("dags")
+        );
         assert_eq!(
             repo_name("ssh://git@127.0.0.1:2222/srv/My.Dags.git").as_deref(),
             Some("my-dags")

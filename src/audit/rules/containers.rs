@@ -36,6 +36,15 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                         At::env_var(var.line, cname, vname),
                     );
                 }
+                let described = format!("env {vname} of container {cname} in {}", e.what());
+                audit_git_connection(
+                    value,
+                    ConnPlace::EnvValue,
+                    &described,
+                    conn,
+                    At::env_var(var.line, cname, vname),
+                    e,
+                );
             }
             if is_private_key_text(value) || is_private_key_base64(value) {
                 e.emit(

@@ -30,6 +30,7 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     // Settings, not credentials: checked in files and in the cluster alike.
     audit_argocd_repository(obj, e);
     audit_airflow_connection_secret(obj, e);
+    audit_secret_connections(obj, e);
     if e.origin.cluster {
         // Values in the cluster are where they belong.
         return;
@@ -185,6 +186,7 @@ pub(super) fn airflow_values_usages<'a>(
 }
 
 pub(super) fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
+    audit_config_map_connections(obj, e);
     for (field, check) in [
         ("data", is_private_key_text as fn(&str) -> bool),
         ("binaryData", is_private_key_base64),
@@ -219,6 +221,7 @@ pub(super) fn audit_airflow_values<'a>(
     airflow_values_usages(values, release_ns, e);
     // The chart's `env: [{name, value}]` goes into every Airflow container.
     audit_env(values, "(chart values env)", e);
+    audit_chart_bundle_values(values, e);
     let git_sync = values.at(&["dags", "gitSync"]);
     if let Some(gs) = git_sync {
         if let Some(key) = gs.get("sshKey").filter(|k| {
