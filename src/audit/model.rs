@@ -75,6 +75,8 @@ pub enum Rule {
     Sk018,
     /// Airflow chart values still on the git-sync sidecar.
     Sk019,
+    /// A DAG bundle whose git connection no object of the input defines.
+    Sk020,
 }
 
 impl Serialize for Rule {
@@ -85,7 +87,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -105,6 +107,7 @@ impl Rule {
         Rule::Sk017,
         Rule::Sk018,
         Rule::Sk019,
+        Rule::Sk020,
     ];
 
     /// `SK001` ...
@@ -129,6 +132,7 @@ impl Rule {
             Rule::Sk017 => "SK017",
             Rule::Sk018 => "SK018",
             Rule::Sk019 => "SK019",
+            Rule::Sk020 => "SK020",
         }
     }
 
@@ -161,6 +165,7 @@ impl Rule {
             Rule::Sk017 => "airflow-git-connection-without-known-hosts-file",
             Rule::Sk018 => "airflow-git-connection-private-key-in-env",
             Rule::Sk019 => "airflow-chart-still-on-git-sync",
+            Rule::Sk020 => "dag-bundle-connection-undefined",
         }
     }
 
@@ -174,7 +179,8 @@ impl Rule {
             | Rule::Sk010
             | Rule::Sk014
             | Rule::Sk015
-            | Rule::Sk017 => Severity::Warning,
+            | Rule::Sk017
+            | Rule::Sk020 => Severity::Warning,
             Rule::Sk009 | Rule::Sk019 => Severity::Info,
             Rule::Sk004
             | Rule::Sk005
@@ -218,6 +224,7 @@ impl Rule {
             Rule::Sk017 => "Airflow git connection over SSH without known_hosts_file",
             Rule::Sk018 => "Airflow git connection with the private key inline in an environment variable",
             Rule::Sk019 => "Airflow chart values still on the git-sync sidecar",
+            Rule::Sk020 => "DAG bundle names a git connection that no object defines",
         }
     }
 
@@ -242,6 +249,7 @@ impl Rule {
             Rule::Sk017 => "mount a known_hosts file (from the key's Secret or a ConfigMap) and set known_hosts_file to it, with strict_host_key_checking \"yes\"",
             Rule::Sk018 => "mount the key's Secret as a read-only file and use the key_file extra instead of private_key (`sealkey create --for airflow-git-bundle` or `--dag-bundle` emits that)",
             Rule::Sk019 => "move to a GitDagBundle on the same key Secret with the `to-dag-bundle` command (it shows the diff with --dry-run)",
+            Rule::Sk020 => "define the connection (AIRFLOW_CONN_<ID> in the chart's extraEnv, a Secret or ConfigMap loaded with envFrom), or fix git_conn_id; ignore the finding if the connection lives in Airflow's database or a secrets backend",
         }
     }
 
@@ -267,6 +275,7 @@ impl Rule {
             Rule::Sk017 => "With strict_host_key_checking yes and no known_hosts_file, ssh checks the server against the Airflow user's ~/.ssh/known_hosts: empty in the official image, so every clone fails, or whatever an image build put there, which nobody reviews with the connection.",
             Rule::Sk018 => "The private_key extra puts the key itself into the connection, so an AIRFLOW_CONN_* variable carries it into the environment of every Airflow process and its children, kubectl describe and crash reports, and it cannot rotate without a restart.",
             Rule::Sk019 => "The Apache Airflow chart's documentation plans to remove the git-sync sidecar in chart 2.0 in favour of Airflow 3's GitDagBundle; moving is one reviewed change of the HelmRelease.",
+            Rule::Sk020 => "A GitDagBundle clones through the git connection its git_conn_id names (git_default when unset); when nothing defines it, the dag-processor fails to build the bundle and no DAG of it is parsed.",
         }
     }
 }

@@ -160,3 +160,102 @@ pub(super) fn audit_chart_bundle_values(values: &Node, e: &mut Emitter<'_, '_>) 
         }
     }
 }
+
+/// Remembers that env var `name` defines an Airflow connection (SK020).
+pub(super) fn note_connection_env(name: &str, e: &mut Emitter<'_, '_>) {
+    if let Some(id) = name.strip_prefix("AIRFLOW_CONN_") {
+        e.out.connections_defined.insert(id.to_ascii_uppercase());
+    }
+}
+
+/// The git connection a bundle entry clones through: `kwargs.git_conn_id`, GitDagBundle's
+/// default `git_default` when unset; `None` for other bundle classes.
+fn bundle_connection(entry: &serde_json::Value) -> Option<(String, String)> {
+    let classpath = entry["classpath"].as_str()?;
+    if !classpath.ends_with(".GitDagBundle") {
+        return None;
+    }
+    let name = entry["name"].as_str().unwrap_or("?").to_string();
+    let id = entry["kwargs"]["git_conn_id"]
+        .as_str()
+        .unwrap_or("git_default")
+        .to_string();
+    Some((name, id))
+}
+
+fn pend_bundle_connection(bundle: &str, id: &str, line: u32, e: &mut Emitter<'_, '_>) {
+    let env = format!("AIRFLOW_CONN_{}", id.to_ascii_uppercase());
+    if let Some(f) = e.finding(
+        Rule::Sk020,
+        Severity::Warning,
+        format!(
+            "{}: DAG bundle {bundle} clones through connection {id}, and nothing in this input defines {env}",
+            e.what()
+        ),
+        At {
+            line,
+            ..At::default()
+        },
+    ) {
+        e.out
+            .bundle_connections
+            .push((id.to_ascii_uppercase(), f));
+    }
+}
+
+/// SK020 for a `dag_bundle_config_list` JSON value (env var or ConfigMap key).
+pub(super) fn audit_bundle_list_json(text: &str, line: u32, e: &mut Emitter<'_, '_>) {
+    let Ok(serde_json::Value::Array(list)) = serde_json::from_str(text) else {
+        return;
+    };
+    for entry in &list {
+        if let Some((name, id)) = bundle_connection(entry) {
+            pend_bundle_connection(&name, &id, line, e);
+        }
+    }
+}
+
+/// The chart's values: connections its env, extraEnv and `secret` entries define, and the
+/// bundles of `dagProcessor.dagBundleConfigList` (SK020).
+pub(super) fn audit_chart_bundle_list(values: &Node, e: &mut Emitter<'_, '_>) {
+    for item in values.get_or_null("secret").items() {
+        if let Some(name) = item.str_at(&["envName"]) {
+            note_connection_env(name, e);
+        }
+    }
+    if let Some(text) = values.str_at(&["extraEnv"]).filter(|t| !t.contains("{{")) {
+        if let Ok(docs) = crate::yaml::parse_stream(text, "values.extraEnv") {
+            for item in docs.iter().filter_map(|d| d.as_array()).flatten() {
+                if let Some(name) = item["name"].as_str() {
+                    note_connection_env(name, e);
+                }
+            }
+        }
+    }
+    // extraEnvFrom / extraSecrets: connections named by keys of the chart's extraSecrets.
+    for (_, spec) in values.get_or_null("extraSecrets").entries() {
+        for field in ["data", "stringData"] {
+            if let Some(text) = spec.str_at(&[field]) {
+                for line in text.lines() {
+                    if let Some((k, _)) = line.trim_start().split_once(':') {
+                        note_connection_env(k.trim().trim_matches(['\'', '"']), e);
+                    }
+                }
+            }
+        }
+    }
+    let Some(list) = values.at(&["dagProcessor", "dagBundleConfigList"]) else {
+        return;
+    };
+    for item in list.items() {
+        let classpath = item.str_at(&["classpath"]).unwrap_or("");
+        if !classpath.ends_with(".GitDagBundle") {
+            continue;
+        }
+        let name = item.str_at(&["name"]).unwrap_or("?");
+        let id = item
+            .str_at(&["kwargs", "git_conn_id"])
+            .unwrap_or("git_default");
+        pend_bundle_connection(name, id, item.line, e);
+    }
+}

@@ -58,6 +58,10 @@ pub struct Collected {
     /// Secrets defined in this input (file input only) by name, in input order: (namespace,
     /// `Kind/name` of what defines it, the SK016 finding should it be a second definition).
     definitions: BTreeMap<String, Vec<Definition>>,
+    /// Airflow connection ids (upper case) this input defines, and the SK020 findings of DAG
+    /// bundles naming one, resolved at the end of the input.
+    connections_defined: std::collections::HashSet<String>,
+    bundle_connections: Vec<(String, Finding)>,
 }
 
 /// One definition of a Secret in an input (SK016).
@@ -85,6 +89,13 @@ impl Collected {
             }
         }
         self.secret_keys.clear();
+        // SK020: a bundle's connection that nothing in this input defines.
+        let defined = std::mem::take(&mut self.connections_defined);
+        for (id, finding) in std::mem::take(&mut self.bundle_connections) {
+            if !defined.contains(&id) {
+                self.findings.push(finding);
+            }
+        }
         // SK016: a definition after one of the same name in a matching namespace.
         for (name, mut defs) in std::mem::take(&mut self.definitions) {
             for j in 1..defs.len() {
@@ -209,6 +220,9 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                 .get_or_null("encryptedData")
                 .entries();
             e.note_secret_keys(keys.iter().any(|(k, _)| k.as_str() == "known_hosts"));
+            for (k, _) in keys {
+                note_connection_env(k.as_str(), &mut e);
+            }
             e.note_definition(name, namespace, kind_line(obj));
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),

@@ -406,3 +406,49 @@ fn dag_bundle_connections_and_chart_values_on_git_sync_are_reported() {
     let migrated = hr.replace("enabled: true", "enabled: false");
     assert_eq!(rules(&migrated), [(Rule::Sk013, Severity::Error)]);
 }
+
+#[test]
+fn a_dag_bundle_whose_connection_nothing_defines_is_reported_at_the_end_of_the_input() {
+    let audit_input = |text: &str| -> Vec<(Rule, String)> {
+        let mut out = Collected::default();
+        for doc in parse_all(text).unwrap() {
+            audit_document(
+                &doc,
+                Origin {
+                    file: Some("t.yaml"),
+                    cluster: false,
+                },
+                RuleFilter::default(),
+                &mut out,
+            );
+        }
+        out.finish_input();
+        out.findings
+            .into_iter()
+            .filter(|f| f.rule == Rule::Sk020)
+            .map(|f| (f.rule, f.message))
+            .collect()
+    };
+    let hr = "kind: HelmRelease\nmetadata: {name: airflow}\nspec:\n  values:\n    dagProcessor:\n      dagBundleConfigList:\n      - name: dags\n        classpath: airflow.providers.git.bundles.git.GitDagBundle\n        kwargs: {git_conn_id: git_dags, tracking_ref: main}\n      - name: local\n        classpath: airflow.dag_processing.bundles.local.LocalDagBundle\n";
+    let found = audit_input(hr);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.contains("AIRFLOW_CONN_GIT_DAGS"), "{found:?}");
+    // Defined by the chart's extraEnv, its `secret` list, a Secret key or a ConfigMap key of the
+    // same input: nothing to report.
+    let defined = [
+        hr.replace("    dagProcessor:", "    extraEnv: |\n      - name: AIRFLOW_CONN_GIT_DAGS\n        value: x\n    dagProcessor:"),
+        hr.replace("    dagProcessor:", "    secret:\n    - {envName: AIRFLOW_CONN_GIT_DAGS, secretName: s, secretKey: k}\n    dagProcessor:"),
+        format!("{hr}---\nkind: Secret\nmetadata: {{name: s}}\ndata: {{AIRFLOW_CONN_GIT_DAGS: 'ENC[x]'}}\nsops: {{mac: x}}\n"),
+        format!("{hr}---\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{AIRFLOW_CONN_GIT_DAGS: 'x'}}\n"),
+    ];
+    for text in &defined {
+        assert_eq!(audit_input(text), [], "{text}");
+    }
+    // The env form (a ConfigMap loaded with envFrom), git_conn_id unset: git_default.
+    let cm = "kind: ConfigMap\nmetadata: {name: c}\ndata:\n  AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST: '[{\"name\": \"d\", \"classpath\": \"airflow.providers.git.bundles.git.GitDagBundle\", \"kwargs\": {}}]'\n";
+    let found = audit_input(cm);
+    assert!(
+        found.len() == 1 && found[0].1.contains("AIRFLOW_CONN_GIT_DEFAULT"),
+        "{found:?}"
+    );
+}
