@@ -664,8 +664,10 @@ fn owned_values(
                 format!("values.{key} already has an entry named {VOLUME_NAME}"),
             ));
         }
-        report.changed.push(if list.is_empty() {
-            format!("{key}: {VOLUME_NAME} (Secret {} key {} as {MOUNT_DIR}/ssh, known_hosts beside it, mode 0440, read-only) in every Airflow container", b.key_secret, b.key_field)
+        report.changed.push(if list.is_empty() && key == "volumes" {
+            format!("{key}: {VOLUME_NAME} (Secret {} key {} as ssh, and known_hosts, mode 0440) for every Airflow container", b.key_secret, b.key_field)
+        } else if list.is_empty() {
+            format!("{key}: {VOLUME_NAME} read-only at {MOUNT_DIR} in every Airflow container")
         } else {
             format!("{key}: {VOLUME_NAME} added after the {} entries already there (the list is rewritten)", list.len())
         });
@@ -804,7 +806,7 @@ pub fn line_diff(old: &str, new: &str) -> String {
         .take_while(|(x, y)| x == y)
         .count();
     let (am, bm) = (&a[pre..a.len() - suf], &b[pre..b.len() - suf]);
-    let mut ops: Vec<(char, &str)> = Vec::new();
+    let mut ops: Vec<(char, &str)> = a[..pre].iter().map(|l| (' ', *l)).collect();
     if am.len().saturating_mul(bm.len()) <= 4_000_000 {
         let (n, m) = (am.len(), bm.len());
         let mut t = vec![vec![0u32; m + 1]; n + 1];
@@ -835,8 +837,9 @@ pub fn line_diff(old: &str, new: &str) -> String {
         ops.extend(am.iter().map(|l| ('-', *l)));
         ops.extend(bm.iter().map(|l| ('+', *l)));
     }
+    ops.extend(a[a.len() - suf..].iter().map(|l| (' ', *l)));
     let mut out = String::new();
-    let mut line_no = pre;
+    let mut line_no = 0;
     let mut last_printed: Option<usize> = None;
     for (k, (op, text)) in ops.iter().enumerate() {
         let near = |d: isize| {
@@ -844,7 +847,7 @@ pub fn line_diff(old: &str, new: &str) -> String {
                 .is_some_and(|(o, _)| *o != ' ')
         };
         if *op != ' ' || near(1) || near(-1) {
-            if last_printed.is_some_and(|p| p + 1 != k) || (last_printed.is_none() && k > 0) {
+            if last_printed.is_none_or(|p| p + 1 != k) {
                 out.push_str(&format!("@@ line {} @@\n", line_no + 1));
             }
             out.push(*op);
@@ -893,8 +896,8 @@ mod tests {
     #[test]
     fn the_diff_shows_only_changed_lines_with_context() {
         let d = line_diff("a\nb\nc\nd\n", "a\nb\nX\nd\ne\n");
-        assert!(d.contains("-c\n+X\n"), "{d}");
-        assert!(d.contains("+e\n"), "{d}");
-        assert!(!d.contains(" a\n"), "{d}");
+        assert_eq!(d, "@@ line 2 @@\n b\n-c\n+X\n d\n+e\n", "{d}");
+        let d = line_diff("a\nb\nc\nd\ne\nf\n", "A\nb\nc\nd\ne\nF\n");
+        assert_eq!(d, "@@ line 1 @@\n-a\n+A\n b\n@@ line 5 @@\n e\n-f\n+F\n", "{d}");
     }
 }
