@@ -384,6 +384,42 @@ fn settings_without_an_equivalent_are_refused_by_name_and_nothing_is_written() {
             .collect();
         assert!(leftovers.is_empty(), "{named}: {leftovers:?}");
     }
+    // A symlink, a FIFO, flow-style values: refused by name, nothing changed.
+    let real = dir.path().join("real.yaml");
+    std::fs::write(&real, &base).unwrap();
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let flow = dir.path().join("flow.yaml");
+    std::fs::write(
+        &flow,
+        "kind: HelmRelease\nspec:\n  values: {dags: {gitSync: {enabled: true, repo: 'git@github.com:a/b.git', branch: main, sshKeySecret: s}}}\n",
+    )
+    .unwrap();
+    for (path, named) in [(&link, "symlink"), (&fifo, "FIFO"), (&flow, "inline value")] {
+        let out = run(&["to-dag-bundle", path.to_str().unwrap()], b"");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(named), "{named}: {err}");
+        assert!(!err.contains("--out"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), base);
+    for p in [&real, &link, &fifo, &flow] {
+        std::fs::remove_file(p).unwrap();
+    }
+    // A CRLF file stays CRLF on every line.
+    let crlf = dir.path().join("crlf.yaml");
+    std::fs::write(&crlf, base.replace('\n', "\r\n")).unwrap();
+    ok(&run(&["to-dag-bundle", crlf.to_str().unwrap()], b""));
+    let after = std::fs::read_to_string(&crlf).unwrap();
+    assert!(after.contains("dagBundleConfigList"));
+    assert_eq!(after.matches('\n').count(), after.matches("\r\n").count());
+    std::fs::remove_file(&crlf).unwrap();
     // Not a file / not YAML / missing.
     for (arg, body) in [("missing.yaml", None), ("bad.yaml", Some("kind: [\n"))] {
         let path = dir.path().join(arg);

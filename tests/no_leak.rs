@@ -707,6 +707,28 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
         );
     }
     std::fs::remove_file(sb.work.join("airflow.yaml")).unwrap();
+    // create --dag-bundle: the key only in the sealed Secret.
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--emit",
+        "helmrelease",
+        "--dag-bundle",
+        "--seal",
+        "age",
+        "--seal-to",
+        &recipient,
+    ];
+    let t = sb.ok(&args, b"");
+    let key = key_from_docs(&age_decrypt(&t.stdout));
+    sb.check(
+        &args.join(" "),
+        &t,
+        None,
+        &[Secret::pem("the key", &key)],
+        false,
+    );
 
     // completions and man page.
     for args in [&["completions", "bash"][..], &["man"][..]] {

@@ -68,6 +68,15 @@ pub fn run(args: DagBundleArgs, ui: &Ui) -> Result<Outcome> {
             .into());
         }
     }
+    // Rewritten in place: a symlink would be replaced by a regular file, its target untouched.
+    if std::fs::symlink_metadata(&args.file).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(crate::error::Error::input(
+            &what,
+            "is a symlink; the file is rewritten in place",
+            "pass the path of the file it points to",
+        )
+        .into());
+    }
     let (bytes, meta) = crate::input_file::read_named_with_metadata(
         &args.file,
         what.clone(),

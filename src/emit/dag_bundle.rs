@@ -898,6 +898,9 @@ mod tests {
         let d = line_diff("a\nb\nc\nd\n", "a\nb\nX\nd\ne\n");
         assert_eq!(d, "@@ line 2 @@\n b\n-c\n+X\n d\n+e\n", "{d}");
         let d = line_diff("a\nb\nc\nd\ne\nf\n", "A\nb\nc\nd\ne\nF\n");
-        assert_eq!(d, "@@ line 1 @@\n-a\n+A\n b\n@@ line 5 @@\n e\n-f\n+F\n", "{d}");
+        assert_eq!(
+            d, "@@ line 1 @@\n-a\n+A\n b\n@@ line 5 @@\n e\n-f\n+F\n",
+            "{d}"
+        );
     }
 }
