@@ -491,6 +491,17 @@ fn a_sops_encrypted_helm_release_migrates_with_its_identity_and_opens_again() {
         "gitSshKey: 'c2VjcmV0LWtleS1URVNULU9OTFk='\n"
     );
     assert!(!String::from_utf8_lossy(&after).contains("c2VjcmV0LWtleS1URVNULU9OTFk"));
+    // A second SOPS implementation (the npm decoder, as Flux's decryption stand-in) opens the
+    // migrated file: MAC renewed over the new values, the known_hosts data encrypted by the
+    // file's rule.
+    let decoded = npm_sops_decode(&path, &id).expect("npm sops decodes the migrated file");
+    let values = &decoded[0]["spec"]["values"];
+    assert_eq!(values["dags"]["gitSync"]["enabled"], false);
+    let cm = values["extraConfigMaps"]["airflow-ssh-secret-known-hosts"]["data"]
+        .as_str()
+        .unwrap();
+    assert!(cm.starts_with("known_hosts: |"), "{cm}");
+    assert!(!String::from_utf8_lossy(&after).contains("known_hosts: |"));
 }
 
 #[test]
