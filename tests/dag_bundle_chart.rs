@@ -524,6 +524,8 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
             "--emit",
             "helmrelease",
             "--dag-bundle",
+            "--bundle-refresh",
+            "120",
             "--known-hosts",
             kh_file.to_str().unwrap(),
             "--repo-url",
@@ -545,6 +547,10 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
     let hr = docs.iter().find(|d| d["kind"] == "HelmRelease").unwrap();
     let secret = airflow_secret(&docs);
     let values = &hr["spec"]["values"];
+    assert_eq!(
+        values["dagProcessor"]["dagBundleConfigList"][0]["kwargs"]["refresh_interval"],
+        120
+    );
     assert_eq!(values["dags"]["gitSync"]["enabled"], false);
     // No key anywhere in the HelmRelease: only in the Secret.
     let hr_text = serde_json::to_string(hr).unwrap();
@@ -570,6 +576,14 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
             "airflow-chart",
             "--emit",
             "helmrelease",
+            "--bundle-refresh",
+            "60",
+        ][..],
+        &[
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
             "--dag-bundle",
             "--merge-into",
             "hr.yaml",
@@ -585,7 +599,8 @@ fn a_fresh_chart_install_with_dag_bundle_is_cloned_by_airflow_with_checking_on()
             text(&out.stderr)
         );
         assert!(
-            text(&out.stderr).contains("--dag-bundle"),
+            text(&out.stderr).contains("--dag-bundle")
+                || text(&out.stderr).contains("--bundle-refresh"),
             "{}",
             text(&out.stderr)
         );

@@ -168,6 +168,10 @@ pub struct ChartArgs {
     /// airflow-chart --emit helmrelease, extra-secrets or values.
     #[arg(long)]
     pub dag_bundle: bool,
+    /// Seconds between the DAG bundle's refreshes, its `refresh_interval` (default: Airflow's).
+    /// With --dag-bundle.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub bundle_refresh: Option<u64>,
 }
 
 /// Flags for `--emit mount` patches.
@@ -209,6 +213,7 @@ impl CreateArgs {
         s.sub_path = self.chart.sub_path.clone();
         s.conn_id = or(&self.chart.conn_id, "git_default");
         s.dag_bundle = self.chart.dag_bundle;
+        s.refresh_interval = self.chart.bundle_refresh;
         s.workload = or(&self.workload.workload, "git-sync");
         s.workload_kind = self.workload.workload_kind.unwrap_or(PatchKind::Deployment);
         s.container = or(&self.workload.container, "git-sync");
@@ -247,7 +252,7 @@ impl CreateArgs {
             self.consumer == Consumer::AirflowChart && self.document == DocumentKind::Values;
         let c = &self.chart;
         let w = &self.workload;
-        let checks: [(&str, bool, bool, &str); 11] = [
+        let checks: [(&str, bool, bool, &str); 12] = [
             ("--release-name", c.release_name.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
             ("--chart-version", c.chart_version.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
             ("--chart-source", c.chart_source.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
@@ -255,6 +260,7 @@ impl CreateArgs {
             ("--sub-path", c.sub_path.is_some(), helm_release || values || bundle, "--emit helmrelease, extra-secrets or values, or --for airflow-git-bundle"),
             ("--conn-id", c.conn_id.is_some(), bundle || (c.dag_bundle && (helm_release || values)), "--for airflow-git-bundle, or --dag-bundle"),
             ("--dag-bundle", c.dag_bundle, helm_release || values, "--for airflow-chart --emit helmrelease, extra-secrets or values"),
+            ("--bundle-refresh", c.bundle_refresh.is_some(), c.dag_bundle && (helm_release || values), "--dag-bundle"),
             ("--workload", w.workload.is_some(), mount, "--emit mount"),
             ("--workload-kind", w.workload_kind.is_some(), mount, "--emit mount"),
             ("--container", w.container.is_some(), mount, "--emit mount"),

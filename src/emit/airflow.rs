@@ -185,7 +185,7 @@ pub(crate) fn bundle_values(
         repo_url: settings.repo_url(),
         tracking_ref: settings.branch.clone(),
         subdir: settings.sub_path.clone(),
-        refresh_interval: None,
+        refresh_interval: settings.refresh_interval,
         key_secret: settings.secret_name(),
         key_field: "gitSshKey".into(),
         known_hosts_config_map: format!("{}-known-hosts", settings.secret_name()),

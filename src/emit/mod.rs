@@ -211,6 +211,8 @@ pub struct EmitSettings {
     /// The Airflow chart's values use a GitDagBundle (`dagProcessor.dagBundleConfigList`, the
     /// key mounted into every Airflow container) instead of `dags.gitSync`.
     pub dag_bundle: bool,
+    /// Seconds between the bundle's refreshes (`None`: Airflow's default).
+    pub refresh_interval: Option<u64>,
     /// Creation time written into annotations.
     pub created: jiff::Timestamp,
 }
@@ -237,6 +239,7 @@ impl EmitSettings {
             fs_group: None,
             conn_id: "git_default".into(),
             dag_bundle: false,
+            refresh_interval: None,
             created: jiff::Timestamp::now(),
         }
     }
