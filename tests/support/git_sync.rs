@@ -151,18 +151,33 @@ pub fn secret_data(
     )
 }
 
+/// What the container sees of a Secret's data (the identity for a plain volume mount).
+pub type View = Box<dyn Fn(BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> + Send>;
+
 /// Keeps a [`KubeletVolume`] in step with a Secret on the real server (polled every 100 ms, as
 /// fast as the readers poll), and samples how many deploy keys GitHub holds at each poll.
 pub struct Projector {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// (time since start, keys registered) per poll.
     pub samples: Arc<Mutex<Vec<(Duration, usize)>>>,
     /// How many times the volume was rewritten.
     pub writes: Arc<Mutex<usize>>,
 }
 
+/// One GET with curl; the parsed JSON answer.
+fn get_json(url: &str, auth: &str, ca: Option<&Path>) -> Option<serde_json::Value> {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--max-time", "5", "-H"]).arg(auth);
+    if let Some(ca) = ca {
+        c.arg("--cacert").arg(ca);
+    }
+    let out = c.arg(url).output().unwrap();
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 impl Projector {
+    /// A plain volume mount of Secret `ns/secret`.
     pub fn start(
         cluster: &RealCluster,
         ns: &str,
@@ -171,30 +186,47 @@ impl Projector {
         github: &FakeGithub,
         repo: &str,
     ) -> (Projector, Arc<Mutex<KubeletVolume>>) {
+        Self::start_with(cluster, ns, secret, volume, github, repo, |d| d)
+    }
+
+    /// Only samples the deploy keys registered (for readers that do not read a volume).
+    pub fn keys_sampler(github: &FakeGithub, repo: &str) -> Projector {
+        Self::spawn(None, github, repo)
+    }
+
+    /// Like [`Projector::start`], the volume holding `view` of the Secret's data.
+    pub fn start_with(
+        cluster: &RealCluster,
+        ns: &str,
+        secret: &str,
+        volume: KubeletVolume,
+        github: &FakeGithub,
+        repo: &str,
+        view: impl Fn(BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> + Send + 'static,
+    ) -> (Projector, Arc<Mutex<KubeletVolume>>) {
         let volume = Arc::new(Mutex::new(volume));
+        // A first projection before anything reads it, as the kubelet mounts before the
+        // container starts.
+        let data = secret_data(cluster, ns, secret).expect("the Secret to mount");
+        volume.lock().unwrap().write(&view(data));
+        let token = std::fs::read_to_string(cluster.dir.path().join("admin.token")).unwrap();
+        let source = SecretSource {
+            url: format!("{}/api/v1/namespaces/{ns}/secrets/{secret}", cluster.url()),
+            auth: format!("Authorization: Bearer {}", token.trim()),
+            ca: cluster.ca(),
+            volume: volume.clone(),
+            view: Box::new(view),
+        };
+        (Self::spawn(Some(source), github, repo), volume)
+    }
+
+    fn spawn(source: Option<SecretSource>, github: &FakeGithub, repo: &str) -> Projector {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let writes = Arc::new(Mutex::new(0));
-        let (ca, url, token) = (
-            cluster.ca(),
-            cluster.url(),
-            std::fs::read_to_string(cluster.dir.path().join("admin.token")).unwrap(),
-        );
-        let gh = (github.url(), repo.to_string());
-        let (ns, secret) = (ns.to_string(), secret.to_string());
-        // A first projection before anything reads it, as the kubelet mounts before the
-        // container starts.
-        {
-            let data = secret_data(cluster, &ns, &secret).expect("the Secret to mount");
-            volume.lock().unwrap().write(&data);
-        }
+        let keys_url = format!("{}/repos/{repo}/keys?per_page=100", github.url());
         let thread = {
-            let (stop, samples, writes, volume) = (
-                stop.clone(),
-                samples.clone(),
-                writes.clone(),
-                volume.clone(),
-            );
+            let (stop, samples, writes) = (stop.clone(), samples.clone(), writes.clone());
             std::thread::spawn(move || {
                 let start = Instant::now();
                 // Bounded: ten minutes of polls at most.
@@ -203,30 +235,21 @@ impl Projector {
                         break;
                     }
                     let tick = Instant::now();
-                    let out = Command::new("curl")
-                        .args(["-sS", "--max-time", "5", "--cacert"])
-                        .arg(&ca)
-                        .arg("-H")
-                        .arg(format!("Authorization: Bearer {}", token.trim()))
-                        .arg(format!("{url}/api/v1/namespaces/{ns}/secrets/{secret}"))
-                        .output()
-                        .unwrap();
-                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                        if let Some(d) = v.get("data").and_then(|d| d.as_object()) {
-                            let data = d.iter().map(|(k, v)| (k.clone(), super::b64d(v))).collect();
-                            if volume.lock().unwrap().write(&data) {
+                    if let Some(s) = &source {
+                        let data = get_json(&s.url, &s.auth, Some(&s.ca)).and_then(|v| {
+                            v.get("data").and_then(|d| d.as_object()).map(|d| {
+                                d.iter()
+                                    .map(|(k, v)| (k.clone(), super::b64d(v)))
+                                    .collect::<BTreeMap<_, _>>()
+                            })
+                        });
+                        if let Some(data) = data {
+                            if s.volume.lock().unwrap().write(&(s.view)(data)) {
                                 *writes.lock().unwrap() += 1;
                             }
                         }
                     }
-                    let keys = Command::new("curl")
-                        .args(["-sS", "--max-time", "5", "-H"])
-                        .arg(format!("Authorization: Bearer {TOKEN}"))
-                        .arg(format!("{}/repos/{}/keys?per_page=100", gh.0, gh.1))
-                        .output()
-                        .unwrap();
-                    let n = serde_json::from_slice::<serde_json::Value>(&keys.stdout)
-                        .ok()
+                    let n = get_json(&keys_url, &format!("Authorization: Bearer {TOKEN}"), None)
                         .and_then(|v| v.as_array().map(|a| a.len()))
                         .unwrap_or(0);
                     samples.lock().unwrap().push((start.elapsed(), n));
@@ -236,15 +259,20 @@ impl Projector {
                 }
             })
         };
-        (
-            Projector {
-                stop,
-                thread: Some(thread),
-                samples,
-                writes,
-            },
-            volume,
-        )
+        Projector {
+            stop,
+            thread: Mutex::new(Some(thread)),
+            samples,
+            writes,
+        }
+    }
+
+    /// Stops polling (the samples stay).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
     }
 
     /// The longest stretch during which two or more keys were registered.
@@ -265,12 +293,17 @@ impl Projector {
     }
 }
 
+struct SecretSource {
+    url: String,
+    auth: String,
+    ca: PathBuf,
+    volume: Arc<Mutex<KubeletVolume>>,
+    view: View,
+}
+
 impl Drop for Projector {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
 }
 
@@ -398,6 +431,8 @@ pub fn one_time(run: &GitSyncRun) -> (bool, String) {
 pub struct Syncs {
     pub ok: u64,
     pub failed: u64,
+    /// Time spent in syncs (`git_sync_duration_seconds_sum`), all outcomes.
+    pub seconds: f64,
 }
 
 impl GitSync {
@@ -445,6 +480,10 @@ impl GitSync {
         let text = String::from_utf8_lossy(&out.stdout);
         let mut s = Syncs::default();
         for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("git_sync_duration_seconds_sum{status=\"") {
+                let v = rest.split_once("\"} ").map(|(_, v)| v).unwrap_or("0");
+                s.seconds += v.trim().parse::<f64>().unwrap_or(0.0);
+            }
             let Some(rest) = line.strip_prefix("git_sync_count_total{status=\"") else {
                 continue;
             };
