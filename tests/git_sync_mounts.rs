@@ -10,9 +10,10 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
 use support::fake_github::FakeGithub;
 use support::git_server::GitServer;
-use support::git_sync::{self, GitSyncRun, KubeletVolume};
+use support::git_sync::{self, GitSync, GitSyncRun, KubeletVolume};
 
 struct World {
     dir: tempfile::TempDir,
@@ -249,4 +250,78 @@ fn git_sync_clones_with_the_airflow_charts_ssh_key_secret_layout() {
     ];
     let (ok, log) = git_sync::one_time(&w.run("chart", env, vec![0]));
     assert!(ok, "git-sync failed with the chart's layout:\n{log}");
+}
+
+/// Was: the emitted mount left git-sync's `--max-failures` at its default, 0, so one failed sync
+/// after the first (the moment the kubelet swaps a rotated key under a running ssh handshake
+/// fails one, see docs/rotation.md) ended git-sync and restarted its container.
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn git_sync_with_the_emitted_mount_survives_one_failed_sync() {
+    let w = world();
+    let docs = w.create(&["--for", "git-sync", "--emit", "mount"]);
+    let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+    let patch = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &patch["spec"]["template"]["spec"];
+    let dir = w.dir.path().join("survives-volume");
+    let mut v = KubeletVolume::new(
+        &dir,
+        pod["volumes"][0]["secret"]["defaultMode"].as_u64().unwrap() as u32,
+        pod["securityContext"]["fsGroup"].as_u64().map(|g| g as u32),
+    );
+    v.write(&secret_files(secret));
+    let mount_path = pod["containers"][0]["volumeMounts"][0]["mountPath"]
+        .as_str()
+        .unwrap();
+    let env = git_sync::container_env(patch, mount_path, &dir);
+    let mut g = GitSync::start(
+        &w.run("survives", env, vec![git_sync::GIT_SYNC_UID]),
+        Duration::from_millis(150),
+    );
+    // One sync fails: the key is not accepted for a moment.
+    let key = w.github.keys("acme/dags")[0].clone();
+    let id = key["id"].as_u64().unwrap();
+    let st = std::process::Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null", "-X", "DELETE", "-H"])
+        .arg(format!(
+            "Authorization: Bearer {}",
+            support::fake_github::TOKEN
+        ))
+        .arg(format!("{}/repos/acme/dags/keys/{id}", w.github.url()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while g.syncs().failed == 0 && g.running() {
+        assert!(
+            Instant::now() < deadline,
+            "no sync failed: {}",
+            g.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w.github.add_key(
+        "acme/dags",
+        key["key"].as_str().unwrap(),
+        "sealkey test",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        g.running(),
+        "git-sync ended after one failed sync:\n{}",
+        g.log_text()
+    );
+    let after = g.syncs();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while g.syncs().ok <= after.ok {
+        assert!(
+            g.running() && Instant::now() < deadline,
+            "git-sync did not recover:\n{}",
+            g.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

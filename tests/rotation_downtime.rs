@@ -321,7 +321,8 @@ impl Rig {
                     volume.join("known_hosts").display().to_string(),
                 ),
             ],
-            args: vec![],
+            // Retry forever: the rig counts failures, it does not stop at the first.
+            args: vec!["--max-failures=-1".into()],
             groups: vec![git_sync::GIT_SYNC_UID],
             work: self.dir.path(),
             name,

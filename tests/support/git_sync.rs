@@ -415,6 +415,8 @@ pub fn one_time(run: &GitSyncRun) -> (bool, String) {
         "--one-time",
         "--link=current",
         "--sync-timeout=30s",
+        // A short period: a failing run retries --max-failures times before it gives up.
+        "--period=200ms",
     ]);
     let out = super::output_of(&mut c, None);
     let log = format!(
@@ -436,7 +438,8 @@ pub struct Syncs {
 }
 
 impl GitSync {
-    /// git-sync polling every `period`, retrying forever, its metrics on a loopback port.
+    /// git-sync polling every `period`, its metrics on a loopback port (`run.args` may add
+    /// `--max-failures`).
     pub fn start(run: &GitSyncRun, period: Duration) -> GitSync {
         let home = owned_dir(&run.work.join(format!("{}-home", run.name)));
         let root = owned_dir(&run.work.join(format!("{}-root", run.name)));
@@ -450,7 +453,7 @@ impl GitSync {
         let mut c = command(run, &home);
         c.arg(format!("--root={}", root.display()))
             .arg(format!("--period={}ms", period.as_millis()))
-            .args(["--max-failures=-1", "--link=current", "--sync-timeout=20s"])
+            .args(["--link=current", "--sync-timeout=20s"])
             .arg(format!("--http-bind=127.0.0.1:{port}"))
             .arg("--http-metrics")
             .stdout(f.try_clone().unwrap())
