@@ -411,11 +411,28 @@ fn with_no_restart_a_subpath_reader_keeps_its_old_key_registered() {
 #[test]
 #[ignore = "needs the judges etcd, kube-apiserver and external-secrets (scripts/install-test-deps)"]
 fn a_failed_rollout_keeps_the_old_key_through_finish_until_the_reader_rolled_out() {
-    let mut stuck = subpath_deployment();
-    // The controller saw the Deployment as created (generation 1) and no later template: the
-    // restart's generation 2 never rolls out.
-    stuck["status"]["observedGeneration"] = serde_json::json!(1);
-    let rig = Rig::start_with(&[stuck]);
+    let rig = Rig::start_with(&[subpath_deployment()]);
+    // The key `create --store --register` registered is titled without the cluster's identity
+    // (create never contacts the cluster), so on a real server, whose kube-system has a UID,
+    // `--finish` never deletes it (it leaves such keys alone and says so). A first rotation
+    // makes the live key one titled with the identity, as rotations after the first are.
+    let first = rig.rotate(&["--timeout", "30s"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    // From now on the Deployment controller sees no newer template: the next restart's
+    // generation never rolls out.
+    let generation = rig.get("deployment", "airflow-scheduler").unwrap()["metadata"]["generation"]
+        .clone();
+    rig.cluster.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "airflow-scheduler",
+        "-n",
+        "dev",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &serde_json::json!({"status": {"observedGeneration": generation}}).to_string(),
+    ]);
     let old_fp = rig.live_fingerprint().unwrap();
     let out = rig.rotate(&["--timeout", "2s"]);
     let err = stderr(&out);
@@ -528,4 +545,38 @@ fn a_signal_while_the_store_rotation_registers_deletes_the_new_key_and_stores_no
     assert_eq!(github_fingerprints(&rig), vec![old_fp.clone()], "{err}");
     assert_eq!(rig.live_fingerprint().as_deref(), Some(old_fp.as_str()));
     assert_eq!(rig.stages(), before, "the store changed");
+}
+
+/// The Secret the real ESO wrote carries ESO's own marks (owner reference, labels): `rotate
+/// --apply` recognises it as ESO's and refuses before any GitHub request, naming `--store`.
+#[test]
+#[ignore = "needs the judges etcd, kube-apiserver and external-secrets (scripts/install-test-deps)"]
+fn rotate_apply_on_the_secret_the_real_eso_wrote_is_refused_and_names_store() {
+    let rig = Rig::start();
+    let old_fp = rig.live_fingerprint().unwrap();
+    let live = rig.get("secret", "airflow-ssh-secret").unwrap();
+    assert_eq!(
+        live["metadata"]["ownerReferences"][0]["kind"], "ExternalSecret",
+        "{live}"
+    );
+    let calls = rig.github.keys("acme/dags").len();
+    let out = rig.sealkey(&[
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "-n",
+        "dev",
+        "--secret-name",
+        "airflow-ssh-secret",
+        "--apply",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("External Secrets") && err.contains("--store"),
+        "{err}"
+    );
+    assert_eq!(rig.github.keys("acme/dags").len(), calls);
+    assert_eq!(github_fingerprints(&rig), vec![old_fp.clone()]);
+    assert_eq!(rig.live_fingerprint().as_deref(), Some(old_fp.as_str()));
 }
