@@ -342,7 +342,11 @@ fn the_real_eso_syncs_each_external_secret_into_the_secret_sealkey_would_have_wr
         assert_eq!(keys(&got), keys(&want), "{consumer}: the Secret's keys");
         for ((k, got), (_, plain_value)) in got.iter().zip(&want) {
             let from_store = stored[k].as_str().unwrap().as_bytes();
-            assert_eq!(got.as_slice(), from_store, "{consumer}: {k} differs from the store");
+            assert_eq!(
+                got.as_slice(),
+                from_store,
+                "{consumer}: {k} differs from the store"
+            );
             let text = String::from_utf8_lossy(plain_value);
             if text.contains("PRIVATE KEY") {
                 assert_eq!(

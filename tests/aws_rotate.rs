@@ -90,9 +90,9 @@ impl Rig {
         assert!(out.status.success(), "{}", stderr(&out));
         let es = rig.dir.path().join("es.yaml");
         std::fs::write(&es, &out.stdout).unwrap();
-        let applied = rig
-            .cluster
-            .kubectl(&["apply", "--validate=strict", "-f", es.to_str().unwrap()]);
+        let applied =
+            rig.cluster
+                .kubectl(&["apply", "--validate=strict", "-f", es.to_str().unwrap()]);
         assert!(applied.status.success(), "{}", stderr(&applied));
         let fp = out_fingerprint(&out);
         rig.wait_for_live(&fp);
@@ -261,9 +261,8 @@ fn eso_not_syncing_rolls_back_the_store_version_and_the_new_key() {
     );
     // ESO, back, re-reads the store (it was asked to re-sync: the ExternalSecret's annotation
     // changed while it was down) and renders the old key, which is still registered.
-    let stopped = rig.get("externalsecret", "airflow-ssh-secret").unwrap()["status"]
-        ["refreshTime"]
-        .clone();
+    let stopped =
+        rig.get("externalsecret", "airflow-ssh-secret").unwrap()["status"]["refreshTime"].clone();
     std::thread::sleep(Duration::from_millis(1100));
     rig.eso.borrow_mut().restart();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -420,8 +419,8 @@ fn a_failed_rollout_keeps_the_old_key_through_finish_until_the_reader_rolled_out
     assert!(first.status.success(), "{}", stderr(&first));
     // From now on the Deployment controller sees no newer template: the next restart's
     // generation never rolls out.
-    let generation = rig.get("deployment", "airflow-scheduler").unwrap()["metadata"]["generation"]
-        .clone();
+    let generation =
+        rig.get("deployment", "airflow-scheduler").unwrap()["metadata"]["generation"].clone();
     rig.cluster.kubectl_ok(&[
         "patch",
         "deployment",
