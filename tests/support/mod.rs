@@ -19,6 +19,7 @@ pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
 pub mod rollouts;
+pub mod real_eso;
 pub mod watchdog;
 pub mod yaml_gen;
 
