@@ -18,8 +18,8 @@ pub mod hostile_aws;
 pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
-pub mod rollouts;
 pub mod real_eso;
+pub mod rollouts;
 pub mod watchdog;
 pub mod yaml_gen;
 
