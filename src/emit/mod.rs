@@ -9,6 +9,7 @@ pub mod argocd;
 pub mod external_secrets;
 mod flux;
 mod git_sync;
+pub mod github_app;
 pub mod live;
 pub mod merge;
 mod mount;
