@@ -545,6 +545,16 @@ fn jwt_ok(st: &State, auth: &str) -> bool {
     if parts.len() != 3 {
         return false;
     }
+    // GitHub accepts only RS256: a header naming another algorithm is refused even when the
+    // signature is an RS256 one.
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(parts[0])
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .unwrap_or(Value::Null);
+    if header["alg"] != "RS256" {
+        return false;
+    }
     let key = rsa::RsaPublicKey::from_pkcs1_pem(pem).unwrap();
     let verifying = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key);
     let Ok(sig_bytes) = URL_SAFE_NO_PAD.decode(parts[2]) else {
