@@ -521,3 +521,53 @@ print(json.dumps({"app": h.uses_github_app_auth, "url": h.repo_url,
     assert_eq!(v["inst"], "77");
     assert_eq!(v["pem"], true, "the hook read the key from key_file");
 }
+
+#[test]
+fn app_create_store_keeps_the_key_in_secrets_manager_and_emits_only_an_external_secret() {
+    let a = app();
+    let moto = support::moto::Moto::start();
+    let out = support::moto::sealkey_env(
+        a.dir.path(),
+        &[
+            "app",
+            "create",
+            "--repo",
+            "acme/dags",
+            "--app-id",
+            "1",
+            "--app-key",
+            a.pem.to_str().unwrap(),
+            "--for",
+            "flux",
+            "--api-url",
+            &a.fake.url(),
+            "--store",
+            "aws-secrets-manager:flux/github-app",
+        ],
+        &moto.env(),
+        &["KUBECONFIG", "GITHUB_TOKEN", "GH_TOKEN"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_secret(&a, &stderr, "stderr");
+    let stdout = text(&out.stdout);
+    assert_no_secret(&a, &stdout, "the ExternalSecret output");
+    let docs = yaml_docs(&out.stdout);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"ExternalSecret") && kinds.contains(&"GitRepository"), "{kinds:?}");
+    assert!(!kinds.contains(&"Secret"), "{kinds:?}");
+    let back = moto.boto(
+        r#"
+sm = c('secretsmanager')
+v = json.loads(sm.get_secret_value(SecretId='flux/github-app')['SecretString'])
+d = sm.describe_secret(SecretId='flux/github-app')
+print(json.dumps({'fields': v, 'tags': {t['Key']: t['Value'] for t in d.get('Tags', [])}}))
+"#,
+    );
+    assert_eq!(back["fields"]["githubAppPrivateKey"], pkcs1(&a.key));
+    assert_eq!(back["fields"]["githubAppInstallationID"], "77");
+    assert_eq!(
+        back["tags"]["sealkey:fingerprint"],
+        openssl_fingerprint(&a.pem)
+    );
+}

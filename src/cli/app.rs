@@ -77,6 +77,8 @@ pub struct AppCreateArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub seal: SealArgs,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
 }
 
 /// Runs `sealkey app ...`.
@@ -112,11 +114,18 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Outcome> {
     };
     settings.validate()?;
     super::common::refuse_shared_paths(&args.seal.named_paths())?;
-    let method = args.seal.method()?;
-    args.seal
-        .check_destination(method, "the Secret holding the App's private key")?;
-    let seal_settings =
-        super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule);
+    let store = match &args.store.store {
+        Some(text) => Some(check_store_flags(&args, text)?),
+        None => None,
+    };
+    let seal_settings = if store.is_some() {
+        crate::seal::SealSettings::None
+    } else {
+        let method = args.seal.method()?;
+        args.seal
+            .check_destination(method, "the Secret holding the App's private key")?;
+        super::sops_config::finish(args.seal.settings(method, ui)?, &sops_rule)
+    };
 
     // 2. The key, from a file or stdin (never argv).
     let key = read_app_key(&args.app_key)?;
@@ -144,10 +153,15 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Outcome> {
     settings.numeric_app_id = access.app_id;
     settings.installation_id = access.installation_id;
 
-    // 4. Emit, seal, write.
+    // 4. Emit, then seal and write, or store and write the ExternalSecret.
     let stream = app_objects(&settings, &key)?;
-    let output = seal::seal_stream(&stream, &seal_settings)?;
-    args.seal.write(&output)?;
+    match store {
+        Some(target) => to_store(&args, &settings, &key, &stream, target, ui)?,
+        None => {
+            let output = seal::seal_stream(&stream, &seal_settings)?;
+            args.seal.write(&output)?;
+        }
+    }
     if args.consumer == AppConsumer::GitSync {
         ui.info("apply the Deployment patch with `kubectl patch deployment --type strategic --patch-file`, or keep it in your kustomization");
     }
@@ -178,4 +192,103 @@ fn read_app_key(path: &std::path::Path) -> Result<AppKey> {
     })?;
     crate::input_file::refuse_open_permissions(path, what.clone(), &meta)?;
     Ok(AppKey::from_pem(&pem, &what)?)
+}
+
+/// `--store`: nothing is sealed, so the sealing flags are refused.
+fn check_store_flags(args: &AppCreateArgs, text: &str) -> Result<crate::store::StoreTarget> {
+    let target = crate::store::StoreTarget::parse(text)?;
+    let refused: [(&str, bool); 4] = [
+        ("--seal", args.seal.seal.is_some()),
+        ("--seal-to", !args.seal.seal_to.is_empty()),
+        ("--cert", args.seal.cert.is_some()),
+        ("--update", args.seal.update.is_some()),
+    ];
+    for (flag, given) in refused {
+        if given {
+            return Err(Error::input(
+                format!("--store with {flag}"),
+                "with --store the key goes to the store and only an ExternalSecret is emitted: nothing is sealed",
+                format!("drop {flag}, or drop --store to seal the Secret"),
+            )
+            .into());
+        }
+    }
+    if let Some(out) = &args.seal.out {
+        crate::output::check_target(out, crate::error::Setting::Out)?;
+        if out.exists() && !args.seal.force {
+            return Err(Error::input(
+                format!("--out {}", out.display()),
+                "the file exists",
+                "pass --force to replace it, or another --out",
+            )
+            .into());
+        }
+    }
+    Ok(target)
+}
+
+/// Puts the consumer's Secret into AWS Secrets Manager (a new AWSCURRENT version) and writes the
+/// ExternalSecret with the consumer's other documents.
+fn to_store(
+    args: &AppCreateArgs,
+    settings: &AppEmitSettings,
+    key: &AppKey,
+    stream: &crate::emit::ManifestStream,
+    target: crate::store::StoreTarget,
+    ui: &Ui,
+) -> Result<()> {
+    use crate::store::aws::tags;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conf = crate::aws::load(&crate::aws::AwsSettings {
+            region: args.store.region.clone(),
+        })
+        .await?;
+        let region = crate::aws::region_of(&conf);
+        let store = crate::store::aws::SecretsManagerStore::new(&conf);
+        let existing = store.check_writable(&target.name, args.store.adopt).await?;
+        let es = args.store.external_secret(&target, &region);
+        let (value, _docs, yaml) =
+            crate::store::externalized_output(stream, &settings.secret_name(), &es)?;
+        let new_tags = vec![
+            (tags::MANAGED_BY.to_string(), "sealkey".to_string()),
+            (tags::FINGERPRINT.to_string(), key.fingerprint().to_string()),
+            (tags::REPO.to_string(), settings.repo.slug()),
+            (
+                tags::CLUSTER.to_string(),
+                super::create::current_context(),
+            ),
+        ];
+        let stored = store
+            .put(
+                &target.name,
+                existing.as_ref(),
+                &value,
+                key.fingerprint(),
+                args.store.kms_key_id.as_deref(),
+                &new_tags,
+            )
+            .await?;
+        let written = match &args.seal.out {
+            Some(path) => crate::output::write_atomic(path, yaml.as_bytes()),
+            None => {
+                use std::io::Write as _;
+                let mut o = std::io::stdout().lock();
+                o.write_all(yaml.as_bytes())
+                    .and_then(|()| o.flush())
+                    .map_err(|e| Error::file("write", "standard output", e))
+            }
+        };
+        if let Err(e) = written {
+            // The value is stored but nothing refers to it yet: take the version back.
+            let undone = store.undo(&target.name, &stored).await;
+            ui.warn(&undone);
+            return Err(anyhow::Error::from(e));
+        }
+        ui.info(&format!(
+            "stored the App key as {} (version {}, AWSCURRENT) in {region}",
+            target.name, stored.version_id
+        ));
+        Ok::<(), anyhow::Error>(())
+    })
 }
