@@ -383,7 +383,7 @@ fn assert_table_lists(checked: &BTreeSet<String>) {
         .collect();
     for label in checked {
         let words: Vec<&str> = label.split_whitespace().collect();
-        let command = if words[0] == "keys" {
+        let command = if words[0] == "keys" || words[0] == "app" {
             words[..2].join(" ")
         } else {
             words[0].to_string()
@@ -836,6 +836,64 @@ fn github_commands_leak_neither_token_nor_key() {
             Secret::value("the installation token", INSTALLATION_TOKEN),
         ],
         false,
+    );
+
+    // app create: the App key (a file, then stdin) proven against GitHub and sealed; neither
+    // the key nor the installation token made for the proof is left anywhere.
+    let (_, app_recipient) = age_keypair(&app.keys);
+    let app_id_of_fake = "1";
+    let args = [
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        app_id_of_fake,
+        "--app-key",
+        app_key.to_str().unwrap(),
+        "--for",
+        "flux",
+        "--seal",
+        "age",
+        "--seal-to",
+        &app_recipient,
+        "--api-url",
+        &api,
+        "-v",
+    ];
+    let t = app.ok(&args, b"");
+    let app_secrets = [
+        Secret::pem("the App key", &app_pem),
+        Secret::value("the installation token", INSTALLATION_TOKEN),
+    ];
+    app.check("app create", &t, None, &app_secrets, false);
+    let args = [
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        app_id_of_fake,
+        "--app-key",
+        "-",
+        "--for",
+        "git-sync",
+        "--seal",
+        "none",
+        "--api-url",
+        &api,
+    ];
+    let t = app.ok(&args, &app_pem);
+    app.check(
+        "app create --app-key - --seal none",
+        &t,
+        None,
+        &app_secrets,
+        true,
+    );
+    assert!(
+        !String::from_utf8_lossy(&t.stdout).contains(INSTALLATION_TOKEN),
+        "the token never reaches stdout, even in plaintext output"
     );
 
     let mut all = sb.checked.borrow().clone();
