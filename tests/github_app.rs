@@ -571,3 +571,90 @@ print(json.dumps({'fields': v, 'tags': {t['Key']: t['Value'] for t in d.get('Tag
         openssl_fingerprint(&a.pem)
     );
 }
+
+#[test]
+fn app_rotate_swaps_the_key_names_the_old_one_and_finishes_only_once_github_refuses_it() {
+    let a = app();
+    let (identity, recipient) = age_keypair(a.dir.path());
+    let file = a.dir.path().join("flux-app.yaml");
+    let sealed_args = [
+        "--seal",
+        "sops",
+        "--seal-to",
+        &recipient,
+        "--out",
+        file.to_str().unwrap(),
+    ];
+    let out = run_cmd(create(&a, "flux", &sealed_args), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let old_fp = openssl_fingerprint(&a.pem);
+
+    // A second key, made in the settings page: both authenticate for now.
+    let new_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let new_pem = a.dir.path().join("app-new.TEST-ONLY.pem");
+    write_private(&new_pem, pkcs1(&new_key).as_bytes());
+    a.fake.state().app_more_public_pems = vec![new_key
+        .to_public_key()
+        .to_pkcs1_pem(Default::default())
+        .unwrap()];
+    let mut c = sealkey();
+    c.args([
+        "app",
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "1",
+        "--app-key",
+        new_pem.to_str().unwrap(),
+        "--for",
+        "flux",
+        "--api-url",
+        &a.fake.url(),
+    ])
+    .args(sealed_args);
+    let out = run_cmd(c, None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&openssl_fingerprint(&new_pem)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("delete the old key {old_fp}")),
+        "the old key is named by the fingerprint GitHub shows: {stderr}"
+    );
+    assert!(
+        stderr.contains("https://127.0.0.1/organizations/acme/settings/apps/sealkey-test"),
+        "{stderr}"
+    );
+    let docs = npm_sops_decode(&file, &identity).unwrap();
+    assert_eq!(
+        text(&b64d(&docs[0]["data"]["githubAppPrivateKey"])),
+        pkcs1(&new_key),
+        "the file now holds the new key"
+    );
+
+    // The old key still authenticates: not finished (exit 3), from a file and from stdin.
+    let finish = |stdin: Option<&str>| {
+        let mut c = sealkey();
+        c.args(["app", "finish-rotation", "--app-id", "1", "--api-url", &a.fake.url()]);
+        match stdin {
+            Some(_) => c.args(["--old-key", "-"]),
+            None => c.args(["--old-key", a.pem.to_str().unwrap()]),
+        };
+        let out = run_cmd(c, stdin);
+        let stderr = text(&out.stderr);
+        assert_no_secret(&a, &stderr, "stderr");
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = finish(None);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("still authenticates") && stderr.contains(&old_fp), "{stderr}");
+    // Deleted in the settings page: done.
+    {
+        let mut st = a.fake.state();
+        st.app_public_pem = st.app_more_public_pems.pop();
+    }
+    let old_pem = pkcs1(&a.key);
+    let (code, stderr) = finish(Some(&old_pem));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("rotation is complete"), "{stderr}");
+}

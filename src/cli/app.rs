@@ -30,6 +30,44 @@ enum AppCommand {
     ///   sealkey app create --repo acme/dags --app-id 123456 --app-key app.pem \
     ///     --for flux --seal-to age1...
     Create(Box<AppCreateArgs>),
+    /// Replace the App key the consumer holds with a new one (made in the App's settings page):
+    /// prove the new key, write the consumer's Secret again (sealed file, store or pipe), then
+    /// say which old key to delete, by fingerprint.
+    ///
+    /// Runbook: generate a second key in the App's settings page; run this with it; commit and
+    /// let the consumer sync; delete the old key in the settings page; then run
+    /// `sealkey app finish-rotation` with the old key to confirm GitHub refuses it.
+    Rotate(Box<AppRotateArgs>),
+    /// Confirm a rotation is over: GitHub must refuse the old App key (deleted in the settings
+    /// page). Exit 3 while it still authenticates.
+    FinishRotation(FinishRotationArgs),
+}
+
+/// `sealkey app rotate` flags: those of `app create` (with the new key) and the old key's
+/// fingerprint.
+#[derive(Debug, clap::Args)]
+pub struct AppRotateArgs {
+    #[command(flatten)]
+    pub create: AppCreateArgs,
+    /// The fingerprint of the key being replaced (SHA256:..., as the settings page shows it).
+    /// Default: the one recorded in the --out file (sealkey.io/app-key-fingerprint, in clear in
+    /// SOPS and Sealed Secrets files).
+    #[arg(long, value_name = "SHA256:...")]
+    pub old_fingerprint: Option<String>,
+}
+
+/// `sealkey app finish-rotation` flags.
+#[derive(Debug, clap::Args)]
+pub struct FinishRotationArgs {
+    /// The App's ID.
+    #[arg(long, value_name = "ID")]
+    pub app_id: String,
+    /// The old private key (a .pem file, or - for stdin, e.g. from `sealkey unseal` of the
+    /// previous sealed file).
+    #[arg(long, value_name = "FILE|-")]
+    pub old_key: PathBuf,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `sealkey app create` flags.
@@ -84,11 +122,101 @@ pub struct AppCreateArgs {
 /// Runs `sealkey app ...`.
 pub fn run(args: AppArgs, ui: &Ui) -> Result<Outcome> {
     match args.command {
-        AppCommand::Create(args) => create(*args, ui),
+        AppCommand::Create(args) => create(*args, ui).map(|_| OK),
+        AppCommand::Rotate(args) => rotate(*args, ui),
+        AppCommand::FinishRotation(args) => finish_rotation(args, ui),
     }
 }
 
-fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Outcome> {
+fn rotate(mut args: AppRotateArgs, ui: &Ui) -> Result<Outcome> {
+    let old = match &args.old_fingerprint {
+        Some(fp) if fp.starts_with("SHA256:") => Some(fp.clone()),
+        Some(fp) => {
+            return Err(Error::input(
+                format!("--old-fingerprint {fp}"),
+                "not a SHA256:... fingerprint",
+                "copy it from the App's settings page (Private keys), or leave it out to read it from --out",
+            )
+            .into())
+        }
+        None => args
+            .create
+            .seal
+            .out
+            .as_deref()
+            .and_then(recorded_fingerprint),
+    };
+    // The file being rotated is replaced: that is the point.
+    if args.create.seal.out.as_deref().is_some_and(|p| p.exists()) {
+        args.create.seal.force = true;
+    }
+    let new = create(args.create, ui)?;
+    if old.as_deref() == Some(new.fingerprint.as_str()) {
+        ui.warn(&format!(
+            "the new key is the old one ({}): nothing was rotated; generate a new key in the App's settings page",
+            new.fingerprint
+        ));
+        return Ok(OK);
+    }
+    let old_text = old
+        .map(|fp| format!("the old key {fp}"))
+        .unwrap_or_else(|| "the old key (its fingerprint is in the previous file's sealkey.io/app-key-fingerprint annotation)".into());
+    ui.result(&format!(
+        "new key {} is in place. Next: commit/apply it and wait until the consumer has synced with it; then delete {old_text} in {}; then confirm with `sealkey app finish-rotation --app-id {} --old-key OLD.pem`",
+        new.fingerprint, new.settings_page, new.app_id
+    ));
+    Ok(OK)
+}
+
+/// The App-key fingerprint a sealkey file records in clear, if any.
+fn recorded_fingerprint(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let label = crate::emit::github_app::APP_KEY_FINGERPRINT;
+    let at = text.find(&format!("{label}:"))? + label.len() + 1;
+    let fp: String = text[at..]
+        .trim_start()
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "+/=:".contains(*c))
+        .collect();
+    fp.starts_with("SHA256:").then_some(fp)
+}
+
+fn finish_rotation(args: FinishRotationArgs, ui: &Ui) -> Result<Outcome> {
+    let key = read_app_key(&args.old_key)?;
+    let app = key.credentials(&args.app_id, &args.old_key)?;
+    let client = args.api.client(Auth::Anonymous, ui)?;
+    let alive = runtime()?.block_on(crate::github::app_credential::key_still_authenticates(
+        &client, &app,
+    ))?;
+    if alive {
+        return Err(Error::remote(
+            "GitHub",
+            format!(
+                "the old key {} of App {} still authenticates",
+                key.fingerprint(),
+                args.app_id
+            ),
+            "delete it in the App's settings page (Private keys: the row with this fingerprint > Delete), then run this again",
+        )
+        .into());
+    }
+    ui.result(&format!(
+        "done: GitHub refuses the old key {} (401); the rotation is complete",
+        key.fingerprint()
+    ));
+    Ok(OK)
+}
+
+/// What `create` made, for `rotate`'s message.
+struct Made {
+    fingerprint: String,
+    app_id: u64,
+    settings_page: String,
+}
+
+fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Made> {
     // 1. Every input checked before the key is read or GitHub asked.
     let sops_rule = super::sops_config::apply(&mut args.seal, ui)?;
     let repo = RepoRef::parse(&args.repo)?;
@@ -165,7 +293,11 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Outcome> {
     if args.consumer == AppConsumer::GitSync {
         ui.info("apply the Deployment patch with `kubectl patch deployment --type strategic --patch-file`, or keep it in your kustomization");
     }
-    Ok(OK)
+    Ok(Made {
+        fingerprint: key.fingerprint().to_string(),
+        app_id: access.app_id,
+        settings_page: format!("{} (Private keys)", access.settings_page),
+    })
 }
 
 /// Reads the App's key from `path` (or stdin for `-`): a regular file of at most 64 KiB kept from

@@ -130,6 +130,8 @@ pub struct AppAccess {
     pub installation_id: u64,
     /// Who the installation belongs to (the organisation or user).
     pub account: Option<String>,
+    /// The App's settings page, where its private keys are made and deleted.
+    pub settings_page: String,
 }
 
 /// Proves that `app` opens `repo`, through `client` (built with [`super::Auth::Anonymous`]:
@@ -172,6 +174,14 @@ pub async fn prove_access(
         slug: Option<String>,
         #[serde(default)]
         client_id: Option<String>,
+        #[serde(default)]
+        owner: Option<Owner>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Owner {
+        login: String,
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
     }
     let found: App = ok(answer, &what, None)?.json(&what)?;
     let matches = match app.app_id().parse::<u64>() {
@@ -196,7 +206,14 @@ pub async fn prove_access(
             ),
         ));
     }
-    let slug = found.slug.unwrap_or_else(|| found.id.to_string());
+    let slug = found.slug.clone().unwrap_or_else(|| found.id.to_string());
+    let host = api.git_host();
+    let settings_page = match &found.owner {
+        Some(o) if o.kind.as_deref() == Some("Organization") => {
+            format!("https://{host}/organizations/{}/settings/apps/{slug}", o.login)
+        }
+        _ => format!("https://{host}/settings/apps/{slug}"),
+    };
 
     // 2. The installation covers the repository (looked up unless given).
     let (installation_id, account) = match installation {
@@ -305,7 +322,29 @@ pub async fn prove_access(
         app_slug: slug,
         installation_id,
         account,
+        settings_page,
     })
+}
+
+/// Whether GitHub still accepts `app`'s key: `GET /app` with its JWT answers 200 (still a key of
+/// the App) or 401 (deleted in the settings page, or never the App's). The finishing step of a
+/// key rotation: the old key must no longer authenticate.
+pub async fn key_still_authenticates(client: &GithubClient, app: &AppCredentials) -> Result<bool> {
+    let transport = client.transport();
+    let jwt = Arc::new(app.jwt(jiff::Timestamp::now()));
+    transport.remember(jwt.clone());
+    let what = format!("checking the old key of GitHub App {} (GET /app)", app.app_id());
+    let url = transport.settings.api_url.join("/app")?;
+    let answer = expect_answer(
+        transport
+            .send(Method::GET, url, None, Cred::Bearer(&jwt))
+            .await?,
+    )?;
+    if answer.status == StatusCode::UNAUTHORIZED {
+        return Ok(false);
+    }
+    ok(answer, &what, None)?;
+    Ok(true)
 }
 
 fn not_installed(what: &str, slug: &str, repo: &RepoRef) -> Error {

@@ -172,6 +172,8 @@ pub struct State {
     pub token: String,
     /// GitHub App: the App's public key (PKCS#1 PEM) and the installation token it buys.
     pub app_public_pem: Option<String>,
+    /// GitHub App: further current keys (an App has up to 25), as a rotation adds them.
+    pub app_more_public_pems: Vec<String>,
     pub installation_token: String,
     /// GitHub App: repositories the installation does not include (404 on lookup, 422 on a token).
     pub app_not_on: Vec<String>,
@@ -359,7 +361,7 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
             }
             Response::json(
                 200,
-                json!({"id": 1, "slug": "sealkey-test", "client_id": "Iv1.fakeclient", "name": "sealkey test"}),
+                json!({"id": 1, "slug": "sealkey-test", "client_id": "Iv1.fakeclient", "name": "sealkey test", "owner": {"login": "acme", "type": "Organization"}}),
             )
         }
         ("POST", ["app", "installations", "77", "access_tokens"]) => {
@@ -531,13 +533,20 @@ fn app_permissions(st: &State) -> Value {
 
 /// Checks an RS256 JWT against the App's public key, and its time window.
 fn jwt_ok(st: &State, auth: &str) -> bool {
+    let pems: Vec<&String> = st
+        .app_public_pem
+        .iter()
+        .chain(st.app_more_public_pems.iter())
+        .collect();
+    pems.iter().any(|pem| jwt_signed_by(pem, auth))
+}
+
+/// Checks an RS256 JWT against one public key of the App, and its time window.
+fn jwt_signed_by(pem: &str, auth: &str) -> bool {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::signature::Verifier;
-    let Some(pem) = &st.app_public_pem else {
-        return false;
-    };
     let Some(jwt) = auth.strip_prefix("Bearer ") else {
         return false;
     };
