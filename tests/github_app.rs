@@ -658,3 +658,63 @@ fn app_rotate_swaps_the_key_names_the_old_one_and_finishes_only_once_github_refu
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("rotation is complete"), "{stderr}");
 }
+
+#[test]
+fn retire_deploy_keys_is_a_dry_run_by_default_and_deletes_only_sealkeys_keys_after_the_proof() {
+    let a = app();
+    let ours = a.fake.add_key(
+        "acme/dags",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        "sealkey prod-eu/airflow/airflow-ssh-secret 2026-11-26",
+        true,
+        "2026-11-26T12:00:00Z",
+        Some("2026-12-01T00:00:00Z"),
+    );
+    a.fake.add_key(
+        "acme/dags",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1111111111111111111111111111111111111111111",
+        "ci deploy key",
+        true,
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    let retire = |extra: &[&str]| {
+        let mut c = sealkey();
+        c.env("GITHUB_TOKEN", TOKEN)
+            .args([
+                "app",
+                "retire-deploy-keys",
+                "--repo",
+                "acme/dags",
+                "--app-id",
+                "1",
+                "--app-key",
+                a.pem.to_str().unwrap(),
+                "--api-url",
+                &a.fake.url(),
+            ])
+            .args(extra);
+        let out = run_cmd(c, None);
+        let stderr = text(&out.stderr);
+        assert_no_secret(&a, &stderr, "stderr");
+        assert!(!stderr.contains(TOKEN));
+        (out.status.code(), text(&out.stdout), stderr)
+    };
+    let (code, stdout, stderr) = retire(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with(&format!("{ours}\t")), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "only sealkey's key: {stdout}");
+    assert!(stderr.contains("dry run"), "{stderr}");
+    assert_eq!(a.fake.keys("acme/dags").len(), 2, "nothing deleted");
+    // The App not on the repository: refused before any key is touched.
+    a.fake.state().app_not_on = vec!["acme/dags".into()];
+    let (code, _, stderr) = retire(&["--delete"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(a.fake.keys("acme/dags").len(), 2, "nothing deleted");
+    a.fake.state().app_not_on.clear();
+    let (code, _, stderr) = retire(&["--delete"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let left = a.fake.keys("acme/dags");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["title"], "ci deploy key");
+}

@@ -41,6 +41,31 @@ enum AppCommand {
     /// Confirm a rotation is over: GitHub must refuse the old App key (deleted in the settings
     /// page). Exit 3 while it still authenticates.
     FinishRotation(FinishRotationArgs),
+    /// List (dry run, the default) or delete with --delete the deploy keys sealkey made for a
+    /// repository whose consumers now use the App; the App must open the repository first.
+    ///
+    /// The keys are listed and deleted with GITHUB_TOKEN or GH_TOKEN when set (Administration:
+    /// read and write), else with the App itself (then it needs Administration: write too).
+    RetireDeployKeys(RetireArgs),
+}
+
+/// `sealkey app retire-deploy-keys` flags.
+#[derive(Debug, clap::Args)]
+pub struct RetireArgs {
+    /// The repository, OWNER/REPO.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub repo: String,
+    /// The App's ID.
+    #[arg(long, value_name = "ID")]
+    pub app_id: String,
+    /// The App's private key (.pem, or - for stdin).
+    #[arg(long, value_name = "FILE|-")]
+    pub app_key: PathBuf,
+    /// Delete the keys (without it, only list what would be deleted).
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `sealkey app rotate` flags: those of `app create` (with the new key) and the old key's
@@ -125,7 +150,77 @@ pub fn run(args: AppArgs, ui: &Ui) -> Result<Outcome> {
         AppCommand::Create(args) => create(*args, ui).map(|_| OK),
         AppCommand::Rotate(args) => rotate(*args, ui),
         AppCommand::FinishRotation(args) => finish_rotation(args, ui),
+        AppCommand::RetireDeployKeys(args) => retire(args, ui),
     }
+}
+
+fn retire(args: RetireArgs, ui: &Ui) -> Result<Outcome> {
+    let repo = RepoRef::parse(&args.repo)?;
+    let key = read_app_key(&args.app_key)?;
+    let prover = args.api.client(Auth::Anonymous, ui)?;
+    let auth = match super::github_args::token_from_env() {
+        Some(token) => Auth::Token(token),
+        None => Auth::App(Box::new(key.credentials(&args.app_id, &args.app_key)?)),
+    };
+    let keys_client = args.api.client(auth, ui)?;
+    let app = key.credentials(&args.app_id, &args.app_key)?;
+    let rt = runtime()?;
+    let (access, keys) = rt.block_on(async {
+        // The App first: no deploy key goes before the App is proven to open the repository.
+        let access = prove_access(&prover, &app, &repo, None).await?;
+        let keys = keys_client.list_deploy_keys(&repo).await?;
+        Ok::<_, crate::error::Error>((access, keys))
+    })?;
+    ui.info(&format!(
+        "App {} (installation {}) opens {} with contents: read",
+        access.app_slug,
+        access.installation_id,
+        repo.slug()
+    ));
+    let ours: Vec<_> = keys
+        .iter()
+        .filter(|k| crate::github::title::sealkey_slot(&k.title).is_some())
+        .collect();
+    let others = keys.len() - ours.len();
+    let mut listing = String::new();
+    for k in &ours {
+        listing.push_str(&format!(
+            "{}\t{}\t{}\tlast used {}\n",
+            k.id,
+            k.fingerprint(),
+            crate::audit::report::text::printable(&k.title),
+            k.last_used.as_deref().unwrap_or("never")
+        ));
+    }
+    super::common::write_stdout(listing.as_bytes())?;
+    if others > 0 {
+        ui.info(&format!(
+            "{others} other deploy key(s) on {} were not made by sealkey and are left alone",
+            repo.slug()
+        ));
+    }
+    if !args.delete {
+        ui.result(&format!(
+            "dry run: {} deploy key(s) sealkey made for {} would be deleted; pass --delete once every consumer uses the App",
+            ours.len(),
+            repo.slug()
+        ));
+        return Ok(OK);
+    }
+    let deleted = rt.block_on(async {
+        let mut n = 0;
+        for k in &ours {
+            if keys_client.delete_deploy_key(&repo, k.id).await? {
+                n += 1;
+            }
+        }
+        Ok::<_, crate::error::Error>(n)
+    })?;
+    ui.result(&format!(
+        "deleted {deleted} deploy key(s) from {}; the App is now its only sealkey credential",
+        repo.slug()
+    ));
+    Ok(OK)
 }
 
 fn rotate(mut args: AppRotateArgs, ui: &Ui) -> Result<Outcome> {
