@@ -107,7 +107,10 @@ fn assert_no_secret(a: &App, stream: &str, what: &str) {
         "{what} holds the App key:\n{stream}"
     );
     let token = a.fake.state().installation_token.clone();
-    assert!(!stream.contains(&token), "{what} holds the token:\n{stream}");
+    assert!(
+        !stream.contains(&token),
+        "{what} holds the token:\n{stream}"
+    );
 }
 
 #[test]
@@ -170,7 +173,10 @@ fn app_create_proves_the_repository_then_emits_each_consumers_keys() {
                     .as_str()
                     .unwrap()
                     .starts_with("https://"));
-                assert_eq!(repo["spec"]["secretRef"]["name"], secret["metadata"]["name"]);
+                assert_eq!(
+                    repo["spec"]["secretRef"]["name"],
+                    secret["metadata"]["name"]
+                );
                 "githubAppPrivateKey"
             }
             // Argo CD's repository Secret (declarative setup): type, url, githubAppID,
@@ -317,7 +323,10 @@ fn app_refusals_exit_3_name_the_cause_and_write_nothing() {
     );
     let (code, stderr) = attempt(&a, "1");
     assert_eq!(code, Some(3), "{stderr}");
-    assert!(stderr.contains("401") && stderr.contains("--app-key"), "{stderr}");
+    assert!(
+        stderr.contains("401") && stderr.contains("--app-key"),
+        "{stderr}"
+    );
     a.fake.state().app_public_pem = saved;
     // The key is App 1's, the id says 2.
     let (code, stderr) = attempt(&a, "2");
@@ -402,10 +411,7 @@ fn the_app_jwt_passes_pyjwt_with_githubs_rules() {
     let a = app();
     let out = run_cmd(create(&a, "flux", &["--seal", "none"]), None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let auth = a.fake.log()[0]
-        .header("authorization")
-        .unwrap()
-        .to_string();
+    let auth = a.fake.log()[0].header("authorization").unwrap().to_string();
     let jwt = auth.strip_prefix("Bearer ").unwrap();
     let public = a
         .key
@@ -434,7 +440,10 @@ print(json.dumps({"claims": claims, "alg": header["alg"], "now": now}))
         v["claims"]["exp"].as_i64().unwrap(),
         v["now"].as_i64().unwrap(),
     );
-    assert!(iat <= now - 30, "iat in the past for clock drift: {iat} vs {now}");
+    assert!(
+        iat <= now - 30,
+        "iat in the past for clock drift: {iat} vs {now}"
+    );
     assert!(exp - iat <= 600, "GitHub allows at most 10 minutes");
     // A JWT signed by another key fails the same verifier.
     let other = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
@@ -554,7 +563,10 @@ fn app_create_store_keeps_the_key_in_secrets_manager_and_emits_only_an_external_
     assert_no_secret(&a, &stdout, "the ExternalSecret output");
     let docs = yaml_docs(&out.stdout);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"ExternalSecret") && kinds.contains(&"GitRepository"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"ExternalSecret") && kinds.contains(&"GitRepository"),
+        "{kinds:?}"
+    );
     assert!(!kinds.contains(&"Secret"), "{kinds:?}");
     let back = moto.boto(
         r#"
@@ -635,7 +647,14 @@ fn app_rotate_swaps_the_key_names_the_old_one_and_finishes_only_once_github_refu
     // The old key still authenticates: not finished (exit 3), from a file and from stdin.
     let finish = |stdin: Option<&str>| {
         let mut c = sealkey();
-        c.args(["app", "finish-rotation", "--app-id", "1", "--api-url", &a.fake.url()]);
+        c.args([
+            "app",
+            "finish-rotation",
+            "--app-id",
+            "1",
+            "--api-url",
+            &a.fake.url(),
+        ]);
         match stdin {
             Some(_) => c.args(["--old-key", "-"]),
             None => c.args(["--old-key", a.pem.to_str().unwrap()]),
@@ -647,7 +666,10 @@ fn app_rotate_swaps_the_key_names_the_old_one_and_finishes_only_once_github_refu
     };
     let (code, stderr) = finish(None);
     assert_eq!(code, Some(3), "{stderr}");
-    assert!(stderr.contains("still authenticates") && stderr.contains(&old_fp), "{stderr}");
+    assert!(
+        stderr.contains("still authenticates") && stderr.contains(&old_fp),
+        "{stderr}"
+    );
     // Deleted in the settings page: done.
     {
         let mut st = a.fake.state();

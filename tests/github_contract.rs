@@ -460,6 +460,9 @@ fn app_create_requests_validate_against_githubs_openapi_description() {
             })
         })
         .collect();
-    assert!(violations.is_empty(), "Prism found violations: {violations:#?}");
+    assert!(
+        violations.is_empty(),
+        "Prism found violations: {violations:#?}"
+    );
     assert!(seen.iter().all(|e| e.status < 400), "{seen:#?}");
 }

@@ -361,12 +361,7 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Made> {
     // 3. The proof, before anything is written.
     let app = key.credentials(&args.app_id, &args.app_key)?;
     let client = args.api.client(Auth::Anonymous, ui)?;
-    let access = runtime()?.block_on(prove_access(
-        &client,
-        &app,
-        &repo,
-        args.installation_id,
-    ))?;
+    let access = runtime()?.block_on(prove_access(&client, &app, &repo, args.installation_id))?;
     ui.info(&format!(
         "App {} (installation {}) opens {} with contents: read",
         access.app_slug,
@@ -481,10 +476,7 @@ fn to_store(
             (tags::MANAGED_BY.to_string(), "sealkey".to_string()),
             (tags::FINGERPRINT.to_string(), key.fingerprint().to_string()),
             (tags::REPO.to_string(), settings.repo.slug()),
-            (
-                tags::CLUSTER.to_string(),
-                super::create::current_context(),
-            ),
+            (tags::CLUSTER.to_string(), super::create::current_context()),
         ];
         let stored = store
             .put(

@@ -97,8 +97,7 @@ impl AppEmitSettings {
     /// The Secret's name.
     pub fn secret_name(&self) -> String {
         self.secret_name.clone().unwrap_or_else(|| {
-            format!("github-app-{}", self.repo.name.to_ascii_lowercase())
-                .replace(['_', '.'], "-")
+            format!("github-app-{}", self.repo.name.to_ascii_lowercase()).replace(['_', '.'], "-")
         })
     }
 
@@ -136,7 +135,10 @@ impl AppEmitSettings {
                     self.api_url.as_str().to_string()
                 ),
                 "Airflow's git provider asks only api.github.com for App tokens",
-                "on GitHub Enterprise Server give Airflow a deploy key (sealkey create --for airflow-git-bundle) instead",
+                message!(
+                    "on GitHub Enterprise Server give Airflow a deploy key instead (`create` with {} airflow-git-bundle)",
+                    Setting::Consumer
+                ),
             ));
         }
         Ok(())
@@ -169,7 +171,10 @@ impl AppEmitSettings {
 }
 
 fn put(data: &mut Map<String, Value>, name: &str, value: &str) {
-    data.insert(name.into(), Value::String(b64(value.as_bytes()).to_string()));
+    data.insert(
+        name.into(),
+        Value::String(b64(value.as_bytes()).to_string()),
+    );
 }
 
 /// The consumer's documents around `key`: its Secret first, then what uses it.
@@ -227,7 +232,10 @@ pub fn app_objects(settings: &AppEmitSettings, key: &AppKey) -> Result<ManifestS
         }
         AppConsumer::AirflowGitBundle => {
             data.insert(KEY_FILE.into(), pem_b64());
-            vec![settings.secret(key, data), airflow_config_map(settings, key)]
+            vec![
+                settings.secret(key, data),
+                airflow_config_map(settings, key),
+            ]
         }
     };
     Ok(ManifestStream::from_docs(docs))
@@ -369,7 +377,11 @@ mod tests {
         let docs = flux.expose_docs();
         assert_eq!(
             data_keys(&docs[0]),
-            ["githubAppID", "githubAppInstallationID", "githubAppPrivateKey"]
+            [
+                "githubAppID",
+                "githubAppInstallationID",
+                "githubAppPrivateKey"
+            ]
         );
         assert_eq!(decoded(&docs[0], "githubAppPrivateKey"), pem);
         assert_eq!(docs[1]["spec"]["provider"], "github");
@@ -401,7 +413,8 @@ mod tests {
         let mut client_id = settings(AppConsumer::GitSync, ghes);
         client_id.app_id = "Iv1.abc123".into();
         let gs = app_objects(&client_id, &key).unwrap();
-        let env = gs.expose_docs()[1]["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+        let env =
+            gs.expose_docs()[1]["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
         assert!(env.contains("GITSYNC_GITHUB_APP_CLIENT_ID") && env.contains("Iv1.abc123"));
         assert!(env.contains("https://ghe.example.com/api/v3/"), "{env}");
 

@@ -210,7 +210,10 @@ pub async fn prove_access(
     let host = api.git_host();
     let settings_page = match &found.owner {
         Some(o) if o.kind.as_deref() == Some("Organization") => {
-            format!("https://{host}/organizations/{}/settings/apps/{slug}", o.login)
+            format!(
+                "https://{host}/organizations/{}/settings/apps/{slug}",
+                o.login
+            )
         }
         _ => format!("https://{host}/settings/apps/{slug}"),
     };
@@ -333,7 +336,10 @@ pub async fn key_still_authenticates(client: &GithubClient, app: &AppCredentials
     let transport = client.transport();
     let jwt = Arc::new(app.jwt(jiff::Timestamp::now()));
     transport.remember(jwt.clone());
-    let what = format!("checking the old key of GitHub App {} (GET /app)", app.app_id());
+    let what = format!(
+        "checking the old key of GitHub App {} (GET /app)",
+        app.app_id()
+    );
     let url = transport.settings.api_url.join("/app")?;
     let answer = expect_answer(
         transport
@@ -424,7 +430,10 @@ mod tests {
         let err = AppKey::from_pem(small.as_bytes(), "--app-key small.pem").unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let shown = err.to_string();
-        assert!(shown.contains("small.pem") && shown.contains("1024"), "{shown}");
+        assert!(
+            shown.contains("small.pem") && shown.contains("1024"),
+            "{shown}"
+        );
         for bad in [
             &b"not a key"[..],
             b"\xff\xfe",

@@ -373,7 +373,11 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
             }
             // GitHub narrows the token to the repositories and permissions asked for, and refuses
             // ones the installation does not have (422).
-            let body = if req.body.is_empty() { json!({}) } else { req.json() };
+            let body = if req.body.is_empty() {
+                json!({})
+            } else {
+                req.json()
+            };
             if let Some(names) = body["repositories"].as_array() {
                 let owner = "acme";
                 for n in names {
@@ -526,9 +530,9 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
 }
 
 fn app_permissions(st: &State) -> Value {
-    st.app_permissions
-        .clone()
-        .unwrap_or_else(|| json!({"administration": "write", "contents": "read", "metadata": "read"}))
+    st.app_permissions.clone().unwrap_or_else(
+        || json!({"administration": "write", "contents": "read", "metadata": "read"}),
+    )
 }
 
 /// Checks an RS256 JWT against the App's public key, and its time window.
