@@ -393,11 +393,10 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
             if let Some(asked) = body["permissions"].as_object() {
                 let granted = app_permissions(st);
                 for (k, v) in asked {
-                    let ok = match (granted[k].as_str(), v.as_str()) {
-                        (Some("write"), _) => true,
-                        (Some("read"), Some("read")) => true,
-                        _ => false,
-                    };
+                    let ok = matches!(
+                        (granted[k].as_str(), v.as_str()),
+                        (Some("write"), _) | (Some("read"), Some("read"))
+                    );
                     if !ok {
                         return Response::json(
                             422,
