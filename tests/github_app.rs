@@ -740,3 +740,80 @@ fn retire_deploy_keys_is_a_dry_run_by_default_and_deletes_only_sealkeys_keys_aft
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["title"], "ci deploy key");
 }
+
+/// Runs Flux's own GitHub App client on a Secret's `data`.
+fn flux_probe(data: &Value) -> Value {
+    let bin = root().join(".judges/bin/flux-githubapp");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        bin.display()
+    );
+    let mut c = std::process::Command::new(bin);
+    c.env_remove("HTTPS_PROXY").env_remove("HTTP_PROXY");
+    let out = run_cmd(c, Some(&data.to_string()));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn fluxs_own_github_app_client_trades_the_emitted_secret_for_an_installation_token() {
+    // GitHub Enterprise Server shape: Flux puts /api/v3 on any API host but api.github.com.
+    let fake = FakeGithub::start_with_prefix("/api/v3");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    fake.state().app_public_pem = Some(
+        key.to_public_key()
+            .to_pkcs1_pem(Default::default())
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("app.TEST-ONLY.pem");
+    write_private(&pem, pkcs1(&key).as_bytes());
+    let mut c = sealkey();
+    c.args([
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "1",
+        "--app-key",
+        pem.to_str().unwrap(),
+        "--for",
+        "flux",
+        "--seal",
+        "none",
+        "--api-url",
+        &fake.url(),
+    ]);
+    let out = run_cmd(c, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let docs = yaml_docs(&out.stdout);
+    let data = docs[0]["data"].clone();
+    fake.state().log.clear();
+    let got = flux_probe(&data);
+    let token = fake.state().installation_token.clone();
+    assert_eq!(got["username"], "x-access-token", "{got}");
+    assert_eq!(got["password"], token.as_str(), "{got}");
+    let calls = calls(&fake);
+    assert_eq!(
+        calls,
+        ["POST /api/v3/app/installations/77/access_tokens"],
+        "Flux's client signed a JWT the fake accepted"
+    );
+    // A Secret without the installation id is refused by Flux before any request.
+    fake.state().log.clear();
+    let got = flux_probe(&serde_json::json!({
+        "githubAppID": data["githubAppID"],
+        "githubAppPrivateKey": data["githubAppPrivateKey"],
+        "githubAppBaseURL": data["githubAppBaseURL"],
+    }));
+    assert!(
+        got["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("installation")),
+        "{got}"
+    );
+    assert!(fake.log().is_empty());
+}
