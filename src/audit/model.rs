@@ -69,6 +69,9 @@ pub enum Rule {
     Sk015,
     /// One Secret defined more than once in one input (two writers of one object).
     Sk016,
+    /// A GitHub App credential that cannot work: git-sync App flags without a key, a Flux
+    /// GitRepository with `provider: github` over SSH.
+    Sk017,
 }
 
 impl Serialize for Rule {
@@ -79,7 +82,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -96,6 +99,7 @@ impl Rule {
         Rule::Sk014,
         Rule::Sk015,
         Rule::Sk016,
+        Rule::Sk017,
     ];
 
     /// `SK001` ...
@@ -117,6 +121,7 @@ impl Rule {
             Rule::Sk014 => "SK014",
             Rule::Sk015 => "SK015",
             Rule::Sk016 => "SK016",
+            Rule::Sk017 => "SK017",
         }
     }
 
@@ -146,6 +151,7 @@ impl Rule {
             Rule::Sk014 => "flux-git-repository-without-known-hosts",
             Rule::Sk015 => "git-sync-password-in-env",
             Rule::Sk016 => "secret-defined-twice",
+            Rule::Sk017 => "github-app-credential-unusable",
         }
     }
 
@@ -165,7 +171,8 @@ impl Rule {
             | Rule::Sk011
             | Rule::Sk012
             | Rule::Sk013
-            | Rule::Sk016 => Severity::Error,
+            | Rule::Sk016
+            | Rule::Sk017 => Severity::Error,
         }
     }
 
@@ -195,6 +202,7 @@ impl Rule {
             Rule::Sk014 => "Flux GitRepository over SSH whose Secret has no known_hosts",
             Rule::Sk015 => "git-sync password passed as an env value instead of a file",
             Rule::Sk016 => "One Secret defined more than once in the same input",
+            Rule::Sk017 => "GitHub App credential that cannot work (git-sync App flags without an App key, Flux provider: github over SSH)",
         }
     }
 
@@ -216,6 +224,7 @@ impl Rule {
             Rule::Sk014 => "add a known_hosts key to the Secret (`sealkey create --for flux` emits one)",
             Rule::Sk015 => "put the password in a Secret mounted as a file and pass GITSYNC_PASSWORD_FILE (git-sync re-reads it on every sync)",
             Rule::Sk016 => "keep one definition: after moving a Secret out of the chart's extraSecrets into a sealed Secret, delete the extraSecrets entry (and revoke what it held: it stays in git history)",
+            Rule::Sk017 => "give git-sync the App key as a file (--github-app-private-key-file, mounted from a Secret; `sealkey app create --for git-sync`), and give a Flux GitRepository with provider: github an https:// URL",
         }
     }
 
@@ -238,6 +247,7 @@ impl Rule {
             Rule::Sk014 => "Flux's source-controller needs the known_hosts key in the Secret of an ssh:// GitRepository; without it it refuses to connect and the source never becomes ready.",
             Rule::Sk015 => "git-sync re-reads GITSYNC_PASSWORD_FILE on every sync; a password in an env var is fixed at container start, so the credential cannot rotate without a restart, and it is visible wherever the environment is.",
             Rule::Sk016 => "Two definitions of one Secret (a chart's extraSecrets and a sealed Secret, or two manifests) are two writers of one object: Helm and the GitOps controller overwrite each other on every reconcile, so which value pods read changes under them, and the clear one stays committed.",
+            Rule::Sk017 => "A GitHub App authenticates over HTTPS with tokens bought with the App key: git-sync refuses to start with App ids but no key, and Flux uses the App only for https:// URLs, so either the sync never runs or it silently falls back to another credential.",
         }
     }
 }

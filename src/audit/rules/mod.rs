@@ -24,18 +24,19 @@ pub struct Origin<'a> {
 /// Rules switched off with `--ignore`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleFilter {
-    ignored: u16,
+    // One bit per rule (`Rule as u32`): room for 32.
+    ignored: u32,
 }
 
 impl RuleFilter {
     /// Switches a rule off.
     pub fn ignore(&mut self, rule: Rule) {
-        self.ignored |= 1 << (rule as u16);
+        self.ignored |= 1 << (rule as u32);
     }
 
     /// Whether a rule is on.
     pub fn enabled(&self, rule: Rule) -> bool {
-        self.ignored & (1 << (rule as u16)) == 0
+        self.ignored & (1 << (rule as u32)) == 0
     }
 }
 
@@ -277,17 +278,17 @@ fn is_controlled(meta: &Node) -> bool {
 }
 
 /// `sealkey.io/ignore: "SK001,SK002"` (or `all`) as a bit set.
-fn suppressions(meta: &Node) -> u16 {
+fn suppressions(meta: &Node) -> u32 {
     let Some(list) = meta.str_at(&["annotations", "sealkey.io/ignore"]) else {
         return 0;
     };
     let mut bits = 0;
     for part in list.split([',', ' ']).filter(|p| !p.is_empty()) {
         if part.eq_ignore_ascii_case("all") || part == "*" {
-            return u16::MAX;
+            return u32::MAX;
         }
         if let Some(rule) = Rule::parse(part) {
-            bits |= 1 << (rule as u16);
+            bits |= 1 << (rule as u32);
         }
     }
     bits
@@ -318,7 +319,7 @@ impl<'n> At<'n> {
 struct Emitter<'a, 'o> {
     origin: Origin<'a>,
     filter: RuleFilter,
-    suppressed: u16,
+    suppressed: u32,
     kind: &'a str,
     name: &'a str,
     namespace: Option<&'a str>,
@@ -327,7 +328,7 @@ struct Emitter<'a, 'o> {
 
 impl Emitter<'_, '_> {
     fn on(&self, rule: Rule) -> bool {
-        self.filter.enabled(rule) && self.suppressed & (1 << (rule as u16)) == 0
+        self.filter.enabled(rule) && self.suppressed & (1 << (rule as u32)) == 0
     }
 
     fn emit(&mut self, rule: Rule, severity: Severity, message: String, at: At<'_>) {
@@ -588,7 +589,9 @@ mod credentials;
 mod git;
 mod objects;
 use containers::*;
-pub use credentials::{is_private_key_base64, is_private_key_text, literal_credential};
+pub use credentials::{
+    is_private_key_base64, is_private_key_text, literal_credential, private_key_noun,
+};
 
 use git::*;
 pub use git::{airflow_git_connection, host_key_checking_off, EXTERNAL_SECRET};
