@@ -817,3 +817,71 @@ fn fluxs_own_github_app_client_trades_the_emitted_secret_for_an_installation_tok
     );
     assert!(fake.log().is_empty());
 }
+
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn git_sync_itself_clones_with_the_emitted_app_secret_and_patch() {
+    let bin = root().join(".judges/bin/git-sync");
+    if !bin.exists() {
+        // The git-sync judge is built by another line of tests/judges/versions; without it
+        // there is nothing to run.
+        eprintln!("{} is missing: skipped", bin.display());
+        return;
+    }
+    let a = app();
+    let out = run_cmd(create(&a, "git-sync", &["--seal", "none"]), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let docs = yaml_docs(&out.stdout);
+    let token = a.fake.state().installation_token.clone();
+    let server = support::git_http::GitHttp::start(a.dir.path(), &token);
+    // The test stands in for the volume mount and for the repository's host.
+    let key_dir = a.dir.path().join("github-app");
+    std::fs::create_dir(&key_dir).unwrap();
+    write_private(
+        &key_dir.join("github-app-private-key"),
+        &b64d(&docs[0]["data"]["github-app-private-key"]),
+    );
+    let container = &docs[1]["spec"]["template"]["spec"]["containers"][0];
+    let mount = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let home = a.dir.path().join("home");
+    let sync_root = a.dir.path().join("root");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut c = std::process::Command::new(&bin);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", &home)
+        .env("GITSYNC_ROOT", &sync_root)
+        .env("GITSYNC_ONE_TIME", "true");
+    for e in container["env"].as_array().unwrap() {
+        let (name, value) = (e["name"].as_str().unwrap(), e["value"].as_str().unwrap());
+        let value = match name {
+            "GITSYNC_REPO" => server.url(),
+            _ => value.replace(mount, key_dir.to_str().unwrap()),
+        };
+        c.env(name, value);
+    }
+    let out = run_cmd(c, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "git-sync failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        sync_root.join("dags.git").join("dag.py").exists()
+            || std::fs::read_dir(&sync_root)
+                .unwrap()
+                .flatten()
+                .any(|d| d.path().join("dag.py").exists()),
+        "no dag.py under {}",
+        sync_root.display()
+    );
+    let (users, refused) = server.seen.lock().unwrap().clone();
+    assert!(!users.is_empty(), "git-sync fetched with the token");
+    eprintln!("git-sync: user names {users:?}, {refused} unauthenticated requests refused");
+    // git-sync asked the fake for the token itself, with its own JWT.
+    assert!(calls(&a.fake)
+        .iter()
+        .any(|c| c == "POST /app/installations/77/access_tokens"));
+}
