@@ -885,3 +885,66 @@ fn git_sync_itself_clones_with_the_emitted_app_secret_and_patch() {
         .iter()
         .any(|c| c == "POST /app/installations/77/access_tokens"));
 }
+
+#[test]
+fn app_create_apply_writes_the_secret_prints_only_the_rest_and_rotate_apply_swaps_it() {
+    let a = app();
+    let k = support::kmock::Kmock::start(&[]);
+    let kc = k.kubeconfig("flux-system");
+    let apply = ["--apply", "--kubeconfig", kc.to_str().unwrap()];
+    let out = run_cmd(create(&a, "flux", &apply), None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_secret(&a, &stderr, "stderr");
+    assert_no_secret(&a, &text(&out.stdout), "stdout");
+    let docs = yaml_docs(&out.stdout);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["kind"], "GitRepository");
+    let secret = k
+        .secret("flux-system", "github-app-dags")
+        .expect("Secret applied");
+    assert_eq!(
+        text(&b64d(&secret["data"]["githubAppPrivateKey"])),
+        pkcs1(&a.key)
+    );
+
+    let new_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let new_pem = a.dir.path().join("app-new.TEST-ONLY.pem");
+    write_private(&new_pem, pkcs1(&new_key).as_bytes());
+    a.fake.state().app_more_public_pems = vec![new_key
+        .to_public_key()
+        .to_pkcs1_pem(Default::default())
+        .unwrap()];
+    let old_fp = openssl_fingerprint(&a.pem);
+    let mut c = sealkey();
+    c.args([
+        "app",
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "1",
+        "--app-key",
+        new_pem.to_str().unwrap(),
+        "--for",
+        "flux",
+        "--api-url",
+        &a.fake.url(),
+        "--old-fingerprint",
+        &old_fp,
+    ])
+    .args(apply);
+    let out = run_cmd(c, None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("delete the old key {old_fp}")),
+        "{stderr}"
+    );
+    let secret = k.secret("flux-system", "github-app-dags").unwrap();
+    assert_eq!(
+        text(&b64d(&secret["data"]["githubAppPrivateKey"])),
+        pkcs1(&new_key),
+        "swapped in place"
+    );
+}

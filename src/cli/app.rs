@@ -142,6 +142,14 @@ pub struct AppCreateArgs {
     pub seal: SealArgs,
     #[command(flatten)]
     pub store: super::store::StoreArgs,
+    /// Write the Secret straight into the cluster (server-side apply, field manager sealkey)
+    /// instead of sealing it; the consumer's other objects (GitRepository, Deployment patch,
+    /// ConfigMap), which hold no secret, are printed to stdout. With `app rotate` this swaps the
+    /// Secret in place.
+    #[arg(long, conflicts_with_all = ["seal", "seal_to", "out", "cert", "store"], help_heading = "Cluster")]
+    pub apply: bool,
+    #[command(flatten)]
+    pub kube: super::cluster::ClusterArgs,
 }
 
 /// Runs `sealkey app ...`.
@@ -341,7 +349,7 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Made> {
         Some(text) => Some(check_store_flags(&args, text)?),
         None => None,
     };
-    let seal_settings = if store.is_some() {
+    let seal_settings = if store.is_some() || args.apply {
         crate::seal::SealSettings::None
     } else {
         let method = args.seal.method()?;
@@ -375,6 +383,7 @@ fn create(mut args: AppCreateArgs, ui: &Ui) -> Result<Made> {
     let stream = app_objects(&settings, &key)?;
     match store {
         Some(target) => to_store(&args, &settings, &key, &stream, target, ui)?,
+        None if args.apply => to_cluster(&args, &stream, ui)?,
         None => {
             let output = seal::seal_stream(&stream, &seal_settings)?;
             args.seal.write(&output)?;
@@ -510,4 +519,41 @@ fn to_store(
         ));
         Ok::<(), anyhow::Error>(())
     })
+}
+
+/// `--apply`: the Secret into the cluster, the other objects (no secret in them) to stdout.
+fn to_cluster(args: &AppCreateArgs, stream: &crate::emit::ManifestStream, ui: &Ui) -> Result<()> {
+    let rt = runtime()?;
+    let (secret, rest): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) = stream
+        .expose_docs()
+        .iter()
+        .partition(|d| d["kind"] == "Secret");
+    let method = rt.block_on(async {
+        let ui2 = ui.clone();
+        let cluster = crate::cluster::Cluster::connect(&args.kube.settings())
+            .await?
+            .on_wait(move |n| super::cluster::tell_wait(&ui2, n));
+        let mut method = None;
+        for doc in &secret {
+            method = Some(cluster.write_secret(doc).await?);
+        }
+        Ok::<_, crate::error::Error>(method)
+    })?;
+    for doc in &secret {
+        ui.info(&format!(
+            "applied Secret {}/{}{}",
+            doc["metadata"]["namespace"].as_str().unwrap_or_default(),
+            doc["metadata"]["name"].as_str().unwrap_or_default(),
+            match method {
+                Some(crate::cluster::WriteMethod::Apply) | None => "",
+                Some(_) => " (the server has no apply for Secrets: written without it)",
+            }
+        ));
+    }
+    if !rest.is_empty() {
+        let docs: Vec<serde_json::Value> = rest.into_iter().cloned().collect();
+        let yaml = crate::yaml::to_yaml_stream(&docs);
+        super::common::write_stdout(yaml.as_bytes())?;
+    }
+    Ok(())
 }
