@@ -948,3 +948,174 @@ fn app_create_apply_writes_the_secret_prints_only_the_rest_and_rotate_apply_swap
         "swapped in place"
     );
 }
+
+/// A running git-sync, killed on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// git-sync's counters from its /metrics: (syncs ok or with nothing new, syncs failed, token
+/// refreshes failed).
+fn git_sync_counts(port: u16) -> (u64, u64, u64) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, 0, 0);
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    let value = |prefix: &str| -> u64 {
+        body.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    (
+        value("git_sync_count_total{status=\"success\"}")
+            + value("git_sync_count_total{status=\"noop\"}"),
+        value("git_sync_count_total{status=\"error\"}"),
+        value("git_sync_refresh_github_app_token_count{status=\"error\"}"),
+    )
+}
+
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn git_sync_keeps_syncing_through_an_app_key_rotation() {
+    let bin = root().join(".judges/bin/git-sync");
+    if !bin.exists() {
+        eprintln!("{} is missing: skipped", bin.display());
+        return;
+    }
+    let a = app();
+    // Tokens said to last 1 s: git-sync buys a new one, with a new JWT, on every sync.
+    a.fake.state().token_lifetime_secs = Some(1);
+    let out = run_cmd(create(&a, "git-sync", &["--seal", "none"]), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let docs = yaml_docs(&out.stdout);
+    let token = a.fake.state().installation_token.clone();
+    let server = support::git_http::GitHttp::start(a.dir.path(), &token);
+    let key_dir = a.dir.path().join("github-app");
+    std::fs::create_dir(&key_dir).unwrap();
+    let key_file = key_dir.join("github-app-private-key");
+    // As the kubelet updates a Secret volume: the new content appears at once (a rename).
+    let put_key = |secret: &Value| {
+        let tmp = key_dir.join(".tmp");
+        write_private(&tmp, &b64d(&secret["data"]["github-app-private-key"]));
+        std::fs::rename(&tmp, &key_file).unwrap();
+    };
+    put_key(&docs[0]);
+    let container = &docs[1]["spec"]["template"]["spec"]["containers"][0];
+    let mount = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = a.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut c = std::process::Command::new(&bin);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", &home)
+        .env("GITSYNC_ROOT", a.dir.path().join("root"))
+        .env("GITSYNC_PERIOD", "300ms")
+        .env("GITSYNC_HTTP_BIND", format!("127.0.0.1:{metrics}"))
+        .env("GITSYNC_HTTP_METRICS", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for e in container["env"].as_array().unwrap() {
+        let (name, value) = (e["name"].as_str().unwrap(), e["value"].as_str().unwrap());
+        let value = match name {
+            "GITSYNC_REPO" => server.url(),
+            _ => value.replace(mount, key_dir.to_str().unwrap()),
+        };
+        c.env(name, value);
+    }
+    let _git_sync = Running(c.spawn().unwrap());
+    let wait_for_syncs = |more: u64| {
+        let start = git_sync_counts(metrics).0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (ok, failed, refresh_failed) = git_sync_counts(metrics);
+            assert_eq!((failed, refresh_failed), (0, 0), "a sync failed");
+            if ok >= start + more {
+                return ok;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git-sync stalled at {ok} syncs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for_syncs(3);
+
+    // 1. A second key in the settings page; 2. sealkey rotates the consumer's Secret.
+    let new_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let new_pem = a.dir.path().join("app-new.TEST-ONLY.pem");
+    write_private(&new_pem, pkcs1(&new_key).as_bytes());
+    a.fake.state().app_more_public_pems = vec![new_key
+        .to_public_key()
+        .to_pkcs1_pem(Default::default())
+        .unwrap()];
+    let mut c = sealkey();
+    c.args([
+        "app",
+        "rotate",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "1",
+        "--app-key",
+        new_pem.to_str().unwrap(),
+        "--for",
+        "git-sync",
+        "--seal",
+        "none",
+        "--api-url",
+        &a.fake.url(),
+    ]);
+    let out = run_cmd(c, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // 3. The consumer reads the new key.
+    put_key(&yaml_docs(&out.stdout)[0]);
+    wait_for_syncs(3);
+    // 4. The old key is deleted in the settings page: syncs go on with the new one.
+    {
+        let mut st = a.fake.state();
+        st.app_public_pem = st.app_more_public_pems.pop();
+        st.log.clear();
+    }
+    let ok = wait_for_syncs(5);
+    assert!(
+        calls(&a.fake)
+            .iter()
+            .filter(|c| c.ends_with("/access_tokens"))
+            .count()
+            >= 3,
+        "git-sync bought tokens with the new key after the old one was deleted"
+    );
+    // 5. The finishing step: GitHub refuses the old key.
+    let mut c = sealkey();
+    c.args([
+        "app",
+        "finish-rotation",
+        "--app-id",
+        "1",
+        "--old-key",
+        a.pem.to_str().unwrap(),
+        "--api-url",
+        &a.fake.url(),
+    ]);
+    let out = run_cmd(c, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (_, failed, refresh_failed) = git_sync_counts(metrics);
+    assert_eq!((failed, refresh_failed), (0, 0));
+    eprintln!("git-sync: {ok} syncs through the rotation, 0 failed");
+}

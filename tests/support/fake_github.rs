@@ -174,6 +174,9 @@ pub struct State {
     pub app_public_pem: Option<String>,
     /// GitHub App: further current keys (an App has up to 25), as a rotation adds them.
     pub app_more_public_pems: Vec<String>,
+    /// GitHub App: seconds an installation token is said to last (None: until 2099), so that
+    /// consumers refresh it on every sync.
+    pub token_lifetime_secs: Option<i64>,
     pub installation_token: String,
     /// GitHub App: repositories the installation does not include (404 on lookup, 422 on a token).
     pub app_not_on: Vec<String>,
@@ -407,7 +410,7 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
             }
             Response::json(
                 201,
-                json!({"token": st.installation_token, "expires_at": "2099-01-01T00:00:00Z", "permissions": req.json()["permissions"]}),
+                json!({"token": st.installation_token, "expires_at": expires_at(st), "permissions": req.json()["permissions"]}),
             )
         }
         ("GET", ["repos", o, r]) => {
@@ -525,6 +528,15 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
             }
         }
         _ => not_found(),
+    }
+}
+
+fn expires_at(st: &State) -> String {
+    match st.token_lifetime_secs {
+        Some(secs) => (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs))
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        None => "2099-01-01T00:00:00Z".into(),
     }
 }
 
