@@ -12,6 +12,7 @@
 pub mod audit_corpus;
 pub mod fake_github;
 pub mod fault_proxy;
+pub mod git_http;
 pub mod git_server;
 pub mod git_sync;
 pub mod hostile_aws;
