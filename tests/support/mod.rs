@@ -17,6 +17,7 @@ pub mod hostile_aws;
 pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
+pub mod real_flux;
 pub mod watchdog;
 pub mod yaml_gen;
 
