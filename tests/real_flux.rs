@@ -274,7 +274,11 @@ fn flux_applies_merge_into_results_with_only_the_owned_lines_changed() {
     let repo = tempfile::tempdir().unwrap();
     let repo = repo.path();
     std::fs::create_dir_all(repo.join("clusters/dev")).unwrap();
-    std::fs::write(repo.join("clusters/dev/helmrelease.yaml"), USER_HELM_RELEASE).unwrap();
+    std::fs::write(
+        repo.join("clusters/dev/helmrelease.yaml"),
+        USER_HELM_RELEASE,
+    )
+    .unwrap();
     let out = sealkey_ok(
         repo,
         &[
@@ -439,7 +443,11 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
             "--identity",
             offline.to_str().unwrap(),
         ]);
-        assert!(rotated.status.success(), "round {round}: {}", stderr(&rotated));
+        assert!(
+            rotated.status.success(),
+            "round {round}: {}",
+            stderr(&rotated)
+        );
         let new_fp = stderr(&rotated)
             .lines()
             .find_map(|l| l.strip_prefix("registered new key "))
@@ -456,7 +464,12 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
 
         // Not applied yet: --finish deletes nothing.
         let early = rotate(&["--finish"]);
-        assert_eq!(early.status.code(), Some(2), "round {round}: {}", stderr(&early));
+        assert_eq!(
+            early.status.code(),
+            Some(2),
+            "round {round}: {}",
+            stderr(&early)
+        );
         assert_eq!(github.keys("acme/dags").len(), before + 1);
         assert_eq!(live_fp(&flux), previous);
 
@@ -481,7 +494,11 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
         );
 
         let finished = rotate(&["--finish"]);
-        assert!(finished.status.success(), "round {round}: {}", stderr(&finished));
+        assert!(
+            finished.status.success(),
+            "round {round}: {}",
+            stderr(&finished)
+        );
         let keys = github.keys("acme/dags");
         let ids: Vec<u64> = keys.iter().map(|k| k["id"].as_u64().unwrap()).collect();
         let live_public = key_of(repo, &live).1;
@@ -515,7 +532,10 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
 
 /// Flips one character of the first `ENC[...]` value's `data:` (or of the MAC) in a file.
 fn flip_in(text: &str, after: &str) -> String {
-    let at = text.find(after).unwrap_or_else(|| panic!("{after} not in file")) + after.len();
+    let at = text
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} not in file"))
+        + after.len();
     let mut bytes = text.as_bytes().to_vec();
     let i = at + 8; // inside the base64 of `data:`
     bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
@@ -625,7 +645,13 @@ fn a_tampered_file_fails_in_the_controller_and_leaves_the_applied_secret_unchang
                 data:\n  token: s3cret\n  endpoint_unencrypted: https://warehouse.example\n";
     let sealed = sealkey(
         repo,
-        &["seal", "--seal", "sops", "--out", "clusters/dev/settings.sops.yaml"],
+        &[
+            "seal",
+            "--seal",
+            "sops",
+            "--out",
+            "clusters/dev/settings.sops.yaml",
+        ],
         note.as_bytes(),
     );
     assert!(sealed.status.success(), "{}", stderr(&sealed));

@@ -184,7 +184,9 @@ impl<'a> Flux<'a> {
         });
         sources.sort();
         assert!(
-            sources.iter().any(|p| p.ends_with("source.toolkit.fluxcd.io_gitrepositories.yaml")),
+            sources
+                .iter()
+                .any(|p| p.ends_with("source.toolkit.fluxcd.io_gitrepositories.yaml")),
             "{}: no source-controller CRDs: run scripts/install-test-deps",
             dir.display()
         );
@@ -282,7 +284,13 @@ impl<'a> Flux<'a> {
         let out = Command::new(super::required_tool("tar"))
             .arg("-C")
             .arg(dir)
-            .args(["--exclude=*.TEST-ONLY*", "--exclude=./.git", "-czf", "-", "."])
+            .args([
+                "--exclude=*.TEST-ONLY*",
+                "--exclude=./.git",
+                "-czf",
+                "-",
+                ".",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "tar: {:?}", out);
