@@ -214,6 +214,7 @@ impl<'a> Flux<'a> {
                 "age-keygen | kubectl -n flux-system create secret generic sops-age --from-file=age.agekey=/dev/stdin",
             ])
             .env("KUBECONFIG", cluster.kubeconfig())
+            .env("PATH", path_with_kubectl())
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -434,6 +435,19 @@ impl<'a> Flux<'a> {
             .success()
             .then(|| serde_json::from_slice(&out.stdout).unwrap())
     }
+}
+
+/// PATH with the directory of the kubectl the other helpers use first, so the documented
+/// command runs the same kubectl.
+fn path_with_kubectl() -> std::ffi::OsString {
+    let kubectl = super::required_tool("kubectl");
+    let dirs = std::iter::once(kubectl.parent().unwrap().to_path_buf()).chain(
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .collect::<Vec<_>>(),
+    );
+    std::env::join_paths(dirs).unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
