@@ -20,6 +20,7 @@ pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
 pub mod real_eso;
+pub mod real_flux;
 pub mod rollouts;
 pub mod watchdog;
 pub mod yaml_gen;
