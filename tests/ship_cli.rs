@@ -13,6 +13,7 @@ const SUBCOMMANDS: &[&str] = &[
     "seal",
     "unseal",
     "inspect",
+    "app",
     "register",
     "keys",
     "known-hosts",
@@ -594,6 +595,10 @@ fn man_out_dir_writes_a_page_per_command_that_groff_renders_cleanly() {
         .map(|s| format!("sealkey-{s}.1"))
         .chain(["sealkey.1".to_string()])
         .chain(["list", "audit", "prune"].map(|k| format!("sealkey-keys-{k}.1")))
+        .chain(
+            ["create", "rotate", "finish-rotation", "retire-deploy-keys"]
+                .map(|k| format!("sealkey-app-{k}.1")),
+        )
         .collect();
     expected.sort();
     assert_eq!(names, expected, "one page per command, no temp files left");
