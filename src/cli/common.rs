@@ -545,6 +545,11 @@ pub fn read_input(path: Option<&std::path::Path>) -> Result<(zeroize::Zeroizing<
     match path {
         None => Ok((read_stdin("stdin")?, "stdin".into())),
         Some(p) if p.as_os_str() == "-" => Ok((read_stdin("stdin")?, "stdin".into())),
+        // A directory sealkey wrote SOPS output to: its objects' files as one stream.
+        Some(p) if p.is_dir() => Ok((
+            seal::sops::layout::read_directory(p, crate::input_file::DOCUMENT_MAX)?,
+            p.display().to_string(),
+        )),
         Some(p) => {
             let name = p.display().to_string();
             let bytes =
@@ -643,12 +648,12 @@ pub fn refuse_stream_into_file(
     if n < 2 || update.is_dir() {
         return Ok(());
     }
-    if let seal::sops::layout::Target::File(file) = seal::sops::layout::target(out) {
+    if let seal::sops::layout::Target::File(file) = seal::sops::layout::target(out, n) {
         let u = update.display();
         return Err(Error::input(
             format!("--update {u} {out_flag} {}", file.display()),
             format!("{u} holds {n} objects in one SOPS file (an older sealkey's layout), which sops cannot open (one data key and MAC per file)"),
-            format!("move to the layout every sops reader opens: --update {u} {out_flag} DIR writes one file per object and a kustomization.yaml listing them (unchanged objects keep their bytes); then delete {u} and list DIR where it was listed (nothing was written)"),
+            format!("move it to the layout every sops reader opens first: `sealkey unseal --with-plain --identity ID {u} | sealkey seal --seal sops --seal-to RECIPIENT --update {u} --identity ID --out DIR` writes one file per object and a kustomization.yaml listing them (unchanged objects keep their bytes); delete {u}, list DIR where it was listed, then use DIR (nothing was written)"),
         )
         .into());
     }

@@ -1014,9 +1014,9 @@ fn refuse_several_objects_into_a_file(
     let (SealSettings::Sops(_), Some(out)) = (seal, &args.seal.out) else {
         return Ok(());
     };
-    if let crate::seal::sops::layout::Target::File(file) = crate::seal::sops::layout::target(out) {
-        let probe = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "probe")?;
-        let n = crate::emit::emit(emit, &probe, known_hosts)?.expose_docs().len();
+    let probe = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "probe")?;
+    let n = crate::emit::emit(emit, &probe, known_hosts)?.expose_docs().len();
+    if let crate::seal::sops::layout::Target::File(file) = crate::seal::sops::layout::target(out, n) {
         if n > 1 {
             return Err(crate::seal::sops::layout::several_objects_for_a_file(
                 &file,

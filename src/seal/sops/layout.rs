@@ -23,17 +23,14 @@ pub enum Target {
     Directory(PathBuf),
 }
 
-/// How `path` is read as a destination: a directory when it is one, ends in `/`, or has no
-/// `.yaml`/`.yml`/`.json` extension; otherwise a file.
-pub fn target(path: &Path) -> Target {
+/// How `path` is read as the destination of `objects` objects: a directory when it is one or
+/// ends in `/`, or, for several objects, when its name has no extension (`clusters/dev/airflow`);
+/// otherwise a file.
+pub fn target(path: &Path, objects: usize) -> Target {
     let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
     let slash = path.as_os_str().to_string_lossy().ends_with('/');
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let file_like = matches!(ext.as_deref(), Some("yaml" | "yml" | "json"));
-    if is_dir || slash || !file_like {
+    let bare = path.extension().is_none();
+    if is_dir || slash || (objects > 1 && bare) {
         Target::Directory(path.to_path_buf())
     } else {
         Target::File(path.to_path_buf())
@@ -46,6 +43,9 @@ pub struct LayoutFile {
     pub name: String,
     /// Its text (sealed, or a plain object with nothing to encrypt).
     pub text: Zeroizing<String>,
+    /// A strategic-merge patch for a workload (`--emit mount`), not an object of its own: kept
+    /// out of `resources` (applied, a partial Deployment would replace the whole one).
+    pub patch: bool,
 }
 
 impl std::fmt::Debug for LayoutFile {
@@ -63,7 +63,9 @@ pub fn split(stream: &str, what: &str) -> Result<Vec<LayoutFile>> {
         let docs = crate::yaml::parse_stream(&text, what)?;
         let Some(doc) = docs.first() else { continue };
         let sealed = doc.get("sops").is_some();
+        let patch = is_workload_patch(doc);
         let base = file_stem(doc, files.len());
+        let base = if patch { format!("patch-{base}") } else { base };
         let ext = if sealed { "sops.yaml" } else { "yaml" };
         let mut name = format!("{base}.{ext}");
         let mut n = 2;
@@ -71,9 +73,15 @@ pub fn split(stream: &str, what: &str) -> Result<Vec<LayoutFile>> {
             name = format!("{base}-{n}.{ext}");
             n += 1;
         }
-        files.push(LayoutFile { name, text });
+        files.push(LayoutFile { name, text, patch });
     }
     Ok(files)
+}
+
+/// A Deployment or StatefulSet without a selector: the mount patch sealkey emits.
+fn is_workload_patch(doc: &Value) -> bool {
+    matches!(doc["kind"].as_str(), Some("Deployment" | "StatefulSet"))
+        && doc["spec"]["selector"].is_null()
 }
 
 /// The documents of a stream sealkey rendered, each ending in a newline.
@@ -146,7 +154,7 @@ pub struct Written {
 /// path is refused (exit 2) before anything is written. `setting` names the flag of `path`.
 pub fn write(path: &Path, stream: &str, setting: Setting) -> Result<Written> {
     let n = count(stream);
-    match target(path) {
+    match target(path, n) {
         Target::File(file) => {
             if n > 1 {
                 return Err(several_objects_for_a_file(&file, n, setting));
@@ -207,8 +215,17 @@ fn write_directory(dir: &Path, stream: &str, setting: Setting) -> Result<Written
     }
     let kustomization = dir.join(KUSTOMIZATION);
     crate::output::check_target(&kustomization, setting)?;
-    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    let listing = kustomization_text(&kustomization, &names, &what)?;
+    let names: Vec<&str> = files
+        .iter()
+        .filter(|f| !f.patch)
+        .map(|f| f.name.as_str())
+        .collect();
+    let patches: Vec<&str> = files
+        .iter()
+        .filter(|f| f.patch)
+        .map(|f| f.name.as_str())
+        .collect();
+    let listing = kustomization_text(&kustomization, &names, &patches, &what)?;
     let mut written = Vec::new();
     for f in &files {
         let p = dir.join(&f.name);
@@ -231,14 +248,25 @@ fn write_directory(dir: &Path, stream: &str, setting: Setting) -> Result<Written
 
 /// The kustomization to write, or `None` when the existing one already lists every file. An
 /// existing one keeps its other entries (`resources` gains the missing files).
-fn kustomization_text(path: &Path, names: &[&str], what: &str) -> Result<Option<String>> {
+fn kustomization_text(
+    path: &Path,
+    names: &[&str],
+    patches: &[&str],
+    what: &str,
+) -> Result<Option<String>> {
     let existing = match std::fs::read_to_string(path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::file("read", path, e)),
     };
     let Some(existing) = existing else {
-        let mut text = String::from(
+        let mut text = String::new();
+        for p in patches {
+            text.push_str(&format!(
+                "# {p}: a strategic-merge patch for your workload, not listed here: add it under\n# `patches:` in the kustomization that holds that workload.\n"
+            ));
+        }
+        text.push_str(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
         );
         for n in names {
@@ -281,20 +309,28 @@ fn kustomization_text(path: &Path, names: &[&str], what: &str) -> Result<Option<
 /// wrote), or a directory written by [`write`] (its kustomization's files, in order, as one
 /// stream). At most `max` bytes in all.
 pub fn read_previous(path: &Path, setting: Setting, max: u64) -> Result<Zeroizing<Vec<u8>>> {
-    let what = message!("{} {}", setting, path.display().to_string());
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return crate::input_file::read_named_for(path, what, max, "read");
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return read_directory(path, max);
     }
+    let what = message!("{} {}", setting, path.display().to_string());
+    crate::input_file::read_named_for(path, what, max, "read")
+}
+
+/// A layout directory's object files (see [`directory_files`]) as one stream, at most `max`
+/// bytes in all.
+pub fn read_directory(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
     let list = directory_files(path)?;
+    if list.is_empty() {
+        return Err(Error::input(
+            path.display().to_string(),
+            "a directory without object files (no kustomization.yaml resources, no *.yaml)",
+            "give a file, or the directory sealkey wrote SOPS output to",
+        ));
+    }
     let mut out = Zeroizing::new(Vec::new());
     for name in list {
         let p = path.join(&name);
-        let text = crate::input_file::read_named_for(
-            &p,
-            message!("{} {}", setting, p.display().to_string()),
-            max,
-            "read",
-        )?;
+        let text = crate::input_file::read_named_for(&p, p.display().to_string(), max, "read")?;
         if !out.is_empty() {
             out.extend_from_slice(b"---\n");
         }
@@ -304,9 +340,9 @@ pub fn read_previous(path: &Path, setting: Setting, max: u64) -> Result<Zeroizin
         }
         if out.len() as u64 > max {
             return Err(Error::input(
-                what,
+                path.display().to_string(),
                 format!("its files hold more than {max} bytes"),
-                "re-seal a smaller directory",
+                "split the directory",
             ));
         }
     }
@@ -335,14 +371,26 @@ pub fn directory_files(dir: &Path) -> Result<Vec<String>> {
                     .collect()
             })
             .unwrap_or_default();
-        return Ok(listed);
+        let mut all = listed;
+        // The workload patches sealkey wrote beside them (not resources).
+        let mut patches: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| Error::file("read directory", dir, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.starts_with("patch-") && n.ends_with(".yaml") && !all.contains(n))
+            .collect();
+        patches.sort();
+        all.extend(patches);
+        return Ok(all);
     }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| Error::file("read directory", dir, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.starts_with('.'))
+        .filter(|n| {
+            (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.starts_with('.') && n != KUSTOMIZATION
+        })
         .collect();
     names.sort();
     Ok(names)
@@ -357,14 +405,16 @@ mod tests {
     #[test]
     fn targets_by_name() {
         assert_eq!(
-            target(Path::new("a/b.sops.yaml")),
+            target(Path::new("a/b.sops.yaml"), 2),
             Target::File("a/b.sops.yaml".into())
         );
-        assert_eq!(target(Path::new("a/b/")), Target::Directory("a/b/".into()));
+        assert_eq!(target(Path::new("a/b/"), 1), Target::Directory("a/b/".into()));
         assert_eq!(
-            target(Path::new("a/airflow")),
+            target(Path::new("a/airflow"), 2),
             Target::Directory("a/airflow".into())
         );
+        assert_eq!(target(Path::new("a/o.sops"), 2), Target::File("a/o.sops".into()));
+        assert_eq!(target(Path::new("a/o"), 1), Target::File("a/o".into()));
     }
 
     #[test]
@@ -395,9 +445,29 @@ mod tests {
         write(&d, STREAM, Setting::Out).unwrap();
         let k = std::fs::read_to_string(d.join(KUSTOMIZATION)).unwrap();
         assert!(k.contains("  - secret-airflow-ssh-secret.sops.yaml\n"), "{k}");
+        assert!(!k.contains("patch-"), "{k}");
         let back = read_previous(&d, Setting::Update, 1 << 20).unwrap();
         assert_eq!(std::str::from_utf8(&back).unwrap(), STREAM);
         let again = write(&d, STREAM, Setting::Out).unwrap();
         assert!(again.files.is_empty(), "{:?}", again.files);
+    }
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_patch_is_written_beside_the_secret_but_not_listed_as_a_resource() {
+        let stream = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: git-creds\nsops:\n  version: x\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: git-sync\nspec:\n  template: {}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("git-sync");
+        write(&d, stream, Setting::Out).unwrap();
+        assert!(d.join("patch-deployment-git-sync.yaml").is_file());
+        let k = std::fs::read_to_string(d.join(KUSTOMIZATION)).unwrap();
+        assert!(k.contains("resources:\n  - secret-git-creds.sops.yaml\n"), "{k}");
+        assert!(k.starts_with("# patch-deployment-git-sync.yaml: "), "{k}");
+        let back = read_previous(&d, Setting::Update, 1 << 20).unwrap();
+        assert_eq!(std::str::from_utf8(&back).unwrap(), stream);
     }
 }
