@@ -20,7 +20,9 @@ pub struct SealArgs {
     #[arg(long = "seal-to", value_name = "RECIPIENT|FILE")]
     pub seal_to: Vec<String>,
     /// Write sealed output to FILE (mode 0600, atomically) instead of stdout. Never plaintext.
-    #[arg(long, value_name = "FILE")]
+    /// SOPS output of several objects goes to a directory (sops opens one sealed object per
+    /// file): one file per object and a kustomization.yaml listing them.
+    #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing --out file (without it, an existing file is refused: it may hold the
     /// only sealed copy of a key that is still registered).
