@@ -109,8 +109,9 @@ fn documents(stream: &str) -> Vec<Zeroizing<String>> {
 
 /// `secret-airflow-ssh-secret`: kind and name, lowercase, only `[a-z0-9.-]`.
 fn file_stem(doc: &Value, index: usize) -> String {
-    let kind = doc["kind"].as_str().unwrap_or("object");
-    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    // Under a rule that encrypts them (`unencrypted_suffix`), kind and name are ciphertext.
+    let kind = clear_str(&doc["kind"]).unwrap_or("object");
+    let name = clear_str(&doc["metadata"]["name"]).unwrap_or_default();
     let raw = if name.is_empty() {
         format!("{kind}-{}", index + 1)
     } else {
@@ -133,6 +134,10 @@ fn file_stem(doc: &Value, index: usize) -> String {
     } else {
         clean
     }
+}
+
+fn clear_str(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.starts_with("ENC["))
 }
 
 /// How many documents a rendered stream holds.
@@ -427,6 +432,12 @@ mod tests {
         );
         assert!(files[1].text.starts_with("apiVersion: v1\n"));
         assert!(files[1].text.ends_with("version: 3.13.3\n"));
+    }
+
+    #[test]
+    fn an_encrypted_kind_or_name_never_names_a_file() {
+        let stream = "kind: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nmetadata:\n  name: ENC[AES256_GCM,data:a/b,iv:y,tag:z,type:str]\nsops:\n  version: x\n";
+        assert_eq!(split(stream, "t").unwrap()[0].name, "object-1.sops.yaml");
     }
 
     #[test]
