@@ -663,11 +663,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
         .find_map(|l| l.strip_prefix("fingerprint: ").map(str::to_string))
         .unwrap();
     // JSON: kinds, names, recipients, encrypted paths, MAC, the key's fingerprint; no identity given.
-    let out = run_in(
-        dir.path(),
-        &["inspect", "f", "--format", "json"],
-        b"",
-    );
+    let out = run_in(dir.path(), &["inspect", "f", "--format", "json"], b"");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["format"], "documents");

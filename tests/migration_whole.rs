@@ -305,12 +305,7 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     // sealkey unseal opens the file, prints only what a MAC authenticates, and names the rest.
     let un = run_in(
         dir.path(),
-        &[
-            "unseal",
-            "--identity",
-            identity.to_str().unwrap(),
-            "f",
-        ],
+        &["unseal", "--identity", identity.to_str().unwrap(), "f"],
         b"",
     );
     let err = stderr(&un);
@@ -343,12 +338,7 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     std::fs::write(&hr_file, format!("{bumped}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n")).unwrap();
     let un = run_in(
         dir.path(),
-        &[
-            "unseal",
-            "--identity",
-            identity.to_str().unwrap(),
-            "f",
-        ],
+        &["unseal", "--identity", identity.to_str().unwrap(), "f"],
         b"",
     );
     assert_eq!(un.status.code(), Some(2), "{}", stderr(&un));

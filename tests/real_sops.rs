@@ -176,7 +176,10 @@ fn judge_output(dir: &Path, out: &Path, identity: &Path, env: &[(String, String)
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         if name.ends_with(".sops.yaml") {
-            assert!(sops_encrypted(&f), "{name}: sops filestatus says not encrypted");
+            assert!(
+                sops_encrypted(&f),
+                "{name}: sops filestatus says not encrypted"
+            );
             let by_sops = sops_decrypt(&f, env);
             assert_eq!(by_sops.len(), 1, "{name}: one object per file");
             let mut id_env = env.to_vec();
@@ -299,7 +302,11 @@ fn a_stream_of_several_sealed_objects_does_not_open_in_sops_so_sealkey_writes_a_
     }
     let old = dir.path().join("old.sops.yaml");
     std::fs::write(&old, &stream).unwrap();
-    let refused = sops_in(dir.path(), &["-d", old.to_str().unwrap()], &age_env(&identity));
+    let refused = sops_in(
+        dir.path(),
+        &["-d", old.to_str().unwrap()],
+        &age_env(&identity),
+    );
     assert!(
         !refused.status.success(),
         "sops opened a stream of two sealed objects"
@@ -501,13 +508,23 @@ fn sops_opens_encrypted_regex_and_unencrypted_suffix_variants() {
     // A directory (two objects): the rule sops would pick for a sealed file in it.
     let o = create(
         &repo,
-        &["--for", "git-sync", "--emit", "mount", "--out", "clusters/dev/git-sync/"],
+        &[
+            "--for",
+            "git-sync",
+            "--emit",
+            "mount",
+            "--out",
+            "clusters/dev/git-sync/",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let d = repo.join("clusters/dev/git-sync");
     // Under unencrypted_suffix the kind and name are ciphertext too: the files are numbered.
     let sealed = std::fs::read_to_string(d.join("object-1.sops.yaml")).unwrap();
-    assert!(sealed.contains("unencrypted_suffix: _unencrypted"), "{sealed}");
+    assert!(
+        sealed.contains("unencrypted_suffix: _unencrypted"),
+        "{sealed}"
+    );
     let fps = judge_output(&repo, &d, &identity, &age_env(&identity));
     assert_eq!(fps, [printed_fingerprint(&o)]);
 }
@@ -815,5 +832,48 @@ fn rotate_gitops_files_open_in_sops() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--out DIR"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&old).unwrap(), stream);
-    assert_eq!(github.keys("acme/dags").len(), keys_before, "nothing registered");
+    assert_eq!(
+        github.keys("acme/dags").len(),
+        keys_before,
+        "nothing registered"
+    );
+}
+
+/// sops authenticates `lastmodified` as Go formats it (RFC 3339, `Z` for UTC, no fraction), not
+/// as written: the same instant spelled `+00:00` or with `.000` opens in sops, and in sealkey.
+/// Was: sealkey took the text as written and refused what sops opens (and, the other way, opened
+/// a MAC sealed under a spelling sops refuses).
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn lastmodified_is_authenticated_as_sops_formats_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let env = age_env(&identity);
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k: v\n",
+    )
+    .unwrap();
+    let enc = sops_in(dir.path(), &["-e", "--age", &recipient, "s.yaml"], &[]);
+    assert!(enc.status.success(), "{}", stderr(&enc));
+    let text = String::from_utf8(enc.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lastmodified:"))
+        .unwrap()
+        .to_string();
+    assert!(line.ends_with("Z\""), "{line}");
+    for respelled in [
+        line.replace("Z\"", "+00:00\""),
+        line.replace("Z\"", ".000Z\""),
+    ] {
+        let f = dir.path().join("respelled.sops.yaml");
+        std::fs::write(&f, text.replace(&line, &respelled)).unwrap();
+        let by_sops = sops_decrypt(&f, &env);
+        assert_eq!(
+            unsealed(dir.path(), &f, &identity),
+            by_sops,
+            "{respelled}: sops opens it, so must sealkey"
+        );
+    }
 }

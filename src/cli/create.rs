@@ -1015,8 +1015,11 @@ fn refuse_several_objects_into_a_file(
         return Ok(());
     };
     let probe = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "probe")?;
-    let n = crate::emit::emit(emit, &probe, known_hosts)?.expose_docs().len();
-    if let crate::seal::sops::layout::Target::File(file) = crate::seal::sops::layout::target(out, n) {
+    let n = crate::emit::emit(emit, &probe, known_hosts)?
+        .expose_docs()
+        .len();
+    if let crate::seal::sops::layout::Target::File(file) = crate::seal::sops::layout::target(out, n)
+    {
         if n > 1 {
             return Err(crate::seal::sops::layout::several_objects_for_a_file(
                 &file,

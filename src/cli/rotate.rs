@@ -287,7 +287,12 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
             )?;
             let old = super::common::into_text(old, &what)?;
             if let Some(path) = &args.gitops {
-                super::common::refuse_stream_into_file(old.expose_secret(), update, path, "--gitops")?;
+                super::common::refuse_stream_into_file(
+                    old.expose_secret(),
+                    update,
+                    path,
+                    "--gitops",
+                )?;
             }
             Some(crate::seal::sops::unseal_documents(
                 old.expose_secret(),

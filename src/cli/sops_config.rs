@@ -33,7 +33,11 @@ pub fn apply(seal: &mut SealArgs, ui: &Ui) -> Result<Applied> {
         _ => std::path::PathBuf::from("."),
     };
     // A directory sealkey is about to create: its rules are its parent's.
-    if !dir.is_dir() && dir.parent().is_some_and(|p| p.is_dir() || p.as_os_str().is_empty()) {
+    if !dir.is_dir()
+        && dir
+            .parent()
+            .is_some_and(|p| p.is_dir() || p.as_os_str().is_empty())
+    {
         dir = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),

@@ -435,7 +435,12 @@ pub fn layout_files(dir: &Path) -> Vec<PathBuf> {
     let mut patches: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("patch-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("patch-")
+        })
         .collect();
     patches.sort();
     out.extend(patches);

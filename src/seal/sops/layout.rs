@@ -394,7 +394,9 @@ pub fn directory_files(dir: &Path) -> Result<Vec<String>> {
         .filter(|e| e.path().is_file())
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| {
-            (n.ends_with(".yaml") || n.ends_with(".yml")) && !n.starts_with('.') && n != KUSTOMIZATION
+            (n.ends_with(".yaml") || n.ends_with(".yml"))
+                && !n.starts_with('.')
+                && n != KUSTOMIZATION
         })
         .collect();
     names.sort();
@@ -413,12 +415,18 @@ mod tests {
             target(Path::new("a/b.sops.yaml"), 2),
             Target::File("a/b.sops.yaml".into())
         );
-        assert_eq!(target(Path::new("a/b/"), 1), Target::Directory("a/b/".into()));
+        assert_eq!(
+            target(Path::new("a/b/"), 1),
+            Target::Directory("a/b/".into())
+        );
         assert_eq!(
             target(Path::new("a/airflow"), 2),
             Target::Directory("a/airflow".into())
         );
-        assert_eq!(target(Path::new("a/o.sops"), 2), Target::File("a/o.sops".into()));
+        assert_eq!(
+            target(Path::new("a/o.sops"), 2),
+            Target::File("a/o.sops".into())
+        );
         assert_eq!(target(Path::new("a/o"), 1), Target::File("a/o".into()));
     }
 
@@ -428,7 +436,10 @@ mod tests {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["helmrelease-airflow.yaml", "secret-airflow-ssh-secret.sops.yaml"]
+            [
+                "helmrelease-airflow.yaml",
+                "secret-airflow-ssh-secret.sops.yaml"
+            ]
         );
         assert!(files[1].text.starts_with("apiVersion: v1\n"));
         assert!(files[1].text.ends_with("version: 3.13.3\n"));
@@ -455,7 +466,10 @@ mod tests {
         let d = dir.path().join("airflow");
         write(&d, STREAM, Setting::Out).unwrap();
         let k = std::fs::read_to_string(d.join(KUSTOMIZATION)).unwrap();
-        assert!(k.contains("  - secret-airflow-ssh-secret.sops.yaml\n"), "{k}");
+        assert!(
+            k.contains("  - secret-airflow-ssh-secret.sops.yaml\n"),
+            "{k}"
+        );
         assert!(!k.contains("patch-"), "{k}");
         let back = read_previous(&d, Setting::Update, 1 << 20).unwrap();
         assert_eq!(std::str::from_utf8(&back).unwrap(), STREAM);
@@ -476,7 +490,10 @@ mod patch_tests {
         write(&d, stream, Setting::Out).unwrap();
         assert!(d.join("patch-deployment-git-sync.yaml").is_file());
         let k = std::fs::read_to_string(d.join(KUSTOMIZATION)).unwrap();
-        assert!(k.contains("resources:\n  - secret-git-creds.sops.yaml\n"), "{k}");
+        assert!(
+            k.contains("resources:\n  - secret-git-creds.sops.yaml\n"),
+            "{k}"
+        );
         assert!(k.starts_with("# patch-deployment-git-sync.yaml: "), "{k}");
         let back = read_previous(&d, Setting::Update, 1 << 20).unwrap();
         assert_eq!(std::str::from_utf8(&back).unwrap(), stream);
