@@ -607,6 +607,31 @@ pub fn identity_text_from_file(
 /// A command that did what it was asked, for adapters.
 pub const OK: super::Outcome = super::Outcome::Done;
 
+/// An older sealkey wrote several objects into one SOPS file (which sops cannot open): the
+/// `--update` of such a file may write to a directory, never to one file again. `out_flag` names
+/// the destination's flag. Checked before a key exists.
+pub fn refuse_stream_into_file(
+    old: &str,
+    update: &std::path::Path,
+    out: &std::path::Path,
+    out_flag: &str,
+) -> Result<()> {
+    let n = seal::sops::layout::count(old);
+    if n < 2 || update.is_dir() {
+        return Ok(());
+    }
+    if let seal::sops::layout::Target::File(file) = seal::sops::layout::target(out, n) {
+        let u = update.display();
+        return Err(Error::input(
+            format!("--update {u} {out_flag} {}", file.display()),
+            format!("{u} holds {n} objects in one SOPS file (an older sealkey's layout), which sops cannot open (one data key and MAC per file)"),
+            format!("move it to the layout every sops reader opens first: `sealkey unseal --with-plain --identity ID {u} | sealkey seal --seal sops --seal-to RECIPIENT --update {u} --identity ID --out DIR` writes one file per object and a kustomization.yaml listing them (unchanged objects keep their bytes); delete {u}, list DIR where it was listed, then use DIR (nothing was written)"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,29 +660,4 @@ mod tests {
         let empty = read_wiped(&mut Trickle(&[], false), "test").unwrap();
         assert!(empty.is_empty());
     }
-}
-
-/// An older sealkey wrote several objects into one SOPS file (which sops cannot open): the
-/// `--update` of such a file may write to a directory, never to one file again. `out_flag` names
-/// the destination's flag. Checked before a key exists.
-pub fn refuse_stream_into_file(
-    old: &str,
-    update: &std::path::Path,
-    out: &std::path::Path,
-    out_flag: &str,
-) -> Result<()> {
-    let n = seal::sops::layout::count(old);
-    if n < 2 || update.is_dir() {
-        return Ok(());
-    }
-    if let seal::sops::layout::Target::File(file) = seal::sops::layout::target(out, n) {
-        let u = update.display();
-        return Err(Error::input(
-            format!("--update {u} {out_flag} {}", file.display()),
-            format!("{u} holds {n} objects in one SOPS file (an older sealkey's layout), which sops cannot open (one data key and MAC per file)"),
-            format!("move it to the layout every sops reader opens first: `sealkey unseal --with-plain --identity ID {u} | sealkey seal --seal sops --seal-to RECIPIENT --update {u} --identity ID --out DIR` writes one file per object and a kustomization.yaml listing them (unchanged objects keep their bytes); delete {u}, list DIR where it was listed, then use DIR (nothing was written)"),
-        )
-        .into());
-    }
-    Ok(())
 }
