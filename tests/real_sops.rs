@@ -877,3 +877,48 @@ fn lastmodified_is_authenticated_as_sops_formats_it() {
         );
     }
 }
+
+/// `sops edit` on a file sealkey wrote (the editor changes a label value): sops re-seals it, and
+/// sealkey opens the result with the change and the same key.
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn sops_edit_of_a_sealkey_file_opens_in_sealkey() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, recipient) = age_keypair(dir.path());
+    let out = dir.path().join("dags/");
+    let o = create(
+        dir.path(),
+        &[
+            "--emit",
+            "helmrelease",
+            "--seal-to",
+            &recipient,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = dir.path().join("dags/secret-airflow-ssh-secret.sops.yaml");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/managed-by: sealkey$/managed-by: sealkey-edited/' \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut env = age_env(&identity);
+    env.push(("EDITOR".into(), editor.to_str().unwrap().to_string()));
+    let e = sops_in(dir.path(), &["edit", file.to_str().unwrap()], &env);
+    assert!(e.status.success(), "sops edit: {}", stderr(&e));
+    let docs = unsealed(dir.path(), &file, &identity);
+    assert_eq!(
+        docs[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "sealkey-edited"
+    );
+    assert_eq!(docs, sops_decrypt(&file, &age_env(&identity)));
+    assert_eq!(
+        private_key_fingerprints(&docs, dir.path()),
+        [printed_fingerprint(&o)]
+    );
+}
