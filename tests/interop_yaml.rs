@@ -1,9 +1,9 @@
-//! Differential YAML check (issue 11, class 2): hostile strings go into every user- or
+//! Differential YAML check: hostile strings go into every user- or
 //! server-controlled field that reaches YAML output, and four parsers we did not write must read
 //! the output as the same, intended objects: PyYAML (YAML 1.1, as Python tools read manifests),
 //! Go's gopkg.in/yaml.v3, sigs.k8s.io/yaml after kubectl's line-based document split (what
-//! kubectl, kustomize and Flux do), and serde-saphyr. Go's two are built offline from Debian's
-//! packages (tests/yaml-oracle). A value a parser reads differently, an extra document (the
+//! kubectl, kustomize and Flux do), and serde-saphyr. Go's two are one probe built from the Go
+//! module proxy (tests/judges/yaml-oracle). A value a parser reads differently, an extra document (the
 //! ClusterRoleBinding a U+2028 used to smuggle in), or a parse error fails the test; a flag that
 //! refuses the value (exit 2) passes, and the count of each is printed.
 
@@ -12,7 +12,6 @@ mod support;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use support::{age_keypair, required_tool, run, tool, yaml_gen};
 
 /// Strings that break naive emitters: YAML 1.1 line breaks, controls, indicators, implicit
@@ -27,32 +26,10 @@ pub const HOSTILE: &[&str] = &[
     "\u{1F600}", "\u{200b}", "\u{202e}rtl", "a\u{2028}", "\n", "", "a:b", "a,b", "-", "?", ":",
 ];
 
-/// Builds (once) the Go checker from Debian's packages, offline.
-fn go_oracle() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        required_tool("go");
-        let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("yaml-oracle");
-        std::fs::create_dir_all(&out_dir).unwrap();
-        let bin = out_dir.join("yaml-oracle");
-        let st = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&bin)
-            .arg(".")
-            .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/yaml-oracle"))
-            .env("GO111MODULE", "off")
-            .env("GOPATH", "/usr/share/gocode")
-            .env("GOCACHE", out_dir.join("cache"))
-            .env("GOFLAGS", "")
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "building tests/yaml-oracle (Debian golang-go, golang-gopkg-yaml.v3-dev, golang-k8s-sigs-yaml-dev): {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-        bin
-    })
+/// The Go checker (tests/judges/yaml-oracle), built by scripts/install-test-deps from the Go
+/// module proxy at the versions kubectl and Flux build with.
+fn go_oracle() -> PathBuf {
+    support::real_cluster::judge("yaml-oracle")
 }
 
 /// Numbers as f64 (see yaml_gen::normalized; floats are compared with yaml_gen::same).

@@ -13,7 +13,7 @@
 //!   read of stdin and any open of a file outside the system directories.
 //!
 //! The generated keys are recovered with implementations sealkey did not write where one exists
-//! (age CLI, kubesealpy, curl against kmock); SOPS output is opened with `sealkey unseal` only to
+//! (age CLI, kubesealpy, kubectl against the real API server); SOPS output is opened with `sealkey unseal` only to
 //! learn which bytes to search for (tests/interop_sops.rs is where the npm decoders judge it).
 
 mod support;
@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::fake_github::{FakeGithub, TOKEN};
-use support::kmock::Kmock;
+use support::real_cluster::RealCluster;
 use support::*;
 
 const INSTALLATION_TOKEN: &str = "ghs_INSTALLATIONcanary987654321";
@@ -843,29 +843,32 @@ fn github_commands_leak_neither_token_nor_key() {
     assert_table_lists(&all);
 }
 
-fn live_key(kmock: &Kmock, ns: &str, name: &str, field: &str) -> Vec<u8> {
-    let s = kmock
+fn live_key(cluster: &RealCluster, ns: &str, name: &str, field: &str) -> Vec<u8> {
+    let s = cluster
         .secret(ns, name)
         .unwrap_or_else(|| panic!("Secret {ns}/{name} exists"));
     b64d(&s["data"][field])
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn cluster_commands_leak_nothing_they_write_or_read() {
     let sb = Sandbox::new();
     let (old_key_path, old_public) = ssh_keypair(&sb.keys, "ed25519", "old.TEST-ONLY");
     let old_pem = std::fs::read(&old_key_path).unwrap();
     let other_value = "s3cr3t-db-password-canary";
-    let kmock = Kmock::start(&[
+    let cluster = RealCluster::shared();
+    let ns = cluster.namespace("leak");
+    cluster.create(&ns, &[
         json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+            "metadata": {"name": "airflow-ssh-secret",
                 "annotations": {"sealkey.io/for": "airflow-chart"}},
             "type": "Opaque", "data": {"gitSshKey": b64(&old_pem)}}),
         json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "db", "namespace": "dev"},
+            "metadata": {"name": "db"},
             "type": "Opaque", "data": {"password": b64(other_value.as_bytes())}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "dev"},
+            "metadata": {"name": "web"},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}},
                 "template": {"metadata": {"labels": {"app": "w"}}, "spec": {
                     "containers": [{"name": "web", "image": "nginx",
@@ -875,13 +878,13 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
     fake.add_key(
         "acme/dags",
         &bare(&old_public),
-        "sealkey kmock/dev/airflow-ssh-secret",
+        &format!("sealkey dev/{ns}/airflow-ssh-secret"),
         true,
         "2026-01-01T00:00:00Z",
         None,
     );
     let api = fake.url();
-    let kubeconfig = kmock.kubeconfig("dev");
+    let kubeconfig = cluster.kubeconfig_in(&ns);
     let kc = kubeconfig.to_str().unwrap();
     let sb = sb.with_env("GITHUB_TOKEN", TOKEN);
     let token = || Secret::value("the GitHub token", TOKEN);
@@ -894,7 +897,7 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
         "--repo",
         "acme/dags",
         "--namespace",
-        "dev",
+        &ns,
         "--for",
         "git-sync",
         "--apply",
@@ -906,7 +909,7 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
         "-v",
     ];
     let t = sb.ok(&args, b"");
-    let key = live_key(&kmock, "dev", "git-creds", "ssh");
+    let key = live_key(cluster, &ns, "git-creds", "ssh");
     sb.check(
         "create --apply --register",
         &t,
@@ -921,7 +924,7 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
         "--repo",
         "acme/dags",
         "-n",
-        "dev",
+        &ns,
         "--secret-name",
         "airflow-ssh-secret",
         "--kubeconfig",
@@ -937,7 +940,7 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
         .concat(),
         b"",
     );
-    let new_key = live_key(&kmock, "dev", "airflow-ssh-secret", "gitSshKey");
+    let new_key = live_key(cluster, &ns, "airflow-ssh-secret", "gitSshKey");
     assert_ne!(new_key, old_pem);
     sb.check(
         "rotate --apply",
@@ -982,35 +985,27 @@ fn cluster_commands_leak_nothing_they_write_or_read() {
         false,
     );
     std::fs::remove_file(sb.work.join("rotated.yaml.age")).unwrap();
-    // Flux applies the file: the test stands in for it with curl.
+    // Flux applies the file (server-side apply, forcing its field manager, as
+    // kustomize-controller does): the test stands in for it with kubectl.
     let doc = &yaml_docs(&tool("age", &["-d", "-i", &age_id], &sealed))[0];
-    let mut put = Command::new("curl")
-        .args([
-            "-sSf",
-            "-o",
-            "/dev/null",
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/merge-patch+json",
-        ])
-        .args(["--data-binary", "@-"])
-        .arg(format!(
-            "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
-            kmock.url()
-        ))
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        put.stdin
-            .take()
-            .unwrap()
-            .write_all(doc.to_string().as_bytes())
-            .unwrap();
-    }
-    assert!(put.wait_with_output().unwrap().status.success());
+    let applied = cluster.kubectl_with(
+        &cluster.kubeconfig(),
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "kustomize-controller",
+            "-f",
+            "-",
+        ],
+        Some(doc.to_string().as_bytes()),
+    );
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
     let t = sb.ok(&[&rotate[..], &["--finish", "-v"]].concat(), b"");
     sb.check(
         "rotate --finish",
@@ -1356,7 +1351,7 @@ fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials(
     );
 }
 
-/// issue 20: `rotate --store` against the echoing endpoint. The live Secret (kmock) and the
+/// `rotate --store` against the echoing endpoint. The live Secret (on the real API server) and the
 /// store's description (DescribeSecret finds sealkey's secret, tagged with the live key) let the
 /// rotation go as far as registering the new key on the fake GitHub and putting it in the store,
 /// whose every write answers with the request quoted back (the SecretString first, then the
@@ -1364,21 +1359,27 @@ fn aws_errors_echoing_the_request_leak_neither_key_nor_data_key_nor_credentials(
 /// credential anywhere, and GitHub ends with only the old key: the failed store step deleted
 /// the new one.
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_store_against_an_echoing_endpoint_leaks_nothing_and_withdraws_the_new_key() {
     use support::hostile_aws::{HostileAws, Mode, Request, SECRET_ACCESS_KEY, SESSION_TOKEN};
     let sb = Sandbox::new();
     let (old_key_path, old_public) = ssh_keypair(&sb.keys, "ed25519", "old.TEST-ONLY");
     let old_pem = std::fs::read(&old_key_path).unwrap();
     let old_fp = sealkey::keygen::fingerprint_of_public(&bare(&old_public)).unwrap();
-    let kmock = Kmock::start(&[json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+    let cluster = RealCluster::shared();
+    let ns = cluster.namespace("leak-store");
+    cluster.create(
+        &ns,
+        &[json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "airflow-ssh-secret",
             "annotations": {"sealkey.io/for": "airflow-chart", "sealkey.io/fingerprint": old_fp}},
-        "type": "Opaque", "data": {"gitSshKey": b64(&old_pem)}})]);
+        "type": "Opaque", "data": {"gitSshKey": b64(&old_pem)}})],
+    );
     let fake = FakeGithub::start();
     fake.add_key(
         "acme/dags",
         &bare(&old_public),
-        "sealkey kmock/dev/airflow-ssh-secret",
+        &format!("sealkey dev/{ns}/airflow-ssh-secret"),
         true,
         "2026-01-01T00:00:00Z",
         None,
@@ -1409,7 +1410,7 @@ fn rotate_store_against_an_echoing_endpoint_leaks_nothing_and_withdraws_the_new_
     for (k, v) in server.env() {
         sb = sb.with_env(&k, &v);
     }
-    let kubeconfig = kmock.kubeconfig("dev");
+    let kubeconfig = cluster.kubeconfig_in(&ns);
     let store = format!("aws-secrets-manager:{name}");
     let t = sb.trace(
         &[
@@ -1417,7 +1418,7 @@ fn rotate_store_against_an_echoing_endpoint_leaks_nothing_and_withdraws_the_new_
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            &ns,
             "--secret-name",
             "airflow-ssh-secret",
             "--store",

@@ -460,3 +460,48 @@ fn the_aws_overlay_role_may_read_the_secret_and_patch_its_externalsecret_but_nev
         ],
     );
 }
+
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn the_shared_cluster_gives_each_test_a_namespace_and_kubectl_proxy_serves_it_over_plain_http() {
+    let cluster = RealCluster::shared();
+    let a = cluster.namespace("shared");
+    let b = cluster.namespace("shared");
+    assert_ne!(a, b);
+    cluster.create(
+        &a,
+        &[serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s"}, "stringData": {"k": "v"}})],
+    );
+    assert!(cluster.secret(&a, "s").is_some());
+    assert!(cluster.secret(&b, "s").is_none());
+    // Through kubectl proxy, with the admin's token, over plain HTTP; a wrong token is refused
+    // (kubectl proxy passes the client's Authorization on).
+    let proxy = cluster.plain_http();
+    let curl = |token: &str| {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("{}/api/v1/namespaces/{a}/secrets/s", proxy.url()))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(String::from_utf8_lossy(&curl("dummy").stdout), "401");
+    let admin = cluster.admin_token();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H"])
+        .arg(format!("Authorization: Bearer {admin}"))
+        .arg(format!("{}/api/v1/namespaces/{a}/secrets/s", proxy.url()))
+        .output()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["data"]["k"], "dg==", "{body}");
+    // sealkey's own client works through it, with the kubeconfig a fault proxy would use.
+    let kc = cluster.kubeconfig_via(&proxy.url(), &a);
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .args(["get", "secret", "s", "-o", "name"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "secret/s");
+}

@@ -299,6 +299,15 @@ impl EmitSettings {
         check_dns_name(Setting::Container, &self.container, 63)?;
         check_branch(&self.branch)?;
         check_chart_version(&self.chart_version)?;
+        check_no_template_action(Setting::Branch, &self.branch)?;
+        if let Some(sub) = &self.sub_path {
+            check_no_template_action(Setting::SubPath, sub)?;
+        }
+        check_no_template_action(Setting::ConnId, &self.conn_id)?;
+        if let Some(url) = &self.repo_url {
+            check_no_template_action(Setting::RepoUrl, url)?;
+        }
+        check_no_template_action(Setting::ChartSource, &self.chart_source)?;
         if !self.chart_source.contains('/') {
             return Err(Error::input(
                 message!("{} {}", Setting::ChartSource, &self.chart_source),
@@ -365,6 +374,20 @@ fn check_branch(branch: &str) -> Result<()> {
                 "pass the branch as `git branch --list` shows it, e.g. {} main",
                 Setting::Branch
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Charts run values through Helm's `tpl`: the Airflow chart does for each `extraSecrets` name
+/// and body and for every `config` value (where a DAG bundle's settings go). A `{{` in a string
+/// sealkey writes into values would run there as a template action, so it is refused.
+fn check_no_template_action(setting: Setting, value: &str) -> Result<()> {
+    if value.contains("{{") {
+        return Err(Error::input(
+            message!("{} {}", setting, format!("{value:?}")),
+            "contains `{{`, which Helm runs as a template action where a chart passes values through `tpl` (the Airflow chart does for its config and extraSecrets)",
+            message!("give {} without template braces", setting),
         ));
     }
     Ok(())

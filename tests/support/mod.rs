@@ -314,11 +314,16 @@ pub fn private_key_in(docs: &[serde_json::Value]) -> Vec<u8> {
     panic!("no private key found in {docs:#?}");
 }
 
-/// A tool from PATH that scripts/install-test-deps installs; a missing one fails the test.
+/// A tool that scripts/install-test-deps installs: a judge of that name in `.judges/bin` (kubectl
+/// is one) first, else from PATH; a missing one fails the test.
 pub fn required_tool(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
+    let judges = Path::new(env!("CARGO_MANIFEST_DIR")).join(".judges/bin");
+    std::iter::once(judges)
+        .chain(
+            std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths),
+        )
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{name} is missing: run scripts/install-test-deps"))

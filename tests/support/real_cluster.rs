@@ -44,15 +44,37 @@ impl Drop for RealCluster {
     }
 }
 
+static SHARED: std::sync::OnceLock<RealCluster> = std::sync::OnceLock::new();
+static NAMESPACES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl RealCluster {
     /// Starts etcd and kube-apiserver and waits (bounded by the script: 120 s) for `/readyz`.
     pub fn start() -> RealCluster {
+        Self::start_with(&[])
+    }
+
+    /// The one control plane this test binary shares between its tests (each test works in its
+    /// own namespace: [`RealCluster::namespace`]). Started on first use (about 5 s); a watcher
+    /// left by `scripts/dev-cluster` stops it and removes its directory when the test binary
+    /// exits, since a static is never dropped.
+    pub fn shared() -> &'static RealCluster {
+        SHARED.get_or_init(|| {
+            let pid = std::process::id().to_string();
+            Self::start_with(&[
+                ("DEV_CLUSTER_OWNER_PID", pid.as_str()),
+                ("DEV_CLUSTER_REMOVE_DIR", "1"),
+            ])
+        })
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> RealCluster {
         judge("etcd");
         judge("kube-apiserver");
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(dev_cluster())
             .arg("start")
             .arg(dir.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run scripts/dev-cluster");
@@ -67,6 +89,93 @@ impl RealCluster {
             .parse()
             .unwrap();
         RealCluster { dir, port }
+    }
+
+    /// A new namespace named `prefix-N` (unique in this test binary), created as the admin.
+    /// Namespaces are never deleted: without kube-controller-manager a deleted one stays
+    /// Terminating, and the cluster goes when the test binary ends.
+    pub fn namespace(&self, prefix: &str) -> String {
+        let n = NAMESPACES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("{prefix}-{n}");
+        assert!(name.len() <= 63, "namespace {name} is longer than 63");
+        self.kubectl_ok(&["create", "namespace", &name]);
+        name
+    }
+
+    /// The admin's token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The admin kubeconfig whose context's namespace is `ns`.
+    pub fn kubeconfig_in(&self, ns: &str) -> PathBuf {
+        self.kubeconfig_for_token(&format!("admin-{ns}"), &self.admin_token(), ns)
+    }
+
+    /// Creates `objects` in namespace `ns` (as the admin, `kubectl create -n`; an object naming
+    /// another namespace is refused by kubectl).
+    pub fn create(&self, ns: &str, objects: &[serde_json::Value]) {
+        if objects.is_empty() {
+            return;
+        }
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        let text = serde_json::to_vec(&list).unwrap();
+        let out = self.kubectl_with(
+            &self.kubeconfig(),
+            &["create", "-n", ns, "-f", "-"],
+            Some(&text),
+        );
+        assert!(
+            out.status.success(),
+            "kubectl create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// GET `path` on the server as the admin (kubectl get --raw); `None` on 404.
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let out = self.kubectl(&["get", "--raw", path]);
+        if out.status.success() {
+            return Some(serde_json::from_slice(&out.stdout).unwrap());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("NotFound") || err.contains("not found") {
+            return None;
+        }
+        panic!("GET {path}: {err}");
+    }
+
+    /// Secret `ns/name` as the server holds it; `None` when there is none.
+    pub fn secret(&self, ns: &str, name: &str) -> Option<serde_json::Value> {
+        self.get(&format!("/api/v1/namespaces/{ns}/secrets/{name}"))
+    }
+
+    /// The real server behind plain HTTP on 127.0.0.1 (`kubectl proxy` with the admin's
+    /// credentials), for a fault proxy to stand in front of: see [`KubectlProxy`].
+    pub fn plain_http(&self) -> KubectlProxy {
+        KubectlProxy::start(self)
+    }
+
+    /// A kubeconfig for a plain-HTTP `server` on loopback (a fault proxy in front of
+    /// [`RealCluster::plain_http`]) that authenticates as the admin (`kubectl proxy` passes a
+    /// client's own `Authorization` on).
+    pub fn kubeconfig_via(&self, server: &str, ns: &str) -> PathBuf {
+        let token = self.admin_token();
+        let path = self.dir.path().join(format!(
+            "kubeconfig-via-{}-{ns}",
+            server.replace([':', '/'], "_")
+        ));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: {server}\n\
+             users:\n- name: admin\n  user:\n    token: {token}\n\
+             contexts:\n- name: dev\n  context:\n    cluster: dev\n    user: admin\n    namespace: {ns}\n\
+             current-context: dev\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     /// The admin kubeconfig (system:masters).
@@ -260,5 +369,57 @@ impl InClusterProcess {
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+/// `kubectl proxy` on a free 127.0.0.1 port in front of a [`RealCluster`] (plain HTTP in, the
+/// admin's TLS connection out); killed on drop.
+pub struct KubectlProxy {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for KubectlProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl KubectlProxy {
+    fn start(cluster: &RealCluster) -> KubectlProxy {
+        use std::io::BufRead as _;
+        let mut child = Command::new(super::required_tool("kubectl"))
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .args(["proxy", "--address", "127.0.0.1", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kubectl proxy");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // "Starting to serve on 127.0.0.1:PORT"
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("kubectl proxy did not say where it serves within 20 s");
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("kubectl proxy said: {line}"));
+        KubectlProxy { child, port }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }

@@ -1,14 +1,14 @@
 // yaml-oracle: how Go's YAML libraries read a stream, for tests/interop_yaml.rs.
 //
-// Built offline from Debian's packages (golang-go, golang-gopkg-yaml.v3-dev,
-// golang-k8s-sigs-yaml-dev) in GOPATH mode: GO111MODULE=off GOPATH=/usr/share/gocode.
+// Built by scripts/install-test-deps from the Go module proxy (go.mod here pins gopkg.in/yaml.v3
+// v3.0.1 and sigs.k8s.io/yaml v1.6.0, the versions kubectl v1.37 builds with).
 //
 // stdin: a JSON array of YAML streams. stdout: a JSON array with, per stream,
 // {"yamlv3": [docs...] | {"error": "..."}, "sigs": [docs...] | {"error": "..."}}.
 // "yamlv3" is gopkg.in/yaml.v3's Decoder over the whole stream; "sigs" is what kubectl, kustomize
 // and Flux do: split the stream into documents line by line at `---` (as
 // k8s.io/apimachinery/pkg/util/yaml's YAMLReader does), then sigs.k8s.io/yaml.YAMLToJSON on each
-// (gopkg.in/yaml.v2 underneath). Null documents are dropped in both.
+// (go.yaml.in/yaml/v2, the maintained yaml.v2, underneath). Null documents are dropped in both.
 package main
 
 import (
