@@ -204,6 +204,10 @@ const BAD_INPUTS: &[Bad] = &[
         "audit__invalid_fail_on",
         &["audit", "--fail-on", "bogus", "."],
     ),
+    bad(
+        "to_dag_bundle__nonexistent_file",
+        &["to-dag-bundle", "{TMP}/no-such-file.yaml"],
+    ),
     bad("completions__unknown_shell", &["completions", "tcsh"]),
     bad("man__unknown_command", &["man", "nosuch"]),
 ];

@@ -1,7 +1,9 @@
-//! `sealkey rotate` and `create --apply --register` end to end: the sealkey binary against kmock
-//! (Kubernetes API stand-in) and the stateful fake GitHub, both on 127.0.0.1. The live Secret is
-//! read back with curl and its key checked with ssh-keygen; the sealed GitOps file is opened with
-//! the Go `age` CLI.
+//! `sealkey rotate` and `create --apply --register` end to end: the sealkey binary against the
+//! real kube-apiserver (one control plane for this test binary, a namespace per world) and the
+//! stateful fake GitHub on 127.0.0.1. The live Secret is read back with kubectl and its key
+//! checked with ssh-keygen; the sealed GitOps file is opened with the Go `age` CLI. No controller
+//! runs: the test plays the Deployment controller's status (`support::rollouts`), and refusals the
+//! real server makes itself (RBAC's 403, kube-system unreadable) come from a ServiceAccount token.
 
 mod support;
 
@@ -10,11 +12,15 @@ use serde_json::{json, Value};
 use std::process::{Command, Output, Stdio};
 use support::fake_github::{FakeGithub, TOKEN};
 use support::fault_proxy::{FaultProxy, ProxyFault, Rule};
-use support::kmock::Kmock;
+use support::real_cluster::RealCluster;
+use support::rollouts::RolloutPlayer;
 use support::{b64d, bare, ssh_keypair, ssh_public_of, tool};
 
 struct World {
-    kmock: Kmock,
+    cluster: &'static RealCluster,
+    /// This world's namespace.
+    ns: String,
+    _rollouts: RolloutPlayer,
     github: FakeGithub,
     old_public: String,
     dir: tempfile::TempDir,
@@ -24,16 +30,58 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// The cluster's identity in key titles: the first 8 characters of its kube-system namespace's
+/// UID. (A real server always has one, so every title sealkey makes here is `real#UID8/...`; a
+/// title without it is from before sealkey identified clusters and is never deleted for its
+/// title alone.)
+fn cluster_id() -> String {
+    let c = RealCluster::shared();
+    let ns = c.get("/api/v1/namespaces/kube-system").unwrap();
+    ns["metadata"]["uid"].as_str().unwrap()[..8].to_string()
+}
+
+/// A kubeconfig in `dir` whose one context, `context`, reaches `server` (the real server when
+/// `None`) with `token` (the admin's when `None`) in namespace `ns`.
+fn kubeconfig(
+    dir: &std::path::Path,
+    context: &str,
+    server: Option<&str>,
+    token: Option<&str>,
+    ns: &str,
+) -> std::path::PathBuf {
+    let c = RealCluster::shared();
+    let ca = b64(&std::fs::read(c.ca()).unwrap());
+    let (server, ca) = match server {
+        Some(s) => (s.to_string(), String::new()),
+        None => (c.url(), format!("\n    certificate-authority-data: {ca}")),
+    };
+    let token = token.map_or_else(|| c.admin_token(), str::to_string);
+    let path = dir.join(format!(
+        "kubeconfig-{context}-{}",
+        server.replace([':', '/'], "_")
+    ));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}{ca}\n\
+             users:\n- name: u\n  user:\n    token: {token}\n\
+             contexts:\n- name: {context}\n  context:\n    cluster: c\n    user: u\n    namespace: {ns}\n\
+             current-context: {context}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn subpath_deployment() -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "airflow-scheduler", "namespace": "dev"},
+        "metadata": {"name": "airflow-scheduler"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
             "template": {"metadata": {"labels": {"app": "s"}}, "spec": {
                 "containers": [{"name": "git-sync", "image": "registry.k8s.io/git-sync/git-sync:v4.4.0",
                     "volumeMounts": [{"name": "key", "mountPath": "/etc/git-secret/ssh", "subPath": "gitSshKey"}]}],
                 "volumes": [{"name": "key", "secret": {"secretName": "airflow-ssh-secret"}}]}}},
-        "status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1},
     })
 }
 
@@ -44,24 +92,34 @@ fn world() -> World {
     let pem = std::fs::read(&key_path).unwrap();
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+        "metadata": {"name": "airflow-ssh-secret",
             "labels": {"team": "data", "app.kubernetes.io/managed-by": "sealkey"},
             "annotations": {"owner": "data-eng", "sealkey.io/for": "airflow-chart"}},
         "type": "Opaque",
         "data": {"gitSshKey": b64(&pem), "extra": b64(b"keep me")},
     });
-    let kmock = Kmock::start(&[secret, subpath_deployment()]);
+    let cluster = RealCluster::shared();
+    let ns = cluster.namespace("rotcli");
+    cluster.create(&ns, &[secret, subpath_deployment()]);
+    // The Deployment's status, as its controller would have written it.
+    let rollouts = RolloutPlayer::start(cluster, &ns);
+    RolloutPlayer::settled(cluster, &ns);
     let github = FakeGithub::start();
     github.add_key(
         "acme/dags",
         &bare(&old_public),
-        "sealkey kmock/dev/airflow-ssh-secret 2026-01-01",
+        &format!(
+            "sealkey real#{}/{ns}/airflow-ssh-secret 2026-01-01",
+            cluster_id()
+        ),
         true,
         "2026-01-01T00:00:00Z",
         None,
     );
     World {
-        kmock,
+        cluster,
+        ns,
+        _rollouts: rollouts,
         github,
         old_public,
         dir,
@@ -69,8 +127,40 @@ fn world() -> World {
 }
 
 impl World {
+    /// The admin's kubeconfig for this world (context `real`, this namespace).
+    fn kubeconfig(&self) -> std::path::PathBuf {
+        kubeconfig(self.dir.path(), "real", None, None, &self.ns)
+    }
+
+    /// A kubeconfig that reaches the real server through `proxy` (plain HTTP, the admin's token).
+    fn kubeconfig_via(&self, proxy: &str) -> std::path::PathBuf {
+        kubeconfig(self.dir.path(), "real", Some(proxy), None, &self.ns)
+    }
+
+    /// ServiceAccount `name` in this namespace with a Role allowing `verbs` on Secrets only;
+    /// returns the user name the server knows it by.
+    fn service_account(&self, name: &str, verbs: &[&str]) -> String {
+        let ns = self.ns.as_str();
+        self.cluster
+            .kubectl_ok(&["create", "serviceaccount", name, "-n", ns]);
+        let verbs = format!("--verb={}", verbs.join(","));
+        self.cluster.kubectl_ok(&[
+            "create",
+            "role",
+            name,
+            "-n",
+            ns,
+            &verbs,
+            "--resource=secrets",
+        ]);
+        let sa = format!("--serviceaccount={ns}:{name}");
+        self.cluster
+            .kubectl_ok(&["create", "rolebinding", name, "-n", ns, "--role", name, &sa]);
+        format!("system:serviceaccount:{ns}:{name}")
+    }
+
     fn sealkey(&self, args: &[&str]) -> Output {
-        let kc = self.kmock.kubeconfig("dev");
+        let kc = self.kubeconfig();
         let mut cmd = Command::new(support::sealkey_bin());
         cmd.args(args)
             .args([
@@ -102,7 +192,7 @@ impl World {
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            &self.ns,
             "--secret-name",
             "airflow-ssh-secret",
         ];
@@ -110,11 +200,11 @@ impl World {
         self.sealkey(&args)
     }
 
-    /// (bare public key of the live Secret by ssh-keygen, the Secret as curl saw it)
+    /// (bare public key of the live Secret by ssh-keygen, the Secret as kubectl saw it)
     fn live(&self) -> (String, Value) {
         let secret = self
-            .kmock
-            .secret("dev", "airflow-ssh-secret")
+            .cluster
+            .secret(&self.ns, "airflow-ssh-secret")
             .expect("Secret exists");
         let pem = b64d(&secret["data"]["gitSshKey"]);
         (bare(&ssh_public_of(self.dir.path(), &pem)), secret)
@@ -165,6 +255,7 @@ fn ok(out: &Output) -> String {
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_apply_ends_with_one_read_only_key_equal_to_the_live_secret_in_three_github_requests() {
     let w = world();
     let stderr = ok(&w.rotate(&["--apply", "--sync-wait", "0", "--timeout", "20s"]));
@@ -189,8 +280,11 @@ fn rotate_apply_ends_with_one_read_only_key_equal_to_the_live_secret_in_three_gi
             .unwrap()
     ));
     let d = w
-        .kmock
-        .get("/apis/apps/v1/namespaces/dev/deployments/airflow-scheduler")
+        .cluster
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{}/deployments/airflow-scheduler",
+            w.ns
+        ))
         .unwrap();
     assert!(
         d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
@@ -199,12 +293,17 @@ fn rotate_apply_ends_with_one_read_only_key_equal_to_the_live_secret_in_three_gi
     // The new key's title names cluster, namespace and Secret.
     let title = w.github_keys()[0]["title"].as_str().unwrap().to_string();
     assert!(
-        title.starts_with("sealkey kmock/dev/airflow-ssh-secret "),
+        title.starts_with(&format!(
+            "sealkey real#{}/{}/airflow-ssh-secret ",
+            cluster_id(),
+            w.ns
+        )),
         "{title}"
     );
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_then_finish_ends_with_one_key_and_finish_before_the_change_deletes_nothing() {
     let w = world();
     let (identity, recipient) = support::age_keypair(w.dir.path());
@@ -239,7 +338,7 @@ fn rotate_gitops_then_finish_ends_with_one_key_and_finish_before_the_change_dele
         "--finish before the change deleted a key"
     );
 
-    // "Flux" applies it: decrypt with the Go age CLI, parse with serde-saphyr, PATCH with curl.
+    // "Flux" applies it: decrypt with the Go age CLI, parse with serde-saphyr, patch with kubectl.
     let plain = tool(
         "age",
         &[
@@ -255,29 +354,7 @@ fn rotate_gitops_then_finish_ends_with_one_key_and_finish_before_the_change_dele
     let doc = &docs[0];
     assert_eq!(doc["kind"], "Secret");
     assert!(doc["metadata"].get("resourceVersion").is_none());
-    let patch = w.dir.path().join("patch.json");
-    std::fs::write(&patch, serde_json::to_vec(doc).unwrap()).unwrap();
-    let url = format!(
-        "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
-        w.kmock.url()
-    );
-    let st = Command::new("curl")
-        .args([
-            "-sSf",
-            "-o",
-            "/dev/null",
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/merge-patch+json",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", patch.display()))
-        .arg(&url)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::remove_file(&patch).unwrap();
+    flux_applies(&w, doc);
 
     ok(&w.rotate(&["--finish"]));
     w.assert_one_key_equal_to_live("rotate --gitops + --finish");
@@ -287,6 +364,7 @@ fn rotate_gitops_then_finish_ends_with_one_key_and_finish_before_the_change_dele
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn create_apply_register_ends_with_one_read_only_key_equal_to_the_live_secret() {
     let w = world();
     let out = w.sealkey(&[
@@ -294,14 +372,17 @@ fn create_apply_register_ends_with_one_read_only_key_equal_to_the_live_secret() 
         "--repo",
         "acme/dags",
         "--namespace",
-        "dev",
+        w.ns.as_str(),
         "--for",
         "git-sync",
         "--apply",
         "--register",
     ]);
     ok(&out);
-    let secret = w.kmock.secret("dev", "git-creds").expect("Secret created");
+    let secret = w
+        .cluster
+        .secret(&w.ns, "git-creds")
+        .expect("Secret created");
     let live = bare(&ssh_public_of(w.dir.path(), &b64d(&secret["data"]["ssh"])));
     let keys: Vec<Value> = w
         .github_keys()
@@ -314,6 +395,7 @@ fn create_apply_register_ends_with_one_read_only_key_equal_to_the_live_secret() 
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn create_apply_register_refuses_a_keyed_secret_before_registering() {
     let w = world();
     let out = w.sealkey(&[
@@ -321,7 +403,7 @@ fn create_apply_register_refuses_a_keyed_secret_before_registering() {
         "--repo",
         "acme/dags",
         "--namespace",
-        "dev",
+        w.ns.as_str(),
         "--apply",
         "--register",
     ]);
@@ -340,22 +422,25 @@ fn create_apply_register_refuses_a_keyed_secret_before_registering() {
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret() {
     let w = world();
-    let proxy = FaultProxy::start(w.kmock.port);
-    proxy.arm(Rule {
-        method: "PATCH",
-        path: "/secrets/git-creds".into(),
-        fault: ProxyFault::Status(403),
-    });
-    let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
+    // The real authorizer refuses: a ServiceAccount that may read Secrets here but not write them.
+    let user = w.service_account("reader", &["get", "list"]);
+    let kc = kubeconfig(
+        w.dir.path(),
+        "real",
+        None,
+        Some(&w.cluster.token_for(&w.ns, "reader")),
+        &w.ns,
+    );
     let out = Command::new(support::sealkey_bin())
         .args([
             "create",
             "--repo",
             "acme/dags",
             "--namespace",
-            "dev",
+            w.ns.as_str(),
             "--for",
             "git-sync",
             "--apply",
@@ -377,8 +462,16 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(proxy.fired());
-    assert!(w.kmock.secret("dev", "git-creds").is_none());
+    let refused: Vec<_> = w
+        .cluster
+        .calls_by(&user)
+        .into_iter()
+        .filter(|(verb, uri, code)| {
+            verb == "patch" && uri.contains("/secrets/git-creds") && *code == 403
+        })
+        .collect();
+    assert!(!refused.is_empty(), "{:?}", w.cluster.calls_by(&user));
+    assert!(w.cluster.secret(&w.ns, "git-creds").is_none());
     let keys = w.github_keys();
     assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
     assert!(
@@ -391,22 +484,24 @@ fn create_apply_register_deletes_the_new_key_when_the_cluster_refuses_the_secret
 // Was: the 200 was trusted: exit 0, no Secret in the cluster, and a registered key whose private
 // half existed nowhere.
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stores_nothing() {
     let w = world();
-    let proxy = FaultProxy::start(w.kmock.port);
+    let plain = w.cluster.plain_http();
+    let proxy = FaultProxy::start(plain.port);
     proxy.arm(Rule {
         method: "PATCH",
         path: "/secrets/git-creds".into(),
         fault: ProxyFault::WrongSuccess,
     });
-    let kc = w.kmock.kubeconfig_for(&proxy.url(), "dev");
+    let kc = w.kubeconfig_via(&proxy.url());
     let out = Command::new(support::sealkey_bin())
         .args([
             "create",
             "--repo",
             "acme/dags",
             "--namespace",
-            "dev",
+            w.ns.as_str(),
             "--for",
             "git-sync",
             "--apply",
@@ -429,13 +524,14 @@ fn create_apply_register_withdraws_the_key_when_the_cluster_answers_200_and_stor
         stderr.contains("does not hold what was written"),
         "{stderr}"
     );
-    assert!(w.kmock.secret("dev", "git-creds").is_none());
+    assert!(w.cluster.secret(&w.ns, "git-creds").is_none());
     let keys = w.github_keys();
     assert_eq!(keys.len(), 1, "the new key was left registered: {keys:#?}");
     assert_eq!(keys[0]["key"].as_str().unwrap(), bare(&w.old_public));
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change_nothing() {
     let w = world();
     let missing = w.sealkey(&[
@@ -443,7 +539,7 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
         "--repo",
         "acme/dags",
         "-n",
-        "dev",
+        w.ns.as_str(),
         "--secret-name",
         "nope",
         "--apply",
@@ -472,16 +568,15 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
         .local_addr()
         .unwrap()
         .port();
-    let kc = w
-        .kmock
-        .kubeconfig_for(&format!("http://127.0.0.1:{port}"), "dev");
+    let dead = format!("http://127.0.0.1:{port}");
+    let kc = kubeconfig(w.dir.path(), "real", Some(&dead), None, &w.ns);
     let out = Command::new(support::sealkey_bin())
         .args([
             "rotate",
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            w.ns.as_str(),
             "--secret-name",
             "airflow-ssh-secret",
             "--apply",
@@ -514,6 +609,7 @@ fn bad_input_missing_secret_keyless_secret_and_no_cluster_exit_2_or_3_and_change
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn github_failure_while_registering_rolls_back_and_names_the_step() {
     let w = world();
     w.github.fault(support::fake_github::Fault {
@@ -542,9 +638,10 @@ fn github_failure_while_registering_rolls_back_and_names_the_step() {
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn progress_steps_show_on_a_terminal_stderr() {
     let w = world();
-    let kc = w.kmock.kubeconfig("dev");
+    let kc = w.kubeconfig();
     // stderr on a pseudo-terminal, as when a person runs it.
     let out = support::with_tty(support::Tty::Stderr)
         .arg(support::sealkey_bin())
@@ -553,7 +650,7 @@ fn progress_steps_show_on_a_terminal_stderr() {
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            w.ns.as_str(),
             "--secret-name",
             "airflow-ssh-secret",
             "--apply",
@@ -581,34 +678,27 @@ fn progress_steps_show_on_a_terminal_stderr() {
     }
 }
 
-/// What Flux does with a committed file: a merge patch of the decrypted Secret (curl, not sealkey).
+/// What Flux does with a committed file: the decrypted Secret applied (kubectl's server-side
+/// apply under Flux's field manager, not sealkey).
 fn flux_applies(w: &World, doc: &Value) {
-    let patch = w.dir.path().join("flux-patch.json");
-    std::fs::write(&patch, serde_json::to_vec(doc).unwrap()).unwrap();
-    let url = format!(
-        "{}/api/v1/namespaces/dev/secrets/airflow-ssh-secret",
-        w.kmock.url()
-    );
-    let st = Command::new("curl")
-        .args([
-            "-sSf",
-            "-o",
-            "/dev/null",
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/merge-patch+json",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", patch.display()))
-        .arg(&url)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::remove_file(&patch).unwrap();
+    let file = w.dir.path().join("flux-apply.json");
+    std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
+    w.cluster.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "kustomize-controller",
+        "-n",
+        &w.ns,
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_under_a_fresh_data_key(
 ) {
     let w = world();
@@ -687,6 +777,7 @@ fn rotate_gitops_with_sops_update_changes_only_sealkeys_annotations_in_clear_und
 /// and the stateful fake: each call rotation makes (list, create, delete) x 5xx, 422, a dropped
 /// answer after the fake acted (what a timeout looks like), 403. The promise is checked after each.
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
     let faults: [(&str, Option<u16>, bool); 4] = [
         ("5xx", Some(502), false),
@@ -762,6 +853,7 @@ fn github_faults_at_every_step_keep_the_promise_through_the_real_client() {
 }
 
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn apply_over_a_pending_gitops_rotation_exits_2_until_abandon_pending_is_given() {
     let w = world();
     let (_, recipient) = support::age_keypair(w.dir.path());
@@ -812,6 +904,7 @@ fn apply_over_a_pending_gitops_rotation_exits_2_until_abandon_pending_is_given()
 // Was: every in-pod run and k3s's kubeconfig use the context name `default`, so two clusters
 // shared one title slot and rotating cluster B deleted cluster A's live key.
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn two_clusters_named_default_never_delete_each_others_keys() {
     let dir = tempfile::tempdir().unwrap();
     let (key_path, b_old) = ssh_keypair(dir.path(), "ed25519", "b.TEST-ONLY");
@@ -820,33 +913,27 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     let pem = std::fs::read(&key_path).unwrap();
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+        "metadata": {"name": "airflow-ssh-secret",
             "annotations": {"sealkey.io/for": "airflow-chart"}},
         "type": "Opaque",
         "data": {"gitSshKey": b64(&pem)},
     });
-    // Cluster B: context `default`, its kube-system namespace has its own UID (served by the
-    // proxy: the stand-in has no cluster-scoped Namespaces).
-    let kmock = Kmock::start(&[secret]);
-    let proxy = FaultProxy::start(kmock.port);
-    proxy.arm(Rule {
-        method: "GET",
-        path: "/api/v1/namespaces/kube-system".into(),
-        fault: ProxyFault::Json(
-            r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-system","uid":"9b0c11d2-5e6f-4a1b-8c2d-00000000000b"}}"#,
-        ),
-    });
-    let kc_text = std::fs::read_to_string(kmock.kubeconfig_for(&proxy.url(), "dev"))
+    // Cluster B: context `default`; its kube-system namespace has its own UID (the real one).
+    let cluster = RealCluster::shared();
+    let ns = cluster.namespace("default");
+    let ns = ns.as_str();
+    cluster.create(ns, &[secret]);
+    let uid = cluster.get("/api/v1/namespaces/kube-system").unwrap()["metadata"]["uid"]
+        .as_str()
         .unwrap()
-        .replace("kmock", "default");
-    let kc = dir.path().join("kubeconfig-default");
-    std::fs::write(&kc, kc_text).unwrap();
+        .to_string();
+    let kc = kubeconfig(dir.path(), "default", None, None, ns);
     let github = FakeGithub::start();
     // B's live key, registered before sealkey identified clusters.
     github.add_key(
         "acme/dags",
         &bare(&b_old),
-        "sealkey default/dev/airflow-ssh-secret 2026-01-01",
+        &format!("sealkey default/{ns}/airflow-ssh-secret 2026-01-01"),
         true,
         "2026-01-01T00:00:00Z",
         None,
@@ -856,7 +943,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     github.add_key(
         "acme/dags",
         &bare(&a_legacy),
-        "sealkey default/dev/airflow-ssh-secret 2025-12-31",
+        &format!("sealkey default/{ns}/airflow-ssh-secret 2025-12-31"),
         true,
         "2025-12-31T00:00:00Z",
         None,
@@ -864,7 +951,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
     github.add_key(
         "acme/dags",
         &bare(&a_new),
-        "sealkey default#3f2a9c1e/dev/airflow-ssh-secret 2026-12-01T00:00:00Z",
+        &format!("sealkey default#3f2a9c1e/{ns}/airflow-ssh-secret 2026-12-01T00:00:00Z"),
         true,
         "2026-12-01T00:00:00Z",
         None,
@@ -875,7 +962,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            ns,
             "--secret-name",
             "airflow-ssh-secret",
         ])
@@ -906,7 +993,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
         "B's old key is kept: {keys:#?}"
     );
     assert_eq!(keys.len(), 3, "{keys:#?}");
-    let secret = kmock.secret("dev", "airflow-ssh-secret").unwrap();
+    let secret = cluster.secret(ns, "airflow-ssh-secret").unwrap();
     let live = bare(&ssh_public_of(
         dir.path(),
         &b64d(&secret["data"]["gitSshKey"]),
@@ -917,15 +1004,38 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
         .expect("B's live key registered");
     let title = new["title"].as_str().unwrap();
     assert!(
-        title.starts_with("sealkey default#9b0c11d2/dev/airflow-ssh-secret "),
+        title.starts_with(&format!(
+            "sealkey default#{}/{ns}/airflow-ssh-secret ",
+            &uid[..8]
+        )),
         "{title}"
     );
-    // A cluster named `default` whose identity cannot be read (the stand-in answers 404 for
-    // kube-system) is refused before anything changes, unless --cluster names it.
-    let direct = std::fs::read_to_string(kmock.kubeconfig("dev"))
-        .unwrap()
-        .replace("kmock", "default");
-    std::fs::write(&kc, direct).unwrap();
+    // A cluster named `default` whose identity cannot be read (the real authorizer refuses a
+    // ServiceAccount that may only touch Secrets in its namespace: 403 for kube-system) is
+    // refused before anything changes, unless --cluster names it.
+    cluster.kubectl_ok(&["create", "serviceaccount", "rotator", "-n", ns]);
+    cluster.kubectl_ok(&[
+        "create",
+        "role",
+        "rotator",
+        "-n",
+        ns,
+        "--verb=get,list,patch",
+        "--resource=secrets",
+    ]);
+    let sa = format!("--serviceaccount={ns}:rotator");
+    cluster.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "rotator",
+        "-n",
+        ns,
+        "--role",
+        "rotator",
+        &sa,
+    ]);
+    let token = cluster.token_for(ns, "rotator");
+    let kc = kubeconfig(dir.path(), "default", None, Some(&token), ns);
     let before = github.keys("acme/dags");
     let out = Command::new(support::sealkey_bin())
         .args([
@@ -933,7 +1043,7 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            ns,
             "--secret-name",
             "airflow-ssh-secret",
         ])
@@ -959,19 +1069,20 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
 // left it registered with its private half gone, and the next run called it "an earlier GitOps
 // rotation is pending ... let Flux apply the committed file" (there was none).
 #[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
 fn a_signal_during_registration_deletes_the_key_it_registered_and_changes_nothing_else() {
     for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
         let w = world();
         // GitHub stores the key at once but answers 8 s later: the signal lands in between.
         w.github.state().stall_registrations_ms = 8_000;
-        let kc = w.kmock.kubeconfig("dev");
+        let kc = w.kubeconfig();
         let mut child = Command::new(support::sealkey_bin())
             .args([
                 "rotate",
                 "--repo",
                 "acme/dags",
                 "-n",
-                "dev",
+                w.ns.as_str(),
                 "--secret-name",
                 "airflow-ssh-secret",
                 "--apply",

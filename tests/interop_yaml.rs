@@ -450,3 +450,58 @@ fn emitter_output_for_generated_trees_is_read_identically_by_four_parsers() {
         trees.len()
     );
 }
+
+#[test]
+fn dag_bundle_chart_values_and_a_migrated_helm_release_are_read_identically_by_four_parsers() {
+    // The HelmRelease values of `create --dag-bundle`, and a HelmRelease moved by
+    // `to-dag-bundle`; then the YAML strings inside them the chart parses again (extraEnv,
+    // extraConfigMaps data).
+    let fresh = String::from_utf8(support::ok(&run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "airflow",
+            "--for",
+            "airflow-chart",
+            "--emit",
+            "helmrelease",
+            "--dag-bundle",
+            "--sub-path",
+            "dags/: #x",
+            "--branch",
+            "rel/2.0",
+            "--seal",
+            "none",
+        ],
+        b"",
+    )))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr.yaml");
+    std::fs::write(
+        &hr,
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: airflow\nspec:\n  values:\n    airflowVersion: \"3.0.2\"\n    extraEnv: |\n      - name: A\n        value: \"x: y\"\n    dags:\n      gitSync:\n        enabled: true\n        repo: git@github.com:acme/dags.git\n        branch: main\n        subPath: \"sources\"\n        period: 1m\n        sshKeySecret: airflow-ssh-secret\n",
+    )
+    .unwrap();
+    support::ok(&run(&["to-dag-bundle", hr.to_str().unwrap()], b""));
+    let migrated = std::fs::read_to_string(&hr).unwrap();
+    let docs = agreed(&[fresh, migrated]);
+    let mut inner = Vec::new();
+    for stream in &docs {
+        let values = &stream[0]["spec"]["values"];
+        inner.push(values["extraEnv"].as_str().unwrap().to_string());
+        for cm in values["extraConfigMaps"].as_object().unwrap().values() {
+            inner.push(cm["data"].as_str().unwrap().to_string());
+        }
+    }
+    let read = agreed(&inner);
+    // The migrated extraEnv keeps the item that was there and adds the connection.
+    assert_eq!(read[2][0][0]["value"], "x: y");
+    assert_eq!(read[2][0][1]["name"], "AIRFLOW_CONN_GIT_DEFAULT");
+    assert_eq!(
+        docs[0][0]["spec"]["values"]["dagProcessor"]["dagBundleConfigList"][0]["kwargs"]["subdir"],
+        "dags/: #x"
+    );
+}

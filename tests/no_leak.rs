@@ -672,6 +672,64 @@ fn offline_commands_leak_nothing_for_every_consumer_and_seal() {
         false,
     );
 
+    // to-dag-bundle on the seed's sealed shape (SOPS, the key in values.extraSecrets): the key
+    // stays sealed, the only file written is the HelmRelease (via its temp sibling); --dry-run
+    // writes nothing and prints a diff of ciphertext.
+    let hr = ok(&run(
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "--emit",
+            "extra-secrets",
+            "--seal",
+            "sops",
+            "--seal-to",
+            &recipient,
+        ],
+        b"",
+    ));
+    let plain_hr = ok(&run(&["unseal", "--identity", &age_id], &hr));
+    let hr_key = key_from_docs(&plain_hr);
+    std::fs::write(sb.work.join("airflow.yaml"), &hr).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["to-dag-bundle", "airflow.yaml", "--identity", &age_id];
+        if dry {
+            args.push("--dry-run");
+        }
+        let t = sb.ok(&args, b"");
+        sb.check(
+            &args.join(" "),
+            &t,
+            (!dry).then_some("airflow.yaml"),
+            &[Secret::pem("the key", &hr_key)],
+            false,
+        );
+    }
+    std::fs::remove_file(sb.work.join("airflow.yaml")).unwrap();
+    // create --dag-bundle: the key only in the sealed Secret.
+    let args = [
+        "create",
+        "--repo",
+        "acme/dags",
+        "--emit",
+        "helmrelease",
+        "--dag-bundle",
+        "--seal",
+        "age",
+        "--seal-to",
+        &recipient,
+    ];
+    let t = sb.ok(&args, b"");
+    let key = key_from_docs(&age_decrypt(&t.stdout));
+    sb.check(
+        &args.join(" "),
+        &t,
+        None,
+        &[Secret::pem("the key", &key)],
+        false,
+    );
+
     // completions and man page.
     for args in [&["completions", "bash"][..], &["man"][..]] {
         let t = sb.ok(args, b"");

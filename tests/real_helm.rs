@@ -117,9 +117,17 @@ const HOSTILE: &[(&str, &str)] = &[
 /// `None` when sealkey refused (exit 2, naming `flag`).
 fn emitted_values(dir: &Path, emit: &str, extra: &[&str], flag: &str) -> Option<Value> {
     let (identity, recipient) = age_keypair(dir);
-    let mut args = vec!["create", "--repo", "acme/dags", "--emit", emit];
+    let mut args = vec!["create", "--repo", "acme/dags"];
     match emit {
-        "helmrelease" => args.extend(["--seal", "none"]),
+        "helmrelease" => args.extend(["--emit", emit, "--seal", "none"]),
+        // The chart on a GitDagBundle: the bundle's settings go into `config`, which the
+        // Airflow chart runs through `tpl`.
+        "dag-bundle" => args.extend(["--emit", "helmrelease", "--dag-bundle", "--seal", "none"]),
+        "extra-secrets" | "values" => args.extend(["--emit", emit]),
+        _ => unreachable!(),
+    }
+    match emit {
+        "helmrelease" | "dag-bundle" => {}
         _ => args.extend([
             "--seal-to",
             &recipient,
@@ -140,7 +148,7 @@ fn emitted_values(dir: &Path, emit: &str, extra: &[&str], flag: &str) -> Option<
     }
     assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
     let docs = match emit {
-        "helmrelease" => yaml_docs(&out.stdout),
+        "helmrelease" | "dag-bundle" => yaml_docs(&out.stdout),
         "extra-secrets" => {
             support::npm_sops_decode(&dir.join("sealed.sops.yaml"), &identity).unwrap()
         }
@@ -157,7 +165,7 @@ fn no_input_sealkey_puts_into_chart_values_becomes_a_template_action() {
     let mut refused = 0;
     let mut rendered_intact = 0;
     let mut injected = Vec::new();
-    for emit in ["helmrelease", "extra-secrets", "values"] {
+    for emit in ["helmrelease", "dag-bundle", "extra-secrets", "values"] {
         for (flag, value) in HOSTILE {
             let dir = tempfile::tempdir().unwrap();
             let Some(values) = emitted_values(dir.path(), emit, &[flag, value], flag) else {

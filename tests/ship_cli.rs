@@ -18,6 +18,7 @@ const SUBCOMMANDS: &[&str] = &[
     "known-hosts",
     "rotate",
     "audit",
+    "to-dag-bundle",
     "completions",
     "man",
 ];

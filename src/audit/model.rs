@@ -69,6 +69,14 @@ pub enum Rule {
     Sk015,
     /// One Secret defined more than once in one input (two writers of one object).
     Sk016,
+    /// Airflow git connection over SSH without `known_hosts_file`.
+    Sk017,
+    /// Airflow git connection with `private_key` inline in an environment variable.
+    Sk018,
+    /// Airflow chart values still on the git-sync sidecar.
+    Sk019,
+    /// A DAG bundle whose git connection no object of the input defines.
+    Sk020,
 }
 
 impl Serialize for Rule {
@@ -79,7 +87,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 20] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -96,6 +104,10 @@ impl Rule {
         Rule::Sk014,
         Rule::Sk015,
         Rule::Sk016,
+        Rule::Sk017,
+        Rule::Sk018,
+        Rule::Sk019,
+        Rule::Sk020,
     ];
 
     /// `SK001` ...
@@ -117,6 +129,10 @@ impl Rule {
             Rule::Sk014 => "SK014",
             Rule::Sk015 => "SK015",
             Rule::Sk016 => "SK016",
+            Rule::Sk017 => "SK017",
+            Rule::Sk018 => "SK018",
+            Rule::Sk019 => "SK019",
+            Rule::Sk020 => "SK020",
         }
     }
 
@@ -146,6 +162,10 @@ impl Rule {
             Rule::Sk014 => "flux-git-repository-without-known-hosts",
             Rule::Sk015 => "git-sync-password-in-env",
             Rule::Sk016 => "secret-defined-twice",
+            Rule::Sk017 => "airflow-git-connection-without-known-hosts-file",
+            Rule::Sk018 => "airflow-git-connection-private-key-in-env",
+            Rule::Sk019 => "airflow-chart-still-on-git-sync",
+            Rule::Sk020 => "dag-bundle-connection-undefined",
         }
     }
 
@@ -153,10 +173,15 @@ impl Rule {
     /// material; SK013 is a warning for trust-on-first-use, an error when checking is off).
     pub fn default_severity(self) -> Severity {
         match self {
-            Rule::Sk001 | Rule::Sk002 | Rule::Sk003 | Rule::Sk010 | Rule::Sk014 | Rule::Sk015 => {
-                Severity::Warning
-            }
-            Rule::Sk009 => Severity::Info,
+            Rule::Sk001
+            | Rule::Sk002
+            | Rule::Sk003
+            | Rule::Sk010
+            | Rule::Sk014
+            | Rule::Sk015
+            | Rule::Sk017
+            | Rule::Sk020 => Severity::Warning,
+            Rule::Sk009 | Rule::Sk019 => Severity::Info,
             Rule::Sk004
             | Rule::Sk005
             | Rule::Sk006
@@ -165,7 +190,8 @@ impl Rule {
             | Rule::Sk011
             | Rule::Sk012
             | Rule::Sk013
-            | Rule::Sk016 => Severity::Error,
+            | Rule::Sk016
+            | Rule::Sk018 => Severity::Error,
         }
     }
 
@@ -195,6 +221,10 @@ impl Rule {
             Rule::Sk014 => "Flux GitRepository over SSH whose Secret has no known_hosts",
             Rule::Sk015 => "git-sync password passed as an env value instead of a file",
             Rule::Sk016 => "One Secret defined more than once in the same input",
+            Rule::Sk017 => "Airflow git connection over SSH without known_hosts_file",
+            Rule::Sk018 => "Airflow git connection with the private key inline in an environment variable",
+            Rule::Sk019 => "Airflow chart values still on the git-sync sidecar",
+            Rule::Sk020 => "DAG bundle names a git connection that no object defines",
         }
     }
 
@@ -216,6 +246,10 @@ impl Rule {
             Rule::Sk014 => "add a known_hosts key to the Secret (`sealkey create --for flux` emits one)",
             Rule::Sk015 => "put the password in a Secret mounted as a file and pass GITSYNC_PASSWORD_FILE (git-sync re-reads it on every sync)",
             Rule::Sk016 => "keep one definition: after moving a Secret out of the chart's extraSecrets into a sealed Secret, delete the extraSecrets entry (and revoke what it held: it stays in git history)",
+            Rule::Sk017 => "mount a known_hosts file (from the key's Secret or a ConfigMap) and set known_hosts_file to it, with strict_host_key_checking \"yes\"",
+            Rule::Sk018 => "mount the key's Secret as a read-only file and use the key_file extra instead of private_key (`sealkey create --for airflow-git-bundle` or `--dag-bundle` emits that)",
+            Rule::Sk019 => "move to a GitDagBundle on the same key Secret with the `to-dag-bundle` command (it shows the diff with --dry-run)",
+            Rule::Sk020 => "define the connection (AIRFLOW_CONN_<ID> in the chart's extraEnv, a Secret or ConfigMap loaded with envFrom), or fix git_conn_id; ignore the finding if the connection lives in Airflow's database or a secrets backend",
         }
     }
 
@@ -238,6 +272,10 @@ impl Rule {
             Rule::Sk014 => "Flux's source-controller needs the known_hosts key in the Secret of an ssh:// GitRepository; without it it refuses to connect and the source never becomes ready.",
             Rule::Sk015 => "git-sync re-reads GITSYNC_PASSWORD_FILE on every sync; a password in an env var is fixed at container start, so the credential cannot rotate without a restart, and it is visible wherever the environment is.",
             Rule::Sk016 => "Two definitions of one Secret (a chart's extraSecrets and a sealed Secret, or two manifests) are two writers of one object: Helm and the GitOps controller overwrite each other on every reconcile, so which value pods read changes under them, and the clear one stays committed.",
+            Rule::Sk017 => "With strict_host_key_checking yes and no known_hosts_file, ssh checks the server against the Airflow user's ~/.ssh/known_hosts: empty in the official image, so every clone fails, or whatever an image build put there, which nobody reviews with the connection.",
+            Rule::Sk018 => "The private_key extra puts the key itself into the connection, so an AIRFLOW_CONN_* variable carries it into the environment of every Airflow process and its children, kubectl describe and crash reports, and it cannot rotate without a restart.",
+            Rule::Sk019 => "The Apache Airflow chart's documentation plans to remove the git-sync sidecar in chart 2.0 in favour of Airflow 3's GitDagBundle; moving is one reviewed change of the HelmRelease.",
+            Rule::Sk020 => "A GitDagBundle clones through the git connection its git_conn_id names (git_default when unset); when nothing defines it, the dag-processor fails to build the bundle and no DAG of it is parsed.",
         }
     }
 }

@@ -158,9 +158,20 @@ pub struct ChartArgs {
     /// helmrelease or extra-secrets, and --for airflow-git-bundle.
     #[arg(long)]
     pub sub_path: Option<String>,
-    /// Airflow connection id [default: git_default]. With --for airflow-git-bundle.
+    /// Airflow connection id [default: git_default]. With --for airflow-git-bundle, or
+    /// --dag-bundle.
     #[arg(long)]
     pub conn_id: Option<String>,
+    /// Airflow 3's GitDagBundle instead of git-sync: the values set
+    /// `dagProcessor.dagBundleConfigList`, a `git` connection (file paths, host-key checking on)
+    /// and the key Secret mounted read-only into every Airflow container. With --for
+    /// airflow-chart --emit helmrelease, extra-secrets or values.
+    #[arg(long)]
+    pub dag_bundle: bool,
+    /// Seconds between the DAG bundle's refreshes, its `refresh_interval` (default: Airflow's).
+    /// With --dag-bundle.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub bundle_refresh: Option<u64>,
 }
 
 /// Flags for `--emit mount` patches.
@@ -201,6 +212,8 @@ impl CreateArgs {
         s.branch = or(&self.chart.branch, "main");
         s.sub_path = self.chart.sub_path.clone();
         s.conn_id = or(&self.chart.conn_id, "git_default");
+        s.dag_bundle = self.chart.dag_bundle;
+        s.refresh_interval = self.chart.bundle_refresh;
         s.workload = or(&self.workload.workload, "git-sync");
         s.workload_kind = self.workload.workload_kind.unwrap_or(PatchKind::Deployment);
         s.container = or(&self.workload.container, "git-sync");
@@ -239,13 +252,15 @@ impl CreateArgs {
             self.consumer == Consumer::AirflowChart && self.document == DocumentKind::Values;
         let c = &self.chart;
         let w = &self.workload;
-        let checks: [(&str, bool, bool, &str); 10] = [
+        let checks: [(&str, bool, bool, &str); 12] = [
             ("--release-name", c.release_name.is_some(), helm_release || bundle, "--emit helmrelease or extra-secrets, or --for airflow-git-bundle"),
             ("--chart-version", c.chart_version.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
             ("--chart-source", c.chart_source.is_some(), helm_release, "--emit helmrelease or extra-secrets"),
             ("--branch", c.branch.is_some(), helm_release || values || bundle || git_sync_mount, "--emit helmrelease, extra-secrets or values, --for airflow-git-bundle, or --for git-sync --emit mount"),
             ("--sub-path", c.sub_path.is_some(), helm_release || values || bundle, "--emit helmrelease, extra-secrets or values, or --for airflow-git-bundle"),
-            ("--conn-id", c.conn_id.is_some(), bundle, "--for airflow-git-bundle"),
+            ("--conn-id", c.conn_id.is_some(), bundle || (c.dag_bundle && (helm_release || values)), "--for airflow-git-bundle, or --dag-bundle"),
+            ("--dag-bundle", c.dag_bundle, helm_release || values, "--for airflow-chart --emit helmrelease, extra-secrets or values"),
+            ("--bundle-refresh", c.bundle_refresh.is_some(), c.dag_bundle && (helm_release || values), "--dag-bundle"),
             ("--workload", w.workload.is_some(), mount, "--emit mount"),
             ("--workload-kind", w.workload_kind.is_some(), mount, "--emit mount"),
             ("--container", w.container.is_some(), mount, "--emit mount"),
@@ -288,6 +303,14 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         if args.git_host.is_none() && !api.is_github_com() {
             emit.git_host = api.git_host();
         }
+    }
+    if let (Some(path), true) = (&args.merge_into, args.chart.dag_bundle) {
+        return Err(Error::input(
+            format!("--merge-into {} with --dag-bundle", path.display()),
+            "merging sets the git-sync values; moving an existing HelmRelease to a DAG bundle is its own reviewed change",
+            format!("run `sealkey to-dag-bundle {}` (it keeps the key Secret), or drop --dag-bundle", path.display()),
+        )
+        .into());
     }
     // Issue 21 item 7: the repository in the HelmRelease decides which host keys it needs.
     if let Some(path) = &args.merge_into {

@@ -5,6 +5,7 @@ mod audit;
 mod cluster;
 mod common;
 mod create;
+mod dag_bundle;
 mod github_args;
 mod inspect;
 mod interrupt;
@@ -93,6 +94,8 @@ enum Command {
     Rotate(rotate::RotateArgs),
     // The about text comes from `AuditArgs`' doc comment (it has the exit codes).
     Audit(audit::AuditArgs),
+    // The about text comes from `DagBundleArgs`' doc comment.
+    ToDagBundle(dag_bundle::DagBundleArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) to stdout.
     Completions(ship::CompletionsArgs),
     /// Print the man page (roff) to stdout.
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::KnownHosts(args) => known_hosts::run(args, &ui),
         Command::Rotate(args) => rotate::run(args, &ui),
         Command::Audit(args) => audit::run(args, &ui),
+        Command::ToDagBundle(args) => dag_bundle::run(args, &ui),
         Command::Completions(args) => ship::run_completions(args, &ui),
         Command::Man(args) => ship::run_man(args, &ui),
     };

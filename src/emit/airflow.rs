@@ -47,10 +47,16 @@ pub(crate) fn helm_release(
     if let Some((k, v)) = extra {
         values.insert(k.into(), v);
     }
-    values.insert(
-        "dags".into(),
-        json!({ "gitSync": git_sync_values(settings, kh) }),
-    );
+    if settings.dag_bundle {
+        if let Value::Object(m) = bundle_values(settings, kh).values() {
+            values.extend(m);
+        }
+    } else {
+        values.insert(
+            "dags".into(),
+            json!({ "gitSync": git_sync_values(settings, kh) }),
+        );
+    }
     json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
@@ -166,4 +172,24 @@ pub(crate) fn git_bundle_mount_patch(settings: &EmitSettings) -> Value {
     patch["spec"]["template"]["spec"]["containers"][0]["envFrom"] =
         json!([{ "configMapRef": { "name": bundle_config_map_name(settings) } }]);
     patch
+}
+
+/// The chart's GitDagBundle values for a fresh install: the chart's key Secret (`gitSshKey`),
+/// known_hosts in a ConfigMap the chart makes, both mounted into every Airflow container.
+pub(crate) fn bundle_values(
+    settings: &EmitSettings,
+    kh: &KnownHosts,
+) -> super::dag_bundle::BundleValues {
+    super::dag_bundle::BundleValues {
+        bundle_name: settings.repo.k8s_name(),
+        repo_url: settings.repo_url(),
+        tracking_ref: settings.branch.clone(),
+        subdir: settings.sub_path.clone(),
+        refresh_interval: settings.refresh_interval,
+        key_secret: settings.secret_name(),
+        key_field: "gitSshKey".into(),
+        known_hosts_config_map: format!("{}-known-hosts", settings.secret_name()),
+        known_hosts: kh.to_text(),
+        conn_id: settings.conn_id.clone(),
+    }
 }

@@ -20,8 +20,14 @@ pub(crate) fn secret(
     secret_object(settings, key, kh, "Opaque", data)
 }
 
+/// Consecutive failed syncs git-sync tolerates before it exits. Its default, 0, ends it at the
+/// first failure; a rotated key can fail one sync when the kubelet swaps the files under a
+/// running ssh handshake (ssh reads the public and the private half at different moments).
+pub(crate) const MAX_FAILURES: &str = "3";
+
 /// Mounts the Secret at /etc/git-secret (files `ssh`, `known_hosts`) with mode 0400, or 0440
-/// with `fsGroup` so git-sync's uid 65533 can read it, and switches host-key checking on.
+/// with `fsGroup` so git-sync's uid 65533 can read it, switches host-key checking on, and lets
+/// git-sync retry a failed sync ([`MAX_FAILURES`]) instead of exiting.
 pub(crate) fn mount_patch(settings: &EmitSettings) -> Value {
     let mode = if settings.fs_group.is_some() {
         0o440
@@ -34,6 +40,7 @@ pub(crate) fn mount_patch(settings: &EmitSettings) -> Value {
         { "name": "GITSYNC_SSH_KEY_FILE", "value": format!("{SECRET_DIR}/ssh") },
         { "name": "GITSYNC_SSH_KNOWN_HOSTS", "value": "true" },
         { "name": "GITSYNC_SSH_KNOWN_HOSTS_FILE", "value": format!("{SECRET_DIR}/known_hosts") },
+        { "name": "GITSYNC_MAX_FAILURES", "value": MAX_FAILURES },
     ]);
     mount::patch(
         settings,

@@ -6,6 +6,7 @@
 
 mod airflow;
 pub mod argocd;
+pub mod dag_bundle;
 pub mod external_secrets;
 mod flux;
 mod git_sync;
@@ -207,6 +208,11 @@ pub struct EmitSettings {
     pub fs_group: Option<i64>,
     /// Airflow connection id for the GitDagBundle.
     pub conn_id: String,
+    /// The Airflow chart's values use a GitDagBundle (`dagProcessor.dagBundleConfigList`, the
+    /// key mounted into every Airflow container) instead of `dags.gitSync`.
+    pub dag_bundle: bool,
+    /// Seconds between the bundle's refreshes (`None`: Airflow's default).
+    pub refresh_interval: Option<u64>,
     /// Creation time written into annotations.
     pub created: jiff::Timestamp,
 }
@@ -232,6 +238,8 @@ impl EmitSettings {
             container: "git-sync".into(),
             fs_group: None,
             conn_id: "git_default".into(),
+            dag_bundle: false,
+            refresh_interval: None,
             created: jiff::Timestamp::now(),
         }
     }
@@ -562,6 +570,9 @@ pub fn emit(
 
 /// The chart values sealkey sets (`dags.gitSync`), as a values fragment: no secret in it.
 pub fn chart_values(settings: &EmitSettings, known_hosts: &KnownHosts) -> Value {
+    if settings.dag_bundle {
+        return airflow::bundle_values(settings, known_hosts).values();
+    }
     json!({ "dags": { "gitSync": airflow::git_sync_values(settings, known_hosts) } })
 }
 

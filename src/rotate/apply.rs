@@ -266,11 +266,30 @@ async fn confirm_swap<C: SecretCluster, R: DeployKeyRegistry>(
         let undone = undo_registration(registry, Some(id), new.public_openssh())
             .await
             .said;
-        let undone = message!(
-            "{}; the Secret still holds the old key {}, which stays registered",
-            undone,
-            old_fp.to_string()
-        );
+        // A refused write stored nothing, but the Secret may have been changed by someone else
+        // since it was read (the server's 409 for a stale resourceVersion): say what it holds.
+        let undone = match &seen {
+            Seen::Key(fp) if fp != old_fp => message!(
+                "{}, but the Secret was changed by someone else since sealkey read it: it now holds {}, neither the old key {} (which stays registered) nor the new one; check `kubectl get secret -n {} {}` before rotating again",
+                undone,
+                fp.to_string(),
+                old_fp.to_string(),
+                ns.to_string(),
+                name.to_string()
+            ),
+            Seen::NoKey => message!(
+                "{}, but the Secret now holds no key (changed or deleted by someone else since sealkey read it); the old key {} stays registered; check `kubectl get secret -n {} {}` before rotating again",
+                undone,
+                old_fp.to_string(),
+                ns.to_string(),
+                name.to_string()
+            ),
+            _ => message!(
+                "{}; the Secret still holds the old key {}, which stays registered",
+                undone,
+                old_fp.to_string()
+            ),
+        };
         return Err(failed(Step::UpdateSecret, e, undone));
     }
     let shows = match &seen {

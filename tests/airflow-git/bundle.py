@@ -5,7 +5,7 @@ usage: python bundle.py NAME   (in the repo's .venv-airflow; scripts/install-tes
 The connection (AIRFLOW_CONN_*) and the bundle list (AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST)
 come from the environment, exactly as the ConfigMap sealkey emits sets them through envFrom.
 Airflow's own DagBundlesManager parses the list and builds the GitDagBundle, which clones with
-apache-airflow-providers-git's GitHook. Prints one JSON line: {"ok": true, "files": [...]} or
+apache-airflow-providers-git's GitHook. Prints one JSON line: {"ok": true, "files": [...], "version": COMMIT} or
 {"ok": false, "error": "..."}; exits 1 on failure.
 """
 import json
@@ -19,6 +19,7 @@ def main(name):
     try:
         bundle = DagBundlesManager().get_bundle(name)
         bundle.initialize()
+        version = bundle.get_current_version()
         files = sorted(
             os.path.relpath(os.path.join(d, f), bundle.path)
             for d, _, fs in os.walk(bundle.path)
@@ -26,7 +27,7 @@ def main(name):
             for f in fs
         )
         print(json.dumps({"ok": True, "classpath": type(bundle).__module__ + "." + type(bundle).__name__,
-                          "files": files}))
+                          "files": files, "version": getattr(version, "version", version)}))
         return 0
     except Exception as e:  # the test reads the reason, causes included (git's stderr)
         reasons = []

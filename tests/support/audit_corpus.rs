@@ -411,6 +411,8 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
         8 => {
             let hr = format!("airflow-{id}");
             planted.push(("gitSync:".into(), exp("SK008", "HelmRelease", &hr, &ns)));
+            // Still on git-sync: SK019 (info) names the move to a DAG bundle.
+            planted.push(("gitSync:".into(), exp("SK019", "HelmRelease", &hr, &ns)));
             planted.push((
                 "sshKey: ".into(),
                 exp("SK007", "HelmRelease", &hr, &ns).k("dags.gitSync.sshKey"),
@@ -433,9 +435,15 @@ fn gen_variant(rng: &mut Rng, id: usize, secrets: &[String], kind: &str, variant
                 "extraSecrets": {"airflow-ssh-secret": {"data": format!("gitSshKey: '{}'\n", b64(FAKE_PEM))}}
               }}})
         }
-        // Benign Airflow HelmRelease (knownHosts + sshKeySecret); SK002 inside a `kind: List`.
+        // Airflow HelmRelease with knownHosts + sshKeySecret (only SK019: still on git-sync);
+        // SK002 inside a `kind: List`.
         9 => {
             let s = pick(rng);
+            planted.push((
+                "gitSync:".into(),
+                exp("SK019", "HelmRelease", &format!("airflow-ok-{id}"), &ns)
+                    .s("airflow-ssh-secret"),
+            ));
             planted.push((
                 format!("prefix: {s}-list-{id}"),
                 exp("SK002", "Pod", &format!("listed-{id}"), &ns)

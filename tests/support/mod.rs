@@ -13,10 +13,12 @@ pub mod audit_corpus;
 pub mod fake_github;
 pub mod fault_proxy;
 pub mod git_server;
+pub mod git_sync;
 pub mod hostile_aws;
 pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
+pub mod rollouts;
 pub mod watchdog;
 pub mod yaml_gen;
 

@@ -5,6 +5,12 @@ use super::*;
 pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>) {
     for var in c.get_or_null("env").items() {
         let vname = var.str_at(&["name"]).unwrap_or("<unnamed>");
+        note_connection_env(vname, e);
+        if let ("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", Some(list)) =
+            (vname, var.str_at(&["value"]))
+        {
+            audit_bundle_list_json(list, var.line, e);
+        }
         if let Some(r) = var.at(&["valueFrom", "secretKeyRef"]) {
             let secret = r.str_at(&["name"]).unwrap_or("<unnamed>");
             let key = r.str_at(&["key"]);
@@ -36,6 +42,15 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                         At::env_var(var.line, cname, vname),
                     );
                 }
+                let described = format!("env {vname} of container {cname} in {}", e.what());
+                audit_git_connection(
+                    value,
+                    ConnPlace::EnvValue,
+                    &described,
+                    conn,
+                    At::env_var(var.line, cname, vname),
+                    e,
+                );
             }
             if is_private_key_text(value) || is_private_key_base64(value) {
                 e.emit(

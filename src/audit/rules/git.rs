@@ -406,6 +406,46 @@ pub(super) fn percent_decode(s: &str) -> String {
 /// (error) or left at GitHook's trust-on-first-use default `accept-new` (warning); `None` for
 /// other connections and for `yes` / `ask`.
 pub fn airflow_git_connection(value: &str) -> Option<(Severity, String)> {
+    let conn = git_connection(value)?;
+    if !conn.ssh {
+        return None;
+    }
+    match conn.extra("strict_host_key_checking") {
+        Some(x @ ("no" | "off")) => Some((
+            Severity::Error,
+            format!("turns SSH host-key checking off (strict_host_key_checking: {x})"),
+        )),
+        None => Some((
+            Severity::Warning,
+            "leaves strict_host_key_checking unset: GitHook's default accept-new trusts the first host key it sees".to_string(),
+        )),
+        Some("accept-new") => Some((
+            Severity::Warning,
+            "trusts the first host key it sees (strict_host_key_checking: accept-new)".to_string(),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// An Airflow `git` connection (URI or JSON form) as GitHook reads it.
+pub(super) struct GitConnection {
+    extras: Vec<(String, String)>,
+    /// Whether GitHook uses SSH for it.
+    pub ssh: bool,
+}
+
+impl GitConnection {
+    /// A non-empty extra.
+    pub fn extra(&self, name: &str) -> Option<&str> {
+        self.extras
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The connection in `value` when it is of type git; `None` otherwise.
+pub(super) fn git_connection(value: &str) -> Option<GitConnection> {
     let v = value.trim();
     let (host, extras): (String, Vec<(String, String)>) = if v.starts_with('{') {
         let json: serde_json::Value = serde_json::from_str(v).ok()?;
@@ -461,31 +501,12 @@ pub fn airflow_git_connection(value: &str) -> Option<(Severity, String)> {
         }
         (host, extras)
     };
-    let extra = |name: &str| {
-        extras
-            .iter()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-    };
-    let ssh = AIRFLOW_GIT_SSH_EXTRAS.iter().any(|k| extra(k).is_some()) || is_ssh_url(&host);
-    if !ssh {
-        return None;
-    }
-    match extra("strict_host_key_checking") {
-        Some(x @ ("no" | "off")) => Some((
-            Severity::Error,
-            format!("turns SSH host-key checking off (strict_host_key_checking: {x})"),
-        )),
-        None => Some((
-            Severity::Warning,
-            "leaves strict_host_key_checking unset: GitHook's default accept-new trusts the first host key it sees".to_string(),
-        )),
-        Some("accept-new") => Some((
-            Severity::Warning,
-            "trusts the first host key it sees (strict_host_key_checking: accept-new)".to_string(),
-        )),
-        Some(_) => None,
-    }
+    let mut conn = GitConnection { extras, ssh: false };
+    conn.ssh = AIRFLOW_GIT_SSH_EXTRAS
+        .iter()
+        .any(|k| conn.extra(k).is_some())
+        || is_ssh_url(&host);
+    Some(conn)
 }
 
 /// SK014: a Flux GitRepository over SSH; resolved against the input's Secrets at its end.

@@ -24,18 +24,18 @@ pub struct Origin<'a> {
 /// Rules switched off with `--ignore`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleFilter {
-    ignored: u16,
+    ignored: u32,
 }
 
 impl RuleFilter {
     /// Switches a rule off.
     pub fn ignore(&mut self, rule: Rule) {
-        self.ignored |= 1 << (rule as u16);
+        self.ignored |= 1 << (rule as u32);
     }
 
     /// Whether a rule is on.
     pub fn enabled(&self, rule: Rule) -> bool {
-        self.ignored & (1 << (rule as u16)) == 0
+        self.ignored & (1 << (rule as u32)) == 0
     }
 }
 
@@ -58,6 +58,10 @@ pub struct Collected {
     /// Secrets defined in this input (file input only) by name, in input order: (namespace,
     /// `Kind/name` of what defines it, the SK016 finding should it be a second definition).
     definitions: BTreeMap<String, Vec<Definition>>,
+    /// Airflow connection ids (upper case) this input defines, and the SK020 findings of DAG
+    /// bundles naming one, resolved at the end of the input.
+    connections_defined: std::collections::HashSet<String>,
+    bundle_connections: Vec<(String, Finding)>,
 }
 
 /// One definition of a Secret in an input (SK016).
@@ -85,6 +89,13 @@ impl Collected {
             }
         }
         self.secret_keys.clear();
+        // SK020: a bundle's connection that nothing in this input defines.
+        let defined = std::mem::take(&mut self.connections_defined);
+        for (id, finding) in std::mem::take(&mut self.bundle_connections) {
+            if !defined.contains(&id) {
+                self.findings.push(finding);
+            }
+        }
         // SK016: a definition after one of the same name in a matching namespace.
         for (name, mut defs) in std::mem::take(&mut self.definitions) {
             for j in 1..defs.len() {
@@ -209,6 +220,9 @@ fn audit_object(obj: &Node, origin: Origin<'_>, filter: RuleFilter, out: &mut Co
                 .get_or_null("encryptedData")
                 .entries();
             e.note_secret_keys(keys.iter().any(|(k, _)| k.as_str() == "known_hosts"));
+            for (k, _) in keys {
+                note_connection_env(k.as_str(), &mut e);
+            }
             e.note_definition(name, namespace, kind_line(obj));
             e.out.secrets.push(SecretDecl {
                 namespace: namespace.map(str::to_string),
@@ -277,24 +291,24 @@ fn is_controlled(meta: &Node) -> bool {
 }
 
 /// `sealkey.io/ignore: "SK001,SK002"` (or `all`) as a bit set.
-fn suppressions(meta: &Node) -> u16 {
+fn suppressions(meta: &Node) -> u32 {
     let Some(list) = meta.str_at(&["annotations", "sealkey.io/ignore"]) else {
         return 0;
     };
     let mut bits = 0;
     for part in list.split([',', ' ']).filter(|p| !p.is_empty()) {
         if part.eq_ignore_ascii_case("all") || part == "*" {
-            return u16::MAX;
+            return u32::MAX;
         }
         if let Some(rule) = Rule::parse(part) {
-            bits |= 1 << (rule as u16);
+            bits |= 1 << (rule as u32);
         }
     }
     bits
 }
 
 /// The optional parts of a finding.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct At<'n> {
     line: u32,
     container: Option<&'n str>,
@@ -318,7 +332,7 @@ impl<'n> At<'n> {
 struct Emitter<'a, 'o> {
     origin: Origin<'a>,
     filter: RuleFilter,
-    suppressed: u16,
+    suppressed: u32,
     kind: &'a str,
     name: &'a str,
     namespace: Option<&'a str>,
@@ -327,7 +341,7 @@ struct Emitter<'a, 'o> {
 
 impl Emitter<'_, '_> {
     fn on(&self, rule: Rule) -> bool {
-        self.filter.enabled(rule) && self.suppressed & (1 << (rule as u16)) == 0
+        self.filter.enabled(rule) && self.suppressed & (1 << (rule as u32)) == 0
     }
 
     fn emit(&mut self, rule: Rule, severity: Severity, message: String, at: At<'_>) {
@@ -583,6 +597,7 @@ fn audit_pod_spec(spec: &Node, e: &mut Emitter<'_, '_>) {
     push_usages(usage, e);
 }
 
+mod bundle;
 mod containers;
 mod credentials;
 mod git;
@@ -590,6 +605,7 @@ mod objects;
 use containers::*;
 pub use credentials::{is_private_key_base64, is_private_key_text, literal_credential};
 
+use bundle::*;
 use git::*;
 pub use git::{airflow_git_connection, host_key_checking_off, EXTERNAL_SECRET};
 use objects::*;

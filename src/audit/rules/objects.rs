@@ -18,6 +18,9 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
             "plaintext"
         },
     });
+    for (k, _) in data.iter().chain(string_data) {
+        note_connection_env(k.as_str(), e);
+    }
     // Key names stay readable in SOPS files and SealedSecrets; values do not.
     e.note_secret_keys(
         data.iter()
@@ -30,6 +33,7 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
     // Settings, not credentials: checked in files and in the cluster alike.
     audit_argocd_repository(obj, e);
     audit_airflow_connection_secret(obj, e);
+    audit_secret_connections(obj, e);
     if e.origin.cluster {
         // Values in the cluster are where they belong.
         return;
@@ -185,6 +189,15 @@ pub(super) fn airflow_values_usages<'a>(
 }
 
 pub(super) fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
+    for (k, v) in obj.get_or_null("data").entries() {
+        note_connection_env(k.as_str(), e);
+        if let ("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", Some(list)) =
+            (k.as_str(), v.as_str())
+        {
+            audit_bundle_list_json(list, v.line, e);
+        }
+    }
+    audit_config_map_connections(obj, e);
     for (field, check) in [
         ("data", is_private_key_text as fn(&str) -> bool),
         ("binaryData", is_private_key_base64),
@@ -219,6 +232,8 @@ pub(super) fn audit_airflow_values<'a>(
     airflow_values_usages(values, release_ns, e);
     // The chart's `env: [{name, value}]` goes into every Airflow container.
     audit_env(values, "(chart values env)", e);
+    audit_chart_bundle_values(values, e);
+    audit_chart_bundle_list(values, e);
     let git_sync = values.at(&["dags", "gitSync"]);
     if let Some(gs) = git_sync {
         if let Some(key) = gs.get("sshKey").filter(|k| {

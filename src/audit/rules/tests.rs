@@ -358,3 +358,97 @@ fn a_secret_defined_twice_in_one_input_is_reported() {
         .iter()
         .any(|s| s.name == "alerts" && s.storage == "plaintext"));
 }
+
+#[test]
+fn dag_bundle_connections_and_chart_values_on_git_sync_are_reported() {
+    let rules = |text: &str| -> Vec<(Rule, Severity)> {
+        audit(text)
+            .into_iter()
+            .map(|f| (f.rule, f.severity))
+            .collect()
+    };
+    // What `create --for airflow-git-bundle` and `--dag-bundle` emit: nothing to report.
+    let good = r#"{"conn_type":"git","host":"git@github.com:acme/dags.git","extra":{"key_file":"/k/ssh","known_hosts_file":"/k/known_hosts","strict_host_key_checking":"yes"}}"#;
+    let cm = |v: &str| {
+        format!(
+            "kind: ConfigMap\nmetadata: {{name: c}}\ndata:\n  AIRFLOW_CONN_GIT_DEFAULT: '{v}'\n"
+        )
+    };
+    assert_eq!(rules(&cm(good)), []);
+    // In a ConfigMap (envFrom): checking off is SK013, as in env and Secrets.
+    let off = good.replace("\"yes\"", "\"no\"");
+    assert_eq!(rules(&cm(&off)), [(Rule::Sk013, Severity::Error)]);
+    let tofu = good.replace("\"yes\"", "\"accept-new\"");
+    assert_eq!(rules(&cm(&tofu)), [(Rule::Sk013, Severity::Warning)]);
+    // Checking on without known_hosts_file: SK017.
+    let no_file = good.replace(",\"known_hosts_file\":\"/k/known_hosts\"", "");
+    assert_eq!(rules(&cm(&no_file)), [(Rule::Sk017, Severity::Warning)]);
+    // The key inline: SK018 (error in a ConfigMap or env value, warning in a Secret).
+    let inline = good.replace("\"key_file\":\"/k/ssh\"", "\"private_key\":\"KEY\"");
+    assert_eq!(rules(&cm(&inline)), [(Rule::Sk018, Severity::Error)]);
+    let secret = format!("kind: Secret\nmetadata: {{name: s}}\nstringData:\n  AIRFLOW_CONN_GIT_DEFAULT: '{inline}'\n");
+    let found = rules(&secret);
+    assert!(
+        found.contains(&(Rule::Sk018, Severity::Warning)),
+        "{found:?}"
+    );
+    let env = format!("kind: Deployment\nmetadata: {{name: d}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        env:\n        - name: AIRFLOW_CONN_GIT_DEFAULT\n          value: '{no_file}'\n");
+    assert_eq!(rules(&env), [(Rule::Sk017, Severity::Warning)]);
+    // Chart values: extraEnv (a YAML string) is read; dags.gitSync on is SK019 (info).
+    let hr = format!("kind: HelmRelease\nmetadata: {{name: airflow}}\nspec:\n  values:\n    extraEnv: |\n      - name: AIRFLOW_CONN_GIT_DEFAULT\n        value: '{off}'\n    dags:\n      gitSync:\n        enabled: true\n        repo: git@github.com:acme/dags.git\n        sshKeySecret: k\n        knownHosts: 'github.com ssh-ed25519 AAAA'\n");
+    assert_eq!(
+        rules(&hr),
+        [
+            (Rule::Sk013, Severity::Error),
+            (Rule::Sk019, Severity::Info)
+        ]
+    );
+    let migrated = hr.replace("enabled: true", "enabled: false");
+    assert_eq!(rules(&migrated), [(Rule::Sk013, Severity::Error)]);
+}
+
+#[test]
+fn a_dag_bundle_whose_connection_nothing_defines_is_reported_at_the_end_of_the_input() {
+    let audit_input = |text: &str| -> Vec<(Rule, String)> {
+        let mut out = Collected::default();
+        for doc in parse_all(text).unwrap() {
+            audit_document(
+                &doc,
+                Origin {
+                    file: Some("t.yaml"),
+                    cluster: false,
+                },
+                RuleFilter::default(),
+                &mut out,
+            );
+        }
+        out.finish_input();
+        out.findings
+            .into_iter()
+            .filter(|f| f.rule == Rule::Sk020)
+            .map(|f| (f.rule, f.message))
+            .collect()
+    };
+    let hr = "kind: HelmRelease\nmetadata: {name: airflow}\nspec:\n  values:\n    dagProcessor:\n      dagBundleConfigList:\n      - name: dags\n        classpath: airflow.providers.git.bundles.git.GitDagBundle\n        kwargs: {git_conn_id: git_dags, tracking_ref: main}\n      - name: local\n        classpath: airflow.dag_processing.bundles.local.LocalDagBundle\n";
+    let found = audit_input(hr);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.contains("AIRFLOW_CONN_GIT_DAGS"), "{found:?}");
+    // Defined by the chart's extraEnv, its `secret` list, a Secret key or a ConfigMap key of the
+    // same input: nothing to report.
+    let defined = [
+        hr.replace("    dagProcessor:", "    extraEnv: |\n      - name: AIRFLOW_CONN_GIT_DAGS\n        value: x\n    dagProcessor:"),
+        hr.replace("    dagProcessor:", "    secret:\n    - {envName: AIRFLOW_CONN_GIT_DAGS, secretName: s, secretKey: k}\n    dagProcessor:"),
+        format!("{hr}---\nkind: Secret\nmetadata: {{name: s}}\ndata: {{AIRFLOW_CONN_GIT_DAGS: 'ENC[x]'}}\nsops: {{mac: x}}\n"),
+        format!("{hr}---\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{AIRFLOW_CONN_GIT_DAGS: 'x'}}\n"),
+    ];
+    for text in &defined {
+        assert_eq!(audit_input(text), [], "{text}");
+    }
+    // The env form (a ConfigMap loaded with envFrom), git_conn_id unset: git_default.
+    let cm = "kind: ConfigMap\nmetadata: {name: c}\ndata:\n  AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST: '[{\"name\": \"d\", \"classpath\": \"airflow.providers.git.bundles.git.GitDagBundle\", \"kwargs\": {}}]'\n";
+    let found = audit_input(cm);
+    assert!(
+        found.len() == 1 && found[0].1.contains("AIRFLOW_CONN_GIT_DEFAULT"),
+        "{found:?}"
+    );
+}

@@ -36,7 +36,32 @@ pub fn merge_into_sealed_helm_release(
     owned: &[Owned],
     new_secret: &str,
     now: jiff::Timestamp,
-) -> Result<(String, Vec<ClearKeyEntry>)> {
+) -> Result<MergedText> {
+    merge_sealed(text, what, identities, owned, Some(new_secret), now)
+}
+
+/// [`merge_into_sealed_helm_release`] that sets `owned` and takes nothing out (the DAG bundle
+/// migration keeps the key where it is, `values.extraSecrets` included).
+pub fn set_in_sealed_helm_release(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    owned: &[Owned],
+    now: jiff::Timestamp,
+) -> Result<String> {
+    merge_sealed(text, what, identities, owned, None, now).map(|(text, _)| text)
+}
+
+type MergedText = (String, Vec<ClearKeyEntry>);
+
+fn merge_sealed(
+    text: &str,
+    what: &str,
+    identities: &[Identity],
+    owned: &[Owned],
+    new_secret: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<MergedText> {
     let refuse = |why: &str| {
         Error::input(
             what,
@@ -60,29 +85,18 @@ pub fn merge_into_sealed_helm_release(
     // Opened (the MAC checked) for the data key and the plaintext the proof compares with.
     let mut before = open_stream(docs.clone(), what, identities, false, None)?;
     let data_key = before[0].sops.data_key.clone();
-    let entries = clear_entries_to_remove(&before[0].plain, new_secret, what)?;
+    let entries = match new_secret {
+        Some(name) => clear_entries_to_remove(&before[0].plain, name, what)?,
+        None => Vec::new(),
+    };
     let removed = removal_paths(Some(&before[0].plain), &entries);
     let rule = Rule::from_block(&block, what)?;
     let cipher = SopsAes::new(GenericArray::from_slice(&*data_key));
     let mut rendered = Vec::with_capacity(owned.len());
     for o in owned {
-        let value = if rule.should_encrypt(&o.path) {
-            let plain = o
-                .value
-                .as_str()
-                .ok_or_else(|| refuse("an owned value is not a string"))?;
-            let mut iv = [0u8; 32];
-            OsRng.fill_bytes(&mut iv);
-            Value::String(encrypt_value(
-                &cipher,
-                &iv,
-                plain.as_bytes(),
-                &aad_of(&o.path),
-                "str",
-            )?)
-        } else {
-            o.value.clone()
-        };
+        let mut path = o.path.clone();
+        let value = seal_owned(&o.value, &mut path, &rule, &cipher)
+            .ok_or_else(|| refuse("an owned value the file's rule encrypts is not a string"))??;
         rendered.push(Owned {
             path: o.path.clone(),
             value,
@@ -139,6 +153,63 @@ pub fn merge_into_sealed_helm_release(
         ));
     }
     Ok((out, entries))
+}
+
+/// `value` at `path` as the file's rule stores it: strings it encrypts become `ENC[...]` (their
+/// path as AAD), mappings are walked key by key. `None` where the rule encrypts something that is
+/// not a string, or anything inside a list (refused: sealkey does not write those encrypted).
+fn seal_owned(
+    value: &Value,
+    path: &mut Vec<String>,
+    rule: &Rule,
+    cipher: &SopsAes,
+) -> Option<Result<Value>> {
+    match value {
+        Value::String(plain) if rule.should_encrypt(path) => {
+            let mut iv = [0u8; 32];
+            OsRng.fill_bytes(&mut iv);
+            Some(
+                encrypt_value(cipher, &iv, plain.as_bytes(), &aad_of(path), "str")
+                    .map(Value::String),
+            )
+        }
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                path.push(k.clone());
+                let sealed = seal_owned(v, path, rule, cipher);
+                path.pop();
+                match sealed? {
+                    Ok(v) => {
+                        out.insert(k.clone(), v);
+                    }
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Some(Ok(Value::Object(out)))
+        }
+        Value::Array(items) => {
+            let mut p = path.clone();
+            let inside = |p: &mut Vec<String>, v: &Value| -> bool {
+                match v {
+                    Value::Object(m) => m.iter().all(|(k, v)| {
+                        p.push(k.clone());
+                        let ok = !rule.should_encrypt(p) || !matches!(v, Value::String(_));
+                        let ok = ok && !(v.is_object() && rule.should_encrypt(p));
+                        p.pop();
+                        ok
+                    }),
+                    _ => !rule.should_encrypt(p),
+                }
+            };
+            items
+                .iter()
+                .all(|v| inside(&mut p, v))
+                .then(|| Ok(value.clone()))
+        }
+        _ if rule.should_encrypt(path) => None,
+        _ => Some(Ok(value.clone())),
+    }
 }
 
 /// Replaces the line `KEY: ...` directly under the top-level `sops:` (and any continuation lines

@@ -32,7 +32,7 @@ pub mod layout;
 mod merge;
 mod open;
 mod values;
-pub use merge::merge_into_sealed_helm_release;
+pub use merge::{merge_into_sealed_helm_release, set_in_sealed_helm_release};
 use open::open_stream;
 pub use open::{
     has_kms_entries, looks_like_sops, plain_documents, unseal, unseal_documents, unseal_with_kms,
