@@ -65,7 +65,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         run["tool"]["driver"]["rules"].as_array().unwrap().len(),
         sealkey::audit::Rule::ALL.len()
     );
-    assert_eq!(sealkey::audit::Rule::ALL.len(), 20);
+    assert_eq!(sealkey::audit::Rule::ALL.len(), 21);
     let first = &run["results"][0];
     let rule_index = first["ruleIndex"].as_u64().unwrap() as usize;
     assert_eq!(

@@ -210,6 +210,58 @@ const BAD_INPUTS: &[Bad] = &[
     ),
     bad("completions__unknown_shell", &["completions", "tcsh"]),
     bad("man__unknown_command", &["man", "nosuch"]),
+    bad("app__missing_subcommand", &["app"]),
+    bad(
+        "app_create__missing_key_file",
+        &[
+            "app",
+            "create",
+            "--repo",
+            "acme/dags",
+            "--app-id",
+            "1",
+            "--app-key",
+            "{TMP}/no-such-app.pem",
+            "--for",
+            "flux",
+            "--seal",
+            "none",
+        ],
+    ),
+    bad(
+        "app_rotate__old_fingerprint_not_sha256",
+        &[
+            "app",
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "--app-id",
+            "1",
+            "--app-key",
+            "app.pem",
+            "--for",
+            "flux",
+            "--old-fingerprint",
+            "MD5:aa:bb",
+        ],
+    ),
+    bad(
+        "app_finish_rotation__missing_old_key",
+        &["app", "finish-rotation", "--app-id", "1"],
+    ),
+    bad(
+        "app_retire_deploy_keys__repo_not_owner_slash_repo",
+        &[
+            "app",
+            "retire-deploy-keys",
+            "--repo",
+            "acme",
+            "--app-id",
+            "1",
+            "--app-key",
+            "app.pem",
+        ],
+    ),
 ];
 
 #[test]

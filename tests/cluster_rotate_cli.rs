@@ -1010,6 +1010,47 @@ fn two_clusters_named_default_never_delete_each_others_keys() {
         )),
         "{title}"
     );
+    // `--finish` on B leaves A's key titled without an identity registered, and says how to
+    // retire it by fingerprint if it really was B's (was: "delete it by hand").
+    let out = Command::new(support::sealkey_bin())
+        .args(["rotate", "--repo", "acme/dags", "-n", ns])
+        .args(["--secret-name", "airflow-ssh-secret", "--finish"])
+        .args(["--sync-wait", "0", "--timeout", "20s"])
+        .args([
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--api-url",
+            &github.url(),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let a_legacy_fp = String::from_utf8(support::tool(
+        "ssh-keygen",
+        &["-lf", "-"],
+        a_legacy.as_bytes(),
+    ))
+    .unwrap()
+    .split_whitespace()
+    .nth(1)
+    .unwrap()
+    .to_string();
+    assert!(
+        stderr.contains(&format!(
+            "sealkey keys prune --repo acme/dags --retire {a_legacy_fp} --dry-run"
+        )),
+        "{stderr}"
+    );
+    let registered: Vec<String> = github
+        .keys("acme/dags")
+        .iter()
+        .map(|k| k["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(registered.contains(&bare(&a_legacy)), "{registered:?}");
     // A cluster named `default` whose identity cannot be read (the real authorizer refuses a
     // ServiceAccount that may only touch Secrets in its namespace: 403 for kube-system) is
     // refused before anything changes, unless --cluster names it.

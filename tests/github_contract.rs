@@ -400,3 +400,69 @@ fn prism_rejects_a_deliberately_broken_request() {
     let v = seen[0].violations.as_deref().expect("violations reported");
     assert!(v.contains("key") && v.contains("read_only"), "{v}");
 }
+
+#[test]
+fn app_create_requests_validate_against_githubs_openapi_description() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let (url, seen) = proxy();
+    let dir = tempfile::tempdir().unwrap();
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = dir.path().join("app.TEST-ONLY.pem");
+    write_private(
+        &pem,
+        key.to_pkcs1_pem(Default::default()).unwrap().as_bytes(),
+    );
+    let mut c = sealkey();
+    // App id 1 is the id of GitHub's example App, which Prism answers GET /app with.
+    c.args([
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        "1",
+        "--app-key",
+        pem.to_str().unwrap(),
+        "--for",
+        "git-sync",
+        "--seal",
+        "none",
+        "--api-url",
+        &url,
+    ]);
+    let out = run_cmd(c, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seen = seen.lock().unwrap().clone();
+    let ops: Vec<String> = seen
+        .iter()
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "GET /app",
+            "GET /repos/acme/dags/installation",
+            "POST /app/installations/1/access_tokens",
+            "GET /repos/acme/dags",
+        ]
+    );
+    // Only our requests are judged: Prism's canned answer to GET /repos/{owner}/{repo} lacks a
+    // property its own schema requires (`language`), a violation on the response side.
+    let violations: Vec<&Exchange> = seen
+        .iter()
+        .filter(|e| {
+            e.violations.as_deref().is_some_and(|v| {
+                let v: serde_json::Value = serde_json::from_str(v).unwrap();
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["location"][0] != "response")
+            })
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "Prism found violations: {violations:#?}"
+    );
+    assert!(seen.iter().all(|e| e.status < 400), "{seen:#?}");
+}

@@ -10,9 +10,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use support::{age_keypair, required_tool, run, tool, yaml_gen};
+use support::{age_keypair, run, tool, yaml_gen};
 
 /// Strings that break naive emitters: YAML 1.1 line breaks, controls, indicators, implicit
 /// types of YAML 1.1 and 1.2, document markers, quotes, non-ASCII.

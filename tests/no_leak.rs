@@ -383,7 +383,7 @@ fn assert_table_lists(checked: &BTreeSet<String>) {
         .collect();
     for label in checked {
         let words: Vec<&str> = label.split_whitespace().collect();
-        let command = if words[0] == "keys" {
+        let command = if words[0] == "keys" || words[0] == "app" {
             words[..2].join(" ")
         } else {
             words[0].to_string()
@@ -895,6 +895,164 @@ fn github_commands_leak_neither_token_nor_key() {
         ],
         false,
     );
+
+    // app create: the App key (a file, then stdin) proven against GitHub and sealed; neither
+    // the key nor the installation token made for the proof is left anywhere.
+    let (_, app_recipient) = age_keypair(&app.keys);
+    let app_id_of_fake = "1";
+    let args = [
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        app_id_of_fake,
+        "--app-key",
+        app_key.to_str().unwrap(),
+        "--for",
+        "flux",
+        "--seal",
+        "age",
+        "--seal-to",
+        &app_recipient,
+        "--api-url",
+        &api,
+        "-v",
+    ];
+    let t = app.ok(&args, b"");
+    let app_secrets = [
+        Secret::pem("the App key", &app_pem),
+        Secret::value("the installation token", INSTALLATION_TOKEN),
+    ];
+    app.check("app create", &t, None, &app_secrets, false);
+    let args = [
+        "app",
+        "create",
+        "--repo",
+        "acme/dags",
+        "--app-id",
+        app_id_of_fake,
+        "--app-key",
+        "-",
+        "--for",
+        "git-sync",
+        "--seal",
+        "none",
+        "--api-url",
+        &api,
+    ];
+    let t = app.ok(&args, &app_pem);
+    app.check(
+        "app create --app-key - --seal none",
+        &t,
+        None,
+        &app_secrets,
+        true,
+    );
+    assert!(
+        !String::from_utf8_lossy(&t.stdout).contains(INSTALLATION_TOKEN),
+        "the token never reaches stdout, even in plaintext output"
+    );
+
+    // app rotate (a second key of the App, from stdin), finish-rotation (the old key still
+    // valid: exit 3; then deleted: exit 0) and retire-deploy-keys (dry run, then --delete).
+    use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+    let new_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let new_pem = new_key
+        .to_pkcs1_pem(Default::default())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let old_public = fake.state().app_public_pem.clone();
+    fake.state().app_public_pem = Some(
+        new_key
+            .to_public_key()
+            .to_pkcs1_pem(Default::default())
+            .unwrap(),
+    );
+    fake.state().app_more_public_pems = old_public.into_iter().collect();
+    let both = [
+        Secret::pem("the old App key", &app_pem),
+        Secret::pem("the new App key", &new_pem),
+        Secret::value("the installation token", INSTALLATION_TOKEN),
+    ];
+    let t = app.ok(
+        &[
+            "app",
+            "rotate",
+            "--repo",
+            "acme/dags",
+            "--app-id",
+            app_id_of_fake,
+            "--app-key",
+            "-",
+            "--for",
+            "argocd",
+            "--seal",
+            "age",
+            "--seal-to",
+            &app_recipient,
+            "--api-url",
+            &api,
+        ],
+        &new_pem,
+    );
+    app.check("app rotate", &t, None, &both, false);
+    let finish = [
+        "app",
+        "finish-rotation",
+        "--app-id",
+        app_id_of_fake,
+        "--old-key",
+        app_key.to_str().unwrap(),
+        "--api-url",
+        &api,
+    ];
+    let t = app.trace(&finish, b"");
+    assert_eq!(t.code, Some(3), "{}", t.stderr);
+    app.check(
+        "app finish-rotation (old key still valid)",
+        &t,
+        None,
+        &both,
+        false,
+    );
+    fake.state().app_more_public_pems.clear();
+    let t = app.ok(&finish, b"");
+    app.check("app finish-rotation", &t, None, &both, false);
+    let new_key_file = app.keys.join("app-new.TEST-ONLY.pem");
+    std::fs::write(&new_key_file, &new_pem).unwrap();
+    std::fs::set_permissions(
+        &new_key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    for extra in [&[][..], &["--delete"][..]] {
+        let args = [
+            &[
+                "app",
+                "retire-deploy-keys",
+                "--repo",
+                "acme/dags",
+                "--app-id",
+                app_id_of_fake,
+                "--app-key",
+                new_key_file.to_str().unwrap(),
+                "--api-url",
+                &api,
+            ][..],
+            extra,
+        ]
+        .concat();
+        let t = app.ok(&args, b"");
+        app.check(
+            &format!("app retire-deploy-keys {}", extra.join(" ")),
+            &t,
+            None,
+            &both,
+            false,
+        );
+    }
 
     let mut all = sb.checked.borrow().clone();
     all.extend(app.checked.borrow().iter().cloned());

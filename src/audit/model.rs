@@ -77,6 +77,9 @@ pub enum Rule {
     Sk019,
     /// A DAG bundle whose git connection no object of the input defines.
     Sk020,
+    /// A GitHub App credential that cannot work: git-sync App flags without a key, a Flux
+    /// GitRepository with `provider: github` over SSH.
+    Sk021,
 }
 
 impl Serialize for Rule {
@@ -87,7 +90,7 @@ impl Serialize for Rule {
 
 impl Rule {
     /// Every rule, in order.
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 21] = [
         Rule::Sk001,
         Rule::Sk002,
         Rule::Sk003,
@@ -108,6 +111,7 @@ impl Rule {
         Rule::Sk018,
         Rule::Sk019,
         Rule::Sk020,
+        Rule::Sk021,
     ];
 
     /// `SK001` ...
@@ -133,6 +137,7 @@ impl Rule {
             Rule::Sk018 => "SK018",
             Rule::Sk019 => "SK019",
             Rule::Sk020 => "SK020",
+            Rule::Sk021 => "SK021",
         }
     }
 
@@ -166,6 +171,7 @@ impl Rule {
             Rule::Sk018 => "airflow-git-connection-private-key-in-env",
             Rule::Sk019 => "airflow-chart-still-on-git-sync",
             Rule::Sk020 => "dag-bundle-connection-undefined",
+            Rule::Sk021 => "github-app-credential-unusable",
         }
     }
 
@@ -191,7 +197,8 @@ impl Rule {
             | Rule::Sk012
             | Rule::Sk013
             | Rule::Sk016
-            | Rule::Sk018 => Severity::Error,
+            | Rule::Sk018
+            | Rule::Sk021 => Severity::Error,
         }
     }
 
@@ -225,6 +232,7 @@ impl Rule {
             Rule::Sk018 => "Airflow git connection with the private key inline in an environment variable",
             Rule::Sk019 => "Airflow chart values still on the git-sync sidecar",
             Rule::Sk020 => "DAG bundle names a git connection that no object defines",
+            Rule::Sk021 => "GitHub App credential that cannot work (git-sync App flags without an App key, Flux provider: github over SSH)",
         }
     }
 
@@ -250,6 +258,7 @@ impl Rule {
             Rule::Sk018 => "mount the key's Secret as a read-only file and use the key_file extra instead of private_key (`sealkey create --for airflow-git-bundle` or `--dag-bundle` emits that)",
             Rule::Sk019 => "move to a GitDagBundle on the same key Secret with the `to-dag-bundle` command (it shows the diff with --dry-run)",
             Rule::Sk020 => "define the connection (AIRFLOW_CONN_<ID> in the chart's extraEnv, a Secret or ConfigMap loaded with envFrom), or fix git_conn_id; ignore the finding if the connection lives in Airflow's database or a secrets backend",
+            Rule::Sk021 => "give git-sync the App key as a file (--github-app-private-key-file, mounted from a Secret; `sealkey app create --for git-sync`), and give a Flux GitRepository with provider: github an https:// URL",
         }
     }
 
@@ -276,6 +285,7 @@ impl Rule {
             Rule::Sk018 => "The private_key extra puts the key itself into the connection, so an AIRFLOW_CONN_* variable carries it into the environment of every Airflow process and its children, kubectl describe and crash reports, and it cannot rotate without a restart.",
             Rule::Sk019 => "The Apache Airflow chart's documentation plans to remove the git-sync sidecar in chart 2.0 in favour of Airflow 3's GitDagBundle; moving is one reviewed change of the HelmRelease.",
             Rule::Sk020 => "A GitDagBundle clones through the git connection its git_conn_id names (git_default when unset); when nothing defines it, the dag-processor fails to build the bundle and no DAG of it is parsed.",
+            Rule::Sk021 => "A GitHub App authenticates over HTTPS with tokens bought with the App key: git-sync refuses to start with App ids but no key, and Flux uses the App only for https:// URLs, so either the sync never runs or it silently falls back to another credential.",
         }
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Audit how workloads consume Secrets: one finding per usage (SK001-SK020).
+/// Audit how workloads consume Secrets: one finding per usage (SK001-SK021).
 ///
 /// Ends with a per-Secret consumption matrix (volume, env, envFrom, imagePullSecrets). Reads files and directories (recursively: .yaml, .yml, .json; `-` is stdin), the files
 /// staged in git (--staged, for a pre-commit hook) or a live cluster (--cluster). Safe on
@@ -156,7 +156,7 @@ fn rule_filter(ignore: &[String]) -> Result<RuleFilter> {
             Error::input(
                 format!("--ignore {}", printable(name)),
                 "no such rule",
-                "use SK001 ... SK020 (see docs/audit-rules.md)",
+                "use SK001 ... SK021 (see docs/audit-rules.md)",
             )
         })?;
         filter.ignore(rule);

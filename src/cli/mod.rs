@@ -1,6 +1,7 @@
 //! The command line: clap types (their doc comments are `--help`) and one thin adapter per
 //! subcommand. Only this module prints or reads the terminal.
 
+mod app;
 mod audit;
 mod cluster;
 mod common;
@@ -84,6 +85,9 @@ enum Command {
     /// Show what a sealed file holds (format, recipients, objects, encrypted paths, claimed key)
     /// without decrypting it.
     Inspect(inspect::InspectArgs),
+    /// A GitHub App's key as the git credential (Flux, git-sync, Argo CD, Airflow), proven
+    /// against GitHub before it is written.
+    App(app::AppArgs),
     /// Register an existing public key (e.g. Flux's identity.pub) as a read-only deploy key.
     Register(register::RegisterArgs),
     /// List, audit and prune a repository's (or an organisation's) deploy keys.
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Seal(args) => seal::run(args, &ui),
         Command::Unseal(args) => unseal::run(args, &ui),
         Command::Inspect(args) => inspect::run(args, &ui),
+        Command::App(args) => app::run(args, &ui),
         Command::Register(args) => register::run(args, &ui),
         Command::Keys(args) => keys::run(args, &ui),
         Command::KnownHosts(args) => known_hosts::run(args, &ui),

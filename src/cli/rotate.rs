@@ -438,8 +438,16 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                 ));
             }
             for k in &done.left_alone {
+                let retire = rotate::plan::fingerprint(k)
+                    .map(|fp| {
+                        format!(
+                            "; if it really was this Secret's and no other cluster uses it: sealkey keys prune --repo {} --retire {fp} --dry-run, then without --dry-run",
+                            repo.slug()
+                        )
+                    })
+                    .unwrap_or_default();
                 ui.warn(&format!(
-                    "key {} (\"{}\") left registered: named by the Secret's sealkey.io/previous-fingerprint annotation but titled for something else, or titled before sealkey identified clusters (another cluster of the same name may use it); delete it by hand if it really was this Secret's",
+                    "key {} (\"{}\") left registered: named by the Secret's sealkey.io/previous-fingerprint annotation but titled for something else, or titled without this cluster's identity (made offline, e.g. by create --store or --out with --register, or before sealkey identified clusters; another cluster of the same name may use it){retire}",
                     k.id,
                     crate::http::sanitize_server_text(&k.title, &[])
                 ));

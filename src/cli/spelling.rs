@@ -52,6 +52,7 @@ pub fn flag(setting: Setting) -> &'static str {
         Setting::GitHost => "--git-host",
         Setting::Gitops => "--gitops",
         Setting::Identity => "--identity",
+        Setting::Installation => "--installation-id",
         Setting::KeepOld => "--keep-old",
         Setting::Keep => "--keep",
         Setting::KeyType => "--key-type",

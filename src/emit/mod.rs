@@ -10,6 +10,7 @@ pub mod dag_bundle;
 pub mod external_secrets;
 mod flux;
 mod git_sync;
+pub mod github_app;
 pub mod live;
 pub mod merge;
 mod mount;

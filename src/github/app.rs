@@ -29,22 +29,42 @@ impl std::fmt::Debug for AppCredentials {
     }
 }
 
+/// Refuses an App id that is neither a numeric App ID nor a client ID.
+fn check_app_id(app_id: &str) -> Result<()> {
+    let id_ok = !app_id.is_empty()
+        && app_id.len() <= 64
+        && app_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.');
+    if !id_ok {
+        return Err(Error::input(
+            message!("{} {}", Setting::AppId, app_id.to_string()),
+            "not a GitHub App ID",
+            "pass the numeric App ID (or the Iv... client ID) from the App's settings page",
+        ));
+    }
+    Ok(())
+}
+
 impl AppCredentials {
     /// Reads the App's private key (PKCS#1 PEM, as GitHub hands it out, or
     /// PKCS#8) and checks the App id (numeric App ID or `Iv...` client ID).
     pub fn from_file(app_id: &str, key_path: &Path) -> Result<Self> {
-        let id_ok = !app_id.is_empty()
-            && app_id.len() <= 64
-            && app_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.');
-        if !id_ok {
-            return Err(Error::input(
-                message!("{} {}", Setting::AppId, app_id.to_string()),
-                "not a GitHub App ID",
-                "pass the numeric App ID (or the Iv... client ID) from the App's settings page",
-            ));
-        }
+        check_app_id(app_id)?;
+        Self::from_file_checked(app_id, key_path)
+    }
+
+    /// An App with a key already read (and checked) elsewhere; `label` names where it came from.
+    pub fn from_key(app_id: &str, label: &Path, key: rsa::RsaPrivateKey) -> Result<Self> {
+        check_app_id(app_id)?;
+        Ok(Self {
+            app_id: app_id.to_string(),
+            key_path: label.to_path_buf(),
+            signing_key: rsa::pkcs1v15::SigningKey::new(key),
+        })
+    }
+
+    fn from_file_checked(app_id: &str, key_path: &Path) -> Result<Self> {
         let what = message!("{} {}", Setting::AppKey, key_path.display().to_string());
         // A regular file of at most 64 KiB (`/dev/zero` or a FIFO is refused, never read), kept
         // from other users as ssh requires of its keys.

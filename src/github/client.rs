@@ -90,6 +90,11 @@ impl GithubClient {
         self.transport.request_count()
     }
 
+    /// The transport, for endpoints that bring their own credential (the App proof).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// Sends a request about `repo` with the right credential and maps failures to errors.
     pub(crate) async fn repo_request(
         &self,

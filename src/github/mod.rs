@@ -3,10 +3,12 @@
 //!
 //! Endpoints (API version 2022-11-28): `GET/POST /repos/{owner}/{repo}/keys`,
 //! `GET/DELETE /repos/{owner}/{repo}/keys/{id}`, `GET /meta`, and for GitHub App auth
-//! `GET /repos/{owner}/{repo}/installation` and `POST /app/installations/{id}/access_tokens`.
+//! `GET /repos/{owner}/{repo}/installation` and `POST /app/installations/{id}/access_tokens`;
+//! for an App as the git credential also `GET /app` and `GET /repos/{owner}/{repo}`.
 
 mod api_url;
 pub mod app;
+pub mod app_credential;
 mod auth;
 mod client;
 pub mod hygiene;

@@ -172,7 +172,16 @@ pub struct State {
     pub token: String,
     /// GitHub App: the App's public key (PKCS#1 PEM) and the installation token it buys.
     pub app_public_pem: Option<String>,
+    /// GitHub App: further current keys (an App has up to 25), as a rotation adds them.
+    pub app_more_public_pems: Vec<String>,
+    /// GitHub App: seconds an installation token is said to last (None: until 2099), so that
+    /// consumers refresh it on every sync.
+    pub token_lifetime_secs: Option<i64>,
     pub installation_token: String,
+    /// GitHub App: repositories the installation does not include (404 on lookup, 422 on a token).
+    pub app_not_on: Vec<String>,
+    /// GitHub App: the installation's permissions (default administration: write, contents: read).
+    pub app_permissions: Option<Value>,
     /// Registrations (POST .../keys) are carried out at once but answered only after this many
     /// milliseconds: a run can be interrupted with its key registered and the answer not yet in.
     pub stall_registrations_ms: u64,
@@ -338,9 +347,24 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
                     json!({"message": "A JSON web token could not be decoded"}),
                 );
             }
+            if st.app_not_on.contains(&format!("{}/{}", segs[1], segs[2])) {
+                return not_found();
+            }
             Response::json(
                 200,
-                json!({"id": 77, "account": {"login": segs[1]}, "app_id": 1}),
+                json!({"id": 77, "account": {"login": segs[1]}, "app_id": 1, "permissions": app_permissions(st)}),
+            )
+        }
+        ("GET", ["app"]) => {
+            if !jwt_ok(st, &auth) {
+                return Response::json(
+                    401,
+                    json!({"message": "A JSON web token could not be decoded"}),
+                );
+            }
+            Response::json(
+                200,
+                json!({"id": 1, "slug": "sealkey-test", "client_id": "Iv1.fakeclient", "name": "sealkey test", "owner": {"login": "acme", "type": "Organization"}}),
             )
         }
         ("POST", ["app", "installations", "77", "access_tokens"]) => {
@@ -350,9 +374,61 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
                     json!({"message": "A JSON web token could not be decoded"}),
                 );
             }
+            // GitHub narrows the token to the repositories and permissions asked for, and refuses
+            // ones the installation does not have (422).
+            let body = if req.body.is_empty() {
+                json!({})
+            } else {
+                req.json()
+            };
+            if let Some(names) = body["repositories"].as_array() {
+                let owner = "acme";
+                for n in names {
+                    let slug = format!("{owner}/{}", n.as_str().unwrap_or_default());
+                    if st.app_not_on.contains(&slug) || !st.repos.contains_key(&slug) {
+                        return Response::json(
+                            422,
+                            json!({"message": "There is at least one repository that does not exist or is not accessible to the parent installation.", "documentation_url": "https://docs.github.com/rest"}),
+                        );
+                    }
+                }
+            }
+            if let Some(asked) = body["permissions"].as_object() {
+                let granted = app_permissions(st);
+                for (k, v) in asked {
+                    let ok = matches!(
+                        (granted[k].as_str(), v.as_str()),
+                        (Some("write"), _) | (Some("read"), Some("read"))
+                    );
+                    if !ok {
+                        return Response::json(
+                            422,
+                            json!({"message": "The permissions requested are not granted to this installation.", "documentation_url": "https://docs.github.com/rest"}),
+                        );
+                    }
+                }
+            }
             Response::json(
                 201,
-                json!({"token": st.installation_token, "expires_at": "2099-01-01T00:00:00Z", "permissions": req.json()["permissions"]}),
+                json!({"token": st.installation_token, "expires_at": expires_at(st), "permissions": req.json()["permissions"]}),
+            )
+        }
+        ("GET", ["repos", o, r]) => {
+            let slug = format!("{o}/{r}");
+            if auth != format!("Bearer {}", st.installation_token)
+                && auth != format!("Bearer {}", st.token)
+            {
+                return Response::json(
+                    401,
+                    json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+                );
+            }
+            if !st.repos.contains_key(&slug) || st.app_not_on.contains(&slug) {
+                return not_found();
+            }
+            Response::json(
+                200,
+                json!({"id": 4242, "name": r, "full_name": slug, "private": true, "owner": {"login": o}}),
             )
         }
         (_, ["repos", o, r, "keys", rest @ ..]) => {
@@ -455,20 +531,52 @@ fn route(st: &mut State, prefix: &str, port: u16, req: &Request, path: &str) -> 
     }
 }
 
+fn expires_at(st: &State) -> String {
+    match st.token_lifetime_secs {
+        Some(secs) => (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs))
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        None => "2099-01-01T00:00:00Z".into(),
+    }
+}
+
+fn app_permissions(st: &State) -> Value {
+    st.app_permissions.clone().unwrap_or_else(
+        || json!({"administration": "write", "contents": "read", "metadata": "read"}),
+    )
+}
+
 /// Checks an RS256 JWT against the App's public key, and its time window.
 fn jwt_ok(st: &State, auth: &str) -> bool {
+    let pems: Vec<&String> = st
+        .app_public_pem
+        .iter()
+        .chain(st.app_more_public_pems.iter())
+        .collect();
+    pems.iter().any(|pem| jwt_signed_by(pem, auth))
+}
+
+/// Checks an RS256 JWT against one public key of the App, and its time window.
+fn jwt_signed_by(pem: &str, auth: &str) -> bool {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::signature::Verifier;
-    let Some(pem) = &st.app_public_pem else {
-        return false;
-    };
     let Some(jwt) = auth.strip_prefix("Bearer ") else {
         return false;
     };
     let parts: Vec<&str> = jwt.split('.').collect();
     if parts.len() != 3 {
+        return false;
+    }
+    // GitHub accepts only RS256: a header naming another algorithm is refused even when the
+    // signature is an RS256 one.
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(parts[0])
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .unwrap_or(Value::Null);
+    if header["alg"] != "RS256" {
         return false;
     }
     let key = rsa::RsaPublicKey::from_pkcs1_pem(pem).unwrap();

@@ -12,12 +12,15 @@
 pub mod audit_corpus;
 pub mod fake_github;
 pub mod fault_proxy;
+pub mod git_http;
 pub mod git_server;
 pub mod git_sync;
 pub mod hostile_aws;
 pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
+pub mod real_eso;
+pub mod real_flux;
 pub mod rollouts;
 pub mod watchdog;
 pub mod yaml_gen;

@@ -57,8 +57,9 @@ pub(super) fn audit_env<'n>(c: &'n Node, cname: &'n str, e: &mut Emitter<'_, '_>
                     Rule::Sk007,
                     Severity::Error,
                     format!(
-                        "env {vname} of container {cname} in {} holds a private key",
-                        e.what()
+                        "env {vname} of container {cname} in {} holds a {}",
+                        e.what(),
+                        private_key_noun(vname)
                     ),
                     At::env_var(var.line, cname, vname),
                 );

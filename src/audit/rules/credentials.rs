@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// What a private key stored under `name` is, for messages: the names Flux, Argo CD, git-sync and
+/// sealkey give a GitHub App's key say "GitHub App key", any other "private key".
+pub fn private_key_noun(name: &str) -> &'static str {
+    let n = name.to_ascii_lowercase().replace(['-', '_'], "");
+    if n.contains("githubappprivatekey") {
+        "GitHub App key"
+    } else {
+        "private key"
+    }
+}
+
 /// PEM (or PuTTY) private key text.
 pub fn is_private_key_text(s: &str) -> bool {
     (s.contains("-----BEGIN ") && s.contains("PRIVATE KEY-----"))

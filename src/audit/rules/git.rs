@@ -1,5 +1,6 @@
 //! Where git runs: git-sync settings (SK005, SK010, SK015), host-key checking anywhere (SK011),
-//! Argo CD repositories (SK012), Airflow git connections (SK013), Flux GitRepositories (SK014).
+//! Argo CD repositories (SK012), Airflow git connections (SK013), Flux GitRepositories (SK014),
+//! GitHub App settings of git-sync and Flux (SK017).
 
 use super::*;
 
@@ -81,6 +82,7 @@ pub(super) fn audit_git_sync(
             "GIT_SSH_KEY_FILE",
         ],
     );
+    audit_git_sync_app(c, cname, e);
     let mounts = c.get_or_null("volumeMounts").items();
     let key_mounted = mounts.iter().any(|m| {
         m.str_at(&["mountPath"])
@@ -509,11 +511,69 @@ pub(super) fn git_connection(value: &str) -> Option<GitConnection> {
     Some(conn)
 }
 
+/// SK021: git-sync told to authenticate as a GitHub App (an application or client id) without
+/// the App key (`--github-app-private-key-file` or `GITSYNC_GITHUB_APP_PRIVATE_KEY`): git-sync
+/// refuses to start.
+fn audit_git_sync_app(c: &Node, cname: &str, e: &mut Emitter<'_, '_>) {
+    let id = git_sync_setting(
+        c,
+        "github-app-application-id",
+        &["GITSYNC_GITHUB_APP_APPLICATION_ID"],
+    )
+    .or_else(|| git_sync_setting(c, "github-app-client-id", &["GITSYNC_GITHUB_APP_CLIENT_ID"]));
+    let Some((_, env, line)) = id else {
+        return;
+    };
+    let key_file = git_sync_setting(
+        c,
+        "github-app-private-key-file",
+        &["GITSYNC_GITHUB_APP_PRIVATE_KEY_FILE"],
+    );
+    let key_env = c
+        .get_or_null("env")
+        .items()
+        .iter()
+        .any(|v| v.str_at(&["name"]) == Some("GITSYNC_GITHUB_APP_PRIVATE_KEY"));
+    if key_file.is_some() || key_env {
+        return;
+    }
+    e.emit(
+        Rule::Sk021,
+        Severity::Error,
+        format!(
+            "git-sync container {cname} in {} is set to use a GitHub App but is given no App key (--github-app-private-key-file): git-sync will not start",
+            e.what()
+        ),
+        At {
+            line,
+            container: Some(cname),
+            env,
+            ..At::default()
+        },
+    );
+}
+
 /// SK014: a Flux GitRepository over SSH; resolved against the input's Secrets at its end.
+/// SK021: `provider: github` (a GitHub App) with an SSH URL, which the App cannot serve.
 pub(super) fn audit_flux_git_repository(obj: &Node, e: &mut Emitter<'_, '_>) {
     let Some(url) = obj.str_at(&["spec", "url"]) else {
         return;
     };
+    if obj.str_at(&["spec", "provider"]) == Some("github") && is_ssh_url(url) {
+        e.emit(
+            Rule::Sk021,
+            Severity::Error,
+            format!(
+                "{} uses provider: github (a GitHub App key) but fetches {} over SSH: App tokens work only over https://",
+                e.what(),
+                printable_url(url)
+            ),
+            At {
+                line: obj.at(&["spec", "provider"]).map_or(obj.line, |n| n.line),
+                ..At::default()
+            },
+        );
+    }
     if !url.trim_start().starts_with("ssh://") {
         return;
     }

@@ -24,6 +24,7 @@ pub struct Origin<'a> {
 /// Rules switched off with `--ignore`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuleFilter {
+    // One bit per rule (`Rule as u32`): room for 32.
     ignored: u32,
 }
 
@@ -603,7 +604,9 @@ mod credentials;
 mod git;
 mod objects;
 use containers::*;
-pub use credentials::{is_private_key_base64, is_private_key_text, literal_credential};
+pub use credentials::{
+    is_private_key_base64, is_private_key_text, literal_credential, private_key_noun,
+};
 
 use bundle::*;
 use git::*;

@@ -73,8 +73,9 @@ pub(super) fn audit_secret(obj: &Node, sops: bool, e: &mut Emitter<'_, '_>) {
                     Rule::Sk007,
                     Severity::Error,
                     format!(
-                        "{} holds an unsealed private key in {field}.{}",
+                        "{} holds an unsealed {} in {field}.{}",
                         e.what(),
+                        private_key_noun(k.as_str()),
                         k.as_str()
                     ),
                     At {
@@ -209,7 +210,12 @@ pub(super) fn audit_config_map(obj: &Node, e: &mut Emitter<'_, '_>) {
                 e.emit(
                     Rule::Sk007,
                     Severity::Error,
-                    format!("{} holds a private key in {field}.{}", e.what(), k.as_str()),
+                    format!(
+                        "{} holds a {} in {field}.{}",
+                        e.what(),
+                        private_key_noun(k.as_str()),
+                        k.as_str()
+                    ),
                     At {
                         line: v.line,
                         key: Some(k.as_str()),
@@ -344,7 +350,11 @@ pub(super) fn audit_airflow_values<'a>(
                         e.emit(
                             Rule::Sk007,
                             Severity::Error,
-                            format!("{} holds an unsealed private key in {path}", e.what()),
+                            format!(
+                                "{} holds an unsealed {} in {path}",
+                                e.what(),
+                                private_key_noun(k.as_str())
+                            ),
                             At {
                                 line: spec.get_or_null(field).line,
                                 secret: Some(sname.as_str()),

@@ -452,3 +452,91 @@ fn a_dag_bundle_whose_connection_nothing_defines_is_reported_at_the_end_of_the_i
         "{found:?}"
     );
 }
+
+#[test]
+fn github_app_settings_that_cannot_work_and_app_keys_in_the_clear_are_findings() {
+    let text = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sync, namespace: dev}
+spec:
+  template:
+    spec:
+      containers:
+        - name: git-sync
+          image: registry.k8s.io/git-sync/git-sync:v4.4.0
+          env:
+            - {name: GITSYNC_REPO, value: "https://github.com/acme/dags.git"}
+            - {name: GITSYNC_GITHUB_APP_APPLICATION_ID, value: "123"}
+            - {name: GITSYNC_GITHUB_APP_INSTALLATION_ID, value: "77"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sync-ok, namespace: dev}
+spec:
+  template:
+    spec:
+      containers:
+        - name: git-sync
+          image: registry.k8s.io/git-sync/git-sync:v4.4.0
+          args: ["--repo=https://github.com/acme/dags.git", "--github-app-client-id=Iv1.abc",
+                 "--github-app-installation-id=77",
+                 "--github-app-private-key-file=/etc/git-secret/github-app/github-app-private-key"]
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: dags, namespace: flux-system}
+spec:
+  interval: 1m
+  url: ssh://git@github.com/acme/dags
+  provider: github
+  secretRef: {name: github-app}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: dags-https, namespace: flux-system}
+spec:
+  interval: 1m
+  url: https://github.com/acme/dags.git
+  provider: github
+  secretRef: {name: github-app}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: github-app, namespace: flux-system}
+stringData:
+  githubAppID: "123"
+  githubAppPrivateKey: |
+    -----BEGIN RSA PRIVATE KEY-----
+    MIIEowIBAAKCAQEAfake
+    -----END RSA PRIVATE KEY-----
+"#;
+    let findings = audit(text);
+    let sk021: Vec<&Finding> = findings.iter().filter(|f| f.rule == Rule::Sk021).collect();
+    assert_eq!(sk021.len(), 2, "{findings:#?}");
+    assert!(
+        sk021[0].message.contains("git-sync container git-sync"),
+        "{}",
+        sk021[0].message
+    );
+    assert!(
+        sk021[0].message.contains("no App key"),
+        "{}",
+        sk021[0].message
+    );
+    assert!(
+        sk021[1].message.contains("over SSH"),
+        "{}",
+        sk021[1].message
+    );
+    let key = findings
+        .iter()
+        .find(|f| f.rule == Rule::Sk007)
+        .expect("the App key in the clear");
+    assert!(
+        key.message
+            .contains("unsealed GitHub App key in stringData.githubAppPrivateKey"),
+        "{}",
+        key.message
+    );
+}

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package judges pins the programs built from this module.
+package judges
+
+import _ "github.com/fluxcd/kustomize-controller"
