@@ -412,9 +412,9 @@ fn with_no_restart_a_subpath_reader_keeps_its_old_key_registered() {
 fn a_failed_rollout_keeps_the_old_key_through_finish_until_the_reader_rolled_out() {
     let rig = Rig::start_with(&[subpath_deployment()]);
     // The key `create --store --register` registered is titled without the cluster's identity
-    // (create never contacts the cluster), so on a real server, whose kube-system has a UID,
-    // `--finish` never deletes it (it leaves such keys alone and says so). A first rotation
-    // makes the live key one titled with the identity, as rotations after the first are.
+    // (create never contacts the cluster), which `--finish` deletes only when the Secret's
+    // previous-fingerprint names it. A first rotation makes the live key one titled with the
+    // identity, as rotations after the first are, so this test is about the rollout alone.
     let first = rig.rotate(&["--timeout", "30s"]);
     assert!(first.status.success(), "{}", stderr(&first));
     // From now on the Deployment controller sees no newer template: the next restart's

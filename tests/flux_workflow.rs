@@ -1,5 +1,6 @@
-//! The seed's flow as a Flux user lives it (issue 12): files written for a GitOps repository are
-//! ones Flux decrypts (checked by the npm SOPS decoders, as kustomize-controller would), writes
+//! The documented flow as a Flux user lives it: files written for a GitOps repository are ones
+//! Flux decrypts (checked by the npm SOPS decoders, which also verify the MAC that
+//! kustomize-controller does not check; the real controller judges in tests/real_flux.rs), writes
 //! never surprise (an existing file is kept unless --force), host keys must cover the repository's
 //! host, and settings a chosen output would ignore are refused instead.
 
@@ -14,7 +15,8 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Opens a SOPS file as Flux would (support::npm_sops_decode); the test fails if it cannot.
+/// Opens a SOPS file with the npm decoders, MAC checked (support::npm_sops_decode); the test
+/// fails if they cannot.
 fn flux_decrypts(file: &Path, identity: &Path) -> Vec<Value> {
     support::npm_sops_decode(file, identity)
         .unwrap_or_else(|e| panic!("Flux could not decrypt: {e}"))

@@ -355,9 +355,9 @@ fn flux_applies_merge_into_results_with_only_the_owned_lines_changed() {
 /// docs/rotation.md "Runbook: through a GitOps repository", twice: `rotate --gitops FILE
 /// --update FILE` registers the new key and writes FILE; `--finish` before the controller
 /// applied the commit deletes nothing (exit 2); after the controller applied it, the live Secret
-/// holds the new key and `--finish` deletes the old one (the key `create --register` titled
-/// without the cluster's identity is left registered, named in a warning); a second `--finish`
-/// deletes nothing.
+/// holds the new key and `--finish` deletes the old one (also the key `create --register` titled
+/// without the cluster's identity, which the Secret's previous-fingerprint names); a second
+/// `--finish` deletes nothing.
 #[test]
 #[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_commit() {
@@ -424,10 +424,8 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
         sealkey(repo, &args, b"")
     };
     // Two rotations. The first key was titled by `create --register`, which has no cluster to
-    // ask for its identity, so its title names the cluster without it: `--finish` leaves that
-    // key registered with a warning (it cannot tell it from another cluster's of the same name).
-    // The key the first rotation registered carries the identity, so the second rotation
-    // retires it.
+    // ask for its identity, so its title names the cluster without it; the key the first
+    // rotation registered carries the identity. Both are retired by their `--finish`.
     let mut previous = old_fp.clone();
     let mut previous_id = github.keys("acme/dags")[0]["id"].as_u64().unwrap();
     for round in 1..=2 {
@@ -508,21 +506,16 @@ fn rotate_gitops_then_finish_retires_the_old_key_only_after_flux_applied_the_com
             .find(|k| bare(k["key"].as_str().unwrap()) == live_public)
             .expect("the live key is registered");
         assert_eq!(live_key["read_only"], true);
-        if round == 1 {
-            assert!(
-                stderr(&finished).contains(&format!("key {previous_id} (")),
-                "round 1: the create key is named as left registered: {}",
-                stderr(&finished)
-            );
-            assert_eq!(keys.len(), 2, "{keys:#?}");
-        } else {
-            assert!(
-                !ids.contains(&previous_id),
-                "round 2: the previous key was retired after the apply: {keys:#?}\n{}",
-                stderr(&finished)
-            );
-            assert_eq!(keys.len(), 2, "the create key and the live one: {keys:#?}");
-        }
+        // Every round retires the previous key, the first one too: the key `create --register`
+        // titled without the cluster's identity is the one the Secret's
+        // `sealkey.io/previous-fingerprint` names, which proves it was this Secret's. (Was: left
+        // registered with a warning, so the key of the first GitOps rotation stayed valid.)
+        assert!(
+            !ids.contains(&previous_id),
+            "round {round}: the previous key was retired after the apply: {keys:#?}\n{}",
+            stderr(&finished)
+        );
+        assert_eq!(keys.len(), 1, "round {round}: only the live key: {keys:#?}");
         let again = rotate(&["--finish"]);
         assert!(again.status.success(), "{}", stderr(&again));
         assert_eq!(github.keys("acme/dags").len(), keys.len());

@@ -24,8 +24,8 @@ pub struct Finished {
     /// Why the old keys stay registered (readers still on them), when they do.
     pub kept_because: Option<Message>,
     /// Keys left registered although they may be this Secret's old keys: named by its
-    /// `previous-fingerprint` annotation but titled for something else, or titled for it in the
-    /// format made before sealkey identified clusters (another cluster of the same name may
+    /// `previous-fingerprint` annotation but titled for something else, or titled for it without
+    /// a cluster identity and not named by the annotation (another cluster of the same name may
     /// hold them). Delete them by hand if they really were this Secret's.
     pub left_alone: Vec<DeployKeyInfo>,
     /// How long it waited for the live Secret to hold the new key.
@@ -110,22 +110,34 @@ pub async fn finish<C: SecretCluster, R: DeployKeyRegistry>(
             nothing,
         ));
     }
-    // Only keys sealkey titled for this very Secret are deleted; the annotation is the
-    // cluster's word, so the key it names is only reported when its title is someone else's.
+    // Only keys sealkey titled for this very Secret are deleted. The annotation is the
+    // cluster's word, so the key it names is deleted only when its title is also this Secret's:
+    // with this cluster's identity, or without any identity (a key `create --register` made
+    // offline, or one made before sealkey identified clusters), which the annotation then proves
+    // was this Secret's: another cluster of the same name holds it only if it was given this
+    // very key. A key it names under any other title is reported, not deleted.
     let previous = plan
         .previous()
         .filter(|p| *p != live_fp)
         .map(str::to_string);
-    let old = plan.old_keys(settings, None, &live_fp);
+    let mut old = plan.old_keys(settings, None, &live_fp);
+    let named_by_previous =
+        |k: &DeployKeyInfo| previous.is_some() && super::plan::fingerprint(k) == previous;
+    for k in &plan.keys {
+        if settings.legacy_title(&k.title)
+            && named_by_previous(k)
+            && !old.iter().any(|o| o.id == k.id)
+        {
+            old.push(k.clone());
+        }
+    }
     let left_alone: Vec<DeployKeyInfo> = plan
         .keys
         .iter()
+        .filter(|k| !old.iter().any(|o| o.id == k.id))
         .filter(|k| !settings.owns_title(&k.title))
         .filter(|k| super::plan::fingerprint(k).as_deref() != Some(live_fp.as_str()))
-        .filter(|k| {
-            previous.is_some() && super::plan::fingerprint(k) == previous
-                || settings.legacy_title(&k.title)
-        })
+        .filter(|k| named_by_previous(k) || settings.legacy_title(&k.title))
         .cloned()
         .collect();
     // Keys titled for this Secret under another cluster name (a teammate's kubeconfig context

@@ -1,4 +1,5 @@
-//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1 in front of a test server (kmock): forwards
+//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1 in front of a test server (the real
+//! kube-apiserver behind `kubectl proxy`, or a fake GitHub): forwards
 //! every request, except that the first request matching a rule gets the rule's fault instead:
 //! an error status with a Kubernetes `Status` body (the request never reaches the server), or a
 //! connection dropped *after* the server carried the request out (the answer is lost).
@@ -30,7 +31,7 @@ pub enum ProxyFault {
     /// Close the connection without answering (the client gives up), and forward the request
     /// this many milliseconds later: a write that commits after the client's timeout.
     LateCommit(u64),
-    /// Do not forward: answer 200 with this JSON (an object the stand-in cannot serve, such as
+    /// Do not forward: answer 200 with this JSON (an object the server would not serve, such as
     /// the cluster-scoped kube-system Namespace).
     Json(&'static str),
     /// Answer with this status and a `Status` whose `message` is this text, without forwarding.

@@ -1,12 +1,12 @@
 //! The one support tree for integration tests (`mod support;` in a test file brings it all):
 //! run the sealkey binary, make throwaway keys with the real tools (age-keygen, ssh-keygen), parse
-//! YAML output; and, as submodules, the stand-ins tests talk to on 127.0.0.1: a fake GitHub
-//! ([`fake_github`]), a Kubernetes API ([`kmock`]), a fault-injecting proxy ([`fault_proxy`]), a
-//! real sshd serving a git repository ([`git_server`]), plus generators ([`yaml_gen`],
+//! YAML output; and, as submodules, what tests talk to on 127.0.0.1: a fake GitHub
+//! ([`fake_github`]), the real Kubernetes control plane ([`real_cluster`]) with the real
+//! controllers ([`real_flux`], [`real_eso`]), a fault-injecting proxy ([`fault_proxy`]), a real
+//! sshd serving a git repository ([`git_server`]), plus generators ([`yaml_gen`],
 //! [`audit_corpus`]; the fuzz target and the bench include those two by path, so they stay
-//! self-contained). The Python helpers beside this file are the one Kubernetes API stand-in
-//! (`kube_standin.py`, started through [`kmock`]) and the pseudo-terminal runner (`with_tty.py`,
-//! through [`with_tty`]).
+//! self-contained). The Python helper beside this file is the pseudo-terminal runner
+//! (`with_tty.py`, through [`with_tty`]).
 #![allow(dead_code)]
 
 pub mod audit_corpus;
@@ -16,7 +16,6 @@ pub mod git_http;
 pub mod git_server;
 pub mod git_sync;
 pub mod hostile_aws;
-pub mod kmock;
 pub mod moto;
 pub mod real_cluster;
 pub mod real_eso;
@@ -110,13 +109,13 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The repo's `.venv` Python (kmock, jsonschema, pre-commit, PyYAML, the Sealed Secrets and
-/// Kubernetes stand-ins); a missing one fails the test.
+/// The repo's `.venv` Python (jsonschema, pre-commit, moto, boto3, kubesealpy); a missing one
+/// fails the test.
 pub fn venv_python() -> PathBuf {
     let p = root().join(".venv/bin/python");
     assert!(
         p.exists(),
-        "{} is missing: run scripts/install-test-deps (it installs PyPI kmock, jsonschema, ... into .venv)",
+        "{} is missing: run scripts/install-test-deps (it installs PyPI jsonschema, moto, ... into .venv)",
         p.display()
     );
     p
