@@ -726,12 +726,12 @@ fn a_file_tampered_after_sealing_fails_in_sops_as_in_sealkey() {
 
 /// `rotate --gitops` results open in sops, also re-sealed with `--update`; an older sealkey's
 /// multi-object file as `--update F --gitops F` is refused before a key is registered.
-/// (kmock for the cluster, the fake GitHub for deploy keys, both on 127.0.0.1.)
+/// (The real kube-apiserver for the cluster, the fake GitHub for deploy keys, on 127.0.0.1.)
 #[test]
 #[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_files_open_in_sops() {
     use support::fake_github::{FakeGithub, TOKEN};
-    use support::kmock::Kmock;
+    use support::real_cluster::RealCluster;
     let dir = tempfile::tempdir().unwrap();
     let (identity, recipient) = age_keypair(dir.path());
     let (key_path, old_public) = support::ssh_keypair(dir.path(), "ed25519", "old.TEST-ONLY");
@@ -739,23 +739,25 @@ fn rotate_gitops_files_open_in_sops() {
     use base64::Engine as _;
     let secret = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "airflow-ssh-secret", "namespace": "dev",
+        "metadata": {"name": "airflow-ssh-secret",
             "labels": {"app.kubernetes.io/managed-by": "sealkey"},
             "annotations": {"sealkey.io/for": "airflow-chart"}},
         "type": "Opaque",
         "data": {"gitSshKey": base64::engine::general_purpose::STANDARD.encode(&pem)},
     });
-    let kmock = Kmock::start(&[secret]);
+    let cluster = RealCluster::shared();
+    let ns = cluster.namespace("sops");
+    cluster.create(&ns, &[secret]);
     let github = FakeGithub::start();
     github.add_key(
         "acme/dags",
         &support::bare(&old_public),
-        "sealkey kmock/dev/airflow-ssh-secret 2026-01-01",
+        &format!("sealkey admin-{ns}/{ns}/airflow-ssh-secret 2026-01-01"),
         true,
         "2026-01-01T00:00:00Z",
         None,
     );
-    let kc = kmock.kubeconfig("dev");
+    let kc = cluster.kubeconfig_in(&ns);
     let rotate = |extra: &[&str]| {
         let mut cmd = Command::new(support::sealkey_bin());
         cmd.args([
@@ -763,7 +765,7 @@ fn rotate_gitops_files_open_in_sops() {
             "--repo",
             "acme/dags",
             "-n",
-            "dev",
+            &ns,
             "--secret-name",
             "airflow-ssh-secret",
         ])
@@ -805,7 +807,7 @@ fn rotate_gitops_files_open_in_sops() {
     assert!(stderr(&o).contains(&fps[0]), "{}", stderr(&o));
 
     // An older sealkey's stream: the Secret plus a ConfigMap, each its own SOPS document.
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: dev\n  labels:\n    app.kubernetes.io/managed-by: sealkey\ndata:\n  a: b\n";
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  labels:\n    app.kubernetes.io/managed-by: sealkey\ndata:\n  a: b\n";
     let sealed_cm = run_in(
         dir.path(),
         &["seal", "--seal", "sops", "--seal-to", &recipient],
