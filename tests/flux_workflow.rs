@@ -42,13 +42,14 @@ fn the_documented_gitops_command_writes_a_file_flux_decrypts() {
             "--seal-to",
             &recipient,
             "--out",
-            "clusters/dev/airflow-dags.sops.yaml",
+            "clusters/dev/airflow-dags/",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let file = dir.path().join("clusters/dev/airflow-dags.sops.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
+    // Two objects: a directory, one file per object (sops opens one sealed object per file).
+    let file = dir.path().join("clusters/dev/airflow-dags");
+    let text = std::fs::read_to_string(file.join("secret-airflow-ssh-secret.sops.yaml")).unwrap();
     assert!(
         !text.contains("BEGIN AGE ENCRYPTED FILE-----\n") || text.contains("sops:"),
         "{text}"
@@ -654,7 +655,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
             "--seal-to",
             &recipient,
             "--out",
-            "f.sops.yaml",
+            "f/",
         ],
         b"",
     );
@@ -664,11 +665,7 @@ fn inspect_shows_what_a_sealed_file_holds_without_decrypting_it() {
         .find_map(|l| l.strip_prefix("fingerprint: ").map(str::to_string))
         .unwrap();
     // JSON: kinds, names, recipients, encrypted paths, MAC, the key's fingerprint; no identity given.
-    let out = run_in(
-        dir.path(),
-        &["inspect", "f.sops.yaml", "--format", "json"],
-        b"",
-    );
+    let out = run_in(dir.path(), &["inspect", "f", "--format", "json"], b"");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["format"], "documents");

@@ -253,7 +253,8 @@ fn app_key_from_stdin_as_pkcs8_is_sealed_and_opens_to_the_pkcs1_key() {
     let a = app();
     let (identity, recipient) = age_keypair(a.dir.path());
     let pkcs8 = a.key.to_pkcs8_pem(Default::default()).unwrap();
-    let out_file = a.dir.path().join("flux.yaml");
+    // Two objects (Secret, GitRepository): a directory, one file each (sops opens one per file).
+    let out_file = a.dir.path().join("flux");
     let mut c = sealkey();
     c.args([
         "app",
@@ -279,8 +280,11 @@ fn app_key_from_stdin_as_pkcs8_is_sealed_and_opens_to_the_pkcs1_key() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_no_secret(&a, &stderr, "stderr");
-    let sealed = std::fs::read_to_string(&out_file).unwrap();
-    assert_no_secret(&a, &sealed, "the sealed file");
+    let sealed: String = support::layout_files(&out_file)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_no_secret(&a, &sealed, "the sealed files");
     let docs = npm_sops_decode(&out_file, &identity).unwrap();
     assert_eq!(
         text(&b64d(&docs[0]["data"]["githubAppPrivateKey"])),
@@ -588,7 +592,7 @@ print(json.dumps({'fields': v, 'tags': {t['Key']: t['Value'] for t in d.get('Tag
 fn app_rotate_swaps_the_key_names_the_old_one_and_finishes_only_once_github_refuses_it() {
     let a = app();
     let (identity, recipient) = age_keypair(a.dir.path());
-    let file = a.dir.path().join("flux-app.yaml");
+    let file = a.dir.path().join("flux-app");
     let sealed_args = [
         "--seal",
         "sops",

@@ -83,14 +83,14 @@ fn sops_with_a_regex_that_selects_nothing_refuses_every_shape_and_writes_nothing
                 "--encrypted-regex",
                 "^nomatch$",
                 "--out",
-                "f.yaml",
+                "f",
             ],
             b"",
         );
         let err = stderr(&out);
         assert_eq!(code(&out), Some(2), "{consumer}/{emit}: {err}");
         assert!(
-            !dir.path().join("f.yaml").exists(),
+            !dir.path().join("f").exists(),
             "{consumer}/{emit}: a file was written"
         );
         assert!(
@@ -522,13 +522,18 @@ fn a_mount_patch_with_nothing_to_encrypt_is_written_without_a_sops_block_and_flu
             "--seal-to",
             &recipient,
             "--out",
-            "f.yaml",
+            "f/",
         ],
         b"",
     );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    let file = dir.path().join("f.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
+    // Two objects: a directory, one file each (the patch kept out of the kustomization's resources).
+    let file = dir.path().join("f");
+    let mut text = String::new();
+    for f in support::layout_files(&file) {
+        text.push_str("---\n");
+        text.push_str(&std::fs::read_to_string(f).unwrap());
+    }
     let raw = support::yaml_docs(text.as_bytes());
     assert_eq!(raw.len(), 2);
     for d in &raw {

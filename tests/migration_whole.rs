@@ -281,33 +281,31 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
             "--seal-to",
             &recipient,
             "--out",
-            "f.sops.yaml",
+            "f/",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let file = dir.path().join("f.sops.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
+    // Two objects: a directory with one file each; the HelmRelease's is plain.
+    let file = dir.path().join("f");
+    let hr_file = file.join("helmrelease-airflow.yaml");
+    let text = std::fs::read_to_string(&hr_file).unwrap();
     let docs = support::yaml_docs(text.as_bytes());
     assert_eq!(docs[0]["kind"], "HelmRelease");
     assert!(docs[0].get("sops").is_none(), "HelmRelease sealed:\n{text}");
-    assert!(docs[1]["sops"].is_object());
+    let secret = std::fs::read(file.join("secret-airflow-ssh-secret.sops.yaml")).unwrap();
+    assert!(support::yaml_docs(&secret)[0]["sops"].is_object());
     // A bot bumps the chart version.
     let bumped = text.replacen("version: \"1.18.0\"", "version: \"1.19.0\"", 1);
     assert_ne!(bumped, text, "{text}");
-    std::fs::write(&file, &bumped).unwrap();
+    std::fs::write(&hr_file, &bumped).unwrap();
     // Flux (the npm decoders, as kustomize-controller) still reads it.
     let flux = support::npm_sops_decode(&file, &identity).unwrap_or_else(|e| panic!("Flux: {e}"));
     assert_eq!(flux[0]["spec"]["chart"]["spec"]["version"], "1.19.0");
     // sealkey unseal opens the file, prints only what a MAC authenticates, and names the rest.
     let un = run_in(
         dir.path(),
-        &[
-            "unseal",
-            "--identity",
-            identity.to_str().unwrap(),
-            "f.sops.yaml",
-        ],
+        &["unseal", "--identity", identity.to_str().unwrap(), "f"],
         b"",
     );
     let err = stderr(&un);
@@ -327,7 +325,7 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
             "--with-plain",
             "--identity",
             identity.to_str().unwrap(),
-            "f.sops.yaml",
+            "f",
         ],
         b"",
     );
@@ -337,15 +335,10 @@ fn objects_with_nothing_secret_are_written_without_a_sops_block_and_stay_editabl
     let plain = support::yaml_docs(&un.stdout);
     assert_eq!(plain, flux);
     // A plain Secret appended to the file is still refused: its values would be in clear.
-    std::fs::write(&file, format!("{bumped}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n")).unwrap();
+    std::fs::write(&hr_file, format!("{bumped}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n")).unwrap();
     let un = run_in(
         dir.path(),
-        &[
-            "unseal",
-            "--identity",
-            identity.to_str().unwrap(),
-            "f.sops.yaml",
-        ],
+        &["unseal", "--identity", identity.to_str().unwrap(), "f"],
         b"",
     );
     assert_eq!(un.status.code(), Some(2), "{}", stderr(&un));

@@ -84,7 +84,7 @@ fn the_quickstarts_offline_steps_run_in_order_and_leave_what_they_promise() {
 
     // Step: the identity exists where the page says, 0600 as age-keygen writes it.
     let identity = home.join(".config/sealkey/age-identity.txt");
-    let file = work.join("clusters/dev/airflow-dags.sops.yaml");
+    let file = work.join("clusters/dev/airflow-dags");
     let docs = support::npm_sops_decode(&file, &identity)
         .unwrap_or_else(|e| panic!("Flux could not decrypt: {e}"));
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
@@ -111,8 +111,18 @@ fn the_quickstarts_offline_steps_run_in_order_and_leave_what_they_promise() {
     let applied = std::fs::read(&applied).expect("kubectl apply got the unsealed stream");
     assert_eq!(support::yaml_docs(&applied), docs);
     // Nothing but the sealed file and the identity was written.
-    let written: Vec<PathBuf> = walk(&work);
-    assert_eq!(written, vec![file], "files under the working directory");
+    let mut written: Vec<PathBuf> = walk(&work);
+    written.sort();
+    let mut expected: Vec<PathBuf> = [
+        "helmrelease-airflow.yaml",
+        "kustomization.yaml",
+        "secret-airflow-ssh-secret.sops.yaml",
+    ]
+    .iter()
+    .map(|f| file.join(f))
+    .collect();
+    expected.sort();
+    assert_eq!(written, expected, "files under the working directory");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

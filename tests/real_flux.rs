@@ -108,7 +108,8 @@ fn flux_applies_the_documented_gitops_files_and_the_keys_are_the_printed_ones() 
     let (_, people) = ssh_keypair(repo, "ed25519", "id_ed25519.TEST-ONLY");
     std::fs::create_dir_all(repo.join("clusters/dev/airflow")).unwrap();
 
-    // README: `create --emit helmrelease --seal-to age1... --out clusters/dev/airflow-dags.sops.yaml`
+    // README: `create --emit helmrelease --seal-to age1... --out clusters/dev/airflow-dags/`
+    // (two objects: a directory, one file each and a kustomization.yaml)
     let readme = sealkey_ok(
         repo,
         &[
@@ -122,7 +123,7 @@ fn flux_applies_the_documented_gitops_files_and_the_keys_are_the_printed_ones() 
             "--seal-to",
             &r,
             "--out",
-            "clusters/dev/airflow-dags.sops.yaml",
+            "clusters/dev/airflow-dags/",
         ],
     );
     // docs/gitops.md step 3: the HelmRelease carrying the key in extraSecrets, sealed whole,

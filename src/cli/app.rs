@@ -273,7 +273,14 @@ fn rotate(mut args: AppRotateArgs, ui: &Ui) -> Result<Outcome> {
 
 /// The App-key fingerprint a sealkey file records in clear, if any.
 fn recorded_fingerprint(path: &std::path::Path) -> Option<String> {
-    let text = std::fs::read(path).ok()?;
+    // A directory (several objects, one file each): its objects' files as one stream.
+    let text = if path.is_dir() {
+        crate::seal::sops::layout::read_directory(path, crate::input_file::DOCUMENT_MAX)
+            .ok()?
+            .to_vec()
+    } else {
+        std::fs::read(path).ok()?
+    };
     let text = String::from_utf8_lossy(&text);
     let label = crate::emit::github_app::APP_KEY_FINGERPRINT;
     let at = text.find(&format!("{label}:"))? + label.len() + 1;

@@ -20,7 +20,9 @@ pub struct SealArgs {
     #[arg(long = "seal-to", value_name = "RECIPIENT|FILE")]
     pub seal_to: Vec<String>,
     /// Write sealed output to FILE (mode 0600, atomically) instead of stdout. Never plaintext.
-    #[arg(long, value_name = "FILE")]
+    /// SOPS output of several objects goes to a directory (sops opens one sealed object per
+    /// file): one file per object and a kustomization.yaml listing them.
+    #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing --out file (without it, an existing file is refused: it may hold the
     /// only sealed copy of a key that is still registered).
@@ -93,6 +95,9 @@ impl SealArgs {
         let Ok(meta) = std::fs::symlink_metadata(out) else {
             return Ok(());
         };
+        if meta.is_dir() && self.method().ok() == Some(SealMethod::Sops) {
+            return self.check_out_directory_is_new(out);
+        }
         // Never opened unless it is a regular file: reading a FIFO would block, a device could
         // be endless. write_atomic refuses such targets whatever --force says.
         if !meta.file_type().is_file() {
@@ -122,6 +127,37 @@ impl SealArgs {
             format!("--out {}", out.display()),
             format!("the file already exists{holds}"),
             "pass --force to replace it, --update FILE --identity ID to re-seal it (SOPS), or choose another path",
+        )
+        .into())
+    }
+
+    /// A SOPS `--out DIR` that already holds sealed files (or a kustomization) is replaced only
+    /// with `--force` or as the `--update` of that very directory, as a file is.
+    fn check_out_directory_is_new(&self, out: &std::path::Path) -> Result<()> {
+        if self.force {
+            return Ok(());
+        }
+        if let Some(update) = &self.update {
+            let same = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+            if same(update).is_some() && same(update) == same(out) {
+                return Ok(());
+            }
+        }
+        let taken = std::fs::read_dir(out)
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name == seal::sops::layout::KUSTOMIZATION || name.ends_with(".sops.yaml")
+                })
+            })
+            .unwrap_or(false);
+        if !taken {
+            return Ok(());
+        }
+        Err(Error::input(
+            format!("--out {}", out.display()),
+            "the directory already holds sealed files or a kustomization.yaml",
+            "pass --update DIR --identity ID to re-seal it (SOPS), --force to replace its files, or choose another directory",
         )
         .into())
     }
@@ -213,8 +249,15 @@ impl SealArgs {
                 if let (Some(update), Some(identity)) = (&self.update, &self.identity) {
                     let ids = read_identity_file(identity)?;
                     let what = format!("--update {}", update.display());
-                    let old = read_flag_file("--update", update, crate::input_file::DOCUMENT_MAX)?;
+                    let old = seal::sops::layout::read_previous(
+                        update,
+                        crate::error::Setting::Update,
+                        crate::input_file::DOCUMENT_MAX,
+                    )?;
                     let old = into_text(old, &what)?;
+                    if let Some(out) = &self.out {
+                        refuse_stream_into_file(old.expose_secret(), update, out, "--out")?;
+                    }
                     settings = settings.with_previous(old.expose_secret(), &what, &ids)?;
                     ui.detail(&format!(
                         "re-using data keys and IVs of {} object(s) in {what}",
@@ -286,6 +329,12 @@ impl SealArgs {
                         target: "a file".into(),
                         hint: "seal it".into(),
                     });
+                }
+                if self.method().ok() == Some(SealMethod::Sops) {
+                    // sops opens one sealed object per file: several go to a directory.
+                    let text = String::from_utf8_lossy(output.expose_bytes());
+                    return seal::sops::layout::write(path, &text, crate::error::Setting::Out)
+                        .map(|_| ());
                 }
                 crate::output::write_atomic(path, output.expose_bytes())
             }
@@ -498,6 +547,11 @@ pub fn read_input(path: Option<&std::path::Path>) -> Result<(zeroize::Zeroizing<
     match path {
         None => Ok((read_stdin("stdin")?, "stdin".into())),
         Some(p) if p.as_os_str() == "-" => Ok((read_stdin("stdin")?, "stdin".into())),
+        // A directory sealkey wrote SOPS output to: its objects' files as one stream.
+        Some(p) if p.is_dir() => Ok((
+            seal::sops::layout::read_directory(p, crate::input_file::DOCUMENT_MAX)?,
+            p.display().to_string(),
+        )),
         Some(p) => {
             let name = p.display().to_string();
             let bytes =
@@ -552,6 +606,31 @@ pub fn identity_text_from_file(
 
 /// A command that did what it was asked, for adapters.
 pub const OK: super::Outcome = super::Outcome::Done;
+
+/// An older sealkey wrote several objects into one SOPS file (which sops cannot open): the
+/// `--update` of such a file may write to a directory, never to one file again. `out_flag` names
+/// the destination's flag. Checked before a key exists.
+pub fn refuse_stream_into_file(
+    old: &str,
+    update: &std::path::Path,
+    out: &std::path::Path,
+    out_flag: &str,
+) -> Result<()> {
+    let n = seal::sops::layout::count(old);
+    if n < 2 || update.is_dir() {
+        return Ok(());
+    }
+    if let seal::sops::layout::Target::File(file) = seal::sops::layout::target(out, n) {
+        let u = update.display();
+        return Err(Error::input(
+            format!("--update {u} {out_flag} {}", file.display()),
+            format!("{u} holds {n} objects in one SOPS file (an older sealkey's layout), which sops cannot open (one data key and MAC per file)"),
+            format!("move it to the layout every sops reader opens first: `sealkey unseal --with-plain --identity ID {u} | sealkey seal --seal sops --seal-to RECIPIENT --update {u} --identity ID --out DIR` writes one file per object and a kustomization.yaml listing them (unchanged objects keep their bytes); delete {u}, list DIR where it was listed, then use DIR (nothing was written)"),
+        )
+        .into());
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

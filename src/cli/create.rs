@@ -480,6 +480,7 @@ pub fn run(mut args: CreateArgs, ui: &Ui) -> Result<Outcome> {
         let title = args.register.title.clone().unwrap_or_else(|| {
             key_title_at(&context, &emit.namespace, &emit.secret_name(), emit.created)
         });
+        refuse_several_objects_into_a_file(&args, &seal, &emit, &known_hosts)?;
         let settings = CreateSettings {
             key_type: args.key.key_type,
             comment: args
@@ -1020,6 +1021,36 @@ fn check_out_directory(out: &std::path::Path) -> Result<()> {
             "create it first or choose another path",
         )
         .into());
+    }
+    Ok(())
+}
+
+/// sops opens one sealed object per file: a SOPS output of several objects for an `--out` file
+/// path is refused before a key exists (the shape is emitted once around a throwaway key, never
+/// shown or kept), rather than after registering one.
+fn refuse_several_objects_into_a_file(
+    args: &CreateArgs,
+    seal: &SealSettings,
+    emit: &crate::emit::EmitSettings,
+    known_hosts: &KnownHosts,
+) -> Result<()> {
+    let (SealSettings::Sops(_), Some(out)) = (seal, &args.seal.out) else {
+        return Ok(());
+    };
+    let probe = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "probe")?;
+    let n = crate::emit::emit(emit, &probe, known_hosts)?
+        .expose_docs()
+        .len();
+    if let crate::seal::sops::layout::Target::File(file) = crate::seal::sops::layout::target(out, n)
+    {
+        if n > 1 {
+            return Err(crate::seal::sops::layout::several_objects_for_a_file(
+                &file,
+                n,
+                crate::error::Setting::Out,
+            )
+            .into());
+        }
     }
     Ok(())
 }

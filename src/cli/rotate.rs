@@ -280,9 +280,20 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
         (Some(_), Some(update), Some(identity), Some(crate::seal::SealSettings::Sops(_))) => {
             let ids = super::common::read_identity_file(identity)?;
             let what = format!("--update {}", update.display());
-            let old =
-                super::common::read_flag_file("--update", update, crate::input_file::DOCUMENT_MAX)?;
+            let old = crate::seal::sops::layout::read_previous(
+                update,
+                crate::error::Setting::Update,
+                crate::input_file::DOCUMENT_MAX,
+            )?;
             let old = super::common::into_text(old, &what)?;
+            if let Some(path) = &args.gitops {
+                super::common::refuse_stream_into_file(
+                    old.expose_secret(),
+                    update,
+                    path,
+                    "--gitops",
+                )?;
+            }
             Some(crate::seal::sops::unseal_documents(
                 old.expose_secret(),
                 &what,
@@ -362,7 +373,16 @@ pub fn run(args: RotateArgs, ui: &Ui) -> Result<Outcome> {
                         }
                         _ => crate::seal::seal_stream(new.secret, seal)?,
                     };
-                    crate::output::write_atomic(path, sealed.expose_bytes())
+                    match seal.method() {
+                        // sops opens one sealed object per file: several go to a directory.
+                        crate::seal::SealMethod::Sops => crate::seal::sops::layout::write(
+                            path,
+                            &String::from_utf8_lossy(sealed.expose_bytes()),
+                            crate::error::Setting::Gitops,
+                        )
+                        .map(|_| ()),
+                        _ => crate::output::write_atomic(path, sealed.expose_bytes()),
+                    }
                 },
                 &progress,
             )

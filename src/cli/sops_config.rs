@@ -22,10 +22,27 @@ pub fn apply(seal: &mut SealArgs, ui: &Ui) -> Result<Applied> {
     if !matches!(seal.seal, None | Some(SealMethod::Sops)) || seal.cert.is_some() {
         return Ok(Applied::default());
     }
-    let dir = match out.parent() {
+    // A directory (several objects, one file each): the rule is the one sops would pick for a
+    // sealed file in it, matched on the path of such a file.
+    let out = match crate::seal::sops::layout::target(&out, 2) {
+        crate::seal::sops::layout::Target::Directory(d) => d.join("object.sops.yaml"),
+        crate::seal::sops::layout::Target::File(f) => f,
+    };
+    let mut dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    // A directory sealkey is about to create: its rules are its parent's.
+    if !dir.is_dir()
+        && dir
+            .parent()
+            .is_some_and(|p| p.is_dir() || p.as_os_str().is_empty())
+    {
+        dir = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+    }
     if !dir.is_dir() {
         return Ok(Applied::default());
     }

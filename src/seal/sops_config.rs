@@ -198,13 +198,24 @@ impl SopsConfig {
     /// The first rule matching `file` (its path relative to the `.sops.yaml` directory).
     pub fn rule_for(&self, file: &Path) -> Option<&CreationRule> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
-        let file = std::fs::canonicalize(
-            file.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new(".")),
-        )
-        .map(|p| p.join(file.file_name().unwrap_or_default()))
-        .unwrap_or_else(|_| file.to_path_buf());
+        let parent = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = file.file_name().unwrap_or_default();
+        let file = std::fs::canonicalize(parent)
+            .map(|p| p.join(name))
+            // A directory not created yet (sealkey's layout for several objects): its parent.
+            .or_else(|e| match (parent.parent(), parent.file_name()) {
+                (Some(pp), Some(last)) => std::fs::canonicalize(if pp.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    pp
+                })
+                .map(|p| p.join(last).join(name)),
+                _ => Err(e),
+            })
+            .unwrap_or_else(|_| file.to_path_buf());
         let rel = file
             .strip_prefix(dir)
             .unwrap_or(&file)

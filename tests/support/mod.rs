@@ -371,6 +371,19 @@ pub fn npm_sops_decode_with_key(
     file: &Path,
     age_key: &str,
 ) -> Result<Vec<serde_json::Value>, String> {
+    // A directory sealkey wrote (one object per file, kustomization.yaml): each sealed file
+    // decoded on its own, plain files read as they are, in the kustomization's order.
+    if file.is_dir() {
+        let mut docs = Vec::new();
+        for f in layout_files(file) {
+            if f.to_string_lossy().ends_with(".sops.yaml") {
+                docs.extend(npm_sops_decode_with_key(&f, age_key)?);
+            } else {
+                docs.extend(yaml_docs(&std::fs::read(&f).unwrap()));
+            }
+        }
+        return Ok(docs);
+    }
     let root = root();
     assert!(
         root.join("tests/sops-js/node_modules/sops-age").is_dir(),
@@ -415,4 +428,30 @@ pub fn controller_cert(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     cert
+}
+
+/// The object files of a SOPS layout directory sealkey wrote: its kustomization.yaml's
+/// `resources`, then the workload patches beside them (`patch-*.yaml`).
+pub fn layout_files(dir: &Path) -> Vec<PathBuf> {
+    let k = std::fs::read(dir.join("kustomization.yaml")).expect("kustomization.yaml");
+    let k = yaml_docs(&k);
+    let mut out: Vec<PathBuf> = k[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| dir.join(r.as_str().unwrap()))
+        .collect();
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("patch-")
+        })
+        .collect();
+    patches.sort();
+    out.extend(patches);
+    out
 }

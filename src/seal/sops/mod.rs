@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 /// AES-256-GCM with SOPS's 32-byte IV.
 type SopsAes = AesGcm<Aes256, U32>;
 
+pub mod layout;
 mod merge;
 mod open;
 mod values;

@@ -452,6 +452,61 @@ pub(super) fn decrypt_doc(
     result
 }
 
+/// `lastmodified` as sops authenticates it: parsed and formatted again by Go's RFC 3339 layout
+/// (`Z` for a zero offset, no fractional seconds), so the same instant spelled `+00:00` or with
+/// `.000` opens as it does in sops, and a MAC sealed under the raw spelling fails as it does
+/// there. Text that is no RFC 3339 timestamp is used as written.
+pub(super) fn as_sops_formats_it(lastmodified: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let b = lastmodified.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return Cow::Borrowed(lastmodified);
+    }
+    let mut rest = &lastmodified[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Cow::Borrowed(lastmodified);
+        }
+        rest = &frac[n..];
+    }
+    let zone = match rest {
+        "Z" => "Z",
+        "+00:00" | "-00:00" => "Z",
+        z if z.len() == 6
+            && (z.starts_with('+') || z.starts_with('-'))
+            && z.as_bytes()[3] == b':'
+            && z[1..3]
+                .bytes()
+                .chain(z[4..].bytes())
+                .all(|c| c.is_ascii_digit()) =>
+        {
+            z
+        }
+        _ => return Cow::Borrowed(lastmodified),
+    };
+    let formatted = format!("{}{zone}", &lastmodified[..19]);
+    if formatted == lastmodified {
+        Cow::Borrowed(lastmodified)
+    } else {
+        Cow::Owned(formatted)
+    }
+}
+
 /// Compares the computed MAC with the document's `sops.mac`; returns the MAC hex.
 fn check_mac(
     block: &Map<String, Value>,
@@ -477,7 +532,7 @@ fn check_mac(
     let enc =
         parse_encrypted(stored).ok_or_else(|| tampered("sops.mac is not an ENC[...] value"))?;
     let cipher = SopsAes::new(GenericArray::from_slice(data_key));
-    let plain = decrypt_value(&cipher, &enc, lastmodified)
+    let plain = decrypt_value(&cipher, &enc, &as_sops_formats_it(lastmodified))
         .map_err(|_| tampered("sops.mac does not authenticate (it or lastmodified was changed)"))?;
     if !plain.eq_ignore_ascii_case(computed.as_bytes()) {
         return Err(tampered("the values do not match sops.mac"));
@@ -574,5 +629,20 @@ impl DecryptWalk<'_> {
             }
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod lastmodified_tests {
+    use super::as_sops_formats_it as f;
+
+    #[test]
+    fn lastmodified_is_formatted_as_gos_rfc3339_layout() {
+        assert_eq!(f("2026-12-06T04:20:25Z"), "2026-12-06T04:20:25Z");
+        assert_eq!(f("2026-12-06T04:20:25+00:00"), "2026-12-06T04:20:25Z");
+        assert_eq!(f("2026-12-06T04:20:25.123Z"), "2026-12-06T04:20:25Z");
+        assert_eq!(f("2026-12-06T04:20:25+02:00"), "2026-12-06T04:20:25+02:00");
+        assert_eq!(f("yesterday"), "yesterday");
+        assert_eq!(f(""), "");
     }
 }
