@@ -456,6 +456,23 @@ pub fn plan_migration(doc: &Value, what: &str, opts: &MigrateOptions) -> Result<
         known_hosts,
         conn_id: opts.conn_id.clone(),
     };
+    // git-sync's settings were quoted into its container; the bundle's go into `config`, which
+    // the chart runs through Helm's `tpl`: a `{{` there would run as a template action.
+    for (setting, value) in [
+        ("dags.gitSync.repo", Some(&bundle.repo_url)),
+        (
+            "dags.gitSync.branch / ref / rev",
+            Some(&bundle.tracking_ref),
+        ),
+        ("dags.gitSync.subPath", bundle.subdir.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.contains("{{")) {
+            return Err(refuse(
+                what,
+                format!("{setting} contains `{{{{`: the bundle's settings go into the chart's config, which Helm runs through `tpl`, so it would run as a template action (git-sync's container only quoted it)"),
+            ));
+        }
+    }
     let owned = owned_values(values, &bundle, what, &mut report)?;
 
     let airflow = values["airflowVersion"]

@@ -145,7 +145,7 @@ pub fn count(stream: &str) -> usize {
     documents(stream).len()
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug)]
 pub struct Written {
     /// Paths written (sealed and plain objects, and the kustomization when it changed).
@@ -311,7 +311,7 @@ fn kustomization_text(
 }
 
 /// Reads a previous SOPS output for re-sealing: a file (one object, or a stream an older sealkey
-/// wrote), or a directory written by [`write`] (its kustomization's files, in order, as one
+/// wrote), or a directory written by [`write()`] (its kustomization's files, in order, as one
 /// stream). At most `max` bytes in all.
 pub fn read_previous(path: &Path, setting: Setting, max: u64) -> Result<Zeroizing<Vec<u8>>> {
     if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
