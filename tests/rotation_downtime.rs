@@ -26,6 +26,12 @@ use support::real_flux::Flux;
 /// How often git-sync polls (`--period`).
 const PERIOD: Duration = Duration::from_millis(150);
 
+/// How long after the Secret changed the projected volume changes: a kubelet lags the Secret
+/// by its sync period and cache (up to a minute or more); rotate covers it with `--sync-wait`
+/// (3 s in these tests, 90 s by default). Without a lag the rig could not tell a rotation that
+/// waits for the readers from one that does not.
+const KUBELET_LAG: Duration = Duration::from_millis(1000);
+
 /// How long the reader syncs before and after the rotation: one sync of git-sync through sshd
 /// takes 0.2-2 s here (more on a loaded machine), and each run needs a few of them on each side.
 const SETTLE: Duration = Duration::from_secs(4);
@@ -493,6 +499,7 @@ impl Rig {
             volume,
             &self.github,
             "acme/dags",
+            KUBELET_LAG,
             {
                 let field = self.field;
                 let kh = self.server.known_hosts().into_bytes();
@@ -695,17 +702,34 @@ fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
     let r = bare_rig(subpath_deployment());
     let mut flux = Flux::start(&r.cluster, &[]);
     let repo = r.sealed_by_flux(&mut flux);
+    let mut finished = None;
     let pulls = r.pulls_while(SETTLE, || {
         r.rotate_gitops(&repo);
-        // The commit reaches the cluster: the real kustomize-controller decrypts and applies it.
-        flux.publish_applied(&repo.root, "./");
-        // Consumers pick it up (the kubelet's sync), then the operator finishes.
-        std::thread::sleep(Duration::from_millis(2000));
-        r.rotate(&["--for", "git-sync", "--finish"]);
+        // `--finish --wait`, started before the commit reached the cluster, waits for the
+        // controller to apply it, then for the readers (`--sync-wait`), then deletes the old key.
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| r.rotate(&["--for", "git-sync", "--finish", "--wait", "60s"]));
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(
+                r.github.keys("acme/dags").len(),
+                2,
+                "finish deleted a key before the controller applied the commit"
+            );
+            // The commit reaches the cluster: the real kustomize-controller decrypts and
+            // applies it.
+            flux.publish_applied(&repo.root, "./");
+            finished = Some(waiting.join().unwrap());
+        });
     });
     report(
-        "rotate --gitops, kustomize-controller applies, --finish",
+        "rotate --gitops, kustomize-controller applies, --finish --wait",
         &pulls,
+    );
+    let finished = finished.unwrap();
+    assert!(
+        String::from_utf8_lossy(&finished.stderr).contains("after waiting"),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
     );
     pulls.assert_enough();
     assert_eq!(pulls.outages(), 0, "{:#?}", pulls.failures);
