@@ -2,12 +2,13 @@
 //! deploy keys registered *right now* on the stateful GitHub stand-in (its
 //! `AuthorizedKeysCommand` asks the stand-in on every connection). The Secret lives on the real
 //! API server (etcd + kube-apiserver from `.judges/bin`); a projector keeps a directory in step
-//! with it the way the kubelet's atomic writer does (a new timestamped directory, `..data`
-//! swapped by one rename); the real git-sync v4 (uid 65533, host-key checking on) polls through
-//! that sshd every 150 ms with the key and known_hosts from that directory, and its own metrics
-//! count the syncs that failed. Through `rotate --apply` and through `rotate --gitops` -> the
-//! real kustomize-controller applies the commit -> `--finish`, no sync may fail; and the rig must catch an outage
-//! when the old key is deleted before the swap.
+//! with it, 1 s behind, the way the kubelet's atomic writer does (a new timestamped directory,
+//! `..data` swapped by one rename); the real git-sync v4 (uid 65533, host-key checking on) polls
+//! through that sshd every 150 ms with the key and known_hosts from that directory, and its own
+//! metrics count the syncs that failed. Through `rotate --apply`, through `rotate --gitops` ->
+//! the real kustomize-controller applies the commit -> `--finish`, and through `rotate --store`
+//! with the real External Secrets Operator rendering the Secret, no sync may fail; and the rig
+//! must catch an outage when the old key is deleted before the swap.
 
 mod support;
 
