@@ -2,12 +2,13 @@
 //! deploy keys registered *right now* on the stateful GitHub stand-in (its
 //! `AuthorizedKeysCommand` asks the stand-in on every connection). The Secret lives on the real
 //! API server (etcd + kube-apiserver from `.judges/bin`); a projector keeps a directory in step
-//! with it the way the kubelet's atomic writer does (a new timestamped directory, `..data`
-//! swapped by one rename); the real git-sync v4 (uid 65533, host-key checking on) polls through
-//! that sshd every 150 ms with the key and known_hosts from that directory, and its own metrics
-//! count the syncs that failed. Through `rotate --apply` and through `rotate --gitops` -> the
-//! controller applies the file -> `--finish`, no sync may fail; and the rig must catch an outage
-//! when the old key is deleted before the swap.
+//! with it, 1 s behind, the way the kubelet's atomic writer does (a new timestamped directory,
+//! `..data` swapped by one rename); the real git-sync v4 (uid 65533, host-key checking on) polls
+//! through that sshd every 150 ms with the key and known_hosts from that directory, and its own
+//! metrics count the syncs that failed. Through `rotate --apply`, through `rotate --gitops` ->
+//! the real kustomize-controller applies the commit -> `--finish`, and through `rotate --store`
+//! with the real External Secrets Operator rendering the Secret, no sync may fail; and the rig
+//! must catch an outage when the old key is deleted before the swap.
 
 mod support;
 
@@ -18,10 +19,19 @@ use std::time::{Duration, Instant};
 use support::fake_github::{FakeGithub, TOKEN};
 use support::git_server::GitServer;
 use support::git_sync::{self, GitSync, GitSyncRun, KubeletVolume, Projector, Syncs};
+use support::moto::{Moto, REGION};
 use support::real_cluster::RealCluster;
+use support::real_eso::{install_crds, static_credentials_store, RealEso};
+use support::real_flux::Flux;
 
 /// How often git-sync polls (`--period`).
 const PERIOD: Duration = Duration::from_millis(150);
+
+/// How long after the Secret changed the projected volume changes: a kubelet lags the Secret
+/// by its sync period and cache (up to a minute or more); rotate covers it with `--sync-wait`
+/// (3 s in these tests, 90 s by default). Without a lag the rig could not tell a rotation that
+/// waits for the readers from one that does not.
+const KUBELET_LAG: Duration = Duration::from_millis(1000);
 
 /// How long the reader syncs before and after the rotation: one sync of git-sync through sshd
 /// takes 0.2-2 s here (more on a loaded machine), and each run needs a few of them on each side.
@@ -238,11 +248,130 @@ fn rig_with(labels: Value, workload: Value) -> Rig {
     }
 }
 
+/// The rig with the real kustomize-controller owning the Secret: an empty cluster, then
+/// [`Rig::sealed_by_flux`] makes the Secret the way docs/gitops.md says (`create --seal-to` the
+/// cluster's recipient into a file the Kustomization reconciles) and `workload` reads it.
+fn bare_rig(workload: Value) -> Rig {
+    let Parts {
+        dir,
+        github,
+        server,
+        cmd_dir,
+        cluster,
+    } = parts();
+    create(&cluster, &workload);
+    Rig {
+        secret: "git-creds",
+        field: "ssh",
+        cluster,
+        github,
+        server,
+        dir,
+        _cmd_dir: cmd_dir,
+    }
+}
+
+/// The repository the Kustomization reconciles: one sealed file, and the operator's own age
+/// identity (the second recipient) that `--update` opens it with.
+struct FluxRepo {
+    root: std::path::PathBuf,
+    file: std::path::PathBuf,
+    identity: std::path::PathBuf,
+    recipients: [String; 2],
+}
+
+impl Rig {
+    /// `sealkey create --for git-sync` sealed to the cluster's age recipient and the operator's,
+    /// its key registered as the cluster's (the title `rotate` gives it), the file published and
+    /// applied by the real kustomize-controller.
+    fn sealed_by_flux(&self, flux: &mut Flux) -> FluxRepo {
+        let root = self.dir.path().join("config");
+        std::fs::create_dir_all(&root).unwrap();
+        let (identity, offline) = support::age_keypair(self.dir.path());
+        let kh = self.dir.path().join("known_hosts");
+        std::fs::write(&kh, self.server.known_hosts()).unwrap();
+        let file = root.join("git-creds.sops.yaml");
+        let out = Command::new(support::sealkey_bin())
+            .args([
+                "create",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--for",
+                "git-sync",
+            ])
+            .args([
+                "--secret-name",
+                self.secret,
+                "--repo-url",
+                &self.server.url(),
+            ])
+            .arg("--known-hosts")
+            .arg(&kh)
+            .args(["--seal-to", &flux.recipient, "--seal-to", &offline, "--out"])
+            .arg(&file)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "create: {err}");
+        let public = err
+            .lines()
+            .find_map(|l| l.strip_prefix("public key:"))
+            .unwrap_or_else(|| panic!("create printed no public key: {err}"))
+            .trim()
+            .to_string();
+        self.github.add_key(
+            "acme/dags",
+            &support::bare(&public),
+            &key_title(&self.cluster, self.secret),
+            true,
+            "2026-01-01T00:00:00Z",
+            None,
+        );
+        flux.publish_applied(&root, "./");
+        assert!(!self.live().is_empty(), "the controller applied no Secret");
+        FluxRepo {
+            root,
+            file,
+            identity,
+            recipients: [flux.recipient.clone(), offline],
+        }
+    }
+
+    /// docs/gitops.md's rotation: `rotate --gitops F --update F` sealed to the same recipients.
+    fn rotate_gitops(&self, repo: &FluxRepo) -> Output {
+        let f = repo.file.to_str().unwrap();
+        self.rotate(&[
+            "--for",
+            "git-sync",
+            "--gitops",
+            f,
+            "--update",
+            f,
+            "--identity",
+            repo.identity.to_str().unwrap(),
+            "--seal-to",
+            &repo.recipients[0],
+            "--seal-to",
+            &repo.recipients[1],
+        ])
+    }
+}
+
 impl Rig {
     fn sealkey(&self, args: &[&str]) -> Output {
+        self.sealkey_with(args, &[])
+    }
+
+    /// [`Rig::sealkey`] with `env` added (moto's endpoint and credentials).
+    fn sealkey_with(&self, args: &[&str], env: &[(String, String)]) -> Output {
         let kc = self.cluster.kubeconfig();
         Command::new(support::sealkey_bin())
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args([
                 "--kubeconfig",
                 kc.to_str().unwrap(),
@@ -371,6 +500,7 @@ impl Rig {
             volume,
             &self.github,
             "acme/dags",
+            KUBELET_LAG,
             {
                 let field = self.field;
                 let kh = self.server.known_hosts().into_bytes();
@@ -507,13 +637,6 @@ impl Rig {
         }
     }
 
-    /// The controller's part: decrypts `file` as Flux would (npm SOPS decoders) and applies the
-    /// Secret on the real server with server-side apply as kustomize-controller does.
-    fn controller_applies(&self, file: &std::path::Path, identity: &std::path::Path) {
-        let docs = support::npm_sops_decode(file, identity).unwrap();
-        self.apply_as("kustomize-controller", &docs[0]);
-    }
-
     /// Server-side apply of `obj` with field manager `manager`, taking over conflicting fields
     /// as the Flux controllers do (`--force-conflicts`).
     fn apply_as(&self, manager: &str, obj: &Value) {
@@ -577,26 +700,38 @@ fn rotate_apply_keeps_every_pull_working() {
 #[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let r = rig();
-    let (identity, recipient) = support::age_keypair(r.dir.path());
-    let file = r.dir.path().join("git-creds.sops.yaml");
+    let r = bare_rig(subpath_deployment());
+    let mut flux = Flux::start(&r.cluster, &[]);
+    let repo = r.sealed_by_flux(&mut flux);
+    let mut finished = None;
     let pulls = r.pulls_while(SETTLE, || {
-        r.rotate(&[
-            "--for",
-            "git-sync",
-            "--gitops",
-            file.to_str().unwrap(),
-            "--seal-to",
-            &recipient,
-        ]);
-        std::thread::sleep(Duration::from_millis(500));
-        // The controller: decrypt as Flux would (npm decoders) and apply (server-side apply).
-        r.controller_applies(&file, &identity);
-        // Flux applied; consumers pick it up (the kubelet's sync), then the operator finishes.
-        std::thread::sleep(Duration::from_millis(2000));
-        r.rotate(&["--for", "git-sync", "--finish"]);
+        r.rotate_gitops(&repo);
+        // `--finish --wait`, started before the commit reached the cluster, waits for the
+        // controller to apply it, then for the readers (`--sync-wait`), then deletes the old key.
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| r.rotate(&["--for", "git-sync", "--finish", "--wait", "60s"]));
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(
+                r.github.keys("acme/dags").len(),
+                2,
+                "finish deleted a key before the controller applied the commit"
+            );
+            // The commit reaches the cluster: the real kustomize-controller decrypts and
+            // applies it.
+            flux.publish_applied(&repo.root, "./");
+            finished = Some(waiting.join().unwrap());
+        });
     });
-    report("rotate --gitops, apply, --finish", &pulls);
+    report(
+        "rotate --gitops, kustomize-controller applies, --finish --wait",
+        &pulls,
+    );
+    let finished = finished.unwrap();
+    assert!(
+        String::from_utf8_lossy(&finished.stderr).contains("after waiting"),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
     pulls.assert_enough();
     assert_eq!(pulls.outages(), 0, "{:#?}", pulls.failures);
     assert!(
@@ -605,6 +740,7 @@ fn rotate_gitops_then_controller_then_finish_keeps_every_pull_working() {
         pulls.overlap
     );
     assert_eq!(r.github.keys("acme/dags").len(), 1);
+    assert!(pulls.after.ok > pulls.during.ok, "{pulls:?}");
 }
 
 #[test]
@@ -633,6 +769,125 @@ fn the_rig_catches_an_outage_when_the_old_key_goes_before_the_swap() {
         pulls.before.ok > 0 && pulls.before.failed == 0,
         "syncs worked before the deletion: {pulls:?}"
     );
+}
+
+/// The store route: the key lives in AWS Secrets Manager (moto), the real External Secrets
+/// Operator renders the Secret from it, git-sync reads that Secret through a plain volume mount.
+/// `create --store --register`, then `rotate --store` (which stores the new version, asks ESO to
+/// re-read, waits for the readers and retires the old key): no sync may fail.
+#[test]
+#[ignore = "needs the judges (scripts/install-test-deps)"]
+fn rotate_store_through_the_real_eso_keeps_every_pull_working() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const STORE: &str = "aws-secrets-manager:dev/airflow-ssh";
+    let Parts {
+        dir,
+        github,
+        server,
+        cmd_dir,
+        cluster,
+    } = parts();
+    let moto = Moto::start();
+    install_crds(&cluster);
+    cluster.apply(&static_credentials_store("dev", "sealkey-aws", REGION));
+    let mut workload = subpath_deployment();
+    workload["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"] =
+        json!("airflow-ssh-secret");
+    create(&cluster, &workload);
+    let r = Rig {
+        secret: "airflow-ssh-secret",
+        field: "gitSshKey",
+        cluster,
+        github,
+        server,
+        dir,
+        _cmd_dir: cmd_dir,
+    };
+    // Dropped before the cluster it talks to.
+    let eso = RealEso::start(&r.cluster, &moto);
+    let mut env = moto.env();
+    env.push((
+        "KUBECONFIG".into(),
+        r.cluster.kubeconfig().display().to_string(),
+    ));
+    let api = r.github.url();
+    let out = support::moto::sealkey_env(
+        r.dir.path(),
+        &[
+            "create",
+            "--repo",
+            "acme/dags",
+            "-n",
+            "dev",
+            "--store",
+            STORE,
+            "--register",
+            "--cluster",
+            "dev",
+            "--api-url",
+            &api,
+        ],
+        &{
+            let mut e = env.clone();
+            e.push(("GITHUB_TOKEN".into(), TOKEN.into()));
+            e
+        },
+        &["GH_TOKEN"],
+    );
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    let es = r.dir.path().join("es.yaml");
+    std::fs::write(&es, &out.stdout).unwrap();
+    r.cluster
+        .kubectl_ok(&["apply", "--validate=strict", "-f", es.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while git_sync::secret_data(&r.cluster, "dev", r.secret).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "ESO rendered no Secret in 60 s:\n{}",
+            eso.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = r.github.keys("acme/dags")[0]["key"].clone();
+    let pulls = r.pulls_while(SETTLE, || {
+        let out = r.sealkey_with(
+            &[
+                "rotate",
+                "--repo",
+                "acme/dags",
+                "-n",
+                "dev",
+                "--secret-name",
+                r.secret,
+                "--store",
+                STORE,
+                "--timeout",
+                "30s",
+                "--sync-wait",
+                "3s",
+            ],
+            &env,
+        );
+        assert!(
+            out.status.success(),
+            "rotate --store: {}\n{}",
+            support::text(&out.stderr),
+            eso.log_tail()
+        );
+    });
+    report("rotate --store, the real ESO renders", &pulls);
+    pulls.assert_enough();
+    assert_eq!(pulls.outages(), 0, "{:#?}", pulls.failures);
+    assert!(
+        pulls.overlap > Duration::ZERO,
+        "the new key was never registered beside the old one"
+    );
+    let keys = r.github.keys("acme/dags");
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0]["key"], before, "the key did not change");
+    assert!(pulls.after.ok > pulls.during.ok, "{pulls:?}");
+    assert!(pulls.volume_writes >= 1, "the volume never changed");
+    drop(eso);
 }
 
 /// helm-controller's part, as the Airflow chart's `extraSecrets` template does it: the entry's
@@ -857,27 +1112,23 @@ impl Rig {
 #[ignore = "needs the judges (scripts/install-test-deps)"]
 fn rotate_gitops_then_controller_then_finish_with_a_subpath_reader_keeps_every_pull_working() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let r = rig_with(json!({}), real_subpath_deployment());
-    let (identity, recipient) = support::age_keypair(r.dir.path());
-    let file = r.dir.path().join("git-creds.sops.yaml");
+    let r = bare_rig(real_subpath_deployment());
+    let mut flux = Flux::start(&r.cluster, &[]);
+    let repo = r.sealed_by_flux(&mut flux);
     let mut finish_err = String::new();
     let pulls = r.subpath_pulls_while(SETTLE, || {
-        r.rotate(&[
-            "--for",
-            "git-sync",
-            "--gitops",
-            file.to_str().unwrap(),
-            "--seal-to",
-            &recipient,
-        ]);
-        std::thread::sleep(Duration::from_millis(500));
-        r.controller_applies(&file, &identity);
+        r.rotate_gitops(&repo);
+        // The real kustomize-controller applies the commit.
+        flux.publish_applied(&repo.root, "./");
         // The operator checked `kubectl get secret` and finishes (no --wait: nothing polled).
         std::thread::sleep(Duration::from_millis(1000));
         let out = r.rotate(&["--for", "git-sync", "--finish"]);
         finish_err = String::from_utf8_lossy(&out.stderr).to_string();
     });
-    report("rotate --gitops, apply, --finish (subPath reader)", &pulls);
+    report(
+        "rotate --gitops, kustomize-controller applies, --finish (subPath reader)",
+        &pulls,
+    );
     // A subPath reader never sees the file change under it: no swap race, so no failure at all.
     assert_eq!(pulls.failed(), 0, "{finish_err}\n{:#?}", pulls.failures);
     pulls.assert_enough();

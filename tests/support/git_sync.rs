@@ -186,7 +186,16 @@ impl Projector {
         github: &FakeGithub,
         repo: &str,
     ) -> (Projector, Arc<Mutex<KubeletVolume>>) {
-        Self::start_with(cluster, ns, secret, volume, github, repo, |d| d)
+        Self::start_with(
+            cluster,
+            ns,
+            secret,
+            volume,
+            github,
+            repo,
+            Duration::ZERO,
+            |d| d,
+        )
     }
 
     /// Only samples the deploy keys registered (for readers that do not read a volume).
@@ -194,7 +203,10 @@ impl Projector {
         Self::spawn(None, github, repo)
     }
 
-    /// Like [`Projector::start`], the volume holding `view` of the Secret's data.
+    /// Like [`Projector::start`], the volume holding `view` of the Secret's data, each change
+    /// written only once the server has held it for `lag` (the kubelet's sync period and cache:
+    /// a real mount lags the Secret by up to a minute or more, which `--sync-wait` covers).
+    #[allow(clippy::too_many_arguments)]
     pub fn start_with(
         cluster: &RealCluster,
         ns: &str,
@@ -202,6 +214,7 @@ impl Projector {
         volume: KubeletVolume,
         github: &FakeGithub,
         repo: &str,
+        lag: Duration,
         view: impl Fn(BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> + Send + 'static,
     ) -> (Projector, Arc<Mutex<KubeletVolume>>) {
         let volume = Arc::new(Mutex::new(volume));
@@ -216,6 +229,7 @@ impl Projector {
             ca: cluster.ca(),
             volume: volume.clone(),
             view: Box::new(view),
+            lag,
         };
         (Self::spawn(Some(source), github, repo), volume)
     }
@@ -229,6 +243,8 @@ impl Projector {
             let (stop, samples, writes) = (stop.clone(), samples.clone(), writes.clone());
             std::thread::spawn(move || {
                 let start = Instant::now();
+                // The newest view read and since when the server holds it.
+                let mut latest: Option<(Instant, BTreeMap<String, Vec<u8>>)> = None;
                 // Bounded: ten minutes of polls at most.
                 for _ in 0..6000 {
                     if stop.load(Ordering::Relaxed) {
@@ -244,8 +260,15 @@ impl Projector {
                             })
                         });
                         if let Some(data) = data {
-                            if s.volume.lock().unwrap().write(&(s.view)(data)) {
-                                *writes.lock().unwrap() += 1;
+                            let view = (s.view)(data);
+                            if latest.as_ref().map(|(_, d)| d) != Some(&view) {
+                                latest = Some((Instant::now(), view));
+                            }
+                            if let Some((since, view)) = &latest {
+                                if since.elapsed() >= s.lag && s.volume.lock().unwrap().write(view)
+                                {
+                                    *writes.lock().unwrap() += 1;
+                                }
                             }
                         }
                     }
@@ -299,6 +322,7 @@ struct SecretSource {
     ca: PathBuf,
     volume: Arc<Mutex<KubeletVolume>>,
     view: View,
+    lag: Duration,
 }
 
 impl Drop for Projector {
