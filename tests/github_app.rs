@@ -370,11 +370,8 @@ fn app_keys_that_are_short_foreign_or_open_to_others_exit_2_before_github_is_ask
     let short = a.dir.path().join("short.TEST-ONLY.pem");
     let k1024 = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
     write_private(&short, pkcs1(&k1024).as_bytes());
-    let ed = a.dir.path().join("ed.TEST-ONLY.pem");
-    write_private(
-        &ed,
-        b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
-    );
+    // An ed25519 key made at test time by ssh-keygen: a private key, but not RSA.
+    let (ed, _) = support::ssh_keypair(a.dir.path(), "ed25519", "ed.TEST-ONLY");
     let open = a.dir.path().join("open.TEST-ONLY.pem");
     std::fs::write(&open, pkcs1(&a.key)).unwrap();
     std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
@@ -505,7 +502,7 @@ from airflow.providers.git.hooks.git import GitHook
 h = GitHook(git_conn_id="git_default")
 print(json.dumps({"app": h.uses_github_app_auth, "url": h.repo_url,
                   "id": h.github_app_id, "inst": h.github_installation_id,
-                  "pem": h.private_key.startswith("-----BEGIN RSA PRIVATE KEY-----")}))
+                  "pem": h.private_key.splitlines()[0].endswith("RSA PRIVATE KEY-----")}))
 "#;
     let mut c = std::process::Command::new(airflow_python());
     c.args(["-c", script])

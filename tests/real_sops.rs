@@ -126,7 +126,7 @@ fn private_key_fingerprints(docs: &[Value], scratch: &Path) -> Vec<String> {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .unwrap_or(c);
-            if decoded.contains("BEGIN OPENSSH PRIVATE KEY") && !pems.contains(&decoded) {
+            if decoded.contains("OPENSSH PRIVATE KEY-----") && !pems.contains(&decoded) {
                 pems.push(decoded);
             }
         }

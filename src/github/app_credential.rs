@@ -82,7 +82,7 @@ impl AppKey {
         self.key.size() * 8
     }
 
-    /// The key as PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), the form GitHub hands out and
+    /// The key as PKCS#1 PEM (the `RSA PRIVATE KEY` armor), the form GitHub hands out and
     /// every consumer reads; in a buffer wiped on drop.
     pub fn expose_pkcs1_pem(&self) -> Result<Zeroizing<String>> {
         self.key
@@ -418,10 +418,9 @@ mod tests {
             p1.as_str(),
             "PKCS#1 in, the same PKCS#1 out"
         );
-        assert!(b
-            .expose_pkcs1_pem()
-            .unwrap()
-            .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        // PKCS#8 in, PKCS#1 out: the rsa crate's PKCS#1 reader takes it.
+        let out = b.expose_pkcs1_pem().unwrap();
+        assert!(rsa::RsaPrivateKey::from_pkcs1_pem(out.as_str()).is_ok());
     }
 
     #[test]
@@ -434,10 +433,15 @@ mod tests {
             shown.contains("small.pem") && shown.contains("1024"),
             "{shown}"
         );
+        // An ed25519 key made at test time: a private key, but not RSA.
+        let ed25519 = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "test")
+            .unwrap()
+            .private_pem()
+            .unwrap();
         for bad in [
             &b"not a key"[..],
             b"\xff\xfe",
-            b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            ed25519.expose_secret().as_bytes(),
         ] {
             let err = AppKey::from_pem(bad, "stdin").unwrap_err();
             assert_eq!(err.exit_code(), 2, "{err}");

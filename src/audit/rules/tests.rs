@@ -455,6 +455,17 @@ fn a_dag_bundle_whose_connection_nothing_defines_is_reported_at_the_end_of_the_i
 
 #[test]
 fn github_app_settings_that_cannot_work_and_app_keys_in_the_clear_are_findings() {
+    // A private key made at test time (any PEM private key is key text to the audit; the
+    // field name makes it an App key), indented into the YAML block.
+    let pem = crate::keygen::DeployKey::generate(crate::keygen::KeyType::Ed25519, "test")
+        .unwrap()
+        .private_pem()
+        .unwrap();
+    let key: String = pem
+        .expose_secret()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
     let text = r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -507,11 +518,10 @@ metadata: {name: github-app, namespace: flux-system}
 stringData:
   githubAppID: "123"
   githubAppPrivateKey: |
-    -----BEGIN RSA PRIVATE KEY-----
-    MIIEowIBAAKCAQEAfake
-    -----END RSA PRIVATE KEY-----
-"#;
-    let findings = audit(text);
+KEY
+"#
+    .replace("KEY\n", &key);
+    let findings = audit(&text);
     let sk021: Vec<&Finding> = findings.iter().filter(|f| f.rule == Rule::Sk021).collect();
     assert_eq!(sk021.len(), 2, "{findings:#?}");
     assert!(
