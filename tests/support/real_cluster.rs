@@ -163,16 +163,45 @@ impl RealCluster {
     /// [`RealCluster::plain_http`]) that authenticates as the admin (`kubectl proxy` passes a
     /// client's own `Authorization` on).
     pub fn kubeconfig_via(&self, server: &str, ns: &str) -> PathBuf {
-        let token = self.admin_token();
-        let path = self.dir.path().join(format!(
-            "kubeconfig-via-{}-{ns}",
-            server.replace([':', '/'], "_")
-        ));
+        let file = format!("kubeconfig-via-{}-{ns}", server.replace([':', '/'], "_"));
+        self.write_kubeconfig(
+            &file,
+            (server, None),
+            "dev",
+            "admin",
+            &self.admin_token(),
+            ns,
+        )
+    }
+
+    /// Writes a kubeconfig named `file` into the cluster's directory: one cluster (`server`,
+    /// verified with `ca` when given), one user `user` with `token`, one context `context` (the
+    /// current one) in `ns`.
+    fn write_kubeconfig(
+        &self,
+        file: &str,
+        (server, ca): (&str, Option<&Path>),
+        context: &str,
+        user: &str,
+        token: &str,
+        ns: &str,
+    ) -> PathBuf {
+        use base64::Engine as _;
+        let ca = ca
+            .map(|p| {
+                let pem = std::fs::read(p).unwrap();
+                format!(
+                    "    certificate-authority-data: {}\n",
+                    base64::engine::general_purpose::STANDARD.encode(pem)
+                )
+            })
+            .unwrap_or_default();
+        let path = self.dir.path().join(file);
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: {server}\n\
-             users:\n- name: admin\n  user:\n    token: {token}\n\
-             contexts:\n- name: dev\n  context:\n    cluster: dev\n    user: admin\n    namespace: {ns}\n\
-             current-context: dev\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: {server}\n{ca}\
+             users:\n- name: {user}\n  user:\n    token: {token}\n\
+             contexts:\n- name: {context}\n  context:\n    cluster: dev\n    user: {user}\n    namespace: {ns}\n\
+             current-context: {context}\n"
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -240,22 +269,15 @@ impl RealCluster {
     /// A kubeconfig (written into the cluster's directory) that authenticates with `token`, as a
     /// pod's in-cluster configuration would.
     pub fn kubeconfig_for_token(&self, name: &str, token: &str, namespace: &str) -> PathBuf {
-        let ca = std::fs::read(self.ca()).unwrap();
-        use base64::Engine as _;
-        let ca = base64::engine::general_purpose::STANDARD.encode(ca);
-        let path = self.dir.path().join(format!("kubeconfig-{name}"));
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
-                 users:\n- name: {name}\n  user:\n    token: {token}\n\
-                 contexts:\n- name: {name}\n  context:\n    cluster: dev\n    user: {name}\n    namespace: {namespace}\n\
-                 current-context: {name}\n",
-                self.url()
-            ),
+        let file = format!("kubeconfig-{name}");
+        self.write_kubeconfig(
+            &file,
+            (&self.url(), Some(&self.ca())),
+            name,
+            name,
+            token,
+            namespace,
         )
-        .unwrap();
-        path
     }
 
     /// Starts `program` as if it ran in a pod of namespace `namespace` with `token`: the
